@@ -1,0 +1,69 @@
+# Pantau — `make help` lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3.12 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PYTEST := $(BIN)/pytest
+PYTEST_ARGS ?=
+
+.PHONY: help install servers bootstrap up down status lint format test test-unit \
+	test-integration test-e2e clean
+
+help: ## list the targets
+	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | \
+		awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@test -n "$(PYTHON)" || { echo "error: no python3.11+ found on PATH" >&2; exit 1; }
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' || \
+		{ echo "error: Pantau needs Python >= 3.11; $(PYTHON) is older (set PYTHON=...)" >&2; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP) ## create .venv with Pantau, its dependencies and the `pantau` command
+
+servers: ## start (or reuse) the local Kafka broker and ClickHouse server
+	deploy/kafka.sh start
+	deploy/clickhouse.sh start
+
+bootstrap: install servers ## create the topics and apply the ClickHouse schema
+	$(BIN)/pantau bootstrap
+
+up: install ## run the whole stack on this machine and print its URLs
+	deploy/stack.sh up
+
+down: ## stop everything `make up` started
+	deploy/stack.sh down
+
+status: ## show what is running
+	deploy/stack.sh status
+
+lint: install ## ruff and mypy (never rewrites files)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+format: install ## rewrite files with ruff's formatter and safe fixes
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+test: install servers lint ## everything the tests need, then every test tier
+	$(PYTEST) tests $(PYTEST_ARGS)
+
+test-unit: install ## the pure-core unit tests only (no servers)
+	$(PYTEST) tests/unit $(PYTEST_ARGS)
+
+test-integration: install servers ## tests against the real Kafka broker and ClickHouse server
+	$(PYTEST) tests/integration $(PYTEST_ARGS)
+
+test-e2e: install servers ## tests of the running stack over HTTP and Kafka
+	$(PYTEST) tests/e2e $(PYTEST_ARGS)
+
+clean: ## remove caches (keeps .local with the Kafka jars and server data)
+	rm -rf .mypy_cache .ruff_cache .pytest_cache
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +
