@@ -1,0 +1,1 @@
+"""Pantau: live oversight of public-service cases against their service standards."""

@@ -1,0 +1,1 @@
+"""Adapters shared by several processes: Kafka topics, ClickHouse schema and clients."""

@@ -1,0 +1,47 @@
+"""`pantau bootstrap`: the topics of PANTAU_TOPIC_PREFIX and the schema of PANTAU_CLICKHOUSE."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from clickhouse_driver import Client
+from clickhouse_driver.errors import Error as ClickHouseError
+
+from pantau.adapters.clickhouse_schema import apply_migrations, load_migrations
+from pantau.adapters.kafka_topics import contract_topics, ensure_topics
+from pantau.settings import CommonSettings
+
+
+def bootstrap(settings: CommonSettings, *, kafka: bool = True, clickhouse: bool = True) -> None:
+    """Create what is missing; leave what exists untouched."""
+    if kafka:
+        ensure_topics(settings.kafka_servers, contract_topics(settings.topics, settings.partitions))
+    if clickhouse:
+        target = settings.clickhouse_target
+        client = Client(
+            host=target.host,
+            port=target.port,
+            user=target.user,
+            password=target.password,
+            connect_timeout=5,
+            send_receive_timeout=60,
+        )
+        try:
+            apply_migrations(client, target.database, load_migrations())
+        finally:
+            client.disconnect()
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="pantau bootstrap", description=__doc__)
+    parser.add_argument("--kafka-only", action="store_true", help="only create the topics")
+    parser.add_argument("--clickhouse-only", action="store_true", help="only apply the schema")
+    args = parser.parse_args(argv)
+    settings = CommonSettings()
+    try:
+        bootstrap(settings, kafka=not args.clickhouse_only, clickhouse=not args.kafka_only)
+    except (RuntimeError, ValueError, ClickHouseError, OSError) as exc:
+        print(f"pantau bootstrap: {exc}", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,188 @@
+"""The `pantau` command: one entry point for bootstrap, every long-running process and the tools.
+
+Processes are configured only by `PANTAU_*` variables (`pantau --help` lists them); arguments are
+for one-off tools (`pantau sql`, `pantau verify`, ...). Each command lives in its own module and is
+imported only when it runs, so `pantau --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from pydantic import ValidationError
+from pydantic_settings import BaseSettings
+
+from pantau.settings import CommonSettings
+
+
+@dataclass(frozen=True)
+class Command:
+    """A subcommand: where its `main(argv) -> int` lives and which settings it reads."""
+
+    name: str
+    summary: str
+    target: str  # "module:function"
+    settings: str | None = None  # "module:Class" of its PANTAU_* settings, beyond the common ones
+    long_running: bool = False
+
+
+COMMANDS: tuple[Command, ...] = (
+    Command(
+        "bootstrap",
+        "create the topics and apply the ClickHouse schema (idempotent)",
+        "pantau.bootstrap:main",
+    ),
+    Command(
+        "intake",
+        "HTTP intake for agency systems (FastAPI)",
+        "pantau_intake.main:main",
+        "pantau_intake.settings:IntakeSettings",
+        long_running=True,
+    ),
+    Command(
+        "tracker",
+        "live case state and rule detection (Faust worker)",
+        "pantau_tracker.main:main",
+        "pantau_tracker.settings:TrackerSettings",
+        long_running=True,
+    ),
+    Command(
+        "alerts",
+        "alert lifecycle, operators' API and live dashboard",
+        "pantau_alerts.main:main",
+        "pantau_alerts.settings:AlertsSettings",
+        long_running=True,
+    ),
+    Command(
+        "sink",
+        "writes events, alerts, case states and actions to ClickHouse",
+        "pantau.history.sink:main",
+        "pantau.history.settings:SinkSettings",
+        long_running=True,
+    ),
+    Command(
+        "simulate",
+        "generate realistic case traffic with planted anomalies",
+        "pantau.traffic.simulate:main",
+        "pantau.traffic.settings:SimulateSettings",
+        long_running=True,
+    ),
+    Command(
+        "replay", "import a real event log (CSV) as backfill events", "pantau.traffic.replay:main"
+    ),
+    Command(
+        "evaluate",
+        "precision and recall of raised alerts against a ground truth",
+        "pantau.traffic.evaluate:main",
+    ),
+    Command(
+        "verify",
+        "recompute the tamper-evident hash chains in ClickHouse",
+        "pantau.history.verify:main",
+    ),
+    Command("sql", "run a SQL query against the history of record", "pantau.history.sql:main"),
+    Command(
+        "report",
+        "render oversight reports (e.g. monthly SLA compliance)",
+        "pantau.history.report:main",
+    ),
+)
+
+
+def _resolve(target: str) -> Callable[..., object] | None:
+    module_name, _, attr = target.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name and module_name.startswith(exc.name):
+            return None  # the command's package is not part of this build yet
+        raise
+    found = getattr(module, attr)
+    return found if callable(found) else None
+
+
+def _available(command: Command) -> bool:
+    module_name = command.target.partition(":")[0]
+    try:
+        return importlib.util.find_spec(module_name) is not None
+    except ModuleNotFoundError:  # a parent package is not part of this build yet
+        return False
+
+
+def _settings_lines(cls: type[BaseSettings], seen: set[str]) -> list[str]:
+    prefix = str(cls.model_config.get("env_prefix", "PANTAU_"))
+    lines = []
+    for name, field in cls.model_fields.items():
+        var = f"{prefix}{name.upper()}"
+        if var in seen:
+            continue
+        seen.add(var)
+        default = field.get_default(call_default_factory=True)
+        shown = "(required)" if field.is_required() else f"[{default}]"
+        lines.append(f"  {var:<32} {field.description or ''} {shown}")
+    return lines
+
+
+def environment_help() -> str:
+    """Every PANTAU_* variable of every available command, with its default."""
+    seen: set[str] = set()
+    out = ["common:", *_settings_lines(CommonSettings, seen)]
+    for command in COMMANDS:
+        if command.settings is None or not _available(command):
+            continue
+        module_name, _, cls_name = command.settings.partition(":")
+        try:
+            cls = getattr(importlib.import_module(module_name), cls_name)
+        except (ModuleNotFoundError, AttributeError):
+            continue
+        lines = _settings_lines(cls, seen)
+        if lines:
+            out += [f"{command.name}:", *lines]
+    return "\n".join(out)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    available = [c for c in COMMANDS if _available(c)]
+    width = max(len(c.name) for c in available)
+    listing = "\n".join(f"  {c.name:<{width}}  {c.summary}" for c in available)
+    parser = argparse.ArgumentParser(
+        prog="pantau",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Pantau: live oversight of public-service cases.",
+        epilog=f"commands:\n{listing}\n\nconfiguration (environment):\n{environment_help()}\n\n"
+        "Run `pantau <command> --help` for a command's own arguments.",
+    )
+    parser.add_argument("command", choices=[c.name for c in available], metavar="command")
+    parser.add_argument("args", nargs=argparse.REMAINDER, help="arguments of the command")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["processes"]:
+        # For deploy/stack.sh: the long-running processes this build has, one per line.
+        print("\n".join(c.name for c in COMMANDS if c.long_running and _available(c)))
+        return 0
+    args = build_parser().parse_args(argv)
+    command = next(c for c in COMMANDS if c.name == args.command)
+    entry = _resolve(command.target)
+    if entry is None:
+        print(f"pantau: {command.name} is not available in this build", file=sys.stderr)
+        return 2
+    try:
+        result = entry(list(args.args))
+    except ValidationError as exc:
+        print(f"pantau {command.name}: bad configuration:\n{exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return int(result) if isinstance(result, int) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
