@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# The whole stack on this machine: Kafka, ClickHouse, the topics and schema, then every
+# long-running Pantau process of this build (`pantau processes`), each with a pid file and a log.
+#   deploy/stack.sh up|down|status
+source "$(dirname "$0")/lib.sh"
+
+PANTAU="$REPO_DIR/.venv/bin/pantau"
+[ -x "$PANTAU" ] || fail "no .venv yet: run 'make install' first"
+
+health_url() {
+  case "$1" in
+    intake) echo "http://127.0.0.1:${PANTAU_INTAKE_PORT:-8000}/healthz" ;;
+    alerts) echo "http://127.0.0.1:${PANTAU_ALERTS_PORT:-8001}/healthz" ;;
+    *) echo "" ;;
+  esac
+}
+
+http_ok() { "$PROBE_PY" -c "import sys,urllib.request; urllib.request.urlopen(sys.argv[1], timeout=2)" "$1"; }
+
+start_process() {
+  local name="$1" marker="bin/pantau $1" log="$LOG_DIR/$1.log" url pid
+  if pid_alive "$name" "$marker"; then
+    say "$name: already running (pid $(cat "$RUN_DIR/$name.pid"))"
+    return 0
+  fi
+  say "$name: starting (log $log)"
+  nohup "$PANTAU" "$name" </dev/null >>"$log" 2>&1 &
+  pid=$!
+  echo "$pid" > "$RUN_DIR/$name.pid"
+  url="$(health_url "$name")"
+  if [ -n "$url" ]; then
+    wait_until 60 "$log" "$pid" http_ok "$url" || fail "$name did not become healthy; see $log"
+  else
+    sleep 3
+    kill -0 "$pid" 2>/dev/null || { tail -n 25 "$log" >&2; fail "$name exited at start; see $log"; }
+  fi
+}
+
+up() {
+  "$DEPLOY_DIR/kafka.sh" start
+  "$DEPLOY_DIR/clickhouse.sh" start
+  "$PANTAU" bootstrap
+  local processes
+  processes="$("$PANTAU" processes)"
+  for p in $processes; do start_process "$p"; done
+  say ""
+  say "Pantau is up:"
+  say "  Kafka        ${PANTAU_KAFKA:-127.0.0.1:9092} (topic prefix ${PANTAU_TOPIC_PREFIX:-pantau.})"
+  say "  ClickHouse   clickhouse-client --host 127.0.0.1 --port ${PANTAU_CLICKHOUSE_TCP_PORT:-9000} --database pantau   (HTTP :${PANTAU_CLICKHOUSE_HTTP_PORT:-8123})"
+  for p in $processes; do
+    case "$p" in
+      intake) say "  Intake       http://127.0.0.1:${PANTAU_INTAKE_PORT:-8000}/docs" ;;
+      alerts) say "  Dashboard    http://127.0.0.1:${PANTAU_ALERTS_PORT:-8001}/" ;;
+      *) say "  $(printf '%-12s' "${p^}") running, log $LOG_DIR/$p.log" ;;
+    esac
+  done
+  say "  Logs         $LOG_DIR"
+  say "Stop it all with: make down"
+}
+
+down() {
+  local f name
+  for f in "$RUN_DIR"/*.pid; do
+    [ -e "$f" ] || continue
+    name="$(basename "$f" .pid)"
+    case "$name" in kafka | clickhouse) continue ;; esac
+    stop_pid "$name" "bin/pantau $name" 20
+  done
+  "$DEPLOY_DIR/kafka.sh" stop
+  "$DEPLOY_DIR/clickhouse.sh" stop
+}
+
+status() {
+  local rc=0 f name
+  "$DEPLOY_DIR/kafka.sh" status || rc=1
+  "$DEPLOY_DIR/clickhouse.sh" status || rc=1
+  for f in "$RUN_DIR"/*.pid; do
+    [ -e "$f" ] || continue
+    name="$(basename "$f" .pid)"
+    case "$name" in kafka | clickhouse) continue ;; esac
+    if pid_alive "$name" "bin/pantau $name"; then say "$name: running (pid $(cat "$f"))"; else say "$name: not running"; rc=1; fi
+  done
+  return $rc
+}
+
+case "${1:-}" in
+  up) up ;;
+  down) down ;;
+  status) status ;;
+  *) fail "usage: deploy/stack.sh up|down|status" ;;
+esac
