@@ -1,0 +1,379 @@
+"""The alert of the contract (section 5): the rule table, deterministic ids and the alert record."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from types import MappingProxyType
+from typing import Annotated
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    JsonValue,
+    PlainSerializer,
+    PlainValidator,
+    Strict,
+    ValidationInfo,
+    WithJsonSchema,
+    field_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from pantau.core.events import (
+    AgencyCode,
+    CaseId,
+    EventId,
+    FreeText,
+    OfficerId,
+    ServiceCode,
+    StepCode,
+    Timestamp,
+    json_object,
+    parse_rfc3339,
+)
+
+__all__ = [
+    "EVIDENCE_MAX_BYTES",
+    "RULES",
+    "Alert",
+    "Category",
+    "Rule",
+    "RuleInfo",
+    "Severity",
+    "alert_id",
+    "format_detected_at",
+    "make_alert",
+]
+
+EVIDENCE_MAX_BYTES = 16 * 1024
+MESSAGE_MAX_CHARS = 2000
+EVENT_IDS_MAX = 1000
+_ALERT_ID_DOMAIN = "pantau.alert/v1"
+_ALERT_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+class Severity(StrEnum):
+    """How urgently an operator should look at an alert."""
+
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+    CRITICAL = "critical"
+
+
+class Category(StrEnum):
+    """The Ombudsman RI forms of maladministration, plus `integrity` of the data itself."""
+
+    UNDUE_DELAY = "undue_delay"
+    PROCEDURE_DEVIATION = "procedure_deviation"
+    IMPROPRIETY = "impropriety"
+    ABUSE_OF_AUTHORITY = "abuse_of_authority"
+    IMPROPER_REQUEST = "improper_request"
+    DISCRIMINATION = "discrimination"  # no rule yet; reserved for future rules
+    INTEGRITY = "integrity"
+
+
+class Rule(StrEnum):
+    """The rule ids of the contract's rule table."""
+
+    SLA_STEP_OVERDUE = "sla.step_overdue"
+    SLA_CASE_OVERDUE = "sla.case_overdue"
+    PROCESS_INVALID_TRANSITION = "process.invalid_transition"
+    PROCESS_SKIPPED_STEP = "process.skipped_step"
+    PROCESS_AFTER_TERMINAL = "process.after_terminal"
+    PROCESS_UNKNOWN_CASE = "process.unknown_case"
+    PROCESS_REASON_MISSING = "process.reason_missing"
+    DUTY_SAME_OFFICER = "duty.same_officer"
+    DUTY_ROLE_NOT_ALLOWED = "duty.role_not_allowed"
+    FEE_MISMATCH = "fee.mismatch"
+    TIME_BACKDATED = "time.backdated"
+    TIME_FUTURE = "time.future"
+    TIME_OUT_OF_ORDER = "time.out_of_order"
+    INTEGRITY_CONFLICTING_DUPLICATE = "integrity.conflicting_duplicate"
+
+
+@dataclass(frozen=True)
+class RuleInfo:
+    """A row of the rule table: the category the contract fixes and our default severity."""
+
+    rule: Rule
+    category: Category
+    severity: Severity
+    fires_when: str
+
+
+def _table(*rows: RuleInfo) -> Mapping[str, RuleInfo]:
+    return MappingProxyType({row.rule.value: row for row in rows})
+
+
+# Severities weigh harm to the applicant and how rarely the pattern has an innocent cause:
+# a deadline passing is the common, visible failure (medium); a bypassed mandatory step, a
+# separation-of-duty breach, an off-tariff payment or a backdated record rarely has an innocent
+# explanation (high); two different contents under one event_id mean the record itself cannot be
+# trusted (critical); a first event that is not a start step or a reordered delivery is mostly
+# onboarding or transport noise (low).
+RULES: Mapping[str, RuleInfo] = _table(
+    RuleInfo(
+        Rule.SLA_STEP_OVERDUE,
+        Category.UNDUE_DELAY,
+        Severity.MEDIUM,
+        "a step's sla passed without that step",
+    ),
+    RuleInfo(
+        Rule.SLA_CASE_OVERDUE,
+        Category.UNDUE_DELAY,
+        Severity.MEDIUM,
+        "the service sla passed before a terminal step",
+    ),
+    RuleInfo(
+        Rule.PROCESS_INVALID_TRANSITION,
+        Category.PROCEDURE_DEVIATION,
+        Severity.MEDIUM,
+        "the step is not allowed after the case's current step",
+    ),
+    RuleInfo(
+        Rule.PROCESS_SKIPPED_STEP,
+        Category.PROCEDURE_DEVIATION,
+        Severity.HIGH,
+        "a successful terminal step arrives while a mandatory step never happened",
+    ),
+    RuleInfo(
+        Rule.PROCESS_AFTER_TERMINAL,
+        Category.PROCEDURE_DEVIATION,
+        Severity.MEDIUM,
+        "a step arrives after the case reached a terminal step",
+    ),
+    RuleInfo(
+        Rule.PROCESS_UNKNOWN_CASE,
+        Category.PROCEDURE_DEVIATION,
+        Severity.LOW,
+        "the first event of a case is not a start step",
+    ),
+    RuleInfo(
+        Rule.PROCESS_REASON_MISSING,
+        Category.IMPROPRIETY,
+        Severity.MEDIUM,
+        "a reason_required step without reason",
+    ),
+    RuleInfo(
+        Rule.DUTY_SAME_OFFICER,
+        Category.ABUSE_OF_AUTHORITY,
+        Severity.HIGH,
+        "one officer did both steps of a separate pair",
+    ),
+    RuleInfo(
+        Rule.DUTY_ROLE_NOT_ALLOWED,
+        Category.ABUSE_OF_AUTHORITY,
+        Severity.HIGH,
+        "the officer's role is not in the step's roles, or no officer given",
+    ),
+    RuleInfo(
+        Rule.FEE_MISMATCH,
+        Category.IMPROPER_REQUEST,
+        Severity.HIGH,
+        "a payment differs from the tariff, or any payment on a free service",
+    ),
+    RuleInfo(
+        Rule.TIME_BACKDATED,
+        Category.INTEGRITY,
+        Severity.HIGH,
+        "live mode, and receive time minus occurred_at exceeds the tolerance",
+    ),
+    RuleInfo(
+        Rule.TIME_FUTURE,
+        Category.INTEGRITY,
+        Severity.MEDIUM,
+        "occurred_at is later than receive time plus the tolerance",
+    ),
+    RuleInfo(
+        Rule.TIME_OUT_OF_ORDER,
+        Category.INTEGRITY,
+        Severity.LOW,
+        "seq or occurred_at is earlier than the case's latest applied event",
+    ),
+    RuleInfo(
+        Rule.INTEGRITY_CONFLICTING_DUPLICATE,
+        Category.INTEGRITY,
+        Severity.CRITICAL,
+        "an event_id seen before arrives with different content",
+    ),
+)
+
+
+def alert_id(rule: str, agency: str, case_id: str, trigger: str) -> str:
+    """The deterministic id of the alert of `rule` on a case for one occurrence.
+
+    `trigger` is the rule-specific identity of the occurrence, chosen so that the same occurrence
+    always gives the same trigger however often it is detected (replays, restarts, several
+    workers): usually the event_id of the triggering event; for a deadline noticed by a timer,
+    the step whose deadline passed (so the timer and a late arrival of that step agree).
+
+    The id is the first 32 hex digits of SHA-256 over the JSON array
+    `["pantau.alert/v1", rule, agency, case_id, trigger]`, which no two different tuples share.
+    Raises ValueError for a rule not in the table.
+    """
+    parts = [_ALERT_ID_DOMAIN, Rule(rule).value, agency, case_id, trigger]
+    encoded = json.dumps(parts, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return hashlib.sha256(encoded).hexdigest()[:32]
+
+
+def format_detected_at(moment: datetime) -> str:
+    """UTC with milliseconds and `Z`, e.g. `2026-11-27T03:02:01.120Z`."""
+    utc = moment.astimezone(UTC)
+    return (
+        f"{utc.year:04d}-{utc.month:02d}-{utc.day:02d}T{utc.hour:02d}:{utc.minute:02d}:"
+        f"{utc.second:02d}.{utc.microsecond // 1000:03d}Z"
+    )
+
+
+def _to_detected_at(value: object) -> datetime:
+    """Any RFC 3339 time with an offset (or an aware datetime), as UTC truncated to milliseconds.
+
+    Truncating on input makes the value exactly what its JSON form says, so alerts round-trip.
+    """
+    if isinstance(value, str):
+        try:
+            value = parse_rfc3339(value)
+        except ValueError as error:
+            raise PydanticCustomError("rfc3339", str(error)) from None
+    if not isinstance(value, datetime) or value.utcoffset() is None:
+        raise PydanticCustomError(
+            "rfc3339", "must be an RFC 3339 timestamp with an offset, e.g. 2026-11-27T03:02:01.120Z"
+        )
+    utc = value.astimezone(UTC)
+    return utc.replace(microsecond=utc.microsecond - utc.microsecond % 1000)
+
+
+DetectedAt = Annotated[
+    datetime,
+    PlainValidator(_to_detected_at),
+    PlainSerializer(format_detected_at, return_type=str, when_used="json"),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "format": "date-time",
+            "description": "When Pantau detected it: UTC with milliseconds, e.g. "
+            "2026-11-27T03:02:01.120Z.",
+        }
+    ),
+]
+
+
+def _alert_id_format(value: str) -> str:
+    if _ALERT_ID.fullmatch(value) is None:
+        raise PydanticCustomError(
+            "string_pattern_mismatch", "must be 1-128 characters of A-Z a-z 0-9 . _ : -"
+        )
+    return value
+
+
+AlertId = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=128,
+        description="Deterministic id: 32 hex digits when made by `alert_id`.",
+        json_schema_extra={"pattern": _ALERT_ID.pattern},
+    ),
+    AfterValidator(_alert_id_format),
+]
+Message = Annotated[
+    FreeText,
+    Field(min_length=1, max_length=MESSAGE_MAX_CHARS, description="For the operator to read."),
+]
+Evidence = Annotated[
+    dict[str, JsonValue],
+    AfterValidator(json_object(EVIDENCE_MAX_BYTES)),
+    Field(description="What the rule saw: a JSON object of at most 16 KiB as compact JSON."),
+]
+
+
+class Alert(BaseModel):
+    """A suspected maladministration on one case, as published on `pantau.alerts`."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, hide_input_in_errors=True)
+
+    alert_id: AlertId
+    rule: Annotated[Rule, Strict(False)]
+    category: Annotated[Category, Strict(False)]
+    severity: Annotated[Severity, Strict(False)]
+    agency: AgencyCode
+    service: ServiceCode
+    case_id: CaseId
+    step: StepCode | None = None
+    officer_id: OfficerId | None = None
+    occurred_at: Timestamp | None = None
+    detected_at: DetectedAt
+    message: Message
+    evidence: Evidence = Field(default_factory=dict)
+    event_ids: list[EventId] = Field(default_factory=list, max_length=EVENT_IDS_MAX)
+
+    @field_validator("category")
+    @classmethod
+    def _category_of_rule(cls, category: Category, info: ValidationInfo) -> Category:
+        rule = info.data.get("rule")
+        if rule is not None and RULES[rule].category is not category:
+            raise PydanticCustomError(
+                "category_mismatch",
+                "rule {rule} has category {expected}",
+                {"rule": rule.value, "expected": RULES[rule].category.value},
+            )
+        return category
+
+    def to_json_bytes(self) -> bytes:
+        """Compact UTF-8 JSON without the absent optional fields."""
+        return self.model_dump_json(exclude_none=True).encode("utf-8")
+
+    @classmethod
+    def from_json_bytes(cls, data: bytes | str) -> Alert:
+        """Parse and validate one alert; raises pydantic.ValidationError."""
+        return cls.model_validate_json(data)
+
+
+def make_alert(
+    rule: str,
+    *,
+    agency: str,
+    service: str,
+    case_id: str,
+    trigger: str,
+    detected_at: datetime,
+    message: str,
+    step: str | None = None,
+    officer_id: str | None = None,
+    occurred_at: datetime | None = None,
+    evidence: Mapping[str, JsonValue] | None = None,
+    event_ids: Iterable[str] = (),
+) -> Alert:
+    """An alert of `rule` with its category and default severity from the rule table.
+
+    The id comes from `alert_id(rule, agency, case_id, trigger)`; see there for `trigger`.
+    Raises ValueError for an unknown rule and pydantic.ValidationError for invalid fields.
+    """
+    info = RULES[Rule(rule).value]
+    return Alert.model_validate(
+        {
+            "alert_id": alert_id(rule, agency, case_id, trigger),
+            "rule": info.rule,
+            "category": info.category,
+            "severity": info.severity,
+            "agency": agency,
+            "service": service,
+            "case_id": case_id,
+            "step": step,
+            "officer_id": officer_id,
+            "occurred_at": occurred_at,
+            "detected_at": detected_at,
+            "message": message,
+            "evidence": dict(evidence or {}),
+            "event_ids": list(event_ids),
+        }
+    )

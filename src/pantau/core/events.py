@@ -1,0 +1,625 @@
+"""The event of the contract (section 2): what the intake accepts and what travels on Kafka.
+
+Two models share every field but the applicant. `IncomingEvent` is what the HTTP intake accepts:
+its applicant may carry a raw NIK. `Event` is the record on `pantau.events`: its applicant carries
+only the pseudonymous `ref`, so a raw NIK cannot be represented there at all. The intake turns one
+into the other with `IncomingEvent.pseudonymised`.
+
+Both are strict: no type coercion, unknown fields rejected at every level, every string bounded,
+timestamps RFC 3339 with an offset. Validation errors never echo the input (a NIK must not reach
+a log through an error message); use `describe_errors` to turn them into field/message pairs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import unicodedata
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
+from typing import Annotated, Generic, Literal, Self, TypeVar
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    JsonValue,
+    PlainSerializer,
+    PlainValidator,
+    ValidationError,
+    WithJsonSchema,
+    model_validator,
+)
+from pydantic_core import ErrorDetails, PydanticCustomError
+
+from pantau.core.pseudonym import (
+    contains_raw_nik,
+    has_standalone_nik_run,
+    pseudonymise_nik,
+    redact_nik,
+)
+
+__all__ = [
+    "ATTRIBUTES_MAX_BYTES",
+    "AgencyCode",
+    "Applicant",
+    "Attributes",
+    "CaseId",
+    "Channel",
+    "Event",
+    "EventId",
+    "FreeText",
+    "IncomingApplicant",
+    "IncomingEvent",
+    "Mode",
+    "Officer",
+    "OfficerId",
+    "Payment",
+    "ServiceCode",
+    "StepCode",
+    "Timestamp",
+    "canonical_bytes",
+    "contains_raw_nik",
+    "content_digest",
+    "describe_errors",
+    "event_key",
+    "format_rfc3339",
+    "json_object",
+    "parse_rfc3339",
+    "redact_nik",
+]
+
+ATTRIBUTES_MAX_BYTES = 8 * 1024
+REASON_MAX_CHARS = 2000
+AMOUNT_MAX_INTEGER_DIGITS = 15  # a quadrillion rupiah: far above any official tariff
+
+
+# --- strings -------------------------------------------------------------------------------------
+
+
+def _matching(pattern: str, message: str) -> AfterValidator:
+    """Check a full match in Python so that the error message can say what is expected."""
+    regex = re.compile(pattern)
+
+    def check(value: str) -> str:
+        if regex.fullmatch(value) is None:
+            raise PydanticCustomError("string_pattern_mismatch", message)
+        return value
+
+    return AfterValidator(check)
+
+
+def _printable(value: str) -> str:
+    if not value.isprintable():
+        raise PydanticCustomError(
+            "string_not_printable",
+            "must contain only printable characters (no control characters or line breaks)",
+        )
+    return value
+
+
+def _text(value: str) -> str:
+    for char in value:
+        if char not in "\t\n\r" and unicodedata.category(char) in ("Cc", "Cs"):
+            raise PydanticCustomError(
+                "string_control_character",
+                "must not contain control characters other than tab and line breaks",
+            )
+    return value
+
+
+_PRINTABLE_PATTERN = r"^[^\x00-\x1f\x7f-\x9f]+$"  # the schema's approximation of isprintable()
+
+EventId = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=128,
+        description="The idempotency key of the event.",
+        json_schema_extra={"pattern": r"^[A-Za-z0-9._:-]{1,128}$"},
+    ),
+    _matching(r"^[A-Za-z0-9._:-]{1,128}$", "must be 1-128 characters of A-Z a-z 0-9 . _ : -"),
+]
+AgencyCode = Annotated[
+    str,
+    Field(
+        min_length=3,
+        max_length=64,
+        description="The agency's catalog code.",
+        json_schema_extra={"pattern": r"^[a-z0-9][a-z0-9.-]{2,63}$"},
+    ),
+    _matching(
+        r"^[a-z0-9][a-z0-9.-]{2,63}$",
+        "must be 3-64 characters of a-z 0-9 . - starting with a letter or digit",
+    ),
+]
+ServiceCode = Annotated[
+    str,
+    Field(
+        min_length=2,
+        max_length=64,
+        description="The service's catalog code, unique within its agency.",
+        json_schema_extra={"pattern": r"^[a-z0-9][a-z0-9_-]{1,63}$"},
+    ),
+    _matching(
+        r"^[a-z0-9][a-z0-9_-]{1,63}$",
+        "must be 2-64 characters of a-z 0-9 _ - starting with a letter or digit",
+    ),
+]
+StepCode = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=64,
+        description="A step code of the service in the catalog.",
+        json_schema_extra={"pattern": r"^[a-z0-9][a-z0-9_-]{0,63}$"},
+    ),
+    _matching(
+        r"^[a-z0-9][a-z0-9_-]{0,63}$",
+        "must be 1-64 characters of a-z 0-9 _ - starting with a letter or digit",
+    ),
+]
+RoleCode = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=64,
+        description="The officer's role, as the catalog names roles.",
+        json_schema_extra={"pattern": r"^[a-z0-9][a-z0-9_-]{0,63}$"},
+    ),
+    _matching(
+        r"^[a-z0-9][a-z0-9_-]{0,63}$",
+        "must be 1-64 characters of a-z 0-9 _ - starting with a letter or digit",
+    ),
+]
+OfficerId = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=64,
+        description="The officer's id, e.g. an 18-digit NIP.",
+        json_schema_extra={"pattern": r"^[A-Za-z0-9._:@-]{1,64}$"},
+    ),
+    _matching(r"^[A-Za-z0-9._:@-]{1,64}$", "must be 1-64 characters of A-Z a-z 0-9 . _ : @ -"),
+]
+CaseId = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=128,
+        description="The case's id at the agency: 1-128 printable characters.",
+        json_schema_extra={"pattern": _PRINTABLE_PATTERN},
+    ),
+    AfterValidator(_printable),
+]
+Receipt = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=128,
+        description="The receipt number of the payment.",
+        json_schema_extra={"pattern": _PRINTABLE_PATTERN},
+    ),
+    AfterValidator(_printable),
+]
+FreeText = Annotated[str, AfterValidator(_text)]
+"""Text that may span lines but holds no other control characters; bound it where used."""
+Reason = Annotated[
+    FreeText,
+    Field(
+        min_length=1,
+        max_length=REASON_MAX_CHARS,
+        description="Free text; required on steps with reason_required.",
+    ),
+]
+
+
+def _no_nik_run(value: str) -> str:
+    if has_standalone_nik_run(value):
+        raise PydanticCustomError(
+            "ref_looks_like_nik",
+            "looks like a raw NIK (16 digits); send a pseudonymous reference instead",
+        )
+    return value
+
+
+ApplicantRef = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=128,
+        description=(
+            "A pseudonymous reference to the applicant: `<key version>:<hex HMAC>` when the "
+            "intake made it from a NIK, or the agency's own opaque reference. "
+            "A standalone 16-digit run is rejected as a probable raw NIK."
+        ),
+        json_schema_extra={"pattern": _PRINTABLE_PATTERN},
+    ),
+    AfterValidator(_printable),
+    AfterValidator(_no_nik_run),
+]
+
+
+def _nik(value: str) -> str:
+    if re.fullmatch(r"[0-9]{16}", value) is None:
+        raise PydanticCustomError("nik_format", "a NIK is exactly 16 digits (0-9)")
+    return value
+
+
+Nik = Annotated[
+    str,
+    Field(
+        description="The applicant's NIK (16 digits); the intake replaces it by `ref`.",
+        # Lengths only in the schema: in validation one message covers every malformed NIK.
+        json_schema_extra={"pattern": r"^[0-9]{16}$", "minLength": 16, "maxLength": 16},
+    ),
+    AfterValidator(_nik),
+]
+
+# --- timestamps ----------------------------------------------------------------------------------
+
+_RFC3339 = re.compile(
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2})[Tt]([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]{1,9}))?"
+    r"(?:([Zz])|([+-])([0-9]{2}):([0-9]{2}))"
+)
+_RFC3339_SCHEMA_PATTERN = (
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?"
+    r"([Zz]|[+-][0-9]{2}:[0-9]{2})$"
+)
+
+
+def parse_rfc3339(text: str) -> datetime:
+    """Parse an RFC 3339 timestamp with an offset into an aware datetime keeping that offset.
+
+    Fractions beyond microseconds (up to nanoseconds) are accepted and truncated. Raises
+    ValueError for anything else: a missing offset, a space instead of `T`, missing seconds.
+    """
+    match = _RFC3339.fullmatch(text)
+    if match is None:
+        raise ValueError(
+            "must be an RFC 3339 timestamp with an offset, e.g. 2026-11-27T09:15:00+07:00"
+        )
+    year, month, day, hour, minute, second = (int(match.group(i)) for i in range(1, 7))
+    fraction, zulu, sign, offset_hours, offset_minutes = match.group(7, 8, 9, 10, 11)
+    microsecond = int((fraction or "").ljust(6, "0")[:6])
+    if zulu:
+        tz = UTC
+    else:
+        hours, minutes = int(offset_hours), int(offset_minutes)
+        if hours > 23 or minutes > 59:
+            raise ValueError("has an offset outside -23:59..+23:59")
+        offset = timedelta(hours=hours, minutes=minutes)
+        tz = timezone(-offset if sign == "-" else offset) if offset else UTC
+    try:
+        moment = datetime(year, month, day, hour, minute, second, microsecond, tzinfo=tz)
+        moment.astimezone(UTC)
+    except (ValueError, OverflowError):
+        raise ValueError("is not a valid date and time") from None
+    return moment
+
+
+def format_rfc3339(moment: datetime) -> str:
+    """RFC 3339 keeping the datetime's own offset; `Z` for UTC; fraction only when non-zero."""
+    offset = moment.utcoffset()
+    if offset is None:
+        raise ValueError("a naive datetime has no RFC 3339 form")
+    text = (
+        f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}"
+        f"T{moment.hour:02d}:{moment.minute:02d}:{moment.second:02d}"
+    )
+    if moment.microsecond % 1000:
+        text += f".{moment.microsecond:06d}"
+    elif moment.microsecond:
+        text += f".{moment.microsecond // 1000:03d}"
+    if not offset:
+        return text + "Z"
+    minutes = int(offset.total_seconds()) // 60
+    sign = "-" if minutes < 0 else "+"
+    return text + f"{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
+
+
+def _to_timestamp(value: object) -> datetime:
+    if isinstance(value, str):
+        try:
+            return parse_rfc3339(value)
+        except ValueError as error:
+            raise PydanticCustomError("rfc3339", str(error)) from None
+    if isinstance(value, datetime):
+        offset = value.utcoffset()
+        if offset is None:
+            raise PydanticCustomError(
+                "rfc3339", "must carry a UTC offset (a naive time is ambiguous)"
+            )
+        if offset.total_seconds() % 60:
+            raise PydanticCustomError("rfc3339", "must have an offset of whole minutes")
+        try:
+            value.astimezone(UTC)
+        except OverflowError:
+            raise PydanticCustomError("rfc3339", "is not a valid date and time") from None
+        return value
+    raise PydanticCustomError(
+        "rfc3339",
+        "must be an RFC 3339 timestamp string with an offset, e.g. 2026-11-27T09:15:00+07:00",
+    )
+
+
+Timestamp = Annotated[
+    datetime,
+    PlainValidator(_to_timestamp),
+    PlainSerializer(format_rfc3339, return_type=str, when_used="json"),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "format": "date-time",
+            "pattern": _RFC3339_SCHEMA_PATTERN,
+            "description": "RFC 3339 with an offset, e.g. 2026-11-27T09:15:00+07:00.",
+        }
+    ),
+]
+"""An aware datetime from RFC 3339 text with an offset; serialised keeping that offset."""
+
+# --- money ---------------------------------------------------------------------------------------
+
+_AMOUNT = re.compile(rf"(?:0|[1-9][0-9]{{0,{AMOUNT_MAX_INTEGER_DIGITS - 1}}})(?:\.[0-9]{{1,2}})?")
+_AMOUNT_MESSAGE = (
+    'must be a decimal string like "150000.00": digits without sign or leading zeros, '
+    f"at most {AMOUNT_MAX_INTEGER_DIGITS} before the point and 2 after it"
+)
+
+
+def _to_amount(value: object) -> Decimal:
+    if isinstance(value, str):
+        if _AMOUNT.fullmatch(value) is None:
+            raise PydanticCustomError("amount_format", _AMOUNT_MESSAGE)
+        return Decimal(value)
+    if isinstance(value, Decimal):
+        exponent = value.as_tuple().exponent
+        if (
+            not value.is_finite()
+            or value.is_signed()
+            or not isinstance(exponent, int)
+            or exponent < -2
+            or value >= Decimal(10) ** AMOUNT_MAX_INTEGER_DIGITS
+        ):
+            raise PydanticCustomError("amount_format", _AMOUNT_MESSAGE)
+        return value
+    raise PydanticCustomError(
+        "amount_type", 'must be a string like "150000.00" (a JSON number could lose precision)'
+    )
+
+
+Amount = Annotated[
+    Decimal,
+    PlainValidator(_to_amount),
+    PlainSerializer(lambda amount: format(amount, "f"), return_type=str, when_used="json"),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": rf"^(0|[1-9][0-9]{{0,{AMOUNT_MAX_INTEGER_DIGITS - 1}}})(\.[0-9]{{1,2}})?$",
+            "description": 'Rupiah as a decimal string, e.g. "150000.00".',
+        }
+    ),
+]
+
+# --- JSON objects --------------------------------------------------------------------------------
+
+
+def json_object(max_bytes: int) -> Callable[[dict[str, JsonValue]], dict[str, JsonValue]]:
+    """A validator bounding a JSON object's compact UTF-8 size and refusing a raw NIK in it.
+
+    "Raw NIK" is judged by `contains_raw_nik`, so an event that passes never trips the
+    downstream check.
+    """
+
+    def check(value: dict[str, JsonValue]) -> dict[str, JsonValue]:
+        try:
+            encoded = _compact_json(value)
+        except (ValueError, RecursionError):
+            raise PydanticCustomError(
+                "json_value", "must hold only JSON values (no NaN or Infinity)"
+            ) from None
+        if len(encoded) > max_bytes:
+            raise PydanticCustomError(
+                "json_too_large",
+                "must be at most {limit} bytes as compact UTF-8 JSON, not {size}",
+                {"limit": max_bytes, "size": len(encoded)},
+            )
+        if contains_raw_nik(encoded):
+            raise PydanticCustomError(
+                "raw_nik_forbidden",
+                "must not carry a raw NIK (a key named nik, or 16 digits under an applicant key)",
+            )
+        return value
+
+    return check
+
+
+def _compact_json(value: object, *, sort_keys: bool = False) -> bytes:
+    return json.dumps(
+        value, ensure_ascii=False, allow_nan=False, separators=(",", ":"), sort_keys=sort_keys
+    ).encode("utf-8")
+
+
+Attributes = Annotated[
+    dict[str, JsonValue],
+    AfterValidator(json_object(ATTRIBUTES_MAX_BYTES)),
+    Field(description="Agency-specific data: a JSON object of at most 8 KiB as compact JSON."),
+]
+
+Channel = Literal["online", "counter", "mobile", "other"]
+Mode = Literal["live", "backfill"]
+Seq = Annotated[int, Field(ge=1, le=2**63 - 1, description="The source's per-case counter.")]
+
+# --- models --------------------------------------------------------------------------------------
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, hide_input_in_errors=True)
+
+
+class Officer(_Record):
+    """The officer who did the step."""
+
+    id: OfficerId
+    role: RoleCode
+
+
+class Payment(_Record):
+    """A payment made at this step, in rupiah."""
+
+    amount: Amount
+    currency: Literal["IDR"] = "IDR"
+    receipt: Receipt | None = None
+
+
+class Applicant(_Record):
+    """The applicant as Kafka carries it: a pseudonymous reference, never a raw NIK."""
+
+    ref: ApplicantRef
+
+
+class IncomingApplicant(_Record):
+    """The applicant as the intake accepts it: exactly one of `nik` or `ref`.
+
+    Both at once is rejected as ambiguous: the intake would have to pick one and silently drop
+    the other, and a ref that disagrees with the NIK would link the case to the wrong person.
+    """
+
+    ref: ApplicantRef | None = None
+    nik: Nik | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Self:
+        if self.ref is not None and self.nik is not None:
+            raise PydanticCustomError("applicant_ambiguous", "give either nik or ref, not both")
+        if self.ref is None and self.nik is None:
+            raise PydanticCustomError("applicant_empty", "give nik or ref")
+        return self
+
+
+ApplicantT = TypeVar("ApplicantT", bound=_Record)
+
+
+class _EventFields(_Record, Generic[ApplicantT]):
+    event_id: EventId
+    agency: AgencyCode
+    service: ServiceCode
+    case_id: CaseId
+    step: StepCode
+    occurred_at: Timestamp
+    seq: Seq | None = None
+    officer: Officer | None = None
+    applicant: ApplicantT | None = None
+    payment: Payment | None = None
+    reason: Reason | None = None
+    channel: Channel | None = None
+    mode: Mode = "live"
+    attributes: Attributes = Field(default_factory=dict)
+
+
+class Event(_EventFields[Applicant]):
+    """A step of a case as recorded on `pantau.events` (contract section 2), without raw NIK."""
+
+    def to_json_bytes(self) -> bytes:
+        """Compact UTF-8 JSON without the absent optional fields; `occurred_at` keeps its offset."""
+        return self.model_dump_json(exclude_none=True).encode("utf-8")
+
+    @classmethod
+    def from_json_bytes(cls, data: bytes | str) -> Event:
+        """Parse and validate one event; raises pydantic.ValidationError."""
+        return cls.model_validate_json(data)
+
+
+class IncomingEvent(_EventFields[IncomingApplicant]):
+    """An event as the HTTP intake accepts it: the applicant may be given by NIK."""
+
+    def pseudonymised(self, key: bytes, key_version: str) -> Event:
+        """The Kafka record: a NIK replaced by its versioned keyed hash, an existing ref kept."""
+        applicant = None
+        if self.applicant is not None:
+            ref, nik = self.applicant.ref, self.applicant.nik
+            if nik is not None:
+                ref = pseudonymise_nik(nik, key, key_version)
+            if ref is not None:  # always, since an IncomingApplicant has exactly one of the two
+                applicant = Applicant(ref=ref)
+        fields = {name: getattr(self, name) for name in type(self).model_fields}
+        return Event.model_validate({**fields, "applicant": applicant})
+
+
+# --- encodings -----------------------------------------------------------------------------------
+
+
+def event_key(agency: str, case_id: str) -> bytes:
+    """The Kafka key of a case's records: `<agency>|<case_id>` in UTF-8.
+
+    Agency codes cannot contain `|`, so the first `|` always separates the two parts.
+    """
+    return f"{agency}|{case_id}".encode()
+
+
+def canonical_bytes(event: Event) -> bytes:
+    """The canonical form of an event, for hashing and for duplicate/conflict comparison.
+
+    Compact JSON with sorted keys, UTF-8 without escaping; absent optional fields omitted and
+    defaults (`mode`, `attributes`, `payment.currency`) always present, so sending a default
+    explicitly or not gives the same bytes. `occurred_at` is the UTC instant as
+    `YYYY-MM-DDTHH:MM:SS.ffffffZ` (the same instant in another offset is the same content);
+    `payment.amount` has exactly two decimals ("150000" equals "150000.00").
+    """
+    document = event.model_dump(mode="json", exclude_none=True)
+    utc = event.occurred_at.astimezone(UTC)
+    document["occurred_at"] = (
+        f"{utc.year:04d}-{utc.month:02d}-{utc.day:02d}T{utc.hour:02d}:{utc.minute:02d}:"
+        f"{utc.second:02d}.{utc.microsecond:06d}Z"
+    )
+    if event.payment is not None:
+        document["payment"]["amount"] = format(event.payment.amount.quantize(Decimal("0.01")), "f")
+    return _compact_json(document, sort_keys=True)
+
+
+def content_digest(event: Event) -> str:
+    """SHA-256 hex of `canonical_bytes(event)`."""
+    return hashlib.sha256(canonical_bytes(event)).hexdigest()
+
+
+# --- errors --------------------------------------------------------------------------------------
+
+_MESSAGES: Mapping[str, str] = {
+    "missing": "required field is missing",
+    "extra_forbidden": "unknown field",
+}
+
+
+def describe_errors(exc: ValidationError) -> list[dict[str, str]]:
+    """Friendly `{"field", "message"}` pairs; the field is the dotted path (`payment.amount`).
+
+    List positions are written `[i]` (`attributes.items[2]`); an empty field means the whole
+    event. Inputs are never included, so the result is safe to log and to return to callers.
+    """
+    return [
+        {"field": _field_path(error), "message": _message(error)}
+        for error in exc.errors(include_url=False, include_input=False, include_context=False)
+    ]
+
+
+def _field_path(error: ErrorDetails) -> str:
+    path = ""
+    for part in error["loc"]:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        else:
+            path += f".{part}" if path else str(part)
+    return path
+
+
+def _message(error: ErrorDetails) -> str:
+    loc = error["loc"]
+    if error["type"] == "extra_forbidden" and loc and str(loc[-1]).lower() == "nik":
+        return (
+            "a raw NIK is not accepted here; send it through the HTTP intake, "
+            "which replaces it by applicant.ref"
+        )
+    return _MESSAGES.get(error["type"], error["msg"])
