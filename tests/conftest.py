@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -10,6 +11,9 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+# The same variables the deploy scripts read, so a whole test run can use other ports.
+KAFKA_PORT = int(os.environ.get("PANTAU_KAFKA_PORT", "9092"))
+CLICKHOUSE_PORT = int(os.environ.get("PANTAU_CLICKHOUSE_TCP_PORT", "9000"))
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -44,8 +48,8 @@ def stack_env(local_servers: None) -> Iterator[dict[str, str]]:
     tag = uuid.uuid4().hex[:10]
     env = {
         "PANTAU_TOPIC_PREFIX": f"test-{tag}.",
-        "PANTAU_CLICKHOUSE": f"clickhouse://default@127.0.0.1:9000/pantau_test_{tag}",
-        "PANTAU_KAFKA": "127.0.0.1:9092",
+        "PANTAU_CLICKHOUSE": f"clickhouse://default@127.0.0.1:{CLICKHOUSE_PORT}/pantau_test_{tag}",
+        "PANTAU_KAFKA": f"127.0.0.1:{KAFKA_PORT}",
         "PANTAU_PARTITIONS": "12",
     }
     settings = CommonSettings(
