@@ -15,22 +15,27 @@ DATA="$KAFKA_DIR/data"
 KLOG_DIR="$LOG_DIR/kafka"
 CONSOLE_LOG="$KLOG_DIR/console.log"
 MARKER="pantau-kafka-broker"
+JAVA="${PANTAU_JAVA:-java}"
+MVN="${PANTAU_MVN:-mvn}"
 
 need_java() {
-  command -v java >/dev/null 2>&1 || fail "Java not found: install a JDK 17 (apt-get install -y openjdk-17-jre-headless)"
+  command -v "$JAVA" >/dev/null 2>&1 || fail "kafka: Java not found ($JAVA): install a JDK 17 (apt-get install -y openjdk-17-jre-headless)"
   local v
-  v="$(java -version 2>&1 | head -n1 | sed -E 's/.*version "([0-9]+).*/\1/')"
-  [ "${v:-0}" -ge 17 ] 2>/dev/null || fail "Kafka 4 needs Java 17 or newer; 'java -version' says: $(java -version 2>&1 | head -n1)"
+  v="$("$JAVA" -version 2>&1 | head -n1 | sed -E 's/.*version "([0-9]+).*/\1/')"
+  [ "${v:-0}" -ge 17 ] 2>/dev/null || fail "kafka: Kafka 4 needs Java 17 or newer; '$JAVA -version' says: $("$JAVA" -version 2>&1 | head -n1)"
 }
 
 resolve_jars() {
   local stamp="$LIBS/.resolved" want
   want="$(sha256sum "$DEPLOY_DIR/kafka/pom.xml" | cut -c1-16)"
   if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then return 0; fi
-  command -v mvn >/dev/null 2>&1 || fail "Maven not found: install it (apt-get install -y maven) so the Kafka jars can be resolved"
+  command -v "$MVN" >/dev/null 2>&1 || fail "kafka: Maven not found ($MVN): install it (apt-get install -y maven) so the Kafka jars can be resolved"
   say "kafka: resolving broker jars from Maven Central (first run only)..."
   rm -rf "$LIBS" && mkdir -p "$LIBS" "$KLOG_DIR"
-  if ! mvn -B -q -f "$DEPLOY_DIR/kafka/pom.xml" dependency:copy-dependencies \
+  # Bounded: an unreachable registry ends with a message instead of a hang.
+  if ! timeout "${PANTAU_MVN_TIMEOUT:-900}" "$MVN" -B -q -f "$DEPLOY_DIR/kafka/pom.xml" \
+        -Daether.connector.connectTimeout=20000 -Daether.connector.requestTimeout=120000 \
+        dependency:copy-dependencies \
         -DoutputDirectory="$LIBS" -DincludeScope=runtime >"$KLOG_DIR/mvn.log" 2>&1; then
     tail -n 20 "$KLOG_DIR/mvn.log" >&2
     fail "kafka: could not resolve the broker jars (is Maven Central reachable?); full log: $KLOG_DIR/mvn.log"
@@ -47,7 +52,7 @@ render_config() {
 
 java_args() {
   # shellcheck disable=SC2086
-  JAVA_ARGS=("java" $KAFKA_HEAP -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -Djava.awt.headless=true
+  JAVA_ARGS=("$JAVA" $KAFKA_HEAP -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -Djava.awt.headless=true
     -Dpantau.role="$MARKER" -Dkafka.logs.dir="$KLOG_DIR"
     -Dlog4j2.configurationFile="$DEPLOY_DIR/kafka/log4j2.xml"
     -cp "$LIBS/*")

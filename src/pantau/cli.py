@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pydantic import ValidationError
 from pydantic_settings import BaseSettings
 
+from pantau.core.catalog import CatalogError
 from pantau.settings import CommonSettings
 
 
@@ -36,6 +37,11 @@ COMMANDS: tuple[Command, ...] = (
         "bootstrap",
         "create the topics and apply the ClickHouse schema (idempotent)",
         "pantau.bootstrap:main",
+    ),
+    Command(
+        "catalog",
+        "validate the service catalog and list its agencies and services",
+        "pantau.catalog_check:main",
     ),
     Command(
         "intake",
@@ -178,6 +184,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         result = entry(list(args.args))
     except ValidationError as exc:
         print(f"pantau {command.name}: bad configuration:\n{exc}", file=sys.stderr)
+        return 2
+    except CatalogError as exc:
+        print(f"pantau {command.name}: the service catalog is broken:\n{exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

@@ -1,0 +1,30 @@
+"""`pantau catalog`: validate the service catalog of PANTAU_CATALOG and summarise it."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from pantau.core.catalog import CatalogError, load_catalog
+from pantau.settings import CommonSettings
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="pantau catalog", description=__doc__)
+    parser.add_argument("path", nargs="?", type=Path, help="a catalog file or folder")
+    args = parser.parse_args(argv)
+    path = args.path or CommonSettings().catalog
+    try:
+        catalog = load_catalog(path)
+    except CatalogError as exc:
+        count = len(exc.problems)
+        print(f"{path}: {count} problem{'s' if count != 1 else ''}:\n{exc}", file=sys.stderr)
+        return 1
+    print(f"{path}: valid")
+    for code, agency in sorted(catalog.agencies.items()):
+        print(f"  {code} — {agency.name} (calendar {agency.calendar})")
+        for service in catalog.services_of(code):
+            sla = f", sla {service.sla}" if service.sla else ""
+            print(f"    {service.code}: {service.name} — {len(service.steps)} steps{sla}")
+    return 0

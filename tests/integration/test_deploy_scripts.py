@@ -1,0 +1,127 @@
+"""The local-server scripts fail with one clear message and never touch what they did not start."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def squatter() -> Iterator[int]:
+    """A program that is neither Kafka nor ClickHouse, listening on a port."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    try:
+        yield int(server.getsockname()[1])
+    finally:
+        server.close()
+
+
+def _run(script: str, action: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(REPO / "deploy" / script), action],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_kafka_refuses_a_port_taken_by_another_program(squatter: int, tmp_path: Path) -> None:
+    """Starting Kafka on a port another program holds ends with a message naming the port."""
+    result = _run(
+        "kafka.sh",
+        "start",
+        {"PANTAU_LOCAL_DIR": str(tmp_path), "PANTAU_KAFKA_PORT": str(squatter)},
+    )
+    assert result.returncode != 0
+    assert f"port 127.0.0.1:{squatter} is taken by another program" in result.stderr
+
+
+def test_clickhouse_refuses_a_port_taken_by_another_program(squatter: int, tmp_path: Path) -> None:
+    """Starting ClickHouse on a port another program holds ends with a message naming it."""
+    result = _run(
+        "clickhouse.sh",
+        "start",
+        {
+            "PANTAU_LOCAL_DIR": str(tmp_path),
+            "PANTAU_CLICKHOUSE_TCP_PORT": str(squatter),
+            "PANTAU_CLICKHOUSE_HTTP_PORT": str(_free_port()),
+        },
+    )
+    assert result.returncode != 0
+    assert f"port 127.0.0.1:{squatter} is taken by another program" in result.stderr
+
+
+def test_stop_leaves_a_foreign_process_alone(squatter: int, tmp_path: Path) -> None:
+    """`stop` with a pid file pointing at a process the scripts did not start kills nothing."""
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    sleeper = subprocess.Popen(["sleep", "60"])
+    try:
+        (run_dir / "kafka.pid").write_text(str(sleeper.pid))
+        result = _run("kafka.sh", "stop", {"PANTAU_LOCAL_DIR": str(tmp_path)})
+        assert result.returncode == 0
+        assert "nothing of ours to stop" in result.stdout
+        assert sleeper.poll() is None
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+
+
+def test_missing_java_is_named(tmp_path: Path) -> None:
+    """Without Java the broker does not start and the message says what to install."""
+    result = _run(
+        "kafka.sh",
+        "start",
+        {
+            "PANTAU_LOCAL_DIR": str(tmp_path),
+            "PANTAU_KAFKA_PORT": str(_free_port()),
+            "PANTAU_KAFKA_CONTROLLER_PORT": str(_free_port()),
+            "PANTAU_JAVA": str(tmp_path / "no-java-here"),
+        },
+    )
+    assert result.returncode != 0
+    assert "Java not found" in result.stderr
+
+
+def test_missing_maven_is_named(tmp_path: Path) -> None:
+    """Without Maven (and no cached jars) the message names Maven and how to get it."""
+    result = _run(
+        "kafka.sh",
+        "start",
+        {
+            "PANTAU_LOCAL_DIR": str(tmp_path),
+            "PANTAU_KAFKA_PORT": str(_free_port()),
+            "PANTAU_KAFKA_CONTROLLER_PORT": str(_free_port()),
+            "PANTAU_MVN": str(tmp_path / "no-mvn-here"),
+        },
+    )
+    assert result.returncode != 0
+    assert "Maven not found" in result.stderr
+
+
+def test_status_reports_a_stopped_server(tmp_path: Path) -> None:
+    """`status` of a server that is not running says so and exits non-zero."""
+    result = _run(
+        "kafka.sh",
+        "status",
+        {"PANTAU_LOCAL_DIR": str(tmp_path), "PANTAU_KAFKA_PORT": str(_free_port())},
+    )
+    assert result.returncode == 1
+    assert "kafka: not running" in result.stdout
