@@ -1,0 +1,1 @@
+"""Adapters of the alerts service: Kafka log reader and publisher, webhook delivery."""

@@ -1,0 +1,39 @@
+"""Webhook calls over HTTP: one POST of the alert JSON per attempt, with a hard timeout."""
+
+from __future__ import annotations
+
+import httpx
+
+from pantau.core.alerts import Alert
+from pantau_alerts.core.routing import Route
+from pantau_alerts.delivery import DeliveryFailed
+
+__all__ = ["HttpWebhookPoster"]
+
+
+class HttpWebhookPoster:
+    """Posts alerts with httpx; anything but a 2xx within the timeout is a failed attempt."""
+
+    def __init__(self, timeout: float) -> None:
+        self._client = httpx.AsyncClient(timeout=httpx.Timeout(timeout), follow_redirects=False)
+
+    async def post(self, route: Route, alert: Alert) -> None:
+        headers = {
+            **route.headers,
+            "Content-Type": "application/json",
+            "Idempotency-Key": alert.alert_id,
+            "X-Pantau-Route": route.name,
+        }
+        try:
+            response = await self._client.post(
+                route.url, content=alert.to_json_bytes(), headers=headers
+            )
+        except httpx.TimeoutException:
+            raise DeliveryFailed("timed out") from None
+        except httpx.HTTPError as error:
+            raise DeliveryFailed(f"{type(error).__name__}: {error}") from None
+        if not response.is_success:
+            raise DeliveryFailed(f"HTTP {response.status_code}")
+
+    async def close(self) -> None:
+        await self._client.aclose()

@@ -1,0 +1,156 @@
+"""Where alerts go: routes declared in YAML match alerts and name a webhook target.
+
+```yaml
+routes:
+  - name: malang-high            # the target's identity for delivery records
+    match: {agency: [kota-malang.dpmptsp], severity: high, rule: [duty.same_officer]}
+    webhook: {url: "https://ops.example/hooks/pantau", headers: {X-Token: "..."}}
+```
+`severity` is a minimum; absent criteria match everything. Each route is one target; an alert
+matched by several routes is delivered to each of them once.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from pantau.core.alerts import RULES, Alert, Severity
+
+__all__ = [
+    "SEVERITY_ORDER",
+    "DeliveryStatus",
+    "Route",
+    "RoutesError",
+    "RoutingTable",
+    "backoff_delay",
+]
+
+SEVERITY_ORDER = {s: i for i, s in enumerate(Severity)}
+_NAME = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+class RoutesError(ValueError):
+    """The routes file is unusable; the message names the route and the problem."""
+
+
+class DeliveryStatus:
+    """Outcomes recorded for one (alert, target): final, so a restart does not send again."""
+
+    DELIVERED = "delivered"
+    DEAD_LETTER = "dead_letter"
+
+
+@dataclass(frozen=True)
+class Route:
+    """One routing rule and its webhook target."""
+
+    name: str
+    url: str
+    agencies: frozenset[str] = frozenset()
+    rules: frozenset[str] = frozenset()
+    min_severity: Severity | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+    def matches(self, alert: Alert) -> bool:
+        """True when the alert meets every criterion the route sets."""
+        if self.agencies and alert.agency not in self.agencies:
+            return False
+        if self.rules and alert.rule.value not in self.rules:
+            return False
+        return self.min_severity is None or (
+            SEVERITY_ORDER[alert.severity] >= SEVERITY_ORDER[self.min_severity]
+        )
+
+
+def _codes(value: object, where: str, what: str) -> frozenset[str]:
+    if value is None:
+        return frozenset()
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list) or not all(isinstance(v, str) for v in items):
+        raise RoutesError(f"{where}: {what} must be a code or a list of codes")
+    return frozenset(items)
+
+
+class RoutingTable:
+    """The routes in file order."""
+
+    def __init__(self, routes: Iterable[Route] = ()) -> None:
+        self.routes = tuple(routes)
+
+    def targets_for(self, alert: Alert) -> list[Route]:
+        """The routes an alert goes to."""
+        return [route for route in self.routes if route.matches(alert)]
+
+    @classmethod
+    def parse(cls, data: Any, source: str = "routes") -> RoutingTable:
+        """Validate the YAML structure; raises RoutesError naming the route."""
+        if data is None:
+            return cls()
+        if not isinstance(data, Mapping) or not isinstance(data.get("routes", []), list):
+            raise RoutesError(f"{source}: expected a mapping with a list `routes`")
+        routes: list[Route] = []
+        for index, raw in enumerate(data.get("routes", [])):
+            where = f"{source}: routes[{index}]"
+            if not isinstance(raw, Mapping):
+                raise RoutesError(f"{where}: expected a mapping")
+            name = raw.get("name")
+            if not isinstance(name, str) or _NAME.fullmatch(name) is None:
+                raise RoutesError(f"{where}: name must be 1-64 of A-Z a-z 0-9 . _ -")
+            if any(r.name == name for r in routes):
+                raise RoutesError(f"{where}: duplicate route name {name!r}")
+            where = f"{where} ({name})"
+            match = raw.get("match") or {}
+            webhook = raw.get("webhook")
+            if not isinstance(match, Mapping):
+                raise RoutesError(f"{where}: match must be a mapping")
+            if not isinstance(webhook, Mapping) or not isinstance(webhook.get("url"), str):
+                raise RoutesError(f"{where}: webhook.url is required")
+            url = webhook["url"]
+            if not url.startswith(("http://", "https://")):
+                raise RoutesError(f"{where}: webhook.url must be http:// or https://")
+            headers = webhook.get("headers") or {}
+            if not isinstance(headers, Mapping) or not all(
+                isinstance(k, str) and isinstance(v, str) for k, v in headers.items()
+            ):
+                raise RoutesError(f"{where}: webhook.headers must map names to strings")
+            unknown = set(match) - {"agency", "severity", "rule"}
+            if unknown:
+                raise RoutesError(f"{where}: unknown match keys {sorted(unknown)}")
+            rules = _codes(match.get("rule"), where, "rule")
+            if rules - set(RULES):
+                raise RoutesError(f"{where}: unknown rules {sorted(rules - set(RULES))}")
+            severity = match.get("severity")
+            try:
+                min_severity = None if severity is None else Severity(severity)
+            except ValueError:
+                raise RoutesError(f"{where}: severity must be low|medium|high|critical") from None
+            routes.append(
+                Route(
+                    name=name,
+                    url=url,
+                    agencies=_codes(match.get("agency"), where, "agency"),
+                    rules=rules,
+                    min_severity=min_severity,
+                    headers=dict(headers),
+                )
+            )
+        return cls(routes)
+
+    @classmethod
+    def from_yaml(cls, text: str, source: str = "routes") -> RoutingTable:
+        """Parse the YAML text of a routes file."""
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as error:
+            raise RoutesError(f"{source}: not valid YAML: {error}") from None
+        return cls.parse(data, source)
+
+
+def backoff_delay(attempt: int, base: float, cap: float = 60.0) -> float:
+    """Seconds to wait after failed attempt number `attempt` (1-based): base, 2*base, 4*base..."""
+    return float(min(cap, base * (2 ** max(0, attempt - 1))))

@@ -1,0 +1,207 @@
+"""`pantau alerts`: the composition root — settings, Kafka, webhooks, the API, uvicorn."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+from datetime import UTC, datetime
+from pathlib import Path
+
+import uvicorn
+from fastapi import FastAPI
+from prometheus_client import CollectorRegistry, Gauge
+
+from pantau.adapters.kafka_topics import ensure_topics
+from pantau.core.catalog import Catalog, CatalogError, load_catalog
+from pantau_alerts.adapters.kafka_logs import KafkaLogs, deliveries_topic_spec
+from pantau_alerts.adapters.webhooks import HttpWebhookPoster
+from pantau_alerts.api import create_app
+from pantau_alerts.core.operators import OperatorDirectory, OperatorsError
+from pantau_alerts.core.routing import RoutesError, RoutingTable
+from pantau_alerts.delivery import DeliveryDispatcher
+from pantau_alerts.desk import AlertDesk
+from pantau_alerts.settings import AlertsSettings
+
+log = logging.getLogger("pantau.alerts")
+
+RESTART_DELAY_S = 2.0
+
+
+def utc_now() -> datetime:
+    """The adapters' clock; the core only ever gets times passed in."""
+    return datetime.now(UTC)
+
+
+def build_app(
+    settings: AlertsSettings,
+    operators: OperatorDirectory,
+    routes: RoutingTable,
+    catalog: Catalog | None,
+) -> FastAPI:
+    """The app with its Kafka reader, publisher and (when enabled) webhook dispatcher."""
+    topics = settings.topics
+    logs: KafkaLogs
+    desk: AlertDesk
+    dispatcher: DeliveryDispatcher | None = None
+    poster: HttpWebhookPoster | None = None
+
+    def caught_up() -> None:
+        if desk.ready:
+            return
+        desk.ready = True
+        if dispatcher is not None:
+            dispatcher.catch_up()
+            desk.alert_listeners.append(dispatcher.submit)
+
+    logs = KafkaLogs(
+        settings.kafka_servers,
+        handlers={
+            topics.alerts: lambda _k, v: desk.on_alert(v),
+            topics.alert_actions: lambda _k, v: desk.on_action(v),
+            topics.cases: lambda k, v: desk.on_case(k, v),
+            settings.deliveries_topic: lambda _k, v: desk.on_delivery(v),
+        },
+        action_topic=topics.alert_actions,
+        delivery_topic=settings.deliveries_topic,
+        on_caught_up=caught_up,
+        client_id=f"{settings.topic_prefix}alerts",
+    )
+    desk = AlertDesk(logs, catalog, utc_now)
+
+    async def follow_logs() -> None:
+        # Re-reading after a failed start is safe: every record folds in idempotently.
+        while True:
+            try:
+                await logs.start()
+                await logs.run()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("Kafka reader failed; retrying in %.0f s", RESTART_DELAY_S)
+                await logs.stop()
+                await asyncio.sleep(RESTART_DELAY_S)
+
+    def delivery_metrics(registry: CollectorRegistry) -> None:
+        if dispatcher is None:
+            return
+        outcomes = Gauge(
+            "pantau_alerts_webhook_outcomes",
+            "final webhook outcomes recorded here",
+            ["status"],
+            registry=registry,
+        )
+        for status, count in dispatcher.outcomes.items():
+            outcomes.labels(status).set(count)
+        Gauge(
+            "pantau_alerts_webhook_attempts", "webhook attempts made here", registry=registry
+        ).set(dispatcher.attempts_made)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        nonlocal dispatcher, poster
+        if settings.alerts_deliver and routes.routes:
+            poster = HttpWebhookPoster(settings.webhook_timeout)
+            dispatcher = DeliveryDispatcher(
+                desk.board,
+                routes,
+                poster,
+                logs.publish_delivery,
+                utc_now,
+                attempts=settings.webhook_attempts,
+                backoff=settings.webhook_backoff,
+            )
+        reader = asyncio.get_running_loop().create_task(follow_logs())
+        try:
+            yield
+        finally:
+            desk.hub.close()
+            reader.cancel()
+            with suppress(asyncio.CancelledError):
+                await reader
+            if dispatcher is not None:
+                dispatcher.cancel()
+                await dispatcher.drain()
+            if poster is not None:
+                await poster.close()
+            await logs.stop()
+
+    return create_app(desk, operators, lifespan=lifespan, extra_metrics=delivery_metrics)
+
+
+def _load(settings: AlertsSettings) -> tuple[OperatorDirectory, RoutingTable, Catalog | None]:
+    if settings.operators is None:
+        raise OperatorsError(
+            "PANTAU_OPERATORS is not set: name the operators file "
+            "(deploy/dev-operators.yaml for local development)"
+        )
+    operators = OperatorDirectory.from_yaml(
+        _read(settings.operators, "PANTAU_OPERATORS"), str(settings.operators)
+    )
+    routes = RoutingTable()
+    if settings.alert_routes is not None:
+        routes = RoutingTable.from_yaml(
+            _read(settings.alert_routes, "PANTAU_ALERT_ROUTES"), str(settings.alert_routes)
+        )
+    catalog: Catalog | None
+    try:
+        catalog = load_catalog(settings.catalog)
+    except CatalogError as error:
+        # Without the catalog only timelines lose their computed deadlines; alerts still flow.
+        log.warning("catalog unusable, timelines show only the tracker's deadlines: %s", error)
+        catalog = None
+    return operators, routes, catalog
+
+
+def _read(path: Path, variable: str) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise OperatorsError(f"{variable}: cannot read {path}: {error.strerror}") from None
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="pantau alerts",
+        description="Operators' alert API, live stream and dashboard; configured by PANTAU_* "
+        "variables (see `pantau --help`).",
+    )
+    parser.parse_args(argv)
+    settings = AlertsSettings()
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        operators, routes, catalog = _load(settings)
+    except (OperatorsError, RoutesError) as error:
+        print(f"pantau alerts: {error}", file=sys.stderr)
+        return 2
+    try:
+        ensure_topics(
+            settings.kafka_servers,
+            [deliveries_topic_spec(settings.deliveries_topic, settings.partitions)],
+            report=log.info,
+        )
+    except RuntimeError as error:
+        print(f"pantau alerts: {error}", file=sys.stderr)
+        return 1
+    log.info(
+        "%d operators, %d routes, webhooks %s",
+        len(operators),
+        len(routes.routes),
+        "delivered here" if settings.alerts_deliver else "left to another instance",
+    )
+    app = build_app(settings, operators, routes, catalog)
+    config = uvicorn.Config(
+        app,
+        host=settings.alerts_host,
+        port=settings.alerts_port,
+        log_level=settings.log_level.lower(),
+        timeout_graceful_shutdown=3,
+    )
+    uvicorn.Server(config).run()
+    return 0
