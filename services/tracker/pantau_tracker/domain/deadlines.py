@@ -1,0 +1,63 @@
+"""Deadlines of a case through its agency's working calendar, clock stops excluded.
+
+A step's deadline runs from the step before it (the wait's anchor); the case's deadline runs
+from its opening. Stopped time (between `clock: stop` and `clock: resume`) extends both; while
+the clock is stopped there is no deadline.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from pantau.core.durations import parse_duration
+from pantau_tracker.domain.case import AwaitedStep, CaseState
+from pantau_tracker.domain.standards import CaseStandard
+
+
+@dataclass(frozen=True)
+class StepDeadline:
+    """When the awaited step is due."""
+
+    wait: AwaitedStep
+    due_at: datetime
+
+
+def step_deadlines(state: CaseState, standard: CaseStandard) -> list[StepDeadline]:
+    """The deadlines of the steps the case awaits; a wait under a running clock stop has none."""
+    found = []
+    for wait in state.awaiting:
+        due = standard.calendar.deadline(wait.since, parse_duration(wait.sla), state.stops)
+        if due is not None:
+            found.append(StepDeadline(wait, due))
+    return found
+
+
+def case_deadline(state: CaseState, standard: CaseStandard) -> datetime | None:
+    """When the service standard's limit for the whole case runs out, or None (no service sla,
+    or the clock is stopped)."""
+    limit = standard.service.sla
+    if limit is None:
+        return None
+    return standard.calendar.deadline(state.opened_at, limit, state.stops)
+
+
+def next_due(state: CaseState, standard: CaseStandard) -> datetime | None:
+    """The earliest instant at which a timer check of this case could change something:
+    an unfired deadline of an open case, the end of the backfill settling time, or expiry."""
+    candidates: list[datetime] = []
+    if state.is_closed:
+        if state.expires_at is not None:
+            candidates.append(state.expires_at)
+        return min(candidates) if candidates else None
+    candidates.extend(d.due_at for d in step_deadlines(state, standard) if not d.wait.fired)
+    if not state.case_overdue_fired:
+        due = case_deadline(state, standard)
+        if due is not None:
+            candidates.append(due)
+    if not candidates:
+        return None
+    earliest = min(candidates)
+    if state.last_mode == "backfill":
+        return max(earliest, state.last_received_at + standard.policy.backfill_settle)
+    return earliest

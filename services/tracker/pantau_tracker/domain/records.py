@@ -1,0 +1,84 @@
+"""Reading a record of `pantau.events`: what is trusted, and why a record is dead-lettered.
+
+Agency backends may publish to Kafka directly, so nothing read is trusted: the bytes must be an
+event of the contract, for a service and step of the catalog, under the key of its case, and
+without a raw NIK. A rejected record goes to the DLQ with an error code and a detail that never
+carries a NIK.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from pydantic import ValidationError
+
+from pantau.core.catalog import Catalog
+from pantau.core.events import (
+    Event,
+    contains_raw_nik,
+    describe_errors,
+    event_key,
+    redact_nik,
+)
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """Why a record is not an acceptable event: a stable `code` and a NIK-free `detail`."""
+
+    code: str
+    detail: str
+
+    @property
+    def detail_bytes(self) -> bytes:
+        return redact_nik(self.detail.encode("utf-8"))
+
+
+def read_event(key: bytes | None, value: bytes | None, catalog: Catalog) -> Event | Rejection:
+    """The event in a record, or why it is rejected.
+
+    Codes: `malformed` (not a UTF-8 JSON object), `raw_nik`, `schema` (not an event of the
+    contract), `unknown_agency`, `unknown_service`, `unknown_step`, `key_mismatch` (the record
+    key is not `<agency>|<case_id>`, so it may sit on another partition than its case).
+    """
+    if value is None:
+        return Rejection("malformed", "the record has no value")
+    try:
+        document = json.loads(value.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return Rejection("malformed", "the value is not UTF-8 JSON")
+    if not isinstance(document, dict):
+        return Rejection("malformed", "the value is JSON but not an object")
+    if contains_raw_nik(value):
+        return Rejection(
+            "raw_nik", "the event carries a raw NIK; only the HTTP intake may receive NIKs"
+        )
+    try:
+        event = Event.from_json_bytes(value)
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{p['field'] or '(event)'}: {p['message']}" for p in describe_errors(error)
+        )
+        return Rejection("schema", problems[:2000])
+    if catalog.agency(event.agency) is None:
+        return Rejection("unknown_agency", f"agency {event.agency} is not in the catalog")
+    service = catalog.service(event.agency, event.service)
+    if service is None:
+        return Rejection(
+            "unknown_service", f"service {event.service} is not a service of {event.agency}"
+        )
+    if service.step(event.step) is None:
+        return Rejection(
+            "unknown_step", f"step {event.step} is not a step of {event.agency}/{event.service}"
+        )
+    if key != event_key(event.agency, event.case_id):
+        return Rejection("key_mismatch", "the record key is not <agency>|<case_id> of the event")
+    return event
+
+
+def dlq_value(value: bytes | None) -> bytes:
+    """The bytes to dead-letter: the original, with any raw NIK redacted."""
+    if value is None:
+        return b""
+    return redact_nik(value) if contains_raw_nik(value) else value

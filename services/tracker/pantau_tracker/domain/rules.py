@@ -1,0 +1,369 @@
+"""The contract's rule detectors: plain functions of (state before, event, now, standard).
+
+Each family of rules is one function returning alerts; which families judge an event is declared
+as data in `EVENT_DETECTORS`. `now` is the trusted receive time of the event (broker append time)
+and becomes the alert's `detected_at`, so replaying the same record gives the same alert.
+
+Triggers (the per-rule identity of an occurrence, see `pantau.core.alerts.alert_id`):
+- event-triggered rules: the triggering event_id (plus the other step of a separated pair, and
+  the new content digest for conflicting duplicates);
+- `sla.step_overdue`: `<anchor event_id>:<awaited step>`; `sla.case_overdue`: `case`.
+  Both deadline rules use the deadline instant as `occurred_at` and `detected_at`, so the late
+  arrival and the timer produce byte-identical alerts whichever notices first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime
+from decimal import Decimal
+from types import MappingProxyType
+
+from pydantic import JsonValue
+
+from pantau.core.alerts import Alert, Rule, make_alert
+from pantau.core.events import Event, format_rfc3339
+from pantau_tracker.domain.case import CaseState, is_out_of_order
+from pantau_tracker.domain.deadlines import StepDeadline, case_deadline, step_deadlines
+from pantau_tracker.domain.standards import CaseStandard
+
+Detector = Callable[[CaseState | None, Event, datetime, CaseStandard], list[Alert]]
+
+
+def _event_alert(
+    rule: Rule,
+    event: Event,
+    now: datetime,
+    message: str,
+    *,
+    trigger: str | None = None,
+    evidence: Mapping[str, JsonValue] | None = None,
+    event_ids: Sequence[str] = (),
+) -> Alert:
+    return make_alert(
+        rule,
+        agency=event.agency,
+        service=event.service,
+        case_id=event.case_id,
+        trigger=trigger or event.event_id,
+        detected_at=now,
+        message=message,
+        step=event.step,
+        officer_id=None if event.officer is None else event.officer.id,
+        occurred_at=event.occurred_at,
+        evidence=evidence,
+        event_ids=[*event_ids, event.event_id],
+    )
+
+
+def _names(names: Iterable[str], *, ordered: bool = False) -> list[JsonValue]:
+    return list(names) if ordered else list(sorted(names))
+
+
+# --- deadlines ----------------------------------------------------------------------------------
+
+
+def step_overdue_alert(state: CaseState, deadline: StepDeadline) -> Alert:
+    """The alert of a missed step deadline: the same content from the timer and a late arrival."""
+    wait = deadline.wait
+    return make_alert(
+        Rule.SLA_STEP_OVERDUE,
+        agency=state.agency,
+        service=state.service,
+        case_id=state.case_id,
+        trigger=wait.trigger,
+        detected_at=deadline.due_at,
+        occurred_at=deadline.due_at,
+        step=wait.step,
+        message=f"Step {wait.step} not done within {wait.sla} after {wait.anchor_step}",
+        evidence={
+            "awaited_step": wait.step,
+            "after_step": wait.anchor_step,
+            "since": format_rfc3339(wait.since),
+            "sla": wait.sla,
+            "due_at": format_rfc3339(deadline.due_at),
+        },
+        event_ids=[wait.anchor_event_id],
+    )
+
+
+def case_overdue_alert(state: CaseState, standard: CaseStandard, due_at: datetime) -> Alert:
+    """The alert of a missed service-standard limit for the whole case."""
+    return make_alert(
+        Rule.SLA_CASE_OVERDUE,
+        agency=state.agency,
+        service=state.service,
+        case_id=state.case_id,
+        trigger="case",
+        detected_at=due_at,
+        occurred_at=due_at,
+        message=f"Case not finished within the service standard of {standard.service.sla}",
+        evidence={
+            "sla": str(standard.service.sla),
+            "opened_at": format_rfc3339(state.opened_at),
+            "due_at": format_rfc3339(due_at),
+        },
+        event_ids=[state.opened_event_id],
+    )
+
+
+def overdue_by(
+    state: CaseState, standard: CaseStandard, at: datetime
+) -> tuple[list[StepDeadline], datetime | None]:
+    """Unfired step deadlines that passed before `at`, and the case deadline if it passed."""
+    if state.is_closed:
+        return [], None
+    steps = [d for d in step_deadlines(state, standard) if not d.wait.fired and d.due_at < at]
+    case_due = None
+    if not state.case_overdue_fired:
+        due = case_deadline(state, standard)
+        if due is not None and due < at:
+            case_due = due
+    return steps, case_due
+
+
+# --- process ------------------------------------------------------------------------------------
+
+
+def detect_process(
+    state: CaseState | None, event: Event, now: datetime, standard: CaseStandard
+) -> list[Alert]:
+    """unknown_case, after_terminal, invalid_transition, skipped_step, reason_missing."""
+    service = standard.service
+    step = service.step(event.step)
+    alerts: list[Alert] = []
+    if step is None:
+        return alerts
+    if step.reason_required and not (event.reason or "").strip():
+        alerts.append(
+            _event_alert(
+                Rule.PROCESS_REASON_MISSING,
+                event,
+                now,
+                f"Step {event.step} requires a reason and none was given",
+            )
+        )
+    if is_out_of_order(state, event):
+        return alerts  # its place in the flow is unknown: judged by time.out_of_order instead
+    if state is None:
+        if not step.start:
+            alerts.append(
+                _event_alert(
+                    Rule.PROCESS_UNKNOWN_CASE,
+                    event,
+                    now,
+                    f"First event of the case is {event.step}, not a start step",
+                    evidence={"start_steps": _names(service.start_steps)},
+                )
+            )
+    elif state.is_closed:
+        alerts.append(
+            _event_alert(
+                Rule.PROCESS_AFTER_TERMINAL,
+                event,
+                now,
+                f"Step {event.step} after the case ended with {state.terminal_step}",
+                evidence={"terminal_step": state.terminal_step},
+                event_ids=[state.current_event_id],
+            )
+        )
+        return alerts
+    elif event.step not in service.allowed_after(state.current_step):
+        alerts.append(
+            _event_alert(
+                Rule.PROCESS_INVALID_TRANSITION,
+                event,
+                now,
+                f"Step {event.step} is not allowed after {state.current_step}",
+                evidence={
+                    "from_step": state.current_step,
+                    "allowed": _names(service.allowed_after(state.current_step)),
+                },
+                event_ids=[state.current_event_id],
+            )
+        )
+    if step.is_success:
+        done = frozenset() if state is None else state.done_steps()
+        missing = sorted(service.mandatory - done)
+        if missing:
+            alerts.append(
+                _event_alert(
+                    Rule.PROCESS_SKIPPED_STEP,
+                    event,
+                    now,
+                    f"Case ended with {event.step} without mandatory steps: {', '.join(missing)}",
+                    evidence={"missing": _names(missing, ordered=True)},
+                )
+            )
+    return alerts
+
+
+# --- duty ---------------------------------------------------------------------------------------
+
+
+def detect_duty(
+    state: CaseState | None, event: Event, now: datetime, standard: CaseStandard
+) -> list[Alert]:
+    """role_not_allowed and same_officer over the service's separated pairs."""
+    service = standard.service
+    step = service.step(event.step)
+    alerts: list[Alert] = []
+    if step is not None and step.roles:
+        if event.officer is None:
+            alerts.append(
+                _event_alert(
+                    Rule.DUTY_ROLE_NOT_ALLOWED,
+                    event,
+                    now,
+                    f"Step {event.step} recorded without the officer who did it",
+                    evidence={"allowed_roles": _names(step.roles)},
+                )
+            )
+        elif event.officer.role not in step.roles:
+            alerts.append(
+                _event_alert(
+                    Rule.DUTY_ROLE_NOT_ALLOWED,
+                    event,
+                    now,
+                    f"Step {event.step} done by role {event.officer.role}, "
+                    f"allowed: {', '.join(sorted(step.roles))}",
+                    evidence={"role": event.officer.role, "allowed_roles": _names(step.roles)},
+                )
+            )
+    if event.officer is None or state is None:
+        return alerts
+    officer = event.officer.id
+    for first, second in service.separate:
+        if event.step not in (first, second):
+            continue
+        other = second if event.step == first else first
+        record = state.step_record(other)
+        if record is not None and officer in record.officers:
+            alerts.append(
+                _event_alert(
+                    Rule.DUTY_SAME_OFFICER,
+                    event,
+                    now,
+                    f"Step {event.step} done by the officer who did {other}",
+                    trigger=f"{event.event_id}:{other}",
+                    evidence={
+                        f"{other}_by": officer,
+                        "separated": _names((first, second), ordered=True),
+                    },
+                    event_ids=[record.event_id],
+                )
+            )
+    return alerts
+
+
+# --- fee ----------------------------------------------------------------------------------------
+
+
+def detect_fee(
+    state: CaseState | None, event: Event, now: datetime, standard: CaseStandard
+) -> list[Alert]:
+    """fee.mismatch: a payment outside the tariff, or any payment on a free service."""
+    if event.payment is None:
+        return []
+    fee = standard.service.fee
+    amount = event.payment.amount
+    if fee.is_free and amount > 0:
+        message = f"Payment of IDR {_rupiah(amount)} on a free service"
+    elif fee.is_free or fee.allows(amount):
+        return []
+    elif fee.is_fixed:
+        message = f"Payment of IDR {_rupiah(amount)} differs from the tariff IDR {_rupiah(fee.min)}"
+    else:
+        message = (
+            f"Payment of IDR {_rupiah(amount)} outside the tariff "
+            f"IDR {_rupiah(fee.min)}-{_rupiah(fee.max)}"
+        )
+    return [
+        _event_alert(
+            Rule.FEE_MISMATCH,
+            event,
+            now,
+            message,
+            evidence={
+                "amount": format(amount, "f"),
+                "tariff_min": format(fee.min, "f"),
+                "tariff_max": format(fee.max, "f"),
+            },
+        )
+    ]
+
+
+def _rupiah(amount: Decimal) -> str:
+    return format(amount.normalize(), ",f") if amount == amount.to_integral() else f"{amount:,}"
+
+
+# --- time ---------------------------------------------------------------------------------------
+
+
+def detect_time(
+    state: CaseState | None, event: Event, now: datetime, standard: CaseStandard
+) -> list[Alert]:
+    """backdated (live mode only), future, out_of_order."""
+    policy = standard.policy
+    alerts: list[Alert] = []
+    lag = now - event.occurred_at
+    if event.mode == "live" and lag > policy.backdated_tolerance:
+        alerts.append(
+            _event_alert(
+                Rule.TIME_BACKDATED,
+                event,
+                now,
+                f"Live event received {_hours(lag.total_seconds())} after it occurred",
+                evidence={
+                    "received_at": format_rfc3339(now),
+                    "tolerance_seconds": int(policy.backdated_tolerance.total_seconds()),
+                },
+            )
+        )
+    if event.occurred_at - now > policy.future_tolerance:
+        alerts.append(
+            _event_alert(
+                Rule.TIME_FUTURE,
+                event,
+                now,
+                f"Event occurs {_hours(-lag.total_seconds())} after it was received",
+                evidence={
+                    "received_at": format_rfc3339(now),
+                    "tolerance_seconds": int(policy.future_tolerance.total_seconds()),
+                },
+            )
+        )
+    if state is not None and is_out_of_order(state, event):
+        alerts.append(
+            _event_alert(
+                Rule.TIME_OUT_OF_ORDER,
+                event,
+                now,
+                f"Step {event.step} is earlier than the case's latest applied event",
+                evidence={
+                    "latest_seq": state.last_seq,
+                    "latest_occurred_at": format_rfc3339(state.latest_occurred_at),
+                    "seq": event.seq,
+                },
+                event_ids=[state.current_event_id],
+            )
+        )
+    return alerts
+
+
+def _hours(seconds: float) -> str:
+    if seconds >= 3600:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 60:.1f} min"
+
+
+# Which rule families judge each accepted event, in the order their alerts are published.
+# The deadline rules are not here: they look at the state before any event (see tracking).
+EVENT_DETECTORS: Mapping[str, Detector] = MappingProxyType(
+    {
+        "process": detect_process,
+        "duty": detect_duty,
+        "fee": detect_fee,
+        "time": detect_time,
+    }
+)
