@@ -1,0 +1,402 @@
+"""Kafka records of the four history topics turned into ClickHouse rows (pure: no I/O, no clock).
+
+Events and alerts are validated with the contract models; an invalid record is not history
+(the tracker sends invalid events to the DLQ) and is skipped. Case states and alert actions are
+written by other services whose formats may grow, so their parsers are tolerant: they take the
+fields they know, accept a few spellings, fall back to the Kafka key and time, and keep the
+whole record in a raw column.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from pydantic import ValidationError
+
+from pantau.core.alerts import Alert
+from pantau.core.catalog import Catalog
+from pantau.core.events import Event, parse_rfc3339
+from pantau.history.chain import Link
+
+EVENT_COLUMNS = (
+    "event_id",
+    "agency",
+    "service",
+    "case_id",
+    "step",
+    "seq",
+    "occurred_at",
+    "occurred_at_us",
+    "received_at",
+    "received_at_ms",
+    "officer_id",
+    "officer_role",
+    "applicant_ref",
+    "payment_amount",
+    "payment_currency",
+    "payment_receipt",
+    "reason",
+    "channel",
+    "mode",
+    "attributes",
+    "canonical",
+    "position",
+    "prev_hash",
+    "hash",
+    "source_partition",
+    "source_offset",
+    "stored_at",
+)
+ALERT_COLUMNS = (
+    "alert_id",
+    "rule",
+    "category",
+    "severity",
+    "agency",
+    "service",
+    "case_id",
+    "step",
+    "officer_id",
+    "occurred_at",
+    "detected_at",
+    "detected_at_ms",
+    "message",
+    "evidence",
+    "event_ids",
+    "alert",
+    "stored_at",
+)
+ALERT_ACTION_COLUMNS = (
+    "action_id",
+    "alert_id",
+    "action",
+    "actor",
+    "note",
+    "at",
+    "at_ms",
+    "raw",
+    "stored_at",
+)
+CASE_STATE_COLUMNS = (
+    "agency",
+    "service",
+    "case_id",
+    "version",
+    "status",
+    "current_step",
+    "opened_at",
+    "closed_at",
+    "due_at",
+    "breached",
+    "state",
+    "updated_at",
+    "stored_at",
+)
+SERVICE_STANDARD_COLUMNS = ("agency", "service", "name", "sla", "fee_min", "fee_max", "loaded_at")
+SERVICE_STEP_COLUMNS = (
+    "agency",
+    "service",
+    "step",
+    "step_index",
+    "sla",
+    "roles",
+    "mandatory",
+    "terminal",
+    "loaded_at",
+)
+
+Row = tuple[Any, ...]
+
+
+def utc_naive(moment: datetime) -> datetime:
+    """The UTC wall time of an aware datetime, naive, as ClickHouse DateTime columns hold it."""
+    return moment.astimezone(UTC).replace(tzinfo=None)
+
+
+def from_millis(millis: int) -> datetime:
+    """A Kafka timestamp (ms since the epoch) as an aware UTC datetime."""
+    return datetime.fromtimestamp(millis / 1000, tz=UTC)
+
+
+# --- events --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AcceptedEvent:
+    """A valid event read from `pantau.events`, with where and when the broker received it."""
+
+    event: Event
+    canonical: bytes
+    received_at: datetime
+    partition: int
+    offset: int
+
+
+def accept_event(value: bytes, catalog: Catalog) -> Event | None:
+    """The event in a record, or None when it is invalid (not JSON, not the contract, or an
+    agency, service or step the catalog does not know)."""
+    try:
+        event = Event.from_json_bytes(value)
+    except ValidationError:
+        return None
+    service = catalog.service(event.agency, event.service)
+    if service is None or service.step(event.step) is None:
+        return None
+    return event
+
+
+def event_columns(event: Event) -> dict[str, Any]:
+    """The `events` columns that copy a field of the event, as ClickHouse returns them."""
+    occurred = event.occurred_at.astimezone(UTC)
+    payment = event.payment
+    return {
+        "event_id": event.event_id,
+        "agency": event.agency,
+        "service": event.service,
+        "case_id": event.case_id,
+        "step": event.step,
+        "seq": event.seq,
+        "occurred_at": utc_naive(occurred),
+        "occurred_at_us": occurred.microsecond,
+        "officer_id": event.officer.id if event.officer else "",
+        "officer_role": event.officer.role if event.officer else "",
+        "applicant_ref": event.applicant.ref if event.applicant else "",
+        "payment_amount": payment.amount.quantize(Decimal("0.01")) if payment else None,
+        "payment_currency": payment.currency if payment else "",
+        "payment_receipt": (payment.receipt or "") if payment else "",
+        "reason": event.reason or "",
+        "channel": event.channel or "",
+        "mode": event.mode,
+        "attributes": json.dumps(
+            event.attributes, ensure_ascii=False, separators=(",", ":"), sort_keys=True
+        ),
+    }
+
+
+def event_row(accepted: AcceptedEvent, link: Link, stored_at: datetime) -> Row:
+    """The `events` row of an accepted event at its place in the chain."""
+    received = accepted.received_at.astimezone(UTC)
+    row = {
+        **event_columns(accepted.event),
+        "received_at": utc_naive(received),
+        "received_at_ms": received.microsecond // 1000,
+        "canonical": accepted.canonical.decode("utf-8"),
+        "position": link.position,
+        "prev_hash": link.prev_hash,
+        "hash": link.hash,
+        "source_partition": accepted.partition,
+        "source_offset": accepted.offset,
+        "stored_at": utc_naive(stored_at),
+    }
+    return tuple(row[name] for name in EVENT_COLUMNS)
+
+
+def event_of_canonical(canonical: str) -> Event:
+    """The event a stored canonical form describes; raises ValidationError when it is not one."""
+    return Event.from_json_bytes(canonical.encode("utf-8"))
+
+
+# --- alerts --------------------------------------------------------------------------------------
+
+
+def alert_row(value: bytes, stored_at: datetime) -> Row | None:
+    """The `alerts` row of an alert record, or None when it is not a valid alert."""
+    try:
+        alert = Alert.from_json_bytes(value)
+    except ValidationError:
+        return None
+    detected = alert.detected_at.astimezone(UTC)
+    return (
+        alert.alert_id,
+        alert.rule.value,
+        alert.category.value,
+        alert.severity.value,
+        alert.agency,
+        alert.service,
+        alert.case_id,
+        alert.step or "",
+        alert.officer_id or "",
+        utc_naive(alert.occurred_at) if alert.occurred_at else None,
+        utc_naive(detected),
+        detected.microsecond // 1000,
+        alert.message,
+        json.dumps(alert.evidence, ensure_ascii=False, separators=(",", ":"), sort_keys=True),
+        list(alert.event_ids),
+        alert.to_json_bytes().decode("utf-8"),
+        utc_naive(stored_at),
+    )
+
+
+# --- tolerant parsing of other services' records -----------------------------------------------
+
+
+def _object(value: bytes) -> dict[str, Any] | None:
+    try:
+        document = json.loads(value)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return document if isinstance(document, dict) else None
+
+
+def _text(document: Mapping[str, Any], *names: str) -> str:
+    for name in names:
+        found = document.get(name)
+        if isinstance(found, str) and found:
+            return found
+        if isinstance(found, Mapping):  # e.g. {"current_step": {"code": "verified", ...}}
+            code = found.get("code") or found.get("step")
+            if isinstance(code, str) and code:
+                return code
+    return ""
+
+
+def _time(document: Mapping[str, Any], *names: str) -> datetime | None:
+    for name in names:
+        found = document.get(name)
+        if isinstance(found, str):
+            try:
+                return parse_rfc3339(found)
+            except ValueError:
+                continue
+        if isinstance(found, int | float) and not isinstance(found, bool) and found > 0:
+            # epoch seconds or milliseconds; nothing in Pantau's lifetime is before 2001 in ms
+            return from_millis(int(found)) if found > 1e12 else from_millis(int(found * 1000))
+    return None
+
+
+def _flag(document: Mapping[str, Any], *names: str) -> bool:
+    for name in names:
+        found = document.get(name)
+        if isinstance(found, bool):
+            return found
+        if isinstance(found, int | float):
+            return bool(found)
+        if isinstance(found, str):
+            return found.lower() in ("true", "yes", "1", "breached")
+    return False
+
+
+def _key_parts(key: bytes | None) -> tuple[str, str]:
+    if not key:
+        return "", ""
+    agency, _, case_id = key.decode("utf-8", errors="replace").partition("|")
+    return agency, case_id
+
+
+def case_state_row(
+    value: bytes, key: bytes | None, timestamp_ms: int, stored_at: datetime
+) -> Row | None:
+    """The `case_states` row of the tracker's latest-state record, or None when it is unusable
+    (not a JSON object, or no agency and case id in it nor in its key)."""
+    document = _object(value)
+    if document is None:
+        return None
+    nested = document.get("case")
+    merged: dict[str, Any] = {**(nested if isinstance(nested, dict) else {}), **document}
+    key_agency, key_case = _key_parts(key)
+    agency = _text(merged, "agency") or key_agency
+    case_id = _text(merged, "case_id") or key_case
+    if not agency or not case_id:
+        return None
+    updated = from_millis(timestamp_ms)
+    version = merged.get("version")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 0:
+        # Without a version the broker's time orders the states of one case.
+        version = timestamp_ms
+    opened = _time(merged, "opened_at", "submitted_at", "started_at")
+    closed = _time(merged, "closed_at", "terminated_at", "finished_at")
+    due = _time(merged, "due_at", "deadline", "sla_due_at")
+    return (
+        agency,
+        _text(merged, "service"),
+        case_id,
+        version,
+        _text(merged, "status", "state"),
+        _text(merged, "current_step", "step", "last_step"),
+        utc_naive(opened) if opened else None,
+        utc_naive(closed) if closed else None,
+        utc_naive(due) if due else None,
+        int(_flag(merged, "breached", "sla_breached", "overdue")),
+        value.decode("utf-8", errors="replace"),
+        utc_naive(updated),
+        utc_naive(stored_at),
+    )
+
+
+def alert_action_row(
+    value: bytes, key: bytes | None, timestamp_ms: int, stored_at: datetime
+) -> Row | None:
+    """The `alert_actions` row of an operator action `{action_id, alert_id, action, actor, note,
+    at}`, or None when it names no alert or no action. A missing `action_id` is derived from the
+    action's content, so a replayed record keeps its id; a missing `at` is the Kafka time."""
+    document = _object(value)
+    if document is None:
+        return None
+    alert_id = _text(document, "alert_id") or (key or b"").decode("utf-8", errors="replace")
+    action = _text(document, "action", "type", "kind")
+    if not alert_id or not action:
+        return None
+    actor = _text(document, "actor", "operator", "user", "by")
+    note = _text(document, "note", "comment", "text")
+    at = _time(document, "at", "occurred_at", "created_at", "timestamp") or from_millis(
+        timestamp_ms
+    )
+    at_utc = at.astimezone(UTC)
+    action_id = _text(document, "action_id", "id")
+    if not action_id:
+        identity = json.dumps([alert_id, action, actor, note, at_utc.isoformat()])
+        action_id = hashlib.sha256(identity.encode("utf-8")).hexdigest()[:32]
+    return (
+        action_id,
+        alert_id,
+        action,
+        actor,
+        note,
+        utc_naive(at_utc),
+        at_utc.microsecond // 1000,
+        value.decode("utf-8", errors="replace"),
+        utc_naive(stored_at),
+    )
+
+
+# --- the catalog's service standards -----------------------------------------------------------
+
+
+def standard_rows(catalog: Catalog, loaded_at: datetime) -> tuple[list[Row], list[Row]]:
+    """Rows of `service_standards` and `service_steps` for one snapshot of the catalog."""
+    services: list[Row] = []
+    steps: list[Row] = []
+    loaded = utc_naive(loaded_at)
+    for service in catalog.services.values():
+        services.append(
+            (
+                service.agency,
+                service.code,
+                service.name,
+                str(service.sla) if service.sla else "",
+                service.fee.min.quantize(Decimal("0.01")),
+                service.fee.max.quantize(Decimal("0.01")),
+                loaded,
+            )
+        )
+        for index, step in enumerate(service.steps, start=1):
+            steps.append(
+                (
+                    service.agency,
+                    service.code,
+                    step.code,
+                    index,
+                    str(step.sla) if step.sla else "",
+                    sorted(step.roles),
+                    int(step.code in service.mandatory),
+                    int(step.terminal),
+                    loaded,
+                )
+            )
+    return services, steps

@@ -1,0 +1,50 @@
+"""Settings of `pantau sink` (and the checkpoint settings `pantau verify` shares with it)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+
+from pantau.settings import REPO_DIR, CommonSettings
+
+
+class CheckpointSettings(CommonSettings):
+    """Where signed chain-head checkpoints live, outside ClickHouse, and the key that signs them."""
+
+    checkpoint_key: SecretStr | None = Field(
+        None, description="HMAC key signing chain checkpoints; unset: no checkpoints"
+    )
+    checkpoint_dir: Path = Field(
+        REPO_DIR / ".local" / "checkpoints",
+        description="directory of the signed checkpoint files (JSON lines), outside ClickHouse",
+    )
+
+
+class SinkSettings(CheckpointSettings):
+    """The ClickHouse sink: batching, back-off and the bounds that keep its memory flat."""
+
+    sink_batch_rows: int = Field(
+        1000, ge=1, le=100_000, description="insert a table's rows once this many are buffered"
+    )
+    sink_batch_seconds: float = Field(
+        1.0, gt=0, le=60, description="or once its oldest buffered row waited this long"
+    )
+    sink_max_poll_records: int = Field(
+        500, ge=1, le=10_000, description="records taken from Kafka per poll"
+    )
+    sink_fetch_max_bytes: int = Field(
+        4 * 1024 * 1024, ge=65_536, description="bytes Kafka may prefetch per fetch"
+    )
+    sink_chain_cache_cases: int = Field(
+        20_000, ge=1, description="chain heads kept in memory (LRU); misses read ClickHouse"
+    )
+    sink_retry_max_seconds: float = Field(
+        5.0, gt=0, le=300, description="longest pause between retries while ClickHouse is down"
+    )
+    sink_checkpoint_seconds: float = Field(
+        30.0, gt=0, description="how often the touched chain heads are signed and written"
+    )
+    sink_load_standards: bool = Field(
+        True, description="store the catalog's service standards in ClickHouse at start"
+    )

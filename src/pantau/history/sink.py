@@ -1,0 +1,433 @@
+"""`pantau sink`: the history of record, written from Kafka into ClickHouse.
+
+One plain Kafka consumer thread (consumer group `<prefix>sink`) reads the events, alerts, cases
+and alert-actions topics. Each topic fills one table's batch; a batch is inserted with one
+native-protocol INSERT when it holds `PANTAU_SINK_BATCH_ROWS` records or is a second old, and
+only then are its offsets committed. When ClickHouse is down the insert fails, every partition
+is paused (so memory holds at most one batch per table plus Kafka's bounded prefetch), the same
+batch is retried with back-off, and consumption resumes by itself once it is stored.
+
+Events are chained per case (see `chain`): the consumer that owns a case's partition is its
+single writer. Heads are cached (bounded LRU) and read from ClickHouse on a miss, so an event
+already stored for its case is never chained twice after a crash or replay. The heads written
+are signed into checkpoint files every `PANTAU_SINK_CHECKPOINT_SECONDS`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from kafka import KafkaConsumer
+from kafka.consumer.subscription_state import ConsumerRebalanceListener
+from kafka.errors import KafkaError
+from kafka.structs import OffsetAndMetadata, TopicPartition
+
+from pantau.core.catalog import Catalog, load_catalog
+from pantau.core.events import canonical_bytes, event_key, format_rfc3339
+from pantau.history.batches import Partition, TableBatch
+from pantau.history.chain import CaseKey, ChainHead, ChainHeads
+from pantau.history.checkpoints import checkpoint_line
+from pantau.history.records import (
+    ALERT_ACTION_COLUMNS,
+    ALERT_COLUMNS,
+    CASE_STATE_COLUMNS,
+    EVENT_COLUMNS,
+    SERVICE_STANDARD_COLUMNS,
+    SERVICE_STEP_COLUMNS,
+    AcceptedEvent,
+    Row,
+    accept_event,
+    alert_action_row,
+    alert_row,
+    case_state_row,
+    event_row,
+    from_millis,
+    standard_rows,
+)
+from pantau.history.settings import SinkSettings
+from pantau.history.store import ClickHouseHistory, connect
+
+log = logging.getLogger("pantau.sink")
+
+
+@dataclass
+class SinkCounters:
+    """What the sink did, for logs and tests."""
+
+    stored: dict[str, int] = field(default_factory=dict)
+    invalid: dict[str, int] = field(default_factory=dict)
+    duplicates: int = 0
+    misrouted: int = 0
+    failed_inserts: int = 0
+    commits: int = 0
+
+    def add(self, counter: dict[str, int], table: str, n: int = 1) -> None:
+        counter[table] = counter.get(table, 0) + n
+
+
+class CheckpointWriter:
+    """Appends signed chain-head checkpoints to this writer's own JSON-lines file."""
+
+    def __init__(self, directory: Path, key: bytes, writer: str) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        self._path = directory / f"checkpoints-{writer}.jsonl"
+        self._key = key
+        self._writer = writer
+        self._pending: dict[CaseKey, tuple[int, str]] = {}
+
+    def note(self, case: CaseKey, head: ChainHead) -> None:
+        self._pending[case] = (head.position, head.hash)
+
+    def write(self, now: datetime) -> None:
+        """Sign and append the heads written since the last checkpoint, durably."""
+        if not self._pending:
+            return
+        line = checkpoint_line(self._key, self._writer, format_rfc3339(now), self._pending)
+        with self._path.open("a", encoding="utf-8") as out:
+            out.write(line + "\n")
+            out.flush()
+            os.fsync(out.fileno())
+        self._pending = {}
+
+
+class HistorySink:
+    """Consumes the four history topics and writes them to ClickHouse in batches."""
+
+    def __init__(
+        self,
+        settings: SinkSettings,
+        catalog: Catalog,
+        store: ClickHouseHistory,
+        consumer: KafkaConsumer,
+        checkpoints: CheckpointWriter | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        topics = settings.topics
+        self._catalog = catalog
+        self._store = store
+        self._consumer = consumer
+        self._checkpoints = checkpoints
+        self._monotonic = monotonic
+        self._now = now
+        self._retry_max = settings.sink_retry_max_seconds
+        self._checkpoint_every = settings.sink_checkpoint_seconds
+        self._events_topic = topics.events
+        self._tables = {
+            topics.events: "events",
+            topics.alerts: "alerts",
+            topics.cases: "case_states",
+            topics.alert_actions: "alert_actions",
+        }
+        self._batches: dict[str, TableBatch[Any]] = {
+            table: TableBatch(settings.sink_batch_rows, settings.sink_batch_seconds)
+            for table in self._tables.values()
+        }
+        self._heads = ChainHeads(settings.sink_chain_cache_cases)
+        self.counters = SinkCounters()
+        self._paused = False
+        self._retry_at = 0.0
+        self._backoff = 0.0
+        self._next_checkpoint = monotonic() + self._checkpoint_every
+
+    @property
+    def topics(self) -> list[str]:
+        return list(self._tables)
+
+    @property
+    def buffered(self) -> int:
+        """Records held in memory, not yet stored."""
+        return sum(batch.records for batch in self._batches.values())
+
+    # --- taking records ------------------------------------------------------------------------
+
+    def take(self, record: Any) -> None:
+        """Put one Kafka record into its table's batch."""
+        table = self._tables[record.topic]
+        partition: Partition = (record.topic, record.partition)
+        now = self._monotonic()
+        item: AcceptedEvent | Row | None
+        stored_at = self._now()
+        value = record.value or b""
+        if table == "events":
+            event = accept_event(value, self._catalog)
+            item = None
+            if event is not None:
+                item = AcceptedEvent(
+                    event,
+                    canonical_bytes(event),
+                    from_millis(record.timestamp),
+                    record.partition,
+                    record.offset,
+                )
+                # A record under another key may sit in another partition, with another writer.
+                if record.key is not None and record.key != event_key(event.agency, event.case_id):
+                    self.counters.misrouted += 1
+        elif table == "alerts":
+            item = alert_row(value, stored_at)
+        elif table == "case_states":
+            item = case_state_row(value, record.key, record.timestamp, stored_at)
+        else:
+            item = alert_action_row(value, record.key, record.timestamp, stored_at)
+        if item is None:
+            self.counters.add(self.counters.invalid, table)
+        self._batches[table].add(partition, record.offset, item, now)
+
+    # --- writing batches -----------------------------------------------------------------------
+
+    def _event_rows(self, batch: list[AcceptedEvent]) -> tuple[list[Row], dict[CaseKey, ChainHead]]:
+        cases = {(a.event.agency, a.event.case_id) for a in batch}
+        heads: dict[CaseKey, ChainHead] = {}
+        missing = []
+        for case in cases:
+            cached = self._heads.get(case)
+            if cached is None:
+                missing.append(case)
+            else:
+                heads[case] = cached
+        if missing:
+            heads.update(self._store.chain_heads(missing))
+        rows: list[Row] = []
+        stored_at = self._now()
+        for accepted in batch:
+            case = (accepted.event.agency, accepted.event.case_id)
+            extended = heads[case].extended(accepted.event.event_id, accepted.canonical)
+            if extended is None:
+                self.counters.duplicates += 1
+                continue
+            heads[case], link = extended
+            rows.append(event_row(accepted, link, stored_at))
+        return rows, heads
+
+    def _write(self, table: str) -> None:
+        """Insert one table's batch and commit its offsets; raises when the insert failed."""
+        batch = self._batches[table]
+        heads: dict[CaseKey, ChainHead] = {}
+        if table == "events":
+            try:
+                rows, heads = self._event_rows(batch.items)
+                self._store.insert("events", EVENT_COLUMNS, rows)
+            except BaseException:
+                # Whatever reached ClickHouse is the truth: read the heads again on the retry.
+                for accepted in batch.items:
+                    self._heads.discard((accepted.event.agency, accepted.event.case_id))
+                raise
+            for case, head in heads.items():
+                self._heads.put(case, head)
+                if self._checkpoints is not None:
+                    self._checkpoints.note(case, head)
+        else:
+            columns = {
+                "alerts": ALERT_COLUMNS,
+                "case_states": CASE_STATE_COLUMNS,
+                "alert_actions": ALERT_ACTION_COLUMNS,
+            }[table]
+            rows = batch.items
+            self._store.insert(table, columns, rows)
+        self.counters.add(self.counters.stored, table, len(rows))
+        offsets = {
+            TopicPartition(topic, partition): OffsetAndMetadata(offset, "", -1)
+            for (topic, partition), offset in batch.offsets.items()
+        }
+        batch.clear()
+        if offsets:
+            try:
+                self._consumer.commit(offsets)
+                self.counters.commits += 1
+            except KafkaError as error:
+                # The rows are stored; the records come again to the partitions' next owner,
+                # which skips what is already chained. Its heads may differ from ours now.
+                log.warning("offset commit failed (%s); records will be redelivered", error)
+                self._heads.clear()
+
+    def flush(self, *, all_tables: bool = False) -> bool:
+        """Write every due batch (or every non-empty one); False when ClickHouse failed."""
+        now = self._monotonic()
+        for table, batch in self._batches.items():
+            if batch.records and (all_tables or batch.due(now)):
+                try:
+                    self._write(table)
+                except Exception as error:  # any ClickHouse or network failure
+                    self.counters.failed_inserts += 1
+                    log.warning("insert into %s failed, will retry: %s", table, error)
+                    return False
+        return True
+
+    def drop_buffers(self) -> None:
+        """Forget unstored records (their offsets are not committed, so they come again)."""
+        for batch in self._batches.values():
+            batch.clear()
+        self._heads.clear()
+
+    # --- the loop ------------------------------------------------------------------------------
+
+    def _pause(self) -> None:
+        now = self._monotonic()
+        self._backoff = min(self._retry_max, max(0.2, self._backoff * 2))
+        self._retry_at = now + self._backoff
+        if not self._paused:
+            log.warning("ClickHouse unavailable: consumption paused")
+        self._consumer.pause(*self._consumer.assignment())
+        self._paused = True
+
+    def _resume(self) -> None:
+        if self._paused:
+            log.info("ClickHouse back: consumption resumed")
+            self._consumer.resume(*self._consumer.paused())
+        self._paused = False
+        self._backoff = 0.0
+
+    def _poll_timeout_ms(self) -> int:
+        now = self._monotonic()
+        deadlines = [b.due_at() for b in self._batches.values()]
+        soonest = min((d for d in deadlines if d is not None), default=now + 0.5)
+        if self._paused:
+            soonest = self._retry_at
+        return int(min(500, max(10, (soonest - now) * 1000)))
+
+    def step(self) -> None:
+        """One turn: poll (unless paused), batch what came, write what is due."""
+        records = self._consumer.poll(timeout_ms=self._poll_timeout_ms())
+        if self._paused:
+            # Partitions assigned during a pause arrive unpaused; keep everything paused.
+            self._consumer.pause(*self._consumer.assignment())
+            for partition_records in records.values():
+                for record in partition_records:  # fetched just before the pause took hold
+                    self.take(record)
+            if self._monotonic() < self._retry_at:
+                return
+            if self.flush(all_tables=True):
+                self._resume()
+            else:
+                self._pause()
+            return
+        for partition_records in records.values():
+            for record in partition_records:
+                self.take(record)
+        if not self.flush():
+            self._pause()
+        self._maybe_checkpoint()
+
+    def _maybe_checkpoint(self, force: bool = False) -> None:
+        if self._checkpoints is None:
+            return
+        now = self._monotonic()
+        if force or now >= self._next_checkpoint:
+            try:
+                self._checkpoints.write(self._now())
+            except OSError as error:
+                log.error("could not write a checkpoint: %s", error)
+            self._next_checkpoint = now + self._checkpoint_every
+
+    def run(self, stop: threading.Event) -> None:
+        """Consume until `stop` is set, then store what is buffered (if ClickHouse allows)."""
+        while not stop.is_set():
+            self.step()
+        if self.flush(all_tables=True):
+            self._maybe_checkpoint(force=True)
+        else:
+            log.warning("stopping with %d unstored records; they will be read again", self.buffered)
+
+
+class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Partitions moving between sink instances: store what we hold, forget cached heads."""
+
+    def __init__(self) -> None:
+        self.sink: HistorySink | None = None
+
+    def on_partitions_revoked(self, revoked: Sequence[TopicPartition]) -> None:
+        if self.sink is None:
+            return
+        if not self.sink.flush(all_tables=True):
+            self.sink.drop_buffers()
+        self.sink._heads.clear()
+
+    def on_partitions_assigned(self, assigned: Sequence[TopicPartition]) -> None:
+        if self.sink is not None:
+            self.sink._heads.clear()
+
+
+def build_consumer(settings: SinkSettings, listener: ConsumerRebalanceListener) -> KafkaConsumer:
+    """The sink's consumer: manual commits, bounded prefetch, subscribed to the four topics."""
+    topics = settings.topics
+    consumer = KafkaConsumer(
+        bootstrap_servers=settings.kafka_servers,
+        group_id=topics.group("sink"),
+        client_id=f"pantau-sink-{socket.gethostname()}-{os.getpid()}",
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        max_poll_records=settings.sink_max_poll_records,
+        fetch_max_bytes=settings.sink_fetch_max_bytes,
+        max_partition_fetch_bytes=min(1024 * 1024, settings.sink_fetch_max_bytes),
+        # A long ClickHouse outage must not cost the group membership: the loop keeps polling
+        # (paused) well within this interval.
+        max_poll_interval_ms=300_000,
+    )
+    consumer.subscribe(
+        [topics.events, topics.alerts, topics.cases, topics.alert_actions], listener=listener
+    )
+    return consumer
+
+
+def store_standards(store: ClickHouseHistory, catalog: Catalog, now: datetime) -> None:
+    """Record the catalog's service standards, so auditors' views can compare against them."""
+    services, steps = standard_rows(catalog, now)
+    store.insert("service_standards", SERVICE_STANDARD_COLUMNS, services)
+    store.insert("service_steps", SERVICE_STEP_COLUMNS, steps)
+
+
+def writer_name() -> str:
+    """A name unique to this sink process, for its checkpoint file."""
+    return f"{socket.gethostname()}-{os.getpid()}-{int(time.time())}"
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="pantau sink", description=__doc__.splitlines()[0])
+    parser.parse_args(argv)
+    settings = SinkSettings()
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    catalog = load_catalog(settings.catalog)
+    store = ClickHouseHistory(connect(settings.clickhouse_target))
+    if settings.sink_load_standards:
+        loaded = False
+        while not loaded:
+            try:
+                store_standards(store, catalog, datetime.now(UTC))
+                loaded = True
+            except Exception as error:  # ClickHouse not up yet: wait for it like for a batch
+                log.warning("could not store the service standards yet: %s", error)
+                time.sleep(settings.sink_retry_max_seconds)
+    checkpoints = None
+    if settings.checkpoint_key is not None:
+        key = settings.checkpoint_key.get_secret_value().encode("utf-8")
+        checkpoints = CheckpointWriter(settings.checkpoint_dir, key, writer_name())
+    else:
+        log.warning("PANTAU_CHECKPOINT_KEY unset: no signed checkpoints of chain heads")
+    listener = _Rebalance()
+    consumer = build_consumer(settings, listener)
+    sink = HistorySink(settings, catalog, store, consumer, checkpoints)
+    listener.sink = sink
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    log.info("sink: %s -> %s", ", ".join(sink.topics), settings.clickhouse_target.database)
+    try:
+        sink.run(stop)
+    finally:
+        consumer.close(autocommit=False)
+        store.close()
+        log.info("sink stopped: %s", sink.counters)
+    return 0

@@ -1,0 +1,110 @@
+"""ClickHouse as the history store: batched inserts, chain heads and rows for verification.
+
+clickhouse-driver is blocking; the sink calls it from its own consumer thread, never from an
+asyncio loop. A failed call leaves the client disconnected, and the next call connects again.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
+
+from clickhouse_driver import Client
+
+from pantau.history.chain import CaseKey, ChainHead, head_from_rows
+from pantau.history.verification import STORED_COLUMNS, StoredEvent
+from pantau.settings import ClickHouseTarget
+
+# How many cases one chain-head lookup asks for; keeps the IN lists of a query short.
+HEAD_LOOKUP_CHUNK = 2000
+
+
+def connect(target: ClickHouseTarget, *, timeout: float = 10.0) -> Client:
+    """A native-protocol client for the target's database."""
+    return Client(
+        host=target.host,
+        port=target.port,
+        user=target.user,
+        password=target.password,
+        database=target.database,
+        connect_timeout=timeout,
+        send_receive_timeout=max(timeout, 30.0),
+        sync_request_timeout=timeout,
+    )
+
+
+class ClickHouseHistory:
+    """The `events`, `alerts`, `alert_actions` and `case_states` tables of one database."""
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    def close(self) -> None:
+        self._client.disconnect()
+
+    def insert(self, table: str, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]) -> None:
+        """Insert rows in one block; raises on any failure (nothing is known to be stored)."""
+        if not rows:
+            return
+        try:
+            self._client.execute(
+                f"INSERT INTO {table} ({', '.join(columns)}) VALUES", list(rows), types_check=False
+            )
+        except BaseException:
+            self._client.disconnect()
+            raise
+
+    def chain_heads(self, cases: Iterable[CaseKey]) -> dict[CaseKey, ChainHead]:
+        """The stored head of each case (an empty head for a case with no stored event)."""
+        wanted = sorted(set(cases))
+        heads = {case: ChainHead.empty() for case in wanted}
+        for start in range(0, len(wanted), HEAD_LOOKUP_CHUNK):
+            chunk = wanted[start : start + HEAD_LOOKUP_CHUNK]
+            rows: dict[CaseKey, list[tuple[str, int, str]]] = defaultdict(list)
+            try:
+                found = self._client.execute(
+                    "SELECT agency, case_id, event_id, position, hash FROM events "
+                    "WHERE agency IN %(agencies)s AND case_id IN %(cases)s",
+                    {
+                        "agencies": tuple(sorted({a for a, _ in chunk})),
+                        "cases": tuple(sorted({c for _, c in chunk})),
+                    },
+                )
+            except BaseException:
+                self._client.disconnect()
+                raise
+            for agency, case_id, event_id, position, head_hash in found:
+                if (agency, case_id) in heads:
+                    rows[(agency, case_id)].append((event_id, position, head_hash))
+            for case, case_rows in rows.items():
+                heads[case] = head_from_rows(case_rows)
+        return heads
+
+    def stored_chains(
+        self, agency: str | None = None, case_id: str | None = None
+    ) -> Iterator[tuple[CaseKey, list[StoredEvent]]]:
+        """Every stored chain (of one agency, or one case) with its rows, case by case."""
+        conditions, params = [], {}
+        if agency is not None:
+            conditions.append("agency = %(agency)s")
+            params["agency"] = agency
+        if case_id is not None:
+            conditions.append("case_id = %(case_id)s")
+            params["case_id"] = case_id
+        where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
+        query = (
+            f"SELECT agency, case_id, {', '.join(STORED_COLUMNS)} FROM events {where} "
+            "ORDER BY agency, case_id, position"
+        )
+        current: CaseKey | None = None
+        rows: list[StoredEvent] = []
+        for row in self._client.execute_iter(query, params, settings={"max_block_size": 10000}):
+            case = (row[0], row[1])
+            if case != current:
+                if current is not None:
+                    yield current, rows
+                current, rows = case, []
+            rows.append(StoredEvent.from_row(row[2:]))
+        if current is not None:
+            yield current, rows

@@ -1,0 +1,188 @@
+"""Recomputing a case's hash chain from stored rows and naming what was altered (pure).
+
+Rows come from ClickHouse as they are now; the chain says what they were when stored. A row
+changed afterwards no longer matches its hash or its hashed content; a deleted row leaves a gap
+in positions and a broken link; a row inserted afterwards shares a position with the original or
+breaks the link. A deleted last event (or a chain recomputed from some point on) is caught only by
+the signed checkpoint of the chain's head.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+
+from pantau.history.chain import link_hash
+from pantau.history.checkpoints import SignedHead
+from pantau.history.records import event_columns, event_of_canonical
+
+# The event columns that are copies of the hashed canonical event, in the order they are read.
+CHECKED_COLUMNS = (
+    "event_id",
+    "agency",
+    "service",
+    "case_id",
+    "step",
+    "seq",
+    "occurred_at",
+    "occurred_at_us",
+    "officer_id",
+    "officer_role",
+    "applicant_ref",
+    "payment_amount",
+    "payment_currency",
+    "payment_receipt",
+    "reason",
+    "channel",
+    "mode",
+    "attributes",
+)
+STORED_COLUMNS = ("position", "prev_hash", "hash", "canonical", *CHECKED_COLUMNS)
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    """One `events` row as read back: its link, its canonical form and its copied columns."""
+
+    position: int
+    prev_hash: str
+    hash: str
+    canonical: str
+    columns: tuple[tuple[str, Any], ...]
+
+    @classmethod
+    def from_row(cls, row: Sequence[Any]) -> StoredEvent:
+        """From a row selected as STORED_COLUMNS."""
+        values = dict(zip(STORED_COLUMNS, row, strict=True))
+        return cls(
+            int(values["position"]),
+            str(values["prev_hash"]),
+            str(values["hash"]),
+            str(values["canonical"]),
+            tuple((name, values[name]) for name in CHECKED_COLUMNS),
+        )
+
+    @property
+    def event_id(self) -> str:
+        return str(self.columns[0][1])
+
+
+@dataclass(frozen=True)
+class Finding:
+    """Something in a case's stored history that differs from what was chained."""
+
+    agency: str
+    case_id: str
+    position: int
+    event_id: str
+    problem: str
+
+    def __str__(self) -> str:
+        shown = f" {self.event_id}" if self.event_id else ""
+        return f"{self.agency}/{self.case_id} position {self.position}{shown}: {self.problem}"
+
+
+def _content_problems(row: StoredEvent) -> list[str]:
+    problems = []
+    if link_hash(row.prev_hash, row.canonical.encode("utf-8")) != row.hash:
+        problems.append("hash does not match the stored content: the row was changed")
+    try:
+        expected = event_columns(event_of_canonical(row.canonical))
+    except ValidationError:
+        return [*problems, "the stored content is not a valid event: the row was changed"]
+    changed = [name for name, value in row.columns if expected.get(name) != value]
+    if changed:
+        problems.append(
+            f"column {', '.join(changed)} differs from the hashed content: the row was changed"
+        )
+    return problems
+
+
+def verify_case(
+    agency: str,
+    case_id: str,
+    rows: Sequence[StoredEvent],
+    signed: SignedHead | None = None,
+) -> list[Finding]:
+    """Every departure of a case's stored rows from an intact chain (and from its signed head).
+
+    Exact duplicates of a row (a retried insert) are not a finding: they are one stored event.
+    """
+    findings: list[Finding] = []
+
+    def found(position: int, event_id: str, problem: str) -> None:
+        findings.append(Finding(agency, case_id, position, event_id, problem))
+
+    at_position: dict[int, list[StoredEvent]] = defaultdict(list)
+    for row in dict.fromkeys(rows):  # distinct rows, first-seen order
+        at_position[row.position].append(row)
+    last = max(at_position, default=0)
+    previous: StoredEvent | None = None
+    previous_missing = False
+    first_position: dict[str, int] = {}
+    for position in range(1, last + 1):
+        candidates = at_position.get(position, [])
+        if not candidates:
+            found(position, "", "no row: the event was deleted")
+            previous, previous_missing = None, True
+            continue
+        expected_prev = previous.hash if previous is not None else ""
+        if len(candidates) > 1:
+            ids = ", ".join(sorted({c.event_id for c in candidates}))
+            found(
+                position,
+                ids,
+                f"{len(candidates)} different rows at one position: "
+                "a row was inserted or altered after the fact",
+            )
+        row = next((c for c in candidates if c.prev_hash == expected_prev), candidates[0])
+        for problem in _content_problems(row):
+            found(position, row.event_id, problem)
+        if not previous_missing and row.prev_hash != expected_prev:
+            found(
+                position,
+                row.event_id,
+                "prev_hash does not link to the event before it: an earlier row was changed, "
+                "deleted or inserted",
+            )
+        if row.event_id in first_position:
+            found(
+                position,
+                row.event_id,
+                f"event already chained at position {first_position[row.event_id]}",
+            )
+        first_position.setdefault(row.event_id, position)
+        previous, previous_missing = row, False
+    if signed is not None:
+        if signed.position > last:
+            for position in range(last + 1, signed.position + 1):
+                found(
+                    position,
+                    "",
+                    f"no row, but the checkpoint signed at {signed.at} counts "
+                    f"{signed.position} events: the event was deleted",
+                )
+        else:
+            head = next(
+                (c for c in at_position.get(signed.position, []) if c.hash == signed.hash), None
+            )
+            if head is None:
+                found(
+                    signed.position,
+                    "",
+                    f"hash differs from the checkpoint signed at {signed.at}: the chain up to "
+                    "here was rewritten",
+                )
+    return findings
+
+
+def summarise(findings: Sequence[Finding]) -> Mapping[tuple[str, str], int]:
+    """How many findings each case has."""
+    counts: dict[tuple[str, str], int] = defaultdict(int)
+    for finding in findings:
+        counts[(finding.agency, finding.case_id)] += 1
+    return counts

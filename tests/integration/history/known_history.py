@@ -1,0 +1,259 @@
+"""A small, known history of seven cases in three agencies, built with the sink's own row code.
+
+Written so that each auditor question has one clear answer: a clean case, a separation-of-duty
+breach, an under-tariff and an on-free-service payment, a skipped mandatory step, late steps, a
+breached case, a backdated record, a rejection in October, and duplicate rows (a retried insert,
+an alert published twice, older case-state versions) that the views must show once.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pantau.core.alerts import make_alert
+from pantau.core.catalog import load_catalog
+from pantau.core.events import Event, canonical_bytes
+from pantau.history.chain import ChainHead
+from pantau.history.records import (
+    ALERT_ACTION_COLUMNS,
+    ALERT_COLUMNS,
+    CASE_STATE_COLUMNS,
+    EVENT_COLUMNS,
+    SERVICE_STANDARD_COLUMNS,
+    SERVICE_STEP_COLUMNS,
+    AcceptedEvent,
+    alert_action_row,
+    alert_row,
+    case_state_row,
+    event_row,
+    standard_rows,
+)
+from pantau.settings import SAMPLE_CATALOG
+
+KM, DK, SL = "kota-malang.dpmptsp", "kota-malang.disdukcapil", "kab-sleman.dpmptsp"
+PAY_KW1 = {"payment": {"amount": "150000.00", "receipt": "KW-1"}}
+PAY_KW2 = {"payment": {"amount": "60000.00", "receipt": "KW-2"}}
+STORED_AT = datetime(2026, 11, 28, 0, 0, tzinfo=UTC)
+
+# (agency, service, case_id, channel, [(step, local time, officer, role, extra)])
+CASES: list[tuple[str, str, str, str, list[tuple[str, str, str, str, dict[str, Any]]]]] = [
+    (KM, "pbg", "PBG-1", "counter", [
+        ("submitted", "2026-11-02T09:00", "", "", {}),
+        ("verified", "2026-11-03T10:00", "V1", "verifier", {}),
+        ("fee_assessed", "2026-11-04T10:00", "A1", "assessor", {}),
+        ("paid", "2026-11-04T14:00", "", "", PAY_KW1),
+        ("approved", "2026-11-06T11:00", "H1", "head", {}),
+        ("issued", "2026-11-09T09:00", "", "", {}),
+    ]),
+    (KM, "pbg", "PBG-2", "online", [
+        ("submitted", "2026-11-03T08:00", "", "", {}),
+        ("verified", "2026-11-04T09:00", "O7", "verifier", {}),
+        ("fee_assessed", "2026-11-05T09:00", "A1", "assessor", {}),
+        ("paid", "2026-11-05T13:00", "", "", PAY_KW2),
+        ("approved", "2026-11-20T10:00", "O7", "head", {}),
+        ("issued", "2026-11-25T10:00", "", "", {}),
+    ]),
+    (KM, "pbg", "PBG-3", "online", [
+        ("submitted", "2026-11-20T09:00", "", "", {}),
+        ("verified", "2026-11-27T09:00", "V1", "verifier", {}),
+    ]),
+    (KM, "slf", "SLF-1", "counter", [
+        ("submitted", "2026-11-04T09:00", "", "", {}),
+        ("verified", "2026-11-05T09:00", "V1", "verifier", {}),
+        ("approved", "2026-11-06T09:00", "H1", "head", {}),
+        ("issued", "2026-11-06T15:00", "", "", {}),
+    ]),
+    (DK, "ktp-el", "KTP-1", "counter", [
+        ("submitted", "2026-11-02T08:00", "", "", {}),
+        ("verified", "2026-11-02T09:00", "OP1", "operator", {"payment": {"amount": "50000"}}),
+        ("biometrics_recorded", "2026-11-02T09:30", "OP1", "operator", {}),
+        ("printed", "2026-11-03T10:00", "PR1", "printing_officer", {}),
+        ("handed_over", "2026-11-03T14:00", "FO1", "front_office", {}),
+    ]),
+    (DK, "ktp-el", "KTP-2", "online", [
+        ("submitted", "2026-10-28T08:00", "", "", {}),
+        ("rejected", "2026-10-29T09:00", "OP1", "operator", {"reason": "dokumen tidak lengkap"}),
+    ]),
+    (SL, "reklame-insidentil", "R-1", "counter", [
+        ("submitted", "2026-11-02T09:00", "", "", {}),
+        ("verified", "2026-11-02T13:00", "S9", "verifier", {}),
+        ("site_surveyed", "2026-11-03T10:00", "F1", "field_team", {}),
+        ("billed", "2026-11-03T11:00", "C1", "cashier", {}),
+        ("paid", "2026-11-04T09:00", "", "", {"payment": {"amount": "150000", "receipt": "SK-1"}}),
+        ("approved", "2026-11-12T10:00", "S9", "head", {}),
+        ("issued", "2026-11-12T11:00", "", "", {}),
+    ]),
+]  # fmt: skip
+
+# Records received three days after they happened (live mode): evidence of backdating.
+LATE = {("R-1", "approved"): timedelta(days=3)}
+
+# (case_id, closed local time or None, breached, due_at UTC)
+STATES = {
+    "PBG-1": ("2026-11-09T09:00", False, "2026-12-11T09:00:00Z"),
+    "PBG-2": ("2026-11-25T10:00", False, "2026-12-12T08:00:00Z"),
+    "PBG-3": (None, False, "2026-11-26T09:00:00Z"),
+    "SLF-1": ("2026-11-06T15:00", False, "2026-11-18T09:00:00Z"),
+    "KTP-1": ("2026-11-03T14:00", False, "2026-11-05T08:00:00Z"),
+    "KTP-2": ("2026-10-29T09:00", False, "2026-10-31T08:00:00Z"),
+    "R-1": ("2026-11-12T11:00", True, "2026-11-05T09:00:00Z"),
+}
+
+# (rule, case_id, step, officer, detected UTC, trigger)
+ALERTS = [
+    ("duty.same_officer", "PBG-2", "approved", "O7", "2026-11-20T03:01:00Z"),
+    ("fee.mismatch", "PBG-2", "paid", "", "2026-11-05T06:01:00Z"),
+    ("sla.step_overdue", "PBG-2", "approved", "", "2026-11-12T09:00:00Z"),
+    ("sla.step_overdue", "PBG-3", "verified", "", "2026-11-25T09:00:00Z"),
+    ("process.skipped_step", "SLF-1", "issued", "", "2026-11-06T08:01:00Z"),
+    ("fee.mismatch", "KTP-1", "verified", "OP1", "2026-11-02T02:01:00Z"),
+    ("duty.same_officer", "R-1", "approved", "S9", "2026-11-15T03:00:00Z"),
+    ("sla.case_overdue", "R-1", "", "", "2026-11-05T09:00:00Z"),
+    ("time.backdated", "R-1", "approved", "S9", "2026-11-15T03:00:00Z"),
+]
+
+# (alert index, action, actor, at UTC)
+ACTIONS = [
+    (0, "acknowledge", "inspektorat.rina", "2026-11-20T05:00:00Z"),
+    (0, "resolve", "inspektorat.rina", "2026-11-21T02:00:00Z"),
+    (5, "acknowledge", "ombudsman.budi", "2026-11-02T05:01:00Z"),
+]
+
+
+def _utc(local: str) -> datetime:
+    return datetime.fromisoformat(local + "+07:00").astimezone(UTC)
+
+
+def _agency_service(case_id: str) -> tuple[str, str]:
+    return next((a, s) for a, s, c, _, _ in CASES if c == case_id)
+
+
+def events() -> list[Event]:
+    """Every event of the known history, case by case, in order."""
+    out = []
+    for agency, service, case_id, channel, steps in CASES:
+        for seq, (step, local, officer, role, extra) in enumerate(steps, start=1):
+            document: dict[str, Any] = {
+                "event_id": f"{agency}:{case_id}:{seq}",
+                "agency": agency,
+                "service": service,
+                "case_id": case_id,
+                "step": step,
+                "occurred_at": local + ":00+07:00",
+                "seq": seq,
+                "channel": channel,
+                **extra,
+            }
+            if officer:
+                document["officer"] = {"id": officer, "role": role}
+            out.append(Event.model_validate_json(json.dumps(document)))
+    return out
+
+
+def event_rows() -> list[tuple[Any, ...]]:
+    """The `events` rows as the sink writes them, with one row stored twice (a retry)."""
+    heads: dict[tuple[str, str], ChainHead] = {}
+    rows = []
+    for offset, event in enumerate(events()):
+        case = (event.agency, event.case_id)
+        received = event.occurred_at.astimezone(UTC) + LATE.get(
+            (event.case_id, event.step), timedelta(seconds=5)
+        )
+        accepted = AcceptedEvent(event, canonical_bytes(event), received, 0, offset)
+        extended = heads.get(case, ChainHead.empty()).extended(event.event_id, accepted.canonical)
+        assert extended is not None
+        heads[case], link = extended
+        rows.append(event_row(accepted, link, STORED_AT))
+        if (event.case_id, event.step) == ("PBG-1", "paid"):
+            rows.append(rows[-1])
+    return rows
+
+
+def alert_rows() -> list[tuple[Any, ...]]:
+    """The `alerts` rows, the first alert stored twice (published again after a restart)."""
+    rows = []
+    for rule, case_id, step, officer, detected in ALERTS:
+        agency, service = _agency_service(case_id)
+        alert = make_alert(
+            rule,
+            agency=agency,
+            service=service,
+            case_id=case_id,
+            trigger=f"{case_id}:{step}",
+            detected_at=datetime.fromisoformat(detected),
+            message=f"{rule} on {case_id}",
+            step=step or None,
+            officer_id=officer or None,
+        )
+        rows.append(alert_row(alert.to_json_bytes(), STORED_AT))
+    return [rows[0], *rows]
+
+
+def alert_ids() -> list[str]:
+    return [str(row[0]) for row in alert_rows()[1:]]
+
+
+def action_rows() -> list[tuple[Any, ...]]:
+    """The `alert_actions` rows as the alerts service publishes them; one stored twice."""
+    ids = alert_ids()
+    rows = []
+    for number, (index, action, actor, at) in enumerate(ACTIONS, start=1):
+        record = {
+            "action_id": f"act-{number}",
+            "alert_id": ids[index],
+            "action": action,
+            "actor": actor,
+            "note": None,
+            "at": at,
+        }
+        row = alert_action_row(json.dumps(record).encode(), ids[index].encode(), 0, STORED_AT)
+        assert row is not None
+        rows.append(row)
+    return [*rows, rows[0]]
+
+
+def case_state_rows() -> list[tuple[Any, ...]]:
+    """The `case_states` rows: each case first open (version 1), then its latest state."""
+    rows = []
+    for agency, service, case_id, _, steps in CASES:
+        closed, breached, due = STATES[case_id]
+        opened = steps[0][1] + ":00+07:00"
+        first = {
+            "agency": agency,
+            "service": service,
+            "case_id": case_id,
+            "status": "open",
+            "current_step": steps[0][0],
+            "opened_at": opened,
+            "closed_at": None,
+            "due_at": due,
+            "breached": False,
+            "version": 1,
+        }
+        latest = {
+            **first,
+            "status": "closed" if closed else "open",
+            "current_step": steps[-1][0],
+            "closed_at": closed + ":00+07:00" if closed else None,
+            "breached": breached,
+            "version": len(steps),
+        }
+        key = f"{agency}|{case_id}".encode()
+        for document in (first, latest):
+            row = case_state_row(json.dumps(document).encode(), key, 1_790_000_000_000, STORED_AT)
+            assert row is not None
+            rows.append(row)
+    return rows
+
+
+def load(engine: Any) -> None:
+    """Insert the whole known history (and the sample catalog's standards) into an engine."""
+    services, steps = standard_rows(load_catalog(SAMPLE_CATALOG), STORED_AT)
+    engine.insert("service_standards", SERVICE_STANDARD_COLUMNS, services)
+    engine.insert("service_steps", SERVICE_STEP_COLUMNS, steps)
+    engine.insert("events", EVENT_COLUMNS, event_rows())
+    engine.insert("alerts", ALERT_COLUMNS, alert_rows())
+    engine.insert("alert_actions", ALERT_ACTION_COLUMNS, action_rows())
+    engine.insert("case_states", CASE_STATE_COLUMNS, case_state_rows())
