@@ -59,7 +59,7 @@ class ActionLog(Protocol):
     async def publish_delivery(self, key: str, value: bytes) -> None: ...
 
 
-@dataclass
+@dataclass(eq=False)  # identity: each open stream is its own subscriber
 class _Subscriber:
     agencies: Collection[str] | None
     queue: asyncio.Queue[tuple[str, dict[str, Any]] | None] = field(

@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import socket
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
@@ -129,7 +130,9 @@ def build_app(
                 await poster.close()
             await logs.stop()
 
-    return create_app(desk, operators, lifespan=lifespan, extra_metrics=delivery_metrics)
+    app = create_app(desk, operators, lifespan=lifespan, extra_metrics=delivery_metrics)
+    app.state.desk = desk
+    return app
 
 
 def _load(settings: AlertsSettings) -> tuple[OperatorDirectory, RoutingTable, Catalog | None]:
@@ -203,5 +206,18 @@ def main(argv: list[str]) -> int:
         log_level=settings.log_level.lower(),
         timeout_graceful_shutdown=3,
     )
-    uvicorn.Server(config).run()
+    _Server(config, on_shutdown=app.state.desk.hub.close).run()
     return 0
+
+
+class _Server(uvicorn.Server):
+    """uvicorn waits for open connections before the app's shutdown; live streams never end by
+    themselves, so they are ended first."""
+
+    def __init__(self, config: uvicorn.Config, on_shutdown: Callable[[], None]) -> None:
+        super().__init__(config)
+        self._on_shutdown = on_shutdown
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        self._on_shutdown()
+        await super().shutdown(sockets)

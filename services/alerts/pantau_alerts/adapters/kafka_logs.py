@@ -12,6 +12,7 @@ import logging
 from collections.abc import Callable
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.errors import KafkaError
 
 from pantau.adapters.kafka_topics import TopicSpec
 
@@ -74,10 +75,13 @@ class KafkaLogs:
             fetch_max_wait_ms=100,
         )
         await self._consumer.start()
-        await self._consumer.topics()  # loads metadata of every topic
         partitions: list[TopicPartition] = []
         for topic in self._handlers:
-            found = self._consumer.partitions_for_topic(topic)
+            try:
+                # The producer's metadata call waits for the topic; the consumer's does not.
+                found = await asyncio.wait_for(self._producer.partitions_for(topic), 10)
+            except (TimeoutError, KafkaError):
+                found = None
             if not found:
                 raise RuntimeError(f"topic {topic} does not exist: run `pantau bootstrap` first")
             partitions += [TopicPartition(topic, p) for p in sorted(found)]
