@@ -1,0 +1,181 @@
+"""`pantau sink` against the real Kafka broker and ClickHouse server."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from clickhouse_driver import Client
+from known_history import ACTIONS, ALERTS, alert_rows, events
+from sink_process import SinkProcess, publish, publish_events, wait_for
+
+from pantau.core.events import Event
+from pantau.settings import CommonSettings
+
+CHECKPOINT_KEY = "test-checkpoint-key"
+
+
+def _settings(env: dict[str, str]) -> CommonSettings:
+    return CommonSettings(
+        kafka=env["PANTAU_KAFKA"],
+        topic_prefix=env["PANTAU_TOPIC_PREFIX"],
+        clickhouse=env["PANTAU_CLICKHOUSE"],
+    )
+
+
+@pytest.fixture
+def sink_env(stack_env: dict[str, str], tmp_path: Path) -> dict[str, str]:
+    """The isolated stack's variables plus a checkpoint key and directory."""
+    return {
+        **stack_env,
+        "PANTAU_CHECKPOINT_KEY": CHECKPOINT_KEY,
+        "PANTAU_CHECKPOINT_DIR": str(tmp_path / "checkpoints"),
+        "PANTAU_SINK_CHECKPOINT_SECONDS": "1",
+    }
+
+
+def _client(env: dict[str, str]) -> Client:
+    target = _settings(env).clickhouse_target
+    return Client(host=target.host, port=target.port, database=target.database)
+
+
+def _count(client: Client, query: str) -> int:
+    return int(client.execute(query)[0][0])
+
+
+def test_published_records_appear_once_in_the_views_within_5_s(
+    sink_env: dict[str, str], tmp_path: Path
+) -> None:
+    """Events, alerts, case states and actions published to Kafka reach the v_* views once each,
+    within 5 s; a replayed event is not stored again and an invalid one is skipped."""
+    names = _settings(sink_env).topics
+    servers = sink_env["PANTAU_KAFKA"]
+    client = _client(sink_env)
+    sink = SinkProcess(sink_env, tmp_path / "sink.log")
+    try:
+        known = events()
+        # The first event waits for the consumer group to form; the rest measure the latency.
+        publish_events(servers, names.events, known[:1])
+        wait_for(lambda: _count(client, "SELECT count() FROM v_events") == 1, timeout=60)
+
+        started = time.monotonic()
+        publish_events(servers, names.events, known[1:])
+        publish(servers, names.events, [(b"x|y", b"{not json"), (None, b'{"event_id": "x"}')])
+        alerts = [(row[4].encode() + b"|" + row[6].encode(), json_of(row)) for row in alert_rows()]
+        publish(servers, names.alerts, alerts)
+        publish(servers, names.cases, case_records())
+        publish(servers, names.alert_actions, action_records())
+        wait_for(
+            lambda: (
+                _count(client, "SELECT count() FROM v_events") == len(known)
+                and _count(client, "SELECT count() FROM v_alerts") == len(ALERTS)
+                and _count(client, "SELECT count() FROM v_cases") == 2
+                and _count(client, "SELECT count() FROM v_alert_actions") == len(ACTIONS)
+            ),
+            timeout=5,
+            every=0.05,
+        )
+        latency = time.monotonic() - started
+        print(f"published -> visible in the views: {latency:.2f} s")
+
+        # A replay of events already stored: nothing new in the table, not even duplicates.
+        publish_events(servers, names.events, known[:5])
+        marker = _marker_event()
+        publish_events(servers, names.events, [marker])
+        wait_for(
+            lambda: (
+                _count(client, f"SELECT count() FROM events WHERE event_id = '{marker.event_id}'")
+                == 1
+            ),
+            timeout=10,
+        )
+        assert _count(client, "SELECT count() FROM events") == len(known) + 1
+        assert client.execute(
+            "SELECT status, current_step, breached FROM v_cases WHERE case_id = 'PBG-1'"
+        ) == [("closed", "issued", 0)]
+        positions = client.execute(
+            "SELECT groupArray(position) FROM (SELECT position FROM v_events "
+            "WHERE case_id = 'PBG-1' ORDER BY position)"
+        )
+        assert positions == [([1, 2, 3, 4, 5, 6],)]
+    finally:
+        assert sink.stop() == 0, sink.log.read_text()
+    client.disconnect()
+    log = sink.log.read_text()
+    assert "Traceback" not in log, log
+    checkpoints = list((tmp_path / "checkpoints").glob("checkpoints-*.jsonl"))
+    assert checkpoints, "the sink signed no checkpoint"
+    verified = subprocess.run(
+        [sys.executable, "-m", "pantau.cli", "verify", "all"],
+        env={**os.environ, **sink_env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert f"intact: {len({(e.agency, e.case_id) for e in known}) + 1} cases" in verified.stdout
+
+
+def json_of(row: tuple[object, ...]) -> bytes:
+    """The alert JSON stored in an alerts row (its `alert` column)."""
+    return str(row[15]).encode()
+
+
+def _marker_event() -> Event:
+    return Event.model_validate(
+        {
+            "event_id": "marker:1",
+            "agency": "kota-malang.dpmptsp",
+            "service": "nib",
+            "case_id": "NIB-MARK",
+            "step": "submitted",
+            "occurred_at": "2026-11-27T09:00:00+07:00",
+        }
+    )
+
+
+def case_records() -> list[tuple[bytes | None, bytes]]:
+    """Two versions of PBG-1's state and one of KTP-1's, as the tracker might publish them."""
+    key = b"kota-malang.dpmptsp|PBG-1"
+    base = {
+        "agency": "kota-malang.dpmptsp",
+        "service": "pbg",
+        "case_id": "PBG-1",
+        "opened_at": "2026-11-02T09:00:00+07:00",
+    }
+    records = [
+        (key, json.dumps({**base, "status": "open", "current_step": "submitted", "version": 1})),
+        (
+            key,
+            json.dumps(
+                {
+                    **base,
+                    "status": "closed",
+                    "current_step": "issued",
+                    "closed_at": "2026-11-09T09:00:00+07:00",
+                    "version": 6,
+                }
+            ),
+        ),
+        (
+            b"kota-malang.disdukcapil|KTP-1",
+            json.dumps({"service": "ktp-el", "status": "open", "current_step": "verified"}),
+        ),
+    ]
+    return [(key, value.encode()) for key, value in records]
+
+
+def action_records() -> list[tuple[bytes | None, bytes]]:
+    """The known actions as the alerts service publishes them, one of them twice."""
+    ids = [str(row[0]) for row in alert_rows()[1:]]
+    out: list[tuple[bytes | None, bytes]] = []
+    for number, (index, action, actor, at) in enumerate(ACTIONS, start=1):
+        record = {"action_id": f"act-{number}", "alert_id": ids[index], "action": action}
+        record |= {"actor": actor, "note": None, "at": at}
+        out.append((ids[index].encode(), json.dumps(record).encode()))
+    return [*out, out[0]]
