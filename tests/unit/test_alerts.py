@@ -61,6 +61,16 @@ CONTRACT_RULES = {
     "integrity.conflicting_duplicate": "integrity",
 }
 
+# The cross-case rules of docs/contract-extensions.md, added beside the contract's fourteen.
+EXTENSION_RULES = {
+    "queue.jump": "discrimination",
+    "speed.too_fast": "improper_request",
+    "officer.burst": "procedure_deviation",
+    "applicant.broker": "improper_request",
+    "sla.clock_reset_abuse": "undue_delay",
+    "time.off_hours": "impropriety",
+}
+
 
 def example(**changes: Any) -> dict[str, Any]:
     """The contract's example alert as a dict, with `changes` applied (None deletes a field)."""
@@ -95,9 +105,11 @@ def fee_alert(**changes: Any) -> Alert:
 
 
 def test_rule_table_is_the_contracts() -> None:
-    """RULES has exactly the fourteen contract rules, each with the contract's category."""
-    assert {rule: info.category.value for rule, info in RULES.items()} == CONTRACT_RULES
-    assert {rule.value for rule in Rule} == set(CONTRACT_RULES)
+    """RULES has exactly the fourteen contract rules and the six cross-case extensions, each
+    with its documented category."""
+    expected = CONTRACT_RULES | EXTENSION_RULES
+    assert {rule: info.category.value for rule, info in RULES.items()} == expected
+    assert {rule.value for rule in Rule} == set(expected)
 
 
 def test_rule_table_rows_are_consistent() -> None:
@@ -136,9 +148,12 @@ def test_default_severities(rule: str, severity: Severity) -> None:
 
 
 def test_vocabularies_are_the_contracts() -> None:
-    """Severities are low|medium|high|critical; categories include discrimination for later."""
+    """Severities are low|medium|high|critical; discrimination is used by an extension rule."""
     assert [s.value for s in Severity] == ["low", "medium", "high", "critical"]
     assert set(CONTRACT_RULES.values()) | {"discrimination"} == {c.value for c in Category}
+    assert set(CONTRACT_RULES.values()) | set(EXTENSION_RULES.values()) == {
+        c.value for c in Category
+    }
 
 
 # --- alert ids -----------------------------------------------------------------------------------

@@ -77,12 +77,13 @@ class Category(StrEnum):
     IMPROPRIETY = "impropriety"
     ABUSE_OF_AUTHORITY = "abuse_of_authority"
     IMPROPER_REQUEST = "improper_request"
-    DISCRIMINATION = "discrimination"  # no rule yet; reserved for future rules
+    DISCRIMINATION = "discrimination"
     INTEGRITY = "integrity"
 
 
 class Rule(StrEnum):
-    """The rule ids of the contract's rule table."""
+    """The rule ids of the contract's rule table, then the cross-case rules that extend it
+    (docs/contract-extensions.md)."""
 
     SLA_STEP_OVERDUE = "sla.step_overdue"
     SLA_CASE_OVERDUE = "sla.case_overdue"
@@ -98,6 +99,12 @@ class Rule(StrEnum):
     TIME_FUTURE = "time.future"
     TIME_OUT_OF_ORDER = "time.out_of_order"
     INTEGRITY_CONFLICTING_DUPLICATE = "integrity.conflicting_duplicate"
+    QUEUE_JUMP = "queue.jump"
+    SPEED_TOO_FAST = "speed.too_fast"
+    OFFICER_BURST = "officer.burst"
+    APPLICANT_BROKER = "applicant.broker"
+    SLA_CLOCK_RESET_ABUSE = "sla.clock_reset_abuse"
+    TIME_OFF_HOURS = "time.off_hours"
 
 
 @dataclass(frozen=True)
@@ -204,6 +211,47 @@ RULES: Mapping[str, RuleInfo] = _table(
         Category.INTEGRITY,
         Severity.CRITICAL,
         "an event_id seen before arrives with different content",
+    ),
+    # The cross-case rules compare a case with its peers, so an innocent cause (a simple file,
+    # a busy day, a licensed agent) is likelier than for a single-case breach: medium at most,
+    # and low for work outside office hours, which is often just dedication.
+    RuleInfo(
+        Rule.QUEUE_JUMP,
+        Category.DISCRIMINATION,
+        Severity.MEDIUM,
+        "a case completes a step while earlier-submitted cases waited longer at that step, "
+        "beyond the configured margin",
+    ),
+    RuleInfo(
+        Rule.SPEED_TOO_FAST,
+        Category.IMPROPER_REQUEST,
+        Severity.MEDIUM,
+        "a step or case completes far faster than the low quantile of its peers' durations",
+    ),
+    RuleInfo(
+        Rule.OFFICER_BURST,
+        Category.PROCEDURE_DEVIATION,
+        Severity.MEDIUM,
+        "one officer completes more than N steps of a kind within T minutes",
+    ),
+    RuleInfo(
+        Rule.APPLICANT_BROKER,
+        Category.IMPROPER_REQUEST,
+        Severity.MEDIUM,
+        "one representative files for more than K distinct applicants within D days",
+    ),
+    RuleInfo(
+        Rule.SLA_CLOCK_RESET_ABUSE,
+        Category.UNDUE_DELAY,
+        Severity.MEDIUM,
+        "too many clock stops in a case, a stop late in the allowed time, or a stop "
+        "without a reason",
+    ),
+    RuleInfo(
+        Rule.TIME_OFF_HOURS,
+        Category.IMPROPRIETY,
+        Severity.LOW,
+        "a staff step outside the agency calendar's working hours or on a day off",
     ),
 )
 

@@ -20,6 +20,7 @@ import holidays
 import yaml
 
 from pantau.core.durations import Duration, parse_duration
+from pantau.core.oversight_policy import OversightPolicy, read_oversight
 from pantau.core.working_time import MINUTES_PER_DAY, CalendarSpec
 
 ClockAction = Literal["stop", "resume"]
@@ -95,6 +96,7 @@ class Service:
     When the YAML omits `next`, it is derived from the order of `steps`: each non-terminal step
     may be followed only by the step listed right after it. That suits a straight-line process;
     branches, rejections and clock stops need an explicit `next`.
+    `oversight` holds the thresholds of the cross-case rules (the defaults when the YAML has none).
     """
 
     agency: str
@@ -106,6 +108,7 @@ class Service:
     next: Mapping[str, frozenset[str]]
     mandatory: frozenset[str] = frozenset()
     separate: tuple[tuple[str, str], ...] = ()
+    oversight: OversightPolicy = field(default_factory=OversightPolicy)
     _by_code: Mapping[str, Step] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -751,7 +754,7 @@ class _CatalogReader:
             label,
             item,
             ("code", "agency", "name", "fee", "steps"),
-            ("sla", "next", "mandatory", "separate"),
+            ("sla", "next", "mandatory", "separate", "oversight"),
         )
         if "agency" in item and good_agency is None:
             self.report(f"{label}.agency", f"must be an agency code, not {agency!r}")
@@ -762,7 +765,18 @@ class _CatalogReader:
         if "steps" in item:
             process = _ProcessReader(self, label, fee)
             process.read(item)
-            if len(self.problems) == mark and good_code and good_agency and fee is not None:
+            oversight: OversightPolicy | None = OversightPolicy()
+            if "oversight" in item:
+                oversight = read_oversight(
+                    f"{label}.oversight", item["oversight"], process.codes, self.report
+                )
+            if (
+                len(self.problems) == mark
+                and good_code
+                and good_agency
+                and fee is not None
+                and oversight is not None
+            ):
                 service = Service(
                     agency=good_agency,
                     code=good_code,
@@ -773,6 +787,7 @@ class _CatalogReader:
                     next=process.transitions,
                     mandatory=frozenset(process.mandatory),
                     separate=tuple(process.separate),
+                    oversight=oversight,
                 )
         return _ServiceEntry(self.file, label, good_agency, good_code, service)
 

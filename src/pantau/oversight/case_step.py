@@ -1,0 +1,132 @@
+"""The input of every cross-case rule: an applied event with what its case knew just before it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pydantic import JsonValue
+
+from pantau.core.alerts import Alert, make_alert
+from pantau.core.catalog import Service, Step
+from pantau.core.durations import Duration, DurationUnit
+from pantau.core.events import Event, format_rfc3339, parse_rfc3339
+from pantau.core.oversight_policy import OversightPolicy
+from pantau.core.working_time import ClockStop, WorkingCalendar
+
+
+@dataclass(frozen=True)
+class RunningLimit:
+    """A time limit running when the event arrived: the case's `sla`, or a step's `sla`."""
+
+    name: str
+    since: datetime
+    limit: Duration
+
+
+@dataclass(frozen=True)
+class CaseStep:
+    """An event the tracker applied to its case (first seen, in order), with the case before it.
+
+    `previous_step` and `previous_at` are the case's current step and when it was reached, before
+    this event (None for the case's first event); `opened_at` is when its start step occurred
+    (None when unknown); `stops` are the case's clock stops so far and `stop_count` how many there
+    were in all (the tracker may keep only the latest stops); `awaiting` are step limits running
+    when the event arrived, beside the case's own `sla`, which the rules derive themselves.
+    """
+
+    event: Event
+    service: Service
+    calendar: WorkingCalendar
+    previous_step: str | None = None
+    previous_at: datetime | None = None
+    opened_at: datetime | None = None
+    stops: tuple[ClockStop, ...] = ()
+    stop_count: int = 0
+    awaiting: tuple[RunningLimit, ...] = ()
+
+    @property
+    def policy(self) -> OversightPolicy:
+        """The service's oversight settings."""
+        return self.service.oversight
+
+    @property
+    def definition(self) -> Step | None:
+        """The catalog's definition of the event's step (None for a step the catalog lacks)."""
+        return self.service.step(self.event.step)
+
+    @property
+    def officer_id(self) -> str | None:
+        """The officer who did the step, if the event names one."""
+        return None if self.event.officer is None else self.event.officer.id
+
+    @property
+    def is_automatic(self) -> bool:
+        """True when the service's oversight marks the step as done by a system."""
+        return self.event.step in self.policy.automatic
+
+    @property
+    def is_staff_step(self) -> bool:
+        """True for work done by the agency's staff: a step with roles or done by a named officer.
+
+        Submissions (start steps), payments (the applicant's act) and automatic steps are not.
+        """
+        step = self.definition
+        if step is None or step.start or step.payment or self.is_automatic:
+            return False
+        return bool(step.roles) or self.event.officer is not None
+
+    def counted(self, start: datetime, end: datetime, unit: DurationUnit) -> timedelta:
+        """Time from `start` to `end` as the standard counts `unit`, clock stops excluded."""
+        return self.calendar.elapsed(start, end, unit, self.stops)
+
+    def alert(
+        self,
+        rule: str,
+        *,
+        trigger: str,
+        now: datetime,
+        message: str,
+        evidence: dict[str, JsonValue],
+        event_ids: Iterable[str] = (),
+    ) -> Alert:
+        """An alert of `rule` on this event's case and step, detected at `now`."""
+        event = self.event
+        return make_alert(
+            rule,
+            agency=event.agency,
+            service=event.service,
+            case_id=event.case_id,
+            trigger=trigger,
+            detected_at=now,
+            message=message,
+            step=event.step,
+            officer_id=self.officer_id,
+            occurred_at=event.occurred_at,
+            evidence=evidence,
+            event_ids=[event.event_id, *event_ids],
+        )
+
+
+def standard_unit(service: Service, step: Step | None) -> DurationUnit:
+    """The kind of time a step's duration is measured in: that of its own `sla`, else of the
+    service's `sla`, else working time (peers' durations are always measured alike)."""
+    if step is not None and step.sla is not None:
+        return step.sla.unit
+    if service.sla is not None:
+        return service.sla.unit
+    return DurationUnit.WORKING_HOURS
+
+
+def instant_text(moment: datetime) -> str:
+    """An instant as stored in state: RFC 3339 in UTC."""
+    return format_rfc3339(moment.astimezone(UTC))
+
+
+def instant_from_text(text: Any) -> datetime:
+    """An instant read back from state; ValueError when it is not RFC 3339 text."""
+    if not isinstance(text, str):
+        raise ValueError(f"expected an RFC 3339 instant, not {text!r}")
+    return parse_rfc3339(text)

@@ -1,0 +1,166 @@
+"""Scenario builders for the cross-case rules: a small catalog and a stand-in for the tracker."""
+
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from pantau.core.catalog import Catalog, Service, parse_catalog
+from pantau.core.events import Event
+from pantau.core.working_time import ClockStop, WorkingCalendar
+from pantau.oversight.case_step import CaseStep, RunningLimit
+
+AGENCY = "kota-malang.dpmptsp"
+WIB = timezone(timedelta(hours=7))
+NOW = datetime(2026, 12, 31, 0, 0, tzinfo=WIB)
+
+
+def wib(day: int, hour: int = 9, minute: int = 0, month: int = 11) -> datetime:
+    """A moment of 2026 in Jakarta time (23 November 2026 is a Monday)."""
+    return datetime(2026, month, day, hour, minute, tzinfo=WIB)
+
+
+CATALOG: dict[str, Any] = {
+    "calendars": {
+        "id-gov": {
+            "timezone": "Asia/Jakarta",
+            "weekdays": ["mon", "tue", "wed", "thu", "fri"],
+            "hours": {"mon-thu": "07:30-16:00", "fri": "07:30-16:30"},
+            "holidays": "ID",
+            "days_off": ["2026-12-24"],
+        }
+    },
+    "agencies": [{"code": AGENCY, "name": "DPMPTSP Kota Malang", "calendar": "id-gov"}],
+    "services": [
+        {
+            "code": "pbg",
+            "agency": AGENCY,
+            "name": "Persetujuan Bangunan Gedung",
+            "sla": "28 working_days",
+            "fee": {"min": 100000, "max": 50000000},
+            "steps": [
+                {"code": "submitted", "start": True},
+                {"code": "verified", "roles": ["verifier"], "sla": "3 working_days"},
+                {"code": "paid", "payment": True},
+                {"code": "approved", "roles": ["head"], "sla": "5 working_days"},
+                {"code": "issued", "terminal": True},
+                {"code": "rejected", "terminal": True, "reason_required": True},
+                {"code": "clarification_requested", "clock": "stop"},
+                {"code": "clarification_received", "clock": "resume"},
+            ],
+            "next": {
+                "submitted": ["verified", "rejected", "clarification_requested"],
+                "verified": ["paid", "rejected", "clarification_requested"],
+                "clarification_requested": ["clarification_received"],
+                "clarification_received": ["verified"],
+                "paid": ["approved"],
+                "approved": ["issued"],
+            },
+        },
+        {
+            # A free counter service whose standard is minutes: fast is its promise.
+            "code": "legalisir",
+            "agency": AGENCY,
+            "name": "Legalisir dokumen",
+            "sla": "30 minutes",
+            "fee": 0,
+            "steps": [
+                {"code": "submitted", "start": True},
+                {"code": "stamped", "roles": ["clerk"]},
+                {"code": "issued", "terminal": True},
+            ],
+        },
+    ],
+}
+
+
+def catalog(oversight: dict[str, Any] | None = None, service: str = "pbg") -> Catalog:
+    """The scenario catalog, with `oversight` set on `service` when given."""
+    data = copy.deepcopy(CATALOG)
+    if oversight is not None:
+        for entry in data["services"]:
+            if entry["code"] == service:
+                entry["oversight"] = oversight
+    return parse_catalog(data, "scenario.yaml")
+
+
+@dataclass
+class _Case:
+    step: str
+    at: datetime
+    opened_at: datetime
+    seq: int
+    stops: list[ClockStop] = field(default_factory=list)
+    stop_count: int = 0
+
+
+class Cases:
+    """A hand-written stand-in for the tracker: it keeps each case's current step, times and
+    clock stops, and builds the `CaseStep` of every new event of the scenario."""
+
+    def __init__(self, oversight: dict[str, Any] | None = None, service: str = "pbg") -> None:
+        found = catalog(oversight, service)
+        self.service: Service = found.services[(AGENCY, service)]
+        spec = found.calendar_of(AGENCY)
+        assert spec is not None
+        self.calendar = WorkingCalendar(spec)
+        self.cases: dict[str, _Case] = {}
+
+    def step(
+        self,
+        case_id: str,
+        step: str,
+        at: datetime,
+        *,
+        officer: str | None = None,
+        reason: str | None = None,
+        applicant: str | None = None,
+        attributes: dict[str, Any] | None = None,
+        awaiting: tuple[RunningLimit, ...] = (),
+    ) -> CaseStep:
+        """The next event of `case_id` (its step at `at`), as the tracker would present it."""
+        case = self.cases.get(case_id)
+        seq = 1 if case is None else case.seq + 1
+        document: dict[str, Any] = {
+            "event_id": f"{AGENCY}:{case_id}:{seq}",
+            "agency": AGENCY,
+            "service": self.service.code,
+            "case_id": case_id,
+            "step": step,
+            "occurred_at": at.isoformat(),
+            "seq": seq,
+        }
+        definition = self.service.step(step)
+        if officer is not None:
+            role = sorted(definition.roles)[0] if definition and definition.roles else "staff"
+            document["officer"] = {"id": officer, "role": role}
+        if reason is not None:
+            document["reason"] = reason
+        if applicant is not None:
+            document["applicant"] = {"ref": applicant}
+        if attributes is not None:
+            document["attributes"] = attributes
+        event = Event.from_json_bytes(json.dumps(document))
+        built = CaseStep(
+            event=event,
+            service=self.service,
+            calendar=self.calendar,
+            previous_step=None if case is None else case.step,
+            previous_at=None if case is None else case.at,
+            opened_at=at if case is None else case.opened_at,
+            stops=() if case is None else tuple(case.stops),
+            stop_count=0 if case is None else case.stop_count,
+            awaiting=awaiting,
+        )
+        if case is None:
+            case = self.cases[case_id] = _Case(step, at, at, seq)
+        case.step, case.at, case.seq = step, at, seq
+        if definition is not None and definition.clock == "stop":
+            case.stops.append(ClockStop(at))
+            case.stop_count += 1
+        elif definition is not None and definition.clock == "resume" and case.stops:
+            case.stops[-1] = ClockStop(case.stops[-1].stopped_at, at)
+        return built
