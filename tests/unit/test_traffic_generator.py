@@ -1,0 +1,182 @@
+"""The case simulator's pure core: deterministic, plants every rule, and clean cases are clean."""
+
+from __future__ import annotations
+
+import itertools
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from pantau.core.alerts import Rule
+from pantau.core.catalog import Catalog, load_catalog
+from pantau.core.events import canonical_bytes
+from pantau.core.working_time import ClockStop, WorkingCalendar
+from pantau.traffic.generator import CONTRACT_RULES, CaseTruth, Emission, Simulation
+
+CATALOG = Path(__file__).resolve().parents[2] / "catalog"
+START = datetime(2026, 6, 1, 8, 0, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def catalog() -> Catalog:
+    return load_catalog(CATALOG)
+
+
+@pytest.fixture(scope="module")
+def run(catalog: Catalog) -> list[Emission]:
+    return list(Simulation(catalog, seed=11, start=START, cases=420, anomaly_rate=0.5))
+
+
+def _by_case(emissions: list[Emission]) -> dict[str, list[Emission]]:
+    cases: dict[str, list[Emission]] = defaultdict(list)
+    for emission in emissions:
+        cases[emission.event.case_id].append(emission)
+    return cases
+
+
+def _truths(emissions: list[Emission]) -> dict[str, CaseTruth]:
+    return {e.truth.case_id: e.truth for e in emissions if e.truth is not None}
+
+
+def test_same_seed_and_start_give_the_same_traffic(catalog: Catalog) -> None:
+    """Two runs with one seed and start emit byte-identical events at identical instants."""
+
+    def signature(seed: int) -> list[tuple[datetime, bytes]]:
+        simulation = Simulation(catalog, seed=seed, start=START, cases=60, anomaly_rate=0.5)
+        return [(e.sent_at, canonical_bytes(e.event)) for e in simulation]
+
+    assert signature(3) == signature(3)
+    assert signature(3) != signature(4)
+
+
+def test_emissions_come_in_send_order_and_every_case_has_one_truth(run: list[Emission]) -> None:
+    """Sent instants never go backwards, and each case's first emission carries its truth."""
+    assert all(a.sent_at <= b.sent_at for a, b in itertools.pairwise(run))
+    cases, truths = _by_case(run), _truths(run)
+    assert set(cases) == set(truths)
+    for case_id, emissions in cases.items():
+        assert emissions[0].truth is not None, case_id
+        assert all(e.truth is None for e in emissions[1:])
+
+
+def test_every_contract_rule_is_planted(run: list[Emission]) -> None:
+    """All 14 rule ids are planted, each planted case lists its rule in the truth."""
+    truths = _truths(run).values()
+    planted = {t.planted for t in truths if t.planted}
+    assert planted == set(CONTRACT_RULES)
+    assert len(planted) == 14
+    for truth in truths:
+        if truth.planted:
+            assert truth.planted in truth.rules
+            assert set(truth.rules) <= {truth.planted, Rule.PROCESS_INVALID_TRANSITION.value}
+
+
+def test_clean_cases_follow_the_catalog(catalog: Catalog, run: list[Emission]) -> None:
+    """Clean cases start, move, sign, pay, give reasons and finish as the catalog requires."""
+    truths = _truths(run)
+    clean = [c for c, t in truths.items() if not t.rules]
+    assert len(clean) > 150
+    resent = [
+        c
+        for c in clean
+        if len(_by_case(run)[c]) > len({e.event.event_id for e in _by_case(run)[c]})
+    ]
+    assert resent, "some clean cases resend an event, which must raise nothing"
+    for case_id in clean:
+        emissions = _by_case(run)[case_id]
+        events = list({e.event.event_id: e.event for e in emissions}.values())
+        for event_id in {e.event.event_id for e in emissions}:  # a resent event is identical
+            sent = {canonical_bytes(e.event) for e in emissions if e.event.event_id == event_id}
+            assert len(sent) == 1
+        service = catalog.service(events[0].agency, events[0].service)
+        assert service is not None
+        steps = [service.step(e.step) for e in events]
+        assert all(s is not None for s in steps)
+        assert steps[0] is not None
+        assert steps[0].start
+        for before, after in itertools.pairwise(events):
+            assert after.step in service.allowed_after(before.step), case_id
+            assert after.occurred_at > before.occurred_at
+            assert after.seq is not None
+            assert before.seq is not None
+            assert after.seq > before.seq
+        last = steps[-1]
+        assert last is not None
+        assert last.terminal
+        if last.is_success:
+            assert service.mandatory <= {e.step for e in events}
+        signed: dict[str, set[str]] = defaultdict(set)
+        for event, step in zip(events, steps, strict=True):
+            assert step is not None
+            if step.roles:
+                assert event.officer is not None
+                assert event.officer.role in step.roles
+            if event.officer is not None:
+                signed[event.step].add(event.officer.id)
+            if step.reason_required:
+                assert event.reason
+            if event.payment is not None:
+                assert step.payment
+                assert service.fee.allows(event.payment.amount)
+            assert event.mode == "backfill"
+        for first, second in service.separate:
+            assert not signed[first] & signed[second], case_id
+
+
+def test_clean_cases_meet_every_deadline(catalog: Catalog, run: list[Emission]) -> None:
+    """Clean steps meet their sla and clean cases their service sla, clock stops excluded."""
+    truths = _truths(run)
+    for case_id, emissions in _by_case(run).items():
+        if truths[case_id].rules:
+            continue
+        events = list({e.event.event_id: e.event for e in emissions}.values())
+        service = catalog.service(events[0].agency, events[0].service)
+        assert service is not None
+        spec = catalog.calendar_of(service.agency)
+        assert spec is not None
+        calendar = WorkingCalendar(spec)
+        stops: list[ClockStop] = []
+        stopped = None
+        for before, event in itertools.pairwise(events):
+            step = service.step(event.step)
+            assert step is not None
+            if step.sla is not None:
+                due = calendar.deadline(before.occurred_at, step.sla, stops)
+                assert due is not None
+                assert event.occurred_at <= due, (case_id, event.step)
+            if step.clock == "stop":
+                stopped = event.occurred_at
+            elif step.clock == "resume" and stopped is not None:
+                stops.append(ClockStop(stopped, event.occurred_at))
+        assert service.sla is not None
+        due = calendar.deadline(events[0].occurred_at, service.sla, stops)
+        assert due is not None
+        assert events[-1].occurred_at <= due, case_id
+
+
+def test_planted_time_anomalies_are_visible_to_the_receiver(run: list[Emission]) -> None:
+    """A backdated event is live and sent over a day late; a future one is anchored ahead."""
+    truths = _truths(run)
+    cases = _by_case(run)
+    for case_id, truth in truths.items():
+        if truth.planted == Rule.TIME_BACKDATED:
+            late = [e for e in cases[case_id] if e.event.mode == "live"]
+            assert late
+            assert all(e.sent_at - e.event.occurred_at > timedelta(hours=24) for e in late)
+        if truth.planted == Rule.TIME_FUTURE:
+            (only,) = cases[case_id]
+            assert only.anchored
+            assert only.event.occurred_at - only.sent_at > timedelta(minutes=5)
+
+
+def test_live_regime_sends_live_events_close_to_when_they_happen(catalog: Catalog) -> None:
+    """In the live regime every clean event is live and sent within minutes of happening."""
+    emissions = list(Simulation(catalog, seed=5, start=START, cases=80, regime="live"))
+    truths = _truths(emissions)
+    for emission in emissions:
+        if not truths[emission.event.case_id].rules:
+            assert emission.event.mode == "live"
+            lag = emission.sent_at - emission.event.occurred_at
+            assert timedelta(0) <= lag <= timedelta(minutes=5)
