@@ -1,0 +1,172 @@
+"""`queue.jump`: a case overtakes earlier-submitted cases that waited longer at the same step.
+
+State key: `<agency>|<service>` (`queue_key`). Queues of every step of a service live in one
+state so that a case leaving one step and joining the next is a single update. The state is
+bounded: per step at most `max_waiting` cases, and a case waiting longer than `stale_after` is
+forgotten as abandoned (it is long overdue, and the deadline rules have said so).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from pydantic import JsonValue
+
+from pantau.core.alerts import Alert, Rule
+from pantau.core.events import Event
+from pantau.oversight.case_step import CaseStep, instant_from_text, instant_text
+
+EVIDENCE_CASES_MAX = 10  # overtaken cases named in an alert; the count says how many in all
+
+
+def queue_key(event: Event) -> str:
+    """The partition key of `QueueState`: `<agency>|<service>`."""
+    return f"{event.agency}|{event.service}"
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """A case waiting at a step: since when, and when it was submitted."""
+
+    case_id: str
+    since: datetime
+    submitted_at: datetime
+
+
+@dataclass(frozen=True)
+class QueueState:
+    """The cases of one agency and service waiting at each step, longest waiting first."""
+
+    waiting: Mapping[str, tuple[Waiting, ...]] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The state as JSON-able data."""
+        return {
+            "waiting": {
+                step: [
+                    [w.case_id, instant_text(w.since), instant_text(w.submitted_at)] for w in queue
+                ]
+                for step, queue in sorted(self.waiting.items())
+            }
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> QueueState:
+        """The state `to_dict` gave; ValueError or KeyError on anything else."""
+        return cls(
+            {
+                str(step): tuple(
+                    Waiting(str(case_id), instant_from_text(since), instant_from_text(submitted))
+                    for case_id, since, submitted in queue
+                )
+                for step, queue in data["waiting"].items()
+            }
+        )
+
+
+def observe_queue(
+    state: QueueState, step: CaseStep, now: datetime
+) -> tuple[QueueState, list[Alert]]:
+    """Move the case from the queue of its previous step to the queue of its new step, and alert
+    when completing the step overtook at least `min_positions` earlier-submitted cases that had
+    each been waiting at that step at least `min_wait` longer than this case.
+
+    Only a forward staff step counts as overtaking: a rejection, a clock stop, a payment (the
+    applicant's act) or an automatic step moves the case without overtaking anyone. A case does
+    not join a queue at a terminal step or while its clock is stopped (it waits for the applicant).
+    """
+    policy = step.policy.queue_jump
+    if not policy.enabled:
+        return state, []
+    event = step.event
+    at = event.occurred_at
+    stale_before = at - policy.stale_after.as_timedelta()
+    waiting = {
+        name: tuple(w for w in queue if w.since >= stale_before)
+        for name, queue in state.waiting.items()
+    }
+    submitted_at = step.opened_at or at
+    alerts: list[Alert] = []
+    if step.previous_step is not None:
+        queue = waiting.get(step.previous_step, ())
+        own = next((w for w in queue if w.case_id == event.case_id), None)
+        since = own.since if own is not None else step.previous_at or at
+        if own is not None:
+            submitted_at = step.opened_at or own.submitted_at
+        queue = tuple(w for w in queue if w.case_id != event.case_id)
+        waiting[step.previous_step] = queue
+        if _overtakes(step):
+            longer = queue[: _waited_longer_count(step, queue, since)]
+            overtaken = [w for w in longer if w.submitted_at < submitted_at]
+            if len(overtaken) >= policy.min_positions:
+                alerts.append(_alert(step, now, since, overtaken))
+    definition = step.definition
+    if definition is not None and not definition.terminal and definition.clock != "stop":
+        queue = tuple(w for w in waiting.get(event.step, ()) if w.case_id != event.case_id)
+        joined = sorted([*queue, Waiting(event.case_id, at, submitted_at)], key=_order)
+        waiting[event.step] = tuple(joined[-policy.max_waiting :])
+    return QueueState({name: queue for name, queue in waiting.items() if queue}), alerts
+
+
+def _order(waiting: Waiting) -> tuple[datetime, datetime, str]:
+    return (waiting.since, waiting.submitted_at, waiting.case_id)
+
+
+def _overtakes(step: CaseStep) -> bool:
+    definition = step.definition
+    if definition is None or not step.is_staff_step:
+        return False
+    if definition.is_rejection or definition.clock == "stop":
+        return False
+    chosen = step.policy.queue_jump.steps
+    return chosen is None or step.event.step in chosen
+
+
+def _waited_longer_count(step: CaseStep, queue: tuple[Waiting, ...], own_since: datetime) -> int:
+    """How many cases at the head of `queue` (longest waiting first) had already waited
+    `min_wait` when this case began waiting.
+
+    A later start never has an earlier deadline, so a binary search needs only a few deadline
+    computations however long the queue is.
+    """
+    min_wait = step.policy.queue_jump.min_wait
+    low, high = 0, len(queue)
+    while low < high:
+        middle = (low + high) // 2
+        due = step.calendar.deadline(queue[middle].since, min_wait)
+        if due is not None and due <= own_since:
+            low = middle + 1
+        else:
+            high = middle
+    return low
+
+
+def _alert(step: CaseStep, now: datetime, since: datetime, overtaken: list[Waiting]) -> Alert:
+    policy = step.policy.queue_jump
+    event = step.event
+    longest = min(overtaken, key=_order)
+    named: list[JsonValue] = [
+        {"case_id": w.case_id, "waiting_since": instant_text(w.since)}
+        for w in sorted(overtaken, key=_order)[:EVIDENCE_CASES_MAX]
+    ]
+    return step.alert(
+        Rule.QUEUE_JUMP,
+        trigger=event.event_id,
+        now=now,
+        message=(
+            f"Step {event.step} completed after waiting at {step.previous_step} since "
+            f"{instant_text(since)}, ahead of {len(overtaken)} earlier-submitted cases waiting "
+            f"at least {policy.min_wait} longer (the longest since {instant_text(longest.since)})"
+        ),
+        evidence={
+            "waited_at": step.previous_step,
+            "waiting_since": instant_text(since),
+            "overtaken": len(overtaken),
+            "overtaken_cases": named,
+            "min_positions": policy.min_positions,
+            "min_wait": str(policy.min_wait),
+        },
+    )

@@ -1,0 +1,177 @@
+"""queue.jump: given cases of one service moving through their steps, these alerts and no others."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from oversight_scenarios import AGENCY, NOW, Cases, wib
+from pantau.core.alerts import Alert, Category, Rule, alert_id
+from pantau.oversight.case_step import CaseStep
+from pantau.oversight.queue import QueueState, observe_queue, queue_key
+
+
+def run(steps: list[CaseStep], state: QueueState | None = None) -> tuple[QueueState, list[Alert]]:
+    """Feed the steps in order, as the tracker would, collecting every alert."""
+    state = state or QueueState()
+    alerts: list[Alert] = []
+    for step in steps:
+        state, raised = observe_queue(state, step, NOW)
+        alerts.extend(raised)
+    return state, alerts
+
+
+def early_birds(cases: Cases, count: int = 4, day: int = 23) -> list[CaseStep]:
+    """`count` cases submitted on the morning of `day` (23 Nov 2026 is a Monday), still waiting."""
+    return [cases.step(f"C{n}", "submitted", wib(day, 8, n)) for n in range(count)]
+
+
+def test_a_late_case_verified_ahead_of_long_waiting_ones_is_a_queue_jump() -> None:
+    """A case submitted on Thursday and verified within the hour, while four cases submitted on
+    Monday still wait, overtook them all: one alert naming them."""
+    cases = Cases()
+    steps = early_birds(cases)
+    steps.append(cases.step("LATE", "submitted", wib(26, 9)))
+    steps.append(cases.step("LATE", "verified", wib(26, 10), officer="V1"))
+    _state, alerts = run(steps)
+    assert [alert.rule for alert in alerts] == [Rule.QUEUE_JUMP]
+    alert = alerts[0]
+    assert alert.category is Category.DISCRIMINATION
+    assert alert.case_id == "LATE"
+    assert alert.step == "verified"
+    assert alert.officer_id == "V1"
+    assert alert.evidence["overtaken"] == 4
+    assert alert.evidence["waited_at"] == "submitted"
+    assert [case["case_id"] for case in alert.evidence["overtaken_cases"]] == [  # type: ignore[index,union-attr]
+        "C0",
+        "C1",
+        "C2",
+        "C3",
+    ]
+    event_id = f"{AGENCY}:LATE:2"
+    assert alert.event_ids == [event_id]
+    assert alert.alert_id == alert_id(Rule.QUEUE_JUMP, AGENCY, "LATE", event_id)
+
+
+def test_first_come_first_served_raises_nothing() -> None:
+    """Cases verified in the order they were submitted overtake no one."""
+    cases = Cases()
+    steps = early_birds(cases)
+    steps.append(cases.step("LATE", "submitted", wib(26, 9)))
+    steps += [cases.step(f"C{n}", "verified", wib(26, 10, n), officer="V1") for n in range(4)]
+    steps.append(cases.step("LATE", "verified", wib(26, 11), officer="V1"))
+    assert run(steps)[1] == []
+
+
+def test_overtaking_within_the_margin_raises_nothing() -> None:
+    """Cases that waited only a day longer (less than min_wait, 2 working days) do not count."""
+    cases = Cases()
+    steps = early_birds(cases)
+    steps.append(cases.step("LATE", "submitted", wib(24, 9)))
+    steps.append(cases.step("LATE", "verified", wib(24, 10), officer="V1"))
+    assert run(steps)[1] == []
+
+
+def test_overtaking_fewer_than_min_positions_raises_nothing() -> None:
+    """Overtaking two long-waiting cases is below the three positions required."""
+    cases = Cases()
+    steps = early_birds(cases, count=2)
+    steps.append(cases.step("LATE", "submitted", wib(26, 9)))
+    steps.append(cases.step("LATE", "verified", wib(26, 10), officer="V1"))
+    assert run(steps)[1] == []
+
+
+def test_catalog_thresholds_are_used() -> None:
+    """With min_positions 2 and min_wait 1 working_days, the smaller overtaking is alerted."""
+    cases = Cases({"queue_jump": {"min_positions": 2, "min_wait": "1 working_days"}})
+    steps = early_birds(cases, count=2)
+    steps.append(cases.step("LATE", "submitted", wib(24, 9)))
+    steps.append(cases.step("LATE", "verified", wib(24, 10), officer="V1"))
+    assert [alert.evidence["overtaken"] for alert in run(steps)[1]] == [2]
+
+
+def test_rejections_clock_stops_and_automatic_steps_are_not_overtaking() -> None:
+    """Rejecting a case, stopping its clock or an automatic step moves it without overtaking."""
+    cases = Cases({"automatic": ["verified"]})
+    steps = early_birds(cases)
+    steps += [cases.step(name, "submitted", wib(26, 9)) for name in ("R", "S", "A")]
+    steps.append(cases.step("R", "rejected", wib(26, 10), officer="V1", reason="incomplete"))
+    steps.append(cases.step("S", "clarification_requested", wib(26, 10), officer="V1"))
+    steps.append(cases.step("A", "verified", wib(26, 10)))
+    assert run(steps)[1] == []
+
+
+def test_cases_waiting_for_the_applicant_are_not_in_the_queue() -> None:
+    """Cases whose clock is stopped wait for the applicant, so overtaking them is no jump."""
+    cases = Cases()
+    steps = early_birds(cases)
+    steps += [
+        cases.step(f"C{n}", "clarification_requested", wib(23, 10, n), officer="V1")
+        for n in range(4)
+    ]
+    steps.append(cases.step("LATE", "submitted", wib(26, 9)))
+    steps.append(cases.step("LATE", "verified", wib(26, 10), officer="V1"))
+    state, alerts = run(steps)
+    assert alerts == []
+    assert "clarification_requested" not in state.waiting
+
+
+def test_only_the_listed_steps_are_checked() -> None:
+    """With `steps: [approved]`, overtaking at verification is not alerted."""
+    cases = Cases({"queue_jump": {"steps": ["approved"]}})
+    steps = early_birds(cases)
+    steps.append(cases.step("LATE", "submitted", wib(26, 9)))
+    steps.append(cases.step("LATE", "verified", wib(26, 10), officer="V1"))
+    assert run(steps)[1] == []
+
+
+def test_disabled_rule_raises_nothing() -> None:
+    """`enabled: false` turns the rule off for the service."""
+    cases = Cases({"queue_jump": {"enabled": False}})
+    steps = early_birds(cases)
+    steps.append(cases.step("LATE", "submitted", wib(26, 9)))
+    steps.append(cases.step("LATE", "verified", wib(26, 10), officer="V1"))
+    assert run(steps)[1] == []
+
+
+def test_a_case_moves_from_queue_to_queue() -> None:
+    """A case leaves the queue of its previous step and joins that of its new step; a terminal
+    step leaves every queue."""
+    cases = Cases()
+    state, _ = run([cases.step("A", "submitted", wib(23, 8))])
+    assert [w.case_id for w in state.waiting["submitted"]] == ["A"]
+    state, _ = run([cases.step("A", "verified", wib(23, 9), officer="V1")], state)
+    assert "submitted" not in state.waiting
+    assert [w.case_id for w in state.waiting["verified"]] == ["A"]
+    state, _ = run([cases.step("A", "rejected", wib(23, 10), officer="V1", reason="x")], state)
+    assert state.waiting == {}
+
+
+def test_state_is_bounded() -> None:
+    """A queue keeps at most max_waiting cases, and forgets cases waiting past stale_after."""
+    cases = Cases({"queue_jump": {"max_waiting": 3, "stale_after": "20 days"}})
+    state, _ = run([cases.step("OLD", "submitted", wib(2, 8))])
+    state, _ = run(early_birds(cases, count=5), state)
+    assert [w.case_id for w in state.waiting["submitted"]] == ["C2", "C3", "C4"]
+
+
+def test_state_round_trips_through_json_and_replays_identically() -> None:
+    """The state survives to_dict, JSON and from_dict, and a restart from it raises the same
+    alert with the same id as an uninterrupted run."""
+    cases = Cases()
+    first = early_birds(cases)
+    later = [
+        cases.step("LATE", "submitted", wib(26, 9)),
+        cases.step("LATE", "verified", wib(26, 10), officer="V1"),
+    ]
+    state, _ = run(first)
+    stored: dict[str, Any] = json.loads(json.dumps(state.to_dict()))
+    restored = QueueState.from_dict(stored)
+    assert restored == state
+    assert run(later, restored)[1] == run(first + later)[1] != []
+
+
+def test_partition_key_is_agency_and_service() -> None:
+    """The state is keyed by agency|service."""
+    cases = Cases()
+    assert queue_key(cases.step("A", "submitted", wib(23)).event) == f"{AGENCY}|pbg"
