@@ -139,9 +139,15 @@ def verify_case(
                 f"{len(candidates)} different rows at one position: "
                 "a row was inserted or altered after the fact",
             )
-        row = next((c for c in candidates if c.prev_hash == expected_prev), candidates[0])
-        for problem in _content_problems(row):
-            found(position, row.event_id, problem)
+        problems = {id(c): _content_problems(c) for c in candidates}
+        # Chain through the row that still links and matches its content, if there is one.
+        row = min(
+            candidates,
+            key=lambda c: (c.prev_hash != expected_prev, bool(problems[id(c)])),
+        )
+        for candidate in candidates:
+            for problem in problems[id(candidate)]:
+                found(position, candidate.event_id, problem)
         if not previous_missing and row.prev_hash != expected_prev:
             found(
                 position,

@@ -73,6 +73,7 @@ def main(argv: list[str]) -> int:
         if not sep or not agency or not case_id:
             parser.error("--case takes AGENCY/CASE_ID")
     signed: dict[CaseKey, SignedHead] = {}
+    problems: list[str] = []
     if settings.checkpoint_key is None:
         print("note: PANTAU_CHECKPOINT_KEY unset; a deleted last event cannot be detected")
     else:
@@ -93,6 +94,9 @@ def main(argv: list[str]) -> int:
     for finding in findings:
         print(finding)
     altered = len({(f.agency, f.case_id) for f in findings})
+    if problems:
+        print(f"ALTERED: {len(problems)} checkpoint lines fail their signature")
+        return 1
     if findings:
         print(f"ALTERED: {len(findings)} findings in {altered} of {cases} cases ({events} events)")
         return 1

@@ -1,0 +1,119 @@
+"""Tamper evidence: `pantau verify` names every case and position altered after the fact."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from clickhouse_driver import Client
+from known_history import events
+from sink_process import SinkProcess, publish_events, wait_for
+
+from pantau.settings import CommonSettings
+
+KM, DK, SL = "kota-malang.dpmptsp", "kota-malang.disdukcapil", "kab-sleman.dpmptsp"
+
+
+def _verify(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pantau.cli", "verify", *args],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def _mutate(client: Client, statement: str) -> None:
+    """Run an ALTER ... UPDATE/DELETE as an admin would, and wait until it has taken effect."""
+    client.execute(statement)
+    wait_for(
+        lambda: (
+            client.execute(
+                "SELECT count() FROM system.mutations WHERE database = currentDatabase() "
+                "AND table = 'events' AND is_done = 0"
+            )[0][0]
+            == 0
+        ),
+        timeout=30,
+    )
+
+
+def test_verify_names_updated_deleted_and_inserted_rows(
+    stack_env: dict[str, str], tmp_path: Path
+) -> None:
+    """An untouched store verifies clean; an UPDATE, a DELETE of a middle event, a DELETE of a
+    case's last event and a forged INSERT are each reported with the case and position."""
+    env = {
+        **stack_env,
+        "PANTAU_CHECKPOINT_KEY": "tamper-test-key",
+        "PANTAU_CHECKPOINT_DIR": str(tmp_path / "checkpoints"),
+    }
+    settings = CommonSettings(
+        kafka=env["PANTAU_KAFKA"],
+        topic_prefix=env["PANTAU_TOPIC_PREFIX"],
+        clickhouse=env["PANTAU_CLICKHOUSE"],
+    )
+    target = settings.clickhouse_target
+    client = Client(host=target.host, port=target.port, database=target.database)
+    known = events()
+    sink = SinkProcess(env, tmp_path / "sink.log")
+    try:
+        publish_events(env["PANTAU_KAFKA"], settings.topics.events, known)
+        wait_for(
+            lambda: client.execute("SELECT count() FROM events")[0][0] == len(known), timeout=60
+        )
+    finally:
+        assert sink.stop() == 0, sink.log.read_text()  # a graceful stop signs the last heads
+
+    clean = _verify(env, "all")
+    assert clean.returncode == 0, clean.stdout + clean.stderr
+    assert f"intact: 7 cases, {len(known)} events" in clean.stdout
+
+    _mutate(
+        client,
+        f"ALTER TABLE events UPDATE officer_id = 'X9' WHERE agency = '{KM}' "
+        "AND case_id = 'PBG-1' AND position = 2",
+    )
+    _mutate(
+        client,
+        f"ALTER TABLE events DELETE WHERE agency = '{KM}' AND case_id = 'PBG-2' AND position = 3",
+    )
+    _mutate(
+        client,
+        f"ALTER TABLE events DELETE WHERE agency = '{SL}' AND case_id = 'R-1' AND position = 7",
+    )
+    # A forged row copied from a real one, with another officer, at the same position.
+    client.execute(
+        "INSERT INTO events SELECT event_id, agency, service, case_id, step, seq, occurred_at, "
+        "occurred_at_us, received_at, received_at_ms, 'FAKE', officer_role, applicant_ref, "
+        "payment_amount, payment_currency, payment_receipt, reason, channel, mode, attributes, "
+        "replaceAll(canonical, 'OP1', 'FAKE'), position, prev_hash, hash, source_partition, "
+        f"source_offset, stored_at FROM events WHERE agency = '{DK}' AND case_id = 'KTP-1' "
+        "AND position = 2"
+    )
+    time.sleep(0.1)
+
+    altered = _verify(env)
+    out = altered.stdout
+    assert altered.returncode == 1, out + altered.stderr
+    lines = out.splitlines()
+
+    def reported(prefix: str, words: str) -> bool:
+        return any(line.startswith(prefix) and words in line for line in lines)
+
+    assert reported(f"{KM}/PBG-1 position 2 {KM}:PBG-1:2", "column officer_id differs"), out
+    assert reported(f"{KM}/PBG-2 position 3", "the event was deleted"), out
+    assert reported(f"{SL}/R-1 position 7", "checkpoint"), out
+    assert reported(f"{DK}/KTP-1 position 2", "2 different rows"), out
+    assert not any("KTP-2" in line or "PBG-3" in line or "SLF-1" in line for line in lines), out
+    assert "4 of 7 cases" in out, out
+
+    one = _verify(env, "--case", f"{DK}/KTP-2")
+    assert one.returncode == 0 and "intact: 1 cases, 2 events" in one.stdout, one.stdout
+    agency = _verify(env, "--agency", SL)
+    assert agency.returncode == 1 and f"{SL}/R-1 position 7" in agency.stdout, agency.stdout
+    client.disconnect()
