@@ -1,0 +1,362 @@
+"""The Faust adapter of the tracker: Kafka in, the pure core, Kafka out.
+
+One agent (concurrency 1) consumes both `pantau.events` and the internal clock topic
+`<prefix>tracker-clock`, which has the same partition count, so every change to a case is
+serialised through one partition of one stream. Case state lives in a RocksDB table backed by a
+changelog topic.
+
+Deadline timers: Faust tables can only be written while handling a stream record, so the timer
+never touches state. It keeps an in-memory heap of (due time, case) for the partitions this
+worker owns (rebuilt from the table after every rebalance and recovery) and, when a case falls
+due, sends a small check record keyed by the case to the clock topic, on the case's partition.
+The agent handles the check like an event: the core decides whether a deadline has passed and
+was not yet alerted, and records that it fired. Checks are idempotent, so a check sent twice
+(a rebalance, a restart) raises nothing new.
+
+Effects and offsets: alerts, case states and DLQ records are handed to the producer while the
+record is handled; Faust flushes the producer (acks=all) before it commits any offset, so a
+committed offset never covers an effect Kafka has not acknowledged. After a crash the records
+since the last commit are handled again; the state may already hold them (its changelog went
+out), in which case the core re-publishes the alerts they raised, byte for byte.
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import faust
+from faust.exceptions import SameNode
+
+from pantau.core.catalog import Catalog
+from pantau_tracker.domain.case import CaseState
+from pantau_tracker.domain.case_view import case_view
+from pantau_tracker.domain.records import Rejection, dlq_value, read_event
+from pantau_tracker.domain.standards import Standards
+from pantau_tracker.domain.tracking import Outcome, check_deadlines, due_at, handle_event
+from pantau_tracker.settings import TrackerSettings
+
+log = logging.getLogger("pantau.tracker")
+
+LOG_APPEND_TIME = 1  # Kafka timestamp type of broker append time
+TABLE_NAME = "cases"
+
+Clock = Callable[[], datetime]
+
+
+def wall_clock() -> datetime:
+    """The worker's clock: the only place the tracker reads the time."""
+    return datetime.now(UTC)
+
+
+@dataclass
+class TrackerMetrics:
+    """Counters for logs and the bench: what the agent has handled."""
+
+    events: int = 0
+    duplicates: int = 0
+    dead_lettered: int = 0
+    checks: int = 0
+    alerts: int = 0
+
+
+class DueIndex:
+    """Cases of the owned partitions by the time their next deadline or expiry falls due.
+
+    A heap with lazy deletion: `due` holds each case's current due time; heap entries that no
+    longer match it are skipped when popped. Popping a case removes it until it is indexed again
+    (by handling its check), so a case is checked once per due time, not once per tick.
+    """
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[float, bytes]] = []
+        self._due: dict[bytes, tuple[float, int]] = {}
+
+    def __len__(self) -> int:
+        return len(self._due)
+
+    def clear(self) -> None:
+        self._heap.clear()
+        self._due.clear()
+
+    def set(self, key: bytes, partition: int, when: datetime | None) -> None:
+        if when is None:
+            self._due.pop(key, None)
+            return
+        stamp = when.timestamp()
+        if self._due.get(key) == (stamp, partition):
+            return
+        self._due[key] = (stamp, partition)
+        heapq.heappush(self._heap, (stamp, key))
+
+    def pop_due(self, now: datetime, limit: int) -> list[tuple[bytes, int, float]]:
+        """Up to `limit` cases due at `now`: (key, partition, due timestamp)."""
+        stamp = now.timestamp()
+        found: list[tuple[bytes, int, float]] = []
+        while self._heap and self._heap[0][0] <= stamp and len(found) < limit:
+            due, key = heapq.heappop(self._heap)
+            current = self._due.get(key)
+            if current is None or current[0] != due:
+                continue  # superseded by a later indexing of the same case
+            del self._due[key]
+            found.append((key, current[1], due))
+        return found
+
+
+class Tracker:
+    """The tracker worker's app: its topics, table, agent, timer and web views."""
+
+    def __init__(self, settings: TrackerSettings, catalog: Catalog, clock: Clock = wall_clock):
+        self.settings = settings
+        self.standards = Standards(catalog, settings.policy)
+        self.catalog = catalog
+        self.clock = clock
+        self.metrics = TrackerMetrics()
+        self.index = DueIndex()
+        self._indexed_partitions: set[int] | None = None  # what the due index was built for
+        self._warned_timestamp = False
+        topics = settings.topics
+        host, port = settings.tracker_host, settings.tracker_port
+        self.app: Any = faust.App(
+            topics.group("tracker"),
+            broker=[f"kafka://{server}" for server in settings.kafka_servers],
+            store="rocksdb://",
+            datadir=str(settings.data_dir),
+            topic_partitions=settings.partitions,
+            topic_replication_factor=1,
+            topic_disable_leader=True,
+            consumer_auto_offset_reset="earliest",
+            producer_acks=-1,
+            table_standby_replicas=0,
+            web_port=port,
+            web_bind=host,
+            web_host=host,
+            canonical_url=f"http://{host}:{port}",
+            key_serializer="raw",
+            value_serializer="raw",
+            autodiscover=False,
+            broker_commit_interval=1.0,
+        )
+        app: Any = self.app  # Faust's own annotations do not fit bound-method pages
+        raw: dict[str, Any] = {
+            "key_type": bytes,
+            "value_type": bytes,
+            "key_serializer": "raw",
+            "value_serializer": "raw",
+        }
+        self.source = app.topic(topics.events, settings.clock_topic, **raw)
+        self.clock_topic = app.topic(settings.clock_topic, **raw)
+        self.alerts_topic = app.topic(topics.alerts, **raw)
+        self.cases_topic = app.topic(topics.cases, **raw)
+        self.dlq_topic = app.topic(topics.dlq, **raw)
+        # Keys and values are raw bytes: the app's default serializers are "raw".
+        self.table = app.Table(
+            TABLE_NAME,
+            default=None,
+            partitions=settings.partitions,
+            key_type=bytes,
+            value_type=bytes,
+        )
+        app.agent(self.source, name="track", concurrency=1)(self._agent)
+        app.timer(settings.tracker_timer_interval_s)(self._tick)
+        app.page("/v1/cases/{agency}/{case_id}")(self._case_page)
+        app.page("/healthz")(self._health_page)
+        app.page("/readyz")(self._ready_page)
+
+    # --- the agent ----------------------------------------------------------------------------
+
+    async def _agent(self, stream: Any) -> None:
+        async for record in stream.events():
+            message = record.message
+            if message.topic == self.settings.clock_topic:
+                await self._on_check(message.key, message.value, message.partition)
+            else:
+                await self._on_event(message)
+
+    async def _on_event(self, message: Any) -> None:
+        key: bytes | None = message.key
+        value: bytes | None = message.value
+        found = read_event(key, value, self.catalog)
+        if isinstance(found, Rejection):
+            await self._dead_letter(key, value, found)
+            return
+        standard = self.standards.for_case(found.agency, found.service)
+        if standard is None or key is None:  # read_event checked both; kept for the type checker
+            return
+        if message.timestamp_type != LOG_APPEND_TIME and not self._warned_timestamp:
+            self._warned_timestamp = True
+            log.warning(
+                "%s does not use LogAppendTime; receive times are producer times", message.topic
+            )
+        received_at = datetime.fromtimestamp(message.timestamp, UTC)
+        state = self._load(key)
+        outcome = handle_event(state, found, received_at, standard)
+        self.metrics.events += 1
+        self.metrics.duplicates += outcome.duplicate
+        await self._apply(key, message.partition, outcome)
+
+    async def _on_check(self, key: bytes | None, value: bytes | None, partition: int) -> None:
+        if key is None:
+            return
+        state = self._load(key)
+        if state is None:
+            self.index.set(key, partition, None)
+            return
+        standard = self.standards.for_case(state.agency, state.service)
+        if standard is None:  # the service left the catalog: nothing to judge it by
+            return
+        self.metrics.checks += 1
+        outcome = check_deadlines(state, self.clock(), standard)
+        due = _check_due(value)
+        if not outcome.changed and due is not None:
+            # A repeated check re-publishes only the alerts of its own due time.
+            outcome = Outcome(
+                outcome.state,
+                [a for a in outcome.alerts if abs(a.detected_at.timestamp() - due) < 0.001],
+                changed=False,
+            )
+        elif not outcome.changed:
+            outcome = Outcome(outcome.state, [], changed=False)
+        await self._apply(key, partition, outcome)
+
+    async def _apply(self, key: bytes, partition: int, outcome: Outcome) -> None:
+        for alert in outcome.alerts:
+            await self.alerts_topic.send(key=key, value=alert.to_json_bytes())
+        self.metrics.alerts += len(outcome.alerts)
+        state = outcome.state
+        if state is None:
+            if self.table.get(key) is not None:
+                del self.table[key]
+                await self.cases_topic.send(key=key, value=None)
+            self.index.set(key, partition, None)
+            return
+        standard = self.standards.for_case(state.agency, state.service)
+        if standard is None:
+            return
+        if outcome.changed:
+            self.table[key] = _envelope(partition, state)
+            view = case_view(state, standard)
+            await self.cases_topic.send(key=key, value=_json(view))
+        self.index.set(key, partition, due_at(state, standard))
+
+    async def _dead_letter(self, key: bytes | None, value: bytes | None, why: Rejection) -> None:
+        self.metrics.dead_lettered += 1
+        log.info("dead-lettered a record: %s", why.code)
+        await self.dlq_topic.send(
+            key=key,
+            value=dlq_value(value),
+            headers=[("pantau.error", why.code.encode()), ("pantau.detail", why.detail_bytes)],
+        )
+
+    def _load(self, key: bytes) -> CaseState | None:
+        stored = self.table.get(key)
+        if stored is None:
+            return None
+        return CaseState.from_document(json.loads(stored)["state"])
+
+    # --- the deadline timer -------------------------------------------------------------------
+
+    def _ready(self) -> bool:
+        app = self.app
+        recovery = app.tables.recovery
+        return bool(
+            not app.rebalancing
+            and recovery.completed.is_set()
+            and not recovery.in_recovery
+            and app.consumer.assignment()
+        )
+
+    def _owned_partitions(self) -> set[int]:
+        return {
+            tp.partition
+            for tp in self.app.consumer.assignment()
+            if tp.topic == self.settings.topics.events
+        }
+
+    def _rebuild_index(self) -> None:
+        owned = self._owned_partitions()
+        self.index.clear()
+        for key, stored in self.table.items():
+            if stored is None:
+                continue
+            document = json.loads(stored)
+            partition = int(document["partition"])
+            if partition not in owned:
+                continue
+            state = CaseState.from_document(document["state"])
+            standard = self.standards.for_case(state.agency, state.service)
+            if standard is not None:
+                self.index.set(key, partition, due_at(state, standard))
+        self._indexed_partitions = owned
+        log.info(
+            "deadline index rebuilt: %d cases due later on partitions %s",
+            len(self.index),
+            sorted(owned),
+        )
+
+    async def _tick(self) -> None:
+        if not self._ready():
+            return
+        owned = self._owned_partitions()
+        if owned != self._indexed_partitions:
+            # A rebalance changed what this worker owns; its table is recovered (ready).
+            self._rebuild_index()
+        for key, partition, due in self.index.pop_due(self.clock(), limit=5000):
+            if partition not in owned:
+                continue
+            await self.clock_topic.send(key=key, value=_json({"due": due}), partition=partition)
+
+    # --- web ----------------------------------------------------------------------------------
+
+    async def _case_page(self, request: Any, agency: str, case_id: str) -> Any:
+        # Page handlers are bound methods, so Faust calls them without its view instance.
+        web = self.app.web
+        key = f"{agency}|{case_id}".encode()
+        try:
+            return await self.app.router.route_req(self.table.name, key, web, request)
+        except SameNode:
+            pass
+        except KeyError:
+            return web.json({"error": "no worker owns this case yet"}, status=503)
+        state = self._load(key)
+        if state is None:
+            return web.json({"error": "unknown case"}, status=404)
+        standard = self.standards.for_case(state.agency, state.service)
+        if standard is None:
+            return web.json({"error": "service not in the catalog"}, status=404)
+        return web.json(case_view(state, standard))
+
+    async def _health_page(self, request: Any) -> Any:
+        return self.app.web.json({"status": "ok"})
+
+    async def _ready_page(self, request: Any) -> Any:
+        web = self.app.web
+        if self._ready():
+            return web.json({"status": "ready", "cases_indexed": len(self.index)})
+        return web.json({"status": "starting"}, status=503)
+
+
+def create_app(settings: TrackerSettings, catalog: Catalog, clock: Clock = wall_clock) -> Tracker:
+    """The tracker for `settings`; run it with `faust.Worker(tracker.app, ...)`."""
+    return Tracker(settings, catalog, clock)
+
+
+def _envelope(partition: int, state: CaseState) -> bytes:
+    return _json({"partition": partition, "state": state.to_document()})
+
+
+def _json(document: object) -> bytes:
+    return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def _check_due(value: bytes | None) -> float | None:
+    try:
+        due = json.loads(value or b"{}").get("due")
+    except (ValueError, AttributeError):
+        return None
+    return float(due) if isinstance(due, int | float) else None

@@ -1,0 +1,62 @@
+"""`pantau tracker`: run one tracker worker in the foreground, configured by `PANTAU_*`."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from datetime import timedelta
+
+from pantau.adapters.kafka_topics import TopicSpec, ensure_topics
+from pantau.core.catalog import load_catalog
+from pantau_tracker.settings import TrackerSettings
+
+CLOCK_RETENTION = timedelta(days=1)  # checks are consumed within seconds; a day covers outages
+
+
+def main(argv: list[str]) -> int:
+    """Build the settings, make sure the clock topic exists, and run the Faust worker."""
+    parser = argparse.ArgumentParser(
+        prog="pantau tracker",
+        description="Live case state and rule detection. Configured by PANTAU_* variables "
+        "(see `pantau --help`); GET /v1/cases/<agency>/<case_id> shows one case.",
+    )
+    parser.parse_args(argv)
+    settings = TrackerSettings()
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    for noisy in ("kafka", "aiokafka"):  # connection chatter at INFO would drown our own log
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.root.level))
+    catalog = load_catalog(settings.catalog)
+    # Created here rather than by Faust so that it has exactly the partitions of the events
+    # topic before anything subscribes (a broker auto-creating it would give it one partition).
+    ensure_topics(
+        settings.kafka_servers,
+        [
+            TopicSpec(
+                settings.clock_topic,
+                settings.partitions,
+                {"retention.ms": str(int(CLOCK_RETENTION.total_seconds() * 1000))},
+            )
+        ],
+        report=logging.getLogger("pantau.tracker").info,
+    )
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+
+    import faust  # imported late: Faust is heavy and `pantau --help` must stay fast
+
+    from pantau_tracker.app import create_app
+
+    tracker = create_app(settings, catalog)
+    worker = faust.Worker(
+        tracker.app,
+        loglevel=settings.log_level.lower(),
+        redirect_stdouts=False,
+        quiet=True,
+    )
+    worker.spinner = None  # a terminal animation; it only garbles log files
+    try:
+        worker.execute_from_commandline()
+    except SystemExit as stop:
+        return int(stop.code or 0)
+    return 0

@@ -1,0 +1,57 @@
+"""Settings of `pantau tracker`, read from `PANTAU_*` variables in `main()`."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+from pydantic import Field
+
+from pantau.settings import REPO_DIR, CommonSettings
+from pantau_tracker.domain.standards import TrackerPolicy
+
+
+class TrackerSettings(CommonSettings):
+    """The tracker's own settings on top of the common ones."""
+
+    tracker_host: str = Field("127.0.0.1", description="tracker web (case state) bind address")
+    tracker_port: int = Field(6066, ge=1, le=65535, description="tracker web (case state) port")
+    tracker_data_dir: Path | None = Field(
+        None, description="tracker RocksDB state folder [default .local/tracker/<prefix>]"
+    )
+    tracker_backdated_tolerance_s: float = Field(
+        24 * 3600, gt=0, description="time.backdated: receive time minus occurred_at limit (s)"
+    )
+    tracker_future_tolerance_s: float = Field(
+        300, gt=0, description="time.future: occurred_at beyond receive time limit (s)"
+    )
+    tracker_retention_days: float = Field(
+        90, gt=0, description="days a closed case is kept after its closing"
+    )
+    tracker_backfill_settle_s: float = Field(
+        60, ge=0, description="seconds a backfilled case waits before its deadline timers"
+    )
+    tracker_timer_interval_s: float = Field(
+        1.0, gt=0, le=5, description="seconds between deadline timer ticks"
+    )
+
+    @property
+    def data_dir(self) -> Path:
+        """Where this stack's tracker keeps RocksDB: unique per topic prefix by default."""
+        if self.tracker_data_dir is not None:
+            return self.tracker_data_dir
+        return REPO_DIR / ".local" / "tracker" / self.topic_prefix.rstrip(".")
+
+    @property
+    def clock_topic(self) -> str:
+        """The internal topic of deadline checks, co-partitioned with the events topic."""
+        return f"{self.topic_prefix}tracker-clock"
+
+    @property
+    def policy(self) -> TrackerPolicy:
+        return TrackerPolicy(
+            backdated_tolerance=timedelta(seconds=self.tracker_backdated_tolerance_s),
+            future_tolerance=timedelta(seconds=self.tracker_future_tolerance_s),
+            retention=timedelta(days=self.tracker_retention_days),
+            backfill_settle=timedelta(seconds=self.tracker_backfill_settle_s),
+        )
