@@ -1,0 +1,553 @@
+"""The intake's HTTP API (contract section 3): a thin FastAPI shell around `submission`.
+
+`create_app` is the composition root: it receives the settings and the publisher, loads the
+catalog and the keys, and wires the routes. Nothing is created at import time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Callable, Mapping, MutableMapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
+from pydantic import BaseModel, Field, TypeAdapter
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from pantau.core.catalog import Catalog, catalog_summary, load_catalog
+from pantau.core.events import IncomingEvent
+from pantau.core.pseudonym import PseudonymKey
+from pantau_intake.api_keys import AgencyKeyring
+from pantau_intake.publisher import EventPublisher, OutgoingRecord, PublishUnavailable
+from pantau_intake.rate_limit import AgencyRateLimiter
+from pantau_intake.settings import MAX_BATCH_EVENTS, MAX_BODY_BYTES, IntakeSettings
+from pantau_intake.submission import (
+    Rejection,
+    check_agency,
+    decode_body,
+    to_records,
+    validate_events,
+)
+
+log = logging.getLogger(__name__)
+
+RETRY_AFTER_UNAVAILABLE = "5"  # seconds; a broker restart or leader election takes about that
+OFFLOAD_BYTES = 64 * 1024  # bodies larger than this are validated off the event loop
+
+# --- replies (documented in the OpenAPI) ---------------------------------------------------------
+
+
+class EventResult(BaseModel):
+    """The outcome for one event of an accepted request."""
+
+    event_id: str
+    status: Literal["accepted"]
+
+
+class Accepted(BaseModel):
+    """Every event of the request is acknowledged by Kafka (acks=all)."""
+
+    accepted: int
+    results: list[EventResult]
+
+
+class ProblemReply(BaseModel):
+    """One problem: the event's position in the request (null: the request itself), the field
+    path inside the event (empty: the whole event), and what is wrong."""
+
+    index: int | None
+    field: str
+    message: str
+
+
+class ErrorReply(BaseModel):
+    """Why a request was refused; nothing of it was accepted."""
+
+    error: str = Field(description="a stable code, e.g. invalid_events or kafka_unavailable")
+    message: str
+    errors: list[ProblemReply] = Field(default_factory=list)
+
+
+class Status(BaseModel):
+    """Liveness or readiness."""
+
+    status: str
+    message: str | None = None
+
+
+def _retry_after(description: str) -> dict[str, Any]:
+    return {"Retry-After": {"description": description, "schema": {"type": "string"}}}
+
+
+_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorReply, "description": "Malformed JSON or a malformed header."},
+    401: {
+        "model": ErrorReply,
+        "description": "Missing or unknown API key.",
+        "headers": {"WWW-Authenticate": {"schema": {"type": "string"}}},
+    },
+}
+_POST_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **_ERROR_RESPONSES,
+    202: {"model": Accepted, "description": "Every event is acknowledged by Kafka."},
+    403: {"model": ErrorReply, "description": "An event names another agency than the key's."},
+    408: {"model": ErrorReply, "description": "The body did not arrive in time."},
+    413: {"model": ErrorReply, "description": f"The body is larger than {MAX_BODY_BYTES} bytes."},
+    415: {"model": ErrorReply, "description": "The body is not application/json."},
+    422: {
+        "model": ErrorReply,
+        "description": "Invalid events (per event: index, field path, message). Nothing was "
+        "published.",
+    },
+    429: {
+        "model": ErrorReply,
+        "description": "Over the agency's rate limit. Nothing was published.",
+        "headers": _retry_after("seconds until the events would be within the limit"),
+    },
+    503: {
+        "model": ErrorReply,
+        "description": "Kafka did not acknowledge in time. Nothing is confirmed: send the same "
+        "events again (duplicates are recorded once, by event_id).",
+        "headers": _retry_after("seconds to wait before sending again"),
+    },
+}
+
+
+def _event_schemas() -> dict[str, Any]:
+    """JSON Schemas of an event and a batch, as OpenAPI components."""
+    schema = TypeAdapter(IncomingEvent).json_schema(ref_template="#/components/schemas/{model}")
+    components: dict[str, Any] = schema.pop("$defs", {})
+    components["IncomingEvent"] = schema
+    components["EventBatch"] = {
+        "title": "EventBatch",
+        "type": "object",
+        "properties": {
+            "events": {
+                "type": "array",
+                "items": {"$ref": "#/components/schemas/IncomingEvent"},
+                "minItems": 1,
+                "maxItems": MAX_BATCH_EVENTS,
+            }
+        },
+        "required": ["events"],
+        "additionalProperties": False,
+    }
+    return components
+
+
+_EVENTS_BODY = {
+    "requestBody": {
+        "required": True,
+        "description": f'One event, or {{"events": [...]}} with 1-{MAX_BATCH_EVENTS} events; '
+        f"at most {MAX_BODY_BYTES} bytes.",
+        "content": {
+            "application/json": {
+                "schema": {
+                    "anyOf": [
+                        {"$ref": "#/components/schemas/IncomingEvent"},
+                        {"$ref": "#/components/schemas/EventBatch"},
+                    ]
+                }
+            }
+        },
+    }
+}
+
+# --- wiring --------------------------------------------------------------------------------------
+
+
+@dataclass
+class IntakeMetrics:
+    """The intake's Prometheus metrics, in a registry of its own (one per app instance)."""
+
+    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+
+    def __post_init__(self) -> None:
+        self.requests = Counter(
+            "pantau_intake_requests",
+            "HTTP requests by endpoint, status and agency ('-' before authentication).",
+            ["endpoint", "status", "agency"],
+            registry=self.registry,
+        )
+        self.events_accepted = Counter(
+            "pantau_intake_events_accepted",
+            "Events acknowledged by Kafka and reported accepted.",
+            ["agency"],
+            registry=self.registry,
+        )
+        self.publish_seconds = Histogram(
+            "pantau_intake_publish_seconds",
+            "Time from handing a request's events to Kafka until all are acknowledged (or not).",
+            ["outcome"],
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=self.registry,
+        )
+
+
+@dataclass
+class Intake:
+    """What the routes need, built once by `create_app`."""
+
+    settings: IntakeSettings
+    catalog: Catalog
+    keyring: AgencyKeyring
+    pseudonym: PseudonymKey
+    publisher: EventPublisher
+    limiter: AgencyRateLimiter
+    metrics: IntakeMetrics
+    clock: Callable[[], float]
+    summaries: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def _intake(request: Request) -> Intake:
+    intake: Intake = request.app.state.intake
+    return intake
+
+
+_bearer = HTTPBearer(auto_error=False, description="The agency's API key.")
+
+
+def _agency(
+    request: Request,
+    intake: Annotated[Intake, Depends(_intake)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> str:
+    if credentials is None:
+        raise Rejection(
+            401,
+            "unauthenticated",
+            "send the agency's API key as `Authorization: Bearer <key>`",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    agency = intake.keyring.agency_for(credentials.credentials)
+    if agency is None:
+        raise Rejection(
+            401,
+            "unauthenticated",
+            "the API key is not known (revoked, mistyped, or for another installation)",
+            headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+        )
+    request.state.agency = agency
+    return agency
+
+
+IntakeDep = Annotated[Intake, Depends(_intake)]
+AgencyDep = Annotated[str, Depends(_agency)]
+
+router = APIRouter()
+
+
+@router.post(
+    "/v1/events",
+    status_code=202,
+    response_model=Accepted,
+    responses=_POST_RESPONSES,
+    openapi_extra=_EVENTS_BODY,
+    summary="Send one event or a batch of up to 1000",
+)
+async def post_events(request: Request, intake: IntakeDep, agency: AgencyDep) -> JSONResponse:
+    """Accept events of the caller's agency: 202 only once Kafka acknowledged every one."""
+    _check_content_type(request)
+    body = await _read_body(request, intake.settings.intake_request_timeout)
+    if len(body) > OFFLOAD_BYTES:
+        records = await run_in_threadpool(_prepare, intake, agency, body)
+    else:
+        records = _prepare(intake, agency, body)
+    started = time.perf_counter()
+    try:
+        await intake.publisher.publish(records)
+    except PublishUnavailable as error:
+        intake.metrics.publish_seconds.labels("failed").observe(time.perf_counter() - started)
+        raise Rejection(
+            503,
+            "kafka_unavailable",
+            f"{error}; nothing is confirmed, send the same events again",
+            headers={"Retry-After": RETRY_AFTER_UNAVAILABLE},
+        ) from None
+    intake.metrics.publish_seconds.labels("acknowledged").observe(time.perf_counter() - started)
+    intake.metrics.events_accepted.labels(agency).inc(len(records))
+    return JSONResponse(
+        status_code=202,
+        content={
+            "accepted": len(records),
+            "results": [{"event_id": r.event_id, "status": "accepted"} for r in records],
+        },
+    )
+
+
+def _prepare(intake: Intake, agency: str, body: bytes) -> list[OutgoingRecord]:
+    items = decode_body(body)
+    check_agency(items, agency)
+    decision = intake.limiter.take(agency, len(items), intake.clock())
+    if not decision.allowed:
+        message = (
+            f"{len(items)} events exceed the burst of {intake.limiter.burst}; send smaller batches"
+            if decision.never
+            else f"over the rate limit of {intake.limiter.rate:g} events/s for {agency}"
+        )
+        raise Rejection(
+            429, "rate_limited", message, headers={"Retry-After": decision.retry_after_header}
+        )
+    events = validate_events(items, intake.catalog)
+    return to_records(events, intake.pseudonym)
+
+
+def _check_content_type(request: Request) -> None:
+    media_type, _, parameters = request.headers.get("content-type", "").partition(";")
+    charset = ""
+    for parameter in parameters.split(";"):
+        name, _, value = parameter.strip().partition("=")
+        if name.lower() == "charset":
+            charset = value.strip().strip('"').lower()
+    if media_type.strip().lower() != "application/json" or charset not in ("", "utf-8", "utf8"):
+        raise Rejection(
+            415, "unsupported_media_type", "send the events as Content-Type: application/json"
+        )
+
+
+async def _read_body(request: Request, seconds: float) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not declared.isascii() or not declared.isdigit():
+            raise Rejection(400, "bad_request", "Content-Length is not a number")
+        if int(declared) > MAX_BODY_BYTES:
+            raise Rejection(413, "too_large", f"the body may be at most {MAX_BODY_BYTES} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        async with asyncio.timeout(seconds):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > MAX_BODY_BYTES:  # a chunked body has no Content-Length to check first
+                    raise Rejection(
+                        413, "too_large", f"the body may be at most {MAX_BODY_BYTES} bytes"
+                    )
+                chunks.append(chunk)
+    except TimeoutError:
+        raise Rejection(
+            408, "request_timeout", f"the body did not arrive within {seconds:g} s"
+        ) from None
+    return b"".join(chunks)
+
+
+@router.get(
+    "/v1/catalog",
+    responses={**_ERROR_RESPONSES, 200: {"description": "The agency, its services and steps."}},
+    summary="The caller's agency, its services and their steps",
+)
+async def get_catalog(intake: IntakeDep, agency: AgencyDep) -> dict[str, Any]:
+    """What events of this agency may say: services, steps, roles, required reasons."""
+    summary = intake.summaries.get(agency)
+    if summary is None:
+        summary = intake.summaries[agency] = catalog_summary(intake.catalog, agency)
+    return summary
+
+
+@router.get(
+    "/healthz",
+    response_model=Status,
+    response_model_exclude_none=True,
+    summary="The process is alive",
+)
+async def healthz() -> Status:
+    """Always 200 while the process serves requests."""
+    return Status(status="ok")
+
+
+@router.get(
+    "/readyz",
+    response_model=Status,
+    responses={
+        503: {
+            "model": Status,
+            "description": "Kafka is not reachable (or the events topic is missing).",
+            "headers": _retry_after("seconds before asking again"),
+        }
+    },
+    summary="Kafka is reachable and the events topic exists",
+)
+async def readyz(intake: IntakeDep) -> JSONResponse:
+    """200 when events could be published now, 503 otherwise."""
+    if await intake.publisher.ready():
+        return JSONResponse({"status": "ready"})
+    return JSONResponse(
+        status_code=503,
+        content={"status": "unavailable", "message": "Kafka is not reachable"},
+        headers={"Retry-After": RETRY_AFTER_UNAVAILABLE},
+    )
+
+
+@router.get(
+    "/metrics",
+    response_class=PlainTextResponse,
+    responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+    summary="Prometheus metrics",
+)
+async def metrics(intake: IntakeDep) -> PlainTextResponse:
+    """The intake's metrics in the Prometheus text format."""
+    return PlainTextResponse(
+        generate_latest(intake.metrics.registry), media_type=CONTENT_TYPE_LATEST
+    )
+
+
+# --- errors and metrics around every request ------------------------------------------------------
+
+
+def _error_response(
+    status: int,
+    code: str,
+    message: str,
+    errors: list[dict[str, Any]] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> JSONResponse:
+    return JSONResponse(
+        status_code=status,
+        content={"error": code, "message": message, "errors": errors or []},
+        headers=headers,
+    )
+
+
+async def _on_rejection(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, Rejection)
+    return _error_response(
+        error.status,
+        error.code,
+        error.message,
+        [problem.as_json() for problem in error.problems],
+        error.headers,
+    )
+
+
+async def _on_http_error(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, StarletteHTTPException)
+    code = {404: "not_found", 405: "method_not_allowed"}.get(error.status_code, "http_error")
+    return _error_response(error.status_code, code, str(error.detail), headers=error.headers)
+
+
+async def _on_request_validation(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, RequestValidationError)
+    problems = [
+        {"index": None, "field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]}
+        for e in error.errors()
+    ]
+    return _error_response(422, "invalid_request", "the request is not valid", problems)
+
+
+class RequestMetrics:
+    """Counts every response by endpoint, status and the authenticated agency."""
+
+    def __init__(self, app: ASGIApp, metrics: IntakeMetrics, endpoints: frozenset[str]) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.endpoints = endpoints
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        state: MutableMapping[str, Any] = scope.setdefault("state", {})
+        status = 500
+
+        async def observe(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, observe)
+        finally:
+            path = scope.get("path", "")
+            endpoint = path if path in self.endpoints else "other"
+            agency = str(state.get("agency", "-"))
+            self.metrics.requests.labels(endpoint, str(status), agency).inc()
+
+
+def create_app(
+    settings: IntakeSettings,
+    *,
+    publisher: EventPublisher,
+    catalog: Catalog | None = None,
+    keyring: AgencyKeyring | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> FastAPI:
+    """The intake app. Raises ConfigurationError (or CatalogError) for a configuration it cannot
+    run with: no or short pseudonym key, no key file, keys of agencies not in the catalog."""
+    pseudonym = settings.pseudonym()
+    if catalog is None:
+        catalog = load_catalog(settings.catalog)
+    if keyring is None:
+        keyring = AgencyKeyring.load(settings.api_keys_file())
+    keyring.check_agencies(catalog.agencies)
+    metrics = IntakeMetrics()
+    intake = Intake(
+        settings=settings,
+        catalog=catalog,
+        keyring=keyring,
+        pseudonym=pseudonym,
+        publisher=publisher,
+        limiter=AgencyRateLimiter(settings.intake_rate, settings.intake_burst),
+        metrics=metrics,
+        clock=clock,
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        probe = asyncio.create_task(_report_readiness(publisher))
+        try:
+            yield
+        finally:
+            probe.cancel()
+            await publisher.close()
+
+    app = FastAPI(
+        title="Pantau intake",
+        version="1",
+        description="The HTTP front door for agency systems: case steps in, Kafka-acknowledged.",
+        lifespan=lifespan,
+    )
+    app.state.intake = intake
+    app.include_router(router)
+    app.add_exception_handler(Rejection, _on_rejection)
+    app.add_exception_handler(StarletteHTTPException, _on_http_error)
+    app.add_exception_handler(RequestValidationError, _on_request_validation)
+    endpoints = frozenset(getattr(route, "path", "") for route in [*app.routes, *router.routes])
+    app.add_middleware(RequestMetrics, metrics=metrics, endpoints=endpoints)
+    components = _event_schemas()
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(
+                title=app.title,
+                version=app.version,
+                description=app.description,
+                routes=app.routes,
+            )
+            schema.setdefault("components", {}).setdefault("schemas", {}).update(components)
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app
+
+
+async def _report_readiness(publisher: EventPublisher) -> None:
+    if not await publisher.ready():
+        log.warning("Kafka is not reachable yet: requests get 503 until it is")

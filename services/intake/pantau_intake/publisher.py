@@ -1,0 +1,223 @@
+"""Where accepted events go: the `EventPublisher` port, its Kafka adapter and an in-memory fake.
+
+`publish` returns only once every record is durably acknowledged (for Kafka: acks=all from the
+in-sync replicas); anything else raises `PublishUnavailable`, and the intake then answers 503 so
+that the caller sends again. A 503 promises nothing either way: some records of the request may
+have been written, and the resend is deduplicated downstream by `event_id`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class OutgoingRecord:
+    """One event ready for `pantau.events`: its key, its JSON value, and its id for the reply."""
+
+    key: bytes
+    value: bytes
+    event_id: str
+
+
+class PublishUnavailable(Exception):
+    """The records could not be acknowledged in time; the message is safe to show to callers."""
+
+
+class EventPublisher(Protocol):
+    """Hands events to the event log durably, or says it could not."""
+
+    async def publish(self, records: Sequence[OutgoingRecord]) -> None:
+        """Return when every record is acknowledged; raise PublishUnavailable otherwise."""
+        ...
+
+    async def ready(self) -> bool:
+        """True when the event log is reachable and the events topic exists."""
+        ...
+
+    async def close(self) -> None:
+        """Finish what was sent (briefly) and release connections."""
+        ...
+
+
+class InMemoryPublisher:
+    """A fake event log for tests: records in a list; can be switched to fail like a dead broker."""
+
+    def __init__(self) -> None:
+        self.records: list[OutgoingRecord] = []
+        self.available = True
+        self.closed = False
+
+    async def publish(self, records: Sequence[OutgoingRecord]) -> None:
+        if not self.available or self.closed:
+            raise PublishUnavailable("the event log is unavailable")
+        self.records.extend(records)
+
+    async def ready(self) -> bool:
+        return self.available and not self.closed
+
+    async def close(self) -> None:
+        self.closed = True
+
+
+class KafkaPublisher:
+    """Publishes to one topic with an idempotent kafka-python producer and acks=all.
+
+    kafka-python is blocking, so `send` runs on a small thread pool and the delivery futures are
+    bridged to asyncio: the event loop never waits on Kafka. The producer is created on first
+    use, so the intake starts (and reports not ready) while Kafka is down, and it reconnects by
+    itself when Kafka returns.
+    """
+
+    def __init__(
+        self,
+        servers: Sequence[str],
+        topic: str,
+        *,
+        timeout: float = 5.0,
+        client_id: str = "pantau-intake",
+    ) -> None:
+        self.servers = list(servers)
+        self.topic = topic
+        self.timeout = timeout
+        self.client_id = client_id
+        self._producer: Any = None
+        self._producer_lock = threading.Lock()
+        self._senders = ThreadPoolExecutor(max_workers=4, thread_name_prefix="intake-send")
+        self._probes = ThreadPoolExecutor(max_workers=1, thread_name_prefix="intake-probe")
+        self._ready_cache: tuple[float, bool] | None = None
+
+    # --- publishing ------------------------------------------------------------------------------
+
+    async def publish(self, records: Sequence[OutgoingRecord]) -> None:
+        if not records:
+            return
+        loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout(self.timeout):
+                deliveries = await loop.run_in_executor(self._senders, self._send_all, records)
+                await asyncio.gather(*(self._bridge(delivery, loop) for delivery in deliveries))
+        except TimeoutError:
+            raise PublishUnavailable(
+                f"Kafka did not acknowledge the events within {self.timeout:g} s"
+            ) from None
+        except PublishUnavailable:
+            raise
+        except Exception as error:  # any client error means: not acknowledged
+            log.warning("publishing to %s failed: %s", self.topic, type(error).__name__)
+            raise PublishUnavailable(
+                f"Kafka did not acknowledge the events ({type(error).__name__})"
+            ) from None
+
+    def _send_all(self, records: Sequence[OutgoingRecord]) -> list[Any]:
+        producer = self._ensure_producer()
+        return [producer.send(self.topic, key=r.key, value=r.value) for r in records]
+
+    @staticmethod
+    def _bridge(delivery: Any, loop: asyncio.AbstractEventLoop) -> asyncio.Future[object]:
+        """An asyncio future settled from the producer's I/O thread when Kafka answers."""
+        future: asyncio.Future[object] = loop.create_future()
+
+        def settle(result: object, error: BaseException | None) -> None:
+            if future.done():
+                return
+            if error is None:
+                future.set_result(result)
+            else:
+                future.set_exception(error)
+
+        def from_thread(result: object, error: BaseException | None) -> None:
+            # A closed loop means nobody is waiting for the answer any more.
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(settle, result, error)
+
+        delivery.add_callback(lambda metadata: from_thread(metadata, None))
+        delivery.add_errback(lambda error: from_thread(None, error))
+        return future
+
+    def _ensure_producer(self) -> Any:
+        with self._producer_lock:
+            if self._producer is None:
+                from kafka import KafkaProducer  # imported here: the module loads without it
+
+                timeout_ms = int(self.timeout * 1000)
+                try:
+                    self._producer = KafkaProducer(
+                        bootstrap_servers=self.servers,
+                        client_id=self.client_id,
+                        acks="all",
+                        enable_idempotence=True,
+                        linger_ms=1,
+                        max_block_ms=timeout_ms,
+                        request_timeout_ms=timeout_ms,
+                        delivery_timeout_ms=timeout_ms + 1,
+                        bootstrap_timeout_ms=timeout_ms,
+                    )
+                except Exception as error:
+                    raise PublishUnavailable(
+                        f"cannot connect to Kafka ({type(error).__name__})"
+                    ) from None
+            return self._producer
+
+    # --- readiness -------------------------------------------------------------------------------
+
+    async def ready(self) -> bool:
+        # A fresh admin connection per probe: it proves the broker answers now, not that it
+        # answered when a long-lived client last looked. Cached for a second against probe floods.
+        # The probe pool has one thread, so concurrent probes queue instead of piling up.
+        now = time.monotonic()
+        if self._ready_cache is not None and now - self._ready_cache[0] < 1.0:
+            return self._ready_cache[1]
+        loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout(self.timeout):
+                ok = await loop.run_in_executor(self._probes, self._probe)
+        except TimeoutError:
+            ok = False
+        self._ready_cache = (time.monotonic(), ok)
+        return ok
+
+    def _probe(self) -> bool:
+        from kafka.admin import KafkaAdminClient
+
+        timeout_ms = max(500, int(self.timeout * 1000) - 500)
+        try:
+            admin = KafkaAdminClient(
+                bootstrap_servers=self.servers,
+                client_id=f"{self.client_id}-probe",
+                request_timeout_ms=timeout_ms,
+                bootstrap_timeout_ms=timeout_ms,
+            )
+        except Exception:
+            return False
+        try:
+            described = admin.describe_topics([self.topic])
+            return bool(described) and all(t.get("error_code", 0) == 0 for t in described)
+        except Exception:
+            return False
+        finally:
+            admin.close()
+
+    # --- shutdown --------------------------------------------------------------------------------
+
+    async def close(self) -> None:
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._senders, self._close_producer)
+        self._senders.shutdown(wait=False, cancel_futures=True)
+        self._probes.shutdown(wait=False, cancel_futures=True)
+
+    def _close_producer(self) -> None:
+        with self._producer_lock:
+            if self._producer is not None:
+                self._producer.close(timeout=self.timeout)
+                self._producer = None
