@@ -104,6 +104,9 @@ def _marks(raw: Mapping[str, Any]) -> tuple[StepMark, ...]:
         officer = item.get("officer_id")
         if officer is None and isinstance(item.get("officer"), Mapping):
             officer = item["officer"].get("id")
+        officers = item.get("officers")
+        if officer is None and isinstance(officers, list) and officers:
+            officer = officers[-1]
         marks.append(
             StepMark(
                 step=step,
@@ -212,7 +215,20 @@ def case_timeline(case: CaseSnapshot, catalog: Catalog | None, now: datetime) ->
     if case_due is None and service is not None and service.sla and case.opened_at and calendar:
         case_due = calendar.deadline(case.opened_at, service.sla, stops)
     pending: list[dict[str, Any]] = []
-    if not case.closed and service is not None and previous is not None:
+    announced = case.raw.get("deadlines")
+    if not case.closed and isinstance(announced, list):
+        # The tracker's own view of what the case waits for wins over our recomputation.
+        for item in announced:
+            if isinstance(item, Mapping) and isinstance(item.get("step"), str):
+                due = _time(item.get("due_at"))
+                pending.append(
+                    {
+                        "step": item["step"],
+                        "due_at": None if due is None else format_rfc3339(due),
+                        "overdue": bool(item.get("overdue")) or (due is not None and now > due),
+                    }
+                )
+    elif not case.closed and service is not None and previous is not None:
         for code in sorted(service.allowed_after(previous.step)):
             step = service.step(code)
             if step is None or step.sla is None or calendar is None:
