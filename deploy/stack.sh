@@ -6,6 +6,8 @@ source "$(dirname "$0")/lib.sh"
 
 PANTAU="$REPO_DIR/.venv/bin/pantau"
 [ -x "$PANTAU" ] || fail "no .venv yet: run 'make install' first"
+# A local stack signs operators in with the documented dev tokens unless told otherwise.
+export PANTAU_OPERATORS="${PANTAU_OPERATORS:-$REPO_DIR/deploy/dev-operators.yaml}"
 
 health_url() {
   case "$1" in
@@ -50,7 +52,7 @@ up() {
   for p in $processes; do
     case "$p" in
       intake) say "  Intake       http://127.0.0.1:${PANTAU_INTAKE_PORT:-8000}/docs" ;;
-      alerts) say "  Dashboard    http://127.0.0.1:${PANTAU_ALERTS_PORT:-8001}/" ;;
+      alerts) say "  Dashboard    http://127.0.0.1:${PANTAU_ALERTS_PORT:-8001}/   (dev token: dev-inspectorate-token)" ;;
       *) say "  $(printf '%-12s' "${p^}") running, log $LOG_DIR/$p.log" ;;
     esac
   done
