@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from pantau.core.catalog import Catalog, load_catalog
 from pantau.core.events import Event
-from pantau.settings import REPO_DIR
+from pantau.settings import REPO_DIR, SAMPLE_CATALOG
 from pantau_intake.app import create_app
 from pantau_intake.publisher import InMemoryPublisher
 from pantau_intake.settings import IntakeSettings
@@ -43,6 +44,11 @@ def _settings(**overrides: Any) -> IntakeSettings:
     return IntakeSettings(**values)
 
 
+@pytest.fixture(scope="module")
+def catalog() -> Catalog:
+    return load_catalog(SAMPLE_CATALOG)
+
+
 @pytest.fixture
 def publisher() -> InMemoryPublisher:
     return InMemoryPublisher()
@@ -54,8 +60,11 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-def client(publisher: InMemoryPublisher, clock: FakeClock) -> Iterator[TestClient]:
-    with TestClient(create_app(_settings(), publisher=publisher, clock=clock)) as test_client:
+def client(
+    publisher: InMemoryPublisher, clock: FakeClock, catalog: Catalog
+) -> Iterator[TestClient]:
+    app = create_app(_settings(), publisher=publisher, clock=clock, catalog=catalog)
+    with TestClient(app) as test_client:
         yield test_client
 
 
@@ -228,11 +237,14 @@ def test_oversize_body_is_413(client: TestClient) -> None:
     assert streamed.status_code == 413
 
 
-def test_rate_limit_gives_429_with_retry_after(publisher: InMemoryPublisher) -> None:
+def test_rate_limit_gives_429_with_retry_after(
+    publisher: InMemoryPublisher, catalog: Catalog
+) -> None:
     """Beyond the burst, an agency gets 429 + Retry-After until tokens refill; others are not
     affected."""
     clock = FakeClock()
-    app = create_app(_settings(intake_rate=1.0, intake_burst=3), publisher=publisher, clock=clock)
+    settings = _settings(intake_rate=1.0, intake_burst=3)
+    app = create_app(settings, publisher=publisher, clock=clock, catalog=catalog)
     with TestClient(app) as client:
         assert post(client, {"events": [event(1), event(2)]}).status_code == 202
         limited = post(client, {"events": [event(3), event(4)]})
@@ -283,10 +295,10 @@ def test_metrics_count_requests_and_accepted_events(client: TestClient) -> None:
     assert "pantau_intake_publish_seconds_bucket" in text
 
 
-def test_two_apps_keep_separate_metrics(publisher: InMemoryPublisher) -> None:
+def test_two_apps_keep_separate_metrics(publisher: InMemoryPublisher, catalog: Catalog) -> None:
     """Each app instance has its own registry, so two apps in one process do not clash."""
-    first = create_app(_settings(), publisher=publisher)
-    second = create_app(_settings(), publisher=InMemoryPublisher())
+    first = create_app(_settings(), publisher=publisher, catalog=catalog)
+    second = create_app(_settings(), publisher=InMemoryPublisher(), catalog=catalog)
     with TestClient(first) as a, TestClient(second) as b:
         post(a, event())
         assert "pantau_intake_events_accepted_total{" in a.get("/metrics").text
