@@ -198,3 +198,63 @@ def test_webhook_failing_twice_is_delivered_exactly_once(
         assert restarted.get(f"/v1/alerts/{alert.alert_id}").json()["deliveries"] == deliveries
     finally:
         receiver.close()
+
+
+class HangingReceiver:
+    """A webhook receiver that never answers in time."""
+
+    def __init__(self, delay: float) -> None:
+        self.calls = 0
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                receiver.calls += 1
+                time.sleep(delay)
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/slow"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_hanging_webhook_times_out_into_a_dead_letter(
+    start: Starter, publisher: AlertPublisher, tmp_path: Path
+) -> None:
+    """A hanging webhook is cut off by the timeout, retried, then dead-lettered with the error."""
+    receiver = HangingReceiver(delay=3.0)
+    routes = tmp_path / "routes.yaml"
+    routes.write_text(
+        "routes:\n"
+        "  - {name: slow, match: {rule: process.reason_missing},"
+        f" webhook: {{url: '{receiver.url}'}}}}\n"
+    )
+    try:
+        proc = start(
+            PANTAU_ALERT_ROUTES=str(routes),
+            PANTAU_WEBHOOK_TIMEOUT="0.3",
+            PANTAU_WEBHOOK_ATTEMPTS="2",
+            PANTAU_WEBHOOK_BACKOFF="0.1",
+        )
+        alert = publisher.publish(SLEMAN, "process.reason_missing")
+        deadline = time.monotonic() + 10
+        while not (deliveries := proc.get(f"/v1/alerts/{alert.alert_id}").json()["deliveries"]):
+            assert time.monotonic() < deadline, f"no outcome recorded: {proc.log_tail()}"
+            time.sleep(0.1)
+        assert [(d["status"], d["attempts"], d["error"]) for d in deliveries] == [
+            ("dead_letter", 2, "timed out")
+        ]
+        assert receiver.calls == 2
+        assert proc.get(f"/v1/alerts/{alert.alert_id}").json()["status"] == "open"
+    finally:
+        receiver.close()

@@ -253,3 +253,33 @@ def test_alert_detail_carries_the_case_timeline(
     pbg = next(r for r in health if r["service"] == "pbg")
     assert pbg["month"]["cases"] == 1
     assert {r["agency"] for r in health} <= {MALANG, "kota-malang.disdukcapil"}
+
+
+def test_requests_before_catching_up_are_503(
+    setup: tuple[TestClient, AlertDesk, object],
+) -> None:
+    """While the logs are still being read, alert routes say 503 rather than a wrong 404."""
+    client, desk, _ = setup
+    desk.ready = False
+    response = client.get("/v1/alerts/nope", headers=INSP)
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "2"
+    assert client.get("/readyz").status_code == 503
+    assert client.get("/v1/me", headers=INSP).status_code == 200
+
+
+def test_garbage_on_the_topics_is_skipped_and_counted(
+    setup: tuple[TestClient, AlertDesk, object],
+) -> None:
+    """Unreadable alert, action and case records are skipped; the service keeps answering."""
+    client, desk, _ = setup
+    before = len(desk.board.alerts)
+    desk.on_alert(b"{not json")
+    desk.on_alert(b'{"alert_id": "x"}')
+    desk.on_action(b"[]")
+    desk.on_case(b"k", b"42")
+    desk.on_alert(None)  # a tombstone
+    assert len(desk.board.alerts) == before
+    assert desk.rejected_records == 4
+    metrics = client.get("/metrics").text
+    assert "pantau_alerts_rejected_records 4.0" in metrics

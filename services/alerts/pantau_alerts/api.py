@@ -94,7 +94,16 @@ def create_app(
             )
         return operator
 
-    OperatorDep = Annotated[Operator, Depends(current_operator)]
+    def ready_operator(operator: Annotated[Operator, Depends(current_operator)]) -> Operator:
+        # Until the logs are read to where they ended at start, the board is incomplete: an
+        # answer such as 404 for an alert not read yet would be wrong, so say so instead.
+        if not desk.ready:
+            raise HTTPException(
+                503, detail="catching up with the logs", headers={"Retry-After": "2"}
+            )
+        return operator
+
+    OperatorDep = Annotated[Operator, Depends(ready_operator)]
 
     def scope(operator: Operator, agency: str | None) -> frozenset[str] | None:
         """The agencies an operator's request may read; 403 when a filter asks for more."""
@@ -207,7 +216,7 @@ def create_app(
     # --- alerts ------------------------------------------------------------------------------
 
     @app.get("/v1/me", tags=["operators"])
-    async def me(operator: OperatorDep) -> dict[str, Any]:
+    async def me(operator: Annotated[Operator, Depends(current_operator)]) -> dict[str, Any]:
         return operator.to_json()
 
     @app.get("/v1/alerts", tags=["alerts"])
