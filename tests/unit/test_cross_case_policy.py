@@ -125,6 +125,9 @@ def test_bad_values_are_reported(oversight: Any, message: str) -> None:
 
 
 def test_the_sample_catalog_still_loads() -> None:
-    """The committed catalog, with its oversight sections, loads."""
+    """The committed catalog loads with its oversight sections."""
     loaded = load_catalog(REPO / "catalog")
-    assert loaded.services
+    sleman = loaded.services[("kab-sleman.dpmptsp", "pbg")].oversight
+    assert sleman.applicant_broker.max_applicants == 15
+    akta = loaded.services[("kota-malang.disdukcapil", "akta-kelahiran")].oversight
+    assert akta.officer_burst.steps == {"verified"}
