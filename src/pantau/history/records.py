@@ -290,10 +290,14 @@ def _key_parts(key: bytes | None) -> tuple[str, str]:
 
 
 def case_state_row(
-    value: bytes, key: bytes | None, timestamp_ms: int, stored_at: datetime
+    value: bytes, key: bytes | None, timestamp_ms: int, offset: int, stored_at: datetime
 ) -> Row | None:
     """The `case_states` row of the tracker's latest-state record, or None when it is unusable
-    (not a JSON object, or no agency and case id in it nor in its key)."""
+    (not a JSON object, or no agency and case id in it nor in its key).
+
+    Without a `version` in the record, its Kafka offset orders the states of a case: all records
+    of a case share its key, hence one partition, where offsets only grow (compaction keeps them).
+    """
     document = _object(value)
     if document is None:
         return None
@@ -307,8 +311,7 @@ def case_state_row(
     updated = from_millis(timestamp_ms)
     version = merged.get("version")
     if not isinstance(version, int) or isinstance(version, bool) or version < 0:
-        # Without a version the broker's time orders the states of one case.
-        version = timestamp_ms
+        version = offset + 1
     opened = _time(merged, "opened_at", "submitted_at", "started_at")
     closed = _time(merged, "closed_at", "terminated_at", "finished_at")
     due = _time(merged, "due_at", "deadline", "sla_due_at")
@@ -322,7 +325,7 @@ def case_state_row(
         utc_naive(opened) if opened else None,
         utc_naive(closed) if closed else None,
         utc_naive(due) if due else None,
-        int(_flag(merged, "breached", "sla_breached", "overdue")),
+        int(_flag(merged, "breached", "sla_breached", "case_overdue_fired")),
         value.decode("utf-8", errors="replace"),
         utc_naive(updated),
         utc_naive(stored_at),

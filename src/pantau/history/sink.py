@@ -177,7 +177,7 @@ class HistorySink:
         elif table == "alerts":
             item = alert_row(value, stored_at)
         elif table == "case_states":
-            item = case_state_row(value, record.key, record.timestamp, stored_at)
+            item = case_state_row(value, record.key, record.timestamp, record.offset, stored_at)
         else:
             item = alert_action_row(value, record.key, record.timestamp, stored_at)
         if item is None:

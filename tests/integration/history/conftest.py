@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from engines import ChdbEngine, Engine, ServerEngine, migrate
@@ -37,3 +38,55 @@ def engine(request: pytest.FixtureRequest) -> Engine:
     """Each ClickHouse engine in turn: the 18.16 server, then current ClickHouse."""
     fixture: Engine = request.getfixturevalue(f"{request.param}_engine")
     return fixture
+
+
+@pytest.fixture
+def history_stack(local_servers: None) -> Iterator[dict[str, str]]:
+    """PANTAU_* variables of a stack of one's own (topics and database), for one test.
+
+    The session-wide `stack_env` is shared by every test; the sink tests each publish the same
+    known history and need topics, a consumer group and a database that nothing else wrote to.
+    """
+    from clickhouse_driver import Client
+    from kafka.admin import KafkaAdminClient
+
+    from pantau.bootstrap import bootstrap
+    from pantau.settings import CommonSettings
+
+    tag = uuid.uuid4().hex[:10]
+    env = {
+        "PANTAU_TOPIC_PREFIX": f"test-history-{tag}.",
+        "PANTAU_CLICKHOUSE": f"clickhouse://default@127.0.0.1:9000/pantau_history_{tag}",
+        "PANTAU_KAFKA": "127.0.0.1:9092",
+        "PANTAU_PARTITIONS": "12",
+    }
+    settings = CommonSettings(
+        topic_prefix=env["PANTAU_TOPIC_PREFIX"],
+        clickhouse=env["PANTAU_CLICKHOUSE"],
+        kafka=env["PANTAU_KAFKA"],
+    )
+    bootstrap(settings)
+    yield env
+    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_servers)
+    try:
+        mine = [t for t in admin.list_topics() if t.startswith(settings.topic_prefix)]
+        if mine:
+            admin.delete_topics(mine)
+    finally:
+        admin.close()
+    client = Client(host="127.0.0.1", port=9000)
+    client.execute(f"DROP DATABASE IF EXISTS `{settings.clickhouse_target.database}`")
+    client.disconnect()
+
+
+@pytest.fixture
+def history_client(history_stack: dict[str, str]) -> Iterator[Any]:
+    """A native client on the private stack's database, closed after the test."""
+    from clickhouse_driver import Client
+
+    from pantau.settings import ClickHouseTarget
+
+    target = ClickHouseTarget.parse(history_stack["PANTAU_CLICKHOUSE"])
+    client = Client(host=target.host, port=target.port, database=target.database)
+    yield client
+    client.disconnect()

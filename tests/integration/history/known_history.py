@@ -242,7 +242,9 @@ def case_state_rows() -> list[tuple[Any, ...]]:
         }
         key = f"{agency}|{case_id}".encode()
         for document in (first, latest):
-            row = case_state_row(json.dumps(document).encode(), key, 1_790_000_000_000, STORED_AT)
+            row = case_state_row(
+                json.dumps(document).encode(), key, 1_790_000_000_000, 0, STORED_AT
+            )
             assert row is not None
             rows.append(row)
     return rows

@@ -29,19 +29,14 @@ def _settings(env: dict[str, str]) -> CommonSettings:
 
 
 @pytest.fixture
-def sink_env(stack_env: dict[str, str], tmp_path: Path) -> dict[str, str]:
+def sink_env(history_stack: dict[str, str], tmp_path: Path) -> dict[str, str]:
     """The isolated stack's variables plus a checkpoint key and directory."""
     return {
-        **stack_env,
+        **history_stack,
         "PANTAU_CHECKPOINT_KEY": CHECKPOINT_KEY,
         "PANTAU_CHECKPOINT_DIR": str(tmp_path / "checkpoints"),
         "PANTAU_SINK_CHECKPOINT_SECONDS": "1",
     }
-
-
-def _client(env: dict[str, str]) -> Client:
-    target = _settings(env).clickhouse_target
-    return Client(host=target.host, port=target.port, database=target.database)
 
 
 def _count(client: Client, query: str) -> int:
@@ -49,13 +44,13 @@ def _count(client: Client, query: str) -> int:
 
 
 def test_published_records_appear_once_in_the_views_within_5_s(
-    sink_env: dict[str, str], tmp_path: Path
+    sink_env: dict[str, str], history_client: Client, tmp_path: Path
 ) -> None:
     """Events, alerts, case states and actions published to Kafka reach the v_* views once each,
     within 5 s; a replayed event is not stored again and an invalid one is skipped."""
     names = _settings(sink_env).topics
     servers = sink_env["PANTAU_KAFKA"]
-    client = _client(sink_env)
+    client = history_client
     sink = SinkProcess(sink_env, tmp_path / "sink.log")
     try:
         known = events()
@@ -105,7 +100,6 @@ def test_published_records_appear_once_in_the_views_within_5_s(
         assert positions == [([1, 2, 3, 4, 5, 6],)]
     finally:
         assert sink.stop() == 0, sink.log.read_text()
-    client.disconnect()
     log = sink.log.read_text()
     assert "Traceback" not in log, log
     checkpoints = list((tmp_path / "checkpoints").glob("checkpoints-*.jsonl"))

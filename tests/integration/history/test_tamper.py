@@ -43,12 +43,12 @@ def _mutate(client: Client, statement: str) -> None:
 
 
 def test_verify_names_updated_deleted_and_inserted_rows(
-    stack_env: dict[str, str], tmp_path: Path
+    history_stack: dict[str, str], history_client: Client, tmp_path: Path
 ) -> None:
     """An untouched store verifies clean; an UPDATE, a DELETE of a middle event, a DELETE of a
     case's last event and a forged INSERT are each reported with the case and position."""
     env = {
-        **stack_env,
+        **history_stack,
         "PANTAU_CHECKPOINT_KEY": "tamper-test-key",
         "PANTAU_CHECKPOINT_DIR": str(tmp_path / "checkpoints"),
     }
@@ -57,8 +57,7 @@ def test_verify_names_updated_deleted_and_inserted_rows(
         topic_prefix=env["PANTAU_TOPIC_PREFIX"],
         clickhouse=env["PANTAU_CLICKHOUSE"],
     )
-    target = settings.clickhouse_target
-    client = Client(host=target.host, port=target.port, database=target.database)
+    client = history_client
     known = events()
     sink = SinkProcess(env, tmp_path / "sink.log")
     try:
@@ -113,7 +112,8 @@ def test_verify_names_updated_deleted_and_inserted_rows(
     assert "4 of 7 cases" in out, out
 
     one = _verify(env, "--case", f"{DK}/KTP-2")
-    assert one.returncode == 0 and "intact: 1 cases, 2 events" in one.stdout, one.stdout
+    assert one.returncode == 0, one.stdout
+    assert "intact: 1 cases, 2 events" in one.stdout
     agency = _verify(env, "--agency", SL)
-    assert agency.returncode == 1 and f"{SL}/R-1 position 7" in agency.stdout, agency.stdout
-    client.disconnect()
+    assert agency.returncode == 1, agency.stdout
+    assert f"{SL}/R-1 position 7" in agency.stdout
