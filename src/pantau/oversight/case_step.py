@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -11,7 +11,7 @@ from pydantic import JsonValue
 
 from pantau.core.alerts import Alert, make_alert
 from pantau.core.catalog import Service, Step
-from pantau.core.durations import Duration, DurationUnit
+from pantau.core.durations import Duration, DurationUnit, parse_duration
 from pantau.core.events import Event, format_rfc3339, parse_rfc3339
 from pantau.core.oversight_policy import OversightPolicy
 from pantau.core.working_time import ClockStop, WorkingCalendar
@@ -78,6 +78,24 @@ class CaseStep:
             return False
         return bool(step.roles) or self.event.officer is not None
 
+    def to_dict(self) -> dict[str, Any]:
+        """Everything but the catalog parts as JSON-able data, for a repartition topic: the
+        receiving side looks the service and calendar up again (`case_step_from_dict`)."""
+        return {
+            "event": self.event.to_json_bytes().decode("utf-8"),
+            "previous_step": self.previous_step,
+            "previous_at": _optional_text(self.previous_at),
+            "opened_at": _optional_text(self.opened_at),
+            "stops": [
+                [instant_text(stop.stopped_at), _optional_text(stop.resumed_at)]
+                for stop in self.stops
+            ],
+            "stop_count": self.stop_count,
+            "awaiting": [
+                [limit.name, instant_text(limit.since), str(limit.limit)] for limit in self.awaiting
+            ],
+        }
+
     def counted(self, start: datetime, end: datetime, unit: DurationUnit) -> timedelta:
         """Time from `start` to `end` as the standard counts `unit`, clock stops excluded."""
         return self.calendar.elapsed(start, end, unit, self.stops)
@@ -108,6 +126,47 @@ class CaseStep:
             evidence=evidence,
             event_ids=[event.event_id, *event_ids],
         )
+
+
+def case_step_from_dict(
+    data: Mapping[str, Any], service: Service, calendar: WorkingCalendar
+) -> CaseStep:
+    """The `CaseStep` whose `to_dict` gave `data`, with its service and its agency's calendar.
+
+    Raises ValueError, KeyError or TypeError (pydantic.ValidationError is a ValueError) on
+    anything else.
+    """
+    previous_step = data["previous_step"]
+    if previous_step is not None and not isinstance(previous_step, str):
+        raise ValueError(f"previous_step must be a step code or null, not {previous_step!r}")
+    stop_count = data["stop_count"]
+    if not isinstance(stop_count, int) or isinstance(stop_count, bool) or stop_count < 0:
+        raise ValueError(f"stop_count must be a whole number, not {stop_count!r}")
+    return CaseStep(
+        event=Event.from_json_bytes(data["event"]),
+        service=service,
+        calendar=calendar,
+        previous_step=previous_step,
+        previous_at=_optional_instant(data["previous_at"]),
+        opened_at=_optional_instant(data["opened_at"]),
+        stops=tuple(
+            ClockStop(instant_from_text(stopped), _optional_instant(resumed))
+            for stopped, resumed in data["stops"]
+        ),
+        stop_count=stop_count,
+        awaiting=tuple(
+            RunningLimit(str(name), instant_from_text(since), parse_duration(limit))
+            for name, since, limit in data["awaiting"]
+        ),
+    )
+
+
+def _optional_text(moment: datetime | None) -> str | None:
+    return None if moment is None else instant_text(moment)
+
+
+def _optional_instant(text: Any) -> datetime | None:
+    return None if text is None else instant_from_text(text)
 
 
 def standard_unit(service: Service, step: Step | None) -> DurationUnit:
