@@ -109,8 +109,8 @@ class FlakyPoster:
         self.failures = failures
         self.calls: list[tuple[str, str]] = []
 
-    async def post(self, route: Route, alert: Alert) -> None:
-        self.calls.append((route.name, alert.alert_id))
+    async def post(self, route: Route, body: bytes, idempotency_key: str) -> None:
+        self.calls.append((route.name, idempotency_key))
         if len(self.calls) <= self.failures:
             raise DeliveryFailed("HTTP 500")
 
@@ -159,3 +159,45 @@ def test_last_failure_is_dead_lettered() -> None:
     poster, recorded, _ = run_dispatch(failures=99, attempts=3)
     assert len(poster.calls) == 3
     assert [(r["status"], r["error"]) for r in recorded] == [("dead_letter", "HTTP 500")]
+
+
+def test_digest_route_gets_yesterdays_digest_once_and_no_single_alerts() -> None:
+    """A digest route receives one digest per agency and local day, and no individual alerts."""
+    board = AlertBoard()
+    alert = an_alert()  # detected 27 Nov 03:00 UTC = 10:00 WIB
+    board.add_alert(alert)
+    bodies: list[dict[str, object]] = []
+    recorded: list[dict[str, object]] = []
+
+    class Recorder(FlakyPoster):
+        async def post(self, route: Route, body: bytes, idempotency_key: str) -> None:
+            await super().post(route, body, idempotency_key)
+            bodies.append(json.loads(body))
+
+    async def record(key: str, value: bytes) -> None:
+        recorded.append(json.loads(value))
+
+    poster = Recorder(0)
+
+    async def scenario() -> None:
+        routes = RoutingTable.from_yaml(
+            "routes: [{name: daily, digest: true, match: {agency: kota-malang.dpmptsp},"
+            " webhook: {url: 'http://127.0.0.1:1/d'}}]"
+        )
+        next_morning = datetime(2026, 11, 28, 1, 0, tzinfo=UTC)  # 08:00 WIB on 28 Nov
+        dispatcher = DeliveryDispatcher(board, routes, poster, record, lambda: next_morning)
+        dispatcher.submit(alert)
+        dispatcher.send_digests()
+        dispatcher.send_digests()
+        await dispatcher.drain()
+        dispatcher.send_digests()
+        await dispatcher.drain()
+
+    asyncio.run(scenario())
+    assert [(r["subject"], r["status"]) for r in recorded] == [
+        ("digest:kota-malang.dpmptsp:2026-11-27", "delivered")
+    ]
+    assert len(bodies) == 1
+    assert bodies[0]["raised"] == 1
+    assert bodies[0]["raised_by_rule"] == {"duty.same_officer": 1}
+    assert bodies[0]["still_open"] == 1

@@ -283,3 +283,15 @@ def test_garbage_on_the_topics_is_skipped_and_counted(
     assert desk.rejected_records == 4
     metrics = client.get("/metrics").text
     assert "pantau_alerts_rejected_records 4.0" in metrics
+
+
+def test_daily_digest_of_an_agency(setup: tuple[TestClient, AlertDesk, object]) -> None:
+    """The digest counts the agency's alerts of a local day; other agencies are refused."""
+    client, _, _ = setup
+    body = client.get("/v1/digest", params={"agency": MALANG, "date": "2026-11-27"}, headers=MLG)
+    assert body.status_code == 200
+    assert body.json()["raised"] == 2
+    assert body.json()["raised_by_rule"] == {"duty.same_officer": 1, "fee.mismatch": 1}
+    assert client.get("/v1/digest", params={"agency": SLEMAN}, headers=MLG).status_code == 403
+    bad = client.get("/v1/digest", params={"agency": MALANG, "date": "27/11"}, headers=MLG)
+    assert bad.status_code == 422

@@ -11,7 +11,7 @@ in the URL would end up in access logs and browser history.
 import json
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
-from datetime import datetime
+from datetime import date, datetime
 from importlib import resources
 from typing import Annotated, Any
 
@@ -31,6 +31,7 @@ from pantau.core.alerts import Category, Rule, Severity
 from pantau.core.events import parse_rfc3339
 from pantau_alerts.core.board import AlertQuery, alert_view
 from pantau_alerts.core.cases import case_timeline, service_health
+from pantau_alerts.core.digest import agency_timezone, daily_digest, previous_local_day
 from pantau_alerts.core.lifecycle import (
     NOTE_MAX_CHARS,
     ActionKind,
@@ -304,6 +305,21 @@ def create_app(
             and (agency is None or r["agency"] == agency)
         ]
         return {"services": rows}
+
+    @app.get("/v1/digest", tags=["cases"])
+    async def digest(
+        operator: OperatorDep,
+        agency: str,
+        day: Annotated[
+            date | None, Query(alias="date", description="local day; default yesterday")
+        ] = None,
+    ) -> dict[str, Any]:
+        scope(operator, agency)
+        now = desk.clock()
+        chosen = day or previous_local_day(now, agency_timezone(desk.catalog, agency))
+        return daily_digest(
+            desk.board.alerts.values(), desk.board.cases.values(), agency, chosen, desk.catalog, now
+        )
 
     # --- dashboard ---------------------------------------------------------------------------
 

@@ -30,6 +30,7 @@ from pantau_alerts.settings import AlertsSettings
 log = logging.getLogger("pantau.alerts")
 
 RESTART_DELAY_S = 2.0
+DIGEST_CHECK_S = 60.0
 
 
 def utc_now() -> datetime:
@@ -86,6 +87,14 @@ def build_app(
                 await logs.stop()
                 await asyncio.sleep(RESTART_DELAY_S)
 
+    async def send_digests() -> None:
+        # Yesterday's digests go out soon after each local midnight; the outcome records make
+        # the check idempotent, so checking every minute sends each one once.
+        while True:
+            await asyncio.sleep(DIGEST_CHECK_S)
+            if dispatcher is not None and desk.ready:
+                dispatcher.send_digests()
+
     def delivery_metrics(registry: CollectorRegistry) -> None:
         if dispatcher is None:
             return
@@ -114,15 +123,19 @@ def build_app(
                 utc_now,
                 attempts=settings.webhook_attempts,
                 backoff=settings.webhook_backoff,
+                catalog=catalog,
             )
-        reader = asyncio.get_running_loop().create_task(follow_logs())
+        loop = asyncio.get_running_loop()
+        reader = loop.create_task(follow_logs())
+        digests = loop.create_task(send_digests())
         try:
             yield
         finally:
             desk.hub.close()
-            reader.cancel()
-            with suppress(asyncio.CancelledError):
-                await reader
+            for task in (reader, digests):
+                task.cancel()
+                with suppress(asyncio.CancelledError):
+                    await task
             if dispatcher is not None:
                 dispatcher.cancel()
                 await dispatcher.drain()

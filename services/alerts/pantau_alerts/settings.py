@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from pantau.settings import CommonSettings
 
@@ -33,6 +33,12 @@ class AlertsSettings(CommonSettings):
     webhook_backoff: float = Field(
         1.0, gt=0, le=300, description="seconds before the first retry; doubles on each retry"
     )
+
+    @field_validator("operators", "alert_routes", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # `PANTAU_OPERATORS=` in a shell or compose file means "not set", not the current folder.
+        return None if value == "" else value
 
     @property
     def deliveries_topic(self) -> str:

@@ -1,10 +1,9 @@
-"""Webhook calls over HTTP: one POST of the alert JSON per attempt, with a hard timeout."""
+"""Webhook calls over HTTP: one POST of a JSON body per attempt, with a hard timeout."""
 
 from __future__ import annotations
 
 import httpx
 
-from pantau.core.alerts import Alert
 from pantau_alerts.core.routing import Route
 from pantau_alerts.delivery import DeliveryFailed
 
@@ -17,17 +16,15 @@ class HttpWebhookPoster:
     def __init__(self, timeout: float) -> None:
         self._client = httpx.AsyncClient(timeout=httpx.Timeout(timeout), follow_redirects=False)
 
-    async def post(self, route: Route, alert: Alert) -> None:
+    async def post(self, route: Route, body: bytes, idempotency_key: str) -> None:
         headers = {
             **route.headers,
             "Content-Type": "application/json",
-            "Idempotency-Key": alert.alert_id,
+            "Idempotency-Key": idempotency_key,
             "X-Pantau-Route": route.name,
         }
         try:
-            response = await self._client.post(
-                route.url, content=alert.to_json_bytes(), headers=headers
-            )
+            response = await self._client.post(route.url, content=body, headers=headers)
         except httpx.TimeoutException:
             raise DeliveryFailed("timed out") from None
         except httpx.HTTPError as error:

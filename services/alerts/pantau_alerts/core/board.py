@@ -125,18 +125,19 @@ class AlertBoard:
         return self.cases.get((alert.agency, alert.case_id))
 
     def set_delivery(self, record: dict[str, Any]) -> None:
-        """Keep the final outcome of delivering one alert to one target."""
-        alert_id, target = record.get("alert_id"), record.get("target")
-        if isinstance(alert_id, str) and isinstance(target, str):
-            self.deliveries[(alert_id, target)] = record
+        """Keep the final outcome of delivering one subject (an alert, a digest) to one target."""
+        subject = record.get("subject") or record.get("alert_id")
+        target = record.get("target")
+        if isinstance(subject, str) and isinstance(target, str):
+            self.deliveries[(subject, target)] = record
 
-    def delivered(self, alert_id: str, target: str) -> bool:
+    def delivered(self, subject: str, target: str) -> bool:
         """True when a final outcome (delivered or dead letter) is recorded."""
-        return (alert_id, target) in self.deliveries
+        return (subject, target) in self.deliveries
 
-    def deliveries_of(self, alert_id: str) -> list[dict[str, Any]]:
-        """Recorded outcomes for one alert, by target."""
-        return [r for (a, _), r in sorted(self.deliveries.items()) if a == alert_id]
+    def deliveries_of(self, subject: str) -> list[dict[str, Any]]:
+        """Recorded outcomes for one alert (or digest), by target."""
+        return [r for (a, _), r in sorted(self.deliveries.items()) if a == subject]
 
     def visible(self, agencies: Collection[str] | None) -> Iterable[AlertState]:
         """Alerts of the given agencies (None: all)."""

@@ -5,9 +5,14 @@ routes:
   - name: malang-high            # the target's identity for delivery records
     match: {agency: [kota-malang.dpmptsp], severity: high, rule: [duty.same_officer]}
     webhook: {url: "https://ops.example/hooks/pantau", headers: {X-Token: "..."}}
+  - name: malang-daily
+    match: {agency: kota-malang.dpmptsp}
+    digest: true                 # the agency's daily digest instead of single alerts
+    webhook: {url: "https://ops.example/hooks/pantau-daily"}
 ```
 `severity` is a minimum; absent criteria match everything. Each route is one target; an alert
-matched by several routes is delivered to each of them once.
+matched by several routes is delivered to each of them once. A `digest` route receives, once per
+agency and local day, the digest of the day before (agency criterion only).
 """
 
 from __future__ import annotations
@@ -55,9 +60,16 @@ class Route:
     rules: frozenset[str] = frozenset()
     min_severity: Severity | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
+    digest: bool = False
+
+    def covers(self, agency: str) -> bool:
+        """True when the route's agency criterion admits `agency`."""
+        return not self.agencies or agency in self.agencies
 
     def matches(self, alert: Alert) -> bool:
-        """True when the alert meets every criterion the route sets."""
+        """True when the alert meets every criterion the route sets (never for a digest route)."""
+        if self.digest:
+            return False
         if self.agencies and alert.agency not in self.agencies:
             return False
         if self.rules and alert.rule.value not in self.rules:
@@ -85,6 +97,10 @@ class RoutingTable:
     def targets_for(self, alert: Alert) -> list[Route]:
         """The routes an alert goes to."""
         return [route for route in self.routes if route.matches(alert)]
+
+    def digest_routes_for(self, agency: str) -> list[Route]:
+        """The digest routes an agency's daily digest goes to."""
+        return [route for route in self.routes if route.digest and route.covers(agency)]
 
     @classmethod
     def parse(cls, data: Any, source: str = "routes") -> RoutingTable:
@@ -118,6 +134,11 @@ class RoutingTable:
                 isinstance(k, str) and isinstance(v, str) for k, v in headers.items()
             ):
                 raise RoutesError(f"{where}: webhook.headers must map names to strings")
+            digest = raw.get("digest", False)
+            if not isinstance(digest, bool):
+                raise RoutesError(f"{where}: digest must be true or false")
+            if digest and (match.get("rule") or match.get("severity")):
+                raise RoutesError(f"{where}: a digest route matches by agency only")
             unknown = set(match) - {"agency", "severity", "rule"}
             if unknown:
                 raise RoutesError(f"{where}: unknown match keys {sorted(unknown)}")
@@ -137,6 +158,7 @@ class RoutingTable:
                     rules=rules,
                     min_severity=min_severity,
                     headers=dict(headers),
+                    digest=digest,
                 )
             )
         return cls(routes)
