@@ -122,7 +122,8 @@ ENGINE = MergeTree
 ORDER BY (agency, service, loaded_at);
 
 -- The steps of each service standard with their own limit (`sla`, empty when the step has none),
--- from the same snapshots as service_standards.
+-- whether the standard requires them before a successful end (`mandatory`), and whether they end
+-- a case (`terminal`) successfully (`successful`), from the same snapshots as service_standards.
 CREATE TABLE IF NOT EXISTS {db}.service_steps
 (
     agency String,
@@ -133,6 +134,7 @@ CREATE TABLE IF NOT EXISTS {db}.service_steps
     roles Array(String),
     mandatory UInt8,
     terminal UInt8,
+    successful UInt8,
     loaded_at DateTime
 )
 ENGINE = MergeTree

@@ -85,7 +85,7 @@ WHERE loaded_at = (SELECT max(loaded_at) FROM {db}.service_standards);
 
 -- The steps of the standards in force, with each step's own limit (empty: none).
 CREATE VIEW IF NOT EXISTS {db}.v_service_steps AS
-SELECT agency, service, step, step_index, sla, roles, mandatory, terminal
+SELECT agency, service, step, step_index, sla, roles, mandatory, terminal, successful
 FROM {db}.service_steps
 WHERE loaded_at = (SELECT max(loaded_at) FROM {db}.service_steps);
 

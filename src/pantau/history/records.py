@@ -108,6 +108,7 @@ SERVICE_STEP_COLUMNS = (
     "roles",
     "mandatory",
     "terminal",
+    "successful",
     "loaded_at",
 )
 
@@ -399,6 +400,7 @@ def standard_rows(catalog: Catalog, loaded_at: datetime) -> tuple[list[Row], lis
                     sorted(step.roles),
                     int(step.code in service.mandatory),
                     int(step.terminal),
+                    int(step.is_success),
                     loaded,
                 )
             )
