@@ -94,20 +94,10 @@ def test_one_applicant_filing_often_is_one_applicant() -> None:
     assert run(filings(cases, ["k1:same"] * 10, wib(2)))[1] == []
 
 
-def test_applicants_filing_for_themselves_are_not_counted() -> None:
-    """A representative ref equal to the applicant ref is the applicant filing in person."""
+def test_a_representative_filing_for_themselves_is_not_counted() -> None:
+    """A person filing their own case and five others' has filed for five other applicants."""
     cases = Cases()
-    steps = [
-        cases.step(
-            f"S{n}",
-            "submitted",
-            wib(2) + timedelta(hours=n),
-            applicant=ref,
-            attributes={"representative_ref": ref},
-        )
-        for n, ref in enumerate(people(8))
-    ]
-    assert run(steps)[1] == []
+    assert run(filings(cases, [BROKER, *people(5)], wib(2)))[1] == []
 
 
 def test_a_raw_nik_as_representative_is_ignored_and_never_stored() -> None:

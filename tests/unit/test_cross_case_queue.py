@@ -83,6 +83,38 @@ def test_overtaking_fewer_than_min_positions_raises_nothing() -> None:
     assert run(steps)[1] == []
 
 
+def test_passing_later_submitted_cases_is_no_jump() -> None:
+    """A case submitted before the others may pass them at a later step even though they reached
+    that step first: only earlier-submitted cases can be overtaken."""
+    cases = Cases()
+    steps = [cases.step("OLD", "submitted", wib(2, 8))]
+    steps.append(cases.step("OLD", "verified", wib(3, 9), officer="V1"))
+    for n in range(4):
+        steps.append(cases.step(f"Y{n}", "submitted", wib(16, 8, n)))
+        steps.append(cases.step(f"Y{n}", "verified", wib(17, 9, n), officer="V1"))
+        steps.append(cases.step(f"Y{n}", "paid", wib(23, 9, n)))
+    steps.append(cases.step("OLD", "paid", wib(26, 9)))
+    steps.append(cases.step("OLD", "approved", wib(26, 10), officer="H1"))
+    assert run(steps)[1] == []
+
+
+def test_approval_ahead_of_earlier_paid_cases_is_a_jump() -> None:
+    """The same passing by a case submitted after them is a jump, at any staff step."""
+    cases = Cases()
+    steps: list[CaseStep] = []
+    for n in range(4):
+        steps.append(cases.step(f"Y{n}", "submitted", wib(16, 8, n)))
+        steps.append(cases.step(f"Y{n}", "verified", wib(17, 9, n), officer="V1"))
+        steps.append(cases.step(f"Y{n}", "paid", wib(23, 9, n)))
+    steps.append(cases.step("NEW", "submitted", wib(25, 8)))
+    steps.append(cases.step("NEW", "verified", wib(25, 9), officer="V1"))
+    steps.append(cases.step("NEW", "paid", wib(26, 9)))
+    steps.append(cases.step("NEW", "approved", wib(26, 10), officer="H1"))
+    assert [(alert.case_id, alert.evidence["waited_at"]) for alert in run(steps)[1]] == [
+        ("NEW", "paid")
+    ]
+
+
 def test_catalog_thresholds_are_used() -> None:
     """With min_positions 2 and min_wait 1 working_days, the smaller overtaking is alerted."""
     cases = Cases({"queue_jump": {"min_positions": 2, "min_wait": "1 working_days"}})
