@@ -141,6 +141,9 @@ class Tracker:
             value_serializer="raw",
             autodiscover=False,
             broker_commit_interval=1.0,
+            # A crashed worker's partitions wait this long before another worker takes them.
+            broker_session_timeout=settings.tracker_session_timeout_s,
+            broker_heartbeat_interval=min(3.0, settings.tracker_session_timeout_s / 3),
         )
         app: Any = self.app  # Faust's own annotations do not fit bound-method pages
         raw: dict[str, Any] = {

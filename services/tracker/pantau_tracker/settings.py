@@ -31,6 +31,9 @@ class TrackerSettings(CommonSettings):
     tracker_backfill_settle_s: float = Field(
         60, ge=0, description="seconds a backfilled case waits before its deadline timers"
     )
+    tracker_session_timeout_s: float = Field(
+        10, ge=6, le=300, description="seconds before a silent worker's partitions move on"
+    )
     tracker_timer_interval_s: float = Field(
         1.0, gt=0, le=5, description="seconds between deadline timer ticks"
     )

@@ -1,0 +1,304 @@
+"""The tracker worker against the real broker: alerts, DLQ, timers, crash recovery, two workers."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from pantau.core.events import event_key
+from pantau.settings import TopicNames
+from pantau_tracker.domain.standards import TrackerPolicy
+from tracker_harness import (
+    AGENCY,
+    Record,
+    TrackerProcess,
+    alerts_in,
+    consumer_lag,
+    expected_views,
+    fold_topic,
+    fresh_topics,
+    pbg_case,
+    producer,
+    publish,
+    read_topic,
+    sample_catalog,
+    scenario_stream,
+)
+
+NIK = "3507012345678901"
+
+
+@pytest.fixture(scope="module")
+def stack(local_servers: None) -> Iterator[dict[str, str]]:
+    """An isolated prefix with its contract topics."""
+    with fresh_topics() as env:
+        yield env
+
+
+@pytest.fixture(scope="module")
+def worker(
+    stack: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[TrackerProcess]:
+    """One running tracker worker, shared by the scenario tests of this module."""
+    folder = tmp_path_factory.mktemp("tracker")
+    tracker = TrackerProcess(stack, folder / "state", folder / "tracker.log").start()
+    try:
+        tracker.wait_ready()
+        yield tracker
+    finally:
+        tracker.stop()
+
+
+def topics(env: dict[str, str]) -> TopicNames:
+    return TopicNames(env["PANTAU_TOPIC_PREFIX"])
+
+
+def alerts_for(records: list[Record], case_id: str) -> list[str]:
+    return sorted(a.rule.value for a in alerts_in(records) if a.case_id == case_id)
+
+
+def test_published_events_raise_exactly_the_expected_alerts(
+    stack: dict[str, str], worker: TrackerProcess
+) -> None:
+    """Cases published straight to pantau.events give exactly their rules' alerts; clean: none."""
+    names = topics(stack)
+    start = datetime.now(UTC) - timedelta(hours=8)
+    tag = uuid.uuid4().hex[:6]
+    expected = {
+        "clean": [],
+        "invalid_transition": ["process.invalid_transition"],
+        "same_officer": ["duty.same_officer"],
+        "fee_mismatch": ["fee.mismatch"],
+        "role_not_allowed": ["duty.role_not_allowed"],
+        "reason_missing": ["process.reason_missing"],
+        "skipped_step": ["process.invalid_transition", "process.skipped_step"],
+        "duplicate": [],
+        "conflict": ["integrity.conflicting_duplicate"],
+        "out_of_order": ["process.invalid_transition", "time.out_of_order"],
+    }
+    cases = {kind: pbg_case(f"{tag}-{kind}", start, kind) for kind in expected}
+    publish([event for events in cases.values() for event in events], names.events)
+    # Every case handled to its last event (the state counts distinct event ids) ...
+    deadline = time.monotonic() + 60
+    for kind, events in cases.items():
+        distinct = len({event["event_id"] for event in events})
+        while True:
+            status, view = worker.get(f"/v1/cases/{AGENCY}/{tag}-{kind}")
+            if status == 200 and view["events"] == distinct:
+                break
+            assert time.monotonic() < deadline, worker.log_tail()
+            time.sleep(0.2)
+    # ... and its alerts, published before its state, are all on the topic.
+    wanted = sum(len(rules) for rules in expected.values())
+
+    def mine(records: list[Record]) -> int:
+        return sum(1 for a in alerts_in(records) if a.case_id.startswith(tag))
+
+    records = read_topic(names.alerts, until=lambda r: mine(r) >= wanted, timeout=20)
+    records = read_topic(names.alerts, until=lambda r: False, timeout=1)
+    for kind, rules in expected.items():
+        assert alerts_for(records, f"{tag}-{kind}") == sorted(rules), kind
+    status, view = worker.get(f"/v1/cases/{AGENCY}/{tag}-clean")
+    assert status == 200
+    assert view["status"] == "closed"
+    assert view["terminal_step"] == "issued"
+    assert view["breached"] is False
+    assert worker.get(f"/v1/cases/{AGENCY}/nope-{tag}")[0] == 404
+
+
+def test_poison_records_go_to_the_dlq_and_the_partition_continues(
+    stack: dict[str, str], worker: TrackerProcess
+) -> None:
+    """Malformed bytes and a raw NIK are dead-lettered (NIK redacted); the next event counts."""
+    names = topics(stack)
+    case_id = f"poison-{uuid.uuid4().hex[:6]}"
+    key = event_key(AGENCY, case_id)
+    now = datetime.now(UTC)
+    with_nik = {
+        "event_id": f"{case_id}:nik",
+        "agency": AGENCY,
+        "service": "pbg",
+        "case_id": case_id,
+        "step": "submitted",
+        "occurred_at": now.isoformat(),
+        "applicant": {"nik": NIK},
+    }
+    good = {**with_nik, "event_id": f"{case_id}:1", "step": "verified", "applicant": None}
+    del good["applicant"]
+    sender = producer()
+    sender.send(names.events, key=key, value=b"\x00{not json")
+    sender.send(names.events, key=key, value=json.dumps(with_nik).encode())
+    sender.send(names.events, key=key, value=json.dumps(good).encode())
+    sender.flush()
+    sender.close()
+    records = read_topic(names.alerts, until=lambda r: bool(alerts_for(r, case_id)), timeout=30)
+    # The good event after the poison: an unknown case whose verified step has no officer.
+    assert alerts_for(records, case_id) == ["duty.role_not_allowed", "process.unknown_case"]
+    dlq = [
+        r for r in read_topic(names.dlq, until=lambda r: len(r) >= 2, timeout=15) if r.key == key
+    ]
+    codes = sorted(dict(r.headers)["pantau.error"] for r in dlq)
+    assert codes == [b"malformed", b"raw_nik"]
+    for record in dlq:
+        assert NIK.encode() not in (record.value or b"")
+        assert NIK.encode() not in dict(record.headers)["pantau.detail"]
+
+
+def test_backdated_deadline_alerts_within_five_seconds_without_another_event(
+    stack: dict[str, str], worker: TrackerProcess
+) -> None:
+    """A step deadline already passed: sla.step_overdue from the timer, once, within 5 s."""
+    names = topics(stack)
+    case_id = f"late-{uuid.uuid4().hex[:6]}"
+    submitted = {
+        "event_id": f"{case_id}:1",
+        "agency": AGENCY,
+        "service": "pbg",
+        "case_id": case_id,
+        "step": "submitted",
+        "occurred_at": (datetime.now(UTC) - timedelta(days=12)).isoformat(),
+        "seq": 1,
+    }
+    publish([submitted], names.events)
+    published = time.monotonic()
+
+    def overdue(records: list[Record]) -> list[str]:
+        return [
+            a.alert_id
+            for a in alerts_in(records)
+            if a.case_id == case_id and a.rule.value == "sla.step_overdue"
+        ]
+
+    records = read_topic(names.alerts, until=lambda r: bool(overdue(r)), timeout=10)
+    elapsed = time.monotonic() - published
+    assert overdue(records), worker.log_tail()
+    assert elapsed < 5.0
+    time.sleep(2)  # several timer ticks later, still exactly one
+    records = read_topic(names.alerts, until=lambda r: False, timeout=2)
+    assert len(overdue(records)) == 1
+    assert alerts_for(records, case_id) == ["sla.step_overdue", "time.backdated"]
+
+
+# --- crash and scale-out: each with its own topics and workers --------------------------------
+
+
+def _expect_matching_output(env: dict[str, str], group: str, timeout: float = 60) -> None:
+    """Alerts and case states on Kafka equal a fresh fold of the events topic; lag is zero."""
+    names = topics(env)
+    catalog, policy = sample_catalog(), TrackerPolicy()
+    deadline = time.monotonic() + timeout
+    while consumer_lag(group, names.events) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert consumer_lag(group, names.events) == 0
+    events = read_topic(names.events, timeout=3)
+    fold = fold_topic(events, catalog, policy)
+    published = read_topic(names.alerts, timeout=3)
+    contents: dict[str, set[bytes]] = defaultdict(set)
+    for record in published:
+        assert record.value is not None
+        contents[json.loads(record.value)["alert_id"]].add(record.value)
+    changed = {alert_id: bodies for alert_id, bodies in contents.items() if len(bodies) > 1}
+    assert changed == {}, "an alert_id was published with different contents"
+    assert set(contents) == set(fold.alerts)
+    assert {a: next(iter(b)) for a, b in contents.items()} == fold.alerts
+    latest: dict[bytes, bytes | None] = {}
+    for record in sorted(read_topic(names.cases, timeout=3), key=lambda r: r.offset):
+        assert record.key is not None
+        latest[record.key] = record.value
+    views = expected_views(fold, catalog, policy)
+    assert set(latest) == set(views)
+    for key, view in views.items():
+        assert json.loads(latest[key] or b"null") == view, key
+
+
+def test_kill_9_mid_stream_then_restart_loses_and_changes_nothing(
+    local_servers: None, tmp_path: Path
+) -> None:
+    """kill -9 while events stream in; after a restart every alert and case state is right."""
+    with fresh_topics() as env:
+        names = topics(env)
+        stream = scenario_stream(400, datetime.now(UTC) - timedelta(hours=8), "crash")
+        tracker = TrackerProcess(env, tmp_path / "state", tmp_path / "tracker.log").start()
+        done = threading.Event()
+
+        def trickle() -> None:
+            sender = producer()
+            for index, event in enumerate(stream):
+                key = event_key(event["agency"], event["case_id"])
+                sender.send(names.events, key=key, value=json.dumps(event).encode())
+                if index % 100 == 99:  # about 500 events/s: the crash lands mid-stream
+                    sender.flush()
+                    time.sleep(0.2)
+            sender.flush()
+            sender.close()
+            done.set()
+
+        try:
+            tracker.wait_ready()
+            publisher = threading.Thread(target=trickle)
+            publisher.start()
+            read_topic(names.alerts, until=lambda r: len(r) >= 50, timeout=30)
+            tracker.kill()
+            assert not done.is_set(), "the stream ended before the crash"
+            tracker.start()
+            publisher.join(timeout=60)
+            tracker.wait_ready()
+            _expect_matching_output(env, names.group("tracker"))
+        finally:
+            tracker.stop()
+
+
+def test_two_workers_give_the_same_alerts_as_one_and_no_duplicate_timer_alerts(
+    local_servers: None, tmp_path: Path
+) -> None:
+    """Two workers share 12 partitions: the alerts are those of the fold, timers fire once each."""
+    with fresh_topics() as env:
+        names = topics(env)
+        now = datetime.now(UTC)
+        stream = scenario_stream(120, now - timedelta(hours=8), "two")
+        late = [
+            {
+                "event_id": f"late-{i}:1",
+                "agency": AGENCY,
+                "service": "pbg",
+                "case_id": f"late-{i}",
+                "step": "submitted",
+                "occurred_at": (now - timedelta(days=12)).isoformat(),
+                "seq": 1,
+            }
+            for i in range(12)
+        ]
+        first = TrackerProcess(env, tmp_path / "a", tmp_path / "a.log").start()
+        second = TrackerProcess(env, tmp_path / "b", tmp_path / "b.log").start()
+        try:
+            first.wait_ready()
+            second.wait_ready()
+            publish(stream, names.events)
+            _expect_matching_output(env, names.group("tracker"))
+            # Deadlines already passed when published: the timer path, on whichever worker.
+            publish(late, names.events)
+
+            def timer_alerts(records: list[Record]) -> list[str]:
+                return [
+                    a.alert_id
+                    for a in alerts_in(records)
+                    if a.case_id.startswith("late-") and a.rule.value.startswith("sla.")
+                ]
+
+            read_topic(names.alerts, until=lambda r: len(timer_alerts(r)) >= 12, timeout=30)
+            time.sleep(3)  # several timer ticks on both workers
+            records = read_topic(names.alerts, timeout=3)
+            ids = timer_alerts(records)
+            assert len(ids) >= 12
+            assert len(ids) == len(set(ids)), "a timer alert was published twice"
+        finally:
+            first.stop()
+            second.stop()

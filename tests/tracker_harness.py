@@ -1,0 +1,350 @@
+"""Running tracker workers against the real broker: processes, isolated topics, traffic, folds.
+
+Shared by the tracker's integration tests and its benchmark.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+
+from pantau.adapters.kafka_topics import contract_topics, ensure_topics
+from pantau.core.alerts import Alert
+from pantau.core.catalog import Catalog, load_catalog
+from pantau.core.events import event_key
+from pantau.settings import SAMPLE_CATALOG, TopicNames
+from pantau_tracker.domain.case import CaseState
+from pantau_tracker.domain.case_view import case_view
+from pantau_tracker.domain.records import Rejection, read_event
+from pantau_tracker.domain.standards import Standards, TrackerPolicy
+from pantau_tracker.domain.tracking import handle_event
+
+REPO = Path(__file__).resolve().parents[1]
+KAFKA = "127.0.0.1:9092"
+AGENCY = "kota-malang.dpmptsp"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def fresh_topics(partitions: int = 12) -> Iterator[dict[str, str]]:
+    """PANTAU_* variables of a stack with its own prefix and contract topics, deleted after."""
+    prefix = f"test-trk-{uuid.uuid4().hex[:10]}."
+    ensure_topics([KAFKA], contract_topics(TopicNames(prefix), partitions), report=lambda _: None)
+    env = {
+        "PANTAU_TOPIC_PREFIX": prefix,
+        "PANTAU_KAFKA": KAFKA,
+        "PANTAU_PARTITIONS": str(partitions),
+        "PANTAU_CLICKHOUSE": "clickhouse://default@127.0.0.1:9000/pantau_unused",
+    }
+    try:
+        yield env
+    finally:
+        admin = KafkaAdminClient(bootstrap_servers=KAFKA)
+        try:
+            mine = [t for t in admin.list_topics() if t.startswith(prefix)]
+            if mine:
+                admin.delete_topics(mine)
+        finally:
+            admin.close()
+
+
+@dataclass
+class TrackerProcess:
+    """One `pantau tracker` worker in a subprocess, with its own port and state folder."""
+
+    env: dict[str, str]
+    data_dir: Path
+    log_path: Path
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> TrackerProcess:
+        env = {
+            **os.environ,
+            **self.env,
+            "PANTAU_TRACKER_PORT": str(self.port),
+            "PANTAU_TRACKER_DATA_DIR": str(self.data_dir),
+            "PANTAU_TRACKER_TIMER_INTERVAL_S": "0.5",
+        }
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "pantau.cli", "tracker"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=REPO,
+        )
+        log.close()
+        return self
+
+    def get(self, path: str) -> tuple[int, Any]:
+        try:
+            # Always our own http://127.0.0.1 URL.
+            with urllib.request.urlopen(self.url + path, timeout=5) as response:  # noqa: S310
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read() or b"null")
+
+    def wait_ready(self, timeout: float = 90) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.process is not None
+            if self.process.poll() is not None:
+                raise AssertionError(f"tracker exited; log:\n{self.log_tail()}")
+            try:
+                if self.get("/readyz")[0] == 200:
+                    return
+            except (OSError, ValueError):
+                pass
+            time.sleep(0.3)
+        raise AssertionError(f"tracker not ready in {timeout} s; log:\n{self.log_tail()}")
+
+    def log_tail(self, lines: int = 40) -> str:
+        text = self.log_path.read_text(errors="replace").splitlines()
+        return "\n".join(text[-lines:])
+
+    def kill(self) -> None:
+        """kill -9: no shutdown, no final commit."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(timeout=30)
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+
+def producer() -> KafkaProducer:
+    return KafkaProducer(bootstrap_servers=KAFKA, acks="all", linger_ms=5)
+
+
+def publish(events: list[dict[str, Any]], topic: str) -> None:
+    sender = producer()
+    try:
+        for event in events:
+            key = event_key(event["agency"], event["case_id"])
+            sender.send(topic, key=key, value=json.dumps(event).encode())
+        sender.flush()
+    finally:
+        sender.close()
+
+
+@dataclass(frozen=True)
+class Record:
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    timestamp_ms: int
+    headers: list[tuple[str, bytes]]
+
+
+def read_topic(
+    topic: str,
+    until: Callable[[list[Record]], bool] = lambda _: False,
+    timeout: float = 10,
+) -> list[Record]:
+    """Every record of `topic` from the beginning, until `until(records)` or `timeout` s."""
+    consumer = KafkaConsumer(bootstrap_servers=KAFKA, enable_auto_commit=False)
+    try:
+        partitions = consumer.partitions_for_topic(topic) or set()
+        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        consumer.assign(tps)
+        consumer.seek_to_beginning(*tps)
+        records: list[Record] = []
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for tp_records in consumer.poll(timeout_ms=200).values():
+                records.extend(
+                    Record(
+                        r.topic,
+                        r.partition,
+                        r.offset,
+                        r.key,
+                        r.value,
+                        r.timestamp,
+                        list(r.headers or []),
+                    )
+                    for r in tp_records
+                )
+            if until(records):
+                break
+        return records
+    finally:
+        consumer.close()
+
+
+def alerts_in(records: list[Record]) -> list[Alert]:
+    return [Alert.from_json_bytes(r.value) for r in records if r.value is not None]
+
+
+def consumer_lag(group: str, topic: str) -> int:
+    """Records of `topic` not yet committed by `group` (read without joining the group)."""
+    consumer = KafkaConsumer(bootstrap_servers=KAFKA, group_id=group, enable_auto_commit=False)
+    try:
+        partitions = consumer.partitions_for_topic(topic) or set()
+        tps = [TopicPartition(topic, p) for p in partitions]
+        ends = consumer.end_offsets(tps)
+        return sum(ends[tp] - (consumer.committed(tp) or 0) for tp in tps)
+    finally:
+        consumer.close()
+
+
+# --- expectations: the pure core folded over what the broker holds --------------------------
+
+
+@dataclass
+class Fold:
+    """What the tracker should have produced from the events topic, judged by the pure core."""
+
+    alerts: dict[str, bytes] = field(default_factory=dict)
+    states: dict[bytes, CaseState] = field(default_factory=dict)
+    rejected: int = 0
+
+
+def fold_topic(records: list[Record], catalog: Catalog, policy: TrackerPolicy) -> Fold:
+    """Replay the events topic (each partition in offset order) through the pure core."""
+    standards = Standards(catalog, policy)
+    fold = Fold()
+    for record in sorted(records, key=lambda r: (r.partition, r.offset)):
+        found = read_event(record.key, record.value, catalog)
+        if isinstance(found, Rejection):
+            fold.rejected += 1
+            continue
+        standard = standards.for_case(found.agency, found.service)
+        assert standard is not None
+        assert record.key is not None
+        received_at = datetime.fromtimestamp(record.timestamp_ms / 1000, UTC)
+        outcome = handle_event(fold.states.get(record.key), found, received_at, standard)
+        for alert in outcome.alerts:
+            fold.alerts[alert.alert_id] = alert.to_json_bytes()
+        if outcome.state is not None:
+            fold.states[record.key] = outcome.state
+    return fold
+
+
+def expected_views(fold: Fold, catalog: Catalog, policy: TrackerPolicy) -> dict[bytes, Any]:
+    standards = Standards(catalog, policy)
+    views = {}
+    for key, state in fold.states.items():
+        standard = standards.for_case(state.agency, state.service)
+        assert standard is not None
+        views[key] = case_view(state, standard)
+    return views
+
+
+def sample_catalog() -> Catalog:
+    return load_catalog(SAMPLE_CATALOG)
+
+
+# --- traffic ------------------------------------------------------------------------------------
+
+
+def pbg_case(case_id: str, start: datetime, kind: str = "clean") -> list[dict[str, Any]]:
+    """A Kota Malang PBG case a few hours long; `kind` plants one anomaly.
+
+    Kinds: clean, invalid_transition, same_officer, fee_mismatch, role_not_allowed,
+    reason_missing, skipped_step, duplicate, conflict, out_of_order.
+    """
+    hour = timedelta(hours=1)
+
+    def event(n: int, step: str, **extra: Any) -> dict[str, Any]:
+        return {
+            "event_id": f"{AGENCY}:{case_id}:{n}",
+            "agency": AGENCY,
+            "service": "pbg",
+            "case_id": case_id,
+            "step": step,
+            "occurred_at": (start + n * hour).isoformat(),
+            "seq": n,
+            **extra,
+        }
+
+    verifier = {"id": "198702142010011003", "role": "verifier"}
+    head = {"id": "197501012000011001", "role": "head"}
+    events = [
+        event(1, "submitted", channel="online", applicant={"ref": "k1:3f9a"}),
+        event(2, "verified", officer=verifier),
+        event(3, "fee_assessed", officer={"id": "198001012005011001", "role": "assessor"}),
+        event(4, "paid", payment={"amount": "150000.00", "currency": "IDR", "receipt": "KW-1"}),
+        event(5, "approved", officer=head),
+        event(6, "issued"),
+    ]
+    if kind == "invalid_transition":
+        events[2] = event(3, "approved", officer=head)
+        events = events[:3]
+    elif kind == "same_officer":
+        events[4] = event(5, "approved", officer={**verifier, "role": "head"})
+    elif kind == "fee_mismatch":
+        events[3] = event(4, "paid", payment={"amount": "75000.00", "currency": "IDR"})
+    elif kind == "role_not_allowed":
+        events[1] = event(2, "verified", officer={"id": "X9", "role": "cashier"})
+    elif kind == "reason_missing":
+        events = [events[0], event(2, "rejected")]
+    elif kind == "skipped_step":
+        events = [events[0], events[1], event(3, "issued")]
+    elif kind == "duplicate":
+        events = [*events[:3], events[2], *events[3:]]
+    elif kind == "conflict":
+        events = [*events[:3], {**events[2], "reason": "changed afterwards"}, *events[3:]]
+    elif kind == "out_of_order":
+        events = [events[0], events[2], events[1], *events[3:]]
+    return events
+
+
+KINDS = (
+    "clean",
+    "invalid_transition",
+    "same_officer",
+    "fee_mismatch",
+    "role_not_allowed",
+    "reason_missing",
+    "skipped_step",
+    "duplicate",
+    "conflict",
+    "out_of_order",
+)
+
+
+def scenario_stream(cases: int, start: datetime, tag: str) -> list[dict[str, Any]]:
+    """`cases` cases cycling through every kind, their events interleaved across cases."""
+    per_case = [
+        pbg_case(f"{tag}-{i:05d}", start + timedelta(minutes=i % 50), KINDS[i % len(KINDS)])
+        for i in range(cases)
+    ]
+    stream: list[dict[str, Any]] = []
+    depth = max(len(events) for events in per_case)
+    for index in range(depth):
+        stream.extend(events[index] for events in per_case if index < len(events))
+    return stream
