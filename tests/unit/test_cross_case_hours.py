@@ -70,13 +70,13 @@ def test_the_grace_comes_from_the_catalog() -> None:
 
 
 def test_applicants_and_systems_may_act_at_any_hour() -> None:
-    """A submission at night, a payment on Sunday and an automatic step at night are not staff
-    work."""
+    """A submission at night, a payment on Sunday (even one a cashier's system records) and an
+    automatic step at night are not staff work."""
     cases = Cases({"automatic": ["issued"]})
     steps = [
         cases.step("A", "submitted", wib(23, 23)),
         cases.step("A", "verified", wib(24, 9), officer="V1"),
-        cases.step("A", "paid", wib(29, 11)),
+        cases.step("A", "paid", wib(29, 11), officer="CASHIER"),
         cases.step("A", "approved", wib(30, 10), officer="H1"),
         cases.step("A", "issued", wib(30, 22), officer="SYSTEM"),
     ]

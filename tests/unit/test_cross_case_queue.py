@@ -181,12 +181,21 @@ def test_a_case_moves_from_queue_to_queue() -> None:
     assert state.waiting == {}
 
 
-def test_state_is_bounded() -> None:
-    """A queue keeps at most max_waiting cases, and forgets cases waiting past stale_after."""
-    cases = Cases({"queue_jump": {"max_waiting": 3, "stale_after": "20 days"}})
-    state, _ = run([cases.step("OLD", "submitted", wib(2, 8))])
-    state, _ = run(early_birds(cases, count=5), state)
+def test_a_queue_keeps_at_most_max_waiting_cases() -> None:
+    """Beyond max_waiting, the longest waiting cases are forgotten first."""
+    cases = Cases({"queue_jump": {"max_waiting": 3}})
+    state, _ = run(early_birds(cases, count=5))
     assert [w.case_id for w in state.waiting["submitted"]] == ["C2", "C3", "C4"]
+
+
+def test_abandoned_cases_are_forgotten() -> None:
+    """A case waiting longer than stale_after is dropped at the service's next step."""
+    cases = Cases({"queue_jump": {"stale_after": "20 days"}})
+    state, _ = run(
+        [cases.step("OLD", "submitted", wib(2, 8)), cases.step("MID", "submitted", wib(9, 8))]
+    )
+    state, _ = run(early_birds(cases, count=1), state)
+    assert [w.case_id for w in state.waiting["submitted"]] == ["MID", "C0"]
 
 
 def test_state_round_trips_through_json_and_replays_identically() -> None:
