@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -12,7 +13,7 @@ from pantau.core.alerts import Alert
 from pantau.core.durations import Duration, DurationUnit
 from pantau.oversight.case_step import CaseStep, RunningLimit, case_step_from_dict
 from pantau.oversight.queue import observe_queue
-from pantau.oversight.rules import CASE_RULES, QUEUE, STATEFUL_RULES
+from pantau.oversight.rules import CASE_RULES, QUEUE, SEEN_MAX, SPEED, STATEFUL_RULES
 
 
 def through_json(step: CaseStep) -> CaseStep:
@@ -86,3 +87,44 @@ def test_apply_through_stored_data_matches_the_pure_fold() -> None:
         state, raised = observe_queue(state, step, NOW)
         direct.extend(raised)
     assert via_table == direct != []
+
+
+def test_a_redelivered_step_changes_nothing_and_gives_the_same_alerts() -> None:
+    """A step delivered again after a restart leaves the record as it was and gives the alert it
+    raised the first time, identical; a step that raised nothing gives nothing again."""
+    cases = Cases()
+    steps = [cases.step(f"C{n}", "submitted", wib(23, 8, n)) for n in range(4)]
+    steps.append(cases.step("LATE", "submitted", wib(26, 9)))
+    jump = cases.step("LATE", "verified", wib(26, 10), officer="V1")
+    stored: dict[str, Any] | None = None
+    for step in steps:
+        stored, _ = QUEUE.apply(stored, step, NOW)
+    stored, first = QUEUE.apply(stored, jump, NOW)
+    later = NOW + timedelta(hours=1)
+    again_record, again = QUEUE.apply(json.loads(json.dumps(stored)), jump, later)
+    assert again == first != []
+    assert again_record == stored
+    quiet_record, quiet = QUEUE.apply(stored, steps[2], later)
+    assert quiet == []
+    assert quiet_record == stored
+
+
+def test_a_redelivered_duration_is_not_counted_twice() -> None:
+    """Speed samples are not doubled by a redelivery."""
+    cases = Cases()
+    cases.step("A", "submitted", wib(23, 8))
+    verified = cases.step("A", "verified", wib(24, 9), officer="V1")
+    stored, _ = SPEED.apply(None, verified, NOW)
+    stored, _ = SPEED.apply(stored, verified, NOW)
+    assert stored["state"]["durations"]["step:verified"] == [pytest.approx(9.5 * 3600)]
+
+
+def test_the_record_of_seen_events_is_bounded() -> None:
+    """Only the latest SEEN_MAX event ids are remembered per key."""
+    cases = Cases()
+    stored: dict[str, Any] | None = None
+    for n in range(SEEN_MAX + 10):
+        stored, _ = QUEUE.apply(stored, cases.step(f"C{n}", "submitted", wib(23, 8)), NOW)
+    assert stored is not None
+    assert len(stored["seen"]) == SEEN_MAX
+    assert stored["seen"][-1] == f"{AGENCY}:C{SEEN_MAX + 9}:1"

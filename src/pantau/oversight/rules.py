@@ -26,6 +26,9 @@ from pantau.oversight.officers import OfficerActivity, observe_officer, officer_
 from pantau.oversight.queue import QueueState, observe_queue, queue_key
 from pantau.oversight.speed import SpeedState, observe_speed, speed_key
 
+SEEN_MAX = 256  # event ids remembered per key: more than a restart redelivers on a busy key
+RAISED_MAX = 32  # alert-raising events whose alerts are kept to give again on redelivery
+
 
 class RuleState(Protocol):
     """A rule state: a frozen value that round-trips through JSON-able data."""
@@ -54,11 +57,36 @@ class StatefulRule(Generic[StateT]):
     def apply(
         self, stored: Mapping[str, Any] | None, step: CaseStep, now: datetime
     ) -> tuple[dict[str, Any], list[Alert]]:
-        """Fold `step` into the state stored under its key (None: none yet), as a table keeps
-        it: the new state's JSON-able data and the alerts raised."""
-        state = self.empty() if stored is None else self.load(stored)
+        """Fold `step` into the record stored under its key (None: none yet), as a table keeps
+        it: the new record (JSON-able) and the alerts raised.
+
+        The record holds the rule's state and the ids of the latest events folded in, with the
+        alerts they raised. A step delivered again (at-least-once processing after a restart)
+        leaves the record as it is and gives the same alerts again, identical to the first time,
+        so a crash between saving the state and publishing its alerts loses nothing and counts
+        nothing twice.
+        """
+        record = dict(stored or {})
+        seen: list[str] = list(record.get("seen", []))
+        raised: list[list[Any]] = list(record.get("raised", []))
+        event_id = step.event.event_id
+        if event_id in seen:
+            again = [
+                Alert.from_json_bytes(body)
+                for trigger, bodies in raised
+                if trigger == event_id
+                for body in bodies
+            ]
+            return record, again
+        state = self.empty() if "state" not in record else self.load(record["state"])
         changed, alerts = self.observe(state, step, now)
-        return changed.to_dict(), alerts
+        seen = [*seen, event_id][-SEEN_MAX:]
+        if alerts:
+            bodies = [alert.to_json_bytes().decode("utf-8") for alert in alerts]
+            raised = [*raised, [event_id, bodies]][-RAISED_MAX:]
+        # An alert is kept only while its event is still recognised as seen.
+        raised = [entry for entry in raised if entry[0] in seen]
+        return {"state": changed.to_dict(), "seen": seen, "raised": raised}, alerts
 
 
 QUEUE = StatefulRule[QueueState](
