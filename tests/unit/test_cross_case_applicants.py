@@ -149,3 +149,16 @@ def test_state_round_trips_through_json_and_replays_identically() -> None:
     restored = {key: RepresentativeActivity.from_dict(data) for key, data in stored.items()}
     assert restored == states
     assert early + run(steps[3:], restored)[1] == run(steps)[1] != []
+
+
+def test_a_large_limit_still_gives_a_valid_alert() -> None:
+    """With max_applicants far above what an alert can list, the alert names the latest filings
+    and counts them all."""
+    cases = Cases({"applicant_broker": {"max_applicants": 300}})
+    alerts = run(filings(cases, people(301), wib(2), timedelta(minutes=1)))[1]
+    assert len(alerts) == 1
+    assert alerts[0].evidence["applicants"] == 301
+    shown = alerts[0].evidence["case_ids"]
+    assert isinstance(shown, list)
+    assert len(shown) == 99
+    assert shown[-1] == "F300"

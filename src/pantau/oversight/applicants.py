@@ -27,6 +27,7 @@ from pantau.oversight.case_step import CaseStep, instant_from_text, instant_text
 
 REPRESENTATIVE_ATTRIBUTE = "representative_ref"
 REPRESENTATIVE_REF_MAX_CHARS = 128
+EVIDENCE_FILINGS_MAX = 99  # filings named in an alert (the latest); the count says how many in all
 
 
 def representative_ref(event: Event) -> str | None:
@@ -146,7 +147,8 @@ def observe_representative(
 def _alert(step: CaseStep, now: datetime, ref: str, filings: list[Filing]) -> Alert:
     policy = step.policy.applicant_broker
     event = step.event
-    cases: list[JsonValue] = [f.case_id for f in filings]
+    shown = filings[-EVIDENCE_FILINGS_MAX:]
+    cases: list[JsonValue] = [f.case_id for f in shown]
     return step.alert(
         Rule.APPLICANT_BROKER,
         trigger=event.event_id,
@@ -163,5 +165,5 @@ def _alert(step: CaseStep, now: datetime, ref: str, filings: list[Filing]) -> Al
             "max_applicants": policy.max_applicants,
             "window": str(policy.window),
         },
-        event_ids=[f.event_id for f in filings if f.event_id != event.event_id],
+        event_ids=[f.event_id for f in shown if f.event_id != event.event_id],
     )
