@@ -180,3 +180,22 @@ def test_live_regime_sends_live_events_close_to_when_they_happen(catalog: Catalo
             assert emission.event.mode == "live"
             lag = emission.sent_at - emission.event.occurred_at
             assert timedelta(0) <= lag <= timedelta(minutes=5)
+
+
+def test_traffic_for_the_intake_has_every_required_reason_and_officer(catalog: Catalog) -> None:
+    """For the intake no event lacks what its step requires, and reason_missing is not planted."""
+    simulation = Simulation(
+        catalog, seed=9, start=START, cases=300, anomaly_rate=0.6, complete_events=True
+    )
+    assert Rule.PROCESS_REASON_MISSING not in simulation.plantable
+    emissions = list(simulation)
+    for emission in emissions:
+        event = emission.event
+        service = catalog.service(event.agency, event.service)
+        assert service is not None
+        step = service.step(event.step)
+        assert step is not None
+        assert event.reason or not step.reason_required
+        assert event.officer is not None or not step.roles
+    planted = {t.planted for t in _truths(emissions).values() if t.planted}
+    assert planted == set(CONTRACT_RULES) - {Rule.PROCESS_REASON_MISSING}

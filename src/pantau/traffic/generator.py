@@ -147,6 +147,7 @@ class Simulation:
         cases_per_day: float = 300.0,
         duplicate_rate: float = 0.02,
         rules: Sequence[str] = CONTRACT_RULES,
+        complete_events: bool = False,
     ) -> None:
         if start.utcoffset() is None:
             raise ValueError("start must be timezone-aware")
@@ -160,6 +161,12 @@ class Simulation:
         self.anomaly_rate = anomaly_rate
         self.cases_per_day = cases_per_day
         self.duplicate_rate = duplicate_rate
+        # The HTTP intake refuses an event without the reason or officer its step requires
+        # (contract section 2); traffic meant for it plants those anomalies otherwise or not at
+        # all, as only backends publishing straight to Kafka can send such events.
+        self.complete_events = complete_events
+        if complete_events:
+            rules = [rule for rule in rules if rule != Rule.PROCESS_REASON_MISSING]
         self.tag = f"S{seed}-{start.astimezone(UTC):%y%m%d%H%M}"
         self.calendars = {
             code: WorkingCalendar(spec)
@@ -764,7 +771,7 @@ def _plant_role_not_allowed(
     ]
     used = {o.id for o in draft.officers if o is not None}
     outsiders = [o for o in outsiders if o.id not in used]
-    if outsiders and rng.random() < 0.7:
+    if outsiders and (sim.complete_events or rng.random() < 0.7):
         draft.officers[index] = rng.choice(outsiders)
     else:
         draft.officers[index] = None  # nobody signed the step

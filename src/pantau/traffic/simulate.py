@@ -17,13 +17,14 @@ import sys
 import time
 from collections.abc import Iterable
 from contextlib import ExitStack
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TextIO
 
 from pantau.core.catalog import Catalog, load_catalog
 from pantau.core.events import Event, parse_rfc3339
-from pantau.traffic.generator import Emission, Simulation
+from pantau.traffic.generator import Emission, Regime, Simulation
 from pantau.traffic.publishing import (
     HttpTrafficPublisher,
     KafkaTrafficPublisher,
@@ -40,6 +41,29 @@ log = logging.getLogger("pantau.simulate")
 # A bounded history must end this long before the run, so that a planted time.backdated event
 # (sent days after it happened) is past the 24 h tolerance whatever the mapping.
 HISTORY_GAP = timedelta(days=2)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What to simulate, whatever the regime: catalog, seed, anomalies, arrivals."""
+
+    catalog: Catalog
+    seed: int
+    anomaly_rate: float
+    cases_per_day: float
+    complete_events: bool  # for the HTTP intake, which refuses incomplete events
+
+    def simulation(self, start: datetime, regime: Regime, cases: int | None) -> Simulation:
+        return Simulation(
+            self.catalog,
+            seed=self.seed,
+            start=start,
+            regime=regime,
+            cases=cases,
+            anomaly_rate=self.anomaly_rate,
+            cases_per_day=self.cases_per_day,
+            complete_events=self.complete_events,
+        )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -68,12 +92,18 @@ def main(argv: list[str]) -> int:
     settings = SimulateSettings()
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("kafka").setLevel(logging.WARNING)  # its connection chatter, not ours
-    catalog = load_catalog(settings.catalog)
     seed = settings.simulate_seed if args.seed is None else args.seed
     anomaly_rate = (
         settings.simulate_anomaly_rate if args.anomaly_rate is None else args.anomaly_rate
     )
     per_day = settings.simulate_cases_per_day if args.cases_per_day is None else args.cases_per_day
+    plan = Plan(
+        catalog=load_catalog(settings.catalog),
+        seed=seed,
+        anomaly_rate=anomaly_rate,
+        cases_per_day=per_day,
+        complete_events=(args.via or settings.simulate_via) == "http",
+    )
     with ExitStack() as stack:
         publisher = _publisher(args, settings)
         stack.callback(publisher.close)
@@ -81,18 +111,8 @@ def main(argv: list[str]) -> int:
         try:
             if args.cases is not None:
                 start = parse_rfc3339(args.start) if args.start else None
-                return _bounded(
-                    catalog,
-                    publisher,
-                    truth,
-                    seed,
-                    args.cases,
-                    anomaly_rate,
-                    per_day,
-                    args.rate,
-                    start,
-                )
-            return _live(catalog, publisher, truth, seed, anomaly_rate, per_day, settings)
+                return _bounded(plan, publisher, truth, args.cases, args.rate, start)
+            return _live(plan, publisher, truth, settings.simulate_warmup_cases)
         except PublishError as error:
             print(f"pantau simulate: {error}", file=sys.stderr)
             return 1
@@ -120,28 +140,17 @@ def history_start(now: datetime, cases: int, cases_per_day: float) -> datetime:
 
 
 def _bounded(
-    catalog: Catalog,
+    plan: Plan,
     publisher: TrafficPublisher,
     truth: TextIO | None,
-    seed: int,
     cases: int,
-    anomaly_rate: float,
-    per_day: float,
     rate: float,
     start: datetime | None,
 ) -> int:
     now = datetime.now(UTC)
-    begin = start or history_start(now, cases, per_day)
-    simulation = Simulation(
-        catalog,
-        seed=seed,
-        start=begin,
-        regime="backfill",
-        cases=cases,
-        anomaly_rate=anomaly_rate,
-        cases_per_day=per_day,
-    )
-    log.info("simulating %d cases from %s (seed %d)", cases, begin.isoformat(), seed)
+    begin = start or history_start(now, cases, plan.cases_per_day)
+    simulation = plan.simulation(begin, "backfill", cases)
+    log.info("simulating %d cases from %s (seed %d)", cases, begin.isoformat(), plan.seed)
     progress = Progress("simulate", total=cases)
     latest = now - HISTORY_GAP
     sent = _send(simulation, publisher, truth, progress, rate=rate, latest=latest)
@@ -203,40 +212,20 @@ def _anchored(emission: Emission) -> Event:
     return emission.event.model_copy(update={"occurred_at": moment})
 
 
-def _live(
-    catalog: Catalog,
-    publisher: TrafficPublisher,
-    truth: TextIO | None,
-    seed: int,
-    anomaly_rate: float,
-    per_day: float,
-    settings: SimulateSettings,
-) -> int:
-    warmup = settings.simulate_warmup_cases
+def _live(plan: Plan, publisher: TrafficPublisher, truth: TextIO | None, warmup: int) -> int:
     if warmup:
         now = datetime.now(UTC)
-        history = Simulation(
-            catalog,
-            seed=seed + 1,
-            start=history_start(now, warmup, per_day),
-            cases=warmup,
-            anomaly_rate=anomaly_rate,
-            cases_per_day=per_day,
-        )
+        start = history_start(now, warmup, plan.cases_per_day)
+        history = replace(plan, seed=plan.seed + 1).simulation(start, "backfill", warmup)
         progress = Progress("simulate (recent history)", total=warmup)
         _send(history, publisher, truth, progress, latest=now - HISTORY_GAP)
         publisher.flush()
         progress.finish()
     start = datetime.now(UTC).replace(microsecond=0)
-    live = Simulation(
-        catalog,
-        seed=seed,
-        start=start,
-        regime="live",
-        anomaly_rate=anomaly_rate,
-        cases_per_day=per_day,
+    live = plan.simulation(start, "live", None)
+    log.info(
+        "live traffic from %s at %.0f cases per working day", start.isoformat(), plan.cases_per_day
     )
-    log.info("live traffic from %s at %.0f cases per working day", start.isoformat(), per_day)
     progress = Progress("simulate (live)", every=30.0)
     _send(live, publisher, truth, progress, live_origin=(start, time.monotonic()))
     return 0
