@@ -58,8 +58,8 @@ def free_port() -> int:
 class AlertsProcess:
     """One `pantau alerts` instance on a free port, with its log kept for failure messages."""
 
-    def __init__(self, env: Mapping[str, str], log_path: Path) -> None:
-        self.port = free_port()
+    def __init__(self, env: Mapping[str, str], log_path: Path, port: int | None = None) -> None:
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
         full = {**os.environ, **env, "PANTAU_ALERTS_PORT": str(self.port)}

@@ -153,9 +153,13 @@ def browser(tmp_path: Path) -> Iterator[Browser]:
 
 
 @pytest.fixture
-def service(stack_env: dict[str, str], tmp_path: Path) -> Iterator[AlertsProcess]:
-    env = {**stack_env, "PANTAU_OPERATORS": str(write_operators(tmp_path / "ops.yaml"))}
-    proc = AlertsProcess(env, tmp_path / "alerts.log")
+def service_env(stack_env: dict[str, str], tmp_path: Path) -> dict[str, str]:
+    return {**stack_env, "PANTAU_OPERATORS": str(write_operators(tmp_path / "ops.yaml"))}
+
+
+@pytest.fixture
+def service(service_env: dict[str, str], tmp_path: Path) -> Iterator[AlertsProcess]:
+    proc = AlertsProcess(service_env, tmp_path / "alerts.log")
     proc.wait_ready()
     yield proc
     proc.stop()
@@ -251,3 +255,38 @@ def test_dashboard_shows_a_new_alert_live_and_draws_its_case_timeline(
         assert browser.evaluate("document.documentElement.scrollWidth <= 400")
     finally:
         publisher.close()
+
+
+def test_dashboard_reconnects_after_a_service_restart(
+    browser: Browser,
+    service: AlertsProcess,
+    service_env: dict[str, str],
+    stack_env: dict[str, str],
+    tmp_path: Path,
+) -> None:
+    """When the service restarts mid-stream the dashboard shows offline, reconnects, and then
+    shows an alert raised while it was down, without a reload."""
+    publisher = AlertPublisher(stack_env)
+    replacement: AlertsProcess | None = None
+    try:
+        browser.send("Page.navigate", url=f"{service.url}/")
+        browser.wait_for("document.readyState === 'complete' && !!document.querySelector('#token')")
+        browser.evaluate(
+            f"document.querySelector('#token').value = {json.dumps(TOKENS['mlg'])};"
+            "document.querySelector('#login-form').requestSubmit(); true"
+        )
+        browser.wait_for("document.querySelector('#live').classList.contains('on')")
+        browser.evaluate("window.__sameDocument = true")
+        service.stop()
+        browser.wait_for("document.querySelector('#live').classList.contains('off')")
+        while_down = publisher.publish(MALANG, "fee.mismatch")
+        replacement = AlertsProcess(service_env, tmp_path / "alerts-2.log", port=service.port)
+        replacement.wait_ready()
+        row = f"!!document.querySelector('[data-alert-id=\"{while_down.alert_id}\"]')"
+        browser.wait_for(row, timeout=20)
+        assert browser.evaluate("document.querySelector('#live').classList.contains('on')")
+        assert browser.evaluate("window.__sameDocument === true"), "the page was reloaded"
+    finally:
+        publisher.close()
+        if replacement is not None:
+            replacement.stop()

@@ -94,6 +94,7 @@ def test_ack_survives_restart_and_a_second_instance_agrees(
     ack = first.act(alert.alert_id, "ack", who="mlg")
     assert ack.status_code == 200, ack.text
     first.stop()
+    while_down = publisher.publish()  # raised while no instance runs: must not be lost
 
     restarted = start()
     second = start(PANTAU_ALERTS_DELIVER="false")
@@ -101,6 +102,7 @@ def test_ack_survives_restart_and_a_second_instance_agrees(
         body = proc.get(f"/v1/alerts/{alert.alert_id}").json()
         assert body["status"] == "acknowledged"
         assert body["acknowledged_by"] == "mlg"
+        assert proc.get(f"/v1/alerts/{while_down.alert_id}").json()["status"] == "open"
     # The second instance resolves; the first sees it and refuses to resolve again.
     assert second.act(alert.alert_id, "resolve", note="fixed").status_code == 200
     deadline = time.monotonic() + 5
@@ -186,15 +188,16 @@ def test_webhook_failing_twice_is_delivered_exactly_once(
         assert [(d["target"], d["status"], d["attempts"]) for d in deliveries] == [
             ("malang-ops", "delivered", 3)
         ]
-        assert receiver.calls == [
-            (500, alert.alert_id),
-            (500, alert.alert_id),
-            (200, alert.alert_id),
-        ]
+
+        # Other tests on this stack may raise routed alerts too: count this alert's calls.
+        def mine() -> list[int]:
+            return [status for status, key in receiver.calls if key == alert.alert_id]
+
+        assert mine() == [500, 500, 200]
         proc.stop()
         restarted = start(**env)
         time.sleep(1.0)  # time enough for a wrong redelivery to happen
-        assert len(receiver.calls) == 3
+        assert mine() == [500, 500, 200]
         assert restarted.get(f"/v1/alerts/{alert.alert_id}").json()["deliveries"] == deliveries
     finally:
         receiver.close()
