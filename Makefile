@@ -64,6 +64,10 @@ test-integration: install servers ## tests against the real Kafka broker and Cli
 test-e2e: install servers ## tests of the running stack over HTTP and Kafka
 	$(PYTEST) tests/e2e $(PYTEST_ARGS)
 
+.PHONY: bench-sink
+bench-sink: install servers ## sink rows/s into ClickHouse next to a bulk clickhouse-client insert
+	$(BIN)/python benchmarks/bench_sink.py
+
 clean: ## remove caches (keeps .local with the Kafka jars and server data)
 	rm -rf .mypy_cache .ruff_cache .pytest_cache
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
