@@ -10,7 +10,7 @@ PYTEST := $(BIN)/pytest
 PYTEST_ARGS ?=
 
 .PHONY: help install servers bootstrap up down status lint format test test-unit \
-	test-integration test-e2e clean
+	test-integration test-e2e bench-intake clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | \
@@ -67,6 +67,9 @@ test-e2e: install servers ## tests of the running stack over HTTP and Kafka
 .PHONY: bench-sink
 bench-sink: install servers ## sink rows/s into ClickHouse next to a bulk clickhouse-client insert
 	$(BIN)/python benchmarks/bench_sink.py
+
+bench-intake: install servers ## intake events/s (single and batch, real broker) next to bare FastAPI
+	$(BIN)/python benchmarks/bench_intake.py
 
 clean: ## remove caches (keeps .local with the Kafka jars and server data)
 	rm -rf .mypy_cache .ruff_cache .pytest_cache

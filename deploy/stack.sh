@@ -8,6 +8,9 @@ PANTAU="$REPO_DIR/.venv/bin/pantau"
 [ -x "$PANTAU" ] || fail "no .venv yet: run 'make install' first"
 # A local stack signs operators in with the documented dev tokens unless told otherwise.
 export PANTAU_OPERATORS="${PANTAU_OPERATORS:-$REPO_DIR/deploy/dev-operators.yaml}"
+# The intake's documented dev API keys and a dev pseudonym secret: for a local stack only.
+export PANTAU_API_KEYS="${PANTAU_API_KEYS:-$REPO_DIR/deploy/dev-api-keys.yaml}"
+export PANTAU_PSEUDONYM_KEY="${PANTAU_PSEUDONYM_KEY:-local-dev-only-pseudonym-key}"
 
 health_url() {
   case "$1" in

@@ -92,6 +92,7 @@ class KafkaPublisher:
         self.timeout = timeout
         self.client_id = client_id
         self._producer: Any = None
+        self._generation = 0  # counts producers created, so a failure replaces only its own
         self._producer_lock = threading.Lock()
         self._senders = ThreadPoolExecutor(max_workers=4, thread_name_prefix="intake-send")
         self._probes = ThreadPoolExecutor(max_workers=1, thread_name_prefix="intake-probe")
@@ -103,11 +104,15 @@ class KafkaPublisher:
         if not records:
             return
         loop = asyncio.get_running_loop()
+        generation: int | None = None
         try:
             async with asyncio.timeout(self.timeout):
-                deliveries = await loop.run_in_executor(self._senders, self._send_all, records)
+                generation, deliveries = await loop.run_in_executor(
+                    self._senders, self._send_all, records
+                )
                 await asyncio.gather(*(self._bridge(delivery, loop) for delivery in deliveries))
         except TimeoutError:
+            self._discard_producer(generation)
             raise PublishUnavailable(
                 f"Kafka did not acknowledge the events within {self.timeout:g} s"
             ) from None
@@ -115,13 +120,20 @@ class KafkaPublisher:
             raise
         except Exception as error:  # any client error means: not acknowledged
             log.warning("publishing to %s failed: %s", self.topic, type(error).__name__)
+            self._discard_producer(generation)
             raise PublishUnavailable(
                 f"Kafka did not acknowledge the events ({type(error).__name__})"
             ) from None
 
-    def _send_all(self, records: Sequence[OutgoingRecord]) -> list[Any]:
-        producer = self._ensure_producer()
-        return [producer.send(self.topic, key=r.key, value=r.value) for r in records]
+    def _send_all(self, records: Sequence[OutgoingRecord]) -> tuple[int, list[Any]]:
+        producer, generation = self._ensure_producer()
+        try:
+            return generation, [
+                producer.send(self.topic, key=r.key, value=r.value) for r in records
+            ]
+        except Exception:
+            self._discard_producer(generation)
+            raise
 
     @staticmethod
     def _bridge(delivery: Any, loop: asyncio.AbstractEventLoop) -> asyncio.Future[object]:
@@ -145,7 +157,7 @@ class KafkaPublisher:
         delivery.add_errback(lambda error: from_thread(None, error))
         return future
 
-    def _ensure_producer(self) -> Any:
+    def _ensure_producer(self) -> tuple[Any, int]:
         with self._producer_lock:
             if self._producer is None:
                 from kafka import KafkaProducer  # imported here: the module loads without it
@@ -162,12 +174,32 @@ class KafkaPublisher:
                         request_timeout_ms=timeout_ms,
                         delivery_timeout_ms=timeout_ms + 1,
                         bootstrap_timeout_ms=timeout_ms,
+                        # Reconnect within seconds once the broker is back, not the default 30 s.
+                        reconnect_backoff_max_ms=2000,
                     )
                 except Exception as error:
                     raise PublishUnavailable(
                         f"cannot connect to Kafka ({type(error).__name__})"
                     ) from None
-            return self._producer
+                self._generation += 1
+            return self._producer, self._generation
+
+    def _discard_producer(self, generation: int | None) -> None:
+        """Replace the producer after a failed delivery.
+
+        An idempotent producer whose batch expired must get a new producer id before it can
+        send again, and kafka-python does not always manage that once the broker returns, so a
+        producer that failed is closed (in the background, letting its other requests finish)
+        and the next request starts a fresh one. Only the generation that failed is replaced,
+        so many requests failing at once replace it once.
+        """
+        if generation is None:
+            return
+        with self._producer_lock:
+            if self._producer is None or generation != self._generation:
+                return
+            failed, self._producer = self._producer, None
+        threading.Thread(target=failed.close, kwargs={"timeout": self.timeout}, daemon=True).start()
 
     # --- readiness -------------------------------------------------------------------------------
 
@@ -218,6 +250,11 @@ class KafkaPublisher:
 
     def _close_producer(self) -> None:
         with self._producer_lock:
-            if self._producer is not None:
-                self._producer.close(timeout=self.timeout)
-                self._producer = None
+            producer, self._producer = self._producer, None
+        if producer is None:
+            return
+        try:
+            producer.close(timeout=self.timeout)
+        except Exception as error:
+            # Only records whose requests already got a 503 can still be pending here.
+            log.warning("closing the Kafka producer: %s", type(error).__name__)
