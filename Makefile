@@ -71,6 +71,10 @@ bench-sink: install servers ## sink rows/s into ClickHouse next to a bulk clickh
 bench-intake: install servers ## intake events/s (single and batch, real broker) next to bare FastAPI
 	$(BIN)/python benchmarks/bench_intake.py
 
+.PHONY: bench-tracker
+bench-tracker: install servers ## tracker events/s (all rules, RocksDB, real broker) next to a bare consumer
+	$(BIN)/python benchmarks/bench_tracker.py
+
 clean: ## remove caches (keeps .local with the Kafka jars and server data)
 	rm -rf .mypy_cache .ruff_cache .pytest_cache
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -16,6 +16,7 @@ health_url() {
   case "$1" in
     intake) echo "http://127.0.0.1:${PANTAU_INTAKE_PORT:-8000}/healthz" ;;
     alerts) echo "http://127.0.0.1:${PANTAU_ALERTS_PORT:-8001}/healthz" ;;
+    tracker) echo "http://127.0.0.1:${PANTAU_TRACKER_PORT:-6066}/healthz" ;;
     *) echo "" ;;
   esac
 }

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 
-from pantau.core.durations import parse_duration
+from pantau.core.durations import Duration, parse_duration
+from pantau.core.working_time import ClockStop, WorkingCalendar
 from pantau_tracker.domain.case import AwaitedStep, CaseState
 from pantau_tracker.domain.standards import CaseStandard
 
@@ -23,11 +25,20 @@ class StepDeadline:
     due_at: datetime
 
 
+@lru_cache(maxsize=65536)
+def _deadline(
+    calendar: WorkingCalendar, start: datetime, limit: Duration, stops: tuple[ClockStop, ...]
+) -> datetime | None:
+    # Deadlines are asked for several times per record (judging, indexing, showing) and do not
+    # change until the case's anchor or stops do; working-day arithmetic is the core's hot spot.
+    return calendar.deadline(start, limit, stops)
+
+
 def step_deadlines(state: CaseState, standard: CaseStandard) -> list[StepDeadline]:
     """The deadlines of the steps the case awaits; a wait under a running clock stop has none."""
     found = []
     for wait in state.awaiting:
-        due = standard.calendar.deadline(wait.since, parse_duration(wait.sla), state.stops)
+        due = _deadline(standard.calendar, wait.since, _duration(wait.sla), state.stops)
         if due is not None:
             found.append(StepDeadline(wait, due))
     return found
@@ -39,7 +50,7 @@ def case_deadline(state: CaseState, standard: CaseStandard) -> datetime | None:
     limit = standard.service.sla
     if limit is None:
         return None
-    return standard.calendar.deadline(state.opened_at, limit, state.stops)
+    return _deadline(standard.calendar, state.opened_at, limit, state.stops)
 
 
 def next_due(state: CaseState, standard: CaseStandard) -> datetime | None:
@@ -61,3 +72,8 @@ def next_due(state: CaseState, standard: CaseStandard) -> datetime | None:
     if state.last_mode == "backfill":
         return max(earliest, state.last_received_at + standard.policy.backfill_settle)
     return earliest
+
+
+@lru_cache(maxsize=256)
+def _duration(text: str) -> Duration:
+    return parse_duration(text)
