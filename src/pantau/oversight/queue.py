@@ -8,6 +8,7 @@ forgotten as abandoned (it is long overdue, and the deadline rules have said so)
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -84,8 +85,9 @@ def observe_queue(
     event = step.event
     at = event.occurred_at
     stale_before = at - policy.stale_after.as_timedelta()
+    # Queues are ordered by `since`, so the stale cases are a prefix of each.
     waiting = {
-        name: tuple(w for w in queue if w.since >= stale_before)
+        name: queue[bisect.bisect_left(queue, stale_before, key=_since) :]
         for name, queue in state.waiting.items()
     }
     submitted_at = step.opened_at or at
@@ -105,10 +107,14 @@ def observe_queue(
                 alerts.append(_alert(step, now, since, overtaken))
     definition = step.definition
     if definition is not None and not definition.terminal and definition.clock != "stop":
-        queue = tuple(w for w in waiting.get(event.step, ()) if w.case_id != event.case_id)
-        joined = sorted([*queue, Waiting(event.case_id, at, submitted_at)], key=_order)
+        joined = [w for w in waiting.get(event.step, ()) if w.case_id != event.case_id]
+        bisect.insort(joined, Waiting(event.case_id, at, submitted_at), key=_order)
         waiting[event.step] = tuple(joined[-policy.max_waiting :])
     return QueueState({name: queue for name, queue in waiting.items() if queue}), alerts
+
+
+def _since(waiting: Waiting) -> datetime:
+    return waiting.since
 
 
 def _order(waiting: Waiting) -> tuple[datetime, datetime, str]:
