@@ -399,6 +399,9 @@ def main(argv: list[str]) -> int:
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
+    if settings.log_level.upper() != "DEBUG":
+        # kafka-python narrates every connection and rebalance at INFO
+        logging.getLogger("kafka").setLevel(logging.WARNING)
     catalog = load_catalog(settings.catalog)
     store = ClickHouseHistory(connect(settings.clickhouse_target))
     if settings.sink_load_standards:
