@@ -105,8 +105,7 @@ def fee_alert(**changes: Any) -> Alert:
 
 
 def test_rule_table_is_the_contracts() -> None:
-    """RULES has exactly the fourteen contract rules and the six cross-case extensions, each
-    with its documented category."""
+    """RULES has the fourteen contract rules and the six extensions, each with its category."""
     expected = CONTRACT_RULES | EXTENSION_RULES
     assert {rule: info.category.value for rule, info in RULES.items()} == expected
     assert {rule.value for rule in Rule} == set(expected)

@@ -63,8 +63,7 @@ def people(count: int) -> list[str]:
 
 
 def test_filing_for_six_applicants_in_a_month_is_a_broker() -> None:
-    """The sixth distinct applicant within 30 days raises one alert; the seventh, same episode,
-    none."""
+    """The sixth distinct applicant in 30 days raises one alert; the seventh, same episode, none."""
     cases = Cases()
     _states, alerts = run(filings(cases, people(7), wib(2)))
     assert [(alert.rule, alert.case_id) for alert in alerts] == [(Rule.APPLICANT_BROKER, "F5")]
@@ -138,8 +137,7 @@ def test_state_is_bounded() -> None:
 
 
 def test_state_round_trips_through_json_and_replays_identically() -> None:
-    """The state survives to_dict, JSON and from_dict, and a restart from it raises the same
-    alert as an uninterrupted run."""
+    """The state survives JSON, and a restart from it alerts as an uninterrupted run does."""
     cases = Cases()
     steps = filings(cases, people(7), wib(2))
     states, early = run(steps[:3])
@@ -152,8 +150,7 @@ def test_state_round_trips_through_json_and_replays_identically() -> None:
 
 
 def test_a_large_limit_still_gives_a_valid_alert() -> None:
-    """With max_applicants far above what an alert can list, the alert names the latest filings
-    and counts them all."""
+    """A limit too large to list in an alert names the latest filings and counts them all."""
     cases = Cases({"applicant_broker": {"max_applicants": 300}})
     alerts = run(filings(cases, people(301), wib(2), timedelta(minutes=1)))[1]
     assert len(alerts) == 1

@@ -70,8 +70,7 @@ def test_the_grace_comes_from_the_catalog() -> None:
 
 
 def test_applicants_and_systems_may_act_at_any_hour() -> None:
-    """A submission at night, a payment on Sunday (even one a cashier's system records) and an
-    automatic step at night are not staff work."""
+    """Submissions, payments (even with a cashier named) and automatic steps are not staff work."""
     cases = Cases({"automatic": ["issued"]})
     steps = [
         cases.step("A", "submitted", wib(23, 23)),

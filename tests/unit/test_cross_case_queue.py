@@ -27,8 +27,7 @@ def early_birds(cases: Cases, count: int = 4, day: int = 23) -> list[CaseStep]:
 
 
 def test_a_late_case_verified_ahead_of_long_waiting_ones_is_a_queue_jump() -> None:
-    """A case submitted on Thursday and verified within the hour, while four cases submitted on
-    Monday still wait, overtook them all: one alert naming them."""
+    """A Thursday case verified at once, while four Monday cases wait, is one jump naming them."""
     cases = Cases()
     steps = early_birds(cases)
     steps.append(cases.step("LATE", "submitted", wib(26, 9)))
@@ -84,8 +83,7 @@ def test_overtaking_fewer_than_min_positions_raises_nothing() -> None:
 
 
 def test_passing_later_submitted_cases_is_no_jump() -> None:
-    """A case submitted before the others may pass them at a later step even though they reached
-    that step first: only earlier-submitted cases can be overtaken."""
+    """An earlier-submitted case may pass later-submitted ones that reached the step first."""
     cases = Cases()
     steps = [cases.step("OLD", "submitted", wib(2, 8))]
     steps.append(cases.step("OLD", "verified", wib(3, 9), officer="V1"))
@@ -169,8 +167,7 @@ def test_disabled_rule_raises_nothing() -> None:
 
 
 def test_a_case_moves_from_queue_to_queue() -> None:
-    """A case leaves the queue of its previous step and joins that of its new step; a terminal
-    step leaves every queue."""
+    """A case leaves its previous step's queue for its new step's; a terminal step leaves all."""
     cases = Cases()
     state, _ = run([cases.step("A", "submitted", wib(23, 8))])
     assert [w.case_id for w in state.waiting["submitted"]] == ["A"]
@@ -199,8 +196,7 @@ def test_abandoned_cases_are_forgotten() -> None:
 
 
 def test_state_round_trips_through_json_and_replays_identically() -> None:
-    """The state survives to_dict, JSON and from_dict, and a restart from it raises the same
-    alert with the same id as an uninterrupted run."""
+    """The state survives JSON, and a restart from it alerts as an uninterrupted run does."""
     cases = Cases()
     first = early_birds(cases)
     later = [

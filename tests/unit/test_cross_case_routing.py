@@ -68,8 +68,7 @@ def test_stateful_rules_have_unique_names_and_cover_their_rules() -> None:
 
 
 def test_apply_through_stored_data_matches_the_pure_fold() -> None:
-    """Keeping the state as JSON-able data between steps (as a table does) raises the same
-    alerts as folding the state directly."""
+    """Keeping the state as stored data between steps alerts as folding it directly does."""
     cases = Cases()
     steps = [cases.step(f"C{n}", "submitted", wib(23, 8, n)) for n in range(4)]
     steps.append(cases.step("LATE", "submitted", wib(26, 9)))
@@ -90,8 +89,7 @@ def test_apply_through_stored_data_matches_the_pure_fold() -> None:
 
 
 def test_a_redelivered_step_changes_nothing_and_gives_the_same_alerts() -> None:
-    """A step delivered again after a restart leaves the record as it was and gives the alert it
-    raised the first time, identical; a step that raised nothing gives nothing again."""
+    """A redelivered step leaves the record as it was and gives its first alerts again."""
     cases = Cases()
     steps = [cases.step(f"C{n}", "submitted", wib(23, 8, n)) for n in range(4)]
     steps.append(cases.step("LATE", "submitted", wib(26, 9)))

@@ -112,8 +112,7 @@ def test_automatic_steps_are_never_too_fast() -> None:
 
 
 def test_a_whole_case_far_faster_than_its_peers_is_alerted() -> None:
-    """A permit issued within an hour of submission, where peers take over a week, is alerted as
-    a whole case (beside its fast steps)."""
+    """A permit issued within an hour, where peers take over a week, is a too-fast whole case."""
     cases = Cases({"speed_too_fast": {"steps": ["paid"]}})
     steps: list[CaseStep] = []
     for n in range(30):
@@ -145,8 +144,7 @@ def test_state_is_bounded_by_the_window() -> None:
 
 
 def test_state_round_trips_through_json_and_replays_identically() -> None:
-    """The state survives to_dict, JSON and from_dict, and a restart from it raises the same
-    alert as an uninterrupted run."""
+    """The state survives JSON, and a restart from it alerts as an uninterrupted run does."""
     cases = Cases()
     first = verified_peers(cases)
     later = [
