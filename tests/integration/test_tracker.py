@@ -283,6 +283,12 @@ def test_two_workers_give_the_same_alerts_as_one_and_no_duplicate_timer_alerts(
             second.wait_ready()
             publish(stream, names.events)
             _expect_matching_output(env, names.group("tracker"))
+            # Either worker answers for any case: the owner serves it, the other routes to it.
+            for case_id in {event["case_id"] for event in stream[:40]}:
+                path = f"/v1/cases/{AGENCY}/{case_id}"
+                (status_a, view_a), (status_b, view_b) = first.get(path), second.get(path)
+                assert (status_a, status_b) == (200, 200)
+                assert view_a == view_b
             # Deadlines already passed when published: the timer path, on whichever worker.
             publish(late, names.events)
 

@@ -12,6 +12,7 @@ from pantau.core.alerts import Alert
 from pantau.core.catalog import parse_catalog
 from pantau.core.events import Event
 from pantau_tracker.domain.case import SEEN_MAX, CaseState
+from pantau_tracker.domain.case_view import case_view
 from pantau_tracker.domain.deadlines import case_deadline, step_deadlines
 from pantau_tracker.domain.standards import CaseStandard, Standards, TrackerPolicy
 from pantau_tracker.domain.tracking import Outcome, check_deadlines, due_at, handle_event
@@ -607,3 +608,23 @@ def test_closed_case_expires_after_retention() -> None:
     assert due_at(state, PBG) == state.expires_at
     assert check_deadlines(state, state.expires_at - timedelta(seconds=1), PBG).state is state
     assert check_deadlines(state, state.expires_at, PBG) == Outcome(None)
+
+
+def test_case_view_shows_deadlines_and_breach() -> None:
+    """The published view names the awaited step's due time, the case due time and the breach."""
+    state, _ = run([event("submitted", T0, n=1)])
+    assert state is not None
+    view = case_view(state, PBG)
+    assert view["deadlines"] == [
+        {
+            "step": "verified",
+            "after_step": "submitted",
+            "due_at": "2026-11-26T09:00:00+07:00",
+            "overdue": False,
+        }
+    ]
+    assert view["breached"] is False
+    assert "seen" not in view
+    late = check_deadlines(state, T0 + timedelta(days=60), PBG)
+    assert late.state is not None
+    assert case_view(late.state, PBG)["breached"] is True

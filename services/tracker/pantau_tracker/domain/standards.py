@@ -67,7 +67,3 @@ class Standards:
     def with_policy(self, policy: TrackerPolicy) -> Standards:
         """The same catalog judged under another policy."""
         return Standards(self.catalog, policy)
-
-    def retention_of(self) -> timedelta:
-        """How long closed cases are kept."""
-        return self.policy.retention
