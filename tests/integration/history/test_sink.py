@@ -115,18 +115,49 @@ def test_published_records_appear_once_in_the_views_within_5_s(
     assert f"intact: {len({(e.agency, e.case_id) for e in known}) + 1} cases" in verified.stdout
 
 
+def test_a_restarted_sink_does_not_chain_a_stored_event_again(
+    sink_env: dict[str, str], history_client: Client, tmp_path: Path
+) -> None:
+    """After a restart (empty head cache) a replayed event is found in ClickHouse and skipped;
+    new events of the same case extend its stored chain."""
+    names = _settings(sink_env).topics
+    servers = sink_env["PANTAU_KAFKA"]
+    client = history_client
+    known = events()[:3]  # PBG-1: submitted, verified, fee_assessed
+    first = SinkProcess(sink_env, tmp_path / "first.log")
+    try:
+        publish_events(servers, names.events, known[:2])
+        wait_for(lambda: _count(client, "SELECT count() FROM events") == 2, timeout=60)
+    finally:
+        assert first.stop() == 0, first.log.read_text()
+    # The same records again (as after a crash before the commit), then a new event.
+    publish_events(servers, names.events, known)
+    second = SinkProcess(sink_env, tmp_path / "second.log")
+    try:
+        wait_for(lambda: _count(client, "SELECT count() FROM events") >= 3, timeout=60)
+        publish_events(servers, names.events, [_marker_event(2)])
+        wait_for(lambda: _count(client, "SELECT count() FROM events") >= 4, timeout=30)
+    finally:
+        assert second.stop() == 0, second.log.read_text()
+    assert "duplicates=2" in second.log.read_text()
+    rows = client.execute(
+        "SELECT event_id, position FROM events WHERE case_id = 'PBG-1' ORDER BY position"
+    )
+    assert rows == [(e.event_id, n) for n, e in enumerate(known, start=1)]
+
+
 def json_of(row: tuple[object, ...]) -> bytes:
     """The alert JSON stored in an alerts row (its `alert` column)."""
     return str(row[15]).encode()
 
 
-def _marker_event() -> Event:
+def _marker_event(number: int = 1) -> Event:
     return Event.model_validate(
         {
-            "event_id": "marker:1",
+            "event_id": f"marker:{number}",
             "agency": "kota-malang.dpmptsp",
             "service": "nib",
-            "case_id": "NIB-MARK",
+            "case_id": f"NIB-MARK-{number}",
             "step": "submitted",
             "occurred_at": "2026-11-27T09:00:00+07:00",
         }
