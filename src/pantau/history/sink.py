@@ -270,6 +270,10 @@ class HistorySink:
             batch.clear()
         self._heads.clear()
 
+    def forget_heads(self) -> None:
+        """Forget cached chain heads: partitions moved, another writer may have extended them."""
+        self._heads.clear()
+
     # --- the loop ------------------------------------------------------------------------------
 
     def _pause(self) -> None:
@@ -351,11 +355,11 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
             return
         if not self.sink.flush(all_tables=True):
             self.sink.drop_buffers()
-        self.sink._heads.clear()
+        self.sink.forget_heads()
 
     def on_partitions_assigned(self, assigned: Sequence[TopicPartition]) -> None:
         if self.sink is not None:
-            self.sink._heads.clear()
+            self.sink.forget_heads()
 
 
 def build_consumer(settings: SinkSettings, listener: ConsumerRebalanceListener) -> KafkaConsumer:

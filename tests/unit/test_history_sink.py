@@ -1,0 +1,225 @@
+"""The sink's loop against fakes at its two ports: a Kafka consumer and the history store."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from kafka.structs import TopicPartition
+
+from pantau.core.catalog import load_catalog
+from pantau.core.events import Event, event_key
+from pantau.history.chain import CaseKey, ChainHead, head_from_rows
+from pantau.history.records import EVENT_COLUMNS
+from pantau.history.settings import SinkSettings
+from pantau.history.sink import HistorySink
+from pantau.settings import SAMPLE_CATALOG
+
+TOPIC = "t.events"
+
+
+@dataclass
+class Record:
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes
+    timestamp: int = 1_790_000_000_000
+
+
+@dataclass
+class FakeConsumer:
+    """Hands out prepared records per partition, honours pause/resume, records commits."""
+
+    pending: dict[TopicPartition, list[Record]] = field(default_factory=dict)
+    paused_partitions: set[TopicPartition] = field(default_factory=set)
+    commits: list[dict[TopicPartition, int]] = field(default_factory=list)
+    max_records: int = 500
+
+    def feed(self, records: Iterable[Record]) -> None:
+        for record in records:
+            self.pending.setdefault(TopicPartition(record.topic, record.partition), []).append(
+                record
+            )
+
+    def poll(self, timeout_ms: int = 0) -> dict[TopicPartition, list[Record]]:
+        out: dict[TopicPartition, list[Record]] = {}
+        budget = self.max_records
+        for partition, records in self.pending.items():
+            if partition in self.paused_partitions or not records or not budget:
+                continue
+            taken, self.pending[partition] = records[:budget], records[budget:]
+            budget -= len(taken)
+            out[partition] = taken
+        return out
+
+    def assignment(self) -> set[TopicPartition]:
+        return set(self.pending)
+
+    def pause(self, *partitions: TopicPartition) -> None:
+        self.paused_partitions |= set(partitions)
+
+    def paused(self) -> set[TopicPartition]:
+        return set(self.paused_partitions)
+
+    def resume(self, *partitions: TopicPartition) -> None:
+        self.paused_partitions -= set(partitions)
+
+    def commit(self, offsets: dict[TopicPartition, Any]) -> None:
+        self.commits.append({tp: meta.offset for tp, meta in offsets.items()})
+
+
+@dataclass
+class FakeHistory:
+    """Stores rows in memory; refuses everything while `down`."""
+
+    down: bool = False
+    rows: dict[str, list[tuple[Any, ...]]] = field(default_factory=dict)
+    inserts: int = 0
+
+    def insert(self, table: str, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]) -> None:
+        if self.down:
+            raise ConnectionError("ClickHouse is down")
+        if rows:
+            self.inserts += 1
+            self.rows.setdefault(table, []).extend(rows)
+
+    def chain_heads(self, cases: Iterable[CaseKey]) -> dict[CaseKey, ChainHead]:
+        if self.down:
+            raise ConnectionError("ClickHouse is down")
+        index = {name: i for i, name in enumerate(EVENT_COLUMNS)}
+        found: dict[CaseKey, list[tuple[str, int, str]]] = {}
+        for row in self.rows.get("events", []):
+            case = (row[index["agency"]], row[index["case_id"]])
+            found.setdefault(case, []).append(
+                (row[index["event_id"]], row[index["position"]], row[index["hash"]])
+            )
+        return {case: head_from_rows(found.get(case, [])) for case in cases}
+
+    def event_ids(self) -> list[str]:
+        return [row[0] for row in self.rows.get("events", [])]
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _records(count: int, partitions: int = 4) -> list[Record]:
+    out = []
+    offsets = [0] * partitions
+    for n in range(count):
+        case = n % 50
+        event = Event.model_validate(
+            {
+                "event_id": f"e{n}",
+                "agency": "kota-malang.dpmptsp",
+                "service": "nib",
+                "case_id": f"NIB-{case}",
+                "step": "submitted",
+                "occurred_at": "2026-11-27T09:00:00+07:00",
+            }
+        )
+        partition = case % partitions
+        out.append(
+            Record(
+                TOPIC,
+                partition,
+                offsets[partition],
+                event_key(event.agency, event.case_id),
+                event.to_json_bytes(),
+            )
+        )
+        offsets[partition] += 1
+    return out
+
+
+def _committed(consumer: FakeConsumer) -> dict[TopicPartition, int]:
+    """The latest committed offset of each partition."""
+    committed: dict[TopicPartition, int] = {}
+    for commit in consumer.commits:
+        committed.update(commit)
+    return committed
+
+
+def _sink(consumer: FakeConsumer, store: FakeHistory, clock: Clock) -> HistorySink:
+    settings = SinkSettings(topic_prefix="t.", sink_batch_rows=1000, sink_batch_seconds=1.0)
+    return HistorySink(
+        settings,
+        load_catalog(SAMPLE_CATALOG),
+        store,  # type: ignore[arg-type]
+        consumer,  # type: ignore[arg-type]
+        monotonic=clock,
+        now=lambda: datetime(2026, 11, 28, tzinfo=UTC),
+    )
+
+
+def test_rows_are_inserted_per_1000_and_offsets_committed_only_after() -> None:
+    """2,500 events make two inserts of 1,000 at once and one of 500 a second later; every
+    commit follows its insert and covers exactly the records stored."""
+    consumer, store, clock = FakeConsumer(), FakeHistory(), Clock()
+    consumer.feed(_records(2500))
+    sink = _sink(consumer, store, clock)
+    for _ in range(5):
+        sink.step()
+    assert store.inserts == 2
+    assert len(store.event_ids()) == 2000
+    assert len(consumer.commits) == 2
+    assert sum(_committed(consumer).values()) == 2000  # exactly the stored records
+    assert sink.buffered == 500
+    clock.now = 1.0
+    sink.step()
+    assert store.inserts == 3
+    assert sorted(store.event_ids(), key=lambda i: int(i[1:])) == [f"e{n}" for n in range(2500)]
+    assert sum(_committed(consumer).values()) == 2500
+
+
+def test_clickhouse_down_pauses_consumption_keeps_memory_bounded_and_resumes() -> None:
+    """While inserts fail nothing is committed, every partition is paused and at most one batch
+    plus one poll is held; when the store is back the same records are stored once and the
+    partitions resume."""
+    consumer, store, clock = FakeConsumer(), FakeHistory(down=True), Clock()
+    consumer.feed(_records(5000))
+    sink = _sink(consumer, store, clock)
+    for _ in range(50):
+        sink.step()
+        clock.now += 0.5
+        assert sink.buffered <= 1000 + consumer.max_records
+    assert consumer.commits == []
+    assert consumer.paused() == consumer.assignment()
+    assert sink.counters.failed_inserts > 1
+    store.down = False
+    for _ in range(30):
+        clock.now += 1.0
+        sink.step()
+    assert consumer.paused() == set()
+    assert sorted(store.event_ids(), key=lambda i: int(i[1:])) == [f"e{n}" for n in range(5000)]
+
+
+def test_replayed_events_are_not_chained_twice_and_invalid_ones_are_skipped() -> None:
+    """Records already stored are skipped (their offsets committed); invalid ones are counted."""
+    consumer, store, clock = FakeConsumer(), FakeHistory(), Clock()
+    records = _records(100, partitions=1)
+    consumer.feed(records)
+    sink = _sink(consumer, store, clock)
+    sink.step()
+    clock.now = 2.0
+    sink.step()
+    assert len(store.event_ids()) == 100
+    again = [Record(r.topic, r.partition, r.offset + 100, r.key, r.value) for r in records]
+    consumer.feed([*again, Record(TOPIC, 0, 200, b"k", b"{not json")])
+    restarted = _sink(consumer, store, clock)  # an empty head cache: heads come from the store
+    clock.now = 4.0
+    restarted.step()
+    clock.now = 6.0
+    restarted.step()
+    assert len(store.event_ids()) == 100
+    assert restarted.counters.duplicates == 100
+    assert restarted.counters.invalid == {"events": 1}
+    assert consumer.commits[-1] == {TopicPartition(TOPIC, 0): 201}
