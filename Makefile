@@ -75,6 +75,14 @@ bench-intake: install servers ## intake events/s (single and batch, real broker)
 bench-tracker: install servers ## tracker events/s (all rules, RocksDB, real broker) next to a bare consumer
 	$(BIN)/python benchmarks/bench_tracker.py
 
+.PHONY: bench-traffic replay-wabo
+bench-traffic: install servers ## simulate and replay ~100,000 events: generation vs publish, next to a bare producer
+	$(BIN)/python benchmarks/bench_traffic.py
+
+replay-wabo: install ## replay the WABO receipt log into a stack run with PANTAU_CATALOG=deploy/replay/with-wabo
+	PANTAU_CATALOG=deploy/replay/with-wabo $(BIN)/pantau replay ../shared/data/wabo-receipt.csv \
+		--mapping deploy/replay/wabo/mapping.yaml
+
 clean: ## remove caches (keeps .local with the Kafka jars and server data)
 	rm -rf .mypy_cache .ruff_cache .pytest_cache
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

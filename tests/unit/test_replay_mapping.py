@@ -58,7 +58,7 @@ def test_a_mapping_orders_numbers_and_closes_each_case() -> None:
     assert by_case["A"][0].occurred_at.isoformat() == "2026-11-27T09:00:00+07:00"
     assert by_case["A"][1].officer is not None
     assert by_case["A"][1].officer.role == "front-office"
-    assert by_case["A"][0].attributes["due_at"] == "2026-11-30T16:00:00+07:00"
+    assert by_case["A"][0].attributes["due_at"] == "2026-11-30T16:00:00.000000+07:00"
     assert by_case["B"][0].officer is None
     assert events[0].case_id == "B"  # cases in the order they began
     assert report == MappingReport(rows=3, mapped_rows=3, closing_events=1, cases=2)

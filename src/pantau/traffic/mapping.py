@@ -52,7 +52,7 @@ class Column:
         if raw in self.values:
             return self.values[raw]
         if self.time:
-            return parse_log_time(raw, zone).isoformat()
+            return parse_log_time(raw, zone).isoformat(timespec="microseconds")
         if self.slug:
             return slug(raw)
         return raw if not self.values else self.default
