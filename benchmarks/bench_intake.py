@@ -185,7 +185,8 @@ def main() -> int:
         wait_healthy(baseline_url, servers[1])
         singles, batches = args.requests, args.batches
         # A short warm-up: the producer's first connection and metadata are not throughput.
-        asyncio.run(drive("warm-up", intake_url, bodies(f"{tag}w", 50, 1), 1, 4))
+        for url in (intake_url, baseline_url):
+            asyncio.run(drive("warm-up", url, bodies(f"{tag}w{url[-5:]}", 100, 1), 1, 8))
         results = [
             asyncio.run(
                 drive(

@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
+import struct
 import threading
 import time
 from collections.abc import Sequence
@@ -93,6 +95,7 @@ class KafkaPublisher:
         self.client_id = client_id
         self._producer: Any = None
         self._generation = 0  # counts producers created, so a failure replaces only its own
+        self._closing: list[threading.Thread] = []  # failed producers being closed
         self._producer_lock = threading.Lock()
         self._senders = ThreadPoolExecutor(max_workers=4, thread_name_prefix="intake-send")
         self._probes = ThreadPoolExecutor(max_workers=1, thread_name_prefix="intake-probe")
@@ -162,6 +165,10 @@ class KafkaPublisher:
             if self._producer is None:
                 from kafka import KafkaProducer  # imported here: the module loads without it
 
+                # A refused connection answers at once; kafka-python would instead spend the
+                # whole timeout bootstrapping (holding a sender thread) and drop its sockets.
+                if not any(broker_answers(server, self.timeout) for server in self.servers):
+                    raise PublishUnavailable("Kafka is not reachable")
                 timeout_ms = int(self.timeout * 1000)
                 try:
                     self._producer = KafkaProducer(
@@ -199,7 +206,12 @@ class KafkaPublisher:
             if self._producer is None or generation != self._generation:
                 return
             failed, self._producer = self._producer, None
-        threading.Thread(target=failed.close, kwargs={"timeout": self.timeout}, daemon=True).start()
+        closing = threading.Thread(
+            target=failed.close, kwargs={"timeout": self.timeout}, daemon=True
+        )
+        closing.start()
+        with self._producer_lock:
+            self._closing = [t for t in self._closing if t.is_alive()] + [closing]
 
     # --- readiness -------------------------------------------------------------------------------
 
@@ -220,15 +232,19 @@ class KafkaPublisher:
         return ok
 
     def _probe(self) -> bool:
+        seconds = max(0.5, self.timeout - 0.5)
+        if not any(broker_answers(server, seconds) for server in self.servers):
+            # Checked first with a bare socket: kafka-python's admin client leaks its I/O thread
+            # and sockets when it cannot bootstrap, and probes repeat for as long as Kafka is down.
+            return False
         from kafka.admin import KafkaAdminClient
 
-        timeout_ms = max(500, int(self.timeout * 1000) - 500)
         try:
             admin = KafkaAdminClient(
                 bootstrap_servers=self.servers,
                 client_id=f"{self.client_id}-probe",
-                request_timeout_ms=timeout_ms,
-                bootstrap_timeout_ms=timeout_ms,
+                request_timeout_ms=int(seconds * 1000),
+                bootstrap_timeout_ms=int(seconds * 1000),
             )
         except Exception:
             return False
@@ -243,14 +259,21 @@ class KafkaPublisher:
     # --- shutdown --------------------------------------------------------------------------------
 
     async def close(self) -> None:
-        loop = asyncio.get_running_loop()
-        await loop.run_in_executor(self._senders, self._close_producer)
-        self._senders.shutdown(wait=False, cancel_futures=True)
-        self._probes.shutdown(wait=False, cancel_futures=True)
+        # Sends still running (each bounded by the timeout) finish first, so the producer they
+        # may create is closed too; all of it on a helper thread, never on the event loop.
+        await asyncio.to_thread(self._shutdown)
+
+    def _shutdown(self) -> None:
+        self._senders.shutdown(wait=True, cancel_futures=True)
+        self._probes.shutdown(wait=True, cancel_futures=True)
+        self._close_producer()
 
     def _close_producer(self) -> None:
         with self._producer_lock:
             producer, self._producer = self._producer, None
+            closing, self._closing = self._closing, []
+        for thread in closing:
+            thread.join(self.timeout)
         if producer is None:
             return
         try:
@@ -258,3 +281,33 @@ class KafkaPublisher:
         except Exception as error:
             # Only records whose requests already got a 503 can still be pending here.
             log.warning("closing the Kafka producer: %s", type(error).__name__)
+
+
+def broker_answers(server: str, seconds: float) -> bool:
+    """True when a Kafka broker at `host:port` answers an ApiVersions request (v0)."""
+    host, _, port = server.rpartition(":")
+    client_id = b"pantau-intake-probe"
+    # ApiVersions v0 is the one request every broker answers before version negotiation.
+    body = struct.pack(">hhih", 18, 0, 1, len(client_id)) + client_id
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=seconds) as sock:
+            sock.settimeout(seconds)
+            sock.sendall(struct.pack(">i", len(body)) + body)
+            (size,) = struct.unpack(">i", _read_exactly(sock, 4))
+            reply = _read_exactly(sock, min(size, 1 << 20))
+    except (OSError, ValueError, struct.error):
+        return False
+    if len(reply) < 6:
+        return False
+    correlation_id, error_code = struct.unpack(">ih", reply[:6])
+    return bool(correlation_id == 1 and error_code == 0)
+
+
+def _read_exactly(sock: socket.socket, size: int) -> bytes:
+    data = b""
+    while len(data) < size:
+        chunk = sock.recv(size - len(data))
+        if not chunk:
+            raise OSError("connection closed")
+        data += chunk
+    return data
