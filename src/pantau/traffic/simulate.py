@@ -136,7 +136,7 @@ def history_start(now: datetime, cases: int, cases_per_day: float) -> datetime:
     # The longest simulated case: a 28 working-day standard overrun on purpose, with holidays.
     longest_case_days = 110
     span = timedelta(days=math.ceil(arrival_days) + longest_case_days) + HISTORY_GAP
-    return (now - span).replace(minute=0, second=0, microsecond=0)
+    return (now - span).replace(second=0, microsecond=0)  # a new minute: new case ids
 
 
 def _bounded(
