@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -338,3 +338,30 @@ def test_keys_of_agencies_outside_the_catalog_are_refused(tmp_path: Path) -> Non
     keys.write_text("keys:\n  - {agency: kota-nowhere.dinas, sha256: " + "a" * 64 + "}\n")
     with pytest.raises(ConfigurationError, match=r"kota-nowhere\.dinas"):
         create_app(_settings(api_keys=keys), publisher=InMemoryPublisher())
+
+
+def test_slow_body_is_408(publisher: InMemoryPublisher, catalog: Catalog) -> None:
+    """A client that does not finish sending its body in time gets 408 and nothing is published."""
+    import asyncio
+
+    import httpx
+
+    app = create_app(_settings(intake_request_timeout=0.1), publisher=publisher, catalog=catalog)
+
+    async def trickle() -> AsyncIterator[bytes]:
+        yield b'{"events": ['
+        await asyncio.sleep(0.5)
+        yield b"]}"
+
+    async def send() -> httpx.Response:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://intake") as client:
+            return await client.post(
+                "/v1/events",
+                content=trickle(),
+                headers={"Content-Type": "application/json", "Authorization": f"Bearer {MALANG}"},
+            )
+
+    response = asyncio.run(send())
+    assert response.status_code == 408
+    assert publisher.records == []

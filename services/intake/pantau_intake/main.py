@@ -25,6 +25,9 @@ def main(argv: list[str]) -> int:
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
+    if settings.log_level.upper() != "DEBUG":
+        # kafka-python narrates every connection at INFO; its warnings and errors still show.
+        logging.getLogger("kafka").setLevel(logging.WARNING)
     publisher = KafkaPublisher(
         settings.kafka_servers, settings.topics.events, timeout=settings.intake_publish_timeout
     )
