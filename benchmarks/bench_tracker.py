@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import faulthandler
+import signal
 import sys
 import tempfile
 import time
@@ -61,6 +63,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=50_000)
     args = parser.parse_args()
+    faulthandler.register(signal.SIGUSR1)  # `kill -USR1` prints where a slow run is
     start = datetime.now(UTC) - timedelta(hours=8)
     events = []
     index = 0
@@ -70,10 +73,11 @@ def main() -> int:
     events = events[: args.events]
     with fresh_topics() as env, tempfile.TemporaryDirectory() as folder:
         names = TopicNames(env["PANTAU_TOPIC_PREFIX"])
-        print(f"publishing {len(events)} events of {index} cases to {names.events} ...")
+        print(f"publishing {len(events)} events of {index} cases to {names.events} ...", flush=True)
         publish(events, names.events)
 
         bare = asyncio.run(bare_consumer(names.events, len(events)))
+        print(f"bare consumer done in {bare:.2f} s; starting the tracker ...", flush=True)
 
         tracker = TrackerProcess(env, Path(folder) / "state", Path(folder) / "tracker.log")
         tracker.start()
@@ -89,17 +93,17 @@ def main() -> int:
         stamps = sorted(record.timestamp_ms for record in cases)
         tracked = (stamps[-1] - stamps[0]) / 1000 if len(stamps) > 1 else float("nan")
 
-    print()
-    print(f"{'consumer':<44} {'events':>8} {'seconds':>9} {'events/s':>10}")
-    print(
-        f"{'bare aiokafka + Event.from_json_bytes':<44} {len(events):>8} {bare:>9.2f} "
-        f"{len(events) / bare:>10.0f}"
-    )
-    print(
-        f"{'pantau tracker (Faust, RocksDB, all rules)':<44} {len(events):>8} "
-        f"{tracked:>9.2f} {len(events) / tracked:>10.0f}"
-    )
-    print(f"(case-state records observed: {len(cases)})")
+        print()
+        print(f"{'consumer':<44} {'events':>8} {'seconds':>9} {'events/s':>10}")
+        print(
+            f"{'bare aiokafka + Event.from_json_bytes':<44} {len(events):>8} {bare:>9.2f} "
+            f"{len(events) / bare:>10.0f}"
+        )
+        print(
+            f"{'pantau tracker (Faust, RocksDB, all rules)':<44} {len(events):>8} "
+            f"{tracked:>9.2f} {len(events) / tracked:>10.0f}"
+        )
+        print(f"(case-state records observed: {len(cases)})", flush=True)
     return 0
 
 

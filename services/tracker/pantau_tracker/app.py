@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -45,6 +46,7 @@ log = logging.getLogger("pantau.tracker")
 
 LOG_APPEND_TIME = 1  # Kafka timestamp type of broker append time
 TABLE_NAME = "cases"
+STATE_CACHE_MAX = 20_000  # decoded case states kept in memory (a few KiB each)
 
 Clock = Callable[[], datetime]
 
@@ -76,6 +78,9 @@ class Tracker:
         self.metrics = TrackerMetrics()
         self.index = DueIndex()
         self._indexed_partitions: set[int] | None = None  # what the due index was built for
+        # Decoded states of recently handled cases. Only this worker's agent writes the cases of
+        # the partitions it owns, so the cache is exact until a rebalance, which clears it.
+        self._states: OrderedDict[bytes, CaseState] = OrderedDict()
         self._warned_timestamp = False
         topics = settings.topics
         host, port = settings.tracker_host, settings.tracker_port
@@ -127,6 +132,8 @@ class Tracker:
         app.page("/v1/cases/{agency}/{case_id}")(self._case_page)
         app.page("/healthz")(self._health_page)
         app.page("/readyz")(self._ready_page)
+        app.on_partitions_revoked.connect(self._on_rebalance)
+        app.on_partitions_assigned.connect(self._on_rebalance)
 
     # --- the agent ----------------------------------------------------------------------------
 
@@ -190,6 +197,7 @@ class Tracker:
         self.metrics.alerts += len(outcome.alerts)
         state = outcome.state
         if state is None:
+            self._states.pop(key, None)
             if self.table.get(key) is not None:
                 del self.table[key]
                 await self.cases_topic.send(key=key, value=None)
@@ -199,9 +207,9 @@ class Tracker:
         if standard is None:
             return
         if outcome.changed:
-            self.table[key] = _envelope(partition, state)
-            view = case_view(state, standard)
-            await self.cases_topic.send(key=key, value=_json(view))
+            self.table[key] = _json({"partition": partition, "state": state.to_document()})
+            self._remember(key, state)
+            await self.cases_topic.send(key=key, value=_json(case_view(state, standard)))
         self.index.set(key, partition, due_at(state, standard))
 
     async def _dead_letter(self, key: bytes | None, value: bytes | None, why: Rejection) -> None:
@@ -214,10 +222,25 @@ class Tracker:
         )
 
     def _load(self, key: bytes) -> CaseState | None:
+        cached = self._states.get(key)
+        if cached is not None:
+            self._states.move_to_end(key)
+            return cached
         stored = self.table.get(key)
         if stored is None:
             return None
-        return CaseState.from_document(json.loads(stored)["state"])
+        state = CaseState.from_document(json.loads(stored)["state"])
+        self._remember(key, state)
+        return state
+
+    def _remember(self, key: bytes, state: CaseState) -> None:
+        self._states[key] = state
+        self._states.move_to_end(key)
+        if len(self._states) > STATE_CACHE_MAX:
+            self._states.popitem(last=False)
+
+    async def _on_rebalance(self, sender: Any, partitions: Any, **_: Any) -> None:
+        self._states.clear()
 
     # --- the deadline timer -------------------------------------------------------------------
 
@@ -304,10 +327,6 @@ class Tracker:
 def create_app(settings: TrackerSettings, catalog: Catalog, clock: Clock = wall_clock) -> Tracker:
     """The tracker for `settings`; run it with `faust.Worker(tracker.app, ...)`."""
     return Tracker(settings, catalog, clock)
-
-
-def _envelope(partition: int, state: CaseState) -> bytes:
-    return _json({"partition": partition, "state": state.to_document()})
 
 
 def _json(document: object) -> bytes:
