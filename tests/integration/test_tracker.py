@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import threading
 import time
 import uuid
@@ -14,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from pantau.core.events import event_key
-from pantau.settings import TopicNames
+from pantau.settings import SAMPLE_CATALOG, TopicNames
 from pantau_tracker.domain.standards import TrackerPolicy
 from tracker_harness import (
     AGENCY,
@@ -34,6 +35,20 @@ from tracker_harness import (
 )
 
 NIK = "3507012345678901"
+# A service with a deadline short enough to pass during a test, on a round-the-clock calendar.
+TIMER_TEST_CATALOG = """
+agencies:
+  - {code: test-kota.loket, name: Loket Uji, calendar: always}
+services:
+  - code: kilat
+    agency: test-kota.loket
+    name: Layanan Kilat
+    fee: 0
+    steps:
+      - {code: submitted, start: true}
+      - {code: served, sla: 1 minutes}
+      - {code: done, terminal: true}
+"""
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +64,13 @@ def worker(
 ) -> Iterator[TrackerProcess]:
     """One running tracker worker, shared by the scenario tests of this module."""
     folder = tmp_path_factory.mktemp("tracker")
-    tracker = TrackerProcess(stack, folder / "state", folder / "tracker.log").start()
+    catalog = folder / "catalog"
+    catalog.mkdir()
+    for source in sorted(SAMPLE_CATALOG.glob("*.yaml")):
+        shutil.copy(source, catalog / source.name)
+    (catalog / "zz-timer-test.yaml").write_text(TIMER_TEST_CATALOG)
+    env = {**stack, "PANTAU_CATALOG": str(catalog)}
+    tracker = TrackerProcess(env, folder / "state", folder / "tracker.log").start()
     try:
         tracker.wait_ready()
         yield tracker
@@ -185,6 +206,43 @@ def test_backdated_deadline_alerts_within_five_seconds_without_another_event(
     records = read_topic(names.alerts, until=lambda r: False, timeout=2)
     assert len(overdue(records)) == 1
     assert alerts_for(records, case_id) == ["sla.step_overdue", "time.backdated"]
+
+
+def test_deadline_passing_with_no_event_alerts_within_five_seconds(
+    stack: dict[str, str], worker: TrackerProcess
+) -> None:
+    """A 1-minute step deadline passing later, with nothing arriving: alerted 0-5 s after it."""
+    names = topics(stack)
+    case_id = f"kilat-{uuid.uuid4().hex[:6]}"
+    occurred = datetime.now(UTC) - timedelta(seconds=52)
+    due = occurred + timedelta(minutes=1)
+    submitted = {
+        "event_id": f"{case_id}:1",
+        "agency": "test-kota.loket",
+        "service": "kilat",
+        "case_id": case_id,
+        "step": "submitted",
+        "occurred_at": occurred.isoformat(),
+    }
+    publish([submitted], names.events)
+
+    def overdue(records: list[Record]) -> list[Record]:
+        return [
+            r
+            for r in records
+            if r.value is not None
+            and json.loads(r.value)["case_id"] == case_id
+            and json.loads(r.value)["rule"] == "sla.step_overdue"
+        ]
+
+    records = read_topic(names.alerts, until=lambda r: bool(overdue(r)), timeout=25)
+    assert overdue(records), worker.log_tail()
+    [record] = overdue(records)
+    published = datetime.fromtimestamp(record.timestamp_ms / 1000, UTC)
+    assert due <= published <= due + timedelta(seconds=5)
+    assert json.loads(record.value or b"{}")["detected_at"].startswith(
+        due.strftime("%Y-%m-%dT%H:%M:%S")
+    )
 
 
 # --- crash and scale-out: each with its own topics and workers --------------------------------
