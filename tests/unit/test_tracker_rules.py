@@ -628,3 +628,11 @@ def test_case_view_shows_deadlines_and_breach() -> None:
     late = check_deadlines(state, T0 + timedelta(days=60), PBG)
     assert late.state is not None
     assert case_view(late.state, PBG)["breached"] is True
+
+
+def test_unknown_case_beginning_with_a_clock_stop_has_its_clock_stopped() -> None:
+    """A case first seen at clarification_requested is stopped: no deadline runs."""
+    state, alerts = run([event("clarification_requested", T0, n=3, reason="kurang")])
+    assert rules(alerts) == [("process.unknown_case", "clarification_requested")]
+    assert state is not None
+    assert case_deadline(state, PBG) is None

@@ -300,7 +300,12 @@ def evolve(
             last_mode=event.mode,
             last_seq=event.seq,
         )
-        state = replace(state, awaiting=_awaited_after(service, event.step, event, ()))
+        state = replace(
+            state,
+            awaiting=_awaited_after(service, event.step, event, ()),
+            # An unknown case may begin mid-process, even with its clock stopped.
+            stops=(ClockStop(event.occurred_at),) if step.clock == "stop" else (),
+        )
         return _closing(
             _record_step(state, event, officer), step.terminal, event, received_at, retention
         ).remember(event.event_id, digest)
