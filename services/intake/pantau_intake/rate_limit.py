@@ -6,6 +6,7 @@ Time is passed in (a monotonic clock reading in seconds), so the limiter is test
 from __future__ import annotations
 
 import math
+import threading
 from dataclasses import dataclass
 
 
@@ -38,9 +39,15 @@ class AgencyRateLimiter:
         self.rate = rate
         self.burst = burst
         self._buckets: dict[str, _Bucket] = {}
+        # Large bodies are checked on worker threads, so buckets are shared across threads.
+        self._lock = threading.Lock()
 
     def take(self, agency: str, events: int, now: float) -> RateDecision:
         """Take `events` tokens from the agency's bucket when it holds that many."""
+        with self._lock:
+            return self._take(agency, events, now)
+
+    def _take(self, agency: str, events: int, now: float) -> RateDecision:
         bucket = self._buckets.get(agency)
         if bucket is None:
             bucket = self._buckets[agency] = _Bucket(float(self.burst), now)
