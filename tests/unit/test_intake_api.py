@@ -365,3 +365,21 @@ def test_slow_body_is_408(publisher: InMemoryPublisher, catalog: Catalog) -> Non
     response = asyncio.run(send())
     assert response.status_code == 408
     assert publisher.records == []
+
+
+def test_no_raw_nik_or_key_in_logs_or_replies(
+    client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Neither a NIK (valid or malformed, in any field) nor the API key reaches a log or a reply."""
+    caplog.set_level("DEBUG")
+    replies = [
+        post(client, event()),
+        post(client, event(applicant={"nik": NIK + "9"})),
+        post(client, event(attributes={"nik": NIK})),
+        post(client, event(applicant={"ref": NIK})),
+        post(client, b'{"applicant": {"nik": "' + NIK.encode() + b'"'),
+    ]
+    assert [r.status_code for r in replies] == [202, 422, 422, 422, 400]
+    for text in [caplog.text, *(r.text for r in replies)]:
+        assert NIK not in text
+        assert MALANG not in text
