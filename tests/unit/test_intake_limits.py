@@ -75,3 +75,18 @@ def test_bad_key_files_are_refused_with_a_message(text: str, needle: str) -> Non
     """A malformed key file stops the intake with a message naming the entry."""
     with pytest.raises(ConfigurationError, match=re.escape(needle)):
         AgencyKeyring.from_yaml(text, "keys.yaml")
+
+
+def test_pantau_intake_refuses_to_start_without_a_pseudonym_key(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`pantau intake` exits with 2 and says which variable to set, before listening anywhere."""
+    from pantau_intake.main import main
+
+    monkeypatch.setenv("PANTAU_API_KEYS", "deploy/dev-api-keys.yaml")
+    monkeypatch.delenv("PANTAU_PSEUDONYM_KEY", raising=False)
+    assert main([]) == 2
+    assert "PANTAU_PSEUDONYM_KEY is not set" in capsys.readouterr().err
+    monkeypatch.setenv("PANTAU_PSEUDONYM_KEY", "short")
+    assert main([]) == 2
+    assert "at least 16 bytes" in capsys.readouterr().err
