@@ -1,4 +1,4 @@
-"""`pantau replay`: import a real event log (CSV) through a declarative mapping, as backfill.
+"""`pantau replay`: import a real event log (CSV or XES) through a mapping, as backfill events.
 
     PANTAU_CATALOG=deploy/replay/with-wabo pantau replay ../shared/data/wabo-receipt.csv \\
         --mapping deploy/replay/wabo/mapping.yaml [--via kafka|http] [--rate R] [--repeat N]
@@ -20,7 +20,7 @@ from pathlib import Path
 
 from pantau.core.catalog import Catalog, load_catalog
 from pantau.core.events import Event
-from pantau.traffic.mapping import LogMapping, MappingError
+from pantau.traffic.mapping import LogMapping, MappingError, xes_rows
 from pantau.traffic.publishing import (
     HttpTrafficPublisher,
     KafkaTrafficPublisher,
@@ -35,9 +35,9 @@ log = logging.getLogger("pantau.replay")
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="pantau replay", description="Import an event log (CSV) as backfill events."
+        prog="pantau replay", description="Import an event log (CSV or XES) as backfill events."
     )
-    parser.add_argument("log", type=Path, help="the event log, CSV with a header line")
+    parser.add_argument("log", type=Path, help="the event log: CSV with a header, or XES")
     parser.add_argument("--mapping", type=Path, required=True, help="the mapping (YAML)")
     parser.add_argument("--via", choices=["kafka", "http"], help="[PANTAU_SIMULATE_VIA]")
     parser.add_argument("--rate", type=float, default=0.0, help="events/s (0: as fast as possible)")
@@ -59,9 +59,12 @@ def main(argv: list[str]) -> int:
         started = time.monotonic()
         batches = []
         for round_ in range(1, args.repeat + 1):
-            with args.log.open(encoding="utf-8", newline="") as handle:
-                suffix = "" if round_ == 1 else f"-r{round_}"
-                events, report = mapping.events(csv.DictReader(handle), case_suffix=suffix)
+            suffix = "" if round_ == 1 else f"-r{round_}"
+            if mapping.format == "xes":
+                events, report = mapping.events(xes_rows(args.log), case_suffix=suffix)
+            else:
+                with args.log.open(encoding="utf-8", newline="") as handle:
+                    events, report = mapping.events(csv.DictReader(handle), case_suffix=suffix)
             check_against_catalog(events, catalog, str(settings.catalog))
             batches.append(events)
         mapped = time.monotonic() - started
