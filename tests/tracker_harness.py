@@ -33,7 +33,7 @@ from pantau_tracker.domain.case import CaseState
 from pantau_tracker.domain.case_view import case_view
 from pantau_tracker.domain.records import Rejection, read_event
 from pantau_tracker.domain.standards import Standards, TrackerPolicy
-from pantau_tracker.domain.tracking import handle_event
+from pantau_tracker.domain.tracking import check_deadlines, handle_event
 
 REPO = Path(__file__).resolve().parents[1]
 KAFKA = "127.0.0.1:9092"
@@ -252,6 +252,19 @@ def fold_topic(records: list[Record], catalog: Catalog, policy: TrackerPolicy) -
         if outcome.state is not None:
             fold.states[record.key] = outcome.state
     return fold
+
+
+def apply_timers(fold: Fold, catalog: Catalog, policy: TrackerPolicy, now: datetime) -> None:
+    """Add what the deadline timer must have done by `now`: its alerts and the states it marked."""
+    standards = Standards(catalog, policy)
+    for key, state in list(fold.states.items()):
+        standard = standards.for_case(state.agency, state.service)
+        assert standard is not None
+        outcome = check_deadlines(state, now, standard)
+        if outcome.changed and outcome.state is not None:
+            fold.states[key] = outcome.state
+            for alert in outcome.alerts:
+                fold.alerts[alert.alert_id] = alert.to_json_bytes()
 
 
 def expected_views(fold: Fold, catalog: Catalog, policy: TrackerPolicy) -> dict[bytes, Any]:

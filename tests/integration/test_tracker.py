@@ -22,6 +22,7 @@ from tracker_harness import (
     Record,
     TrackerProcess,
     alerts_in,
+    apply_timers,
     consumer_lag,
     expected_views,
     fold_topic,
@@ -249,16 +250,22 @@ def test_deadline_passing_with_no_event_alerts_within_five_seconds(
 
 
 def _expect_matching_output(env: dict[str, str], group: str, timeout: float = 60) -> None:
-    """Alerts and case states on Kafka equal a fresh fold of the events topic; lag is zero."""
+    """Alerts and case states on Kafka equal a fresh fold of the events topic (plus what the
+    deadline timer owes by now); every alert_id has one content; the consumer lag is zero."""
     names = topics(env)
     catalog, policy = sample_catalog(), TrackerPolicy()
     deadline = time.monotonic() + timeout
     while consumer_lag(group, names.events) and time.monotonic() < deadline:
         time.sleep(0.5)
     assert consumer_lag(group, names.events) == 0
-    events = read_topic(names.events, timeout=3)
-    fold = fold_topic(events, catalog, policy)
-    published = read_topic(names.alerts, timeout=3)
+    fold = fold_topic(read_topic(names.events, timeout=3), catalog, policy)
+    apply_timers(fold, catalog, policy, datetime.now(UTC))
+
+    def ids(records: list[Record]) -> set[str]:
+        return {json.loads(r.value or b"{}").get("alert_id") for r in records}
+
+    published = read_topic(names.alerts, until=lambda r: ids(r) >= set(fold.alerts), timeout=15)
+    published = read_topic(names.alerts, timeout=2)
     contents: dict[str, set[bytes]] = defaultdict(set)
     for record in published:
         assert record.value is not None
@@ -283,7 +290,13 @@ def test_kill_9_mid_stream_then_restart_loses_and_changes_nothing(
     """kill -9 while events stream in; after a restart every alert and case state is right."""
     with fresh_topics() as env:
         names = topics(env)
-        stream = scenario_stream(400, datetime.now(UTC) - timedelta(hours=8), "crash")
+        now = datetime.now(UTC)
+        stream = scenario_stream(400, now - timedelta(hours=8), "crash")
+        # Cases whose first deadline passed long ago: the timer alerts them, before and after
+        # the crash, and must do so once with one content.
+        for i in range(30):
+            late = pbg_case(f"crash-late-{i}", now - timedelta(days=12, hours=i), "clean")[:1]
+            stream.insert(i * 60, late[0])
         tracker = TrackerProcess(env, tmp_path / "state", tmp_path / "tracker.log").start()
         done = threading.Event()
 
