@@ -79,7 +79,7 @@ status() {
 
 case "${1:-}" in
   start) start ;;
-  stop) stop_pid clickhouse "$MARKER" 30 ;;
+  stop) stop_pid clickhouse "$MARKER" 30 "$CH_HOST" "$CH_TCP_PORT" ;;
   status) status ;;
   *) fail "usage: deploy/clickhouse.sh start|stop|status" ;;
 esac

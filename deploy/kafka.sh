@@ -107,7 +107,7 @@ status() {
 
 case "${1:-}" in
   start) start ;;
-  stop) stop_pid kafka "$MARKER" 60 ;;
+  stop) stop_pid kafka "$MARKER" 60 "$KAFKA_HOST" "$KAFKA_PORT" ;;
   status) status ;;
   *) fail "usage: deploy/kafka.sh start|stop|status" ;;
 esac

@@ -30,9 +30,10 @@ pid_alive() {
 # port_taken HOST PORT: something accepts TCP connections there.
 port_taken() { probe tcp "$1" "$2" >/dev/null 2>&1; }
 
-# stop_pid NAME MARKER [SECONDS]: TERM our own process, then KILL after the grace period.
+# stop_pid NAME MARKER [SECONDS [HOST PORT]]: TERM our own process, then KILL after the grace
+# period; with HOST and PORT, also wait until the port is released.
 stop_pid() {
-  local name="$1" marker="$2" grace="${3:-30}" pid i
+  local name="$1" marker="$2" grace="${3:-30}" host="${4:-}" port="${5:-}" pid i
   if ! pid_alive "$name" "$marker"; then
     rm -f "$RUN_DIR/$name.pid"
     say "$name: not running (nothing of ours to stop)"
@@ -50,7 +51,19 @@ stop_pid() {
     sleep 0.5
   fi
   rm -f "$RUN_DIR/$name.pid"
+  if [ -n "$port" ]; then wait_port_free "$host" "$port" 30; fi
   say "$name: stopped"
+}
+
+# wait_port_free HOST PORT SECONDS: after a stop, wait until nothing listens there any more, so a
+# start right afterwards does not mistake a server that is still shutting down for a live one.
+wait_port_free() {
+  local i
+  for ((i = 0; i < $3 * 4; i++)); do
+    port_taken "$1" "$2" || return 0
+    sleep 0.25
+  done
+  say "warning: something still listens on $1:$2 after ${3}s"
 }
 
 # wait_until SECONDS LOGFILE PID CMD...: poll CMD until it succeeds; fail early if PID dies.
