@@ -34,9 +34,9 @@ from pantau_tracker.domain.case_view import case_view
 from pantau_tracker.domain.records import Rejection, read_event
 from pantau_tracker.domain.standards import Standards, TrackerPolicy
 from pantau_tracker.domain.tracking import check_deadlines, handle_event
+from stacks import CLICKHOUSE_PORT, KAFKA
 
 REPO = Path(__file__).resolve().parents[1]
-KAFKA = "127.0.0.1:9092"
 AGENCY = "kota-malang.dpmptsp"
 
 
@@ -55,7 +55,7 @@ def fresh_topics(partitions: int = 12) -> Iterator[dict[str, str]]:
         "PANTAU_TOPIC_PREFIX": prefix,
         "PANTAU_KAFKA": KAFKA,
         "PANTAU_PARTITIONS": str(partitions),
-        "PANTAU_CLICKHOUSE": "clickhouse://default@127.0.0.1:9000/pantau_unused",
+        "PANTAU_CLICKHOUSE": f"clickhouse://default@127.0.0.1:{CLICKHOUSE_PORT}/pantau_unused",
     }
     try:
         yield env

@@ -11,6 +11,8 @@ import pytest
 from engines import ChdbEngine, Engine, ServerEngine, migrate
 from known_history import load
 
+from stacks import CLICKHOUSE_PORT, isolated_stack
+
 
 @pytest.fixture(scope="session")
 def chdb_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChdbEngine]:
@@ -26,7 +28,7 @@ def chdb_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChdbEngine
 @pytest.fixture(scope="session")
 def server_engine(local_servers: None) -> Iterator[ServerEngine]:
     """The ClickHouse 18.16 server, a fresh database with the migrations and the known history."""
-    engine = ServerEngine("127.0.0.1", 9000, f"pantau_known_{uuid.uuid4().hex[:8]}")
+    engine = ServerEngine("127.0.0.1", CLICKHOUSE_PORT, f"pantau_known_{uuid.uuid4().hex[:8]}")
     migrate(engine)
     load(engine)
     yield engine
@@ -44,39 +46,11 @@ def engine(request: pytest.FixtureRequest) -> Engine:
 def history_stack(local_servers: None) -> Iterator[dict[str, str]]:
     """PANTAU_* variables of a stack of one's own (topics and database), for one test.
 
-    The session-wide `stack_env` is shared by every test; the sink tests each publish the same
-    known history and need topics, a consumer group and a database that nothing else wrote to.
+    The sink tests each publish the same known history and need topics, a consumer group and a
+    database that nothing else wrote to.
     """
-    from clickhouse_driver import Client
-    from kafka.admin import KafkaAdminClient
-
-    from pantau.bootstrap import bootstrap
-    from pantau.settings import CommonSettings
-
-    tag = uuid.uuid4().hex[:10]
-    env = {
-        "PANTAU_TOPIC_PREFIX": f"test-history-{tag}.",
-        "PANTAU_CLICKHOUSE": f"clickhouse://default@127.0.0.1:9000/pantau_history_{tag}",
-        "PANTAU_KAFKA": "127.0.0.1:9092",
-        "PANTAU_PARTITIONS": "12",
-    }
-    settings = CommonSettings(
-        topic_prefix=env["PANTAU_TOPIC_PREFIX"],
-        clickhouse=env["PANTAU_CLICKHOUSE"],
-        kafka=env["PANTAU_KAFKA"],
-    )
-    bootstrap(settings)
-    yield env
-    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_servers)
-    try:
-        mine = [t for t in admin.list_topics() if t.startswith(settings.topic_prefix)]
-        if mine:
-            admin.delete_topics(mine)
-    finally:
-        admin.close()
-    client = Client(host="127.0.0.1", port=9000)
-    client.execute(f"DROP DATABASE IF EXISTS `{settings.clickhouse_target.database}`")
-    client.disconnect()
+    with isolated_stack("history") as env:
+        yield env
 
 
 @pytest.fixture

@@ -9,11 +9,15 @@ from clickhouse_driver import Client
 from clickhouse_driver.errors import ServerException
 from engines import ServerEngine
 
+from stacks import CLICKHOUSE_PORT
+
 
 @pytest.fixture
 def auditor(server_engine: ServerEngine) -> Iterator[Client]:
     """A connection as `auditor` to the database holding the known history."""
-    client = Client(host="127.0.0.1", port=9000, user="auditor", database=server_engine.database)
+    client = Client(
+        host="127.0.0.1", port=CLICKHOUSE_PORT, user="auditor", database=server_engine.database
+    )
     yield client
     client.disconnect()
 

@@ -11,13 +11,15 @@ from pathlib import Path
 
 from engines import ServerEngine
 
+from stacks import CLICKHOUSE_PORT
+
 
 def _pantau(
     engine: ServerEngine, *args: str, cwd: Path | None = None
 ) -> subprocess.CompletedProcess[str]:
     env = {
         **os.environ,
-        "PANTAU_CLICKHOUSE": f"clickhouse://auditor@127.0.0.1:9000/{engine.database}",
+        "PANTAU_CLICKHOUSE": f"clickhouse://auditor@127.0.0.1:{CLICKHOUSE_PORT}/{engine.database}",
     }
     return subprocess.run(
         [sys.executable, "-m", "pantau.cli", *args],

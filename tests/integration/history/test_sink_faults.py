@@ -24,6 +24,7 @@ from sink_process import SinkProcess, publish_events, wait_for
 from pantau.bootstrap import bootstrap
 from pantau.core.events import Event
 from pantau.settings import REPO_DIR, CommonSettings
+from stacks import KAFKA
 
 EVENTS = 10_000
 STEPS = [  # ktp-el of the sample catalog: five events per case
@@ -105,7 +106,7 @@ def test_clickhouse_outage_loses_and_doubles_nothing(
     10,000 exactly once, every chain verifies, and the sink's memory stayed under the bound."""
     tag = uuid.uuid4().hex[:8]
     env = {
-        "PANTAU_KAFKA": "127.0.0.1:9092",
+        "PANTAU_KAFKA": KAFKA,
         "PANTAU_TOPIC_PREFIX": f"test-fault-{tag}.",
         "PANTAU_CLICKHOUSE": (
             f"clickhouse://default@127.0.0.1:{private_clickhouse.tcp_port}/pantau_fault"
