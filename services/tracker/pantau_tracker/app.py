@@ -15,9 +15,20 @@ was not yet alerted, and records that it fired. Checks are idempotent, so a chec
 
 Effects and offsets: alerts, case states and DLQ records are handed to the producer while the
 record is handled; Faust flushes the producer (acks=all) before it commits any offset, so a
-committed offset never covers an effect Kafka has not acknowledged. After a crash the records
-since the last commit are handled again; the state may already hold them (its changelog went
-out), in which case the core re-publishes the alerts they raised, byte for byte.
+committed offset never covers an effect Kafka has not acknowledged. Faust's own flush gives up
+on its send buffer after 0.1 s without progress, which under load let a commit overtake a queued
+table changelog write; `_flush_fully_before_commit` makes that flush drain the buffer.
+After a crash the records since the last commit are handled again; the state may already hold
+them (its changelog went out), in which case the core re-publishes the alerts they raised, byte
+for byte, and the case state is published again too, since its record may not have gone out
+before the crash.
+
+Restart: when a table had to be restored from its changelog, Faust's fetcher is already running
+when the stream partitions are resumed, before they are seeked to their committed offsets. Records
+fetched in that window were handled with no committed offset known and a run of offsets behind
+them was never handed to the agent; Faust then committed past those (events lost) or, where the
+hole was at the head, never committed the partition again. `_seek_with_flow_stopped` holds the
+flow during that seek, so handling starts exactly at the committed offsets.
 """
 
 from __future__ import annotations
@@ -107,6 +118,8 @@ class Tracker:
             broker_session_timeout=settings.tracker_session_timeout_s,
             broker_heartbeat_interval=min(3.0, settings.tracker_session_timeout_s / 3),
         )
+        _flush_fully_before_commit(self.app.producer)
+        _seek_with_flow_stopped(self.app.consumer)
         app: Any = self.app  # Faust's own annotations do not fit bound-method pages
         raw: dict[str, Any] = {
             "key_type": bytes,
@@ -165,7 +178,7 @@ class Tracker:
         outcome = handle_event(state, found, received_at, standard)
         self.metrics.events += 1
         self.metrics.duplicates += outcome.duplicate
-        await self._apply(key, message.partition, outcome)
+        await self._apply(key, message.partition, outcome, republish=outcome.duplicate)
 
     async def _on_check(self, key: bytes | None, value: bytes | None, partition: int) -> None:
         if key is None:
@@ -191,7 +204,9 @@ class Tracker:
             outcome = Outcome(outcome.state, [], changed=False)
         await self._apply(key, partition, outcome)
 
-    async def _apply(self, key: bytes, partition: int, outcome: Outcome) -> None:
+    async def _apply(
+        self, key: bytes, partition: int, outcome: Outcome, republish: bool = False
+    ) -> None:
         for alert in outcome.alerts:
             await self.alerts_topic.send(key=key, value=alert.to_json_bytes())
         self.metrics.alerts += len(outcome.alerts)
@@ -209,6 +224,7 @@ class Tracker:
         if outcome.changed:
             self.table[key] = _json({"partition": partition, "state": state.to_document()})
             self._remember(key, state)
+        if outcome.changed or republish:
             await self.cases_topic.send(key=key, value=_json(case_view(state, standard)))
         self.index.set(key, partition, due_at(state, standard))
 
@@ -339,3 +355,35 @@ def _check_due(value: bytes | None) -> float | None:
     except (ValueError, AttributeError):
         return None
     return float(due) if isinstance(due, int | float) else None
+
+
+def _flush_fully_before_commit(producer: Any) -> None:
+    """Make the producer's flush (called by Faust before every offset commit) drain its buffer.
+
+    The buffer holds table changelog writes and effects not yet handed to the Kafka client;
+    the client's own flush then waits until every handed record is acknowledged (acks=all).
+    """
+    client_flush = producer.flush
+
+    async def flush() -> None:
+        while producer.buffer.size:
+            await producer.buffer.flush()
+        await client_flush()
+
+    producer.flush = flush
+
+
+def _seek_with_flow_stopped(consumer: Any) -> None:
+    """Stop the consumer's flow while it seeks the stream partitions to their committed offsets.
+
+    With the flow stopped, records fetched before the seek are dropped (Faust seeks back to the
+    committed offsets when a fetch returns while the flow is stopped). Every caller of the seek
+    resumes the flow right after it.
+    """
+    seek = consumer.perform_seek
+
+    async def perform_seek() -> None:
+        consumer.stop_flow()
+        await seek()
+
+    consumer.perform_seek = perform_seek
