@@ -11,6 +11,9 @@ export PANTAU_OPERATORS="${PANTAU_OPERATORS:-$REPO_DIR/deploy/dev-operators.yaml
 # The intake's documented dev API keys and a dev pseudonym secret: for a local stack only.
 export PANTAU_API_KEYS="${PANTAU_API_KEYS:-$REPO_DIR/deploy/dev-api-keys.yaml}"
 export PANTAU_PSEUDONYM_KEY="${PANTAU_PSEUDONYM_KEY:-local-dev-only-pseudonym-key}"
+# Local runs only: signs the sink's chain checkpoints so `pantau verify` also catches a deleted
+# last event. Production sets its own secret.
+export PANTAU_CHECKPOINT_KEY="${PANTAU_CHECKPOINT_KEY:-local-dev-only-checkpoint-key}"
 
 health_url() {
   case "$1" in
