@@ -75,6 +75,10 @@ bench-intake: install servers ## intake events/s (single and batch, real broker)
 bench-tracker: install servers ## tracker events/s (all rules, RocksDB, real broker) next to a bare consumer
 	$(BIN)/python benchmarks/bench_tracker.py
 
+.PHONY: bench
+bench: install servers ## the whole stack next to same-run baselines (~10 min; PANTAU_BENCH_SCALE=0.1 for a quick run)
+	$(BIN)/python benchmarks/bench_stack.py
+
 .PHONY: bench-traffic replay-wabo
 bench-traffic: install servers ## simulate and replay ~100,000 events: generation vs publish, next to a bare producer
 	$(BIN)/python benchmarks/bench_traffic.py

@@ -1,0 +1,133 @@
+"""Where the CPU goes in the tracker's and the sink's per-record work, without Kafka or Faust.
+
+- tracker: `handle_event` over pre-decoded events (whole PBG cases of every anomaly kind), plus
+  what the worker does with each outcome: the state document for RocksDB, the case view for
+  `pantau.cases`, the due time, the alerts' JSON. Decoding (`read_event`) is timed apart.
+- sink: the events table's batch building: `accept_event`, the canonical form, the hash chain and
+  the row tuple, in batches of 1,000.
+
+Prints µs per record and the functions with the most own time (cProfile).
+
+    .venv/bin/python benchmarks/profile_hot_paths.py [--events 30000] [--top 15]
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import json
+import pstats
+import sys
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
+from pantau.core.events import Event, canonical_bytes, event_key
+from pantau.history.chain import ChainHead
+from pantau.history.records import AcceptedEvent, accept_event, event_row
+from pantau_tracker.domain.case import CaseState
+from pantau_tracker.domain.case_view import case_view
+from pantau_tracker.domain.records import read_event
+from pantau_tracker.domain.standards import Standards, TrackerPolicy
+from pantau_tracker.domain.tracking import due_at, handle_event
+from tracker_harness import sample_catalog, scenario_stream
+
+
+def profiled(label: str, work: Callable[[], int], top: int) -> None:
+    profile = cProfile.Profile()
+    started = time.perf_counter()
+    profile.enable()
+    count = work()
+    profile.disable()
+    seconds = time.perf_counter() - started
+    print(f"\n== {label}: {count} records, {seconds * 1e6 / count:.0f} µs each under cProfile")
+    pstats.Stats(profile, stream=sys.stdout).sort_stats("tottime").print_stats(top)
+
+
+def timed(label: str, work: Callable[[], int]) -> None:
+    started = time.perf_counter()
+    count = work()
+    seconds = time.perf_counter() - started
+    print(f"{label:<52} {seconds * 1e6 / count:>8.1f} µs/record  {count / seconds:>9,.0f}/s")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=30_000)
+    parser.add_argument("--top", type=int, default=15)
+    args = parser.parse_args()
+    catalog = sample_catalog()
+    standards = Standards(catalog, TrackerPolicy())
+    start = datetime.now(UTC) - timedelta(hours=30)
+    documents = scenario_stream(max(1, args.events // 5), start, "prof")[: args.events]
+    records = [(event_key(d["agency"], d["case_id"]), json.dumps(d).encode()) for d in documents]
+    received_at = datetime.now(UTC)
+
+    def decode() -> list[Event]:
+        out = []
+        for key, value in records:
+            found = read_event(key, value, catalog)
+            if isinstance(found, Event):
+                out.append(found)
+        return out
+
+    events = decode()
+
+    def track(with_outputs: bool) -> int:
+        states: dict[tuple[str, str], CaseState] = {}
+        for event in events:
+            case = (event.agency, event.case_id)
+            standard = standards.for_case(event.agency, event.service)
+            assert standard is not None
+            outcome = handle_event(states.get(case), event, received_at, standard)
+            if outcome.state is None:
+                states.pop(case, None)
+                continue
+            states[case] = outcome.state
+            if with_outputs:
+                for alert in outcome.alerts:
+                    alert.to_json_bytes()
+                json.dumps({"state": outcome.state.to_document()}).encode()
+                json.dumps(case_view(outcome.state, standard)).encode()
+                due_at(outcome.state, standard)
+        return len(events)
+
+    def sink_batches() -> int:
+        heads: dict[tuple[str, str], ChainHead] = {}
+        rows = 0
+        stored_at = datetime.now(UTC)
+        for first in range(0, len(records), 1000):
+            batch = []
+            for offset, (_, value) in enumerate(records[first : first + 1000], first):
+                event = accept_event(value, catalog)
+                if event is not None:
+                    batch.append(
+                        AcceptedEvent(event, canonical_bytes(event), received_at, 0, offset)
+                    )
+            for accepted in batch:
+                case = (accepted.event.agency, accepted.event.case_id)
+                extended = heads.get(case, ChainHead.empty()).extended(
+                    accepted.event.event_id, accepted.canonical
+                )
+                if extended is None:
+                    continue
+                heads[case], link = extended
+                event_row(accepted, link, stored_at)
+                rows += 1
+        return len(records)
+
+    print(f"{len(records)} records, {len(events)} valid events")
+    timed("tracker: read_event (decode + validate)", lambda: len(decode()))
+    timed("tracker: handle_event only", lambda: track(False))
+    timed("tracker: handle_event + state/view/alert JSON", lambda: track(True))
+    timed("sink: accept + canonical + chain + row", sink_batches)
+    profiled("tracker core (pre-decoded) with its outputs", lambda: track(True), args.top)
+    profiled("sink batch building", sink_batches, args.top)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
