@@ -341,15 +341,13 @@ def latency(tracker_events_per_s: float, intake_events_per_s: float) -> dict[str
                     for rate in (200.0, 1000.0):
                         say(f"offered load {rate:.0f} events/s for {seconds:.0f} s")
                         runs.append(await offered_load(url, watch, rate, seconds, f"r{rate:.0f}"))
-                    # Saturation: the smallest of what the stack sustained at 1,000 events/s
-                    # (alerts/s and 202s/s) and the component rates measured above.
-                    top = runs[-1]
-                    saturation = min(
-                        top["alerts_per_s"],
-                        top["accepted_events_per_s"],
-                        tracker_events_per_s,
-                        intake_events_per_s,
+                    # Saturation: the most the stack sustained end to end at either load
+                    # (overload can sustain less than a lighter load: requests pile up), within
+                    # the component rates measured above.
+                    sustained = max(
+                        min(r["alerts_per_s"], r["accepted_events_per_s"]) for r in runs
                     )
+                    saturation = min(sustained, tracker_events_per_s, intake_events_per_s)
                     rate = round(0.8 * saturation)
                     say(f"offered load {rate} events/s (80% of saturation {saturation:.0f})")
                     runs.append(await offered_load(url, watch, rate, seconds, "r80"))
@@ -626,10 +624,12 @@ def main() -> int:
         f"at the end {' '.join(results['load_average_at_end'])}"
     )
     print(table(results))
+    load_rate = open_cases / results["memory"]["load_seconds"]
+    million_s = 1_000_000 / load_rate
     print(
-        f"recovery was measured with {open_cases:,} open cases (the tracker loads them at "
-        f"{open_cases / results['memory']['load_seconds']:,.0f}/s here; 1,000,000 would not fit "
-        "the 15-minute budget)"
+        f"recovery was measured with {open_cases:,} open cases; the tracker loads them at "
+        f"{load_rate:,.0f}/s here, so 1,000,000 would take {million_s / 60:.0f} minutes to load"
+        + (" (over the 15-minute budget)" if million_s > 900 else "")
     )
     print(f"figures: {ARTIFACTS / 'bench.json'}; plot: {ARTIFACTS / 'bench-latency.png'}")
     return 0

@@ -82,7 +82,9 @@ def main() -> int:
             case = (event.agency, event.case_id)
             standard = standards.for_case(event.agency, event.service)
             assert standard is not None
-            outcome = handle_event(states.get(case), event, received_at, standard)
+            # Received minutes after it happened, as in live traffic: no time.* alert on each.
+            arrived = event.occurred_at + timedelta(minutes=5)
+            outcome = handle_event(states.get(case), event, arrived, standard)
             if outcome.state is None:
                 states.pop(case, None)
                 continue
