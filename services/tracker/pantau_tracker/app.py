@@ -193,8 +193,10 @@ class Tracker:
         self.metrics.checks += 1
         outcome = check_deadlines(state, self.clock(), standard)
         due = _check_due(value)
-        if not outcome.changed and due is not None:
-            # A repeated check re-publishes only the alerts of its own due time.
+        repeated = not outcome.changed and due is not None
+        if repeated and due is not None:
+            # A repeated check re-publishes only the alerts of its own due time, and the case
+            # state, whose record may not have gone out before a crash (as for an event).
             outcome = Outcome(
                 outcome.state,
                 [a for a in outcome.alerts if abs(a.detected_at.timestamp() - due) < 0.001],
@@ -202,7 +204,7 @@ class Tracker:
             )
         elif not outcome.changed:
             outcome = Outcome(outcome.state, [], changed=False)
-        await self._apply(key, partition, outcome)
+        await self._apply(key, partition, outcome, republish=repeated and bool(outcome.alerts))
 
     async def _apply(
         self, key: bytes, partition: int, outcome: Outcome, republish: bool = False
