@@ -53,7 +53,7 @@ format: install ## rewrite files with ruff's formatter and safe fixes
 	$(BIN)/ruff format .
 
 test: install servers lint ## everything the tests need, then every test tier
-	$(PYTEST) tests $(PYTEST_ARGS)
+	$(PYTEST) tests --ignore=tests/faults $(PYTEST_ARGS)
 
 test-unit: install ## the pure-core unit tests only (no servers)
 	$(PYTEST) tests/unit $(PYTEST_ARGS)
@@ -63,6 +63,10 @@ test-integration: install servers ## tests against the real Kafka broker and Cli
 
 test-e2e: install servers ## tests of the running stack over HTTP and Kafka
 	$(PYTEST) tests/e2e $(PYTEST_ARGS)
+
+.PHONY: faults
+faults: install servers ## fault suite: kill -9, freezes and bad traffic under load (not in `make test`)
+	$(PYTEST) tests/faults $(PYTEST_ARGS)
 
 .PHONY: bench-sink
 bench-sink: install servers ## sink rows/s into ClickHouse next to a bulk clickhouse-client insert
