@@ -28,6 +28,7 @@ import httpx
 from clickhouse_driver import Client
 
 from integration.history.sink_process import SinkProcess
+from pantau.bootstrap import bootstrap
 from pantau.settings import REPO_DIR, ClickHouseTarget, CommonSettings, TopicNames
 from pantau_tracker.domain.standards import TrackerPolicy
 from stacks import isolated_stack
@@ -182,20 +183,60 @@ class Pipeline:
     intake: Intake
 
 
+class PrivateClickHouse:
+    """A ClickHouse server of our own (deploy/clickhouse.sh, free ports) that a test may freeze."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.tcp_port = free_port()
+        self.env = {
+            **os.environ,
+            "PANTAU_LOCAL_DIR": str(directory),
+            "PANTAU_CLICKHOUSE_TCP_PORT": str(self.tcp_port),
+            "PANTAU_CLICKHOUSE_HTTP_PORT": str(free_port()),
+        }
+
+    def run(self, action: str) -> None:
+        subprocess.run(
+            [str(REPO_DIR / "deploy" / "clickhouse.sh"), action],
+            env=self.env,
+            check=True,
+            capture_output=True,
+            timeout=90,
+        )
+
+    @property
+    def pid(self) -> int:
+        return int((self.directory / "run" / "clickhouse.pid").read_text().strip())
+
+    def url(self, database: str) -> str:
+        return f"clickhouse://default@127.0.0.1:{self.tcp_port}/{database}"
+
+
 @contextmanager
-def pipeline(tmp_path: Path, label: str = "faults") -> Iterator[Pipeline]:
-    """Intake, tracker and sink running on a fresh stack; all stopped and removed afterwards."""
+def pipeline(
+    tmp_path: Path, label: str = "faults", clickhouse: PrivateClickHouse | None = None
+) -> Iterator[Pipeline]:
+    """Intake, tracker and sink running on a fresh stack; all stopped and removed afterwards.
+
+    With `clickhouse`, the history of record lives on that private server instead.
+    """
     with isolated_stack(label) as stack:
         env = {
             **stack,
             "PANTAU_CHECKPOINT_KEY": CHECKPOINT_KEY,
             "PANTAU_CHECKPOINT_DIR": str(tmp_path / "checkpoints"),
+            "PANTAU_SINK_RETRY_MAX_SECONDS": "1",
         }
+        if clickhouse is not None:
+            env["PANTAU_CLICKHOUSE"] = clickhouse.url("pantau_faults")
         settings = CommonSettings(
             topic_prefix=env["PANTAU_TOPIC_PREFIX"],
             clickhouse=env["PANTAU_CLICKHOUSE"],
             kafka=env["PANTAU_KAFKA"],
         )
+        if clickhouse is not None:
+            bootstrap(settings, kafka=False)
         tracker = TrackerProcess(env, tmp_path / "tracker-state", tmp_path / "tracker.log")
         sink = SinkProcess(env, tmp_path / "sink.log")
         intake: Intake | None = None

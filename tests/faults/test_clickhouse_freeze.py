@@ -1,0 +1,68 @@
+"""ClickHouse frozen (SIGSTOP) under the sink while events flow, then thawed (SIGCONT)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from clickhouse_driver import Client
+from pipeline import (
+    Ledger,
+    PrivateClickHouse,
+    check_history,
+    intake_stream,
+    pipeline,
+    send_stream,
+)
+
+from integration.history.sink_process import wait_for
+
+FROZEN_S = 10
+
+
+@pytest.fixture
+def private_clickhouse(tmp_path: Path, servers: None) -> Iterator[PrivateClickHouse]:
+    """A ClickHouse server for this test only; thawed and stopped afterwards."""
+    server = PrivateClickHouse(tmp_path / "local")
+    server.run("start")
+    try:
+        yield server
+    finally:
+        os.kill(server.pid, signal.SIGCONT)  # a frozen server cannot stop
+        server.run("stop")
+
+
+def test_clickhouse_frozen_mid_stream_loses_and_doubles_nothing(
+    private_clickhouse: PrivateClickHouse, tmp_path: Path
+) -> None:
+    """ClickHouse stopped with SIGSTOP for 10 s while events flow, then SIGCONT: the intake keeps
+    answering 202, and afterwards every 202'd event is in v_events once, alerts and cases right."""
+    started = time.monotonic()
+    stream = intake_stream(400, datetime.now(UTC) - timedelta(hours=8), "frz")
+    ledger = Ledger()
+    done = threading.Event()
+    with pipeline(tmp_path, clickhouse=private_clickhouse) as stack:
+        client = Client(host="127.0.0.1", port=private_clickhouse.tcp_port)
+        stored = f"SELECT count() FROM `{stack.database.database}`.events"
+        sender = send_stream(stack.intake, stream, ledger, batch=20, pause=0.2, done=done)
+        wait_for(lambda: client.execute(stored)[0][0] >= 1, timeout=40)
+        client.disconnect()
+        os.kill(private_clickhouse.pid, signal.SIGSTOP)
+        before = len(ledger.acknowledged)
+        time.sleep(FROZEN_S)
+        assert len(ledger.acknowledged) > before, "the intake must not depend on ClickHouse"
+        assert not done.is_set(), "the stream ended during the freeze"
+        os.kill(private_clickhouse.pid, signal.SIGCONT)
+        sender.join(timeout=60)
+        assert done.is_set()
+        counts = check_history(stack, ledger, timeout=60)
+        refusals = stack.intake.refusals
+    assert ledger.failed | ledger.unknown == set(), refusals[:3]
+    assert counts["acknowledged"] == len({e["event_id"] for e in stream})
+    print(counts, f"{time.monotonic() - started:.1f} s")
