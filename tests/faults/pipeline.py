@@ -26,6 +26,7 @@ from typing import Any
 
 import httpx
 from clickhouse_driver import Client
+from kafka import KafkaConsumer, TopicPartition
 
 from integration.history.sink_process import SinkProcess
 from pantau.bootstrap import bootstrap
@@ -33,13 +34,12 @@ from pantau.settings import REPO_DIR, ClickHouseTarget, CommonSettings, TopicNam
 from pantau_tracker.domain.standards import TrackerPolicy
 from stacks import isolated_stack
 from tracker_harness import (
+    Record,
     TrackerProcess,
     apply_timers,
-    consumer_lag,
     expected_views,
     fold_topic,
     free_port,
-    read_topic,
     sample_catalog,
     scenario_stream,
 )
@@ -213,9 +213,48 @@ class PrivateClickHouse:
         return f"clickhouse://default@127.0.0.1:{self.tcp_port}/{database}"
 
 
+class PrivateBroker:
+    """A Kafka broker of our own (deploy/kafka.sh, free ports) that a test may kill -9."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.port = free_port()
+        self.env = {
+            **os.environ,
+            "PANTAU_LOCAL_DIR": str(directory),
+            "PANTAU_KAFKA_PORT": str(self.port),
+            "PANTAU_KAFKA_CONTROLLER_PORT": str(free_port()),
+            "PANTAU_KAFKA_HEAP": "-Xms128m -Xmx512m",
+        }
+        shared_libs = REPO_DIR / ".local" / "kafka" / "libs"
+        if shared_libs.is_dir():  # reuse the resolved jars instead of resolving them again
+            (directory / "kafka").mkdir(parents=True)
+            (directory / "kafka" / "libs").symlink_to(shared_libs)
+
+    @property
+    def servers(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def run(self, action: str) -> None:
+        subprocess.run(
+            [str(REPO_DIR / "deploy" / "kafka.sh"), action],
+            env=self.env,
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
+
+    @property
+    def pid(self) -> int:
+        return int((self.directory / "run" / "kafka.pid").read_text().strip())
+
+
 @contextmanager
 def pipeline(
-    tmp_path: Path, label: str = "faults", clickhouse: PrivateClickHouse | None = None
+    tmp_path: Path,
+    label: str = "faults",
+    clickhouse: PrivateClickHouse | None = None,
+    broker: PrivateBroker | None = None,
 ) -> Iterator[Pipeline]:
     """Intake, tracker and sink running on a fresh stack; all stopped and removed afterwards.
 
@@ -230,6 +269,8 @@ def pipeline(
         }
         if clickhouse is not None:
             env["PANTAU_CLICKHOUSE"] = clickhouse.url("pantau_faults")
+        if broker is not None:
+            env["PANTAU_KAFKA"] = broker.servers
         settings = CommonSettings(
             topic_prefix=env["PANTAU_TOPIC_PREFIX"],
             clickhouse=env["PANTAU_CLICKHOUSE"],
@@ -237,6 +278,8 @@ def pipeline(
         )
         if clickhouse is not None:
             bootstrap(settings, kafka=False)
+        if broker is not None:
+            bootstrap(settings, clickhouse=False)
         tracker = TrackerProcess(env, tmp_path / "tracker-state", tmp_path / "tracker.log")
         sink = SinkProcess(env, tmp_path / "sink.log")
         intake: Intake | None = None
@@ -252,14 +295,56 @@ def pipeline(
             sink.stop()
 
 
-def wait_drained(groups_topics: list[tuple[str, str]], timeout: float) -> None:
+def consumer_lag(servers: str, group: str, topic: str) -> int:
+    """Records of `topic` not yet committed by `group` (read without joining the group)."""
+    consumer = KafkaConsumer(bootstrap_servers=servers, group_id=group, enable_auto_commit=False)
+    try:
+        partitions = consumer.partitions_for_topic(topic) or set()
+        tps = [TopicPartition(topic, p) for p in partitions]
+        ends = consumer.end_offsets(tps)
+        return sum(ends[tp] - (consumer.committed(tp) or 0) for tp in tps)
+    finally:
+        consumer.close()
+
+
+def read_topic(servers: str, topic: str, timeout: float = 3) -> list[Record]:
+    """Every record of `topic`, read from the beginning to the end offsets taken at the start."""
+    consumer = KafkaConsumer(bootstrap_servers=servers, enable_auto_commit=False)
+    try:
+        tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic))]
+        consumer.assign(tps)
+        consumer.seek_to_beginning(*tps)
+        ends = consumer.end_offsets(tps)
+        records: list[Record] = []
+        deadline = time.monotonic() + timeout + 30
+        while any(consumer.position(tp) < ends[tp] for tp in tps):
+            assert time.monotonic() < deadline, f"could not read {topic} to its end"
+            for batch in consumer.poll(timeout_ms=200).values():
+                records.extend(
+                    Record(
+                        r.topic,
+                        r.partition,
+                        r.offset,
+                        r.key,
+                        r.value,
+                        r.timestamp,
+                        list(r.headers or []),
+                    )
+                    for r in batch
+                )
+        return records
+    finally:
+        consumer.close()
+
+
+def wait_drained(servers: str, groups_topics: list[tuple[str, str]], timeout: float) -> None:
     """Until every (group, topic) has committed everything on the topic."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if all(consumer_lag(group, topic) == 0 for group, topic in groups_topics):
+        if all(consumer_lag(servers, group, topic) == 0 for group, topic in groups_topics):
             return
         time.sleep(0.5)
-    lags = {(g, t): consumer_lag(g, t) for g, t in groups_topics}
+    lags = {(g, t): consumer_lag(servers, g, t) for g, t in groups_topics}
     raise AssertionError(f"not drained in {timeout} s: {lags}")
 
 
@@ -271,14 +356,16 @@ def check_history(stack: Pipeline, ledger: Ledger, timeout: float = 40) -> dict[
     """Drain the pipeline, then the invariants of the history of record; returns counts."""
     names = stack.topics
     tracker_group, sink_group = names.group("tracker"), names.group("sink")
-    wait_drained([(tracker_group, names.events)], timeout)
+    servers = stack.env["PANTAU_KAFKA"]
+    wait_drained(servers, [(tracker_group, names.events)], timeout)
     # The sink stores what the tracker published, so it drains after the tracker.
     wait_drained(
+        servers,
         [(sink_group, names.events), (sink_group, names.alerts), (sink_group, names.cases)],
         timeout,
     )
     catalog, policy = sample_catalog(), TrackerPolicy()
-    fold = fold_topic(read_topic(names.events, timeout=3), catalog, policy)
+    fold = fold_topic(read_topic(servers, names.events), catalog, policy)
     apply_timers(fold, catalog, policy, datetime.now(UTC))
 
     client = Client(host=stack.database.host, port=stack.database.port)
@@ -303,7 +390,7 @@ def check_history(stack: Pipeline, ledger: Ledger, timeout: float = 40) -> dict[
     assert changed_in_db == {}, "an alert_id stored with two contents"
 
     contents: dict[str, set[bytes]] = defaultdict(set)
-    for record in read_topic(names.alerts, timeout=3):
+    for record in read_topic(servers, names.alerts):
         assert record.value is not None
         contents[json.loads(record.value)["alert_id"]].add(record.value)
     changed = {a: b for a, b in contents.items() if len(b) > 1}
@@ -314,7 +401,7 @@ def check_history(stack: Pipeline, ledger: Ledger, timeout: float = 40) -> dict[
     assert set(contents_in_db) == set(contents)
 
     latest: dict[bytes, bytes | None] = {}
-    for record in sorted(read_topic(names.cases, timeout=3), key=lambda r: r.offset):
+    for record in sorted(read_topic(servers, names.cases), key=lambda r: r.offset):
         assert record.key is not None
         latest[record.key] = record.value
     views = expected_views(fold, catalog, policy)

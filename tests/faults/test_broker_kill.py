@@ -1,0 +1,59 @@
+"""The Kafka broker killed with SIGKILL mid-stream and started again (a private broker)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from pipeline import (
+    Ledger,
+    PrivateBroker,
+    check_history,
+    intake_stream,
+    pipeline,
+    read_topic,
+    send_stream,
+)
+
+from integration.history.sink_process import wait_for
+
+
+@pytest.fixture
+def private_broker(tmp_path: Path, servers: None) -> Iterator[PrivateBroker]:
+    """A Kafka broker for this test only, stopped afterwards."""
+    broker = PrivateBroker(tmp_path / "local")
+    broker.run("start")
+    try:
+        yield broker
+    finally:
+        broker.run("stop")
+
+
+def test_broker_kill_9_mid_stream_answers_503_or_202_and_stores_every_202(
+    private_broker: PrivateBroker, tmp_path: Path
+) -> None:
+    """Broker killed with SIGKILL while events flow and started again: the intake answers only
+    202 or 503, and every 202'd event ends up in v_events once with alerts and cases right."""
+    started = time.monotonic()
+    stream = intake_stream(400, datetime.now(UTC) - timedelta(hours=8), "brk")
+    ledger = Ledger()
+    done = threading.Event()
+    with pipeline(tmp_path, broker=private_broker) as stack:
+        sender = send_stream(stack.intake, stream, ledger, batch=20, pause=0.2, done=done)
+        wait_for(lambda: read_topic(private_broker.servers, stack.topics.alerts), timeout=40)
+        os.kill(private_broker.pid, signal.SIGKILL)
+        time.sleep(2)
+        private_broker.run("start")
+        assert not done.is_set(), "the stream ended before the broker came back"
+        sender.join(timeout=90)
+        assert done.is_set()
+        counts = check_history(stack, ledger, timeout=60)
+    assert set(ledger.statuses) <= {202, 503}, dict(ledger.statuses)
+    assert 503 in ledger.statuses, "the broker was down for some requests"
+    print(counts, dict(ledger.statuses), f"{time.monotonic() - started:.1f} s")
