@@ -44,6 +44,9 @@ render_config() {
 }
 
 start() {
+  # Two starts at once (parallel test runs) must not both launch a server: take turns.
+  exec 9>"$RUN_DIR/clickhouse.lock"
+  flock 9
   if pid_alive clickhouse "$MARKER"; then
     say "clickhouse: already running (pid $(cat "$RUN_DIR/clickhouse.pid")) on $CH_HOST:$CH_TCP_PORT"
     return 0
@@ -58,7 +61,7 @@ start() {
   ensure_installed
   render_config
   say "clickhouse: starting on $CH_HOST:$CH_TCP_PORT (native) and :$CH_HTTP_PORT (HTTP); logs in $CH_LOG_DIR"
-  nohup "$(server_binary)" --config-file="$CH_DIR/config.xml" </dev/null >>"$CONSOLE_LOG" 2>&1 &
+  nohup "$(server_binary)" --config-file="$CH_DIR/config.xml" </dev/null >>"$CONSOLE_LOG" 2>&1 9>&- &
   echo $! > "$RUN_DIR/clickhouse.pid"
   wait_until 60 "$CH_LOG_DIR/clickhouse-server.err.log" "$(cat "$RUN_DIR/clickhouse.pid")" \
     probe clickhouse "$CH_HOST" "$CH_HTTP_PORT" \

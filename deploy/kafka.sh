@@ -70,6 +70,9 @@ format_storage() {
 }
 
 start() {
+  # Two starts at once (parallel test runs) must not both launch a server: take turns.
+  exec 9>"$RUN_DIR/kafka.lock"
+  flock 9
   if pid_alive kafka "$MARKER"; then
     say "kafka: already running (pid $(cat "$RUN_DIR/kafka.pid")) on $KAFKA_HOST:$KAFKA_PORT"
     return 0
@@ -87,7 +90,7 @@ start() {
   format_storage
   say "kafka: starting on $KAFKA_HOST:$KAFKA_PORT (logs in $KLOG_DIR)"
   java_args
-  nohup "${JAVA_ARGS[@]}" kafka.Kafka "$KAFKA_DIR/server.properties" </dev/null >>"$CONSOLE_LOG" 2>&1 &
+  nohup "${JAVA_ARGS[@]}" kafka.Kafka "$KAFKA_DIR/server.properties" </dev/null >>"$CONSOLE_LOG" 2>&1 9>&- &
   echo $! > "$RUN_DIR/kafka.pid"
   wait_until 90 "$KLOG_DIR/server.log" "$(cat "$RUN_DIR/kafka.pid")" probe kafka "$KAFKA_HOST" "$KAFKA_PORT" \
     || fail "kafka: did not start; logs: $KLOG_DIR/server.log and $CONSOLE_LOG"
