@@ -27,7 +27,8 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from pantau.adapters.kafka_topics import contract_topics, ensure_topics
 from pantau.core.alerts import Alert
 from pantau.core.catalog import Catalog, load_catalog
-from pantau.core.events import event_key
+from pantau.core.events import event_key, parse_rfc3339
+from pantau.oversight import STATEFUL_RULES, case_step_from_dict
 from pantau.settings import SAMPLE_CATALOG, TopicNames
 from pantau_tracker.domain.case import CaseState
 from pantau_tracker.domain.case_view import case_view
@@ -231,6 +232,9 @@ class Fold:
     alerts: dict[str, bytes] = field(default_factory=dict)
     states: dict[bytes, CaseState] = field(default_factory=dict)
     rejected: int = 0
+    # What each applied event hands to the stateful cross-case rules, by event id, as the
+    # oversight topic carries it (without the rules it is for).
+    observations: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def fold_topic(records: list[Record], catalog: Catalog, policy: TrackerPolicy) -> Fold:
@@ -246,12 +250,56 @@ def fold_topic(records: list[Record], catalog: Catalog, policy: TrackerPolicy) -
         assert standard is not None
         assert record.key is not None
         received_at = datetime.fromtimestamp(record.timestamp_ms / 1000, UTC)
-        outcome = handle_event(fold.states.get(record.key), found, received_at, standard)
+        origin = (record.partition, record.offset)
+        outcome = handle_event(fold.states.get(record.key), found, received_at, standard, origin)
         for alert in outcome.alerts:
             fold.alerts[alert.alert_id] = alert.to_json_bytes()
         if outcome.state is not None:
             fold.states[record.key] = outcome.state
+        if outcome.observation is not None and not outcome.duplicate:
+            seen = outcome.observation
+            fold.observations[seen.step.event.event_id] = seen.record()
     return fold
+
+
+def handed_over(records: list[Record]) -> dict[str, dict[str, Any]]:
+    """What the tracker handed to the stateful rules (the oversight topic), by event id.
+
+    Asserts that an event handed over more than once (to several rule keys, or again after a
+    redelivery) was handed alike each time.
+    """
+    found: dict[str, dict[str, Any]] = {}
+    for record in records:
+        document = json.loads(record.value or b"{}")
+        handed = {name: value for name, value in document.items() if name != "rules"}
+        event_id = json.loads(document["step"]["event"])["event_id"]
+        assert found.setdefault(event_id, handed) == handed, f"{event_id} handed over twice, unlike"
+    return found
+
+
+def fold_oversight(records: list[Record], catalog: Catalog) -> dict[str, bytes]:
+    """The alerts of the stateful cross-case rules: the oversight topic replayed through them,
+    each partition in offset order (the order the tracker's rule agent read it in)."""
+    standards = Standards(catalog)
+    by_name = {rule.name: rule for rule in STATEFUL_RULES}
+    stored: dict[tuple[str, bytes], dict[str, Any]] = {}
+    alerts: dict[str, bytes] = {}
+    for record in sorted(records, key=lambda r: (r.partition, r.offset)):
+        assert record.key is not None
+        assert record.value is not None
+        document = json.loads(record.value)
+        event = json.loads(document["step"]["event"])
+        standard = standards.for_case(event["agency"], event["service"])
+        assert standard is not None
+        step = case_step_from_dict(document["step"], standard.service, standard.calendar)
+        received_at = parse_rfc3339(document["received_at"])
+        partition, offset = document["origin"]
+        for name in document["rules"]:
+            stored[name, record.key], raised = by_name[name].apply(
+                stored.get((name, record.key)), step, received_at, (partition, offset)
+            )
+            alerts.update((alert.alert_id, alert.to_json_bytes()) for alert in raised)
+    return alerts
 
 
 def apply_timers(fold: Fold, catalog: Catalog, policy: TrackerPolicy, now: datetime) -> None:

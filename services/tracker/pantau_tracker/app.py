@@ -23,6 +23,16 @@ them (its changelog went out), in which case the core re-publishes the alerts th
 for byte, and the case state is published again too, since its record may not have gone out
 before the crash.
 
+Cross-case rules: an event applied in order is handed on to the stateful cross-case rules
+(`pantau.oversight.STATEFUL_RULES`) as a record of the internal topic `<prefix>tracker-oversight`
+(the partition count of the events topic), keyed by each rule's partition key (`<agency>|<service>`
+for queues and peer speeds, `<agency>|<officer>`, `<agency>|<representative>`); one record per
+distinct key names the rules it is for. A second agent (concurrency 1) consumes that topic and
+keeps one RocksDB table per rule, so a rule's state for a key is only ever changed on one
+partition. Its alerts go to `pantau.alerts` keyed by the case they concern. The rules fold each
+event id once and give its alerts again, identical, on redelivery; the case state keeps the latest
+hand-overs so that a redelivered event is handed on again (see `pantau_tracker.domain.tracking`).
+
 Restart: when a table had to be restored from its changelog, Faust's fetcher is already running
 when the stream partitions are resumed, before they are seeked to their committed offsets. Records
 fetched in that window were handled with no committed offset known and a run of offsets behind
@@ -45,12 +55,21 @@ import faust
 from faust.exceptions import SameNode
 
 from pantau.core.catalog import Catalog
+from pantau.core.events import event_key, parse_rfc3339
+from pantau.oversight import STATEFUL_RULES, StatefulRule, case_step_from_dict
+from pantau.oversight.rules import RuleRecord
 from pantau_tracker.domain.case import CaseState
 from pantau_tracker.domain.case_view import case_view
 from pantau_tracker.domain.records import Rejection, dlq_value, read_event
 from pantau_tracker.domain.standards import Standards
 from pantau_tracker.domain.timers import DueIndex
-from pantau_tracker.domain.tracking import Outcome, check_deadlines, due_at, handle_event
+from pantau_tracker.domain.tracking import (
+    Observation,
+    Outcome,
+    check_deadlines,
+    due_at,
+    handle_event,
+)
 from pantau_tracker.settings import TrackerSettings
 
 log = logging.getLogger("pantau.tracker")
@@ -58,6 +77,8 @@ log = logging.getLogger("pantau.tracker")
 LOG_APPEND_TIME = 1  # Kafka timestamp type of broker append time
 TABLE_NAME = "cases"
 STATE_CACHE_MAX = 20_000  # decoded case states kept in memory (a few KiB each)
+RULE_CACHE_MAX = 5_000  # decoded cross-case rule records kept in memory
+RULES_BY_NAME: dict[str, StatefulRule[Any]] = {rule.name: rule for rule in STATEFUL_RULES}
 
 Clock = Callable[[], datetime]
 
@@ -76,6 +97,7 @@ class TrackerMetrics:
     dead_lettered: int = 0
     checks: int = 0
     alerts: int = 0
+    observations: int = 0
 
 
 class Tracker:
@@ -92,6 +114,8 @@ class Tracker:
         # Decoded states of recently handled cases. Only this worker's agent writes the cases of
         # the partitions it owns, so the cache is exact until a rebalance, which clears it.
         self._states: OrderedDict[bytes, CaseState] = OrderedDict()
+        # Decoded records of the cross-case rule tables, exact for the same reason.
+        self._rule_records: OrderedDict[tuple[str, bytes], RuleRecord[Any]] = OrderedDict()
         self._warned_timestamp = False
         topics = settings.topics
         host, port = settings.tracker_host, settings.tracker_port
@@ -140,7 +164,19 @@ class Tracker:
             key_type=bytes,
             value_type=bytes,
         )
+        self.oversight_topic = app.topic(settings.oversight_topic, **raw)
+        self.rule_tables = {
+            rule.name: app.Table(
+                f"oversight-{rule.name}",
+                default=None,
+                partitions=settings.partitions,
+                key_type=bytes,
+                value_type=bytes,
+            )
+            for rule in STATEFUL_RULES
+        }
         app.agent(self.source, name="track", concurrency=1)(self._agent)
+        app.agent(self.oversight_topic, name="oversee", concurrency=1)(self._oversee)
         app.timer(settings.tracker_timer_interval_s)(self._tick)
         app.page("/v1/cases/{agency}/{case_id}")(self._case_page)
         app.page("/healthz")(self._health_page)
@@ -175,10 +211,13 @@ class Tracker:
             )
         received_at = datetime.fromtimestamp(message.timestamp, UTC)
         state = self._load(key)
-        outcome = handle_event(state, found, received_at, standard)
+        origin = (message.partition, message.offset)
+        outcome = handle_event(state, found, received_at, standard, origin)
         self.metrics.events += 1
         self.metrics.duplicates += outcome.duplicate
         await self._apply(key, message.partition, outcome, republish=outcome.duplicate)
+        if outcome.observation is not None:
+            await self._hand_on(outcome.observation)
 
     async def _on_check(self, key: bytes | None, value: bytes | None, partition: int) -> None:
         if key is None:
@@ -230,6 +269,78 @@ class Tracker:
             await self.cases_topic.send(key=key, value=_json(case_view(state, standard)))
         self.index.set(key, partition, due_at(state, standard))
 
+    async def _hand_on(self, observation: Observation) -> None:
+        """Send a step to the stateful cross-case rules: one record per distinct rule key."""
+        step = observation.step
+        if observation.origin is None:  # every event the agent reads has one
+            return
+        routes: dict[str, list[str]] = {}
+        for rule in STATEFUL_RULES:
+            rule_key = rule.key(step.event)
+            if rule_key is not None:
+                routes.setdefault(rule_key, []).append(rule.name)
+        if not routes:
+            return
+        data = observation.record()
+        for rule_key, names in routes.items():
+            value = _json({"rules": names, **data})
+            await self.oversight_topic.send(key=rule_key.encode("utf-8"), value=value)
+
+    # --- the cross-case rules -----------------------------------------------------------------
+
+    async def _oversee(self, stream: Any) -> None:
+        async for record in stream.events():
+            message = record.message
+            await self._on_observation(message.key, message.value)
+
+    async def _on_observation(self, key: bytes | None, value: bytes | None) -> None:
+        try:
+            if key is None or value is None:
+                raise ValueError("the record has no key or no value")
+            document = json.loads(value)
+            names = [RULES_BY_NAME[name] for name in document["rules"]]
+            received_at = parse_rfc3339(document["received_at"])
+            partition, offset = document["origin"]
+            origin = (int(partition), int(offset))
+            data = document["step"]
+            event_doc = json.loads(data["event"])
+            standard = self.standards.for_case(str(event_doc["agency"]), str(event_doc["service"]))
+            if standard is None:
+                raise ValueError("the step's service is not in the catalog")
+            step = case_step_from_dict(data, standard.service, standard.calendar)
+        except (ValueError, KeyError, TypeError) as error:
+            why = Rejection("malformed_observation", f"{type(error).__name__}: {error}"[:2000])
+            await self._dead_letter(key, value, why)
+            return
+        self.metrics.observations += 1
+        event = step.event
+        alert_key = event_key(event.agency, event.case_id)
+        for rule in names:
+            stored = self._rule_record(rule, key)
+            record, alerts = rule.fold(stored, step, received_at, origin)
+            if record is not stored:
+                self.rule_tables[rule.name][key] = _json(record.to_dict())
+                self._remember_rule_record(rule.name, key, record)
+            for alert in alerts:
+                await self.alerts_topic.send(key=alert_key, value=alert.to_json_bytes())
+            self.metrics.alerts += len(alerts)
+
+    def _rule_record(self, rule: StatefulRule[Any], key: bytes) -> RuleRecord[Any]:
+        cached = self._rule_records.get((rule.name, key))
+        if cached is not None:
+            self._rule_records.move_to_end((rule.name, key))
+            return cached
+        stored = self.rule_tables[rule.name].get(key)
+        record = rule.read(None if stored is None else json.loads(stored))
+        self._remember_rule_record(rule.name, key, record)
+        return record
+
+    def _remember_rule_record(self, name: str, key: bytes, record: RuleRecord[Any]) -> None:
+        self._rule_records[(name, key)] = record
+        self._rule_records.move_to_end((name, key))
+        if len(self._rule_records) > RULE_CACHE_MAX:
+            self._rule_records.popitem(last=False)
+
     async def _dead_letter(self, key: bytes | None, value: bytes | None, why: Rejection) -> None:
         self.metrics.dead_lettered += 1
         log.info("dead-lettered a record: %s", why.code)
@@ -259,6 +370,7 @@ class Tracker:
 
     async def _on_rebalance(self, sender: Any, partitions: Any, **_: Any) -> None:
         self._states.clear()
+        self._rule_records.clear()
 
     # --- the deadline timer -------------------------------------------------------------------
 

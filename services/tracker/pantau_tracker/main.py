@@ -10,7 +10,8 @@ from pantau.adapters.kafka_topics import TopicSpec, ensure_topics
 from pantau.core.catalog import load_catalog
 from pantau_tracker.settings import TrackerSettings
 
-CLOCK_RETENTION = timedelta(days=1)  # checks are consumed within seconds; a day covers outages
+# Deadline checks and cross-case hand-overs are consumed within seconds; a day covers outages.
+INTERNAL_RETENTION = timedelta(days=1)
 
 
 def main(argv: list[str]) -> int:
@@ -28,16 +29,14 @@ def main(argv: list[str]) -> int:
     for noisy in ("kafka", "aiokafka"):  # connection chatter at INFO would drown our own log
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.root.level))
     catalog = load_catalog(settings.catalog)
-    # Created here rather than by Faust so that it has exactly the partitions of the events
-    # topic before anything subscribes (a broker auto-creating it would give it one partition).
+    retention = str(int(INTERNAL_RETENTION.total_seconds() * 1000))
+    # Created here rather than by Faust so that they have exactly the partitions of the events
+    # topic before anything subscribes (a broker auto-creating one would give it one partition).
     ensure_topics(
         settings.kafka_servers,
         [
-            TopicSpec(
-                settings.clock_topic,
-                settings.partitions,
-                {"retention.ms": str(int(CLOCK_RETENTION.total_seconds() * 1000))},
-            )
+            TopicSpec(topic, settings.partitions, {"retention.ms": retention})
+            for topic in (settings.clock_topic, settings.oversight_topic)
         ],
         report=logging.getLogger("pantau.tracker").info,
     )

@@ -31,6 +31,11 @@ class TrackerSettings(CommonSettings):
     tracker_backfill_settle_s: float = Field(
         60, ge=0, description="seconds a backfilled case waits before its deadline timers"
     )
+    tracker_cross_case: bool = Field(
+        True,
+        description="run the cross-case rules (queue.jump, speed.too_fast, officer.burst, "
+        "applicant.broker, sla.clock_reset_abuse, time.off_hours)",
+    )
     tracker_session_timeout_s: float = Field(
         10, ge=6, le=300, description="seconds before a silent worker's partitions move on"
     )
@@ -57,4 +62,11 @@ class TrackerSettings(CommonSettings):
             future_tolerance=timedelta(seconds=self.tracker_future_tolerance_s),
             retention=timedelta(days=self.tracker_retention_days),
             backfill_settle=timedelta(seconds=self.tracker_backfill_settle_s),
+            cross_case=self.tracker_cross_case,
         )
+
+    @property
+    def oversight_topic(self) -> str:
+        """The internal topic of applied steps re-keyed for the cross-case rules, with the
+        partition count of the events topic (each rule's table is partitioned alike)."""
+        return f"{self.topic_prefix}tracker-oversight"

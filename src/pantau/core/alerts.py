@@ -107,6 +107,19 @@ class Rule(StrEnum):
     TIME_OFF_HOURS = "time.off_hours"
 
 
+CROSS_CASE_RULES: frozenset[str] = frozenset(
+    {
+        Rule.QUEUE_JUMP,
+        Rule.SPEED_TOO_FAST,
+        Rule.OFFICER_BURST,
+        Rule.APPLICANT_BROKER,
+        Rule.SLA_CLOCK_RESET_ABUSE,
+        Rule.TIME_OFF_HOURS,
+    }
+)
+"""The rules that extend the contract's table (docs/contract-extensions.md)."""
+
+
 @dataclass(frozen=True)
 class RuleInfo:
     """A row of the rule table: the category the contract fixes and our default severity."""

@@ -78,11 +78,20 @@ class CaseStep:
             return False
         return bool(step.roles) or self.event.officer is not None
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, *, with_event: bool = True) -> dict[str, Any]:
         """Everything but the catalog parts as JSON-able data, for a repartition topic: the
-        receiving side looks the service and calendar up again (`case_step_from_dict`)."""
+        receiving side looks the service and calendar up again (`case_step_from_dict`).
+
+        Without the event (`with_event=False`) it is the case's side alone, which the tracker
+        keeps to hand the step again when its event is redelivered.
+        """
+        data = self._context()
+        if with_event:
+            data["event"] = self.event.to_json_bytes().decode("utf-8")
+        return data
+
+    def _context(self) -> dict[str, Any]:
         return {
-            "event": self.event.to_json_bytes().decode("utf-8"),
             "previous_step": self.previous_step,
             "previous_at": _optional_text(self.previous_at),
             "opened_at": _optional_text(self.opened_at),

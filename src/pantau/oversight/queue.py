@@ -12,6 +12,7 @@ import bisect
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
 from pydantic import JsonValue
@@ -36,6 +37,11 @@ class Waiting:
     since: datetime
     submitted_at: datetime
 
+    @cached_property
+    def row(self) -> list[str]:
+        """The entry as stored: written with the whole queue on every step, so made once."""
+        return [self.case_id, instant_text(self.since), instant_text(self.submitted_at)]
+
 
 @dataclass(frozen=True)
 class QueueState:
@@ -47,10 +53,7 @@ class QueueState:
         """The state as JSON-able data."""
         return {
             "waiting": {
-                step: [
-                    [w.case_id, instant_text(w.since), instant_text(w.submitted_at)] for w in queue
-                ]
-                for step, queue in sorted(self.waiting.items())
+                step: [w.row for w in queue] for step, queue in sorted(self.waiting.items())
             }
         }
 

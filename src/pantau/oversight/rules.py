@@ -8,7 +8,7 @@ itself and runs where the case is processed.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -26,8 +26,10 @@ from pantau.oversight.officers import OfficerActivity, observe_officer, officer_
 from pantau.oversight.queue import QueueState, observe_queue, queue_key
 from pantau.oversight.speed import SpeedState, observe_speed, speed_key
 
-SEEN_MAX = 256  # event ids remembered per key: more than a restart redelivers on a busy key
-RAISED_MAX = 32  # alert-raising events whose alerts are kept to give again on redelivery
+RAISED_MAX = 32  # alert-raising steps whose alerts are kept to give again on redelivery
+
+Origin = tuple[int, int]
+"""Where the tracker read a step's event: (partition, offset) of the events topic."""
 
 
 class RuleState(Protocol):
@@ -54,39 +56,73 @@ class StatefulRule(Generic[StateT]):
     load: Callable[[Mapping[str, Any]], StateT]
     observe: Callable[[StateT, CaseStep, datetime], tuple[StateT, list[Alert]]]
 
-    def apply(
-        self, stored: Mapping[str, Any] | None, step: CaseStep, now: datetime
-    ) -> tuple[dict[str, Any], list[Alert]]:
-        """Fold `step` into the record stored under its key (None: none yet), as a table keeps
-        it: the new record (JSON-able) and the alerts raised.
+    def read(self, stored: Mapping[str, Any] | None) -> RuleRecord[StateT]:
+        """The record a table keeps under a key (None: none yet), decoded."""
+        if not stored:
+            return RuleRecord(self.empty())
+        return RuleRecord(
+            self.load(stored["state"]),
+            {str(partition): int(offset) for partition, offset in stored["applied"].items()},
+            tuple((int(p), int(o), tuple(bodies)) for p, o, bodies in stored["raised"]),
+        )
 
-        The record holds the rule's state and the ids of the latest events folded in, with the
-        alerts they raised. A step delivered again (at-least-once processing after a restart)
-        leaves the record as it is and gives the same alerts again, identical to the first time,
-        so a crash between saving the state and publishing its alerts loses nothing and counts
-        nothing twice.
+    def fold(
+        self, record: RuleRecord[StateT], step: CaseStep, now: datetime, origin: Origin
+    ) -> tuple[RuleRecord[StateT], list[Alert]]:
+        """Fold `step`, whose event was read at `origin`, into `record`: the new record (the
+        same object when the step was folded in already) and the alerts raised.
+
+        The record holds the rule's state, the highest offset folded in per partition of the
+        events topic, and the alerts of the latest steps that raised any. The tracker hands
+        steps on in offset order per partition, so a step at or below that offset was folded in
+        already (at-least-once processing after a restart, or a duplicate of an event handed on
+        again with its first origin): the record stays as it is and the step's alerts are given
+        again, identical, so a crash between saving the state and publishing its alerts loses
+        nothing and counts nothing twice. The record is bounded by the partition count, however
+        busy its key.
         """
-        record = dict(stored or {})
-        seen: list[str] = list(record.get("seen", []))
-        raised: list[list[Any]] = list(record.get("raised", []))
-        event_id = step.event.event_id
-        if event_id in seen:
+        partition, offset = origin
+        if offset <= record.applied.get(str(partition), -1):
             again = [
                 Alert.from_json_bytes(body)
-                for trigger, bodies in raised
-                if trigger == event_id
+                for at_partition, at_offset, bodies in record.raised
+                if (at_partition, at_offset) == origin
                 for body in bodies
             ]
             return record, again
-        state = self.empty() if "state" not in record else self.load(record["state"])
-        changed, alerts = self.observe(state, step, now)
-        seen = [*seen, event_id][-SEEN_MAX:]
+        changed, alerts = self.observe(record.state, step, now)
+        raised = record.raised
         if alerts:
-            bodies = [alert.to_json_bytes().decode("utf-8") for alert in alerts]
-            raised = [*raised, [event_id, bodies]][-RAISED_MAX:]
-        # An alert is kept only while its event is still recognised as seen.
-        raised = [entry for entry in raised if entry[0] in seen]
-        return {"state": changed.to_dict(), "seen": seen, "raised": raised}, alerts
+            bodies = tuple(alert.to_json_bytes().decode("utf-8") for alert in alerts)
+            raised = (*raised, (partition, offset, bodies))[-RAISED_MAX:]
+        applied = {**record.applied, str(partition): offset}
+        return RuleRecord(changed, applied, raised), alerts
+
+    def apply(
+        self, stored: Mapping[str, Any] | None, step: CaseStep, now: datetime, origin: Origin
+    ) -> tuple[dict[str, Any], list[Alert]]:
+        """`fold` on the record as a table stores it (JSON-able data), giving the new one."""
+        record, alerts = self.fold(self.read(stored), step, now, origin)
+        return record.to_dict(), alerts
+
+
+@dataclass(frozen=True)
+class RuleRecord(Generic[StateT]):
+    """What a rule's table keeps under one key: the state, the highest offset folded in per
+    partition of the events topic, and (partition, offset, alert JSONs) of the latest steps
+    that raised alerts."""
+
+    state: StateT
+    applied: Mapping[str, int] = field(default_factory=dict)
+    raised: tuple[tuple[int, int, tuple[str, ...]], ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """The record as JSON-able data, for the table."""
+        return {
+            "state": self.state.to_dict(),
+            "applied": dict(self.applied),
+            "raised": [[p, o, list(bodies)] for p, o, bodies in self.raised],
+        }
 
 
 QUEUE = StatefulRule[QueueState](

@@ -28,6 +28,7 @@ OFFICERS_PER_STEP_MAX = 4  # distinct officers remembered per step (a step may r
 STOPS_MAX = 32  # clock stop/resume cycles remembered; beyond, the oldest is forgotten
 RECENT_ALERTS_MAX = 16  # alerts kept to re-publish identically when their trigger is replayed
 FIRED_MAX = 128  # ids of raised event-triggered alerts, so each is raised once
+OBSERVED_MAX = 4  # cross-case inputs kept to hand again when their event is redelivered
 
 Status = Literal["open", "closed"]
 
@@ -98,6 +99,7 @@ class CaseState:
     seen: tuple[tuple[str, str], ...] = ()
     fired: tuple[str, ...] = ()
     recent: tuple[RecentAlert, ...] = field(default=(), compare=True)
+    observed: tuple[tuple[str, str], ...] = ()
 
     @property
     def key(self) -> str:
@@ -139,6 +141,19 @@ class CaseState:
             -RECENT_ALERTS_MAX:
         ]
         return replace(self, fired=fired, recent=recent)
+
+    def with_observed(self, event_id: str, context: str) -> CaseState:
+        """The state having handed `event_id` to the cross-case rules with `context`, the JSON
+        of what the case knew just before it (bounded window, newest last)."""
+        observed = (*self.observed, (event_id, context))[-OBSERVED_MAX:]
+        return replace(self, observed=observed)
+
+    def observed_context(self, event_id: str) -> str | None:
+        """The context `event_id` was handed to the cross-case rules with, if still kept."""
+        for seen_id, context in self.observed:
+            if seen_id == event_id:
+                return context
+        return None
 
     def recent_for(self, source: str) -> list[RecentAlert]:
         return [alert for alert in self.recent if alert.source == source]
@@ -194,6 +209,7 @@ class CaseState:
             "recent": [
                 {"source": r.source, "alert_id": r.alert_id, "body": r.body} for r in self.recent
             ],
+            "observed": [[event_id, context] for event_id, context in self.observed],
         }
 
     @classmethod
@@ -241,6 +257,8 @@ class CaseState:
             seen=tuple((str(e), str(d)) for e, d in doc["seen"]),
             fired=tuple(doc["fired"]),
             recent=tuple(RecentAlert(r["source"], r["alert_id"], r["body"]) for r in doc["recent"]),
+            # States stored before the cross-case rules have none.
+            observed=tuple((str(e), str(c)) for e, c in doc.get("observed", ())),
         )
 
 

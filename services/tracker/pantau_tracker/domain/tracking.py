@@ -5,16 +5,27 @@ Every alert raised is recorded in the state, so each (rule, case, trigger) is ra
 the same trigger is replayed (a duplicate delivery after a crash, a repeated timer check) the
 alerts it raised before are returned again byte for byte, so a lost publication is repaired and
 a received one is merely repeated with identical content.
+
+Cross-case rules (`pantau.oversight`): an event applied in order to an open case is also handed
+on as a `CaseStep` (the event with what the case knew just before it). The rules that need only
+the case (clock-stop abuse, off-hours work) run here; the adapter routes the step to the tables
+of the stateful ones. The step's case side is kept in the state for a few events, so that a
+redelivered event is handed on again, unchanged, when its first hand-over may have been lost.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import Any
 
 from pantau.core.alerts import Alert, Rule, make_alert
-from pantau.core.events import Event, content_digest
-from pantau_tracker.domain.case import CaseState, evolve
+from pantau.core.catalog import Step
+from pantau.core.events import Event, content_digest, format_rfc3339, parse_rfc3339
+from pantau.oversight import CASE_RULES, CaseStep, RunningLimit, case_step_from_dict
+from pantau.oversight.rules import Origin
+from pantau_tracker.domain.case import CaseState, evolve, is_out_of_order
 from pantau_tracker.domain.deadlines import StepDeadline, next_due
 from pantau_tracker.domain.rules import (
     EVENT_DETECTORS,
@@ -33,24 +44,62 @@ class Outcome:
 
     `changed` is False when the record changed nothing (a duplicate, a timer with nothing due):
     the state need not be stored again. `alerts` may then hold re-published alerts.
+    `observation` is the step to hand to the stateful cross-case rules (None: nothing to hand).
     """
 
     state: CaseState | None
     alerts: list[Alert] = field(default_factory=list)
     changed: bool = True
     duplicate: bool = False
+    observation: Observation | None = None
+
+
+@dataclass(frozen=True)
+class Observation:
+    """An applied event handed to the stateful cross-case rules: the step and its receive time,
+    which the rules take as the moment of detection."""
+
+    step: CaseStep
+    received_at: datetime
+    origin: Origin | None = None
+
+    def context(self) -> str:
+        """The JSON the case state keeps to hand the step again: everything but the event."""
+        data: dict[str, Any] = {"received_at": format_rfc3339(self.received_at)}
+        if self.origin is not None:
+            data["origin"] = list(self.origin)
+        return json.dumps(data | self.step.to_dict(with_event=False), separators=(",", ":"))
+
+    def record(self) -> dict[str, Any]:
+        """The step as the oversight topic carries it (without the rules it is for)."""
+        data: dict[str, Any] = {
+            "received_at": format_rfc3339(self.received_at),
+            "step": self.step.to_dict(),
+        }
+        if self.origin is not None:
+            data["origin"] = list(self.origin)
+        return data
 
 
 def handle_event(
-    state: CaseState | None, event: Event, received_at: datetime, standard: CaseStandard
+    state: CaseState | None,
+    event: Event,
+    received_at: datetime,
+    standard: CaseStandard,
+    origin: Origin | None = None,
 ) -> Outcome:
-    """Judge `event`, received at `received_at`, against the case so far, and fold it in."""
+    """Judge `event`, received at `received_at`, against the case so far, and fold it in.
+
+    `origin` is where the event was read (partition and offset of the events topic); the
+    stateful cross-case rules use it to recognise a step they folded in already.
+    """
     digest = content_digest(event)
     if state is not None:
         seen = state.digest_of(event.event_id)
         if seen == digest:
             replayed = [_parse(r.body) for r in state.recent_for(event.event_id)]
-            return Outcome(state, replayed, changed=False, duplicate=True)
+            again = _observed_again(state, event, standard)
+            return Outcome(state, replayed, changed=False, duplicate=True, observation=again)
         if seen is not None:
             return _conflict(state, event, received_at, seen, digest)
 
@@ -62,6 +111,11 @@ def handle_event(
             alerts.extend(deadline_alerts)
     for detector in EVENT_DETECTORS.values():
         alerts.extend(detector(state, event, received_at, standard))
+    observation = None
+    if standard.policy.cross_case and is_applied_in_order(state, event):
+        observation = Observation(observe(state, event, standard), received_at, origin)
+        for rule in CASE_RULES:
+            alerts.extend(rule(observation.step, received_at))
     new_state = evolve(
         state, event, standard.service, received_at, standard.policy.retention, digest
     )
@@ -70,7 +124,61 @@ def handle_event(
         event.event_id,
         [(a.alert_id, a.to_json_bytes().decode()) for a in alerts],
     )
-    return Outcome(new_state, alerts)
+    if observation is not None:
+        new_state = new_state.with_observed(event.event_id, observation.context())
+    return Outcome(new_state, alerts, observation=observation)
+
+
+def is_applied_in_order(state: CaseState | None, event: Event) -> bool:
+    """True when `event` moves its case: a first event, or a later one of an open case.
+
+    The cross-case rules see only these: an out-of-order event is a fact of the past whose
+    predecessor is unknown, and steps after a terminal step are not work on the case.
+    """
+    return state is None or not (state.is_closed or is_out_of_order(state, event))
+
+
+def observe(state: CaseState | None, event: Event, standard: CaseStandard) -> CaseStep:
+    """The cross-case rules' view of `event`: the case as it stood just before it."""
+    service = standard.service
+    if state is None:
+        definition = service.step(event.step)
+        opened = event.occurred_at if definition is not None and definition.start else None
+        return CaseStep(event, service, standard.calendar, opened_at=opened)
+    started = any(step.start for step in _steps_of(standard, state.done_steps()))
+    awaiting = []
+    for wait in state.awaiting:
+        waited = service.step(wait.step)
+        if waited is not None and waited.sla is not None:
+            awaiting.append(RunningLimit(wait.step, wait.since, waited.sla))
+    return CaseStep(
+        event=event,
+        service=service,
+        calendar=standard.calendar,
+        previous_step=state.current_step,
+        previous_at=state.latest_occurred_at,
+        opened_at=state.opened_at if started else None,
+        stops=state.stops,
+        stop_count=len(state.stops),
+        awaiting=tuple(awaiting),
+    )
+
+
+def _steps_of(standard: CaseStandard, codes: frozenset[str]) -> list[Step]:
+    return [step for code in codes if (step := standard.service.step(code)) is not None]
+
+
+def _observed_again(state: CaseState, event: Event, standard: CaseStandard) -> Observation | None:
+    """The step handed on for `event` when it was first applied, if the state still keeps it:
+    the same step with the same receive time, whatever record delivers the event again."""
+    context = state.observed_context(event.event_id)
+    if context is None:
+        return None
+    data = json.loads(context) | {"event": event.to_json_bytes().decode("utf-8")}
+    step = case_step_from_dict(data, standard.service, standard.calendar)
+    first = data.get("origin")
+    origin = None if first is None else (int(first[0]), int(first[1]))
+    return Observation(step, parse_rfc3339(data["received_at"]), origin)
 
 
 def check_deadlines(state: CaseState, now: datetime, standard: CaseStandard) -> Outcome:
