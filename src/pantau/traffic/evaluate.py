@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from pantau.settings import CommonSettings
-from pantau.traffic.generator import CONTRACT_RULES
+from pantau.traffic.generator import ALL_RULES
 from pantau.traffic.scoring import read_truth, score, table
 
 log = logging.getLogger("pantau.evaluate")
@@ -55,7 +55,7 @@ def main(argv: list[str]) -> int:
         raised = list(alerts_from_kafka(settings, args.idle))
     else:
         raised = list(alerts_from_clickhouse(settings))
-    scores = score(truths, raised, CONTRACT_RULES)
+    scores = score(truths, raised, ALL_RULES)
     print(f"{len(truths):,} cases in the truth, {len(raised):,} alerts read ({args.source})")
     for line in table(scores):
         print(line)

@@ -20,6 +20,7 @@ event whose `occurred_at` is *anchored*: the adapter sets it relative to the rea
 from __future__ import annotations
 
 import heapq
+import itertools
 import random
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
@@ -32,6 +33,7 @@ from pantau.core.catalog import Catalog, Service, Step
 from pantau.core.durations import Duration, DurationUnit
 from pantau.core.events import Event
 from pantau.core.working_time import ClockStop, WorkingCalendar
+from pantau.traffic.crowd import Crowd, OfficerKind, QueueKey, Wait
 from pantau.traffic.reference import Delivery, rules_raised
 
 Regime = Literal["live", "backfill"]
@@ -53,6 +55,16 @@ CONTRACT_RULES: tuple[str, ...] = (
     Rule.TIME_OUT_OF_ORDER,
     Rule.INTEGRITY_CONFLICTING_DUPLICATE,
 )
+# The cross-case rules (docs/contract-extensions.md), planted and scored alongside.
+CROSS_CASE_RULES: tuple[str, ...] = (
+    Rule.QUEUE_JUMP,
+    Rule.SPEED_TOO_FAST,
+    Rule.OFFICER_BURST,
+    Rule.APPLICANT_BROKER,
+    Rule.SLA_CLOCK_RESET_ABUSE,
+    Rule.TIME_OFF_HOURS,
+)
+ALL_RULES: tuple[str, ...] = CONTRACT_RULES + CROSS_CASE_RULES
 
 REJECTION_REASONS = (
     "berkas persyaratan tidak lengkap",
@@ -69,6 +81,17 @@ STOP_REASONS = (
 CHANNELS = ("online", "counter", "mobile")
 SERVICE_WEIGHTS = {"ktp-el": 5.0, "akta-kelahiran": 3.0, "nib": 3.0, "pbg": 1.5}
 MARGIN = timedelta(minutes=30)
+# Share of submissions filed by a representative (an architect or notary for building permits,
+# a consultant for business registration, a family member for civil registry documents).
+REPRESENTED = {"pbg": 0.5, "slf": 0.5, "reklame-insidentil": 0.3, "nib": 0.2}
+REPRESENTED_OTHERWISE = 0.05
+# Honest work takes at least a tenth of a step's typical length and at most four tenths, so a
+# step is never far faster than its peers (speed.too_fast judges against a low quantile).
+MIN_SHARE = 0.1
+SPREAD = 3.0
+WORKING_DAY = timedelta(hours=8)
+NON_SLA_STEP_MAX = 4 * WORKING_DAY  # typical length of a step without its own standard, at most
+LIVE_LATENCY_MAX = timedelta(seconds=90)
 
 
 @dataclass(frozen=True)
@@ -130,6 +153,21 @@ class _Draft:
     duplicates: list[tuple[int, dict[str, Any]]] = field(default_factory=list)  # (index, changes)
     follows: set[int] = field(default_factory=set)  # sent together with the event before it
     anchored: bool = False
+    representative: str | None = None  # attributes.representative_ref of the submission
+    exempt: set[int] = field(default_factory=set)  # completions of a planted burst
+
+
+@dataclass(frozen=True)
+class _Group:
+    """Cases planted together (a burst, an episode, a queue): `drafts[planted]` raises the rule,
+    the others are clean cases that make it possible."""
+
+    drafts: list[_Draft]
+    planted: int
+
+
+# Special timing of one step: ("at", instant), ("fast", share of the minimum), ("off_hours",).
+Special = tuple[Any, ...]
 
 
 class Simulation:
@@ -146,7 +184,7 @@ class Simulation:
         anomaly_rate: float = 0.1,
         cases_per_day: float = 300.0,
         duplicate_rate: float = 0.02,
-        rules: Sequence[str] = CONTRACT_RULES,
+        rules: Sequence[str] = ALL_RULES,
         complete_events: bool = False,
     ) -> None:
         if start.utcoffset() is None:
@@ -176,13 +214,26 @@ class Simulation:
         self.services = list(catalog.services.values())
         self.service_weights = [SERVICE_WEIGHTS.get(s.code, 1.0) for s in self.services]
         self.officers = _officer_pools(catalog, random.Random(f"{seed}:officers"))
+        # The services each rule can be planted in, worked out once.
+        self.plant_services = {
+            str(rule): [s for s in self.services if planter.applies(self, s)]
+            for rule, planter in _PLANTERS.items()
+            if rule in rules
+        }
         self.planters = {
             str(rule): planter
             for rule, planter in _PLANTERS.items()
-            if rule in rules and any(planter.applies(self, s) for s in self.services)
+            if self.plant_services.get(str(rule))
         }
         first_agency = next(iter(catalog.agencies.values()))
         self.arrival_calendar = self.calendars[first_agency.calendar]
+        self.crowd = Crowd()
+        longest = [timedelta(days=31)]
+        for service in self.services:
+            policy = service.oversight
+            longest.append(policy.officer_burst.window.as_timedelta())
+            longest.append(policy.applicant_broker.window.as_timedelta())
+        self.crowd.horizon = max(longest) + timedelta(days=1)
 
     @property
     def plantable(self) -> tuple[str, ...]:
@@ -204,10 +255,12 @@ class Simulation:
             if upcoming is None:
                 return
             arrival = upcoming
-            for emission in self._case(number, arrival):
+            self.crowd.advance(arrival)
+            emissions, used = self._case(number, arrival)
+            for emission in emissions:
                 heapq.heappush(pending, (emission.sent_at, order, emission))
                 order += 1
-            number += 1
+            number += used
 
     # --- arrivals -------------------------------------------------------------------------
 
@@ -229,35 +282,92 @@ class Simulation:
 
     # --- one case -------------------------------------------------------------------------
 
-    def _case(self, number: int, arrival: datetime) -> list[Emission]:
+    def _case(self, number: int, arrival: datetime) -> tuple[list[Emission], int]:
+        """The emissions of case `number` (and of the cases planted with it) and how many case
+        numbers they use."""
         rng = random.Random(f"{self.seed}:case:{number}")
         planted: str | None = None
         if self.planters and rng.random() < self.anomaly_rate:
             rules = list(self.planters)
             planted = rules[(number + self.seed) % len(rules)]
+        if planted is not None:
+            found = self._planted(planted, number, arrival, rng)
+            if found is not None:
+                return found
         for _attempt in range(12):
-            if planted is None:
-                service = rng.choices(self.services, self.service_weights)[0]
-                draft = self._draft(service, number, arrival, rng, _walk(service, rng))
-                if draft is None:
-                    continue
-                emissions = self._emit(draft, rng, duplicates=True)
-                if not self._raised(draft, emissions):
-                    return self._with_truth(emissions, draft, (), None)
+            service = rng.choices(self.services, self.service_weights)[0]
+            draft = self._draft(service, number, arrival, rng, _walk(service, rng))
+            if draft is None:
+                continue
+            emissions = self._emit(draft, rng, duplicates=True)
+            if self._raised(draft, emissions) or self._oversight_raised(draft, emissions, {}):
+                continue
+            if self._crowds_queue(draft, {}):
+                continue
+            if not self._officers_fit([draft]):
+                continue
+            self._commit([draft])
+            return self._with_truth(emissions, draft, (), None), 1
+        raise RuntimeError(f"could not plan case {number} (clean) in 12 attempts")
+
+    def _planted(
+        self, planted: str, number: int, arrival: datetime, rng: random.Random
+    ) -> tuple[list[Emission], int] | None:
+        """Case `number` with `planted`, with the clean cases a cross-case plant needs; None when
+        no attempt works out (the case is then a clean one)."""
+        planter = self.planters[planted]
+        services = self.plant_services[planted]
+        for _attempt in range(12):
+            service = rng.choice(services)
+            plan = planter.plant(self, service, number, arrival, rng)
+            if plan is None:
+                continue
+            group = plan if isinstance(plan, _Group) else _Group([plan], 0)
+            if self.cases is not None and number + len(group.drafts) > self.cases:
+                return None  # the run ends before the plant could be complete
+            found = self._judge_group(planted, planter, group, rng)
+            if found is not None:
+                return found, len(group.drafts)
+        return None
+
+    def _judge_group(
+        self, planted: str, planter: _Planter, group: _Group, rng: random.Random
+    ) -> list[Emission] | None:
+        """All emissions of a planted group with their truth, or None when a case of it would
+        raise anything but what is planted."""
+        staged: dict[QueueKey, list[Wait]] = {}
+        out: list[Emission] = []
+        truths: list[tuple[list[Emission], _Draft, tuple[str, ...], str | None]] = []
+        for index, draft in enumerate(group.drafts):
+            emissions = self._emit(draft, rng, duplicates=False)
+            raised = set(self._raised(draft, emissions))
+            raised |= self._oversight_raised(draft, emissions, staged)
+            if planted != Rule.QUEUE_JUMP and self._crowds_queue(draft, staged):
+                return None
+            if index == group.planted:
+                if planted in _JUDGED_HERE and planted not in raised:
+                    return None
+                raised.add(planted)
+                if not raised <= planter.companions | {planted}:
+                    return None
+                truths.append((emissions, draft, tuple(sorted(map(str, raised))), planted))
             else:
-                planter = self.planters[planted]
-                services = [s for s in self.services if planter.applies(self, s)]
-                service = rng.choice(services)
-                draft = planter.plant(self, service, number, arrival, rng)
-                if draft is None:
-                    continue
-                emissions = self._emit(draft, rng, duplicates=False)
-                raised = self._raised(draft, emissions)
-                if planted in raised and raised <= planter.companions | {planted}:
-                    return self._with_truth(
-                        emissions, draft, tuple(sorted(map(str, raised))), planted
-                    )
-        raise RuntimeError(f"could not plan case {number} ({planted or 'clean'}) in 12 attempts")
+                if raised:
+                    return None
+                truths.append((emissions, draft, (), None))
+            for key, wait in self._long_waits(draft):
+                staged.setdefault(key, []).append(wait)
+        if not self._officers_fit(group.drafts):
+            return None
+        broker = None
+        if planted == Rule.APPLICANT_BROKER:
+            broker = group.drafts[group.planted].representative
+        if not self._representatives_fit(group.drafts, broker):
+            return None
+        self._commit(group.drafts)
+        for emissions, draft, rules, plant in truths:
+            out.extend(self._with_truth(emissions, draft, rules, plant))
+        return out
 
     def _raised(self, draft: _Draft, emissions: list[Emission]) -> frozenset[str]:
         ordered = sorted(emissions, key=lambda e: e.sent_at)  # stable: ties keep planned order
@@ -273,6 +383,182 @@ class Simulation:
         emissions[first] = replace(emissions[first], truth=truth)
         return emissions
 
+    # --- the cross-case view of a planned case -------------------------------------------
+
+    def _oversight_raised(
+        self, draft: _Draft, emissions: list[Emission], staged: dict[QueueKey, list[Wait]]
+    ) -> set[str]:
+        """The cross-case rules this plan may raise that the simulation can tell on its own:
+        clock stops, off hours (the case alone) and queue overtaking (against the long waits
+        of cases planned before). Erring on the side of raising: a plan said to raise one is
+        planned again unless that rule is the one planted."""
+        service, calendar = draft.service, draft.calendar
+        policy = service.oversight
+        events = _applied_events(draft, emissions)
+        raised: set[str] = set()
+        opened: datetime | None = None
+        stops: list[ClockStop] = []
+        awaiting: dict[str, datetime] = {}
+        for index, event in events:
+            step = service.step(event.step)
+            assert step is not None
+            at = event.occurred_at
+            if index == events[0][0] and step.start:
+                opened = at
+            if _is_staff(service, step, event) and _off_hours(calendar, at, policy):
+                raised.add(Rule.TIME_OFF_HOURS)
+            if step.clock == "stop" and policy.clock_reset.enabled:
+                rule = policy.clock_reset
+                if len(stops) + 1 > rule.max_stops:
+                    raised.add(Rule.SLA_CLOCK_RESET_ABUSE)
+                if rule.reason_required and not (event.reason or "").strip():
+                    raised.add(Rule.SLA_CLOCK_RESET_ABUSE)
+                limits = [(since, name) for name, since in awaiting.items()]
+                if opened is not None and service.sla is not None:
+                    limits.append((opened, ""))
+                for since, name in limits:
+                    sla = service.sla if not name else _sla_of(service, name)
+                    assert sla is not None
+                    due = calendar.deadline(since, sla, stops)
+                    if due is None or due <= at:
+                        continue
+                    total = calendar.elapsed(since, due, sla.unit, stops)
+                    left = calendar.elapsed(at, due, sla.unit, stops)
+                    # A little above the threshold: a stop on its edge is not honest enough.
+                    if total.total_seconds() > 0 and left / total <= rule.late_fraction + 0.05:
+                        raised.add(Rule.SLA_CLOCK_RESET_ABUSE)
+                stops.append(ClockStop(at))
+            elif step.clock == "resume":
+                if stops and stops[-1].resumed_at is None:
+                    stops[-1] = ClockStop(stops[-1].stopped_at, at)
+                for code in service.allowed_after(step.code):
+                    if _sla_of(service, code) is not None and code not in awaiting:
+                        awaiting[code] = at
+            else:
+                awaiting = {
+                    code: at
+                    for code in service.allowed_after(step.code)
+                    if _sla_of(service, code) is not None
+                }
+        if self._overtaken(draft, staged) >= policy.queue_jump.min_positions:
+            raised.add(Rule.QUEUE_JUMP)
+        return raised
+
+    def _overtaken(self, draft: _Draft, staged: dict[QueueKey, list[Wait]]) -> int:
+        """The most earlier-submitted cases one step of this plan overtakes, as queue.jump counts
+        them; only cases that wait longer than `min_wait` can be overtaken, and the simulation
+        remembers those. A case leaving within a source's latency of this one counts as still
+        waiting (the order it is seen in is not certain)."""
+        rule = draft.service.oversight.queue_jump
+        if not rule.enabled:
+            return 0
+        most = 0
+        for key, wait, overtakes in _waits(draft):
+            if not overtakes:
+                continue
+            count = 0
+            for other in [*self.crowd.waits(key), *staged.get(key, [])]:
+                if other.case_id == draft.case_id or other.submitted >= wait.submitted:
+                    continue
+                due = other.ripe
+                if (
+                    due is not None
+                    and due <= wait.since
+                    and other.leave > wait.leave - 2 * LIVE_LATENCY_MAX
+                ):
+                    count += 1
+            most = max(most, count)
+        return most
+
+    def _crowds_queue(self, draft: _Draft, staged: dict[QueueKey, list[Wait]]) -> bool:
+        """True when a long wait of this plan would be one of `min_positions` waiting long at
+        once in one queue: together they could be overtaken by cases planned later, which do
+        not know of them when they arrive earlier. (A planted queue's cases wait long on
+        purpose, in a way no honest case can overtake.)"""
+        rule = draft.service.oversight.queue_jump
+        for key, wait in self._long_waits(draft):
+            others = [*self.crowd.waits(key), *staged.get(key, [])]
+            overlapping = sum(
+                1
+                for other in others
+                if other.case_id != draft.case_id
+                and other.since < wait.leave
+                and wait.since < other.leave
+            )
+            if overlapping >= rule.min_positions - 1:
+                return True
+        return False
+
+    def _long_waits(self, draft: _Draft) -> list[tuple[QueueKey, Wait]]:
+        """The waits of this plan long enough to be overtaken."""
+        rule = draft.service.oversight.queue_jump
+        found = []
+        shortest = _shortest(rule.min_wait)
+        for key, wait, _overtakes in _waits(draft):
+            if wait.leave - wait.since < shortest:
+                continue  # cannot have waited that long (the calendar need not be asked)
+            due = draft.calendar.deadline(wait.since, rule.min_wait)
+            if due is not None and wait.leave > due:
+                found.append((key, replace(wait, ripe=due)))
+        return found
+
+    def _officers_fit(self, drafts: Sequence[_Draft]) -> bool:
+        """No officer completes more than `max_steps` of a kind within any `window`, counting
+        earlier plans and these (a planted burst's own completions aside)."""
+        planned: dict[OfficerKind, list[datetime]] = {}
+        for draft in drafts:
+            for index, kind, at in _completions(draft):
+                if index not in draft.exempt:
+                    planned.setdefault(kind, []).append(at)
+        for draft in drafts:
+            rule = draft.service.oversight.officer_burst
+            window = rule.window.as_timedelta()
+            for index, kind, at in _completions(draft):
+                if index in draft.exempt:
+                    continue
+                mine = sum(1 for t in planned[kind] if at - window <= t <= at + window)
+                if self.crowd.officer_load(kind, at - window, at + window) + mine > rule.max_steps:
+                    return False
+        return True
+
+    def _representatives_fit(self, drafts: Sequence[_Draft], broker: str | None) -> bool:
+        """No representative but the planted broker files for more than `max_applicants` in
+        any window, counting earlier plans and these."""
+        filed: dict[tuple[str, str, str], list[datetime]] = {}
+        for draft in drafts:
+            if draft.representative is not None and draft.representative != broker:
+                key = (draft.service.agency, draft.service.code, draft.representative)
+                filed.setdefault(key, []).append(draft.times[0])
+        for (agency, code, ref), times in filed.items():
+            service = self.catalog.services[(agency, code)]
+            rule = service.oversight.applicant_broker
+            window = rule.window.as_timedelta()
+            earlier = self.crowd.representatives(agency, code).get(ref, [])
+            for at in times:
+                near = [t for t in [*earlier, *times] if abs(t - at) <= window]
+                if len(near) > rule.max_applicants:
+                    return False
+        return True
+
+    def _commit(self, drafts: Sequence[_Draft]) -> None:
+        """Remember what later plans must respect."""
+        for draft in drafts:
+            service = draft.service
+            for _index, kind, at in _completions(draft):
+                self.crowd.add_completion(kind, at)
+            if draft.representative is not None and draft.path and draft.times:
+                first = service.step(draft.path[0])
+                if first is not None and first.start:
+                    self.crowd.add_filing(
+                        service.agency, service.code, draft.representative, draft.times[0]
+                    )
+            for key, wait in self._long_waits(draft):
+                self.crowd.add_long_wait(key, wait)
+            for name, at in _measured(draft):
+                self.crowd.add_peer((service.agency, service.code, name), at)
+
+    # --- planning ------------------------------------------------------------------------
+
     def _draft(
         self,
         service: Service,
@@ -282,44 +568,104 @@ class Simulation:
         path: list[str],
         *,
         late: tuple[int, str] | None = None,
+        special: dict[int, Special] | None = None,
+        preset: dict[int, Officer] | None = None,
+        representative: str | None = None,
     ) -> _Draft | None:
         """Times and officers for `path`, inside every deadline unless `late` says otherwise.
 
         `late = (index, "step")` puts that event past its own step sla; `(index, "case")` past the
-        service sla while keeping every step sla.
+        service sla while keeping every step sla. `special` times some steps on purpose,
+        `preset` names their officers, `representative` files the case (else one is chosen, or
+        none, as for most cases).
         """
         agency = self.catalog.agencies[service.agency]
         calendar = self.calendars[agency.calendar]
         case_id = f"{service.code.upper()}-{self.tag}-{number:06d}"
         draft = _Draft(service, calendar, case_id, path)
-        times = _timeline(service, calendar, path, arrival, rng, late)
+        times = _timeline(service, calendar, path, arrival, rng, late, special or {})
         if times is None:
             return None
         draft.times = times
-        draft.officers = self._assign_officers(service, path, rng)
+        officers = self._assign_officers(service, path, times, rng, preset or {})
+        if officers is None:
+            return None
+        draft.officers = officers
+        first = service.step(path[0])
+        if representative is not None:
+            draft.representative = representative
+        elif first is not None and first.start:
+            draft.representative = self._representative(service, times[0], rng)
         return draft
 
     def _assign_officers(
-        self, service: Service, path: list[str], rng: random.Random
-    ) -> list[Officer | None]:
+        self,
+        service: Service,
+        path: list[str],
+        times: list[datetime],
+        rng: random.Random,
+        preset: dict[int, Officer],
+    ) -> list[Officer | None] | None:
+        """Officers holding each step's role, busy ones more often, none of them taking on more
+        of a step than `officer_burst` allows; None when nobody is free."""
         done: dict[str, set[str]] = {}
         chosen: list[Officer | None] = []
-        for code in path:
+        rule = service.oversight.officer_burst
+        window = rule.window.as_timedelta()
+        mine: dict[OfficerKind, list[datetime]] = {}
+        for index, code in enumerate(path):
             step = service.step(code)
             assert step is not None
-            if not step.roles:
-                chosen.append(None)
-                continue
-            barred = set()
-            for first, second in service.separate:
-                if code in (first, second):
-                    barred |= done.get(second if code == first else first, set())
-            role = sorted(step.roles)[rng.randrange(len(step.roles))]
-            pool = [o for o in self.officers[(service.agency, role)] if o.id not in barred]
-            officer = _busy_first(pool, rng)
+            if index in preset:
+                officer: Officer | None = preset[index]
+            elif not step.roles:
+                officer = None
+            else:
+                barred = set()
+                for first, second in service.separate:
+                    if code in (first, second):
+                        barred |= done.get(second if code == first else first, set())
+                role = sorted(step.roles)[rng.randrange(len(step.roles))]
+                pool = [o for o in self.officers[(service.agency, role)] if o.id not in barred]
+                at = times[index] if index < len(times) else times[-1]
+                counted = _counts_for_burst(service, step)
+                if counted:
+                    free = []
+                    for candidate in pool:
+                        kind = (service.agency, candidate.id, f"{service.code}/{code}")
+                        load = self.crowd.officer_load(kind, at - window, at + window)
+                        load += sum(1 for t in mine.get(kind, []) if abs(t - at) <= window)
+                        if load < rule.max_steps:
+                            free.append(candidate)
+                    pool = free
+                if not pool:
+                    return None
+                officer = _busy_first(pool, rng)
+                if counted:
+                    kind = (service.agency, officer.id, f"{service.code}/{code}")
+                    mine.setdefault(kind, []).append(at)
             chosen.append(officer)
-            done.setdefault(code, set()).add(officer.id)
+            if officer is not None:
+                done.setdefault(code, set()).add(officer.id)
         return chosen
+
+    def _representative(self, service: Service, at: datetime, rng: random.Random) -> str | None:
+        """Who files the case: nobody for most, else a representative who stays within
+        `applicant_broker.max_applicants` clients in any window."""
+        share = REPRESENTED.get(service.code, REPRESENTED_OTHERWISE)
+        if rng.random() >= share:
+            return None
+        rule = service.oversight.applicant_broker
+        window = rule.window.as_timedelta()
+        reps = self.crowd.representatives(service.agency, service.code)
+        free = [
+            ref
+            for ref, times in reps.items()
+            if sum(1 for t in times if abs(t - at) <= window) < rule.max_applicants
+        ]
+        if free and rng.random() < 0.8:
+            return rng.choice(free)
+        return _pseudonym(rng)
 
     def _emit(self, draft: _Draft, rng: random.Random, *, duplicates: bool) -> list[Emission]:
         service = draft.service
@@ -347,13 +693,15 @@ class Simulation:
             if step.start:
                 document["applicant"] = applicant
                 document["channel"] = channel
+                if draft.representative is not None:
+                    document["attributes"] = {"representative_ref": draft.representative}
             if step.payment:
                 document["payment"] = {
                     "amount": _tariff_amount(service, rng),
                     "currency": "IDR",
                     "receipt": f"KW-{rng.randrange(10**6):06d}",
                 }
-            if step.reason_required:
+            if step.reason_required or step.clock == "stop":  # an honest stop says why
                 reasons = STOP_REASONS if step.clock == "stop" else REJECTION_REASONS
                 document["reason"] = rng.choice(reasons)
             document.update(draft.extra.get(index, {}))
@@ -433,8 +781,10 @@ def _timeline(
     arrival: datetime,
     rng: random.Random,
     late: tuple[int, str] | None,
+    special: dict[int, Special],
 ) -> list[datetime] | None:
-    """When each step of `path` happens; None when `late` cannot be honoured on this path."""
+    """When each step of `path` happens; None when `late` or `special` cannot be honoured on
+    this path, or honest work does not fit its deadlines."""
     times = [arrival.astimezone(calendar.tz)]
     stops: list[ClockStop] = []
     stopped_at: datetime | None = None
@@ -478,7 +828,25 @@ def _timeline(
             limit = min((x for x in limits if x is not None), default=None)
             if limit is None:
                 limit = before + timedelta(days=5)
-            at = _within(calendar, before, limit, rng)
+            how = special.get(index)
+            found: datetime | None
+            if how is None:
+                found = _place(service, calendar, code, before, limit, rng)
+            elif how[0] == "at":
+                found = how[1] if how[1] > before else None
+            elif how[0] == "fast":
+                found = _advance(calendar, before, _minimum(service, code) * how[1], True, rng)
+            else:  # off hours: the work of that day done in the evening instead
+                honest = _place(service, calendar, code, before, limit, rng)
+                found = None
+                if honest is not None:
+                    evening = honest.astimezone(calendar.tz).replace(
+                        hour=19, minute=rng.randint(0, 59), second=rng.randint(0, 59)
+                    )
+                    found = evening if evening > before else None
+            if found is None:
+                return None
+            at = found
         times.append(at)
         if code.clock == "stop":
             stopped_at = at
@@ -492,18 +860,81 @@ def _at_work(calendar: WorkingCalendar, at: datetime, after: datetime) -> dateti
     return at if calendar.is_working_time(at) else calendar.next_opening(at)
 
 
-def _within(
-    calendar: WorkingCalendar, before: datetime, limit: datetime, rng: random.Random
+def _unit(service: Service, step: Step) -> DurationUnit:
+    """The kind of time a step is measured in: its own sla's, else the service's."""
+    if step.sla is not None:
+        return step.sla.unit
+    if service.sla is not None:
+        return service.sla.unit
+    return DurationUnit.WORKING_HOURS
+
+
+_UNIT_LENGTH = {
+    DurationUnit.WORKING_DAYS: WORKING_DAY,
+    DurationUnit.WORKING_HOURS: timedelta(hours=1),
+    DurationUnit.DAYS: timedelta(days=1),
+    DurationUnit.HOURS: timedelta(hours=1),
+    DurationUnit.MINUTES: timedelta(minutes=1),
+}
+
+
+def _minimum(service: Service, step: Step) -> timedelta:
+    """The least time honest work on `step` takes: a tenth of its typical length (its own sla,
+    else a share of the service's), in the kind of time it is measured in."""
+    if step.sla is not None:
+        typical = _UNIT_LENGTH[step.sla.unit] * step.sla.amount
+    elif service.sla is not None:
+        whole = _UNIT_LENGTH[service.sla.unit] * service.sla.amount
+        typical = min(whole / max(2, len(service.mandatory) + 1), NON_SLA_STEP_MAX)
+    else:
+        typical = WORKING_DAY
+    return typical * MIN_SHARE
+
+
+def _advance(
+    calendar: WorkingCalendar,
+    before: datetime,
+    amount: timedelta,
+    working: bool,
+    rng: random.Random,
+    spread: float = 0.0,
 ) -> datetime:
-    """A working instant after `before`, well before `limit` (or a minute after `before`)."""
-    window = limit - MARGIN - before
-    fraction = rng.uniform(0.03, 0.45)
-    for _try in range(6):
-        at = _ceil_second(_at_work(calendar, before + window * fraction, before))
+    """`amount` of working time after `before`, or for wall-clock time a working instant
+    between `amount` and `amount * (1 + spread)` after it."""
+    if working:
+        # The calendar's own arithmetic, so the rules measure exactly `amount`.
+        at = calendar._add_working_time(before.astimezone(UTC), amount)
+        return _ceil_second(at.astimezone(calendar.tz))
+    # Wall-clock steps: a working instant within the duration's spread, not the next opening
+    # (which would bunch them up and make honest durations uneven).
+    for _try in range(20):
+        at = before + amount * (1 + rng.random() * spread)
+        if calendar.is_working_time(at):
+            return _ceil_second(at)
+    at = before + amount
+    return _ceil_second(calendar.next_opening(at) + timedelta(minutes=rng.randint(0, 60)))
+
+
+def _place(
+    service: Service,
+    calendar: WorkingCalendar,
+    step: Step,
+    before: datetime,
+    limit: datetime,
+    rng: random.Random,
+) -> datetime | None:
+    """When honest work on `step` after `before` ends: at least its minimum, at most four times
+    that, well before `limit`; None when even the minimum does not fit."""
+    least = _minimum(service, step)
+    working = _unit(service, step).is_working_time
+    for spread in (SPREAD, SPREAD / 3, SPREAD / 10, 0.0):
+        if working:
+            at = _advance(calendar, before, least * (1 + spread * rng.random()), True, rng)
+        else:
+            at = _advance(calendar, before, least, False, rng, spread)
         if at <= limit - MARGIN:
             return at
-        fraction /= 3
-    return _ceil_second(before + timedelta(minutes=1))
+    return None
 
 
 def _late(
@@ -567,6 +998,161 @@ def _nip(rng: random.Random) -> str:
     return f"{born}{appointed}{rng.randint(1, 2)}{rng.randint(1, 999):03d}"
 
 
+# --- the cross-case view of a plan ----------------------------------------------------------
+
+# Rules the simulation reads off a plan itself; the others (speed, bursts, brokers) are planted
+# by construction and the truth states the intent.
+_JUDGED_HERE = frozenset({Rule.QUEUE_JUMP, Rule.SLA_CLOCK_RESET_ABUSE, Rule.TIME_OFF_HOURS})
+
+
+def _applied(draft: _Draft) -> list[int]:
+    """Indexes of the events that move the case: not an out-of-order one, none after the end."""
+    found = []
+    for index, code in enumerate(draft.path):
+        if index in draft.follows:
+            continue
+        found.append(index)
+        step = draft.service.step(code)
+        if step is not None and step.terminal:
+            break
+    return found
+
+
+def _applied_events(draft: _Draft, emissions: list[Emission]) -> list[tuple[int, Event]]:
+    first: dict[str, Event] = {}
+    for emission in emissions:
+        first.setdefault(emission.event.event_id, emission.event)
+    prefix = f"{draft.service.agency}:{draft.case_id}:"
+    return [(index, first[f"{prefix}{index + 1}"]) for index in _applied(draft)]
+
+
+def _shortest(limit: Duration) -> timedelta:
+    """A wall-clock time surely shorter than `limit` from any start: working days land on the
+    same working-clock position that many days later (at most clamped to a closing)."""
+    if limit.unit is DurationUnit.WORKING_DAYS:
+        return timedelta(days=limit.amount) - timedelta(hours=2)
+    if limit.unit is DurationUnit.WORKING_HOURS:
+        return timedelta(hours=limit.amount)
+    return limit.as_timedelta()
+
+
+def _is_staff(service: Service, step: Step, officer: object) -> bool:
+    """Work of the agency's staff, as the cross-case rules count it."""
+    if step.start or step.payment or step.code in service.oversight.automatic:
+        return False
+    if isinstance(officer, Event):
+        officer = officer.officer
+    return bool(step.roles) or officer is not None
+
+
+def _off_hours(calendar: WorkingCalendar, at: datetime, policy: Any) -> bool:
+    rule = policy.off_hours
+    if not rule.enabled:
+        return False
+    if not calendar.is_working_day(at.astimezone(calendar.tz).date()):
+        return True
+    grace = rule.grace.as_timedelta()
+    return not any(calendar.is_working_time(t) for t in (at, at - grace, at + grace))
+
+
+def _sla_of(service: Service, code: str) -> Duration | None:
+    step = service.step(code)
+    return None if step is None else step.sla
+
+
+def _waits(draft: _Draft) -> list[tuple[QueueKey, Wait, bool]]:
+    """Where the planned case waits, and whether it leaves each queue by overtaking work."""
+    service = draft.service
+    rule = service.oversight.queue_jump
+    applied = _applied(draft)
+    if not applied or draft.anchored:
+        # An anchored event happens when it is really sent, after every planned one: it waits
+        # behind them all and overtakes nobody.
+        return []
+    opening = service.step(draft.path[applied[0]])
+    submitted = draft.times[applied[0]] if opening is not None and opening.start else None
+    found = []
+    for a, b in itertools.pairwise(applied):
+        waited, done = service.step(draft.path[a]), service.step(draft.path[b])
+        assert waited is not None
+        assert done is not None
+        if waited.terminal or waited.clock == "stop":
+            continue
+        since, leave = draft.times[a], draft.times[b]
+        overtakes = (
+            _is_staff(service, done, draft.officers[b] if b < len(draft.officers) else None)
+            and not done.is_rejection
+            and done.clock != "stop"
+            and (rule.steps is None or done.code in rule.steps)
+        )
+        key = (service.agency, service.code, waited.code)
+        found.append((key, Wait(draft.case_id, since, leave, submitted or since), overtakes))
+    return found
+
+
+def _counts_for_burst(service: Service, step: Step) -> bool:
+    rule = service.oversight.officer_burst
+    return (
+        rule.enabled
+        and (rule.steps is None or step.code in rule.steps)
+        and _is_staff(service, step, None)
+    )
+
+
+def _completions(draft: _Draft) -> list[tuple[int, OfficerKind, datetime]]:
+    """The steps of the plan an officer completes, as officer.burst counts them."""
+    service = draft.service
+    found = []
+    for index in _applied(draft):
+        officer = draft.officers[index] if index < len(draft.officers) else None
+        step = service.step(draft.path[index])
+        assert step is not None
+        if officer is not None and _counts_for_burst(service, step):
+            kind = (service.agency, officer.id, f"{service.code}/{step.code}")
+            found.append((index, kind, draft.times[index]))
+    return found
+
+
+def _is_measured(service: Service, step: Step) -> bool:
+    """A step whose duration speed.too_fast measures."""
+    rule = service.oversight.speed_too_fast
+    instant = service.sla is not None and service.sla.unit is DurationUnit.MINUTES
+    return (
+        rule.enabled
+        and not instant
+        and not (step.start or step.payment or step.clock)
+        and step.code not in service.oversight.automatic
+        and (step.sla is None or step.sla.unit is not DurationUnit.MINUTES)
+        and (rule.steps is None or step.code in rule.steps)
+    )
+
+
+def _measured(draft: _Draft) -> list[tuple[str, datetime]]:
+    """The durations the plan adds to its peers' (`step:<code>` or `case`), with when."""
+    service = draft.service
+    applied = _applied(draft)
+    found = []
+    for index in applied[1:]:
+        step = service.step(draft.path[index])
+        assert step is not None
+        if _is_measured(service, step):
+            found.append((f"step:{step.code}", draft.times[index]))
+        opening = service.step(draft.path[applied[0]])
+        if (
+            step.is_success
+            and service.oversight.speed_too_fast.whole_case
+            and opening is not None
+            and opening.start
+        ):
+            found.append(("case", draft.times[index]))
+    return found
+
+
+def _pseudonym(rng: random.Random) -> str:
+    """A pseudonymous reference like those the senders make: key version and an HMAC."""
+    return "k1:" + "".join(rng.choices("0123456789abcdef", k=64))
+
+
 # --- planting anomalies ---------------------------------------------------------------------
 
 
@@ -575,7 +1161,7 @@ class _Planter:
     """How to plant one rule: which services allow it, and how to build the case."""
 
     applies: Callable[[Simulation, Service], bool]
-    plant: Callable[[Simulation, Service, int, datetime, random.Random], _Draft | None]
+    plant: Callable[[Simulation, Service, int, datetime, random.Random], _Draft | _Group | None]
     companions: frozenset[str] = frozenset()  # rules the planted case cannot avoid raising
 
 
@@ -651,8 +1237,7 @@ def _plant_invalid_transition(
     ]
     if not options:
         return None
-    del path[rng.choice(options)]
-    return sim._draft(service, n, at, rng, path)
+    return _without_step(sim._draft(service, n, at, rng, path), rng.choice(options))
 
 
 def _plant_skipped_step(
@@ -662,8 +1247,15 @@ def _plant_skipped_step(
     options = _removable(service, path, mandatory=True)
     if not options:
         return None
-    del path[rng.choice(options)]
-    return sim._draft(service, n, at, rng, path)
+    return _without_step(sim._draft(service, n, at, rng, path), rng.choice(options))
+
+
+def _without_step(draft: _Draft | None, index: int) -> _Draft | None:
+    """The planned case with one step left out and the others kept in time, so the step after
+    it takes as long as both (the case is not faster than its peers for it)."""
+    if draft is not None:
+        del draft.path[index], draft.times[index], draft.officers[index]
+    return draft
 
 
 def _plant_after_terminal(
@@ -911,6 +1503,302 @@ def _first_wait_is_long(service: Service, path: list[str]) -> bool:
     )
 
 
+# --- planting cross-case anomalies ----------------------------------------------------------
+
+
+def _happy_through(service: Service, rng: random.Random, second: str) -> list[str] | None:
+    """A successful path whose second step is `second`."""
+    for _try in range(8):
+        path = _walk(service, rng, happy=True)
+        if len(path) > 2 and path[1] == second:
+            return path
+    return None
+
+
+def _first_staff_step(service: Service) -> Step | None:
+    """The staff step every successful case does right after its submission, if one is."""
+    rng = random.Random(f"first:{service.agency}:{service.code}")
+    seconds = {tuple(_walk(service, rng, happy=True)[:2]) for _ in range(6)}
+    for _start, second in sorted(seconds):
+        step = service.step(second)
+        if step is not None and step.roles and _is_staff(service, step, None):
+            return step
+    return None
+
+
+def _working_start(calendar: WorkingCalendar, at: datetime, rng: random.Random) -> datetime:
+    """A working instant at or soon after `at`."""
+    if calendar.is_working_time(at) and calendar.is_working_time(at + timedelta(hours=2)):
+        return _ceil_second(at)
+    return _ceil_second(calendar.next_opening(at) + timedelta(minutes=rng.randint(15, 90)))
+
+
+def _plant_queue_jump(
+    sim: Simulation, service: Service, n: int, at: datetime, rng: random.Random
+) -> _Group | None:
+    """Cases submitted together wait; one submitted `min_wait` later is done first, after a
+    short wait, and they follow minutes later, so no honest case could overtake them."""
+    rule = service.oversight.queue_jump
+    step = _first_staff_step(service)
+    if step is None:
+        return None
+    agency = sim.catalog.agencies[service.agency]
+    calendar = sim.calendars[agency.calendar]
+    least = _minimum(service, step)
+    begin = _working_start(calendar, at, rng)
+    submitted = [
+        begin + timedelta(minutes=2 * k + rng.randint(0, 1)) for k in range(rule.min_positions)
+    ]
+    dues = [calendar.deadline(s, rule.min_wait) for s in submitted]
+    if any(due is None for due in dues):
+        return None
+    ripe = [due for due in dues if due is not None]
+    since = _ceil_second(max(ripe) + timedelta(minutes=rng.randint(1, 3)))
+    done = _advance(calendar, since, least * rng.uniform(0.75, 0.85), True, rng)
+    # Every honest case that could overtake them waits at least `least` from `min(ripe)`.
+    safe_until = _advance(calendar, min(ripe), least, True, rng)
+    leaves = [done + timedelta(minutes=4 * (k + 1)) for k in range(rule.min_positions)]
+    if leaves[-1] > safe_until - timedelta(minutes=5):
+        return None
+    drafts = []
+    for k, (arrival, leave) in enumerate(zip(submitted, leaves, strict=True)):
+        path = _happy_through(service, rng, step.code)
+        if path is None:
+            return None
+        draft = sim._draft(service, n + k, arrival, rng, path, special={1: ("at", leave)})
+        if draft is None:
+            return None
+        drafts.append(draft)
+    path = _happy_through(service, rng, step.code)
+    if path is None:
+        return None
+    jumper = sim._draft(
+        service, n + rule.min_positions, since, rng, path, special={1: ("at", done)}
+    )
+    if jumper is None:
+        return None
+    return _Group([*drafts, jumper], len(drafts))
+
+
+def _plant_too_fast(
+    sim: Simulation, service: Service, n: int, at: datetime, rng: random.Random
+) -> _Draft | None:
+    """One step done in a fraction of the least honest time, once it has enough peers."""
+    rule = service.oversight.speed_too_fast
+    path = _happy(sim, service, rng)
+    options = []
+    for index in range(1, len(path)):
+        step = service.step(path[index])
+        assert step is not None
+        peers = sim.crowd.peers_by((service.agency, service.code, f"step:{step.code}"))
+        if (
+            _is_measured(service, step)
+            and _unit(service, step).is_working_time
+            and peers >= rule.min_samples + 10
+        ):
+            options.append(index)
+    if not options:
+        return None
+    index = rng.choice(options)
+    return sim._draft(service, n, at, rng, path, special={index: ("fast", rng.uniform(0.05, 0.25))})
+
+
+def _plant_officer_burst(
+    sim: Simulation, service: Service, n: int, at: datetime, rng: random.Random
+) -> _Group | None:
+    """One officer clears `max_steps + 1` files of a step within the window; the last one
+    completed makes the burst."""
+    rule = service.oversight.officer_burst
+    step = _first_staff_step(service)
+    if step is None:
+        return None
+    agency = sim.catalog.agencies[service.agency]
+    calendar = sim.calendars[agency.calendar]
+    window = rule.window.as_timedelta()
+    gap = window * 0.8 / rule.max_steps
+    span = gap * rule.max_steps
+    least = _minimum(service, step)
+    start = _advance(calendar, _working_start(calendar, at, rng), least * 4, True, rng)
+    for _try in range(3):
+        if calendar.is_working_time(start) and calendar.is_working_time(start + span):
+            break
+        start = _ceil_second(
+            calendar.next_opening(start + timedelta(hours=12)) + timedelta(minutes=30)
+        )
+    else:
+        return None
+    role = sorted(step.roles)[0]
+    kinds = [
+        (o, (service.agency, o.id, f"{service.code}/{step.code}"))
+        for o in sim.officers[(service.agency, role)]
+    ]
+    free = [
+        o
+        for o, kind in kinds
+        if not sim.crowd.officer_load(kind, start - window, start + span + window)
+    ]
+    if not free:
+        return None
+    officer = rng.choice(free)
+    drafts = []
+    for k in range(rule.max_steps + 1):
+        done = _ceil_second(start + gap * k)
+        for _attempt in range(6):
+            arrival = _ceil_second(at + (done - at) * rng.uniform(0.0, 0.8))
+            waited = calendar.elapsed(arrival, done, DurationUnit.WORKING_HOURS)
+            if least * 1.05 <= waited <= least * (1 + SPREAD):
+                break
+        else:
+            return None
+        path = _happy_through(service, rng, step.code)
+        if path is None:
+            return None
+        draft = sim._draft(
+            service, n + k, arrival, rng, path, special={1: ("at", done)}, preset={1: officer}
+        )
+        if draft is None:
+            return None
+        draft.exempt.add(1)
+        drafts.append(draft)
+    return _Group(drafts, len(drafts) - 1)
+
+
+def _plant_broker(
+    sim: Simulation, service: Service, n: int, at: datetime, rng: random.Random
+) -> _Group | None:
+    """A representative files for `max_applicants + 1` applicants within days; the last filing
+    crosses the limit."""
+    rule = service.oversight.applicant_broker
+    ref = _pseudonym(rng)
+    agency = sim.catalog.agencies[service.agency]
+    calendar = sim.calendars[agency.calendar]
+    drafts = []
+    moment = at
+    for k in range(rule.max_applicants + 1):
+        if k:
+            moment = _working_start(calendar, moment + timedelta(hours=rng.uniform(2, 8)), rng)
+        draft = sim._draft(
+            service, n + k, moment, rng, _happy(sim, service, rng), representative=ref
+        )
+        if draft is None:
+            return None
+        drafts.append(draft)
+    return _Group(drafts, len(drafts) - 1)
+
+
+def _plant_clock_reset(
+    sim: Simulation, service: Service, n: int, at: datetime, rng: random.Random
+) -> _Draft | None:
+    """The clock stopped once more than `max_stops` allow, each time for a stated reason."""
+    rule = service.oversight.clock_reset
+    path = _happy(sim, service, rng)
+    cycle = _stop_cycle(service, path)
+    if cycle is None:
+        return None
+    index, loop = cycle
+    path = path[: index + 1] + loop * (rule.max_stops + 1) + path[index + 1 :]
+    return sim._draft(service, n, at, rng, path)
+
+
+def _stop_cycle(service: Service, path: list[str]) -> tuple[int, list[str]] | None:
+    """A clock stop after `path[index]` whose resume leads back to it: (index, the loop)."""
+    for index in range(1, len(path) - 1):
+        for stop in sorted(service.allowed_after(path[index])):
+            stopping = service.step(stop)
+            if stopping is None or stopping.clock != "stop":
+                continue
+            for resume in sorted(service.allowed_after(stop)):
+                resuming = service.step(resume)
+                if (
+                    resuming is not None
+                    and resuming.clock == "resume"
+                    and path[index] in service.allowed_after(resume)
+                ):
+                    return index, [stop, resume, path[index]]
+    return None
+
+
+def _plant_off_hours(
+    sim: Simulation, service: Service, n: int, at: datetime, rng: random.Random
+) -> _Draft | None:
+    """A staff step done in the evening of the day it would have been done."""
+    path = _happy(sim, service, rng)
+    options = []
+    for index in range(1, len(path)):
+        step = service.step(path[index])
+        assert step is not None
+        if step.roles and _is_staff(service, step, None):
+            options.append(index)
+    if not options:
+        return None
+    return sim._draft(service, n, at, rng, path, special={rng.choice(options): ("off_hours",)})
+
+
+def _queue_fits(sim: Simulation, service: Service) -> bool:
+    """Queue-jumping can be planted where cases can wait `min_wait` at the first staff step and
+    still meet its standard."""
+    rule = service.oversight.queue_jump
+    step = _first_staff_step(service)
+    if not rule.enabled or step is None or step.sla is None:
+        return False
+    if rule.steps is not None and step.code not in rule.steps:
+        return False
+    agency = sim.catalog.agencies[service.agency]
+    calendar = sim.calendars[agency.calendar]
+    begin = calendar.next_opening(sim.start) + timedelta(hours=1)
+    waited = calendar.deadline(begin, rule.min_wait)
+    due = calendar.deadline(begin, step.sla)
+    least = _minimum(service, step)
+    return (
+        waited is not None
+        and due is not None
+        and _advance(calendar, waited, least * 2, True, random.Random(0)) < due
+        and least >= timedelta(hours=1)
+    )
+
+
+def _burst_fits(sim: Simulation, service: Service) -> bool:
+    """A burst can be planted where it is a handful of cases, a few minutes apart (so that the
+    order they are received in is certain)."""
+    rule = service.oversight.officer_burst
+    step = _first_staff_step(service)
+    return (
+        step is not None
+        and _counts_for_burst(service, step)
+        and rule.max_steps <= 10
+        and rule.window.as_timedelta() * 0.8 / rule.max_steps >= 3 * LIVE_LATENCY_MAX
+    )
+
+
+def _broker_fits(sim: Simulation, service: Service) -> bool:
+    rule = service.oversight.applicant_broker
+    return rule.enabled and rule.max_applicants <= 8
+
+
+def _speed_fits(sim: Simulation, service: Service) -> bool:
+    rng = random.Random(f"speed:{service.agency}:{service.code}")
+    path = _walk(service, rng, happy=True)
+    return any(
+        (s := service.step(code)) is not None
+        and _is_measured(service, s)
+        and _unit(service, s).is_working_time
+        for code in path[1:]
+    )
+
+
+def _clock_fits(sim: Simulation, service: Service) -> bool:
+    rng = random.Random(f"clock:{service.agency}:{service.code}")
+    return service.oversight.clock_reset.enabled and any(
+        _stop_cycle(service, _walk(service, rng, happy=True)) is not None for _ in range(4)
+    )
+
+
+def _off_hours_fits(sim: Simulation, service: Service) -> bool:
+    return service.oversight.off_hours.enabled and any(
+        step.roles and _is_staff(service, step, None) for step in service.steps
+    )
+
+
 _PLANTERS: dict[str, _Planter] = {
     Rule.SLA_STEP_OVERDUE: _Planter(
         _any(lambda s, p: _late_step_index(s, p) is not None and s.sla is not None),
@@ -961,4 +1849,10 @@ _PLANTERS: dict[str, _Planter] = {
     Rule.INTEGRITY_CONFLICTING_DUPLICATE: _Planter(
         _any(lambda s, p: len(p) > 1), _plant_conflicting_duplicate
     ),
+    Rule.QUEUE_JUMP: _Planter(_queue_fits, _plant_queue_jump),
+    Rule.SPEED_TOO_FAST: _Planter(_speed_fits, _plant_too_fast),
+    Rule.OFFICER_BURST: _Planter(_burst_fits, _plant_officer_burst),
+    Rule.APPLICANT_BROKER: _Planter(_broker_fits, _plant_broker),
+    Rule.SLA_CLOCK_RESET_ABUSE: _Planter(_clock_fits, _plant_clock_reset),
+    Rule.TIME_OFF_HOURS: _Planter(_off_hours_fits, _plant_off_hours),
 }

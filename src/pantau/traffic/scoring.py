@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
-from pantau.traffic.generator import CONTRACT_RULES, CaseTruth
+from pantau.traffic.generator import ALL_RULES, CaseTruth
 
 CaseKey = tuple[str, str]  # (agency, case_id)
 
@@ -100,7 +100,7 @@ class Scores:
 def score(
     truths: Iterable[CaseTruth],
     raised: Iterable[tuple[str, str, str]],
-    rules: Sequence[str] = CONTRACT_RULES,
+    rules: Sequence[str] = ALL_RULES,
 ) -> Scores:
     """Score raised `(agency, case_id, rule)` triples (duplicates allowed) against the truth."""
     expected: dict[CaseKey, frozenset[str]] = {

@@ -24,7 +24,14 @@ from typing import TextIO
 
 from pantau.core.catalog import Catalog, load_catalog
 from pantau.core.events import Event, parse_rfc3339
-from pantau.traffic.generator import Emission, Regime, Simulation
+from pantau.traffic.generator import (
+    ALL_RULES,
+    CONTRACT_RULES,
+    CROSS_CASE_RULES,
+    Emission,
+    Regime,
+    Simulation,
+)
 from pantau.traffic.publishing import (
     HttpTrafficPublisher,
     KafkaTrafficPublisher,
@@ -52,6 +59,7 @@ class Plan:
     anomaly_rate: float
     cases_per_day: float
     complete_events: bool  # for the HTTP intake, which refuses incomplete events
+    rules: tuple[str, ...] = ALL_RULES  # the rules whose anomalies are planted
 
     def simulation(self, start: datetime, regime: Regime, cases: int | None) -> Simulation:
         return Simulation(
@@ -63,6 +71,7 @@ class Plan:
             anomaly_rate=self.anomaly_rate,
             cases_per_day=self.cases_per_day,
             complete_events=self.complete_events,
+            rules=self.rules,
         )
 
 
@@ -81,6 +90,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--api-keys", type=Path, help="[PANTAU_SIMULATE_API_KEYS] for --via http")
     parser.add_argument("--intake-url", help="[PANTAU_INTAKE_URL]")
     parser.add_argument("--start", help="first simulated instant, RFC 3339 (default: auto)")
+    parser.add_argument(
+        "--rules",
+        type=planted_rules,
+        default=ALL_RULES,
+        help="rules to plant: all (default), contract, cross-case, or rule ids, comma-separated",
+    )
     parser.add_argument(
         "--generate-only", action="store_true", help="generate and serialise, send nothing"
     )
@@ -103,6 +118,7 @@ def main(argv: list[str]) -> int:
         anomaly_rate=anomaly_rate,
         cases_per_day=per_day,
         complete_events=(args.via or settings.simulate_via) == "http",
+        rules=args.rules,
     )
     with ExitStack() as stack:
         publisher = _publisher(args, settings)
@@ -116,6 +132,22 @@ def main(argv: list[str]) -> int:
         except PublishError as error:
             print(f"pantau simulate: {error}", file=sys.stderr)
             return 1
+
+
+def planted_rules(text: str) -> tuple[str, ...]:
+    """`--rules`: a named set of rules or rule ids, comma-separated."""
+    named = {"all": ALL_RULES, "contract": CONTRACT_RULES, "cross-case": CROSS_CASE_RULES}
+    chosen: list[str] = []
+    for part in (p.strip() for p in text.split(",") if p.strip()):
+        if part in named:
+            chosen.extend(named[part])
+        elif part in ALL_RULES:
+            chosen.append(part)
+        else:
+            raise argparse.ArgumentTypeError(f"unknown rule {part!r}")
+    if not chosen:
+        raise argparse.ArgumentTypeError("no rules named")
+    return tuple(dict.fromkeys(chosen))
 
 
 def _publisher(args: argparse.Namespace, settings: SimulateSettings) -> TrafficPublisher:
