@@ -42,7 +42,10 @@ class Crowd:
     long_waits: dict[QueueKey, list[Wait]] = field(default_factory=dict)
     peers: dict[PeerKey, int] = field(default_factory=dict)
     _upcoming: list[tuple[datetime, PeerKey]] = field(default_factory=list)
-    horizon: timedelta = timedelta(days=31)  # longest window of the rules remembered here
+    # How far back a plan arriving now can look: the longest officer_burst and
+    # applicant_broker windows of the catalog (the simulation sets them).
+    officer_horizon: timedelta = timedelta(days=1)
+    filing_horizon: timedelta = timedelta(days=31)
     _pruned: datetime | None = None
 
     # --- officers ------------------------------------------------------------------------
@@ -91,12 +94,13 @@ class Crowd:
         if self._pruned is not None and now - self._pruned < PRUNE_EVERY:
             return
         self._pruned = now
-        before = now - self.horizon
+        before = now - self.officer_horizon
         for kind in list(self.completions):
             times = self.completions[kind]
             del times[: bisect.bisect_left(times, before)]
             if not times:
                 del self.completions[kind]
+        before = now - self.filing_horizon
         for reps in self.filings.values():
             for ref in list(reps):
                 if reps[ref][-1] < before:

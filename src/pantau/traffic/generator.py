@@ -8,8 +8,19 @@ clock): cases arrive by the hour of the working day, walk the service's allowed 
 step's role with uneven workloads, pay within the tariff, and finish inside every deadline.
 
 A share of the cases (`anomaly_rate`) gets one planted anomaly, cycling through the contract's
-14 rules. Each planted case is checked with `reference.rules_raised`; the truth lists exactly what
-that reading says the case raises (usually the planted rule alone), and a clean case raises none.
+14 rules and the 6 cross-case rules (docs/contract-extensions.md). Each planted case is checked
+with `reference.rules_raised`; the truth lists exactly what that reading says the case raises
+(usually the planted rule alone), and a clean case raises none.
+
+Honest traffic is honest as a whole, not only case by case (`crowd.Crowd` remembers what later
+plans must respect, bounded by the cases in flight): staff work in office hours; a step takes
+at least a tenth of its typical length and at most four tenths, so none is far faster than its
+peers; officers stay within `officer_burst` and representatives (`attributes.representative_ref`,
+a `k1:` pseudonym) within `applicant_broker`; clock stops are few, give a reason and come early;
+no case overtakes `min_positions` cases that waited `min_wait` longer. A cross-case plant that
+needs other cases is a group of cases planned together (a queue that one case jumps, a burst
+of completions, a representative's filings), clean but for the one case the rule alerts on; the
+truth of a speed, burst or broker plant states its intent, the others are read off the plan.
 
 Two regimes. `live`: every event in `live` mode, sent when it happens (the adapter sends in real
 time). `backfill`: a history sent in one burst long after it happened, so events are in
@@ -21,6 +32,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import math
 import random
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
@@ -213,7 +225,10 @@ class Simulation:
         }
         self.services = list(catalog.services.values())
         self.service_weights = [SERVICE_WEIGHTS.get(s.code, 1.0) for s in self.services]
-        self.officers = _officer_pools(catalog, random.Random(f"{seed}:officers"))
+        # A busier office has more staff: pools grow with the arrival rate, so that honest
+        # workloads stay within officer_burst whatever the rate.
+        staffing = max(1, math.ceil(cases_per_day / 600))
+        self.officers = _officer_pools(catalog, random.Random(f"{seed}:officers"), staffing)
         # The services each rule can be planted in, worked out once.
         self.plant_services = {
             str(rule): [s for s in self.services if planter.applies(self, s)]
@@ -228,12 +243,13 @@ class Simulation:
         first_agency = next(iter(catalog.agencies.values()))
         self.arrival_calendar = self.calendars[first_agency.calendar]
         self.crowd = Crowd()
-        longest = [timedelta(days=31)]
-        for service in self.services:
-            policy = service.oversight
-            longest.append(policy.officer_burst.window.as_timedelta())
-            longest.append(policy.applicant_broker.window.as_timedelta())
-        self.crowd.horizon = max(longest) + timedelta(days=1)
+        day = timedelta(days=1)
+        self.crowd.officer_horizon = day + max(
+            s.oversight.officer_burst.window.as_timedelta() for s in self.services
+        )
+        self.crowd.filing_horizon = day + max(
+            s.oversight.applicant_broker.window.as_timedelta() for s in self.services
+        )
 
     @property
     def plantable(self) -> tuple[str, ...]:
@@ -844,8 +860,8 @@ def _timeline(
                         hour=19, minute=rng.randint(0, 59), second=rng.randint(0, 59)
                     )
                     found = evening if evening > before else None
-            if found is None:
-                return None
+            if found is None or (how is not None and how[0] != "fast" and found > limit - MARGIN):
+                return None  # a deadline would pass while the case waits for it
             at = found
         times.append(at)
         if code.clock == "stop":
@@ -979,7 +995,9 @@ def _busy_first(pool: Sequence[Officer], rng: random.Random) -> Officer:
     return rng.choices(list(pool), [1.0 / (rank + 1) for rank in range(len(pool))])[0]
 
 
-def _officer_pools(catalog: Catalog, rng: random.Random) -> dict[tuple[str, str], list[Officer]]:
+def _officer_pools(
+    catalog: Catalog, rng: random.Random, staffing: int
+) -> dict[tuple[str, str], list[Officer]]:
     pools: dict[tuple[str, str], list[Officer]] = {}
     for service in catalog.services.values():
         for step in service.steps:
@@ -987,7 +1005,8 @@ def _officer_pools(catalog: Catalog, rng: random.Random) -> dict[tuple[str, str]
                 key = (service.agency, role)
                 if key in pools:
                     continue
-                pools[key] = [Officer(_nip(rng), role) for _ in range(rng.randint(3, 6))]
+                size = rng.randint(3, 6) * staffing
+                pools[key] = [Officer(_nip(rng), role) for _ in range(size)]
     return pools
 
 
@@ -1253,8 +1272,18 @@ def _plant_skipped_step(
 def _without_step(draft: _Draft | None, index: int) -> _Draft | None:
     """The planned case with one step left out and the others kept in time, so the step after
     it takes as long as both (the case is not faster than its peers for it)."""
-    if draft is not None:
-        del draft.path[index], draft.times[index], draft.officers[index]
+    if draft is None:
+        return None
+    service, calendar = draft.service, draft.calendar
+    before, after = draft.times[index - 1], draft.times[index + 1]
+    for code in service.allowed_after(draft.path[index - 1]):
+        # Whatever was awaited after the step before must still be awaited in time: a deadline
+        # passing while the case waits raises sla.step_overdue from the tracker's timers.
+        sla = _sla_of(service, code)
+        due = None if sla is None else calendar.deadline(before, sla)
+        if due is not None and after > due - MARGIN:
+            return None
+    del draft.path[index], draft.times[index], draft.officers[index]
     return draft
 
 
