@@ -125,6 +125,13 @@ class TrackerProcess:
             time.sleep(0.3)
         raise AssertionError(f"tracker not ready in {timeout} s; log:\n{self.log_tail()}")
 
+    def ready(self) -> bool:
+        """True when the worker answers /readyz with 200."""
+        try:
+            return self.get("/readyz")[0] == 200
+        except (OSError, ValueError):
+            return False
+
     def log_tail(self, lines: int = 40) -> str:
         text = self.log_path.read_text(errors="replace").splitlines()
         return "\n".join(text[-lines:])
@@ -265,8 +272,8 @@ def fold_topic(records: list[Record], catalog: Catalog, policy: TrackerPolicy) -
 def handed_over(records: list[Record]) -> dict[str, dict[str, Any]]:
     """What the tracker handed to the stateful rules (the oversight topic), by event id.
 
-    Asserts that an event handed over more than once (to several rule keys, or again after a
-    redelivery) was handed alike each time.
+    Asserts that an event handed over more than once (again after a redelivery, or for a
+    duplicate of it) was handed alike each time.
     """
     found: dict[str, dict[str, Any]] = {}
     for record in records:
@@ -282,7 +289,7 @@ def fold_oversight(records: list[Record], catalog: Catalog) -> dict[str, bytes]:
     each partition in offset order (the order the tracker's rule agent read it in)."""
     standards = Standards(catalog)
     by_name = {rule.name: rule for rule in STATEFUL_RULES}
-    stored: dict[tuple[str, bytes], dict[str, Any]] = {}
+    stored: dict[tuple[str, str], dict[str, Any]] = {}
     alerts: dict[str, bytes] = {}
     for record in sorted(records, key=lambda r: (r.partition, r.offset)):
         assert record.key is not None
@@ -295,8 +302,12 @@ def fold_oversight(records: list[Record], catalog: Catalog) -> dict[str, bytes]:
         received_at = parse_rfc3339(document["received_at"])
         partition, offset = document["origin"]
         for name in document["rules"]:
-            stored[name, record.key], raised = by_name[name].apply(
-                stored.get((name, record.key)), step, received_at, (partition, offset)
+            rule = by_name[name]
+            key = rule.key(step.event)
+            assert key is not None
+            assert key.startswith(record.key.decode() + "|") or key == record.key.decode()
+            stored[name, key], raised = rule.apply(
+                stored.get((name, key)), step, received_at, (partition, offset)
             )
             alerts.update((alert.alert_id, alert.to_json_bytes()) for alert in raised)
     return alerts

@@ -133,7 +133,7 @@ def test_state_is_bounded() -> None:
     """Per service only the latest max_applicants + 1 distinct applicants are kept."""
     cases = Cases()
     states, _ = run(filings(cases, people(40), wib(2), timedelta(hours=1)))
-    assert len(states[f"{AGENCY}|{BROKER}"].filings["pbg"]) == 6
+    assert len(states[f"{AGENCY}|pbg|{BROKER}"].filings["pbg"]) == 6
 
 
 def test_state_round_trips_through_json_and_replays_identically() -> None:

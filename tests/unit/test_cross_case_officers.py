@@ -80,7 +80,7 @@ def test_a_busy_but_steady_officer_raises_nothing() -> None:
     cases = Cases()
     states, alerts = run(approvals(cases, 50, wib(23, 8), timedelta(minutes=9)))
     assert alerts == []
-    assert len(states[f"{AGENCY}|H1"].recent["pbg/approved"]) <= 21
+    assert len(states[f"{AGENCY}|pbg|H1"].recent["pbg/approved"]) <= 21
 
 
 def test_steps_of_different_kinds_are_counted_apart() -> None:
@@ -139,4 +139,4 @@ def test_partition_key_is_agency_and_officer() -> None:
     cases = Cases()
     assert officer_key(cases.step("A", "submitted", wib(23)).event) is None
     verified = cases.step("A", "verified", wib(23, 10), officer="V1")
-    assert officer_key(verified.event) == f"{AGENCY}|V1"
+    assert officer_key(verified.event) == f"{AGENCY}|pbg|V1"

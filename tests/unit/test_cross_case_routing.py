@@ -13,7 +13,7 @@ from pantau.core.alerts import Alert
 from pantau.core.durations import Duration, DurationUnit
 from pantau.oversight.case_step import CaseStep, RunningLimit, case_step_from_dict
 from pantau.oversight.queue import observe_queue
-from pantau.oversight.rules import CASE_RULES, QUEUE, SPEED, STATEFUL_RULES
+from pantau.oversight.rules import CASE_RULES, QUEUE, SPEED, STATEFUL_RULES, route_key
 
 
 def through_json(step: CaseStep) -> CaseStep:
@@ -143,3 +143,24 @@ def test_steps_of_other_partitions_are_not_mistaken_for_redeliveries() -> None:
     waiting = json.dumps(stored["state"])
     assert '"A"' in waiting
     assert '"B"' in waiting
+
+
+def test_every_state_key_starts_with_the_service_it_is_routed_by() -> None:
+    """All four stateful rules keep their state under keys of the step's service, so one
+    record per step, keyed by the service, reaches every state it changes on one partition."""
+    cases = Cases()
+    cases.step(
+        "A", "submitted", wib(23, 8), applicant="k1:a", attributes={"representative_ref": "k1:r"}
+    )
+    step = cases.step("A", "verified", wib(24, 9), officer="V1")
+    first = Cases().step(
+        "B", "submitted", wib(23, 8), applicant="k1:b", attributes={"representative_ref": "k1:r"}
+    )
+    keys = [rule.key(s.event) for rule in STATEFUL_RULES for s in (step, first)]
+    assert {key for key in keys if key is not None} == {
+        f"{AGENCY}|pbg",
+        f"{AGENCY}|pbg|V1",
+        f"{AGENCY}|pbg|k1:r",
+    }
+    for key in keys:
+        assert key is None or key.startswith(route_key(step.event))

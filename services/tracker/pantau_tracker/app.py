@@ -25,13 +25,15 @@ before the crash.
 
 Cross-case rules: an event applied in order is handed on to the stateful cross-case rules
 (`pantau.oversight.STATEFUL_RULES`) as a record of the internal topic `<prefix>tracker-oversight`
-(the partition count of the events topic), keyed by each rule's partition key (`<agency>|<service>`
-for queues and peer speeds, `<agency>|<officer>`, `<agency>|<representative>`); one record per
-distinct key names the rules it is for. A second agent (concurrency 1) consumes that topic and
-keeps one RocksDB table per rule, so a rule's state for a key is only ever changed on one
-partition. Its alerts go to `pantau.alerts` keyed by the case they concern. The rules fold each
-event id once and give its alerts again, identical, on redelivery; the case state keeps the latest
-hand-overs so that a redelivered event is handed on again (see `pantau_tracker.domain.tracking`).
+(the partition count of the events topic), one record per step keyed by its service
+(`<agency>|<service>`) naming the rules it is for. A second agent (concurrency 1) consumes that
+topic and keeps one RocksDB table per rule; every state key starts with the service (a queue, a
+peer baseline, an officer's or a representative's work in that service), so a state is only
+ever changed on its service's partition, and a table write goes to the changelog partition of
+the record being handled. Its alerts go to `pantau.alerts` keyed by the case they concern. The
+rules fold each step once (by its events-topic offset) and give its alerts again, identical, on
+redelivery; the case state keeps the latest hand-overs so that a redelivered event is handed on
+again (see `pantau_tracker.domain.tracking`).
 
 Restart: when a table had to be restored from its changelog, Faust's fetcher is already running
 when the stream partitions are resumed, before they are seeked to their committed offsets. Records
@@ -56,7 +58,7 @@ from faust.exceptions import SameNode
 
 from pantau.core.catalog import Catalog
 from pantau.core.events import event_key, parse_rfc3339
-from pantau.oversight import STATEFUL_RULES, StatefulRule, case_step_from_dict
+from pantau.oversight import STATEFUL_RULES, StatefulRule, case_step_from_dict, route_key
 from pantau.oversight.rules import RuleRecord
 from pantau_tracker.domain.case import CaseState
 from pantau_tracker.domain.case_view import case_view
@@ -270,21 +272,14 @@ class Tracker:
         self.index.set(key, partition, due_at(state, standard))
 
     async def _hand_on(self, observation: Observation) -> None:
-        """Send a step to the stateful cross-case rules: one record per distinct rule key."""
-        step = observation.step
+        """Send a step to the stateful cross-case rules: one record, keyed by its service."""
+        event = observation.step.event
         if observation.origin is None:  # every event the agent reads has one
             return
-        routes: dict[str, list[str]] = {}
-        for rule in STATEFUL_RULES:
-            rule_key = rule.key(step.event)
-            if rule_key is not None:
-                routes.setdefault(rule_key, []).append(rule.name)
-        if not routes:
-            return
-        data = observation.record()
-        for rule_key, names in routes.items():
-            value = _json({"rules": names, **data})
-            await self.oversight_topic.send(key=rule_key.encode("utf-8"), value=value)
+        names = [rule.name for rule in STATEFUL_RULES if rule.key(event) is not None]
+        if names:
+            value = _json({"rules": names, **observation.record()})
+            await self.oversight_topic.send(key=route_key(event).encode("utf-8"), value=value)
 
     # --- the cross-case rules -----------------------------------------------------------------
 
@@ -316,11 +311,15 @@ class Tracker:
         event = step.event
         alert_key = event_key(event.agency, event.case_id)
         for rule in names:
-            stored = self._rule_record(rule, key)
+            state_key = rule.key(event)
+            if state_key is None:
+                continue
+            table_key = state_key.encode("utf-8")
+            stored = self._rule_record(rule, table_key)
             record, alerts = rule.fold(stored, step, received_at, origin)
             if record is not stored:
-                self.rule_tables[rule.name][key] = _json(record.to_dict())
-                self._remember_rule_record(rule.name, key, record)
+                self.rule_tables[rule.name][table_key] = _json(record.to_dict())
+                self._remember_rule_record(rule.name, table_key, record)
             for alert in alerts:
                 await self.alerts_topic.send(key=alert_key, value=alert.to_json_bytes())
             self.metrics.alerts += len(alerts)

@@ -1,7 +1,7 @@
 """Cross-case oversight: rules that need state across cases (queues, peers, officers, agents).
 
 Pure functions over bounded, JSON-serialisable state; the tracker keeps each state in a table
-under the partition key its rule names and calls the rule for every event it applies
+under the state key its rule names and calls the rule for every event it applies
 (docs/contract-extensions.md).
 """
 
@@ -14,6 +14,7 @@ from pantau.oversight.rules import (
     SPEED,
     STATEFUL_RULES,
     StatefulRule,
+    route_key,
 )
 
 __all__ = [
@@ -27,4 +28,5 @@ __all__ = [
     "RunningLimit",
     "StatefulRule",
     "case_step_from_dict",
+    "route_key",
 ]

@@ -5,9 +5,9 @@ The contract's event has no representative field; the rule reads the additive at
 applicant (the same kind of value as `applicant.ref`, never a raw identity number). A value that
 looks like a raw NIK is ignored and never stored.
 
-State key: `<agency>|<representative_ref>` (`representative_key`). Per service, the state keeps
-the latest filing of each distinct applicant within the window, at most `max_applicants + 1` of
-them (enough to decide), and when the last alerted episode's latest filing happened, so an
+State key: `<agency>|<service>|<representative_ref>` (`representative_key`). Per service, the state
+keeps the latest filing of each distinct applicant within the window, at most `max_applicants + 1`
+of them (enough to decide), and when the last alerted episode's latest filing happened, so an
 episode is alerted once.
 """
 
@@ -42,10 +42,10 @@ def representative_ref(event: Event) -> str | None:
 
 
 def representative_key(event: Event) -> str | None:
-    """The partition key of `RepresentativeActivity`: `<agency>|<representative_ref>`; None when
-    the event names no usable representative."""
+    """The state key of `RepresentativeActivity`: `<agency>|<service>|<representative_ref>`;
+    None when the event names no usable representative. Filings are counted per service."""
     ref = representative_ref(event)
-    return None if ref is None else f"{event.agency}|{ref}"
+    return None if ref is None else f"{event.agency}|{event.service}|{ref}"
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,9 @@
 """`officer.burst`: one officer completes more than `max_steps` of one step within `window`.
 
-State key: `<agency>|<officer_id>` (`officer_key`). The state keeps, per service and step, only
-the officer's latest `max_steps + 1` completions (enough to decide whether that many fit in the
-window) and when the last alerted burst ended, so each burst is alerted once however long it lasts.
+State key: `<agency>|<service>|<officer_id>` (`officer_key`). The state keeps, per service and
+step, only the officer's latest `max_steps + 1` completions (enough to decide whether that many fit
+in the window) and when the last alerted burst ended, so each burst is alerted once however long it
+lasts.
 """
 
 from __future__ import annotations
@@ -22,8 +23,12 @@ EVIDENCE_EVENTS_MAX = 99  # other events of the burst listed in an alert, the la
 
 
 def officer_key(event: Event) -> str | None:
-    """The partition key of `OfficerActivity`: `<agency>|<officer id>`; None without an officer."""
-    return None if event.officer is None else f"{event.agency}|{event.officer.id}"
+    """The state key of `OfficerActivity`: `<agency>|<service>|<officer id>`; None without an
+    officer. Bursts are counted per service and step, so an officer's work in one service is
+    one state, changed where that service's steps are handled."""
+    if event.officer is None:
+        return None
+    return f"{event.agency}|{event.service}|{event.officer.id}"
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ EVIDENCE_CASES_MAX = 10  # overtaken cases named in an alert; the count says how
 
 
 def queue_key(event: Event) -> str:
-    """The partition key of `QueueState`: `<agency>|<service>`."""
+    """The state key of `QueueState`: `<agency>|<service>`."""
     return f"{event.agency}|{event.service}"
 
 

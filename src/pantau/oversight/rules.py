@@ -1,7 +1,9 @@
 """The cross-case rules as data: how the tracker routes an applied step to each of them.
 
-A stateful rule keeps its state under its own partition key (the tracker re-keys the stream of
-applied steps by `key` and keeps one state per key in a table); a case rule needs only the case
+A stateful rule keeps its state under its own key (`key`), which starts with the step's route
+key `<agency>|<service>` (`route_key`): the tracker re-keys the stream of applied steps by the
+route key, one record per step for all stateful rules, and keeps one table per rule, so every
+state is only ever changed on the partition of its service. A case rule needs only the case
 itself and runs where the case is processed.
 """
 
@@ -28,6 +30,12 @@ from pantau.oversight.speed import SpeedState, observe_speed, speed_key
 
 RAISED_MAX = 32  # alert-raising steps whose alerts are kept to give again on redelivery
 
+
+def route_key(event: Event) -> str:
+    """The key the tracker routes an applied step to the stateful rules by: its service."""
+    return f"{event.agency}|{event.service}"
+
+
 Origin = tuple[int, int]
 """Where the tracker read a step's event: (partition, offset) of the events topic."""
 
@@ -43,10 +51,10 @@ StateT = TypeVar("StateT", bound=RuleState)
 
 @dataclass(frozen=True)
 class StatefulRule(Generic[StateT]):
-    """A cross-case rule with its partition key, its empty state and its fold.
+    """A cross-case rule with its state key, its empty state and its fold.
 
-    `key(event)` is None when the event cannot concern the rule (no officer, no representative):
-    the tracker then skips it.
+    `key(event)` is the state's key, None when the event cannot concern the rule (no officer,
+    no representative): the tracker then skips it. It starts with `route_key(event)`.
     """
 
     name: str

@@ -24,7 +24,7 @@ WHOLE_CASE = "case"  # the state's name for whole-case durations; step codes are
 
 
 def speed_key(event: Event) -> str:
-    """The partition key of `SpeedState`: `<agency>|<service>`."""
+    """The state key of `SpeedState`: `<agency>|<service>`."""
     return f"{event.agency}|{event.service}"
 
 
@@ -105,12 +105,13 @@ def _measured(step: CaseStep) -> list[tuple[str, float, DurationUnit]]:
         and (policy.steps is None or event.step in policy.steps)
     ):
         unit = standard_unit(step.service, definition)
-        taken = step.counted(step.previous_at, event.occurred_at, unit).total_seconds()
+        # Whole seconds: finer is noise, and the window is written with every measured step.
+        taken = round(step.counted(step.previous_at, event.occurred_at, unit).total_seconds())
         if taken >= 0:
             measured.append((f"step:{event.step}", taken, unit))
     if policy.whole_case and definition.is_success and step.opened_at is not None:
         unit = standard_unit(step.service, None)
-        taken = step.counted(step.opened_at, event.occurred_at, unit).total_seconds()
+        taken = round(step.counted(step.opened_at, event.occurred_at, unit).total_seconds())
         if taken >= 0:
             measured.append((WHOLE_CASE, taken, unit))
     return measured
