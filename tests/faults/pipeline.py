@@ -3,21 +3,24 @@ the checks every fault test ends with.
 
 Every event sent is recorded as acknowledged (202), failed (any other answer) or unknown (no
 answer in time). After the fault the pipeline is drained and the history of record is checked:
-no acknowledged event missing from v_events, no event stored twice in v_events, no alert_id with
-two contents on the alerts topic or in v_alerts, and each case's published state equal to a fresh
-fold of the events the broker holds.
+no acknowledged event missing from v_events, no refused (4xx) event in it, no event stored twice
+in v_events, no alert_id with two contents on the alerts topic or in v_alerts, the alerts equal to
+a fresh fold of the events the broker holds (the cross-case rules' from the steps handed to
+them), and each case's published state equal to that fold.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -26,26 +29,32 @@ from typing import Any
 
 import httpx
 from clickhouse_driver import Client
-from kafka import KafkaConsumer, TopicPartition
+from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 
 from integration.history.sink_process import SinkProcess
 from pantau.bootstrap import bootstrap
 from pantau.settings import REPO_DIR, ClickHouseTarget, CommonSettings, TopicNames
 from pantau_tracker.domain.standards import TrackerPolicy
+from pantau_tracker.settings import TrackerSettings
 from stacks import isolated_stack
 from tracker_harness import (
+    AGENCY,
     Record,
     TrackerProcess,
     apply_timers,
     expected_views,
+    fold_oversight,
     fold_topic,
     free_port,
+    handed_over,
     sample_catalog,
     scenario_stream,
 )
 
 API_KEYS = REPO_DIR / "deploy" / "dev-api-keys.yaml"
 MALANG_KEY = "dev-kota-malang.dpmptsp"
+SLEMAN = "kab-sleman.dpmptsp"
+SLEMAN_KEY = "dev-kab-sleman.dpmptsp"
 PSEUDONYM_KEY = "fault-suite-pseudonym-key"
 CHECKPOINT_KEY = "fault-suite-checkpoint-key"
 PANTAU = Path(sys.executable).parent / "pantau"
@@ -59,11 +68,13 @@ class Ledger:
     failed: set[str] = field(default_factory=set)
     unknown: set[str] = field(default_factory=set)
     statuses: dict[int, int] = field(default_factory=lambda: defaultdict(int))
+    by_status: dict[int, set[str]] = field(default_factory=lambda: defaultdict(set))
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def record(self, event_ids: list[str], status: int | None) -> None:
         with self.lock:
             self.statuses[status if status is not None else 0] += 1
+            self.by_status[status if status is not None else 0].update(event_ids)
             target = (
                 self.unknown
                 if status is None
@@ -73,12 +84,59 @@ class Ledger:
             )
             target.update(event_ids)
 
+    @property
+    def refused(self) -> set[str]:
+        """Events only ever answered with a 4xx: the intake promised nothing was published."""
+        with self.lock:
+            refused = set().union(
+                *(ids for status, ids in self.by_status.items() if 400 <= status < 500)
+            )
+            others = set().union(
+                *(ids for status, ids in self.by_status.items() if not 400 <= status < 500)
+            )
+        return refused - others
+
+    @classmethod
+    def merged(cls, *ledgers: Ledger) -> Ledger:
+        """One ledger of what several senders were told."""
+        merged = cls()
+        for ledger in ledgers:
+            with ledger.lock:
+                merged.acknowledged |= ledger.acknowledged
+                merged.failed |= ledger.failed
+                merged.unknown |= ledger.unknown
+                for status, count in ledger.statuses.items():
+                    merged.statuses[status] += count
+                for status, ids in ledger.by_status.items():
+                    merged.by_status[status] |= ids
+        return merged
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What one request got: its status (None: no answer in time), how long it took, and the
+    Retry-After header of a refusal."""
+
+    status: int | None
+    seconds: float
+    retry_after: str | None = None
+
 
 class Intake:
-    """`pantau intake` as a real process, and a client that posts batches to it."""
+    """`pantau intake` as a real process, and a client that posts batches to it.
 
-    def __init__(self, env: dict[str, str], log: Path, publish_timeout: float = 5) -> None:
+    Rate limits are out of the way unless `settings` sets PANTAU_INTAKE_RATE and _BURST.
+    """
+
+    def __init__(
+        self,
+        env: dict[str, str],
+        log: Path,
+        publish_timeout: float = 5,
+        settings: Mapping[str, str] | None = None,
+    ) -> None:
         self.port = free_port()
+        self.publish_timeout = publish_timeout
         self.log_path = log
         self.refusals: list[str] = []
         self._log = log.open("wb")
@@ -94,6 +152,7 @@ class Intake:
                 "PANTAU_INTAKE_BURST": "100000",
                 "PANTAU_INTAKE_PUBLISH_TIMEOUT": str(publish_timeout),
                 "PANTAU_LOG_LEVEL": "WARNING",
+                **(settings or {}),
             },
             stdout=self._log,
             stderr=subprocess.STDOUT,
@@ -112,22 +171,60 @@ class Intake:
                 time.sleep(0.2)
         raise AssertionError(f"intake did not start: {log.read_text()}")
 
-    def post(self, events: list[dict[str, Any]]) -> int | None:
+    def post(self, events: list[dict[str, Any]], key: str = MALANG_KEY) -> int | None:
         """The status of one batch, or None when no answer came."""
+        return self.answer(events, key).status
+
+    def answer(self, events: list[dict[str, Any]], key: str = MALANG_KEY) -> Answer:
+        """What one batch posted with the agency's `key` got."""
+        started = time.monotonic()
         try:
             response = self.http.post(
-                "/v1/events",
-                content=json.dumps({"events": events}),
-                headers={
-                    "Authorization": f"Bearer {MALANG_KEY}",
-                    "Content-Type": "application/json",
-                },
+                "/v1/events", content=json.dumps({"events": events}), headers=_headers(key)
             )
         except httpx.TransportError:
-            return None
+            return Answer(None, time.monotonic() - started)
+        return self._answered(response, time.monotonic() - started)
+
+    def _answered(self, response: httpx.Response, seconds: float) -> Answer:
         if response.status_code != 202:
             self.refusals.append(f"{response.status_code} {response.text[:300]}")
-        return response.status_code
+        return Answer(response.status_code, seconds, response.headers.get("Retry-After"))
+
+    def post_all_at_once(
+        self, batches: list[list[dict[str, Any]]], ledger: Ledger, timeout: float
+    ) -> list[Answer]:
+        """Every batch posted at the same moment, each on a connection of its own; a request
+        with no answer within `timeout` (a client timeout) is recorded as unknown."""
+
+        async def run() -> list[Answer]:
+            limits = httpx.Limits(max_connections=len(batches), max_keepalive_connections=0)
+            async with httpx.AsyncClient(
+                base_url=f"http://127.0.0.1:{self.port}", timeout=timeout, limits=limits
+            ) as client:
+                go = asyncio.Event()
+
+                async def one(batch: list[dict[str, Any]]) -> Answer:
+                    body = json.dumps({"events": batch})
+                    await go.wait()
+                    started = time.monotonic()
+                    try:
+                        response = await client.post(
+                            "/v1/events", content=body, headers=_headers(MALANG_KEY)
+                        )
+                    except httpx.TransportError:
+                        answer = Answer(None, time.monotonic() - started)
+                    else:
+                        answer = self._answered(response, time.monotonic() - started)
+                    ledger.record([e["event_id"] for e in batch], answer.status)
+                    return answer
+
+                requests = [asyncio.create_task(one(batch)) for batch in batches]
+                await asyncio.sleep(0.1)  # every request's body is ready
+                go.set()
+                return await asyncio.gather(*requests)
+
+        return asyncio.run(run())
 
     def close(self) -> None:
         self.http.close()
@@ -135,6 +232,10 @@ class Intake:
             self.process.terminate()
             self.process.wait(timeout=30)
         self._log.close()
+
+
+def _headers(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
 
 
 def intake_stream(cases: int, start: datetime, tag: str) -> list[dict[str, Any]]:
@@ -148,6 +249,15 @@ def intake_stream(cases: int, start: datetime, tag: str) -> list[dict[str, Any]]
     ]
 
 
+def for_agency(events: list[dict[str, Any]], agency: str) -> list[dict[str, Any]]:
+    """The same traffic sent by another agency with a service of the same code (Kab. Sleman
+    has a PBG too, with a step more): other case keys and event ids, other alerts."""
+    return [
+        {**event, "agency": agency, "event_id": event["event_id"].replace(AGENCY, agency, 1)}
+        for event in events
+    ]
+
+
 def send_stream(
     intake: Intake,
     events: list[dict[str, Any]],
@@ -155,14 +265,20 @@ def send_stream(
     batch: int = 25,
     pause: float = 0.05,
     done: threading.Event | None = None,
+    key: str = MALANG_KEY,
+    on_schedule: bool = False,
 ) -> threading.Thread:
-    """Post `events` in batches from a thread, pacing them so a fault lands mid-stream."""
+    """Post `events` in batches from a thread, pacing them so a fault lands mid-stream: `pause`
+    after each answer, or with `on_schedule` batch k at `k * pause` from the start (an agency's
+    own timetable, late only when an answer took longer than `pause`)."""
 
     def run() -> None:
-        for start in range(0, len(events), batch):
+        started = time.monotonic()
+        for k, start in enumerate(range(0, len(events), batch)):
             chunk = events[start : start + batch]
-            ledger.record([e["event_id"] for e in chunk], intake.post(chunk))
-            time.sleep(pause)
+            ledger.record([e["event_id"] for e in chunk], intake.post(chunk, key))
+            next_at = started + (k + 1) * pause if on_schedule else time.monotonic() + pause
+            time.sleep(max(0.0, next_at - time.monotonic()))
         if done is not None:
             done.set()
 
@@ -181,10 +297,22 @@ class Pipeline:
     tracker: TrackerProcess
     sink: SinkProcess
     intake: Intake
+    workers: list[TrackerProcess] = field(default_factory=list)
+
+    def add_worker(self, name: str) -> TrackerProcess:
+        """Start one more tracker worker in the same group (its own port and state folder);
+        the pipeline stops it with the rest."""
+        directory = self.tracker.data_dir.parent
+        worker = TrackerProcess(
+            self.tracker.env, directory / f"tracker-{name}-state", directory / f"tracker-{name}.log"
+        )
+        self.workers.append(worker)
+        return worker.start()
 
 
 class PrivateClickHouse:
-    """A ClickHouse server of our own (deploy/clickhouse.sh, free ports) that a test may freeze."""
+    """A ClickHouse server of our own (deploy/clickhouse.sh, free ports) that a test may freeze
+    or stop."""
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
@@ -208,6 +336,15 @@ class PrivateClickHouse:
     @property
     def pid(self) -> int:
         return int((self.directory / "run" / "clickhouse.pid").read_text().strip())
+
+    @property
+    def running(self) -> bool:
+        """Whether the server's process is there (it may be frozen)."""
+        try:
+            os.kill(self.pid, 0)
+        except (FileNotFoundError, ValueError, ProcessLookupError):
+            return False
+        return True
 
     def url(self, database: str) -> str:
         return f"clickhouse://default@127.0.0.1:{self.tcp_port}/{database}"
@@ -255,10 +392,14 @@ def pipeline(
     label: str = "faults",
     clickhouse: PrivateClickHouse | None = None,
     broker: PrivateBroker | None = None,
+    tracker_env: Mapping[str, str] | None = None,
+    intake_settings: Mapping[str, str] | None = None,
 ) -> Iterator[Pipeline]:
     """Intake, tracker and sink running on a fresh stack; all stopped and removed afterwards.
 
-    With `clickhouse`, the history of record lives on that private server instead.
+    With `clickhouse`, the history of record lives on that private server instead; with `broker`,
+    the events flow through that private broker. `tracker_env` and `intake_settings` add
+    PANTAU_* variables of those processes only.
     """
     with isolated_stack(label) as stack:
         env = {
@@ -280,18 +421,24 @@ def pipeline(
             bootstrap(settings, kafka=False)
         if broker is not None:
             bootstrap(settings, clickhouse=False)
-        tracker = TrackerProcess(env, tmp_path / "tracker-state", tmp_path / "tracker.log")
+        tracker = TrackerProcess(
+            {**env, **(tracker_env or {})}, tmp_path / "tracker-state", tmp_path / "tracker.log"
+        )
         sink = SinkProcess(env, tmp_path / "sink.log")
         intake: Intake | None = None
+        stack: Pipeline | None = None
         try:
             tracker.start()
-            intake = Intake(env, tmp_path / "intake.log")
+            intake = Intake(env, tmp_path / "intake.log", settings=intake_settings)
             tracker.wait_ready()
-            yield Pipeline(env, settings.topics, settings.clickhouse_target, tracker, sink, intake)
+            target = settings.clickhouse_target
+            stack = Pipeline(env, settings.topics, target, tracker, sink, intake)
+            yield stack
         finally:
             if intake is not None:
                 intake.close()
-            tracker.stop()
+            for worker in [tracker, *(stack.workers if stack is not None else [])]:
+                worker.stop()
             sink.stop()
 
 
@@ -305,6 +452,24 @@ def consumer_lag(servers: str, group: str, topic: str) -> int:
         return sum(ends[tp] - (consumer.committed(tp) or 0) for tp in tps)
     finally:
         consumer.close()
+
+
+def group_members(servers: str, group: str, topic: str) -> tuple[str, dict[str, set[int]]]:
+    """The consumer group's state and, for each member (by the web URL a tracker worker
+    announces in its metadata), the partitions of `topic` assigned to it."""
+    admin = KafkaAdminClient(bootstrap_servers=servers)
+    try:
+        description = admin.describe_groups([group])[group]
+    finally:
+        admin.close()
+    members: dict[str, set[int]] = {}
+    for member in description["members"]:
+        url = re.search(r'"url":\s*"([^"]+)"', str(member["member_metadata"]))
+        assigned = (member["member_assignment"] or {}).get("assigned_partitions", [])
+        members[url.group(1) if url else member["member_id"]] = {
+            p for a in assigned if a["topic"] == topic for p in a["partitions"]
+        }
+    return str(description["group_state"]), members
 
 
 def read_topic(servers: str, topic: str, timeout: float = 3) -> list[Record]:
@@ -348,6 +513,16 @@ def wait_drained(servers: str, groups_topics: list[tuple[str, str]], timeout: fl
     raise AssertionError(f"not drained in {timeout} s: {lags}")
 
 
+def _described(alert_ids: Any, alerts: Mapping[str, Any]) -> list[str]:
+    """A few alerts as `rule case_id` for an assertion message."""
+    described = []
+    for alert_id in sorted(alert_ids)[:8]:
+        value = alerts[alert_id]
+        document = json.loads(value if isinstance(value, bytes) else next(iter(value)))
+        described.append(f"{document['rule']} {document['case_id']}")
+    return described
+
+
 def _rows(client: Client, query: str) -> list[Any]:
     return list(client.execute(query))
 
@@ -357,8 +532,11 @@ def check_history(stack: Pipeline, ledger: Ledger, timeout: float = 40) -> dict[
     names = stack.topics
     tracker_group, sink_group = names.group("tracker"), names.group("sink")
     servers = stack.env["PANTAU_KAFKA"]
+    oversight = TrackerSettings(topic_prefix=names.prefix).oversight_topic
     wait_drained(servers, [(tracker_group, names.events)], timeout)
-    # The sink stores what the tracker published, so it drains after the tracker.
+    # The cross-case rules read the steps the tracker handed over, then the sink stores what
+    # the tracker published: they drain in that order.
+    wait_drained(servers, [(tracker_group, oversight)], timeout)
     wait_drained(
         servers,
         [(sink_group, names.events), (sink_group, names.alerts), (sink_group, names.cases)],
@@ -367,6 +545,11 @@ def check_history(stack: Pipeline, ledger: Ledger, timeout: float = 40) -> dict[
     catalog, policy = sample_catalog(), TrackerPolicy()
     fold = fold_topic(read_topic(servers, names.events), catalog, policy)
     apply_timers(fold, catalog, policy, datetime.now(UTC))
+    # Every applied event was handed to the cross-case rules once alike, as a fresh fold hands
+    # it, and their alerts are those of the hand-over replayed through the rules.
+    handed = read_topic(servers, oversight)
+    assert handed_over(handed) == fold.observations, "the cross-case hand-over differs"
+    fold.alerts.update(fold_oversight(handed, catalog))
 
     client = Client(host=stack.database.host, port=stack.database.port)
     try:
@@ -377,6 +560,10 @@ def check_history(stack: Pipeline, ledger: Ledger, timeout: float = 40) -> dict[
         missing = ledger.acknowledged - set(stored_ids)
         assert not missing, (
             f"{len(missing)} acknowledged events not in v_events: {sorted(missing)[:5]}"
+        )
+        published = ledger.refused & set(stored_ids)
+        assert not published, (
+            f"{len(published)} events refused with a 4xx are in v_events: {sorted(published)[:5]}"
         )
         view_alerts = _rows(client, f"SELECT alert_id, rule, case_id FROM `{db}`.v_alerts")
         view_ids = [row[0] for row in view_alerts]
@@ -395,7 +582,11 @@ def check_history(stack: Pipeline, ledger: Ledger, timeout: float = 40) -> dict[
         contents[json.loads(record.value)["alert_id"]].add(record.value)
     changed = {a: b for a, b in contents.items() if len(b) > 1}
     assert changed == {}, "an alert_id published with two contents"
-    assert set(contents) == set(fold.alerts), "alerts differ from a fold of the events"
+    assert set(contents) == set(fold.alerts), (
+        "alerts differ from a fold of the events: "
+        f"published only {_described(contents.keys() - fold.alerts.keys(), contents)}, "
+        f"folded only {_described(fold.alerts.keys() - contents.keys(), fold.alerts)}"
+    )
     assert {a: next(iter(b)) for a, b in contents.items()} == fold.alerts
     assert set(view_ids) == set(contents), "v_alerts differs from the alerts topic"
     assert set(contents_in_db) == set(contents)
@@ -412,6 +603,7 @@ def check_history(stack: Pipeline, ledger: Ledger, timeout: float = 40) -> dict[
         "acknowledged": len(ledger.acknowledged),
         "failed": len(ledger.failed),
         "unknown": len(ledger.unknown),
+        "refused": len(ledger.refused),
         "stored": len(stored_ids),
         "alerts": len(contents),
         "cases": len(views),

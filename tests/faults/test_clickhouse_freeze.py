@@ -6,11 +6,9 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import pytest
 from clickhouse_driver import Client
 from pipeline import (
     Ledger,
@@ -24,18 +22,6 @@ from pipeline import (
 from integration.history.sink_process import wait_for
 
 FROZEN_S = 10
-
-
-@pytest.fixture
-def private_clickhouse(tmp_path: Path, servers: None) -> Iterator[PrivateClickHouse]:
-    """A ClickHouse server for this test only; thawed and stopped afterwards."""
-    server = PrivateClickHouse(tmp_path / "local")
-    server.run("start")
-    try:
-        yield server
-    finally:
-        os.kill(server.pid, signal.SIGCONT)  # a frozen server cannot stop
-        server.run("stop")
 
 
 def test_clickhouse_frozen_mid_stream_loses_and_doubles_nothing(

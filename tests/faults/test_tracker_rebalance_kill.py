@@ -1,0 +1,75 @@
+"""kill -9 of a tracker worker while a second worker's arrival rebalances the group."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from pipeline import Ledger, check_history, group_members, intake_stream, pipeline, send_stream
+
+from integration.history.sink_process import wait_for
+from tracker_harness import TrackerProcess, read_topic
+
+# The shortest session timeout the tracker takes: the killed member's partitions move on soon.
+SESSION_TIMEOUT = {"PANTAU_TRACKER_SESSION_TIMEOUT_S": "6"}
+
+
+def _ready(worker: TrackerProcess) -> bool:
+    try:
+        return worker.get("/readyz")[0] == 200
+    except (OSError, ValueError):  # not listening yet, or too busy to answer in time
+        return False
+
+
+def test_tracker_kill_9_during_a_rebalance_loses_and_changes_nothing(
+    servers: None, tmp_path: Path
+) -> None:
+    """A second worker joins mid-stream and the first is killed with SIGKILL while the group
+    rebalances: the second takes every partition over, the first restarts and rejoins, and every
+    202'd event is stored once with alerts and case states equal to a fold of the events."""
+    started = time.monotonic()
+    stream = intake_stream(300, datetime.now(UTC) - timedelta(hours=8), "rbl")
+    ledger = Ledger()
+    done = threading.Event()
+    with pipeline(tmp_path, label="rebalance", tracker_env=SESSION_TIMEOUT) as stack:
+        first = stack.tracker
+        sender = send_stream(stack.intake, stream, ledger, batch=20, pause=0.2, done=done)
+        read_topic(stack.topics.alerts, until=lambda r: len(r) >= 10, timeout=30)
+        second = stack.add_worker("second")
+        # The first worker stops being ready when the second's join revokes its partitions.
+        deadline = time.monotonic() + 60
+        while _ready(first):
+            assert time.monotonic() < deadline, "no rebalance after the second worker started"
+            assert second.process is not None
+            assert second.process.poll() is None, second.log_tail()
+            time.sleep(0.05)
+        assert not _ready(second), "the rebalance ended before the kill"
+        first.kill()
+        killed_at = time.monotonic()
+        assert not done.is_set(), "the stream ended before the crash"
+        # The survivor owns every partition once the dead member's session expires.
+        servers, group = stack.env["PANTAU_KAFKA"], stack.topics.group("tracker")
+        everything = set(range(int(stack.env["PANTAU_PARTITIONS"])))
+        wait_for(
+            lambda: (
+                group_members(servers, group, stack.topics.events)
+                == ("Stable", {second.url: everything})
+            ),
+            timeout=60,
+            every=0.3,
+        )
+        second.wait_ready(timeout=90)
+        took_over = time.monotonic() - killed_at
+        first.start()
+        sender.join(timeout=90)
+        assert done.is_set()
+        first.wait_ready()
+        second.wait_ready()
+        counts = check_history(stack, ledger, timeout=60)
+        refusals = stack.intake.refusals
+    assert ledger.failed | ledger.unknown == set(), refusals[:3]
+    assert counts["acknowledged"] == len({e["event_id"] for e in stream})
+    assert counts["alerts"] > 0
+    print(counts, f"takeover {took_over:.1f} s", f"{time.monotonic() - started:.1f} s")
