@@ -209,3 +209,30 @@ def test_representatives_are_pseudonymous_and_most_cases_have_none(catalog: Cata
     represented = sum(len(applicants) for applicants in filed.values())
     assert 0 < represented < starts / 2
     assert any(len(applicants) > 1 for applicants in filed.values())
+
+
+def test_what_an_endless_run_remembers_stays_bounded(catalog: Catalog) -> None:
+    """Live traffic for ever: the cross-case bookkeeping of the second month is no larger than
+    that of the first (only what later plans can still meet is kept)."""
+    simulation = Simulation(
+        catalog, seed=12, start=START, regime="live", cases_per_day=80, anomaly_rate=0.1
+    )
+
+    def remembered() -> int:
+        crowd = simulation.crowd
+        return (
+            sum(map(len, crowd.completions.values()))
+            + sum(map(len, crowd.long_waits.values()))
+            + sum(len(times) for reps in crowd.filings.values() for times in reps.values())
+            + len(crowd._upcoming)
+        )
+
+    sizes = []
+    marks = [START + timedelta(days=45), START + timedelta(days=90)]
+    for emission in simulation:
+        if emission.sent_at >= marks[len(sizes)]:
+            sizes.append(remembered())
+            if len(sizes) == len(marks):
+                break
+    first, second = sizes
+    assert 0 < second <= first * 1.5, sizes

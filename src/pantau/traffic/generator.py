@@ -310,9 +310,15 @@ class Simulation:
             found = self._planted(planted, number, arrival, rng)
             if found is not None:
                 return found
-        for _attempt in range(12):
+        for attempt in range(24):
+            when = arrival
+            if attempt >= 12:
+                # No honest plan fits (officers all busy with a backlog, as after a long
+                # closure): the applicant comes back a little later.
+                later = Duration(2 * (attempt - 11), DurationUnit.WORKING_HOURS)
+                when = self.arrival_calendar.deadline(arrival, later) or arrival
             service = rng.choices(self.services, self.service_weights)[0]
-            draft = self._draft(service, number, arrival, rng, _walk(service, rng))
+            draft = self._draft(service, number, when, rng, _walk(service, rng))
             if draft is None:
                 continue
             emissions = self._emit(draft, rng, duplicates=True)
@@ -324,7 +330,7 @@ class Simulation:
                 continue
             self._commit([draft])
             return self._with_truth(emissions, draft, (), None), 1
-        raise RuntimeError(f"could not plan case {number} (clean) in 12 attempts")
+        raise RuntimeError(f"could not plan case {number} (clean) in 24 attempts")
 
     def _planted(
         self, planted: str, number: int, arrival: datetime, rng: random.Random
