@@ -186,6 +186,11 @@ class Tracker:
         app.on_partitions_revoked.connect(self._on_rebalance)
         app.on_partitions_assigned.connect(self._on_rebalance)
 
+    def changelog_topics(self) -> list[str]:
+        """The changelog topic of every table (case states and each stateful rule)."""
+        tables = [self.table, *self.rule_tables.values()]
+        return [table.changelog_topic.get_topic_name() for table in tables]
+
     # --- the agent ----------------------------------------------------------------------------
 
     async def _agent(self, stream: Any) -> None:

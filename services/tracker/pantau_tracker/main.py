@@ -47,6 +47,17 @@ def main(argv: list[str]) -> int:
     from pantau_tracker.app import create_app
 
     tracker = create_app(settings, catalog)
+    # The tables' changelog topics too: Faust creates them at start-up, but two workers starting
+    # together can each see the other's half-created topic without partitions, and the agent of
+    # that table then crashes with a partition mismatch until the worker is restarted.
+    ensure_topics(
+        settings.kafka_servers,
+        [
+            TopicSpec(name, settings.partitions, {"cleanup.policy": "compact"})
+            for name in tracker.changelog_topics()
+        ],
+        report=logging.getLogger("pantau.tracker").info,
+    )
     worker = faust.Worker(
         tracker.app,
         loglevel=settings.log_level.lower(),
