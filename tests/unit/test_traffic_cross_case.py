@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -14,8 +15,16 @@ from pantau.core.catalog import Catalog, load_catalog
 from pantau.core.events import Event
 from pantau.core.working_time import ClockStop, WorkingCalendar
 from pantau.oversight import CASE_RULES, STATEFUL_RULES, CaseStep, RunningLimit
-from pantau.traffic.generator import CROSS_CASE_RULES, CaseTruth, Regime, Simulation
+from pantau.traffic.generator import (
+    ALL_RULES,
+    CONTRACT_RULES,
+    CROSS_CASE_RULES,
+    CaseTruth,
+    Regime,
+    Simulation,
+)
 from pantau.traffic.scoring import score, table
+from pantau.traffic.simulate import planted_rules
 
 CATALOG = Path(__file__).resolve().parents[2] / "catalog"
 START = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
@@ -236,3 +245,17 @@ def test_what_an_endless_run_remembers_stays_bounded(catalog: Catalog) -> None:
                 break
     first, second = sizes
     assert 0 < second <= first * 1.5, sizes
+
+
+def test_the_report_scores_all_twenty_rules() -> None:
+    """Scoring lists the cross-case rules beside the contract's, and `--rules` names a subset."""
+    truth = CaseTruth("a", "s", "c1", ("queue.jump",), "queue.jump")
+    scores = score([truth], [("a", "c1", "queue.jump"), ("a", "c1", "time.off_hours")])
+    assert list(scores.rules) == list(ALL_RULES)
+    assert (scores.rules["queue.jump"].tp, scores.rules["time.off_hours"].fp) == (1, 1)
+    report = "\n".join(table(scores))
+    assert all(rule in report for rule in ALL_RULES)
+    assert planted_rules("contract,officer.burst") == (*CONTRACT_RULES, "officer.burst")
+    assert planted_rules("cross-case") == CROSS_CASE_RULES
+    with pytest.raises(argparse.ArgumentTypeError):
+        planted_rules("queue.jumps")

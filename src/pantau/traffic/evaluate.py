@@ -3,6 +3,7 @@
     pantau evaluate --truth truth.jsonl                       # alerts topic, from the beginning
     pantau evaluate --truth truth.jsonl --source clickhouse   # v_alerts of PANTAU_CLICKHOUSE
     pantau evaluate --truth truth.jsonl --min-precision 1 --min-recall 1   # non-zero exit below
+    pantau evaluate --truth truth.jsonl --rules contract      # score the contract's 14 rules only
 
 The alerts topic is read from its start until no new alert has arrived for `--idle` seconds, so
 it can run while the tracker is still finishing a simulation.
@@ -16,11 +17,12 @@ import logging
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 from pantau.settings import CommonSettings
-from pantau.traffic.generator import ALL_RULES
 from pantau.traffic.scoring import read_truth, score, table
+from pantau.traffic.simulate import planted_rules
 
 log = logging.getLogger("pantau.evaluate")
 
@@ -42,6 +44,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--show", type=int, default=5, help="cases to list per rule for misses and extras"
     )
+    parser.add_argument(
+        "--rules",
+        type=planted_rules,
+        default=planted_rules("all"),
+        help="rules to score: all (default), contract, cross-case, or rule ids, comma-separated",
+    )
     return parser
 
 
@@ -55,8 +63,14 @@ def main(argv: list[str]) -> int:
         raised = list(alerts_from_kafka(settings, args.idle))
     else:
         raised = list(alerts_from_clickhouse(settings))
-    scores = score(truths, raised, ALL_RULES)
+    # Only the chosen rules are judged, on both sides: what the truth expects and what was raised.
+    chosen = set(args.rules)
+    truths = [replace(t, rules=tuple(r for r in t.rules if r in chosen)) for t in truths]
+    judged = [found for found in raised if found[2] in chosen]
+    scores = score(truths, judged, args.rules)
     print(f"{len(truths):,} cases in the truth, {len(raised):,} alerts read ({args.source})")
+    if len(judged) < len(raised):
+        print(f"({len(raised) - len(judged):,} alerts of rules not scored here)")
     for line in table(scores):
         print(line)
     for title, found in (("missed", scores.misses), ("unexpected", scores.extras)):

@@ -6,6 +6,9 @@ as backfill), then live traffic in real time, `occurred_at` close to now, at the
 possible (or at `--rate` events per second) and writes the ground truth for `pantau evaluate`:
 
     pantau simulate --cases 2000 --seed 7 --anomaly-rate 0.2 --truth truth.jsonl --via kafka
+
+It plants the contract's 14 rules and the 6 cross-case rules; `--rules contract` (or
+`cross-case`, or rule ids) plants only those, the rest of the traffic staying honest for all 20.
 """
 
 from __future__ import annotations
