@@ -427,7 +427,8 @@ class Simulation:
             at = event.occurred_at
             if index == events[0][0] and step.start:
                 opened = at
-            if _is_staff(service, step, event) and _off_hours(calendar, at, policy):
+            named = event.officer is not None
+            if _is_staff(service, step, named) and _off_hours(calendar, at, policy):
                 raised.add(Rule.TIME_OFF_HOURS)
             if step.clock == "stop" and policy.clock_reset.enabled:
                 rule = policy.clock_reset
@@ -1061,13 +1062,12 @@ def _shortest(limit: Duration) -> timedelta:
     return limit.as_timedelta()
 
 
-def _is_staff(service: Service, step: Step, officer: object) -> bool:
-    """Work of the agency's staff, as the cross-case rules count it."""
+def _is_staff(service: Service, step: Step, named: bool) -> bool:
+    """Work of the agency's staff, as the cross-case rules count it (`named`: the event names
+    an officer)."""
     if step.start or step.payment or step.code in service.oversight.automatic:
         return False
-    if isinstance(officer, Event):
-        officer = officer.officer
-    return bool(step.roles) or officer is not None
+    return bool(step.roles) or named
 
 
 def _off_hours(calendar: WorkingCalendar, at: datetime, policy: Any) -> bool:
@@ -1105,7 +1105,7 @@ def _waits(draft: _Draft) -> list[tuple[QueueKey, Wait, bool]]:
             continue
         since, leave = draft.times[a], draft.times[b]
         overtakes = (
-            _is_staff(service, done, draft.officers[b] if b < len(draft.officers) else None)
+            _is_staff(service, done, b < len(draft.officers) and draft.officers[b] is not None)
             and not done.is_rejection
             and done.clock != "stop"
             and (rule.steps is None or done.code in rule.steps)
@@ -1120,7 +1120,7 @@ def _counts_for_burst(service: Service, step: Step) -> bool:
     return (
         rule.enabled
         and (rule.steps is None or step.code in rule.steps)
-        and _is_staff(service, step, None)
+        and _is_staff(service, step, False)
     )
 
 
@@ -1556,7 +1556,7 @@ def _first_staff_step(service: Service) -> Step | None:
     seconds = {tuple(_walk(service, rng, happy=True)[:2]) for _ in range(6)}
     for _start, second in sorted(seconds):
         step = service.step(second)
-        if step is not None and step.roles and _is_staff(service, step, None):
+        if step is not None and step.roles and _is_staff(service, step, False):
             return step
     return None
 
@@ -1762,7 +1762,7 @@ def _plant_off_hours(
     for index in range(1, len(path)):
         step = service.step(path[index])
         assert step is not None
-        if step.roles and _is_staff(service, step, None):
+        if step.roles and _is_staff(service, step, False):
             options.append(index)
     if not options:
         return None
@@ -1830,7 +1830,7 @@ def _clock_fits(sim: Simulation, service: Service) -> bool:
 
 def _off_hours_fits(sim: Simulation, service: Service) -> bool:
     return service.oversight.off_hours.enabled and any(
-        step.roles and _is_staff(service, step, None) for step in service.steps
+        step.roles and _is_staff(service, step, False) for step in service.steps
     )
 
 
