@@ -120,6 +120,8 @@ def components() -> dict[str, Any]:
     for line in text.splitlines():
         if line.startswith("bare aiokafka"):
             tracker["bare_consumer_events_per_s"] = number(line.split()[-1])
+        elif line.startswith("pantau tracker, cases + rules workers"):
+            tracker["tracker_split_workers_events_per_s"] = number(line.split()[-1])
         elif line.startswith("pantau tracker, contract rules only"):
             tracker["tracker_contract_rules_only_events_per_s"] = number(line.split()[-1])
         elif line.startswith("pantau tracker"):
@@ -544,6 +546,11 @@ def table(results: dict[str, Any]) -> str:
         "tracker events/s, cross-case rules off",
         f"{tracker['tracker_contract_rules_only_events_per_s']:,.0f}",
         "(same events, same run)",
+    )
+    row(
+        "tracker events/s, cases + rules workers",
+        f"{tracker['tracker_split_workers_events_per_s']:,.0f}",
+        "(two processes, same events)",
     )
     sink = results["components"]["sink"]
     row(

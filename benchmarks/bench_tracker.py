@@ -5,8 +5,9 @@ runs) to two fresh prefixes, then:
 - baseline: an aiokafka consumer that only decodes each event with `Event.from_json_bytes`;
 - tracker: `pantau tracker` (Faust, RocksDB state, all detectors, alerts and case states out),
   timed from its first case-state record on `pantau.cases` until it has committed every event
-  and every cross-case hand-over; once with the cross-case rules off
-  (`PANTAU_TRACKER_CROSS_CASE=false`) and once with them on, each on its own prefix.
+  and every cross-case hand-over; with the cross-case rules off
+  (`PANTAU_TRACKER_CROSS_CASE=false`), with them on, and with them on in two processes (a
+  `cases` worker and a `rules` worker, `PANTAU_TRACKER_ROLE`), each on its own prefix.
 
 The cases all belong to one service and one verifier, so the cross-case rules work on their
 worst case: one hot queue of up to 500 waiting cases per step, rewritten on every step.
@@ -65,24 +66,40 @@ async def bare_consumer(topic: str, total: int) -> float:
         await consumer.stop()
 
 
-def tracked_seconds(env: dict[str, str], folder: Path, total: int, cross_case: bool) -> float:
-    """Seconds from the tracker's first case-state record until nothing is left to commit."""
+def tracked_seconds(
+    env: dict[str, str], folder: Path, total: int, cross_case: bool, split: bool = False
+) -> float:
+    """Seconds from the tracker's first case-state record until nothing is left to commit.
+
+    `split`: a `cases` worker and a `rules` worker (two processes) instead of one `all` worker.
+    """
     names = TopicNames(env["PANTAU_TOPIC_PREFIX"])
-    group = names.group("tracker")
     flag = {"PANTAU_TRACKER_CROSS_CASE": "true" if cross_case else "false"}
     folder.mkdir(parents=True, exist_ok=True)
-    tracker = TrackerProcess({**env, **flag}, folder / "state", folder / "tracker.log")
-    tracker.start()
+    roles = ("cases", "rules") if split else ("all",)
+    workers = [
+        TrackerProcess(
+            {**env, **flag, "PANTAU_TRACKER_ROLE": role},
+            folder / f"state-{role}",
+            folder / f"tracker-{role}.log",
+        ).start()
+        for role in roles
+    ]
+    rules_group = names.group("tracker-rules" if split else "tracker")
+    lags = [
+        (names.group("tracker"), names.events),
+        (rules_group, names.prefix + "tracker-oversight"),
+    ]
     try:
         deadline = time.monotonic() + 900
-        topics = [names.events, names.prefix + "tracker-oversight"]
-        while any(consumer_lag(group, topic) > 0 for topic in topics) or not tracker.ready():
+        while any(consumer_lag(g, t) > 0 for g, t in lags) or not all(w.ready() for w in workers):
             if time.monotonic() > deadline:
                 raise SystemExit("the tracker did not catch up in 15 minutes")
             time.sleep(0.25)
         done = time.time()
     finally:
-        tracker.stop()
+        for worker in workers:
+            worker.stop()
     cases = read_topic(names.cases, until=lambda r: len(r) >= total, timeout=60)
     first = min(record.timestamp_ms for record in cases) / 1000
     return done - first
@@ -105,18 +122,21 @@ def main() -> int:
     with (
         fresh_topics() as plain,
         fresh_topics() as env,
+        fresh_topics() as split_env,
         tempfile.TemporaryDirectory() as folder,
     ):
         names = TopicNames(env["PANTAU_TOPIC_PREFIX"])
-        print(f"publishing {len(events)} events of {index} cases to two prefixes ...", flush=True)
-        publish(events, TopicNames(plain["PANTAU_TOPIC_PREFIX"]).events)
-        publish(events, names.events)
+        print(f"publishing {len(events)} events of {index} cases to 3 prefixes ...", flush=True)
+        for stack in (plain, env, split_env):
+            publish(events, TopicNames(stack["PANTAU_TOPIC_PREFIX"]).events)
 
         bare = asyncio.run(bare_consumer(names.events, len(events)))
         print(f"bare consumer done in {bare:.2f} s; starting the tracker ...", flush=True)
         without = tracked_seconds(plain, Path(folder) / "plain", len(events), cross_case=False)
         print(f"tracker without cross-case rules done in {without:.2f} s ...", flush=True)
         tracked = tracked_seconds(env, Path(folder) / "all", len(events), cross_case=True)
+        print(f"tracker with every rule done in {tracked:.2f} s ...", flush=True)
+        split = tracked_seconds(split_env, Path(folder) / "split", len(events), True, split=True)
 
         print()
         print(f"{'consumer':<48} {'events':>8} {'seconds':>9} {'events/s':>10}")
@@ -124,6 +144,7 @@ def main() -> int:
             ("bare aiokafka + Event.from_json_bytes", bare),
             ("pantau tracker, contract rules only", without),
             ("pantau tracker (Faust, RocksDB, all rules)", tracked),
+            ("pantau tracker, cases + rules workers", split),
         ):
             print(
                 f"{label:<48} {len(events):>8} {seconds:>9.2f} {len(events) / seconds:>10.0f}",

@@ -173,7 +173,7 @@ def scenario(tag: str) -> tuple[Scenario, int, dict[str, set[str]]]:
     return s, restart, {s.case_id(name): rules for name, rules in expected.items()}
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def stack(local_servers: None) -> Iterator[dict[str, str]]:
     """An isolated prefix with its contract topics, one partition each."""
     with fresh_topics(partitions=1) as env:
@@ -189,22 +189,45 @@ def cross_case(records: list[Any], tag: str) -> dict[str, set[str]]:
     return found
 
 
-def wait_until_handled(env: dict[str, str], tracker: TrackerProcess, timeout: float = 60) -> None:
+def wait_until_handled(env: dict[str, str], workers: list[TrackerProcess]) -> None:
+    """Until every event and every hand-over is committed by the workers' groups."""
     names = TopicNames(env["PANTAU_TOPIC_PREFIX"])
-    group = names.group("tracker")
-    deadline = time.monotonic() + timeout
-    for topic in (names.events, names.prefix + "tracker-oversight"):
+    split = len(workers) > 1
+    lags = [
+        (names.group("tracker"), names.events),
+        (names.group("tracker-rules" if split else "tracker"), names.prefix + "tracker-oversight"),
+    ]
+    deadline = time.monotonic() + 60
+    for group, topic in lags:
         while consumer_lag(group, topic):
-            assert time.monotonic() < deadline, tracker.log_tail()
+            assert time.monotonic() < deadline, "\n".join(w.log_tail() for w in workers)
             time.sleep(0.3)
 
 
+def start_workers(
+    env: dict[str, str], roles: tuple[str, ...], folder: Path
+) -> list[TrackerProcess]:
+    workers = [
+        TrackerProcess(
+            {**env, "PANTAU_TRACKER_ROLE": role},
+            folder / f"state-{role}",
+            folder / f"tracker-{role}.log",
+        ).start()
+        for role in roles
+    ]
+    for worker in workers:
+        worker.wait_ready()
+    return workers
+
+
+@pytest.mark.parametrize("roles", [("all",), ("cases", "rules")], ids=["one-worker", "split"])
 def test_each_cross_case_rule_fires_on_its_case_and_survives_a_kill_9(
-    stack: dict[str, str], tmp_path: Path
+    stack: dict[str, str], tmp_path: Path, roles: tuple[str, ...]
 ) -> None:
     """Six rules, seven cases: each alerted once on the case it concerns, none on the honest
     ones (a busy officer at the limit, a free instant service, a family filing twice), with
-    the state of queues, peers, officers and representatives carried across a kill -9."""
+    the state of queues, peers, officers and representatives carried across a kill -9 of every
+    worker; the same with the rules in a worker of their own."""
     tag = uuid.uuid4().hex[:6]
     events, restart, expected = scenario(tag)
     assert set(expected) <= {event["case_id"] for event in events.events}
@@ -216,21 +239,21 @@ def test_each_cross_case_rule_fires_on_its_case_and_survives_a_kill_9(
     env = {**stack, "PANTAU_CATALOG": str(folder), "PANTAU_TRACKER_BACKFILL_SETTLE_S": "86400"}
     names = TopicNames(env["PANTAU_TOPIC_PREFIX"])
 
-    tracker = TrackerProcess(env, tmp_path / "state", tmp_path / "tracker.log").start()
+    workers = start_workers(env, roles, tmp_path)
     try:
-        tracker.wait_ready()
         publish(events.events[:restart], names.events)
-        wait_until_handled(env, tracker)
-        tracker.kill()
-        tracker = TrackerProcess(env, tmp_path / "state", tmp_path / "tracker.log").start()
-        tracker.wait_ready()
+        wait_until_handled(env, workers)
+        for worker in workers:
+            worker.kill()
+        workers = start_workers(env, roles, tmp_path)
         publish(events.events[restart:], names.events)
-        wait_until_handled(env, tracker)
+        wait_until_handled(env, workers)
     finally:
-        tracker.stop()
+        for worker in workers:
+            worker.stop()
 
     alerts = read_topic(names.alerts, timeout=3)
-    assert cross_case(alerts, tag) == expected, tracker.log_tail()
+    assert cross_case(alerts, tag) == expected, workers[-1].log_tail()
     raised = [a for a in alerts_in(alerts) if a.rule.value in CROSS_CASE_RULES]
     # One alert per case, however often the rules saw its step (redelivery after the kill).
     assert len({a.alert_id for a in raised}) == len(expected)

@@ -33,7 +33,9 @@ ever changed on its service's partition, and a table write goes to the changelog
 the record being handled. Its alerts go to `pantau.alerts` keyed by the case they concern. The
 rules fold each step once (by its events-topic offset) and give its alerts again, identical, on
 redelivery; the case state keeps the latest hand-overs so that a redelivered event is handed on
-again (see `pantau_tracker.domain.tracking`).
+again (see `pantau_tracker.domain.tracking`). A worker runs both agents
+(`PANTAU_TRACKER_ROLE=all`) or one of them: `cases` workers beside `rules` workers (a consumer
+group of their own) share the work between processes, and so between cores.
 
 Restart: when a table had to be restored from its changelog, Faust's fetcher is already running
 when the stream partitions are resumed, before they are seeked to their committed offsets. Records
@@ -122,7 +124,7 @@ class Tracker:
         topics = settings.topics
         host, port = settings.tracker_host, settings.tracker_port
         self.app: Any = faust.App(
-            topics.group("tracker"),
+            settings.app_id,
             broker=[f"kafka://{server}" for server in settings.kafka_servers],
             store="rocksdb://",
             datadir=str(settings.data_dir),
@@ -158,29 +160,34 @@ class Tracker:
         self.alerts_topic = app.topic(topics.alerts, **raw)
         self.cases_topic = app.topic(topics.cases, **raw)
         self.dlq_topic = app.topic(topics.dlq, **raw)
-        # Keys and values are raw bytes: the app's default serializers are "raw".
-        self.table = app.Table(
-            TABLE_NAME,
-            default=None,
-            partitions=settings.partitions,
-            key_type=bytes,
-            value_type=bytes,
-        )
         self.oversight_topic = app.topic(settings.oversight_topic, **raw)
-        self.rule_tables = {
-            rule.name: app.Table(
-                f"oversight-{rule.name}",
+        role = settings.tracker_role
+        # Keys and values are raw bytes: the app's default serializers are "raw".
+        self.table: Any = None
+        if role in ("all", "cases"):
+            self.table = app.Table(
+                TABLE_NAME,
                 default=None,
                 partitions=settings.partitions,
                 key_type=bytes,
                 value_type=bytes,
             )
-            for rule in STATEFUL_RULES
-        }
-        app.agent(self.source, name="track", concurrency=1)(self._agent)
-        app.agent(self.oversight_topic, name="oversee", concurrency=1)(self._oversee)
-        app.timer(settings.tracker_timer_interval_s)(self._tick)
-        app.page("/v1/cases/{agency}/{case_id}")(self._case_page)
+            app.agent(self.source, name="track", concurrency=1)(self._agent)
+            app.timer(settings.tracker_timer_interval_s)(self._tick)
+            app.page("/v1/cases/{agency}/{case_id}")(self._case_page)
+        self.rule_tables: dict[str, Any] = {}
+        if role in ("all", "rules"):
+            self.rule_tables = {
+                rule.name: app.Table(
+                    f"oversight-{rule.name}",
+                    default=None,
+                    partitions=settings.partitions,
+                    key_type=bytes,
+                    value_type=bytes,
+                )
+                for rule in STATEFUL_RULES
+            }
+            app.agent(self.oversight_topic, name="oversee", concurrency=1)(self._oversee)
         app.page("/healthz")(self._health_page)
         app.page("/readyz")(self._ready_page)
         app.on_partitions_revoked.connect(self._on_rebalance)
@@ -189,7 +196,7 @@ class Tracker:
     def changelog_topics(self) -> list[str]:
         """The changelog topic of every table (case states and each stateful rule)."""
         tables = [self.table, *self.rule_tables.values()]
-        return [table.changelog_topic.get_topic_name() for table in tables]
+        return [table.changelog_topic.get_topic_name() for table in tables if table is not None]
 
     # --- the agent ----------------------------------------------------------------------------
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 
@@ -36,6 +37,11 @@ class TrackerSettings(CommonSettings):
         description="run the cross-case rules (queue.jump, speed.too_fast, officer.burst, "
         "applicant.broker, sla.clock_reset_abuse, time.off_hours)",
     )
+    tracker_role: Literal["all", "cases", "rules"] = Field(
+        "all",
+        description="what this worker runs: all (case tracking and the stateful cross-case "
+        "rules), cases (case tracking only, with `rules` workers beside it) or rules",
+    )
     tracker_session_timeout_s: float = Field(
         10, ge=6, le=300, description="seconds before a silent worker's partitions move on"
     )
@@ -48,7 +54,18 @@ class TrackerSettings(CommonSettings):
         """Where this stack's tracker keeps RocksDB: unique per topic prefix by default."""
         if self.tracker_data_dir is not None:
             return self.tracker_data_dir
-        return REPO_DIR / ".local" / "tracker" / self.topic_prefix.rstrip(".")
+        folder = self.topic_prefix.rstrip(".") + ("-rules" if self.tracker_role == "rules" else "")
+        return REPO_DIR / ".local" / "tracker" / folder
+
+    @property
+    def app_id(self) -> str:
+        """The Faust app id: the consumer group, and the prefix of the changelog topics.
+
+        `rules` workers form a group of their own, so their state is their own too: switching a
+        stack between one `all` worker kind and split `cases` + `rules` workers starts the
+        stateful rules afresh.
+        """
+        return self.topics.group("tracker-rules" if self.tracker_role == "rules" else "tracker")
 
     @property
     def clock_topic(self) -> str:
