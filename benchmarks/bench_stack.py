@@ -7,8 +7,8 @@
    raises `time.future` on it; latency runs from the 202 to the alert read from the alerts topic.
    Offered loads: 200 and 1,000 events/s, then 80% of the saturation measured in this run. The
    baseline is the broker round trip (produce with acks=all, then consume) of the same records.
-3. Tracker memory per open case: RSS of a tracker before and after it took N `submitted` events
-   (N open cases), divided by N; RocksDB size on disk beside it.
+3. Tracker memory per open case: RSS of a case tracker (`PANTAU_TRACKER_ROLE=cases`) before and
+   after it took N `submitted` events (N open cases), divided by N; RocksDB size on disk beside it.
 4. Recovery: the same tracker with its N open cases is killed with SIGKILL and restarted on the
    same state folder; time to ready and to the alert of a probe event published at the restart.
    The baseline is the restart of a tracker with no cases.
@@ -442,7 +442,11 @@ def memory_and_recovery(open_cases: int) -> dict[str, Any]:
     with fresh_topics() as env, tempfile.TemporaryDirectory() as folder:
         names = TopicNames(env["PANTAU_TOPIC_PREFIX"])
         state = Path(folder) / "state"
-        tracker = TrackerProcess(env, state, Path(folder) / "tracker.log")
+        # The case tracker alone (`cases` role): its memory grows with open cases, while the
+        # stateful rules' tables are bounded per service, officer and representative. Their
+        # hand-overs wait on the topic; a `rules` worker would take them on its own core.
+        cases = {**env, "PANTAU_TRACKER_ROLE": "cases"}
+        tracker = TrackerProcess(cases, state, Path(folder) / "tracker.log")
         tracker.start()
         try:
             tracker.wait_ready()
