@@ -214,3 +214,15 @@ def test_partition_key_is_agency_and_service() -> None:
     """The state is keyed by agency|service."""
     cases = Cases()
     assert queue_key(cases.step("A", "submitted", wib(23)).event) == f"{AGENCY}|pbg"
+
+
+def test_a_step_stamped_a_year_ahead_does_not_empty_the_queue() -> None:
+    """Cases become stale by the receive time when an event claims a later one: a submission
+    dated 2027 by mistake leaves the Monday cases waiting, and the Thursday jump is still seen."""
+    cases = Cases()
+    steps = early_birds(cases)
+    steps.append(cases.step("TYPO", "submitted", wib(24, 9).replace(year=2027)))
+    steps.append(cases.step("LATE", "submitted", wib(26, 9)))
+    steps.append(cases.step("LATE", "verified", wib(26, 10), officer="V1"))
+    _state, alerts = run(steps)
+    assert [(alert.case_id, alert.evidence["overtaken"]) for alert in alerts] == [("LATE", 4)]

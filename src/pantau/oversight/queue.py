@@ -87,7 +87,9 @@ def observe_queue(
         return state, []
     event = step.event
     at = event.occurred_at
-    stale_before = at - policy.stale_after.as_timedelta()
+    # Measured from the receive time when the event claims a later time: one step stamped a
+    # year ahead (a clock or typing error) must not make every waiting case look abandoned.
+    stale_before = min(at, now) - policy.stale_after.as_timedelta()
     # Queues are ordered by `since`, so the stale cases are a prefix of each.
     waiting = {
         name: queue[bisect.bisect_left(queue, stale_before, key=_since) :]
