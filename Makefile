@@ -52,8 +52,9 @@ format: install ## rewrite files with ruff's formatter and safe fixes
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-test: install servers lint ## everything the tests need, then every test tier
+test: install servers lint ## everything the tests need, then every test tier and the fault suite
 	$(PYTEST) tests --ignore=tests/faults $(PYTEST_ARGS)
+	$(PYTEST) tests/faults $(PYTEST_ARGS)
 
 test-unit: install ## the pure-core unit tests only (no servers)
 	$(PYTEST) tests/unit $(PYTEST_ARGS)
@@ -65,7 +66,7 @@ test-e2e: install servers ## tests of the running stack over HTTP and Kafka
 	$(PYTEST) tests/e2e $(PYTEST_ARGS)
 
 .PHONY: faults
-faults: install servers ## fault suite: kill -9, freezes and bad traffic under load (not in `make test`)
+faults: install servers ## fault suite alone: kill -9, stops, freezes, overload and bad traffic (~4.5 min)
 	$(PYTEST) tests/faults $(PYTEST_ARGS)
 
 .PHONY: bench-sink
