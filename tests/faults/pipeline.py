@@ -136,7 +136,6 @@ class Intake:
         settings: Mapping[str, str] | None = None,
     ) -> None:
         self.port = free_port()
-        self.publish_timeout = publish_timeout
         self.log_path = log
         self.refusals: list[str] = []
         self._log = log.open("wb")
