@@ -84,7 +84,12 @@ def build_parser() -> argparse.ArgumentParser:
         description="Case traffic with planted anomalies; without --cases: live, for ever.",
     )
     parser.add_argument("--cases", type=int, help="send a history of N cases, then stop")
-    parser.add_argument("--rate", type=float, default=0.0, help="events/s (0: as fast as possible)")
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=0.0,
+        help="events/s, each delivered before the next (0: as fast as possible, in batches)",
+    )
     parser.add_argument("--seed", type=int, help="seed [PANTAU_SIMULATE_SEED]")
     parser.add_argument("--truth", type=Path, help="write the ground truth here (JSON lines)")
     parser.add_argument("--via", choices=["kafka", "http"], help="[PANTAU_SIMULATE_VIA]")
@@ -226,6 +231,10 @@ def _send(
             pause = began + count / rate - time.monotonic()
             if pause > 0:
                 time.sleep(pause)
+            # Paced means one event at a time: each is delivered before the next is sent, so
+            # events of different cases, on different partitions, arrive in the order they
+            # happened (the cross-case rules judge them in the order they are applied).
+            publisher.flush()
         event = emission.event
         if emission.anchored:
             event = _anchored(emission)
