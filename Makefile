@@ -69,6 +69,10 @@ test-e2e: install servers ## tests of the running stack over HTTP and Kafka
 faults: install servers ## fault suite alone: kill -9, stops, freezes, overload and bad traffic (~4.5 min)
 	$(PYTEST) tests/faults $(PYTEST_ARGS)
 
+.PHONY: bench-recovery
+bench-recovery: install servers ## tracker memory and recovery after kill -9 with 1,000,000 open cases (~25 min)
+	PANTAU_BENCH_OPEN_CASES=$${PANTAU_BENCH_OPEN_CASES:-1000000} $(BIN)/python benchmarks/bench_stack.py --recovery-only
+
 .PHONY: bench-sink
 bench-sink: install servers ## sink rows/s into ClickHouse next to a bulk clickhouse-client insert
 	$(BIN)/python benchmarks/bench_sink.py
