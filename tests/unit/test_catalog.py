@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from pantau.core.catalog import (
     parse_catalog,
 )
 from pantau.core.durations import Duration, DurationUnit
+from pantau.core.oversight_policy import OversightPolicy
 
 SAMPLE_CATALOG = Path(__file__).resolve().parents[2] / "catalog"
 SOURCE = "catalog/x.yaml"
@@ -153,12 +155,12 @@ def test_sample_catalog_loads_cleanly() -> None:
 
 
 def test_sample_catalog_holds_the_contract_example_service() -> None:
-    """The sample catalog's pbg of kota-malang.dpmptsp is the contract's example, as loaded."""
-    catalog = load_catalog(SAMPLE_CATALOG)
-    assert (
-        catalog.services[("kota-malang.dpmptsp", "pbg")]
-        == parse_catalog(catalog_data(), SOURCE).services[("kota-malang.dpmptsp", "pbg")]
-    )
+    """The sample catalog's pbg of kota-malang.dpmptsp is the contract's example, as loaded,
+    plus its own thresholds for the cross-case rules (an optional extension section)."""
+    sample = load_catalog(SAMPLE_CATALOG).services[("kota-malang.dpmptsp", "pbg")]
+    example = parse_catalog(catalog_data(), SOURCE).services[("kota-malang.dpmptsp", "pbg")]
+    assert example.oversight == OversightPolicy()
+    assert replace(sample, oversight=example.oversight) == example
 
 
 def test_sample_catalog_covers_free_fixed_and_range_fees() -> None:
