@@ -14,12 +14,14 @@ from pathlib import Path
 
 import pytest
 
+from pantau.adapters.kafka_topics import TopicSpec, ensure_topics
 from pantau.core.alerts import CROSS_CASE_RULES
 from pantau.core.events import event_key
 from pantau.settings import SAMPLE_CATALOG, TopicNames
 from pantau_tracker.domain.standards import TrackerPolicy
 from tracker_harness import (
     AGENCY,
+    KAFKA,
     Record,
     TrackerProcess,
     alerts_in,
@@ -440,3 +442,30 @@ def test_two_workers_give_the_same_alerts_as_one_and_no_duplicate_timer_alerts(
         finally:
             first.stop()
             second.stop()
+
+
+def test_an_agent_crashing_on_every_record_makes_the_worker_unready(
+    local_servers: None, tmp_path: Path
+) -> None:
+    """A rule table's changelog created by hand with one partition instead of twelve: the rules
+    agent crashes on its first table write and again after every restart, and /readyz answers
+    503 naming the agent and the error instead of ready."""
+    with fresh_topics() as env:
+        changelog = env["PANTAU_TOPIC_PREFIX"] + "tracker-oversight-queue-changelog"
+        ensure_topics([KAFKA], [TopicSpec(changelog, 1, {"cleanup.policy": "compact"})], print)
+        tracker = TrackerProcess(env, tmp_path / "state", tmp_path / "tracker.log").start()
+        try:
+            tracker.wait_ready()
+            start = datetime.now(UTC) - timedelta(hours=1)
+            publish(pbg_case(f"crash-{uuid.uuid4().hex[:6]}", start)[:1], topics(env).events)
+            deadline = time.monotonic() + 60
+            while True:
+                status, body = tracker.get("/readyz")
+                if status == 503 and body.get("status") == "crashed":
+                    break
+                assert time.monotonic() < deadline, tracker.log_tail()
+                time.sleep(0.3)
+            assert "PartitionsMismatch" in body["agents"]["oversee"]
+            assert set(body["agents"]) == {"oversee"}
+        finally:
+            tracker.stop()

@@ -121,6 +121,8 @@ class Tracker:
         # Decoded records of the cross-case rule tables, exact for the same reason.
         self._rule_records: OrderedDict[tuple[str, bytes], RuleRecord[Any]] = OrderedDict()
         self._warned_timestamp = False
+        # Agents whose latest run crashed, with why; cleared when the agent handles a record.
+        self.crashed: dict[str, str] = {}
         topics = settings.topics
         host, port = settings.tracker_host, settings.tracker_port
         self.app: Any = faust.App(
@@ -201,12 +203,17 @@ class Tracker:
     # --- the agent ----------------------------------------------------------------------------
 
     async def _agent(self, stream: Any) -> None:
-        async for record in stream.events():
-            message = record.message
-            if message.topic == self.settings.clock_topic:
-                await self._on_check(message.key, message.value, message.partition)
-            else:
-                await self._on_event(message)
+        try:
+            async for record in stream.events():
+                message = record.message
+                if message.topic == self.settings.clock_topic:
+                    await self._on_check(message.key, message.value, message.partition)
+                else:
+                    await self._on_event(message)
+                self.crashed.pop("track", None)
+        except Exception as error:
+            self._crashing("track", error)
+            raise
 
     async def _on_event(self, message: Any) -> None:
         key: bytes | None = message.key
@@ -296,9 +303,20 @@ class Tracker:
     # --- the cross-case rules -----------------------------------------------------------------
 
     async def _oversee(self, stream: Any) -> None:
-        async for record in stream.events():
-            message = record.message
-            await self._on_observation(message.key, message.value)
+        try:
+            async for record in stream.events():
+                message = record.message
+                await self._on_observation(message.key, message.value)
+                self.crashed.pop("oversee", None)
+        except Exception as error:
+            self._crashing("oversee", error)
+            raise
+
+    def _crashing(self, agent: str, error: Exception) -> None:
+        """Note an agent's crash: Faust restarts the agent, but until it handles a record again
+        the worker is not ready (a crash loop would otherwise leave its partitions unread while
+        /readyz said ready)."""
+        self.crashed[agent] = f"{type(error).__name__}: {error}"[:500]
 
     async def _on_observation(self, key: bytes | None, value: bytes | None) -> None:
         try:
@@ -460,6 +478,8 @@ class Tracker:
 
     async def _ready_page(self, request: Any) -> Any:
         web = self.app.web
+        if self.crashed:
+            return web.json({"status": "crashed", "agents": self.crashed}, status=503)
         if self._ready():
             return web.json({"status": "ready", "cases_indexed": len(self.index)})
         return web.json({"status": "starting"}, status=503)
