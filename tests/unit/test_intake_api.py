@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
@@ -14,7 +16,7 @@ from pantau.core.catalog import Catalog, load_catalog
 from pantau.core.events import Event
 from pantau.settings import REPO_DIR, SAMPLE_CATALOG
 from pantau_intake.app import create_app
-from pantau_intake.publisher import InMemoryPublisher
+from pantau_intake.publisher import InMemoryPublisher, OutgoingRecord
 from pantau_intake.settings import IntakeSettings
 
 MALANG = "dev-kota-malang.dpmptsp"
@@ -383,3 +385,62 @@ def test_no_raw_nik_or_key_in_logs_or_replies(
     for text in [caplog.text, *(r.text for r in replies)]:
         assert NIK not in text
         assert MALANG not in text
+
+
+class HeldPublisher(InMemoryPublisher):
+    """An event log that acknowledges only when the test lets it."""
+
+    def __init__(self, holding: int) -> None:
+        super().__init__()
+        self.release = asyncio.Event()
+        self.full = asyncio.Event()  # `holding` requests are waiting for their acknowledgement
+        self.holding = holding
+        self.waiting = 0
+
+    async def publish(self, records: Sequence[OutgoingRecord]) -> None:
+        self.waiting += 1
+        if self.waiting >= self.holding:
+            self.full.set()
+        await self.release.wait()
+        await super().publish(records)
+
+
+def test_requests_beyond_the_in_flight_limit_are_shed_with_503_and_retry_after(
+    catalog: Catalog,
+) -> None:
+    """Two requests waiting on Kafka fill a limit of two: a third is answered 503 with
+    Retry-After at once and publishes nothing; the two get 202 when Kafka acknowledges, and
+    the freed places take new requests (a refused request frees its place too)."""
+    asyncio.run(_shed_beyond_the_limit(catalog))
+
+
+async def _shed_beyond_the_limit(catalog: Catalog) -> None:
+    publisher = HeldPublisher(holding=2)
+    app = create_app(
+        _settings(intake_max_in_flight=2), publisher=publisher, clock=FakeClock(), catalog=catalog
+    )
+    headers = {"Authorization": f"Bearer {MALANG}"}
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://intake") as client:
+        held = [
+            asyncio.create_task(client.post("/v1/events", json=event(n), headers=headers))
+            for n in (1, 2)
+        ]
+        await asyncio.wait_for(publisher.full.wait(), timeout=10)
+        shed = await asyncio.wait_for(
+            client.post("/v1/events", json=event(3), headers=headers), timeout=10
+        )
+        assert shed.status_code == 503
+        assert shed.headers["Retry-After"] == "1"
+        assert shed.json()["error"] == "overloaded"
+        publisher.release.set()
+        assert [(await task).status_code for task in held] == [202, 202]
+        assert sorted(r.event_id for r in publisher.records) == [
+            event(1)["event_id"],
+            event(2)["event_id"],
+        ]
+        refused = await client.post("/v1/events", json={"not": "an event"}, headers=headers)
+        assert refused.status_code == 422
+        for n in (4, 5):
+            later = await client.post("/v1/events", json=event(n), headers=headers)
+            assert later.status_code == 202

@@ -49,6 +49,7 @@ from pantau_intake.submission import (
 log = logging.getLogger(__name__)
 
 RETRY_AFTER_UNAVAILABLE = "5"  # seconds; a broker restart or leader election takes about that
+RETRY_AFTER_OVERLOADED = "1"  # seconds; requests in progress finish in well under that
 OFFLOAD_BYTES = 64 * 1024  # bodies larger than this are validated off the event loop
 
 # --- replies (documented in the OpenAPI) ---------------------------------------------------------
@@ -123,8 +124,9 @@ _POST_RESPONSES: dict[int | str, dict[str, Any]] = {
     },
     503: {
         "model": ErrorReply,
-        "description": "Kafka did not acknowledge in time. Nothing is confirmed: send the same "
-        "events again (duplicates are recorded once, by event_id).",
+        "description": "Kafka did not acknowledge in time, or the intake is handling as many "
+        "requests as it takes at once. Nothing is confirmed: send the same events again "
+        "(duplicates are recorded once, by event_id).",
         "headers": _retry_after("seconds to wait before sending again"),
     },
 }
@@ -214,6 +216,7 @@ class Intake:
     metrics: IntakeMetrics
     clock: Callable[[], float]
     summaries: dict[str, dict[str, Any]] = field(default_factory=dict)
+    in_flight: int = 0  # POST /v1/events requests being handled (one event loop: no lock)
 
 
 def _intake(request: Request) -> Intake:
@@ -263,7 +266,27 @@ router = APIRouter()
     summary="Send one event or a batch of up to 1000",
 )
 async def post_events(request: Request, intake: IntakeDep, agency: AgencyDep) -> JSONResponse:
-    """Accept events of the caller's agency: 202 only once Kafka acknowledged every one."""
+    """Accept events of the caller's agency: 202 only once Kafka acknowledged every one.
+
+    Beyond `intake_max_in_flight` requests at once the intake sheds load: 503 with Retry-After
+    at once, rather than queueing requests until their senders time out and send them again.
+    """
+    if intake.in_flight >= intake.settings.intake_max_in_flight:
+        raise Rejection(
+            503,
+            "overloaded",
+            f"{intake.in_flight} requests are in progress; nothing is confirmed, "
+            "send the same events again",
+            headers={"Retry-After": RETRY_AFTER_OVERLOADED},
+        )
+    intake.in_flight += 1
+    try:
+        return await _accept(request, intake, agency)
+    finally:
+        intake.in_flight -= 1
+
+
+async def _accept(request: Request, intake: Intake, agency: str) -> JSONResponse:
     _check_content_type(request)
     body = await _read_body(request, intake.settings.intake_request_timeout)
     if len(body) > OFFLOAD_BYTES:

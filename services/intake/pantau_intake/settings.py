@@ -38,6 +38,12 @@ class IntakeSettings(CommonSettings):
     intake_burst: int = Field(
         2000, ge=1, description="events an agency may send at once (token bucket size)"
     )
+    intake_max_in_flight: int = Field(
+        256,
+        ge=1,
+        description="POST /v1/events requests handled at once (waiting on Kafka, mostly); "
+        "beyond, 503 with Retry-After",
+    )
     intake_publish_timeout: float = Field(
         5.0, gt=0, le=120, description="seconds to wait for Kafka to acknowledge before a 503"
     )
