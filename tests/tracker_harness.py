@@ -177,6 +177,19 @@ class Record:
     timestamp_ms: int
     headers: list[tuple[str, bytes]]
 
+    @classmethod
+    def of(cls, record: Any) -> Record:
+        """A kafka-python ConsumerRecord, kept as plain data."""
+        return cls(
+            record.topic,
+            record.partition,
+            record.offset,
+            record.key,
+            record.value,
+            record.timestamp,
+            list(record.headers or []),
+        )
+
 
 def read_topic(
     topic: str,
@@ -194,18 +207,7 @@ def read_topic(
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             for tp_records in consumer.poll(timeout_ms=200).values():
-                records.extend(
-                    Record(
-                        r.topic,
-                        r.partition,
-                        r.offset,
-                        r.key,
-                        r.value,
-                        r.timestamp,
-                        list(r.headers or []),
-                    )
-                    for r in tp_records
-                )
+                records.extend(Record.of(r) for r in tp_records)
             if until(records):
                 break
         return records

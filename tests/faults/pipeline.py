@@ -336,6 +336,18 @@ class PrivateClickHouse:
     def pid(self) -> int:
         return int((self.directory / "run" / "clickhouse.pid").read_text().strip())
 
+    def wait_for_events(self, database: str, timeout: float = 40) -> None:
+        """Until the sink has stored a first event in `database`: the stream is flowing."""
+        client = Client(host="127.0.0.1", port=self.tcp_port)
+        try:
+            stored = f"SELECT count() FROM `{database}`.events"
+            deadline = time.monotonic() + timeout
+            while client.execute(stored)[0][0] < 1:
+                assert time.monotonic() < deadline, f"no event stored in {timeout:.0f} s"
+                time.sleep(0.5)
+        finally:
+            client.disconnect()
+
     @property
     def running(self) -> bool:
         """Whether the server's process is there (it may be frozen)."""
@@ -484,18 +496,7 @@ def read_topic(servers: str, topic: str, timeout: float = 3) -> list[Record]:
         while any(consumer.position(tp) < ends[tp] for tp in tps):
             assert time.monotonic() < deadline, f"could not read {topic} to its end"
             for batch in consumer.poll(timeout_ms=200).values():
-                records.extend(
-                    Record(
-                        r.topic,
-                        r.partition,
-                        r.offset,
-                        r.key,
-                        r.value,
-                        r.timestamp,
-                        list(r.headers or []),
-                    )
-                    for r in batch
-                )
+                records.extend(Record.of(r) for r in batch)
         return records
     finally:
         consumer.close()

@@ -9,7 +9,6 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from clickhouse_driver import Client
 from pipeline import (
     Ledger,
     PrivateClickHouse,
@@ -18,8 +17,6 @@ from pipeline import (
     pipeline,
     send_stream,
 )
-
-from integration.history.sink_process import wait_for
 
 FROZEN_S = 10
 
@@ -34,11 +31,8 @@ def test_clickhouse_frozen_mid_stream_loses_and_doubles_nothing(
     ledger = Ledger()
     done = threading.Event()
     with pipeline(tmp_path, clickhouse=private_clickhouse) as stack:
-        client = Client(host="127.0.0.1", port=private_clickhouse.tcp_port)
-        stored = f"SELECT count() FROM `{stack.database.database}`.events"
         sender = send_stream(stack.intake, stream, ledger, batch=20, pause=0.2, done=done)
-        wait_for(lambda: client.execute(stored)[0][0] >= 1, timeout=40)
-        client.disconnect()
+        private_clickhouse.wait_for_events(stack.database.database)
         os.kill(private_clickhouse.pid, signal.SIGSTOP)
         before = len(ledger.acknowledged)
         time.sleep(FROZEN_S)

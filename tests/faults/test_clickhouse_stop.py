@@ -7,7 +7,6 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from clickhouse_driver import Client
 from pipeline import (
     Ledger,
     PrivateClickHouse,
@@ -16,8 +15,6 @@ from pipeline import (
     pipeline,
     send_stream,
 )
-
-from integration.history.sink_process import wait_for
 
 DOWN_S = 6
 
@@ -33,11 +30,8 @@ def test_clickhouse_stopped_mid_stream_and_restarted_loses_and_doubles_nothing(
     ledger = Ledger()
     done = threading.Event()
     with pipeline(tmp_path, clickhouse=private_clickhouse) as stack:
-        client = Client(host="127.0.0.1", port=private_clickhouse.tcp_port)
-        stored = f"SELECT count() FROM `{stack.database.database}`.events"
         sender = send_stream(stack.intake, stream, ledger, batch=20, pause=0.2, done=done)
-        wait_for(lambda: client.execute(stored)[0][0] >= 1, timeout=40)
-        client.disconnect()
+        private_clickhouse.wait_for_events(stack.database.database)
         private_clickhouse.run("stop")
         assert not private_clickhouse.running
         before = len(ledger.acknowledged)

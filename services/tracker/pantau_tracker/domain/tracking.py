@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
 from pantau.core.alerts import Alert, Rule, make_alert
@@ -63,22 +64,26 @@ class Observation:
     received_at: datetime
     origin: Origin | None = None
 
-    def context(self) -> str:
-        """The JSON the case state keeps to hand the step again: everything but the event."""
+    @cached_property
+    def _case_side(self) -> dict[str, Any]:
+        # Built once: the state keeps it (context) and the oversight topic carries it (record).
+        return self.step.to_dict(with_event=False)
+
+    def _when_and_where(self) -> dict[str, Any]:
         data: dict[str, Any] = {"received_at": format_rfc3339(self.received_at)}
         if self.origin is not None:
             data["origin"] = list(self.origin)
-        return json.dumps(data | self.step.to_dict(with_event=False), separators=(",", ":"))
+        return data
+
+    def context(self) -> str:
+        """The JSON the case state keeps to hand the step again: everything but the event."""
+        data = self._when_and_where() | self._case_side
+        return json.dumps(data, separators=(",", ":"))
 
     def record(self) -> dict[str, Any]:
         """The step as the oversight topic carries it (without the rules it is for)."""
-        data: dict[str, Any] = {
-            "received_at": format_rfc3339(self.received_at),
-            "step": self.step.to_dict(),
-        }
-        if self.origin is not None:
-            data["origin"] = list(self.origin)
-        return data
+        event = self.step.event.to_json_bytes().decode("utf-8")
+        return self._when_and_where() | {"step": self._case_side | {"event": event}}
 
 
 def handle_event(
