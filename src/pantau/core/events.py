@@ -19,7 +19,7 @@ import unicodedata
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
-from typing import Annotated, Generic, Literal, Self, TypeVar
+from typing import Annotated, Any, Generic, Literal, Self, TypeVar
 
 from pydantic import (
     AfterValidator,
@@ -37,6 +37,7 @@ from pydantic_core import ErrorDetails, PydanticCustomError
 
 from pantau.core.pseudonym import (
     contains_raw_nik,
+    document_contains_raw_nik,
     has_standalone_nik_run,
     pseudonymise_nik,
     redact_nik,
@@ -65,6 +66,7 @@ __all__ = [
     "contains_raw_nik",
     "content_digest",
     "describe_errors",
+    "document_contains_raw_nik",
     "event_key",
     "format_rfc3339",
     "json_object",
@@ -301,8 +303,23 @@ def parse_rfc3339(text: str) -> datetime:
     return moment
 
 
+_FORMATTED: dict[tuple[datetime, timedelta | None], str] = {}
+_FORMATTED_MAX = 200_000  # instants kept formatted; states are written with the same ones
+
+
 def format_rfc3339(moment: datetime) -> str:
     """RFC 3339 keeping the datetime's own offset; `Z` for UTC; fraction only when non-zero."""
+    # Equal instants in other offsets are equal datetimes: the offset is part of the key.
+    key = (moment, moment.utcoffset())
+    found = _FORMATTED.get(key)
+    if found is None:
+        if len(_FORMATTED) >= _FORMATTED_MAX:
+            _FORMATTED.clear()
+        found = _FORMATTED[key] = _format_rfc3339(moment)
+    return found
+
+
+def _format_rfc3339(moment: datetime) -> str:
     offset = moment.utcoffset()
     if offset is None:
         raise ValueError("a naive datetime has no RFC 3339 form")
@@ -427,7 +444,7 @@ def json_object(max_bytes: int) -> Callable[[dict[str, JsonValue]], dict[str, Js
                 "must be at most {limit} bytes as compact UTF-8 JSON, not {size}",
                 {"limit": max_bytes, "size": len(encoded)},
             )
-        if contains_raw_nik(encoded):
+        if document_contains_raw_nik(value):
             raise PydanticCustomError(
                 "raw_nik_forbidden",
                 "must not carry a raw NIK (a key named nik, or 16 digits under an applicant key)",
@@ -531,6 +548,72 @@ class Event(_EventFields[Applicant]):
     def from_json_bytes(cls, data: bytes | str) -> Event:
         """Parse and validate one event; raises pydantic.ValidationError."""
         return cls.model_validate_json(data)
+
+    @classmethod
+    def trusted(cls, document: Mapping[str, Any]) -> Event:
+        """The event of a document this system validated before (`to_json_bytes` output or a
+        record `read_event` accepted), built without validating it again.
+
+        For internal topics only: the result equals `Event.model_validate(document)` for every
+        valid event; on anything else it raises KeyError, TypeError or ValueError, or builds
+        nonsense. Never use it on input from outside.
+        """
+        unknown = document.keys() - _EVENT_FIELDS
+        if unknown:
+            raise ValueError(f"unknown fields {sorted(unknown)}")
+        officer = document.get("officer")
+        applicant = document.get("applicant")
+        payment = document.get("payment")
+        return _built(
+            cls,
+            {
+                "event_id": document["event_id"],
+                "agency": document["agency"],
+                "service": document["service"],
+                "case_id": document["case_id"],
+                "step": document["step"],
+                "occurred_at": parse_rfc3339(document["occurred_at"]),
+                "seq": document.get("seq"),
+                "officer": None
+                if officer is None
+                else _built(Officer, {"id": officer["id"], "role": officer["role"]}),
+                "applicant": None
+                if applicant is None
+                else _built(Applicant, {"ref": applicant["ref"]}),
+                "payment": None
+                if payment is None
+                else _built(
+                    Payment,
+                    {
+                        "amount": Decimal(payment["amount"]),
+                        "currency": payment.get("currency", "IDR"),
+                        "receipt": payment.get("receipt"),
+                    },
+                ),
+                "reason": document.get("reason"),
+                "channel": document.get("channel"),
+                "mode": document.get("mode", "live"),
+                "attributes": document.get("attributes", {}),
+            },
+        )
+
+
+_EVENT_FIELDS = frozenset(Event.model_fields)
+_ModelT = TypeVar("_ModelT", bound=BaseModel)
+
+
+def _built(cls: type[_ModelT], values: dict[str, Any]) -> _ModelT:
+    """A model instance holding `values` (every field, in declaration order), unvalidated.
+
+    What `model_construct` does without its per-field default handling, which costs more than
+    validating; only for `Event.trusted`.
+    """
+    model = cls.__new__(cls)
+    object.__setattr__(model, "__dict__", values)
+    object.__setattr__(model, "__pydantic_fields_set__", set(values))
+    object.__setattr__(model, "__pydantic_extra__", None)
+    object.__setattr__(model, "__pydantic_private__", None)
+    return model
 
 
 class IncomingEvent(_EventFields[IncomingApplicant]):

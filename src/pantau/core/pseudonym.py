@@ -98,6 +98,11 @@ def contains_raw_nik(data: bytes | str) -> bool:
         document = json.loads(raw)
     except (ValueError, RecursionError):
         return bool(_NIK_MEMBER_WITH_VALUE.search(raw) or _STANDALONE_RUN.search(raw))
+    return document_contains_raw_nik(document)
+
+
+def document_contains_raw_nik(document: object) -> bool:
+    """`contains_raw_nik` of a payload already parsed as JSON (the same judgement)."""
     for value, under_nik, under_applicant in _walk(document):
         if under_nik and _is_present(value):
             return True

@@ -86,6 +86,7 @@ class WorkingCalendar:
                     f"calendar {spec.id!r}: no holiday data for country {spec.holiday_country!r}"
                 ) from None
         self._holidays_by_year: dict[int, frozenset[date]] = {}
+        self._spans_by_day: dict[date, tuple[_Span, ...]] = {}
 
     def __repr__(self) -> str:
         return f"WorkingCalendar({self.spec.id!r})"
@@ -184,21 +185,28 @@ class WorkingCalendar:
     def _local_date(self, instant: datetime) -> date:
         return instant.astimezone(self.tz).date()
 
-    def _spans(self, day: date) -> list[_Span]:
+    def _spans(self, day: date) -> tuple[_Span, ...]:
         """The working intervals of `day` as UTC instants, empty on a non-working day."""
+        # Deadlines are computed on every step, each walking days: a day's spans never change.
+        found = self._spans_by_day.get(day)
+        if found is None:
+            found = self._spans_by_day[day] = self._compute_spans(day)
+        return found
+
+    def _compute_spans(self, day: date) -> tuple[_Span, ...]:
         if not self.is_working_day(day):
-            return []
+            return ()
         midnight = datetime.combine(day, time(), tzinfo=self.tz)
         # Wall-clock addition on the local midnight, so 24:00 is the next local midnight.
-        return [
+        return tuple(
             (
                 (midnight + timedelta(minutes=opens)).astimezone(UTC),
                 (midnight + timedelta(minutes=closes)).astimezone(UTC),
             )
             for opens, closes in self._hours[day.weekday()]
-        ]
+        )
 
-    def _working_days_from(self, day: date) -> Iterator[list[_Span]]:
+    def _working_days_from(self, day: date) -> Iterator[tuple[_Span, ...]]:
         """The spans of each working day from `day` on, endlessly."""
         idle = 0
         while True:

@@ -152,7 +152,7 @@ def case_step_from_dict(
     if not isinstance(stop_count, int) or isinstance(stop_count, bool) or stop_count < 0:
         raise ValueError(f"stop_count must be a whole number, not {stop_count!r}")
     return CaseStep(
-        event=Event.from_json_bytes(data["event"]),
+        event=_event(data["event"]),
         service=service,
         calendar=calendar,
         previous_step=previous_step,
@@ -168,6 +168,13 @@ def case_step_from_dict(
             for name, since, limit in data["awaiting"]
         ),
     )
+
+
+def _event(found: Any) -> Event:
+    # The tracker hands the event on as an object it validated; older records carry its JSON.
+    if isinstance(found, Mapping):
+        return Event.trusted(found)
+    return Event.from_json_bytes(found)
 
 
 def _optional_text(moment: datetime | None) -> str | None:

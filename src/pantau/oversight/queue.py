@@ -9,7 +9,7 @@ forgotten as abandoned (it is long overdue, and the deadline rules have said so)
 from __future__ import annotations
 
 import bisect
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
@@ -91,19 +91,18 @@ def observe_queue(
     # year ahead (a clock or typing error) must not make every waiting case look abandoned.
     stale_before = min(at, now) - policy.stale_after.as_timedelta()
     # Queues are ordered by `since`, so the stale cases are a prefix of each.
-    waiting = {
-        name: queue[bisect.bisect_left(queue, stale_before, key=_since) :]
-        for name, queue in state.waiting.items()
-    }
+    waiting = {name: _fresh(queue, stale_before) for name, queue in state.waiting.items()}
     submitted_at = step.opened_at or at
     alerts: list[Alert] = []
     if step.previous_step is not None:
         queue = waiting.get(step.previous_step, ())
-        own = next((w for w in queue if w.case_id == event.case_id), None)
+        position = _position(queue, event.case_id, step.previous_at)
+        own = None if position is None else queue[position]
         since = own.since if own is not None else step.previous_at or at
         if own is not None:
             submitted_at = step.opened_at or own.submitted_at
-        queue = tuple(w for w in queue if w.case_id != event.case_id)
+        if position is not None:
+            queue = queue[:position] + queue[position + 1 :]
         waiting[step.previous_step] = queue
         if _overtakes(step):
             longer = queue[: _waited_longer_count(step, queue, since)]
@@ -112,10 +111,35 @@ def observe_queue(
                 alerts.append(_alert(step, now, since, overtaken))
     definition = step.definition
     if definition is not None and not definition.terminal and definition.clock != "stop":
-        joined = [w for w in waiting.get(event.step, ()) if w.case_id != event.case_id]
+        # A case waits in one queue at most, that of its latest step, which it just left.
+        joined = list(waiting.get(event.step, ()))
         bisect.insort(joined, Waiting(event.case_id, at, submitted_at), key=_order)
         waiting[event.step] = tuple(joined[-policy.max_waiting :])
     return QueueState({name: queue for name, queue in waiting.items() if queue}), alerts
+
+
+def _fresh(queue: tuple[Waiting, ...], stale_before: datetime) -> tuple[Waiting, ...]:
+    """The queue without its stale prefix (most steps find none: no copy then)."""
+    if not queue or queue[0].since >= stale_before:
+        return queue
+    return queue[bisect.bisect_left(queue, stale_before, key=_since) :]
+
+
+def _position(queue: Sequence[Waiting], case_id: str, since: datetime | None) -> int | None:
+    """Where `case_id` waits in `queue`, if it does. `since`, when known, is when it began to
+    wait there (a case joins the queue of a step when that step occurs, and the case's
+    previous time is that step's): the queue is ordered by it, so a binary search finds it."""
+    if since is not None:
+        index = bisect.bisect_left(queue, since, key=_since)
+        while index < len(queue) and queue[index].since == since:
+            if queue[index].case_id == case_id:
+                return index
+            index += 1
+        return None
+    for index, entry in enumerate(queue):
+        if entry.case_id == case_id:
+            return index
+    return None
 
 
 def _since(waiting: Waiting) -> datetime:

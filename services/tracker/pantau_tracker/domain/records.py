@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+import orjson
 from pydantic import ValidationError
 
 from pantau.core.catalog import Catalog
@@ -18,6 +19,7 @@ from pantau.core.events import (
     Event,
     contains_raw_nik,
     describe_errors,
+    document_contains_raw_nik,
     event_key,
     redact_nik,
 )
@@ -42,20 +44,33 @@ def read_event(key: bytes | None, value: bytes | None, catalog: Catalog) -> Even
     contract), `unknown_agency`, `unknown_service`, `unknown_step`, `key_mismatch` (the record
     key is not `<agency>|<case_id>`, so it may sit on another partition than its case).
     """
+    found = read_record(key, value, catalog)
+    return found if isinstance(found, Rejection) else found[0]
+
+
+def read_record(
+    key: bytes | None, value: bytes | None, catalog: Catalog
+) -> tuple[Event, bytes] | Rejection:
+    """`read_event`, also giving the record's bytes, which are then a valid event's JSON.
+
+    The value is parsed once: the raw-NIK scan and the validation both work on that parse.
+    """
     if value is None:
         return Rejection("malformed", "the record has no value")
     try:
-        document = json.loads(value.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError):
-        return Rejection("malformed", "the value is not UTF-8 JSON")
+        document = orjson.loads(value)
+    except orjson.JSONDecodeError:
+        document = _lenient(value)
+        if document is None:
+            return Rejection("malformed", "the value is not UTF-8 JSON")
     if not isinstance(document, dict):
         return Rejection("malformed", "the value is JSON but not an object")
-    if contains_raw_nik(value):
+    if document_contains_raw_nik(document):
         return Rejection(
             "raw_nik", "the event carries a raw NIK; only the HTTP intake may receive NIKs"
         )
     try:
-        event = Event.from_json_bytes(value)
+        event = Event.model_validate(document)
     except ValidationError as error:
         problems = "; ".join(
             f"{p['field'] or '(event)'}: {p['message']}" for p in describe_errors(error)
@@ -74,7 +89,17 @@ def read_event(key: bytes | None, value: bytes | None, catalog: Catalog) -> Even
         )
     if key != event_key(event.agency, event.case_id):
         return Rejection("key_mismatch", "the record key is not <agency>|<case_id> of the event")
-    return event
+    return event, value
+
+
+def _lenient(value: bytes) -> object | None:
+    """What the standard parser makes of JSON the fast one refuses (integers beyond 64 bits,
+    NaN): such a document is judged by the schema, as before, not called malformed."""
+    try:
+        document: object = json.loads(value.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return None
+    return document
 
 
 def dlq_value(value: bytes | None) -> bytes:
