@@ -25,15 +25,44 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
+import orjson
+
 from pantau.core.events import Event, canonical_bytes, event_key
 from pantau.history.chain import ChainHead
 from pantau.history.records import AcceptedEvent, accept_event, event_row
+from pantau.oversight import STATEFUL_RULES
+from pantau_tracker.domain.batches import (
+    CaseBatch,
+    RuleBatch,
+    decode_state,
+    encode_rule_record,
+    encode_state,
+    hand_over_value,
+    rule_decoder,
+)
 from pantau_tracker.domain.case import CaseState
 from pantau_tracker.domain.case_view import case_view
+from pantau_tracker.domain.decoded import DecodedTable
 from pantau_tracker.domain.records import read_event
 from pantau_tracker.domain.standards import Standards, TrackerPolicy
 from pantau_tracker.domain.tracking import due_at, handle_event
 from tracker_harness import sample_catalog, scenario_stream
+
+
+class MemoryTable:
+    """The table port over a dict: what RocksDB does is not Pantau's own work."""
+
+    def __init__(self) -> None:
+        self.data: dict[bytes, bytes] = {}
+
+    def get(self, key: bytes, partition: int) -> bytes | None:
+        return self.data.get(key)
+
+    def put(self, key: bytes, partition: int, value: bytes) -> None:
+        self.data[key] = value
+
+    def delete(self, key: bytes, partition: int) -> None:
+        self.data.pop(key, None)
 
 
 def profiled(label: str, work: Callable[[], int], top: int) -> None:
@@ -75,6 +104,7 @@ def main() -> int:
         return out
 
     events = decode()
+    arrivals = [(event.occurred_at + timedelta(minutes=5)).astimezone(UTC) for event in events]
 
     def track(with_outputs: bool) -> int:
         states: dict[tuple[str, str], CaseState] = {}
@@ -92,10 +122,46 @@ def main() -> int:
             if with_outputs:
                 for alert in outcome.alerts:
                     alert.to_json_bytes()
-                json.dumps({"state": outcome.state.to_document()}).encode()
-                json.dumps(case_view(outcome.state, standard)).encode()
+                encode_state(outcome.state, 0)
+                orjson.dumps(case_view(outcome.state, standard))
                 due_at(outcome.state, standard)
         return len(events)
+
+    def worker(batch_size: int) -> Callable[[], int]:
+        """What a worker's agents do per batch, without Kafka: decode, fold, encode outputs,
+        hand over, fold the stateful rules, encode their records."""
+
+        def run() -> int:
+            cases = DecodedTable(MemoryTable(), decode_state, encode_state, 20_000)
+            rules = {
+                rule.name: DecodedTable(
+                    MemoryTable(), rule_decoder(rule), encode_rule_record, 5_000
+                )
+                for rule in STATEFUL_RULES
+            }
+            for first in range(0, len(records), batch_size):
+                fold = CaseBatch(catalog, standards, cases)
+                for offset, (key, value) in enumerate(records[first : first + batch_size], first):
+                    arrived = arrivals[offset]
+                    fold.event(key, value, 0, offset, arrived)
+                outcome = fold.finish()
+                for _, alert in outcome.alerts:
+                    alert.to_json_bytes()
+                for key, write in outcome.writes.items():
+                    if write.state is not None and write.store:
+                        cases.save(key, write.partition, write.state)
+                rule_fold = RuleBatch(standards, rules)
+                if outcome.hand_overs:
+                    value = hand_over_value([h.entry for h in outcome.hand_overs])
+                    rule_fold.record(b"route", value, 0)
+                rule_outcome = rule_fold.finish()
+                for (name, state_key), rule_write in rule_outcome.writes.items():
+                    rules[name].save(state_key, rule_write.partition, rule_write.record)
+                for _, alert in rule_outcome.alerts:
+                    alert.to_json_bytes()
+            return len(records)
+
+        return run
 
     def sink_batches() -> int:
         heads: dict[tuple[str, str], ChainHead] = {}
@@ -125,8 +191,10 @@ def main() -> int:
     timed("tracker: read_event (decode + validate)", lambda: len(decode()))
     timed("tracker: handle_event only", lambda: track(False))
     timed("tracker: handle_event + state/view/alert JSON", lambda: track(True))
+    timed("tracker worker, one record per batch", worker(1))
+    timed("tracker worker, batches of 2,000", worker(2000))
     timed("sink: accept + canonical + chain + row", sink_batches)
-    profiled("tracker core (pre-decoded) with its outputs", lambda: track(True), args.top)
+    profiled("tracker worker, batches of 2,000", worker(2000), args.top)
     profiled("sink batch building", sink_batches, args.top)
     return 0
 

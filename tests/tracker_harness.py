@@ -27,8 +27,8 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from pantau.adapters.kafka_topics import contract_topics, ensure_topics
 from pantau.core.alerts import Alert
 from pantau.core.catalog import Catalog, load_catalog
-from pantau.core.events import event_key, parse_rfc3339
-from pantau.oversight import STATEFUL_RULES, case_step_from_dict
+from pantau.core.events import Event, event_key, parse_rfc3339
+from pantau.oversight import STATEFUL_RULES, case_step_from_dict, route_key
 from pantau.settings import SAMPLE_CATALOG, TopicNames
 from pantau_tracker.domain.case import CaseState
 from pantau_tracker.domain.case_view import case_view
@@ -278,12 +278,22 @@ def handed_over(records: list[Record]) -> dict[str, dict[str, Any]]:
     duplicate of it) was handed alike each time.
     """
     found: dict[str, dict[str, Any]] = {}
-    for record in records:
-        document = json.loads(record.value or b"{}")
+    for _, document in oversight_entries(records):
         handed = {name: value for name, value in document.items() if name != "rules"}
-        event_id = json.loads(document["step"]["event"])["event_id"]
+        # The event travels as the JSON object it was accepted in; compare its contract form.
+        event = Event.model_validate(document["step"]["event"])
+        handed["step"] = {**handed["step"], "event": event.to_json_bytes().decode("utf-8")}
+        event_id = event.event_id
         assert found.setdefault(event_id, handed) == handed, f"{event_id} handed over twice, unlike"
     return found
+
+
+def oversight_entries(records: list[Record]) -> Iterator[tuple[Record, dict[str, Any]]]:
+    """Every step on the oversight topic with the record carrying it, in the records' order."""
+    for record in records:
+        document = json.loads(record.value or b"{}")
+        for entry in document["steps"]:
+            yield record, entry
 
 
 def fold_oversight(records: list[Record], catalog: Catalog) -> dict[str, bytes]:
@@ -293,11 +303,11 @@ def fold_oversight(records: list[Record], catalog: Catalog) -> dict[str, bytes]:
     by_name = {rule.name: rule for rule in STATEFUL_RULES}
     stored: dict[tuple[str, str], dict[str, Any]] = {}
     alerts: dict[str, bytes] = {}
-    for record in sorted(records, key=lambda r: (r.partition, r.offset)):
+    routes: dict[str, int] = {}
+    in_order = sorted(records, key=lambda r: (r.partition, r.offset))
+    for record, document in oversight_entries(in_order):
         assert record.key is not None
-        assert record.value is not None
-        document = json.loads(record.value)
-        event = json.loads(document["step"]["event"])
+        event = document["step"]["event"]
         standard = standards.for_case(event["agency"], event["service"])
         assert standard is not None
         step = case_step_from_dict(document["step"], standard.service, standard.calendar)
@@ -307,7 +317,9 @@ def fold_oversight(records: list[Record], catalog: Catalog) -> dict[str, bytes]:
             rule = by_name[name]
             key = rule.key(step.event)
             assert key is not None
-            assert key.startswith(record.key.decode() + "|") or key == record.key.decode()
+            # Each state is changed on its service's partition only.
+            route = route_key(step.event)
+            assert routes.setdefault(route, record.partition) == record.partition, route
             stored[name, key], raised = rule.apply(
                 stored.get((name, key)), step, received_at, (partition, offset)
             )

@@ -1,9 +1,14 @@
-"""The Faust adapter of the tracker: Kafka in, the pure core, Kafka out.
+"""The Faust adapter of the tracker: Kafka in, the pure core in batches, Kafka out.
 
 One agent (concurrency 1) consumes both `pantau.events` and the internal clock topic
 `<prefix>tracker-clock`, which has the same partition count, so every change to a case is
 serialised through one partition of one stream. Case state lives in a RocksDB table backed by a
 changelog topic.
+
+Batches: the agent takes records in batches (`PANTAU_TRACKER_BATCH_MAX` records, or what arrived
+within `PANTAU_TRACKER_BATCH_WITHIN_S`), in offset order per partition, and folds them with the
+core (`pantau_tracker.domain.batches`): each case is decoded once, folded through its records,
+written once and published once per batch. The outputs do not depend on where a batch was cut.
 
 Deadline timers: Faust tables can only be written while handling a stream record, so the timer
 never touches state. It keeps an in-memory heap of (due time, case) for the partitions this
@@ -13,67 +18,64 @@ The agent handles the check like an event: the core decides whether a deadline h
 was not yet alerted, and records that it fired. Checks are idempotent, so a check sent twice
 (a rebalance, a restart) raises nothing new.
 
-Effects and offsets: alerts, case states and DLQ records are handed to the producer while the
-record is handled; Faust flushes the producer (acks=all) before it commits any offset, so a
-committed offset never covers an effect Kafka has not acknowledged. Faust's own flush gives up
-on its send buffer after 0.1 s without progress, which under load let a commit overtake a queued
-table changelog write; `_flush_fully_before_commit` makes that flush drain the buffer.
-After a crash the records since the last commit are handled again; the state may already hold
-them (its changelog went out), in which case the core re-publishes the alerts they raised, byte
-for byte, and the case state is published again too, since its record may not have gone out
-before the crash.
+Effects and offsets: a batch's alerts, case states, hand-overs and DLQ records are sent and
+awaited (acks=all) before the batch is acknowledged, and Faust drains the producer, table
+changelog writes included, before it commits any offset (`pantau_tracker.stream_runtime`). After
+a crash the records since the last commit are handled again; the state may already hold them
+(its changelog went out, or only the local store has it), in which case the core re-publishes
+the alerts they raised, byte for byte, the case state is published again, and the state is
+stored again so that the changelog has it too.
 
 Cross-case rules: an event applied in order is handed on to the stateful cross-case rules
-(`pantau.oversight.STATEFUL_RULES`) as a record of the internal topic `<prefix>tracker-oversight`
-(the partition count of the events topic), one record per step keyed by its service
-(`<agency>|<service>`) naming the rules it is for. A second agent (concurrency 1) consumes that
-topic and keeps one RocksDB table per rule; every state key starts with the service (a queue, a
-peer baseline, an officer's or a representative's work in that service), so a state is only
-ever changed on its service's partition, and a table write goes to the changelog partition of
-the record being handled. Its alerts go to `pantau.alerts` keyed by the case they concern. The
-rules fold each step once (by its events-topic offset) and give its alerts again, identical, on
-redelivery; the case state keeps the latest hand-overs so that a redelivered event is handed on
-again (see `pantau_tracker.domain.tracking`). A worker runs both agents
-(`PANTAU_TRACKER_ROLE=all`) or one of them: `cases` workers beside `rules` workers (a consumer
-group of their own) share the work between processes, and so between cores.
-
-Restart: when a table had to be restored from its changelog, Faust's fetcher is already running
-when the stream partitions are resumed, before they are seeked to their committed offsets. Records
-fetched in that window were handled with no committed offset known and a run of offsets behind
-them was never handed to the agent; Faust then committed past those (events lost) or, where the
-hole was at the head, never committed the partition again. `_seek_with_flow_stopped` holds the
-flow during that seek, so handling starts exactly at the committed offsets.
+(`pantau.oversight.STATEFUL_RULES`) through the internal topic `<prefix>tracker-oversight` (the
+partition count of the events topic): per batch one record per destination partition, carrying
+the steps of every service routed there (keyed by service, `<agency>|<service>`), in the order
+they were applied. A second agent (concurrency 1) consumes that topic in batches and keeps one
+RocksDB table per rule; every state key starts with the service, so a state is only ever changed
+on its service's partition, and each changed state is written once per batch. Its alerts go to
+`pantau.alerts` keyed by the case they concern. The rules fold each step once (by its
+events-topic offset) and give its alerts again, identical, on redelivery; the case state keeps
+the latest hand-overs so that a redelivered event is handed on again (see
+`pantau_tracker.domain.tracking`). A worker runs both agents (`PANTAU_TRACKER_ROLE=all`) or one
+of them: `cases` workers beside `rules` workers (a consumer group of their own) share the work
+between processes, and so between cores.
 """
 
 from __future__ import annotations
 
-import json
+import asyncio
 import logging
-from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import faust
+import orjson
+from aiokafka.partitioner import DefaultPartitioner
 from faust.exceptions import SameNode
 
 from pantau.core.catalog import Catalog
-from pantau.core.events import event_key, parse_rfc3339
-from pantau.oversight import STATEFUL_RULES, StatefulRule, case_step_from_dict, route_key
+from pantau.oversight import STATEFUL_RULES
 from pantau.oversight.rules import RuleRecord
+from pantau_tracker import stream_runtime
+from pantau_tracker.domain.batches import (
+    CaseBatch,
+    CaseBatchOutcome,
+    RuleBatch,
+    decode_state,
+    encode_rule_record,
+    encode_state,
+    hand_over_value,
+    rule_decoder,
+)
 from pantau_tracker.domain.case import CaseState
 from pantau_tracker.domain.case_view import case_view
-from pantau_tracker.domain.records import Rejection, dlq_value, read_event
+from pantau_tracker.domain.decoded import DecodedTable
+from pantau_tracker.domain.records import Rejection, dlq_value
 from pantau_tracker.domain.standards import Standards
 from pantau_tracker.domain.timers import DueIndex
-from pantau_tracker.domain.tracking import (
-    Observation,
-    Outcome,
-    check_deadlines,
-    due_at,
-    handle_event,
-)
+from pantau_tracker.domain.tracking import due_at
 from pantau_tracker.settings import TrackerSettings
 
 log = logging.getLogger("pantau.tracker")
@@ -82,7 +84,6 @@ LOG_APPEND_TIME = 1  # Kafka timestamp type of broker append time
 TABLE_NAME = "cases"
 STATE_CACHE_MAX = 20_000  # decoded case states kept in memory (a few KiB each)
 RULE_CACHE_MAX = 5_000  # decoded cross-case rule records kept in memory
-RULES_BY_NAME: dict[str, StatefulRule[Any]] = {rule.name: rule for rule in STATEFUL_RULES}
 
 Clock = Callable[[], datetime]
 
@@ -94,7 +95,7 @@ def wall_clock() -> datetime:
 
 @dataclass
 class TrackerMetrics:
-    """Counters for logs and the bench: what the agent has handled."""
+    """Counters for logs and the bench: what the agents have handled."""
 
     events: int = 0
     duplicates: int = 0
@@ -102,10 +103,11 @@ class TrackerMetrics:
     checks: int = 0
     alerts: int = 0
     observations: int = 0
+    batches: int = 0
 
 
 class Tracker:
-    """The tracker worker's app: its topics, table, agent, timer and web views."""
+    """The tracker worker's app: its topics, tables, agents, timer and web views."""
 
     def __init__(self, settings: TrackerSettings, catalog: Catalog, clock: Clock = wall_clock):
         self.settings = settings
@@ -115,13 +117,9 @@ class Tracker:
         self.metrics = TrackerMetrics()
         self.index = DueIndex()
         self._indexed_partitions: set[int] | None = None  # what the due index was built for
-        # Decoded states of recently handled cases. Only this worker's agent writes the cases of
-        # the partitions it owns, so the cache is exact until a rebalance, which clears it.
-        self._states: OrderedDict[bytes, CaseState] = OrderedDict()
-        # Decoded records of the cross-case rule tables, exact for the same reason.
-        self._rule_records: OrderedDict[tuple[str, bytes], RuleRecord[Any]] = OrderedDict()
         self._warned_timestamp = False
-        # Agents whose latest run crashed, with why; cleared when the agent handles a record.
+        self._partitioner = DefaultPartitioner()
+        # Agents whose latest run crashed, with why; cleared when the agent handles a batch.
         self.crashed: dict[str, str] = {}
         topics = settings.topics
         host, port = settings.tracker_host, settings.tracker_port
@@ -135,6 +133,10 @@ class Tracker:
             topic_disable_leader=True,
             consumer_auto_offset_reset="earliest",
             producer_acks=-1,
+            # Batches of sends: a few milliseconds of linger fill the client's batches.
+            producer_linger_ms=5,
+            producer_max_batch_size=512 * 1024,
+            producer_max_request_size=4 * 1024 * 1024,
             table_standby_replicas=0,
             web_port=port,
             web_bind=host,
@@ -148,8 +150,9 @@ class Tracker:
             broker_session_timeout=settings.tracker_session_timeout_s,
             broker_heartbeat_interval=min(3.0, settings.tracker_session_timeout_s / 3),
         )
-        _flush_fully_before_commit(self.app.producer)
-        _seek_with_flow_stopped(self.app.consumer)
+        stream_runtime.drain_before_commit(self.app.producer)
+        stream_runtime.seek_with_flow_stopped(self.app.consumer)
+        stream_runtime.widen_producer_buffer(self.app.producer)
         app: Any = self.app  # Faust's own annotations do not fit bound-method pages
         raw: dict[str, Any] = {
             "key_type": bytes,
@@ -166,6 +169,7 @@ class Tracker:
         role = settings.tracker_role
         # Keys and values are raw bytes: the app's default serializers are "raw".
         self.table: Any = None
+        self.cases: DecodedTable[CaseState] | None = None
         if role in ("all", "cases"):
             self.table = app.Table(
                 TABLE_NAME,
@@ -174,10 +178,17 @@ class Tracker:
                 key_type=bytes,
                 value_type=bytes,
             )
+            self.cases = DecodedTable(
+                stream_runtime.TablePartitions(self.table, topics.events, settings.partitions),
+                decode_state,
+                encode_state,
+                STATE_CACHE_MAX,
+            )
             app.agent(self.source, name="track", concurrency=1)(self._agent)
             app.timer(settings.tracker_timer_interval_s)(self._tick)
             app.page("/v1/cases/{agency}/{case_id}")(self._case_page)
         self.rule_tables: dict[str, Any] = {}
+        self.rule_records: dict[str, DecodedTable[RuleRecord[Any]]] = {}
         if role in ("all", "rules"):
             self.rule_tables = {
                 rule.name: app.Table(
@@ -186,6 +197,17 @@ class Tracker:
                     partitions=settings.partitions,
                     key_type=bytes,
                     value_type=bytes,
+                )
+                for rule in STATEFUL_RULES
+            }
+            self.rule_records = {
+                rule.name: DecodedTable(
+                    stream_runtime.TablePartitions(
+                        self.rule_tables[rule.name], settings.oversight_topic, settings.partitions
+                    ),
+                    rule_decoder(rule),
+                    encode_rule_record,
+                    RULE_CACHE_MAX,
                 )
                 for rule in STATEFUL_RULES
             }
@@ -200,206 +222,139 @@ class Tracker:
         tables = [self.table, *self.rule_tables.values()]
         return [table.changelog_topic.get_topic_name() for table in tables if table is not None]
 
-    # --- the agent ----------------------------------------------------------------------------
+    # --- the case agent -----------------------------------------------------------------------
 
     async def _agent(self, stream: Any) -> None:
+        await self._batches(stream, "track", self._track)
+
+    async def _batches(
+        self, stream: Any, name: str, handle: Callable[[Sequence[Any]], Any]
+    ) -> None:
+        settings = self.settings
+        batch: Sequence[Any] = ()
         try:
-            async for record in stream.events():
-                message = record.message
-                if message.topic == self.settings.clock_topic:
-                    await self._on_check(message.key, message.value, message.partition)
-                else:
-                    await self._on_event(message)
-                self.crashed.pop("track", None)
+            async for batch in stream.take_events(
+                settings.tracker_batch_max, within=settings.tracker_batch_within_s
+            ):
+                await handle(batch)
+                self.metrics.batches += 1
+                self.crashed.pop(name, None)
+                batch = ()
         except Exception as error:
-            self._crashing("track", error)
+            stream_runtime.hold(batch)  # never acknowledged: handled again after a restart
+            self._crashing(name, error)
             raise
 
-    async def _on_event(self, message: Any) -> None:
-        key: bytes | None = message.key
-        value: bytes | None = message.value
-        found = read_event(key, value, self.catalog)
-        if isinstance(found, Rejection):
-            await self._dead_letter(key, value, found)
-            return
-        standard = self.standards.for_case(found.agency, found.service)
-        if standard is None or key is None:  # read_event checked both; kept for the type checker
-            return
-        if message.timestamp_type != LOG_APPEND_TIME and not self._warned_timestamp:
-            self._warned_timestamp = True
-            log.warning(
-                "%s does not use LogAppendTime; receive times are producer times", message.topic
+    async def _track(self, batch: Sequence[Any]) -> None:
+        assert self.cases is not None
+        fold = CaseBatch(self.catalog, self.standards, self.cases)
+        clock_topic = self.settings.clock_topic
+        now: datetime | None = None
+        for record in batch:
+            message = record.message
+            if message.topic == clock_topic:
+                now = now or self.clock()
+                fold.check(message.key, message.value, message.partition, now)
+                continue
+            if message.timestamp_type != LOG_APPEND_TIME and not self._warned_timestamp:
+                self._warned_timestamp = True
+                log.warning(
+                    "%s does not use LogAppendTime; receive times are producer times",
+                    message.topic,
+                )
+            received_at = datetime.fromtimestamp(message.timestamp, UTC)
+            fold.event(message.key, message.value, message.partition, message.offset, received_at)
+        await self._publish_cases(fold.finish())
+
+    async def _publish_cases(self, outcome: CaseBatchOutcome) -> None:
+        assert self.cases is not None
+        metrics = self.metrics
+        metrics.events += outcome.events
+        metrics.duplicates += outcome.duplicates
+        metrics.checks += outcome.checks
+        sent: list[Any] = []
+        for key, value, why in outcome.rejected:
+            sent.append(await self._dead_letter(key, value, why))
+        for key, alert in outcome.alerts:
+            sent.append(await self.alerts_topic.send(key=key, value=alert.to_json_bytes()))
+        metrics.alerts += len(outcome.alerts)
+        by_partition: dict[int, tuple[bytes, list[bytes]]] = {}
+        partitions = list(range(self.settings.partitions))
+        for hand_over in outcome.hand_overs:
+            partition = self._partitioner(hand_over.route, partitions, partitions)
+            by_partition.setdefault(partition, (hand_over.route, []))[1].append(hand_over.entry)
+        for partition, (route, entries) in by_partition.items():
+            value = hand_over_value(entries)
+            sent.append(
+                await self.oversight_topic.send(key=route, value=value, partition=partition)
             )
-        received_at = datetime.fromtimestamp(message.timestamp, UTC)
-        state = self._load(key)
-        origin = (message.partition, message.offset)
-        outcome = handle_event(state, found, received_at, standard, origin)
-        self.metrics.events += 1
-        self.metrics.duplicates += outcome.duplicate
-        await self._apply(key, message.partition, outcome, republish=outcome.duplicate)
-        if outcome.observation is not None:
-            await self._hand_on(outcome.observation)
-
-    async def _on_check(self, key: bytes | None, value: bytes | None, partition: int) -> None:
-        if key is None:
-            return
-        state = self._load(key)
-        if state is None:
-            self.index.set(key, partition, None)
-            return
-        standard = self.standards.for_case(state.agency, state.service)
-        if standard is None:  # the service left the catalog: nothing to judge it by
-            return
-        self.metrics.checks += 1
-        outcome = check_deadlines(state, self.clock(), standard)
-        due = _check_due(value)
-        repeated = not outcome.changed and due is not None
-        if repeated and due is not None:
-            # A repeated check re-publishes only the alerts of its own due time, and the case
-            # state, whose record may not have gone out before a crash (as for an event).
-            outcome = Outcome(
-                outcome.state,
-                [a for a in outcome.alerts if abs(a.detected_at.timestamp() - due) < 0.001],
-                changed=False,
-            )
-        elif not outcome.changed:
-            outcome = Outcome(outcome.state, [], changed=False)
-        await self._apply(key, partition, outcome, republish=repeated and bool(outcome.alerts))
-
-    async def _apply(
-        self, key: bytes, partition: int, outcome: Outcome, republish: bool = False
-    ) -> None:
-        for alert in outcome.alerts:
-            await self.alerts_topic.send(key=key, value=alert.to_json_bytes())
-        self.metrics.alerts += len(outcome.alerts)
-        state = outcome.state
-        if state is None:
-            self._states.pop(key, None)
-            if self.table.get(key) is not None:
-                del self.table[key]
-                await self.cases_topic.send(key=key, value=None)
-            self.index.set(key, partition, None)
-            return
-        standard = self.standards.for_case(state.agency, state.service)
-        if standard is None:
-            return
-        if outcome.changed:
-            self.table[key] = _json({"partition": partition, "state": state.to_document()})
-            self._remember(key, state)
-        if outcome.changed or republish:
-            await self.cases_topic.send(key=key, value=_json(case_view(state, standard)))
-        self.index.set(key, partition, due_at(state, standard))
-
-    async def _hand_on(self, observation: Observation) -> None:
-        """Send a step to the stateful cross-case rules: one record, keyed by its service."""
-        event = observation.step.event
-        if observation.origin is None:  # every event the agent reads has one
-            return
-        names = [rule.name for rule in STATEFUL_RULES if rule.key(event) is not None]
-        if names:
-            value = _json({"rules": names, **observation.record()})
-            await self.oversight_topic.send(key=route_key(event).encode("utf-8"), value=value)
+        for key, write in outcome.writes.items():
+            state = write.state
+            if state is None:
+                if write.store and self.cases.drop(key, write.partition):
+                    sent.append(await self.cases_topic.send(key=key, value=None))
+                self.index.set(key, write.partition, None)
+                continue
+            if write.store:
+                self.cases.save(key, write.partition, state, write.stored)
+            if write.view is not None:
+                sent.append(await self.cases_topic.send(key=key, value=write.view))
+            self.index.set(key, write.partition, write.due)
+        if sent:
+            await asyncio.gather(*sent)
 
     # --- the cross-case rules -----------------------------------------------------------------
 
     async def _oversee(self, stream: Any) -> None:
-        try:
-            async for record in stream.events():
-                message = record.message
-                await self._on_observation(message.key, message.value)
-                self.crashed.pop("oversee", None)
-        except Exception as error:
-            self._crashing("oversee", error)
-            raise
+        await self._batches(stream, "oversee", self._fold_rules)
+
+    async def _fold_rules(self, batch: Sequence[Any]) -> None:
+        fold = RuleBatch(self.standards, self.rule_records)
+        for record in batch:
+            message = record.message
+            fold.record(message.key, message.value, message.partition)
+        outcome = fold.finish()
+        self.metrics.observations += outcome.steps
+        sent: list[Any] = []
+        for key, value, why in outcome.rejected:
+            sent.append(await self._dead_letter(key, value, why))
+        for (name, state_key), write in outcome.writes.items():
+            self.rule_records[name].save(state_key, write.partition, write.record)
+        for key, alert in outcome.alerts:
+            sent.append(await self.alerts_topic.send(key=key, value=alert.to_json_bytes()))
+        self.metrics.alerts += len(outcome.alerts)
+        if sent:
+            await asyncio.gather(*sent)
 
     def _crashing(self, agent: str, error: Exception) -> None:
-        """Note an agent's crash: Faust restarts the agent, but until it handles a record again
+        """Note an agent's crash: Faust restarts the agent, but until it handles a batch again
         the worker is not ready (a crash loop would otherwise leave its partitions unread while
         /readyz said ready)."""
         self.crashed[agent] = f"{type(error).__name__}: {error}"[:500]
 
-    async def _on_observation(self, key: bytes | None, value: bytes | None) -> None:
-        try:
-            if key is None or value is None:
-                raise ValueError("the record has no key or no value")
-            document = json.loads(value)
-            names = [RULES_BY_NAME[name] for name in document["rules"]]
-            received_at = parse_rfc3339(document["received_at"])
-            partition, offset = document["origin"]
-            origin = (int(partition), int(offset))
-            data = document["step"]
-            event_doc = json.loads(data["event"])
-            standard = self.standards.for_case(str(event_doc["agency"]), str(event_doc["service"]))
-            if standard is None:
-                raise ValueError("the step's service is not in the catalog")
-            step = case_step_from_dict(data, standard.service, standard.calendar)
-        except (ValueError, KeyError, TypeError) as error:
-            why = Rejection("malformed_observation", f"{type(error).__name__}: {error}"[:2000])
-            await self._dead_letter(key, value, why)
-            return
-        self.metrics.observations += 1
-        event = step.event
-        alert_key = event_key(event.agency, event.case_id)
-        for rule in names:
-            state_key = rule.key(event)
-            if state_key is None:
-                continue
-            table_key = state_key.encode("utf-8")
-            stored = self._rule_record(rule, table_key)
-            record, alerts = rule.fold(stored, step, received_at, origin)
-            if record is not stored:
-                self.rule_tables[rule.name][table_key] = _json(record.to_dict())
-                self._remember_rule_record(rule.name, table_key, record)
-            for alert in alerts:
-                await self.alerts_topic.send(key=alert_key, value=alert.to_json_bytes())
-            self.metrics.alerts += len(alerts)
-
-    def _rule_record(self, rule: StatefulRule[Any], key: bytes) -> RuleRecord[Any]:
-        cached = self._rule_records.get((rule.name, key))
-        if cached is not None:
-            self._rule_records.move_to_end((rule.name, key))
-            return cached
-        stored = self.rule_tables[rule.name].get(key)
-        record = rule.read(None if stored is None else json.loads(stored))
-        self._remember_rule_record(rule.name, key, record)
-        return record
-
-    def _remember_rule_record(self, name: str, key: bytes, record: RuleRecord[Any]) -> None:
-        self._rule_records[(name, key)] = record
-        self._rule_records.move_to_end((name, key))
-        if len(self._rule_records) > RULE_CACHE_MAX:
-            self._rule_records.popitem(last=False)
-
-    async def _dead_letter(self, key: bytes | None, value: bytes | None, why: Rejection) -> None:
+    async def _dead_letter(self, key: bytes | None, value: bytes | None, why: Rejection) -> Any:
         self.metrics.dead_lettered += 1
         log.info("dead-lettered a record: %s", why.code)
-        await self.dlq_topic.send(
+        return await self.dlq_topic.send(
             key=key,
             value=dlq_value(value),
             headers=[("pantau.error", why.code.encode()), ("pantau.detail", why.detail_bytes)],
         )
 
-    def _load(self, key: bytes) -> CaseState | None:
-        cached = self._states.get(key)
-        if cached is not None:
-            self._states.move_to_end(key)
-            return cached
-        stored = self.table.get(key)
-        if stored is None:
-            return None
-        state = CaseState.from_document(json.loads(stored)["state"])
-        self._remember(key, state)
-        return state
+    def _partition_of(self, key: bytes) -> int:
+        """The partition of a case key, as the producers' default partitioner puts it."""
+        partitions = list(range(self.settings.partitions))
+        return int(self._partitioner(key, partitions, partitions))
 
-    def _remember(self, key: bytes, state: CaseState) -> None:
-        self._states[key] = state
-        self._states.move_to_end(key)
-        if len(self._states) > STATE_CACHE_MAX:
-            self._states.popitem(last=False)
+    def _load(self, key: bytes, partition: int) -> CaseState | None:
+        assert self.cases is not None
+        return self.cases.load(key, partition)
 
     async def _on_rebalance(self, sender: Any, partitions: Any, **_: Any) -> None:
-        self._states.clear()
-        self._rule_records.clear()
+        if self.cases is not None:
+            self.cases.forget()
+        for records in self.rule_records.values():
+            records.forget()
 
     # --- the deadline timer -------------------------------------------------------------------
 
@@ -426,7 +381,7 @@ class Tracker:
         for key, stored in self.table.items():
             if stored is None:
                 continue
-            document = json.loads(stored)
+            document = orjson.loads(stored)
             partition = int(document["partition"])
             if partition not in owned:
                 continue
@@ -451,7 +406,9 @@ class Tracker:
         for key, partition, due in self.index.pop_due(self.clock(), limit=5000):
             if partition not in owned:
                 continue
-            await self.clock_topic.send(key=key, value=_json({"due": due}), partition=partition)
+            await self.clock_topic.send(
+                key=key, value=orjson.dumps({"due": due}), partition=partition
+            )
 
     # --- web ----------------------------------------------------------------------------------
 
@@ -465,7 +422,7 @@ class Tracker:
             pass
         except KeyError:
             return web.json({"error": "no worker owns this case yet"}, status=503)
-        state = self._load(key)
+        state = self._load(key, self._partition_of(key))
         if state is None:
             return web.json({"error": "unknown case"}, status=404)
         standard = self.standards.for_case(state.agency, state.service)
@@ -488,47 +445,3 @@ class Tracker:
 def create_app(settings: TrackerSettings, catalog: Catalog, clock: Clock = wall_clock) -> Tracker:
     """The tracker for `settings`; run it with `faust.Worker(tracker.app, ...)`."""
     return Tracker(settings, catalog, clock)
-
-
-def _json(document: object) -> bytes:
-    return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-
-
-def _check_due(value: bytes | None) -> float | None:
-    try:
-        due = json.loads(value or b"{}").get("due")
-    except (ValueError, AttributeError):
-        return None
-    return float(due) if isinstance(due, int | float) else None
-
-
-def _flush_fully_before_commit(producer: Any) -> None:
-    """Make the producer's flush (called by Faust before every offset commit) drain its buffer.
-
-    The buffer holds table changelog writes and effects not yet handed to the Kafka client;
-    the client's own flush then waits until every handed record is acknowledged (acks=all).
-    """
-    client_flush = producer.flush
-
-    async def flush() -> None:
-        while producer.buffer.size:
-            await producer.buffer.flush()
-        await client_flush()
-
-    producer.flush = flush
-
-
-def _seek_with_flow_stopped(consumer: Any) -> None:
-    """Stop the consumer's flow while it seeks the stream partitions to their committed offsets.
-
-    With the flow stopped, records fetched before the seek are dropped (Faust seeks back to the
-    committed offsets when a fetch returns while the flow is stopped). Every caller of the seek
-    resumes the flow right after it.
-    """
-    seek = consumer.perform_seek
-
-    async def perform_seek() -> None:
-        consumer.stop_flow()
-        await seek()
-
-    consumer.perform_seek = perform_seek

@@ -45,6 +45,12 @@ class TrackerSettings(CommonSettings):
     tracker_session_timeout_s: float = Field(
         10, ge=6, le=300, description="seconds before a silent worker's partitions move on"
     )
+    tracker_batch_max: int = Field(
+        2000, ge=1, le=100_000, description="records the tracker folds in one batch at most"
+    )
+    tracker_batch_within_s: float = Field(
+        0.05, gt=0, le=5, description="seconds a batch waits to fill before it is folded"
+    )
     tracker_timer_interval_s: float = Field(
         1.0, gt=0, le=5, description="seconds between deadline timer ticks"
     )

@@ -13,9 +13,16 @@ from pantau_tracker.domain.standards import CaseStandard
 _INTERNAL = ("seen", "fired", "recent")
 
 
-def case_view(state: CaseState, standard: CaseStandard) -> dict[str, Any]:
-    """The state with its current deadlines: `due_at` of the case, `breached`, `deadlines`."""
-    document = {k: v for k, v in state.to_document().items() if k not in _INTERNAL}
+def case_view(
+    state: CaseState, standard: CaseStandard, document: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The state with its current deadlines: `due_at` of the case, `breached`, `deadlines`.
+
+    `document` is `state.to_document()` when the caller made it already.
+    """
+    if document is None:
+        document = state.to_document()
+    document = {k: v for k, v in document.items() if k not in _INTERNAL}
     due = case_deadline(state, standard)
     breached = state.case_overdue_fired or (
         due is not None and state.closed_at is not None and state.closed_at > due

@@ -21,6 +21,8 @@ from datetime import datetime
 from functools import cached_property
 from typing import Any
 
+import orjson
+
 from pantau.core.alerts import Alert, Rule, make_alert
 from pantau.core.catalog import Step
 from pantau.core.events import Event, content_digest, format_rfc3339, parse_rfc3339
@@ -78,7 +80,14 @@ class Observation:
     def context(self) -> str:
         """The JSON the case state keeps to hand the step again: everything but the event."""
         data = self._when_and_where() | self._case_side
-        return json.dumps(data, separators=(",", ":"))
+        return orjson.dumps(data).decode("utf-8")
+
+    def entry(self, rules: list[str], event_json: bytes) -> bytes:
+        """The step as an entry of an oversight record: the rules it is for, when and where it
+        was read, the case side, and the event as the JSON it was accepted in."""
+        data = {"rules": rules, **self._when_and_where()}
+        data["step"] = self._case_side | {"event": orjson.Fragment(event_json)}
+        return orjson.dumps(data)
 
     def record(self) -> dict[str, Any]:
         """The step as the oversight topic carries it (without the rules it is for)."""
@@ -228,10 +237,10 @@ def _fire_deadlines(
     awaiting = tuple(
         replace(wait, fired=True) if wait.trigger in fired else wait for wait in state.awaiting
     )
-    state = replace(state, awaiting=awaiting)
+    state = state.but(awaiting=awaiting)
     if case_due is not None:
         alerts.append(case_overdue_alert(state, standard, case_due))
-        state = replace(state, case_overdue_fired=True)
+        state = state.but(case_overdue_fired=True)
     return state, alerts
 
 

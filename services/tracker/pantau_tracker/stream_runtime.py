@@ -1,0 +1,125 @@
+"""What the tracker changes in Faust's behaviour, each with the reason, in one place.
+
+faust-streaming runs the tracker; these adjustments make its batching, commits and restarts
+safe for a processor whose effects must be durable before its offsets are committed:
+
+- `drain_before_commit`: Faust flushes the producer before every offset commit, but its own
+  flush gives up on the send buffer after 0.1 s without progress, which under load let a commit
+  overtake a queued table changelog write. The flush now drains the buffer, then waits until
+  the Kafka client has every record acknowledged (acks=all).
+- `seek_with_flow_stopped`: when a table had to be restored from its changelog, the fetcher
+  runs while the stream partitions are resumed, before they are seeked to their committed
+  offsets. Records fetched in that window were handled with no committed offset known; Faust
+  then committed past a hole (events lost) or never committed the partition again. The flow is
+  stopped during the seek, so a fetch that returns meanwhile is dropped and fetched again.
+- `widen_producer_buffer`: the conductor waits for the producer's send buffer to ebb below 100
+  records before it hands each record on, so a batch's writes paused consuming on every batch.
+- `TablePartitions`: a Faust table picks the changelog partition and the local store of a write
+  from the record being iterated (a context variable). A batch is handled after iteration, so
+  every read and write names its partition explicitly.
+- `hold`: `Stream.take_events` acknowledges a batch when its body ends, even when the body
+  raised. Holding the batch's messages keeps them unacknowledged, so a crash in the middle of a
+  batch never lets its offsets be committed; they are handled again after a restart.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Iterable
+from typing import Any
+
+from faust.streams import _current_event
+
+PRODUCER_BUFFER_MAX = 50_000  # table writes and effects queued before the conductor waits
+
+
+def drain_before_commit(producer: Any) -> None:
+    """Make the producer's flush (called by Faust before every offset commit) drain its buffer."""
+    client_flush = producer.flush
+
+    async def flush() -> None:
+        while producer.buffer.size:
+            await producer.buffer.flush()
+        await client_flush()
+
+    producer.flush = flush
+
+
+def seek_with_flow_stopped(consumer: Any) -> None:
+    """Stop the consumer's flow while it seeks the stream partitions to their committed offsets.
+
+    With the flow stopped, records fetched before the seek are dropped (Faust seeks back to the
+    committed offsets when a fetch returns while the flow is stopped). Every caller of the seek
+    resumes the flow right after it.
+    """
+    seek = consumer.perform_seek
+
+    async def perform_seek() -> None:
+        consumer.stop_flow()
+        await seek()
+
+    consumer.perform_seek = perform_seek
+
+
+def widen_producer_buffer(producer: Any) -> None:
+    producer.buffer.max_messages = PRODUCER_BUFFER_MAX
+
+
+class _Mark:
+    """Stands for a record of `topic` on `partition` where Faust asks for the current event."""
+
+    __slots__ = ("__weakref__", "message")
+
+    def __init__(self, topic: str, partition: int) -> None:
+        self.message = _Where(topic, partition)
+
+
+class _Where:
+    __slots__ = ("partition", "topic")
+
+    def __init__(self, topic: str, partition: int) -> None:
+        self.topic = topic
+        self.partition = partition
+
+
+class TablePartitions:
+    """A Faust table read and written on named partitions (the `TablePort` of the core).
+
+    `source` is the topic the table's partitions follow (its records' partition is the key's).
+    """
+
+    def __init__(self, table: Any, source: str, partitions: int) -> None:
+        self._table = table
+        self._marks = [_Mark(source, partition) for partition in range(partitions)]
+
+    def _on(self, partition: int) -> None:
+        mark: Any = self._marks[partition]  # read by Faust as an event: only .message is used
+        _current_event.set(weakref.ref(mark))
+
+    def get(self, key: bytes, partition: int) -> bytes | None:
+        self._on(partition)
+        try:
+            found: bytes | None = self._table.get(key)
+            return found
+        finally:
+            _current_event.set(None)
+
+    def put(self, key: bytes, partition: int, value: bytes) -> None:
+        self._on(partition)
+        try:
+            self._table[key] = value
+        finally:
+            _current_event.set(None)
+
+    def delete(self, key: bytes, partition: int) -> None:
+        self._on(partition)
+        try:
+            del self._table[key]
+        finally:
+            _current_event.set(None)
+
+
+def hold(events: Iterable[Any]) -> None:
+    """Keep these events' messages unacknowledged when `take_events` acks them after a crash."""
+    for event in events:
+        event.message.incref()
