@@ -115,7 +115,7 @@ def components() -> dict[str, Any]:
         for name, row in rows.items()
     }
 
-    # Three tracker runs (rules off, on, on in two workers): 20,000 events each fit the budget.
+    # Four tracker runs (rules off, on, cases + rules workers, two workers): 20,000 events each.
     events = scaled(20_000, 5000)
     text = run_script(["benchmarks/bench_tracker.py", f"--events={events}"])
     tracker: dict[str, Any] = {}
@@ -124,6 +124,8 @@ def components() -> dict[str, Any]:
             tracker["bare_consumer_events_per_s"] = number(line.split()[-1])
         elif line.startswith("pantau tracker, cases + rules workers"):
             tracker["tracker_split_workers_events_per_s"] = number(line.split()[-1])
+        elif line.startswith("pantau tracker, two workers on 12 partitions"):
+            tracker["tracker_two_workers_events_per_s"] = number(line.split()[-1])
         elif line.startswith("pantau tracker, contract rules only"):
             tracker["tracker_contract_rules_only_events_per_s"] = number(line.split()[-1])
         elif line.startswith("pantau tracker"):
@@ -563,6 +565,11 @@ def table(results: dict[str, Any]) -> str:
             "tracker events/s, cases + rules workers",
             f"{tracker['tracker_split_workers_events_per_s']:,.0f}",
             "(two processes, same events)",
+        )
+        row(
+            "tracker events/s, two workers",
+            f"{tracker['tracker_two_workers_events_per_s']:,.0f}",
+            "(two `all` processes sharing 12 partitions)",
         )
         sink = results["components"]["sink"]
         row(

@@ -67,25 +67,29 @@ async def bare_consumer(topic: str, total: int) -> float:
 
 
 def tracked_seconds(
-    env: dict[str, str], folder: Path, cases: int, cross_case: bool, split: bool = False
+    env: dict[str, str],
+    folder: Path,
+    cases: int,
+    cross_case: bool,
+    roles: tuple[str, ...] = ("all",),
 ) -> float:
     """Seconds from the tracker's first case-state record until nothing is left to commit.
 
-    `split`: a `cases` worker and a `rules` worker (two processes) instead of one `all` worker.
+    `roles`: one worker process per role (`all`, or `cases` beside `rules`); two `all` workers
+    share the 12 partitions of one consumer group.
     """
     names = TopicNames(env["PANTAU_TOPIC_PREFIX"])
     flag = {"PANTAU_TRACKER_CROSS_CASE": "true" if cross_case else "false"}
     folder.mkdir(parents=True, exist_ok=True)
-    roles = ("cases", "rules") if split else ("all",)
     workers = [
         TrackerProcess(
             {**env, **flag, "PANTAU_TRACKER_ROLE": role},
-            folder / f"state-{role}",
-            folder / f"tracker-{role}.log",
+            folder / f"state-{role}-{index}",
+            folder / f"tracker-{role}-{index}.log",
         ).start()
-        for role in roles
+        for index, role in enumerate(roles)
     ]
-    rules_group = names.group("tracker-rules" if split else "tracker")
+    rules_group = names.group("tracker-rules" if "rules" in roles else "tracker")
     lags = [
         (names.group("tracker"), names.events),
         (rules_group, names.prefix + "tracker-oversight"),
@@ -124,11 +128,12 @@ def main() -> int:
         fresh_topics() as plain,
         fresh_topics() as env,
         fresh_topics() as split_env,
+        fresh_topics() as pair_env,
         tempfile.TemporaryDirectory() as folder,
     ):
         names = TopicNames(env["PANTAU_TOPIC_PREFIX"])
-        print(f"publishing {len(events)} events of {index} cases to 3 prefixes ...", flush=True)
-        for stack in (plain, env, split_env):
+        print(f"publishing {len(events)} events of {index} cases to 4 prefixes ...", flush=True)
+        for stack in (plain, env, split_env, pair_env):
             publish(events, TopicNames(stack["PANTAU_TOPIC_PREFIX"]).events)
 
         bare = asyncio.run(bare_consumer(names.events, len(events)))
@@ -137,7 +142,9 @@ def main() -> int:
         print(f"tracker without cross-case rules done in {without:.2f} s ...", flush=True)
         tracked = tracked_seconds(env, Path(folder) / "all", index, cross_case=True)
         print(f"tracker with every rule done in {tracked:.2f} s ...", flush=True)
-        split = tracked_seconds(split_env, Path(folder) / "split", index, True, split=True)
+        split = tracked_seconds(split_env, Path(folder) / "split", index, True, ("cases", "rules"))
+        print(f"tracker as cases + rules workers done in {split:.2f} s ...", flush=True)
+        pair = tracked_seconds(pair_env, Path(folder) / "pair", index, True, ("all", "all"))
 
         print()
         print(f"{'consumer':<48} {'events':>8} {'seconds':>9} {'events/s':>10}")
@@ -146,6 +153,7 @@ def main() -> int:
             ("pantau tracker, contract rules only", without),
             ("pantau tracker (Faust, RocksDB, all rules)", tracked),
             ("pantau tracker, cases + rules workers", split),
+            ("pantau tracker, two workers on 12 partitions", pair),
         ):
             print(
                 f"{label:<48} {len(events):>8} {seconds:>9.2f} {len(events) / seconds:>10.0f}",

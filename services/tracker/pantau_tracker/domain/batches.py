@@ -24,8 +24,9 @@ import orjson
 
 from pantau.core.alerts import Alert
 from pantau.core.catalog import Catalog
-from pantau.core.events import event_key, parse_rfc3339
+from pantau.core.events import event_key
 from pantau.oversight import STATEFUL_RULES, StatefulRule, case_step_from_dict, route_key
+from pantau.oversight.case_step import instant_from_text
 from pantau.oversight.rules import RuleRecord
 from pantau_tracker.domain.case import CaseState
 from pantau_tracker.domain.case_view import case_view
@@ -296,7 +297,7 @@ class RuleBatch:
         found = []
         for entry in entries:
             rules = [RULES_BY_NAME[name] for name in entry["rules"]]
-            received_at = parse_rfc3339(entry["received_at"])
+            received_at = instant_from_text(entry["received_at"])
             partition, offset = entry["origin"]
             data = entry["step"]
             event = data["event"]
