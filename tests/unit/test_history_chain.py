@@ -216,3 +216,28 @@ def test_verify_names_a_rewritten_chain_against_its_checkpoint() -> None:
     forged = _stored_chain([_event(1), _event(3, "verified")])
     findings = verify_case(KM, "PBG-9", forged, SignedHead(2, original[1].hash, "t"))
     assert [(f.position, "rewritten" in f.problem) for f in findings] == [(2, True)]
+
+
+def test_datetime_columns_hold_whole_seconds_in_range_and_the_fraction_apart() -> None:
+    """What ClickHouse's DateTime can hold: whole UTC seconds from 1970 to 2106."""
+    from pantau.core.events import parse_rfc3339
+    from pantau.history.records import DATETIME_MAX, DATETIME_MIN, datetime_column
+
+    assert datetime_column(parse_rfc3339("2026-12-02T09:15:00.250+07:00")) == (
+        datetime(2026, 12, 2, 2, 15),
+        250_000,
+    )
+    assert datetime_column(parse_rfc3339("1969-12-31T23:59:59.5Z")) == (DATETIME_MIN, 0)
+    assert datetime_column(parse_rfc3339("2200-01-01T00:00:00Z")) == (DATETIME_MAX, 0)
+
+
+def test_a_sub_second_event_as_clickhouse_returns_it_verifies_clean() -> None:
+    """The stored DateTime has no fraction; verify compares it with the whole second."""
+    event = Event.model_validate(
+        {**_event(1).model_dump(mode="json"), "occurred_at": "2026-12-02T09:15:00.250+07:00"}
+    )
+    [row] = _stored_chain([event])
+    columns = dict(row.columns)
+    assert columns["occurred_at"].microsecond == 0
+    assert columns["occurred_at_us"] == 250_000
+    assert verify_case(KM, "PBG-9", [row]) == []
