@@ -22,7 +22,7 @@ from pydantic import ValidationError
 from pantau.core.alerts import Alert
 from pantau.core.catalog import Catalog
 from pantau.core.events import Event, parse_rfc3339
-from pantau.history.chain import Link
+from pantau.history.chain import SEALED, Link
 
 EVENT_COLUMNS = (
     "event_id",
@@ -52,6 +52,8 @@ EVENT_COLUMNS = (
     "source_partition",
     "source_offset",
     "stored_at",
+    "chain_version",
+    "receipt",
 )
 ALERT_COLUMNS = (
     "alert_id",
@@ -207,20 +209,61 @@ def event_columns(event: Event) -> dict[str, Any]:
     }
 
 
-def event_row(accepted: AcceptedEvent, link: Link, stored_at: datetime) -> Row:
-    """The `events` row of an accepted event at its place in the chain."""
+def receipt_columns(accepted: AcceptedEvent) -> dict[str, Any]:
+    """The `events` columns that say when and where the broker received the event."""
     received, received_us = datetime_column(accepted.received_at)
-    row = {
-        **event_columns(accepted.event),
+    return {
         "received_at": received,
         "received_at_ms": received_us // 1000,
+        "source_partition": accepted.partition,
+        "source_offset": accepted.offset,
+    }
+
+
+def receipt_text(columns: Mapping[str, Any]) -> str:
+    """The sealed receipt of an event as stored: compact JSON of the receive time (UTC, ms),
+    partition and offset, from the receipt columns (so verify can rebuild it from a row)."""
+    received: datetime = columns["received_at"]
+    at = f"{received:%Y-%m-%dT%H:%M:%S}.{int(columns['received_at_ms']):03d}Z"
+    return (
+        f'{{"offset":{int(columns["source_offset"])},'
+        f'"partition":{int(columns["source_partition"])},"received_at":"{at}"}}'
+    )
+
+
+def receipt_of_text(text: str) -> dict[str, Any]:
+    """The receipt columns a stored receipt describes; raises ValueError when it is not one."""
+    document = json.loads(text)
+    at = document["received_at"]
+    if not (isinstance(at, str) and len(at) == 24 and at.endswith("Z")):
+        raise ValueError("not a receipt time")
+    moment = datetime.strptime(at[:19], "%Y-%m-%dT%H:%M:%S")  # noqa: DTZ007 (UTC, naive)
+    return {
+        "received_at": moment,
+        "received_at_ms": int(at[20:23]),
+        "source_partition": int(document["partition"]),
+        "source_offset": int(document["offset"]),
+    }
+
+
+def receipt_bytes(accepted: AcceptedEvent) -> bytes:
+    """The receipt an accepted event's link seals (chain version 2)."""
+    return receipt_text(receipt_columns(accepted)).encode("ascii")
+
+
+def event_row(accepted: AcceptedEvent, link: Link, stored_at: datetime) -> Row:
+    """The `events` row of an accepted event at its place in the chain."""
+    receipt = receipt_columns(accepted)
+    row = {
+        **event_columns(accepted.event),
+        **receipt,
         "canonical": accepted.canonical.decode("utf-8"),
         "position": link.position,
         "prev_hash": link.prev_hash,
         "hash": link.hash,
-        "source_partition": accepted.partition,
-        "source_offset": accepted.offset,
         "stored_at": seconds(stored_at),
+        "chain_version": link.version,
+        "receipt": receipt_text(receipt) if link.version >= SEALED else "",
     }
     return tuple(row[name] for name in EVENT_COLUMNS)
 

@@ -53,6 +53,7 @@ from pantau.history.records import (
     case_state_row,
     event_row,
     from_millis,
+    receipt_bytes,
     standard_rows,
 )
 from pantau.history.settings import SinkSettings
@@ -202,7 +203,9 @@ class HistorySink:
         stored_at = self._now()
         for accepted in batch:
             case = (accepted.event.agency, accepted.event.case_id)
-            extended = heads[case].extended(accepted.event.event_id, accepted.canonical)
+            extended = heads[case].extended(
+                accepted.event.event_id, accepted.canonical, receipt_bytes(accepted)
+            )
             if extended is None:
                 self.counters.duplicates += 1
                 continue
