@@ -203,10 +203,16 @@ def event_columns(event: Event) -> dict[str, Any]:
         "reason": event.reason or "",
         "channel": event.channel or "",
         "mode": event.mode,
-        "attributes": json.dumps(
-            event.attributes, ensure_ascii=False, separators=(",", ":"), sort_keys=True
-        ),
+        "attributes": _attributes_text(event.attributes),
     }
+
+
+_CENT = Decimal("0.01")
+
+
+def _attributes_text(attributes: Mapping[str, Any]) -> str:
+    """The `attributes` column: compact JSON with sorted keys, unicode unescaped."""
+    return json.dumps(attributes, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
 
 
 def receipt_columns(accepted: AcceptedEvent) -> dict[str, Any]:
@@ -253,19 +259,49 @@ def receipt_bytes(accepted: AcceptedEvent) -> bytes:
 
 def event_row(accepted: AcceptedEvent, link: Link, stored_at: datetime) -> Row:
     """The `events` row of an accepted event at its place in the chain."""
-    receipt = receipt_columns(accepted)
-    row = {
-        **event_columns(accepted.event),
-        **receipt,
-        "canonical": accepted.canonical.decode("utf-8"),
-        "position": link.position,
-        "prev_hash": link.prev_hash,
-        "hash": link.hash,
-        "stored_at": seconds(stored_at),
-        "chain_version": link.version,
-        "receipt": receipt_text(receipt) if link.version >= SEALED else "",
-    }
-    return tuple(row[name] for name in EVENT_COLUMNS)
+    receipt = receipt_bytes(accepted).decode("ascii") if link.version >= SEALED else ""
+    return event_row_at(accepted, link, seconds(stored_at), receipt)
+
+
+def event_row_at(accepted: AcceptedEvent, link: Link, stored_at: datetime, receipt: str) -> Row:
+    """`event_row` with `stored_at` already a DateTime column value (one per batch) and the
+    receipt text the link sealed ("" for a legacy link)."""
+    event = accepted.event
+    occurred, occurred_us = datetime_column(event.occurred_at)
+    received, received_us = datetime_column(accepted.received_at)
+    officer, payment = event.officer, event.payment
+    attributes = event.attributes
+    return (
+        event.event_id,
+        event.agency,
+        event.service,
+        event.case_id,
+        event.step,
+        event.seq,
+        occurred,
+        occurred_us,
+        received,
+        received_us // 1000,
+        officer.id if officer else "",
+        officer.role if officer else "",
+        event.applicant.ref if event.applicant else "",
+        payment.amount.quantize(_CENT) if payment else None,
+        payment.currency if payment else "",
+        (payment.receipt or "") if payment else "",
+        event.reason or "",
+        event.channel or "",
+        event.mode,
+        _attributes_text(attributes) if attributes else "{}",
+        accepted.canonical.decode("utf-8"),
+        link.position,
+        link.prev_hash,
+        link.hash,
+        accepted.partition,
+        accepted.offset,
+        stored_at,
+        link.version,
+        receipt,
+    )
 
 
 def event_of_canonical(canonical: str) -> Event:
