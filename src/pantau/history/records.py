@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+import orjson
 from pydantic import ValidationError
 
 from pantau.core.alerts import Alert
@@ -345,9 +346,13 @@ def alert_row(value: bytes, stored_at: datetime) -> Row | None:
 
 def _object(value: bytes) -> dict[str, Any] | None:
     try:
-        document = json.loads(value)
-    except (ValueError, UnicodeDecodeError):
-        return None
+        document = orjson.loads(value)
+    except orjson.JSONDecodeError:
+        # what orjson refuses and the standard library reads: NaN, integers beyond 64 bits
+        try:
+            document = json.loads(value)
+        except (ValueError, UnicodeDecodeError):
+            return None
     return document if isinstance(document, dict) else None
 
 
