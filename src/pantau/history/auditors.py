@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import os
 import re
 import secrets
 import sys
@@ -154,12 +155,18 @@ def supports_sql_access(version: str) -> bool:
     return (numbers[0], numbers[1]) >= (20, 5)
 
 
+def _local_dir() -> Path:
+    """Where the deploy scripts keep the local servers (as deploy/lib.sh decides it)."""
+    return Path(os.environ.get("PANTAU_LOCAL_DIR") or REPO_DIR / ".local")
+
+
 class AuditorSettings(CommonSettings):
     """Where `pantau auditor add` writes users for a server configured by files (18.16)."""
 
     clickhouse_users_dir: Path = Field(
-        REPO_DIR / ".local" / "clickhouse" / "users.d",
-        description="the ClickHouse server's users.d directory (for servers without SQL users)",
+        default_factory=lambda: _local_dir() / "clickhouse" / "users.d",
+        description="the ClickHouse server's users.d directory (for servers without SQL users); "
+        "default: that of the local server, under PANTAU_LOCAL_DIR (.local)",
     )
 
 
