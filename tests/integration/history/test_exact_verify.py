@@ -163,6 +163,20 @@ def test_sub_second_times_any_offset_unicode_and_nested_attributes_verify_clean(
                 },
             )
         )
+    deep: dict[str, Any] = {"leaf": "ü"}
+    for level in range(40):
+        deep = {f"l{level}": [deep]}
+    large = Event.model_validate(
+        {
+            **_event(f"EXACT-{tag}-large", 1, "2026-12-02T09:15:00.250+07:00").model_dump(
+                mode="json", exclude_none=True
+            ),
+            # close to the contract's 8 KiB, in multi-byte characters
+            "attributes": {"deep": deep, "text": "Ř" * 3500, "n": list(range(50))},
+        }
+    )
+    assert len(large.to_json_bytes()) > 7000
+    events.append(large)
     stack.store(events)
     cases = {(e.agency, e.case_id) for e in events}
     assert stack.verify(cases) == []
