@@ -418,3 +418,49 @@ def _named_columns(problem: str) -> list[str]:
 
 def _literal(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def test_rows_stored_before_receipts_were_sealed_verify_as_legacy(local_servers: None) -> None:
+    """A store filled before migration 0003: after it, its rows are legacy (version 1), verify
+    finds them intact and counts them, and still names an edited column in one of them."""
+    from engines import ServerEngine
+
+    from pantau.adapters.clickhouse_schema import apply_migrations, load_migrations
+    from pantau.core.events import canonical_bytes
+    from pantau.history.chain import ChainHead
+    from pantau.history.records import AcceptedEvent, event_row
+    from stacks import CLICKHOUSE_PORT
+
+    engine = ServerEngine("127.0.0.1", CLICKHOUSE_PORT, f"pantau_legacy_{uuid.uuid4().hex[:8]}")
+    try:
+        before = [m for m in load_migrations() if m.version < "0003"]
+        apply_migrations(engine, engine.database, before, report=lambda _: None)
+        old_columns = EVENT_COLUMNS[: EVENT_COLUMNS.index("chain_version")]
+        head, rows = ChainHead.empty(), []
+        for n, moment in enumerate(["2026-12-02T09:15:00.250+07:00", "2026-12-02T10:00:00Z"], 1):
+            event = _event("LEGACY-1", n, moment)
+            received = event.occurred_at + timedelta(seconds=3)
+            accepted = AcceptedEvent(event, canonical_bytes(event), received, 0, n)
+            extended = head.extended(event.event_id, accepted.canonical)  # the old rule
+            assert extended is not None
+            head, link = extended
+            rows.append(event_row(accepted, link, received)[: len(old_columns)])
+        engine.insert("events", old_columns, rows)
+        apply_migrations(engine, engine.database, load_migrations(), report=lambda _: None)
+
+        store = ClickHouseHistory(engine.client)
+        result = verify_store(store, {}, KM, "LEGACY-1")
+        assert (result.findings, result.events, result.legacy) == ([], 2, 2)
+
+        engine.client.execute(
+            "ALTER TABLE events UPDATE officer_id = 'X9' WHERE case_id = 'LEGACY-1' "
+            "AND position = 2"
+        )
+        wait_for(
+            lambda: verify_store(store, {}, KM, "LEGACY-1").findings,
+            timeout=60,
+        )
+        [finding] = verify_store(store, {}, KM, "LEGACY-1").findings
+        assert (finding.position, _named_columns(finding.problem)) == (2, ["officer_id"])
+    finally:
+        engine.drop()
