@@ -129,7 +129,7 @@ def main() -> int:
             bulk_seconds = time.monotonic() - started
         bulk_rows = int(client.execute("SELECT count() FROM events_bulk")[0][0])
         exported.unlink()
-        print("pantau sink (Kafka -> validate -> chain -> INSERT, batches of 1000):")
+        print("pantau sink (Kafka -> validate -> chain -> INSERT, up to 10,000 rows per batch):")
         print(f"  {sink_rate:>10,.0f} rows/s  ({count} rows, first row to last)")
         print("clickhouse-client bulk insert of the same rows (JSONEachRow via stdin):")
         bulk_rate = bulk_rows / bulk_seconds

@@ -29,7 +29,13 @@ import orjson
 
 from pantau.core.events import Event, canonical_bytes, event_key
 from pantau.history.chain import ChainHead
-from pantau.history.records import AcceptedEvent, accept_event, event_row
+from pantau.history.records import (
+    AcceptedEvent,
+    accept_event,
+    event_row_at,
+    receipt_bytes,
+    seconds,
+)
 from pantau.oversight import STATEFUL_RULES
 from pantau_tracker.domain.batches import (
     CaseBatch,
@@ -166,7 +172,7 @@ def main() -> int:
     def sink_batches() -> int:
         heads: dict[tuple[str, str], ChainHead] = {}
         rows = 0
-        stored_at = datetime.now(UTC)
+        stored_at = seconds(datetime.now(UTC))
         for first in range(0, len(records), 1000):
             batch = []
             for offset, (_, value) in enumerate(records[first : first + 1000], first):
@@ -177,13 +183,14 @@ def main() -> int:
                     )
             for accepted in batch:
                 case = (accepted.event.agency, accepted.event.case_id)
+                receipt = receipt_bytes(accepted)
                 extended = heads.get(case, ChainHead.empty()).extended(
-                    accepted.event.event_id, accepted.canonical
+                    accepted.event.event_id, accepted.canonical, receipt
                 )
                 if extended is None:
                     continue
                 heads[case], link = extended
-                event_row(accepted, link, stored_at)
+                event_row_at(accepted, link, stored_at, receipt.decode("ascii"))
                 rows += 1
         return len(records)
 

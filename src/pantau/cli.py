@@ -91,6 +91,12 @@ COMMANDS: tuple[Command, ...] = (
         "recompute the tamper-evident hash chains in ClickHouse",
         "pantau.history.verify:main",
     ),
+    Command(
+        "auditor",
+        "add a read-only ClickHouse auditor who sees one agency's history",
+        "pantau.history.auditors:main",
+        "pantau.history.auditors:AuditorSettings",
+    ),
     Command("sql", "run a SQL query against the history of record", "pantau.history.sql:main"),
     Command(
         "report",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from datetime import UTC, datetime
@@ -27,6 +28,7 @@ from pantau.history.records import (
     alert_action_row,
     case_state_row,
     event_row,
+    receipt_bytes,
 )
 from pantau.history.verification import STORED_COLUMNS, StoredEvent, verify_case
 from pantau.settings import SAMPLE_CATALOG
@@ -54,7 +56,7 @@ def _stored_chain(events: list[Event]) -> list[StoredEvent]:
     stored = []
     for offset, event in enumerate(events):
         accepted = AcceptedEvent(event, canonical_bytes(event), NOW, 0, offset)
-        extended = head.extended(event.event_id, accepted.canonical)
+        extended = head.extended(event.event_id, accepted.canonical, receipt_bytes(accepted))
         assert extended is not None
         head, link = extended
         row = dict(zip(EVENT_COLUMNS, event_row(accepted, link, NOW), strict=True))
@@ -194,12 +196,8 @@ def test_an_intact_chain_verifies_clean_even_with_duplicate_rows() -> None:
 def test_verify_names_a_changed_column_a_deleted_row_and_a_deleted_tail() -> None:
     """An edited column, a gap and a head shorter than the signed one are each named."""
     rows = _stored_chain([_event(n, "verified") for n in range(1, 5)])
-    edited = StoredEvent(
-        rows[0].position,
-        rows[0].prev_hash,
-        rows[0].hash,
-        rows[0].canonical,
-        tuple((k, "X9" if k == "officer_id" else v) for k, v in rows[0].columns),
+    edited = dataclasses.replace(
+        rows[0], columns=tuple((k, "X9" if k == "officer_id" else v) for k, v in rows[0].columns)
     )
     findings = verify_case(KM, "PBG-9", [edited, rows[2]], SignedHead(4, rows[3].hash, "t"))
     described = [(f.position, f.problem.split(":")[0]) for f in findings]
@@ -216,3 +214,64 @@ def test_verify_names_a_rewritten_chain_against_its_checkpoint() -> None:
     forged = _stored_chain([_event(1), _event(3, "verified")])
     findings = verify_case(KM, "PBG-9", forged, SignedHead(2, original[1].hash, "t"))
     assert [(f.position, "rewritten" in f.problem) for f in findings] == [(2, True)]
+
+
+def test_datetime_columns_hold_whole_seconds_in_range_and_the_fraction_apart() -> None:
+    """What ClickHouse's DateTime can hold: whole UTC seconds from 1970 to 2106."""
+    from pantau.core.events import parse_rfc3339
+    from pantau.history.records import DATETIME_MAX, DATETIME_MIN, datetime_column
+
+    assert datetime_column(parse_rfc3339("2026-12-02T09:15:00.250+07:00")) == (
+        datetime(2026, 12, 2, 2, 15),
+        250_000,
+    )
+    assert datetime_column(parse_rfc3339("1969-12-31T23:59:59.5Z")) == (DATETIME_MIN, 0)
+    assert datetime_column(parse_rfc3339("2200-01-01T00:00:00Z")) == (DATETIME_MAX, 0)
+
+
+def test_a_sub_second_event_as_clickhouse_returns_it_verifies_clean() -> None:
+    """The stored DateTime has no fraction; verify compares it with the whole second."""
+    event = Event.model_validate(
+        {**_event(1).model_dump(mode="json"), "occurred_at": "2026-12-02T09:15:00.250+07:00"}
+    )
+    [row] = _stored_chain([event])
+    columns = dict(row.columns)
+    assert columns["occurred_at"].microsecond == 0
+    assert columns["occurred_at_us"] == 250_000
+    assert verify_case(KM, "PBG-9", [row]) == []
+
+
+def test_a_moved_receive_time_is_named_and_a_legacy_row_is_told_apart() -> None:
+    """Receipts are sealed: a moved received_at is named; a version-1 row verifies (it predates
+    the seal) unless it follows a sealed row, and flipping a sealed row to version 1 is found."""
+    sealed = _stored_chain([_event(1), _event(2, "verified")])
+    moved = dataclasses.replace(
+        sealed[1],
+        receipt_columns=tuple(
+            (k, v.replace(hour=1) if k == "received_at" else v)
+            for k, v in sealed[1].receipt_columns
+        ),
+    )
+    [finding] = verify_case(KM, "PBG-9", [sealed[0], moved])
+    assert (finding.position, finding.problem) == (
+        2,
+        "column received_at differs from the sealed receipt: the receive time or place was moved",
+    )
+
+    head = ChainHead.empty()
+    legacy = []
+    for event in (_event(1), _event(2, "verified")):
+        accepted = AcceptedEvent(event, canonical_bytes(event), NOW, 0, 0)
+        extended = head.extended(event.event_id, accepted.canonical)  # no receipt: version 1
+        assert extended is not None
+        head, link = extended
+        row = dict(zip(EVENT_COLUMNS, event_row(accepted, link, NOW), strict=True))
+        legacy.append(StoredEvent.from_row([row[name] for name in STORED_COLUMNS]))
+    assert [r.legacy for r in legacy] == [True, True]
+    assert verify_case(KM, "PBG-9", legacy) == []
+    flipped = dataclasses.replace(sealed[1], chain_version=1, receipt="")
+    problems = [f.problem for f in verify_case(KM, "PBG-9", [sealed[0], flipped])]
+    assert problems == [
+        "hash does not match the stored content: the row was changed",
+        "a legacy row (receive time not sealed) after a sealed one: the row was changed",
+    ]

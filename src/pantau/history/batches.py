@@ -35,11 +35,13 @@ class TableBatch(Generic[Item]):
         self.records += 1
         self.offsets[partition] = max(self.offsets.get(partition, 0), offset + 1)
 
-    def due(self, now: float) -> bool:
-        """True when the batch should be written now."""
+    def due(self, now: float, max_rows: int | None = None) -> bool:
+        """True when the batch should be written now; `max_rows` overrides the row limit (the
+        sink raises it while Kafka holds a backlog, for fewer and larger inserts)."""
         if self.opened_at is None:
             return False
-        return self.records >= self.max_rows or now - self.opened_at >= self.max_seconds
+        limit = self.max_rows if max_rows is None else max_rows
+        return self.records >= limit or now - self.opened_at >= self.max_seconds
 
     def due_at(self) -> float | None:
         """When the batch becomes due by age; None when it is empty."""

@@ -2,8 +2,15 @@
 
 Each case's events form a chain in the order the sink received them. An event's link holds its
 `position` (1 = first), `prev_hash` (the hash of the event before it, empty for the first) and
-`hash` = SHA-256 hex over the ASCII `prev_hash` followed by the canonical event bytes. Since
-`prev_hash` is either empty or exactly 64 hex digits, the concatenation is unambiguous.
+`hash`, SHA-256 hex over:
+
+- version 2 (sealed receipt): the ASCII `prev_hash`, the canonical event bytes, a newline, and
+  the receipt bytes (when and where the broker received the event, see `records.receipt_bytes`);
+- version 1 (rows stored before receipts were sealed): the ASCII `prev_hash` followed by the
+  canonical event bytes.
+
+`prev_hash` is either empty or exactly 64 hex digits, and compact JSON never holds a raw
+newline, so each concatenation is unambiguous.
 """
 
 from __future__ import annotations
@@ -15,18 +22,25 @@ from dataclasses import dataclass
 CaseKey = tuple[str, str]  # (agency, case_id): case ids are unique within an agency
 
 
-def link_hash(prev_hash: str, canonical: bytes) -> str:
-    """The chain hash of an event whose canonical form is `canonical` after `prev_hash`."""
-    return hashlib.sha256(prev_hash.encode("ascii") + canonical).hexdigest()
+SEALED = 2  # the chain version that seals the receipt
+LEGACY = 1  # the chain version of rows stored before receipts were sealed
+
+
+def link_hash(prev_hash: str, canonical: bytes, receipt: bytes | None = None) -> str:
+    """The chain hash of an event after `prev_hash`: over its canonical form and, when given,
+    its receipt (version 2); over the canonical form alone without one (version 1)."""
+    sealed = b"" if receipt is None else b"\n" + receipt
+    return hashlib.sha256(prev_hash.encode("ascii") + canonical + sealed).hexdigest()
 
 
 @dataclass(frozen=True)
 class Link:
-    """An event's place in its case's chain."""
+    """An event's place in its case's chain, and the chain version its hash follows."""
 
     position: int
     prev_hash: str
     hash: str
+    version: int = SEALED
 
 
 @dataclass(frozen=True)
@@ -46,11 +60,15 @@ class ChainHead:
         """The head of a case with no stored event."""
         return cls(0, "", frozenset())
 
-    def extended(self, event_id: str, canonical: bytes) -> tuple[ChainHead, Link] | None:
-        """The new head and the event's link, or None when the event is already in the chain."""
+    def extended(
+        self, event_id: str, canonical: bytes, receipt: bytes | None = None
+    ) -> tuple[ChainHead, Link] | None:
+        """The new head and the event's link (sealing the receipt when given), or None when the
+        event is already in the chain."""
         if event_id in self.event_ids:
             return None
-        link = Link(self.position + 1, self.hash, link_hash(self.hash, canonical))
+        version = LEGACY if receipt is None else SEALED
+        link = Link(self.position + 1, self.hash, link_hash(self.hash, canonical, receipt), version)
         return ChainHead(link.position, link.hash, self.event_ids | {event_id}), link
 
 

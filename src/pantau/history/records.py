@@ -17,12 +17,13 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+import orjson
 from pydantic import ValidationError
 
 from pantau.core.alerts import Alert
 from pantau.core.catalog import Catalog
 from pantau.core.events import Event, parse_rfc3339
-from pantau.history.chain import Link
+from pantau.history.chain import SEALED, Link
 
 EVENT_COLUMNS = (
     "event_id",
@@ -52,6 +53,8 @@ EVENT_COLUMNS = (
     "source_partition",
     "source_offset",
     "stored_at",
+    "chain_version",
+    "receipt",
 )
 ALERT_COLUMNS = (
     "alert_id",
@@ -120,9 +123,36 @@ def utc_naive(moment: datetime) -> datetime:
     return moment.astimezone(UTC).replace(tzinfo=None)
 
 
+# The range of ClickHouse's DateTime (UInt32 seconds since the epoch, UTC), on 18.16 and today.
+DATETIME_MIN = datetime(1970, 1, 1, tzinfo=UTC).replace(tzinfo=None)
+DATETIME_MAX = datetime(2106, 2, 7, 6, 28, 15, tzinfo=UTC).replace(tzinfo=None)
+
+
+def datetime_column(moment: datetime) -> tuple[datetime, int]:
+    """An aware instant as a `DateTime` column (whole seconds, UTC, naive) and its microseconds.
+
+    ClickHouse's `DateTime` holds whole seconds between 1970 and 2106. An instant outside that
+    range (the contract accepts any year) is stored as the nearest bound with 0 microseconds;
+    the canonical event keeps the instant itself.
+    """
+    naive = utc_naive(moment)
+    if naive < DATETIME_MIN:
+        return DATETIME_MIN, 0
+    if naive > DATETIME_MAX:
+        return DATETIME_MAX, 0
+    return naive.replace(microsecond=0), naive.microsecond
+
+
+def seconds(moment: datetime) -> datetime:
+    """An aware instant as a `DateTime` column value (see `datetime_column`)."""
+    return datetime_column(moment)[0]
+
+
 def from_millis(millis: int) -> datetime:
-    """A Kafka timestamp (ms since the epoch) as an aware UTC datetime."""
-    return datetime.fromtimestamp(millis / 1000, tz=UTC)
+    """A Kafka timestamp (ms since the epoch) as an aware UTC datetime; a timestamp outside
+    what `DateTime` holds (-1 when the producer set none) is the nearest bound."""
+    low, high = 0, int(DATETIME_MAX.replace(tzinfo=UTC).timestamp()) * 1000 + 999
+    return datetime.fromtimestamp(min(max(millis, low), high) / 1000, tz=UTC)
 
 
 # --- events --------------------------------------------------------------------------------------
@@ -154,7 +184,7 @@ def accept_event(value: bytes, catalog: Catalog) -> Event | None:
 
 def event_columns(event: Event) -> dict[str, Any]:
     """The `events` columns that copy a field of the event, as ClickHouse returns them."""
-    occurred = event.occurred_at.astimezone(UTC)
+    occurred, occurred_us = datetime_column(event.occurred_at)
     payment = event.payment
     return {
         "event_id": event.event_id,
@@ -163,8 +193,8 @@ def event_columns(event: Event) -> dict[str, Any]:
         "case_id": event.case_id,
         "step": event.step,
         "seq": event.seq,
-        "occurred_at": utc_naive(occurred),
-        "occurred_at_us": occurred.microsecond,
+        "occurred_at": occurred,
+        "occurred_at_us": occurred_us,
         "officer_id": event.officer.id if event.officer else "",
         "officer_role": event.officer.role if event.officer else "",
         "applicant_ref": event.applicant.ref if event.applicant else "",
@@ -174,28 +204,105 @@ def event_columns(event: Event) -> dict[str, Any]:
         "reason": event.reason or "",
         "channel": event.channel or "",
         "mode": event.mode,
-        "attributes": json.dumps(
-            event.attributes, ensure_ascii=False, separators=(",", ":"), sort_keys=True
-        ),
+        "attributes": _attributes_text(event.attributes),
     }
+
+
+_CENT = Decimal("0.01")
+
+
+def _attributes_text(attributes: Mapping[str, Any]) -> str:
+    """The `attributes` column: compact JSON with sorted keys, unicode unescaped."""
+    return json.dumps(attributes, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+
+
+def receipt_columns(accepted: AcceptedEvent) -> dict[str, Any]:
+    """The `events` columns that say when and where the broker received the event."""
+    received, received_us = datetime_column(accepted.received_at)
+    return {
+        "received_at": received,
+        "received_at_ms": received_us // 1000,
+        "source_partition": accepted.partition,
+        "source_offset": accepted.offset,
+    }
+
+
+def receipt_text(columns: Mapping[str, Any]) -> str:
+    """The sealed receipt of an event as stored: compact JSON of the receive time (UTC, ms),
+    partition and offset, from the receipt columns (so verify can rebuild it from a row)."""
+    received: datetime = columns["received_at"]
+    at = f"{received:%Y-%m-%dT%H:%M:%S}.{int(columns['received_at_ms']):03d}Z"
+    return (
+        f'{{"offset":{int(columns["source_offset"])},'
+        f'"partition":{int(columns["source_partition"])},"received_at":"{at}"}}'
+    )
+
+
+def receipt_of_text(text: str) -> dict[str, Any]:
+    """The receipt columns a stored receipt describes; raises ValueError when it is not one."""
+    document = json.loads(text)
+    at = document["received_at"]
+    if not (isinstance(at, str) and len(at) == 24 and at.endswith("Z")):
+        raise ValueError("not a receipt time")
+    moment = datetime.strptime(at[:19], "%Y-%m-%dT%H:%M:%S")  # noqa: DTZ007 (UTC, naive)
+    return {
+        "received_at": moment,
+        "received_at_ms": int(at[20:23]),
+        "source_partition": int(document["partition"]),
+        "source_offset": int(document["offset"]),
+    }
+
+
+def receipt_bytes(accepted: AcceptedEvent) -> bytes:
+    """The receipt an accepted event's link seals (chain version 2)."""
+    return receipt_text(receipt_columns(accepted)).encode("ascii")
 
 
 def event_row(accepted: AcceptedEvent, link: Link, stored_at: datetime) -> Row:
     """The `events` row of an accepted event at its place in the chain."""
-    received = accepted.received_at.astimezone(UTC)
-    row = {
-        **event_columns(accepted.event),
-        "received_at": utc_naive(received),
-        "received_at_ms": received.microsecond // 1000,
-        "canonical": accepted.canonical.decode("utf-8"),
-        "position": link.position,
-        "prev_hash": link.prev_hash,
-        "hash": link.hash,
-        "source_partition": accepted.partition,
-        "source_offset": accepted.offset,
-        "stored_at": utc_naive(stored_at),
-    }
-    return tuple(row[name] for name in EVENT_COLUMNS)
+    receipt = receipt_bytes(accepted).decode("ascii") if link.version >= SEALED else ""
+    return event_row_at(accepted, link, seconds(stored_at), receipt)
+
+
+def event_row_at(accepted: AcceptedEvent, link: Link, stored_at: datetime, receipt: str) -> Row:
+    """`event_row` with `stored_at` already a DateTime column value (one per batch) and the
+    receipt text the link sealed ("" for a legacy link)."""
+    event = accepted.event
+    occurred, occurred_us = datetime_column(event.occurred_at)
+    received, received_us = datetime_column(accepted.received_at)
+    officer, payment = event.officer, event.payment
+    attributes = event.attributes
+    return (
+        event.event_id,
+        event.agency,
+        event.service,
+        event.case_id,
+        event.step,
+        event.seq,
+        occurred,
+        occurred_us,
+        received,
+        received_us // 1000,
+        officer.id if officer else "",
+        officer.role if officer else "",
+        event.applicant.ref if event.applicant else "",
+        payment.amount.quantize(_CENT) if payment else None,
+        payment.currency if payment else "",
+        (payment.receipt or "") if payment else "",
+        event.reason or "",
+        event.channel or "",
+        event.mode,
+        _attributes_text(attributes) if attributes else "{}",
+        accepted.canonical.decode("utf-8"),
+        link.position,
+        link.prev_hash,
+        link.hash,
+        accepted.partition,
+        accepted.offset,
+        stored_at,
+        link.version,
+        receipt,
+    )
 
 
 def event_of_canonical(canonical: str) -> Event:
@@ -212,7 +319,7 @@ def alert_row(value: bytes, stored_at: datetime) -> Row | None:
         alert = Alert.from_json_bytes(value)
     except ValidationError:
         return None
-    detected = alert.detected_at.astimezone(UTC)
+    detected, detected_us = datetime_column(alert.detected_at)
     return (
         alert.alert_id,
         alert.rule.value,
@@ -223,14 +330,14 @@ def alert_row(value: bytes, stored_at: datetime) -> Row | None:
         alert.case_id,
         alert.step or "",
         alert.officer_id or "",
-        utc_naive(alert.occurred_at) if alert.occurred_at else None,
-        utc_naive(detected),
-        detected.microsecond // 1000,
+        seconds(alert.occurred_at) if alert.occurred_at else None,
+        detected,
+        detected_us // 1000,
         alert.message,
         json.dumps(alert.evidence, ensure_ascii=False, separators=(",", ":"), sort_keys=True),
         list(alert.event_ids),
         alert.to_json_bytes().decode("utf-8"),
-        utc_naive(stored_at),
+        seconds(stored_at),
     )
 
 
@@ -239,9 +346,13 @@ def alert_row(value: bytes, stored_at: datetime) -> Row | None:
 
 def _object(value: bytes) -> dict[str, Any] | None:
     try:
-        document = json.loads(value)
-    except (ValueError, UnicodeDecodeError):
-        return None
+        document = orjson.loads(value)
+    except orjson.JSONDecodeError:
+        # what orjson refuses and the standard library reads: NaN, integers beyond 64 bits
+        try:
+            document = json.loads(value)
+        except (ValueError, UnicodeDecodeError):
+            return None
     return document if isinstance(document, dict) else None
 
 
@@ -323,13 +434,13 @@ def case_state_row(
         version,
         _text(merged, "status", "state"),
         _text(merged, "current_step", "step", "last_step"),
-        utc_naive(opened) if opened else None,
-        utc_naive(closed) if closed else None,
-        utc_naive(due) if due else None,
+        seconds(opened) if opened else None,
+        seconds(closed) if closed else None,
+        seconds(due) if due else None,
         int(_flag(merged, "breached", "sla_breached", "case_overdue_fired")),
         value.decode("utf-8", errors="replace"),
-        utc_naive(updated),
-        utc_naive(stored_at),
+        seconds(updated),
+        seconds(stored_at),
     )
 
 
@@ -352,6 +463,7 @@ def alert_action_row(
         timestamp_ms
     )
     at_utc = at.astimezone(UTC)
+    at_seconds, at_us = datetime_column(at_utc)
     action_id = _text(document, "action_id", "id")
     if not action_id:
         identity = json.dumps([alert_id, action, actor, note, at_utc.isoformat()])
@@ -362,10 +474,10 @@ def alert_action_row(
         action,
         actor,
         note,
-        utc_naive(at_utc),
-        at_utc.microsecond // 1000,
+        at_seconds,
+        at_us // 1000,
         value.decode("utf-8", errors="replace"),
-        utc_naive(stored_at),
+        seconds(stored_at),
     )
 
 
@@ -376,7 +488,7 @@ def standard_rows(catalog: Catalog, loaded_at: datetime) -> tuple[list[Row], lis
     """Rows of `service_standards` and `service_steps` for one snapshot of the catalog."""
     services: list[Row] = []
     steps: list[Row] = []
-    loaded = utc_naive(loaded_at)
+    loaded = seconds(loaded_at)
     for service in catalog.services.values():
         services.append(
             (

@@ -27,11 +27,17 @@ class SinkSettings(CheckpointSettings):
     sink_batch_rows: int = Field(
         1000, ge=1, le=100_000, description="insert a table's rows once this many are buffered"
     )
+    sink_backlog_batch_rows: int = Field(
+        10_000,
+        ge=1,
+        le=200_000,
+        description="the row limit while Kafka holds a backlog (a poll came back full)",
+    )
     sink_batch_seconds: float = Field(
         1.0, gt=0, le=60, description="or once its oldest buffered row waited this long"
     )
     sink_max_poll_records: int = Field(
-        500, ge=1, le=10_000, description="records taken from Kafka per poll"
+        2000, ge=1, le=10_000, description="records taken from Kafka per poll"
     )
     sink_fetch_max_bytes: int = Field(
         4 * 1024 * 1024, ge=65_536, description="bytes Kafka may prefetch per fetch"

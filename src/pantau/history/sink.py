@@ -2,10 +2,11 @@
 
 One plain Kafka consumer thread (consumer group `<prefix>sink`) reads the events, alerts, cases
 and alert-actions topics. Each topic fills one table's batch; a batch is inserted with one
-native-protocol INSERT when it holds `PANTAU_SINK_BATCH_ROWS` records or is a second old, and
-only then are its offsets committed. When ClickHouse is down the insert fails, every partition
-is paused (so memory holds at most one batch per table plus Kafka's bounded prefetch), the same
-batch is retried with back-off, and consumption resumes by itself once it is stored.
+native-protocol, column-wise INSERT when it holds `PANTAU_SINK_BATCH_ROWS` records (while a poll
+comes back full, i.e. Kafka holds a backlog, `PANTAU_SINK_BACKLOG_BATCH_ROWS`) or is a second
+old, and only then are its offsets committed. When ClickHouse is down the insert fails, every
+partition is paused (so memory holds at most one batch per table plus Kafka's bounded prefetch),
+the same batch is retried with back-off, and consumption resumes by itself once it is stored.
 
 Events are chained per case (see `chain`): the consumer that owns a case's partition is its
 single writer. Heads are cached (bounded LRU) and read from ClickHouse on a miss, so an event
@@ -51,8 +52,10 @@ from pantau.history.records import (
     alert_action_row,
     alert_row,
     case_state_row,
-    event_row,
+    event_row_at,
     from_millis,
+    receipt_bytes,
+    seconds,
     standard_rows,
 )
 from pantau.history.settings import SinkSettings
@@ -135,6 +138,9 @@ class HistorySink:
             for table in self._tables.values()
         }
         self._heads = ChainHeads(settings.sink_chain_cache_cases)
+        self._poll_limit = settings.sink_max_poll_records
+        self._backlog_rows = max(settings.sink_backlog_batch_rows, settings.sink_batch_rows)
+        self._backlog = False
         self.counters = SinkCounters()
         self._paused = False
         self._retry_at = 0.0
@@ -158,7 +164,6 @@ class HistorySink:
         partition: Partition = (record.topic, record.partition)
         now = self._monotonic()
         item: AcceptedEvent | Row | None
-        stored_at = self._now()
         value = record.value or b""
         if table == "events":
             event = accept_event(value, self._catalog)
@@ -175,11 +180,12 @@ class HistorySink:
                 if record.key is not None and record.key != event_key(event.agency, event.case_id):
                     self.counters.misrouted += 1
         elif table == "alerts":
+            stored_at = self._now()
             item = alert_row(value, stored_at)
         elif table == "case_states":
-            item = case_state_row(value, record.key, record.timestamp, record.offset, stored_at)
+            item = case_state_row(value, record.key, record.timestamp, record.offset, self._now())
         else:
-            item = alert_action_row(value, record.key, record.timestamp, stored_at)
+            item = alert_action_row(value, record.key, record.timestamp, self._now())
         if item is None:
             self.counters.add(self.counters.invalid, table)
         self._batches[table].add(partition, record.offset, item, now)
@@ -199,15 +205,17 @@ class HistorySink:
         if missing:
             heads.update(self._store.chain_heads(missing))
         rows: list[Row] = []
-        stored_at = self._now()
+        stored_at = seconds(self._now())
         for accepted in batch:
-            case = (accepted.event.agency, accepted.event.case_id)
-            extended = heads[case].extended(accepted.event.event_id, accepted.canonical)
+            event = accepted.event
+            case = (event.agency, event.case_id)
+            receipt = receipt_bytes(accepted)
+            extended = heads[case].extended(event.event_id, accepted.canonical, receipt)
             if extended is None:
                 self.counters.duplicates += 1
                 continue
             heads[case], link = extended
-            rows.append(event_row(accepted, link, stored_at))
+            rows.append(event_row_at(accepted, link, stored_at, receipt.decode("ascii")))
         return rows, heads
 
     def _write(self, table: str) -> None:
@@ -255,7 +263,8 @@ class HistorySink:
         """Write every due batch (or every non-empty one); False when ClickHouse failed."""
         now = self._monotonic()
         for table, batch in self._batches.items():
-            if batch.records and (all_tables or batch.due(now)):
+            limit = self._backlog_rows if self._backlog else None
+            if batch.records and (all_tables or batch.due(now, limit)):
                 try:
                     self._write(table)
                 except Exception as error:  # any ClickHouse or network failure
@@ -316,9 +325,13 @@ class HistorySink:
             else:
                 self._pause()
             return
+        taken = 0
         for partition_records in records.values():
+            taken += len(partition_records)
             for record in partition_records:
                 self.take(record)
+        # A full poll means Kafka holds more: batch up to the backlog limit, insert less often.
+        self._backlog = taken >= self._poll_limit
         if not self.flush():
             self._pause()
         self._maybe_checkpoint()

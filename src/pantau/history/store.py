@@ -47,9 +47,21 @@ class ClickHouseHistory:
         """Insert rows in one block; raises on any failure (nothing is known to be stored)."""
         if not rows:
             return
+        self.insert_columns(table, columns, [list(column) for column in zip(*rows, strict=True)])
+
+    def insert_columns(
+        self, table: str, columns: Sequence[str], values: Sequence[Sequence[Any]]
+    ) -> None:
+        """Insert one block given column by column (`values[i]` holds column i of every row);
+        raises on any failure (nothing is known to be stored)."""
+        if not values or not values[0]:
+            return
         try:
             self._client.execute(
-                f"INSERT INTO {table} ({', '.join(columns)}) VALUES", list(rows), types_check=False
+                f"INSERT INTO {table} ({', '.join(columns)}) VALUES",
+                values,
+                types_check=False,
+                columnar=True,
             )
         except BaseException:
             self._client.disconnect()

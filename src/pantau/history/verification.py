@@ -16,9 +16,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from pantau.history.chain import link_hash
+from pantau.history.chain import LEGACY, SEALED, link_hash
 from pantau.history.checkpoints import SignedHead
-from pantau.history.records import event_columns, event_of_canonical
+from pantau.history.records import event_columns, event_of_canonical, receipt_of_text
 
 # The event columns that are copies of the hashed canonical event, in the order they are read.
 CHECKED_COLUMNS = (
@@ -41,7 +41,18 @@ CHECKED_COLUMNS = (
     "mode",
     "attributes",
 )
-STORED_COLUMNS = ("position", "prev_hash", "hash", "canonical", *CHECKED_COLUMNS)
+# The event columns the receipt seals (chain version 2).
+RECEIPT_COLUMNS = ("received_at", "received_at_ms", "source_partition", "source_offset")
+STORED_COLUMNS = (
+    "position",
+    "prev_hash",
+    "hash",
+    "canonical",
+    "chain_version",
+    "receipt",
+    *CHECKED_COLUMNS,
+    *RECEIPT_COLUMNS,
+)
 
 
 @dataclass(frozen=True)
@@ -53,6 +64,9 @@ class StoredEvent:
     hash: str
     canonical: str
     columns: tuple[tuple[str, Any], ...]
+    chain_version: int = SEALED
+    receipt: str = ""
+    receipt_columns: tuple[tuple[str, Any], ...] = ()
 
     @classmethod
     def from_row(cls, row: Sequence[Any]) -> StoredEvent:
@@ -64,7 +78,15 @@ class StoredEvent:
             str(values["hash"]),
             str(values["canonical"]),
             tuple((name, values[name]) for name in CHECKED_COLUMNS),
+            int(values["chain_version"]),
+            str(values["receipt"]),
+            tuple((name, values[name]) for name in RECEIPT_COLUMNS),
         )
+
+    @property
+    def legacy(self) -> bool:
+        """A row stored before receipts were sealed (its receive time is not covered)."""
+        return self.chain_version == LEGACY
 
     @property
     def event_id(self) -> str:
@@ -87,18 +109,36 @@ class Finding:
 
 
 def _content_problems(row: StoredEvent) -> list[str]:
+    if row.chain_version not in (LEGACY, SEALED):
+        return [f"unknown chain version {row.chain_version}: the row was changed"]
     problems = []
-    if link_hash(row.prev_hash, row.canonical.encode("utf-8")) != row.hash:
-        problems.append("hash does not match the stored content: the row was changed")
+    receipt = row.receipt.encode("utf-8") if row.chain_version == SEALED else None
+    if link_hash(row.prev_hash, row.canonical.encode("utf-8"), receipt) != row.hash:
+        what = "content and receipt" if receipt is not None else "content"
+        problems.append(f"hash does not match the stored {what}: the row was changed")
+    if row.legacy and row.receipt:
+        problems.append("a legacy row with a receipt: the row was changed")
     try:
         expected = event_columns(event_of_canonical(row.canonical))
     except ValidationError:
-        return [*problems, "the stored content is not a valid event: the row was changed"]
-    changed = [name for name, value in row.columns if expected.get(name) != value]
-    if changed:
-        problems.append(
-            f"column {', '.join(changed)} differs from the hashed content: the row was changed"
-        )
+        problems.append("the stored content is not a valid event: the row was changed")
+    else:
+        changed = [name for name, value in row.columns if expected.get(name) != value]
+        if changed:
+            problems.append(
+                f"column {', '.join(changed)} differs from the hashed content: the row was changed"
+            )
+    if receipt is not None:
+        try:
+            sealed = receipt_of_text(row.receipt)
+        except (ValueError, KeyError, TypeError):
+            return [*problems, "the stored receipt is not a receipt: the row was changed"]
+        moved = [name for name, value in row.receipt_columns if sealed.get(name) != value]
+        if moved:
+            problems.append(
+                f"column {', '.join(moved)} differs from the sealed receipt: the receive time "
+                "or place was moved"
+            )
     return problems
 
 
@@ -124,6 +164,7 @@ def verify_case(
     previous: StoredEvent | None = None
     previous_missing = False
     first_position: dict[str, int] = {}
+    sealed_before = False
     for position in range(1, last + 1):
         candidates = at_position.get(position, [])
         if not candidates:
@@ -161,6 +202,13 @@ def verify_case(
                 row.event_id,
                 f"event already chained at position {first_position[row.event_id]}",
             )
+        if row.legacy and sealed_before:
+            found(
+                position,
+                row.event_id,
+                "a legacy row (receive time not sealed) after a sealed one: the row was changed",
+            )
+        sealed_before = sealed_before or not row.legacy
         first_position.setdefault(row.event_id, position)
         previous, previous_missing = row, False
     if signed is not None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from clickhouse_driver.errors import Error as ClickHouseError
@@ -32,28 +33,39 @@ def checkpoint_lines(directory: Path) -> Iterator[tuple[str, str]]:
                 yield f"{path.name}:{number}", line
 
 
+@dataclass
+class Verified:
+    """What one run of verify checked and found."""
+
+    cases: int = 0
+    events: int = 0
+    legacy: int = 0  # events stored before receipts were sealed (chain version 1)
+    findings: list[Finding] = field(default_factory=list)
+
+
 def verify_store(
     store: ClickHouseHistory,
     signed: dict[CaseKey, SignedHead],
     agency: str | None = None,
     case_id: str | None = None,
-) -> tuple[int, int, list[Finding]]:
-    """(cases checked, events checked, findings) for the chosen chains and their signed heads."""
-    cases = events = 0
-    findings: list[Finding] = []
+) -> Verified:
+    """What verify checked and found in the chosen chains and their signed heads."""
+    result = Verified()
+    findings = result.findings
     seen: set[CaseKey] = set()
     for case, rows in store.stored_chains(agency, case_id):
         seen.add(case)
-        cases += 1
-        events += len({row.position for row in rows})
+        result.cases += 1
+        result.events += len({row.position for row in rows})
+        result.legacy += len({row.position for row in rows if row.legacy})
         findings += verify_case(case[0], case[1], rows, signed.get(case))
     # A case whose every row was deleted is known only to its checkpoint.
     for case, head in sorted(signed.items()):
         chosen = (agency is None or case[0] == agency) and (case_id is None or case[1] == case_id)
         if chosen and case not in seen:
-            cases += 1
+            result.cases += 1
             findings += verify_case(case[0], case[1], [], head)
-    return cases, events, findings
+    return result
 
 
 def main(argv: list[str]) -> int:
@@ -85,14 +97,20 @@ def main(argv: list[str]) -> int:
             print("checkpoints were altered: their heads are not trusted")
     store = ClickHouseHistory(connect(settings.clickhouse_target))
     try:
-        cases, events, findings = verify_store(store, signed, agency, case_id)
+        result = verify_store(store, signed, agency, case_id)
     except (ClickHouseError, OSError) as error:
         print(f"pantau verify: {error}", file=sys.stderr)
         return 2
     finally:
         store.close()
+    findings, cases, events = result.findings, result.cases, result.events
     for finding in findings:
         print(finding)
+    if result.legacy:
+        print(
+            f"note: {result.legacy} legacy events were stored before receive times were sealed; "
+            "their content and order are checked, their received_at is not"
+        )
     altered = len({(f.agency, f.case_id) for f in findings})
     if problems:
         print(f"ALTERED: {len(problems)} checkpoint lines fail their signature")

@@ -28,6 +28,7 @@ from pantau.history.records import (
     alert_row,
     case_state_row,
     event_row,
+    receipt_bytes,
     standard_rows,
 )
 from pantau.settings import SAMPLE_CATALOG
@@ -162,7 +163,9 @@ def event_rows() -> list[tuple[Any, ...]]:
             (event.case_id, event.step), timedelta(seconds=5)
         )
         accepted = AcceptedEvent(event, canonical_bytes(event), received, 0, offset)
-        extended = heads.get(case, ChainHead.empty()).extended(event.event_id, accepted.canonical)
+        extended = heads.get(case, ChainHead.empty()).extended(
+            event.event_id, accepted.canonical, receipt_bytes(accepted)
+        )
         assert extended is not None
         heads[case], link = extended
         rows.append(event_row(accepted, link, STORED_AT))

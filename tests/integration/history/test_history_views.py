@@ -89,7 +89,10 @@ def test_v_sla_compliance_counts_closed_cases_per_month(engine: Engine) -> None:
 
 
 def test_hash_chain_can_be_recomputed_in_sql(engine: Engine) -> None:
-    """hash = SHA-256 over prev_hash and the canonical event, checkable with SQL on both engines."""
+    """hash = SHA-256 over prev_hash, the canonical event, a newline and the sealed receipt,
+    checkable with SQL on both engines."""
     assert engine.rows(
-        "SELECT countIf(lower(hex(SHA256(concat(prev_hash, canonical)))) != hash) FROM events"
-    ) == [("0",)]
+        "SELECT countIf(lower(hex(SHA256(concat(prev_hash, canonical, "
+        "if(chain_version = 2, concat('\\n', receipt), ''))))) != hash), "
+        "countIf(chain_version != 2) FROM events"
+    ) == [("0", "0")]

@@ -12,6 +12,7 @@ from clickhouse_driver import Client
 from known_history import events
 from sink_process import SinkProcess, publish_events, wait_for
 
+from pantau.history.records import EVENT_COLUMNS
 from pantau.settings import CommonSettings
 
 KM, DK, SL = "kota-malang.dpmptsp", "kota-malang.disdukcapil", "kab-sleman.dpmptsp"
@@ -87,13 +88,26 @@ def test_verify_names_updated_deleted_and_inserted_rows(
     )
     # A forged row copied from a real one, with another officer, at the same position.
     client.execute(
-        "INSERT INTO events SELECT event_id, agency, service, case_id, step, seq, occurred_at, "
+        f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) "
+        "SELECT event_id, agency, service, case_id, step, seq, occurred_at, "
         "occurred_at_us, received_at, received_at_ms, 'FAKE', officer_role, applicant_ref, "
         "payment_amount, payment_currency, payment_receipt, reason, channel, mode, attributes, "
         "replaceAll(canonical, 'OP1', 'FAKE'), position, prev_hash, hash, source_partition, "
-        f"source_offset, stored_at FROM events WHERE agency = '{DK}' AND case_id = 'KTP-1' "
-        "AND position = 2"
+        f"source_offset, stored_at, chain_version, receipt FROM events WHERE agency = '{DK}' "
+        "AND case_id = 'KTP-1' AND position = 2"
     )
+    # A receive time moved two days back (to hide a backdated entry): the row is re-inserted
+    # with the earlier time and the original deleted, since received_at is in the partition key.
+    where = f"agency = '{KM}' AND case_id = 'PBG-1' AND position = 4"
+    [(received,)] = client.execute(f"SELECT received_at FROM events WHERE {where}")
+    backdated = ", ".join(
+        "received_at - 172800" if c == "received_at" else c for c in EVENT_COLUMNS
+    )
+    client.execute(
+        f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) SELECT {backdated} FROM events "
+        f"WHERE {where}"
+    )
+    _mutate(client, f"ALTER TABLE events DELETE WHERE {where} AND received_at = '{received}'")
     time.sleep(0.1)
 
     altered = _verify(env)
@@ -106,6 +120,10 @@ def test_verify_names_updated_deleted_and_inserted_rows(
 
     assert reported(f"{KM}/PBG-1 position 2 {KM}:PBG-1:2", "column officer_id differs"), out
     assert reported(f"{KM}/PBG-2 position 3", "the event was deleted"), out
+    assert reported(
+        f"{KM}/PBG-1 position 4 {KM}:PBG-1:4",
+        "column received_at differs from the sealed receipt: the receive time or place was moved",
+    ), out
     assert reported(f"{SL}/R-1 position 7", "checkpoint"), out
     assert reported(f"{DK}/KTP-1 position 2", "2 different rows"), out
     assert not any("KTP-2" in line or "PBG-3" in line or "SLF-1" in line for line in lines), out

@@ -1,0 +1,272 @@
+"""`pantau auditor add`: a read-only ClickHouse user who sees one agency's history and nothing else.
+
+Two ways, chosen by what the server can do (`--mode auto`):
+
+- `database` (ClickHouse 18.16 and any later server): an agency database `<db>__<agency>` of
+  materialized views that copy the agency's rows out of every history table as they are
+  inserted (and once, at creation, the rows already stored), plus the auditors' `v_*` views
+  defined over those copies. The user is written to the server's `users.d` directory with the
+  read-only profile and `allow_databases` naming only the agency database. ClickHouse 18.16
+  refuses such a user any query that names another database, also inside a view, and in
+  read-only mode every table function (`remote`, `url`, `file`, `merge`, ...); its `system`
+  tables list only the allowed database.
+- `row-policy` (ClickHouse with SQL access control, 20.5 and later): `CREATE USER` with
+  `readonly = 1`, `GRANT SELECT` on the history database, and a row policy per table that lets
+  the user see only the agency's rows, through the tables and every view over them.
+
+The statements are built here (pure); `main` runs them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import re
+import secrets
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field
+
+from pantau.adapters.clickhouse_schema import load_migrations
+from pantau.settings import REPO_DIR, CommonSettings
+
+_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+_AGENCY = re.compile(r"^[a-z0-9][a-z0-9.-]{2,63}$")
+
+# Each history table, how its copy is stored, and which of its rows belong to an agency
+# (`{agency}` is the quoted agency code, `{db}` the history database).
+_TABLES: tuple[tuple[str, str, str], ...] = (
+    (
+        "events",
+        "PARTITION BY toYYYYMM(received_at) "
+        "ORDER BY (agency, service, case_id, position, event_id)",
+        "agency = {agency}",
+    ),
+    (
+        "alerts",
+        "PARTITION BY toYYYYMM(detected_at) ORDER BY (agency, rule, detected_at, alert_id)",
+        "agency = {agency}",
+    ),
+    (
+        "alert_actions",
+        "PARTITION BY toYYYYMM(at) ORDER BY (alert_id, at, action_id)",
+        "alert_id IN (SELECT alert_id FROM {db}.alerts WHERE agency = {agency})",
+    ),
+    ("case_states", "ORDER BY (agency, service, case_id, version)", "agency = {agency}"),
+    ("service_standards", "ORDER BY (agency, service, loaded_at)", "agency = {agency}"),
+    ("service_steps", "ORDER BY (agency, service, step, loaded_at)", "agency = {agency}"),
+)
+TABLES = tuple(name for name, _, _ in _TABLES)
+
+
+def quoted(text: str) -> str:
+    """A ClickHouse string literal."""
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def agency_database(database: str, agency: str) -> str:
+    """The agency database of an agency: `<db>__<agency with . and - as _>`."""
+    return f"{database}__{re.sub(r'[^a-z0-9]', '_', agency)}"
+
+
+def default_name(agency: str) -> str:
+    """The user name when none is given: `auditor_<agency with . and - as _>`."""
+    return f"auditor_{re.sub(r'[^a-z0-9]', '_', agency)}"
+
+
+def agency_filter(table: str, database: str, agency: str) -> str:
+    """The condition that keeps an agency's rows of a history table."""
+    condition = next(c for name, _, c in _TABLES if name == table)
+    return condition.format(agency=quoted(agency), db=f"`{database}`")
+
+
+def copy_statements(database: str, agency: str) -> tuple[list[str], list[str]]:
+    """(statements creating the agency database, its copies and views; the statements copying
+    the rows already stored). The copies take new rows from the moment they exist; the rows
+    stored between that moment and the backfill are copied twice, which the `v_*` views and
+    `pantau verify` treat as the retried inserts they resemble."""
+    scoped = agency_database(database, agency)
+    create = [f"CREATE DATABASE IF NOT EXISTS `{scoped}`"]
+    backfill = []
+    for table, storage, _ in _TABLES:
+        where = agency_filter(table, database, agency)
+        create.append(
+            f"CREATE MATERIALIZED VIEW IF NOT EXISTS `{scoped}`.{table} ENGINE = MergeTree "
+            f"{storage} AS SELECT * FROM `{database}`.{table} WHERE {where}"
+        )
+        backfill.append(
+            f"INSERT INTO `{scoped}`.{table} SELECT * FROM `{database}`.{table} WHERE {where}"
+        )
+    for migration in load_migrations():
+        for statement in migration.statements(scoped):
+            if statement.upper().startswith("CREATE VIEW"):
+                create.append(statement)
+    return create, backfill
+
+
+def users_xml(name: str, password: str, scoped: str) -> str:
+    """A `users.d` file of a read-only user allowed into the one database `scoped`."""
+    digest = hashlib.sha256(password.encode("utf-8")).hexdigest()
+    return f"""<?xml version="1.0"?>
+<!-- Written by `pantau auditor add`: a read-only auditor of the agency database {scoped}. -->
+<yandex>
+    <users>
+        <{name}>
+            <password_sha256_hex>{digest}</password_sha256_hex>
+            <networks>
+                <ip>::1</ip>
+                <ip>127.0.0.1</ip>
+            </networks>
+            <profile>readonly</profile>
+            <quota>default</quota>
+            <allow_databases>
+                <database>{scoped}</database>
+            </allow_databases>
+        </{name}>
+    </users>
+</yandex>
+"""
+
+
+def row_policy_statements(database: str, agency: str, name: str, password: str) -> list[str]:
+    """SQL access control (ClickHouse 20.5 and later): the user, SELECT on the history database
+    only, and one row policy per table keeping the agency's rows."""
+    statements = [
+        f"CREATE USER IF NOT EXISTS {name} IDENTIFIED WITH sha256_password BY {quoted(password)} "
+        f"DEFAULT DATABASE `{database}` SETTINGS readonly = 1",
+        f"GRANT SELECT ON `{database}`.* TO {name}",
+    ]
+    for table in TABLES:
+        statements.append(
+            f"CREATE ROW POLICY IF NOT EXISTS {name}_{table} ON `{database}`.{table} "
+            f"FOR SELECT USING {agency_filter(table, database, agency)} TO {name}"
+        )
+    return statements
+
+
+def supports_sql_access(version: str) -> bool:
+    """Whether a server version has users, grants and row policies in SQL (20.5 and later)."""
+    numbers = [int(part) for part in re.findall(r"\d+", version)[:2]] + [0, 0]
+    return (numbers[0], numbers[1]) >= (20, 5)
+
+
+def _local_dir() -> Path:
+    """Where the deploy scripts keep the local servers (as deploy/lib.sh decides it)."""
+    return Path(os.environ.get("PANTAU_LOCAL_DIR") or REPO_DIR / ".local")
+
+
+class AuditorSettings(CommonSettings):
+    """Where `pantau auditor add` writes users for a server configured by files (18.16)."""
+
+    clickhouse_users_dir: Path = Field(
+        default_factory=lambda: _local_dir() / "clickhouse" / "users.d",
+        description="the ClickHouse server's users.d directory (for servers without SQL users); "
+        "default: that of the local server, under PANTAU_LOCAL_DIR (.local)",
+    )
+
+
+@dataclass(frozen=True)
+class Added:
+    """What `add_auditor` did."""
+
+    name: str
+    password: str
+    database: str
+    mode: str
+    created_database: bool
+
+
+def add_auditor(
+    client: Any,
+    database: str,
+    agency: str,
+    name: str,
+    password: str,
+    mode: str,
+    users_dir: Path,
+) -> Added:
+    """Create the auditor (and, in `database` mode, the agency database once)."""
+    if mode == "auto":
+        [(version,)] = client.execute("SELECT version()")
+        mode = "row-policy" if supports_sql_access(str(version)) else "database"
+    if mode == "row-policy":
+        for statement in row_policy_statements(database, agency, name, password):
+            client.execute(statement)
+        return Added(name, password, database, mode, False)
+    scoped = agency_database(database, agency)
+    exists = client.execute(
+        "SELECT count() FROM system.databases WHERE name = %(name)s", {"name": scoped}
+    )[0][0]
+    create, backfill = copy_statements(database, agency)
+    if not exists:
+        for statement in create + backfill:
+            client.execute(statement)
+    users_dir.mkdir(parents=True, exist_ok=True)
+    path = users_dir / f"pantau-{name}.xml"
+    path.write_text(users_xml(name, password, scoped), encoding="utf-8")
+    path.chmod(0o640)
+    return Added(name, password, scoped, mode, not exists)
+
+
+def main(argv: Sequence[str]) -> int:
+    parser = argparse.ArgumentParser(prog="pantau auditor", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    add = commands.add_parser("add", help="add a read-only auditor of one agency")
+    add.add_argument("--agency", required=True, help="the agency code, e.g. kota-malang.dpmptsp")
+    add.add_argument("--name", help="the user name (default auditor_<agency>)")
+    add.add_argument("--password", help="the password (default: a new random one, printed)")
+    add.add_argument(
+        "--mode",
+        choices=["auto", "database", "row-policy"],
+        default="auto",
+        help="row-policy where the server has SQL users (20.5+), else database (default auto)",
+    )
+    args = parser.parse_args(list(argv))
+    if not _AGENCY.match(args.agency):
+        parser.error("--agency takes an agency code (a-z 0-9 . -)")
+    name = args.name or default_name(args.agency)
+    if not _NAME.match(name):
+        parser.error("--name takes a-z 0-9 _ starting with a letter")
+    password = args.password or secrets.token_urlsafe(18)
+    settings = AuditorSettings()
+    target = settings.clickhouse_target
+    from clickhouse_driver.errors import Error as ClickHouseError
+
+    from pantau.history.store import connect
+
+    client = connect(target)
+    try:
+        known = client.execute(
+            f"SELECT count() FROM `{target.database}`.service_standards WHERE agency = %(agency)s",
+            {"agency": args.agency},
+        )[0][0]
+        if not known:
+            print(f"note: no service standards of {args.agency} stored yet (is the code right?)")
+        added = add_auditor(
+            client,
+            target.database,
+            args.agency,
+            name,
+            password,
+            args.mode,
+            settings.clickhouse_users_dir,
+        )
+    except (ClickHouseError, OSError) as error:
+        print(f"pantau auditor: {str(error).split('Stack trace')[0].strip()}", file=sys.stderr)
+        return 1
+    finally:
+        client.disconnect()
+    if added.mode == "database":
+        state = "created and filled" if added.created_database else "already there"
+        print(f"agency database {added.database}: {state}")
+        print(f"user {name}: written to {settings.clickhouse_users_dir} (the server reloads it)")
+    else:
+        print(f"user {name}: created with row policies on {added.database} for {args.agency}")
+    shown = "" if args.password else f":{password}"
+    print(f"connect: clickhouse://{name}{shown}@{target.host}:{target.port}/{added.database}")
+    return 0
