@@ -72,13 +72,59 @@ class InMemoryPublisher:
         self.closed = True
 
 
+class _Acknowledgements:
+    """Counts a request's acknowledgements in the producer's I/O thread and wakes the event loop
+    once: when the last record is acknowledged, or at the first failure.
+
+    One asyncio future per request instead of one per record: the per-record bridge (a future,
+    two callbacks and a loop wake-up each) cost more than the records themselves.
+    """
+
+    def __init__(
+        self, count: int, loop: asyncio.AbstractEventLoop, done: asyncio.Future[None]
+    ) -> None:
+        self._left = count
+        self._loop = loop
+        self._done = done
+        self._lock = threading.Lock()
+        self._settled = False
+
+    def acknowledged(self, _metadata: object) -> None:
+        with self._lock:
+            self._left -= 1
+            if self._left or self._settled:
+                return
+            self._settled = True
+        self._wake(None)
+
+    def failed(self, error: BaseException) -> None:
+        with self._lock:
+            if self._settled:
+                return
+            self._settled = True
+        self._wake(error)
+
+    def _wake(self, error: BaseException | None) -> None:
+        # A closed loop means nobody is waiting for the answer any more.
+        with contextlib.suppress(RuntimeError):
+            self._loop.call_soon_threadsafe(self._settle, error)
+
+    def _settle(self, error: BaseException | None) -> None:
+        if self._done.done():  # the request timed out meanwhile
+            return
+        if error is None:
+            self._done.set_result(None)
+        else:
+            self._done.set_exception(error)
+
+
 class KafkaPublisher:
     """Publishes to one topic with an idempotent kafka-python producer and acks=all.
 
-    kafka-python is blocking, so `send` runs on a small thread pool and the delivery futures are
-    bridged to asyncio: the event loop never waits on Kafka. The producer is created on first
-    use, so the intake starts (and reports not ready) while Kafka is down, and it reconnects by
-    itself when Kafka returns.
+    kafka-python is blocking, so `send` runs on a small thread pool and the acknowledgements are
+    counted into one asyncio future per request: the event loop never waits on Kafka. The
+    producer is created on first use, so the intake starts (and reports not ready) while Kafka is
+    down, and it reconnects by itself when Kafka returns.
     """
 
     def __init__(
@@ -107,13 +153,15 @@ class KafkaPublisher:
         if not records:
             return
         loop = asyncio.get_running_loop()
+        acknowledged: asyncio.Future[None] = loop.create_future()
+        acks = _Acknowledgements(len(records), loop, acknowledged)
         generation: int | None = None
         try:
             async with asyncio.timeout(self.timeout):
-                generation, deliveries = await loop.run_in_executor(
-                    self._senders, self._send_all, records
+                generation = await loop.run_in_executor(
+                    self._senders, self._send_all, records, acks
                 )
-                await asyncio.gather(*(self._bridge(delivery, loop) for delivery in deliveries))
+                await acknowledged
         except TimeoutError:
             self._discard_producer(generation)
             raise PublishUnavailable(
@@ -127,38 +175,20 @@ class KafkaPublisher:
             raise PublishUnavailable(
                 f"Kafka did not acknowledge the events ({type(error).__name__})"
             ) from None
+        finally:
+            acknowledged.cancel()  # settled already, or nobody will wait for it any more
 
-    def _send_all(self, records: Sequence[OutgoingRecord]) -> tuple[int, list[Any]]:
+    def _send_all(self, records: Sequence[OutgoingRecord], acks: _Acknowledgements) -> int:
         producer, generation = self._ensure_producer()
         try:
-            return generation, [
-                producer.send(self.topic, key=r.key, value=r.value) for r in records
-            ]
+            for r in records:
+                delivery = producer.send(self.topic, key=r.key, value=r.value)
+                delivery.add_callback(acks.acknowledged)
+                delivery.add_errback(acks.failed)
         except Exception:
             self._discard_producer(generation)
             raise
-
-    @staticmethod
-    def _bridge(delivery: Any, loop: asyncio.AbstractEventLoop) -> asyncio.Future[object]:
-        """An asyncio future settled from the producer's I/O thread when Kafka answers."""
-        future: asyncio.Future[object] = loop.create_future()
-
-        def settle(result: object, error: BaseException | None) -> None:
-            if future.done():
-                return
-            if error is None:
-                future.set_result(result)
-            else:
-                future.set_exception(error)
-
-        def from_thread(result: object, error: BaseException | None) -> None:
-            # A closed loop means nobody is waiting for the answer any more.
-            with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(settle, result, error)
-
-        delivery.add_callback(lambda metadata: from_thread(metadata, None))
-        delivery.add_errback(lambda error: from_thread(None, error))
-        return future
+        return generation
 
     def _ensure_producer(self) -> tuple[Any, int]:
         with self._producer_lock:
