@@ -28,7 +28,6 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import httpx
 import orjson
@@ -103,7 +102,7 @@ def baseline_app() -> FastAPI:
     @app.post("/v1/events", status_code=202)
     async def events(request: Request) -> Response:
         document = orjson.loads(await request.body())
-        items = document["events"] if "events" in document else [document]
+        items = document.get("events", [document])
         reply = {
             "accepted": len(items),
             "results": [{"event_id": item["event_id"], "status": "accepted"} for item in items],

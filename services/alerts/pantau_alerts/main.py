@@ -18,6 +18,7 @@ from prometheus_client import CollectorRegistry, Gauge
 
 from pantau.adapters.kafka_topics import ensure_topics
 from pantau.core.catalog import Catalog, CatalogError, load_catalog
+from pantau.logs import configure_logging
 from pantau_alerts.adapters.kafka_logs import KafkaLogs, deliveries_topic_spec
 from pantau_alerts.adapters.webhooks import HttpWebhookPoster
 from pantau_alerts.api import create_app
@@ -187,10 +188,7 @@ def main(argv: list[str]) -> int:
     )
     parser.parse_args(argv)
     settings = AlertsSettings()
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging("alerts", settings.log_level, settings.log_format)
     try:
         operators, routes, catalog = _load(settings)
     except (OperatorsError, RoutesError) as error:
@@ -217,6 +215,7 @@ def main(argv: list[str]) -> int:
         host=settings.alerts_host,
         port=settings.alerts_port,
         log_level=settings.log_level.lower(),
+        log_config=None,  # uvicorn's loggers go through the handler configure_logging set
         timeout_graceful_shutdown=3,
     )
     _Server(config, on_shutdown=app.state.desk.hub.close).run()

@@ -57,6 +57,7 @@ from pantau.history.records import (
 )
 from pantau.history.settings import SinkSettings
 from pantau.history.store import ClickHouseHistory, connect
+from pantau.logs import configure_logging
 
 log = logging.getLogger("pantau.sink")
 
@@ -400,12 +401,7 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="pantau sink", description=__doc__.splitlines()[0])
     parser.parse_args(argv)
     settings = SinkSettings()
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
-    if settings.log_level.upper() != "DEBUG":
-        # kafka-python narrates every connection and rebalance at INFO
-        logging.getLogger("kafka").setLevel(logging.WARNING)
+    configure_logging("sink", settings.log_level, settings.log_format)
     catalog = load_catalog(settings.catalog)
     store = ClickHouseHistory(connect(settings.clickhouse_target))
     if settings.sink_load_standards:
