@@ -7,7 +7,7 @@ import asyncio
 import logging
 import socket
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,6 +15,8 @@ from pathlib import Path
 import uvicorn
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry, Gauge
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.registry import Collector
 
 from pantau.adapters.kafka_topics import ensure_topics
 from pantau.core.catalog import Catalog, CatalogError, load_catalog
@@ -110,6 +112,7 @@ def build_app(
         Gauge(
             "pantau_alerts_webhook_attempts", "webhook attempts made here", registry=registry
         ).set(dispatcher.attempts_made)
+        registry.register(_DeliveryCounters(dispatcher))
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -233,3 +236,28 @@ class _Server(uvicorn.Server):
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         self._on_shutdown()
         await super().shutdown(sockets)
+
+
+class _DeliveryCounters(Collector):
+    """Deliveries by route and outcome, and failed attempts by route, as Prometheus counters."""
+
+    def __init__(self, dispatcher: DeliveryDispatcher) -> None:
+        self._dispatcher = dispatcher
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        outcomes = CounterMetricFamily(
+            "pantau_alerts_deliveries",
+            "Final webhook outcomes recorded here, by route and outcome (delivered, dead_letter).",
+            labels=["route", "outcome"],
+        )
+        for (route, outcome), count in sorted(self._dispatcher.outcomes_by_route.items()):
+            outcomes.add_metric([route, outcome], count)
+        yield outcomes
+        failed = CounterMetricFamily(
+            "pantau_alerts_webhook_failed_attempts",
+            "Webhook attempts that failed (and were retried or dead-lettered), by route.",
+            labels=["route"],
+        )
+        for route, count in sorted(self._dispatcher.failed_attempts_by_route.items()):
+            failed.add_metric([route], count)
+        yield failed

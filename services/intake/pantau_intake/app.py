@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import time
-from collections.abc import AsyncIterator, Callable, Mapping, MutableMapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, MutableMapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 import orjson
@@ -26,10 +26,12 @@ from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     generate_latest,
-    multiprocess,
 )
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
 from pydantic import BaseModel, Field, TypeAdapter
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -37,6 +39,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from pantau.core.catalog import Catalog, catalog_summary, load_catalog
 from pantau.core.events import IncomingEvent
 from pantau.core.pseudonym import PseudonymKey
+from pantau.core.working_time import WorkingCalendar
+from pantau.metrics import exposed_registry
 from pantau_intake.api_keys import AgencyKeyring
 from pantau_intake.publisher import EventPublisher, OutgoingRecord, PublishUnavailable
 from pantau_intake.rate_limit import AgencyRateLimiter
@@ -183,8 +187,11 @@ class IntakeMetrics:
     """The intake's Prometheus metrics, in a registry of its own (one per app instance)."""
 
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+    working_hours: AgencyWorkingHours | None = None
 
     def __post_init__(self) -> None:
+        if self.working_hours is not None:
+            self.registry.register(self.working_hours)
         self.requests = Counter(
             "pantau_intake_requests",
             "HTTP requests by endpoint, status and agency ('-' before authentication).",
@@ -197,6 +204,13 @@ class IntakeMetrics:
             ["agency"],
             registry=self.registry,
         )
+        self.in_flight = Gauge(
+            "pantau_intake_in_flight",
+            "POST /v1/events requests being handled; at PANTAU_INTAKE_MAX_IN_FLIGHT per worker "
+            "the intake sheds with 503.",
+            registry=self.registry,
+            multiprocess_mode="livesum",
+        )
         self.publish_seconds = Histogram(
             "pantau_intake_publish_seconds",
             "Time from handing a request's events to Kafka until all are acknowledged (or not).",
@@ -206,14 +220,39 @@ class IntakeMetrics:
         )
 
     def exposed(self) -> CollectorRegistry:
-        """What `/metrics` shows: this process's registry, or the sum over every worker when
-        prometheus_client's multiprocess folder is set (`PANTAU_INTAKE_WORKERS` > 1)."""
-        folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
-        if not folder:
-            return self.registry
-        summed = CollectorRegistry()
-        multiprocess.MultiProcessCollector(summed, path=folder)  # type: ignore[no-untyped-call]
-        return summed
+        """What `/metrics` shows: this process's metrics, or the sum over every worker process
+        (`PANTAU_INTAKE_WORKERS` > 1), with the agencies' working hours."""
+        registry = exposed_registry(self.registry)
+        if registry is not self.registry and self.working_hours is not None:
+            registry.register(self.working_hours)
+        return registry
+
+
+class AgencyWorkingHours(Collector):
+    """`pantau_intake_agency_working_hours{agency}`: 1 while the agency's calendar is open now.
+
+    Lets an alerting rule tell a silent agency during its working hours from a quiet night
+    or holiday, by the catalog's own calendars rather than a guess in PromQL.
+    """
+
+    def __init__(self, catalog: Catalog, now: Callable[[], datetime]) -> None:
+        self._calendars = {
+            agency: WorkingCalendar(spec)
+            for agency in catalog.agencies
+            if (spec := catalog.calendar_of(agency)) is not None
+        }
+        self._now = now
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        family = GaugeMetricFamily(
+            "pantau_intake_agency_working_hours",
+            "1 while the agency's working calendar is open, 0 outside its hours and on holidays.",
+            labels=["agency"],
+        )
+        now = self._now()
+        for agency, calendar in sorted(self._calendars.items()):
+            family.add_metric([agency], 1.0 if calendar.is_working_time(now) else 0.0)
+        yield family
 
 
 @dataclass
@@ -295,10 +334,12 @@ async def post_events(request: Request, intake: IntakeDep, agency: AgencyDep) ->
             headers={"Retry-After": RETRY_AFTER_OVERLOADED},
         )
     intake.in_flight += 1
+    intake.metrics.in_flight.inc()
     try:
         return await _accept(request, intake, agency)
     finally:
         intake.in_flight -= 1
+        intake.metrics.in_flight.dec()
 
 
 async def _accept(request: Request, intake: Intake, agency: str) -> Response:
@@ -543,7 +584,7 @@ def create_app(
     if keyring is None:
         keyring = AgencyKeyring.load(settings.api_keys_file())
     keyring.check_agencies(catalog.agencies)
-    metrics = IntakeMetrics()
+    metrics = IntakeMetrics(working_hours=AgencyWorkingHours(catalog, lambda: datetime.now(UTC)))
     intake = Intake(
         settings=settings,
         catalog=catalog,
