@@ -96,15 +96,7 @@ def number(text: str) -> float:
 
 def components() -> dict[str, Any]:
     out: dict[str, Any] = {}
-    requests, batches = scaled(2000, 500), scaled(200, 50)
-    text = run_script(
-        [
-            "benchmarks/bench_intake.py",
-            f"--requests={requests}",
-            f"--batches={batches}",
-            "--rounds=1",
-        ]
-    )
+    text = run_script(["benchmarks/bench_intake.py", f"--seconds={scaled(10, 3)}", "--rounds=1"])
     rows = {}
     for line in text.splitlines():
         fields = line.split()

@@ -20,6 +20,7 @@ health_url() {
     intake) echo "http://127.0.0.1:${PANTAU_INTAKE_PORT:-8000}/healthz" ;;
     alerts) echo "http://127.0.0.1:${PANTAU_ALERTS_PORT:-8001}/healthz" ;;
     tracker) echo "http://127.0.0.1:${PANTAU_TRACKER_PORT:-6066}/healthz" ;;
+    sink) echo "http://127.0.0.1:${PANTAU_SINK_METRICS_PORT:-8003}/healthz" ;;
     *) echo "" ;;
   esac
 }
@@ -60,6 +61,7 @@ up() {
     case "$p" in
       intake) say "  Intake       http://127.0.0.1:${PANTAU_INTAKE_PORT:-8000}/docs" ;;
       alerts) say "  Dashboard    http://127.0.0.1:${PANTAU_ALERTS_PORT:-8001}/   (dev token: dev-inspectorate-token)" ;;
+      sink) say "  Sink         metrics http://127.0.0.1:${PANTAU_SINK_METRICS_PORT:-8003}/metrics, log $LOG_DIR/sink.log" ;;
       *) say "  $(printf '%-12s' "${p^}") running, log $LOG_DIR/$p.log" ;;
     esac
   done

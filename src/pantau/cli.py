@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from pydantic_settings import BaseSettings
 
 from pantau.core.catalog import CatalogError
+from pantau.logs import configure_logging
 from pantau.settings import CommonSettings
 
 
@@ -187,6 +188,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"pantau: {command.name} is not available in this build", file=sys.stderr)
         return 2
     try:
+        common = CommonSettings()
+        configure_logging(command.name, common.log_level, common.log_format)
         result = entry(list(args.args))
     except ValidationError as exc:
         print(f"pantau {command.name}: bad configuration:\n{exc}", file=sys.stderr)

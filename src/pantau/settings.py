@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 from urllib.parse import urlparse
 
 from pydantic import Field, field_validator
@@ -90,6 +91,9 @@ class CommonSettings(BaseSettings):
     catalog: Path = Field(SAMPLE_CATALOG, description="service catalog: a YAML file or folder")
     partitions: int = Field(12, ge=1, le=256, description="partitions of the contract topics")
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR")
+    log_format: Literal["json", "text"] = Field(
+        "json", description="json: one JSON object per line; text: for people at a terminal"
+    )
 
     @field_validator("topic_prefix")
     @classmethod

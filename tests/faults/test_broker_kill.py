@@ -41,7 +41,9 @@ def test_broker_kill_9_mid_stream_answers_503_or_202_and_stores_every_202(
     """Broker killed with SIGKILL while events flow and started again: the intake answers only
     202 or 503, and every 202'd event ends up in v_events once with alerts and cases right."""
     started = time.monotonic()
-    stream = intake_stream(400, datetime.now(UTC) - timedelta(hours=8), "brk")
+    # About 40 s of flow at the pace below: the stream must outlast the first alert, the kill
+    # and the broker's restart even when the intake answers fast and the machine is loaded.
+    stream = intake_stream(800, datetime.now(UTC) - timedelta(hours=8), "brk")
     ledger = Ledger()
     done = threading.Event()
     with pipeline(tmp_path, broker=private_broker) as stack:

@@ -74,6 +74,9 @@ class DeliveryDispatcher:
         self._slots = asyncio.Semaphore(concurrency)
         self.outcomes: dict[str, int] = {}
         self.attempts_made = 0
+        # For /metrics, by the route's configured name (never a subject or an address).
+        self.outcomes_by_route: dict[tuple[str, str], int] = {}
+        self.failed_attempts_by_route: dict[str, int] = {}
 
     def submit(self, alert: Alert) -> None:
         """Start delivering an alert to every matching target that has no outcome yet."""
@@ -146,6 +149,8 @@ class DeliveryDispatcher:
                         await self._poster.post(route, body, subject)
                     except DeliveryFailed as failure:
                         error = str(failure)
+                        failed = self.failed_attempts_by_route
+                        failed[route.name] = failed.get(route.name, 0) + 1
                         log.warning(
                             "webhook %s for %s failed (attempt %d/%d): %s",
                             route.name,
@@ -190,6 +195,8 @@ class DeliveryDispatcher:
         # Also keep it locally now: the read-back may lag behind a new submission.
         self.board.set_delivery(record)
         self.outcomes[status] = self.outcomes.get(status, 0) + 1
+        key = (route.name, str(status))
+        self.outcomes_by_route[key] = self.outcomes_by_route.get(key, 0) + 1
         if status == DeliveryStatus.DEAD_LETTER:
             log.error(
                 "%s dead-lettered for %s after %d attempts: %s",

@@ -7,7 +7,7 @@ import asyncio
 import logging
 import socket
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,9 +15,12 @@ from pathlib import Path
 import uvicorn
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry, Gauge
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.registry import Collector
 
 from pantau.adapters.kafka_topics import ensure_topics
 from pantau.core.catalog import Catalog, CatalogError, load_catalog
+from pantau.logs import configure_logging
 from pantau_alerts.adapters.kafka_logs import KafkaLogs, deliveries_topic_spec
 from pantau_alerts.adapters.webhooks import HttpWebhookPoster
 from pantau_alerts.api import create_app
@@ -109,6 +112,7 @@ def build_app(
         Gauge(
             "pantau_alerts_webhook_attempts", "webhook attempts made here", registry=registry
         ).set(dispatcher.attempts_made)
+        registry.register(_DeliveryCounters(dispatcher))
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -187,10 +191,7 @@ def main(argv: list[str]) -> int:
     )
     parser.parse_args(argv)
     settings = AlertsSettings()
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging("alerts", settings.log_level, settings.log_format)
     try:
         operators, routes, catalog = _load(settings)
     except (OperatorsError, RoutesError) as error:
@@ -217,6 +218,7 @@ def main(argv: list[str]) -> int:
         host=settings.alerts_host,
         port=settings.alerts_port,
         log_level=settings.log_level.lower(),
+        log_config=None,  # uvicorn's loggers go through the handler configure_logging set
         timeout_graceful_shutdown=3,
     )
     _Server(config, on_shutdown=app.state.desk.hub.close).run()
@@ -234,3 +236,28 @@ class _Server(uvicorn.Server):
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         self._on_shutdown()
         await super().shutdown(sockets)
+
+
+class _DeliveryCounters(Collector):
+    """Deliveries by route and outcome, and failed attempts by route, as Prometheus counters."""
+
+    def __init__(self, dispatcher: DeliveryDispatcher) -> None:
+        self._dispatcher = dispatcher
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        outcomes = CounterMetricFamily(
+            "pantau_alerts_deliveries",
+            "Final webhook outcomes recorded here, by route and outcome (delivered, dead_letter).",
+            labels=["route", "outcome"],
+        )
+        for (route, outcome), count in sorted(self._dispatcher.outcomes_by_route.items()):
+            outcomes.add_metric([route, outcome], count)
+        yield outcomes
+        failed = CounterMetricFamily(
+            "pantau_alerts_webhook_failed_attempts",
+            "Webhook attempts that failed (and were retried or dead-lettered), by route.",
+            labels=["route"],
+        )
+        for route, count in sorted(self._dispatcher.failed_attempts_by_route.items()):
+            failed.add_metric([route], count)
+        yield failed

@@ -9,24 +9,29 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Mapping, MutableMapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, MutableMapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
+import orjson
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     generate_latest,
 )
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
 from pydantic import BaseModel, Field, TypeAdapter
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -34,6 +39,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from pantau.core.catalog import Catalog, catalog_summary, load_catalog
 from pantau.core.events import IncomingEvent
 from pantau.core.pseudonym import PseudonymKey
+from pantau.core.working_time import WorkingCalendar
+from pantau.metrics import exposed_registry
 from pantau_intake.api_keys import AgencyKeyring
 from pantau_intake.publisher import EventPublisher, OutgoingRecord, PublishUnavailable
 from pantau_intake.rate_limit import AgencyRateLimiter
@@ -180,8 +187,11 @@ class IntakeMetrics:
     """The intake's Prometheus metrics, in a registry of its own (one per app instance)."""
 
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+    working_hours: AgencyWorkingHours | None = None
 
     def __post_init__(self) -> None:
+        if self.working_hours is not None:
+            self.registry.register(self.working_hours)
         self.requests = Counter(
             "pantau_intake_requests",
             "HTTP requests by endpoint, status and agency ('-' before authentication).",
@@ -194,6 +204,13 @@ class IntakeMetrics:
             ["agency"],
             registry=self.registry,
         )
+        self.in_flight = Gauge(
+            "pantau_intake_in_flight",
+            "POST /v1/events requests being handled; at PANTAU_INTAKE_MAX_IN_FLIGHT per worker "
+            "the intake sheds with 503.",
+            registry=self.registry,
+            multiprocess_mode="livesum",
+        )
         self.publish_seconds = Histogram(
             "pantau_intake_publish_seconds",
             "Time from handing a request's events to Kafka until all are acknowledged (or not).",
@@ -201,6 +218,41 @@ class IntakeMetrics:
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
             registry=self.registry,
         )
+
+    def exposed(self) -> CollectorRegistry:
+        """What `/metrics` shows: this process's metrics, or the sum over every worker process
+        (`PANTAU_INTAKE_WORKERS` > 1), with the agencies' working hours."""
+        registry = exposed_registry(self.registry)
+        if registry is not self.registry and self.working_hours is not None:
+            registry.register(self.working_hours)
+        return registry
+
+
+class AgencyWorkingHours(Collector):
+    """`pantau_intake_agency_working_hours{agency}`: 1 while the agency's calendar is open now.
+
+    Lets an alerting rule tell a silent agency during its working hours from a quiet night
+    or holiday, by the catalog's own calendars rather than a guess in PromQL.
+    """
+
+    def __init__(self, catalog: Catalog, now: Callable[[], datetime]) -> None:
+        self._calendars = {
+            agency: WorkingCalendar(spec)
+            for agency in catalog.agencies
+            if (spec := catalog.calendar_of(agency)) is not None
+        }
+        self._now = now
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        family = GaugeMetricFamily(
+            "pantau_intake_agency_working_hours",
+            "1 while the agency's working calendar is open, 0 outside its hours and on holidays.",
+            labels=["agency"],
+        )
+        now = self._now()
+        for agency, calendar in sorted(self._calendars.items()):
+            family.add_metric([agency], 1.0 if calendar.is_working_time(now) else 0.0)
+        yield family
 
 
 @dataclass
@@ -219,7 +271,9 @@ class Intake:
     in_flight: int = 0  # POST /v1/events requests being handled (one event loop: no lock)
 
 
-def _intake(request: Request) -> Intake:
+# The dependencies are coroutines: FastAPI runs a plain `def` dependency on a thread pool, and two
+# thread hops per request cost more than everything else the intake does for a single event.
+async def _intake(request: Request) -> Intake:
     intake: Intake = request.app.state.intake
     return intake
 
@@ -227,7 +281,7 @@ def _intake(request: Request) -> Intake:
 _bearer = HTTPBearer(auto_error=False, description="The agency's API key.")
 
 
-def _agency(
+async def _agency(
     request: Request,
     intake: Annotated[Intake, Depends(_intake)],
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
@@ -265,7 +319,7 @@ router = APIRouter()
     openapi_extra=_EVENTS_BODY,
     summary="Send one event or a batch of up to 1000",
 )
-async def post_events(request: Request, intake: IntakeDep, agency: AgencyDep) -> JSONResponse:
+async def post_events(request: Request, intake: IntakeDep, agency: AgencyDep) -> Response:
     """Accept events of the caller's agency: 202 only once Kafka acknowledged every one.
 
     Beyond `intake_max_in_flight` requests at once the intake sheds load: 503 with Retry-After
@@ -280,13 +334,15 @@ async def post_events(request: Request, intake: IntakeDep, agency: AgencyDep) ->
             headers={"Retry-After": RETRY_AFTER_OVERLOADED},
         )
     intake.in_flight += 1
+    intake.metrics.in_flight.inc()
     try:
         return await _accept(request, intake, agency)
     finally:
         intake.in_flight -= 1
+        intake.metrics.in_flight.dec()
 
 
-async def _accept(request: Request, intake: Intake, agency: str) -> JSONResponse:
+async def _accept(request: Request, intake: Intake, agency: str) -> Response:
     _check_content_type(request)
     body = await _read_body(request, intake.settings.intake_request_timeout)
     if len(body) > OFFLOAD_BYTES:
@@ -306,12 +362,20 @@ async def _accept(request: Request, intake: Intake, agency: str) -> JSONResponse
         ) from None
     intake.metrics.publish_seconds.labels("acknowledged").observe(time.perf_counter() - started)
     intake.metrics.events_accepted.labels(agency).inc(len(records))
-    return JSONResponse(
+    return _accepted_reply(records)
+
+
+def _accepted_reply(records: list[OutgoingRecord]) -> Response:
+    """The 202 body, encoded by orjson (event ids are plain ASCII: nothing to escape)."""
+    return Response(
+        orjson.dumps(
+            {
+                "accepted": len(records),
+                "results": [{"event_id": r.event_id, "status": "accepted"} for r in records],
+            }
+        ),
         status_code=202,
-        content={
-            "accepted": len(records),
-            "results": [{"event_id": r.event_id, "status": "accepted"} for r in records],
-        },
+        media_type="application/json",
     )
 
 
@@ -424,9 +488,9 @@ async def readyz(intake: IntakeDep) -> JSONResponse:
     summary="Prometheus metrics",
 )
 async def metrics(intake: IntakeDep) -> PlainTextResponse:
-    """The intake's metrics in the Prometheus text format."""
+    """The intake's metrics in the Prometheus text format (of every worker process)."""
     return PlainTextResponse(
-        generate_latest(intake.metrics.registry), media_type=CONTENT_TYPE_LATEST
+        generate_latest(intake.metrics.exposed()), media_type=CONTENT_TYPE_LATEST
     )
 
 
@@ -439,15 +503,16 @@ def _error_response(
     message: str,
     errors: list[dict[str, Any]] | None = None,
     headers: Mapping[str, str] | None = None,
-) -> JSONResponse:
-    return JSONResponse(
+) -> Response:
+    return Response(
+        orjson.dumps({"error": code, "message": message, "errors": errors or []}),
         status_code=status,
-        content={"error": code, "message": message, "errors": errors or []},
         headers=headers,
+        media_type="application/json",
     )
 
 
-async def _on_rejection(request: Request, error: Exception) -> JSONResponse:
+async def _on_rejection(request: Request, error: Exception) -> Response:
     assert isinstance(error, Rejection)
     return _error_response(
         error.status,
@@ -458,13 +523,13 @@ async def _on_rejection(request: Request, error: Exception) -> JSONResponse:
     )
 
 
-async def _on_http_error(request: Request, error: Exception) -> JSONResponse:
+async def _on_http_error(request: Request, error: Exception) -> Response:
     assert isinstance(error, StarletteHTTPException)
     code = {404: "not_found", 405: "method_not_allowed"}.get(error.status_code, "http_error")
     return _error_response(error.status_code, code, str(error.detail), headers=error.headers)
 
 
-async def _on_request_validation(request: Request, error: Exception) -> JSONResponse:
+async def _on_request_validation(request: Request, error: Exception) -> Response:
     assert isinstance(error, RequestValidationError)
     problems = [
         {"index": None, "field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]}
@@ -519,14 +584,19 @@ def create_app(
     if keyring is None:
         keyring = AgencyKeyring.load(settings.api_keys_file())
     keyring.check_agencies(catalog.agencies)
-    metrics = IntakeMetrics()
+    metrics = IntakeMetrics(working_hours=AgencyWorkingHours(catalog, lambda: datetime.now(UTC)))
     intake = Intake(
         settings=settings,
         catalog=catalog,
         keyring=keyring,
         pseudonym=pseudonym,
         publisher=publisher,
-        limiter=AgencyRateLimiter(settings.intake_rate, settings.intake_burst),
+        # Each worker holds an even share of the agency's budget: the kernel spreads connections
+        # over the workers, so together they admit about the configured rate.
+        limiter=AgencyRateLimiter(
+            settings.intake_rate / settings.intake_workers,
+            max(1, settings.intake_burst // settings.intake_workers),
+        ),
         metrics=metrics,
         clock=clock,
     )

@@ -1,17 +1,42 @@
-"""`pantau intake`: build the settings, the Kafka publisher and the app, then serve with uvicorn."""
+"""`pantau intake`: build the settings, the Kafka publisher and the app, then serve with uvicorn.
+
+With `PANTAU_INTAKE_WORKERS` above 1, uvicorn's supervisor binds the port once and starts that
+many worker processes on it; each builds its own app and Kafka producer (`worker_app`), and the
+Prometheus metrics of all of them are summed through a shared folder (prometheus_client's
+multiprocess mode), so `/metrics` on any worker reports the whole intake.
+"""
 
 from __future__ import annotations
 
 import argparse
-import logging
+import os
+import shutil
 import sys
+import tempfile
 
 import uvicorn
+from fastapi import FastAPI
 
 from pantau.core.catalog import CatalogError
+from pantau.logs import configure_logging
+from pantau.metrics import MULTIPROCESS_DIR
 from pantau_intake.app import create_app
 from pantau_intake.publisher import KafkaPublisher
 from pantau_intake.settings import ConfigurationError, IntakeSettings
+
+
+def _app(settings: IntakeSettings) -> FastAPI:
+    publisher = KafkaPublisher(
+        settings.kafka_servers, settings.topics.events, timeout=settings.intake_publish_timeout
+    )
+    return create_app(settings, publisher=publisher)
+
+
+def worker_app() -> FastAPI:
+    """The app of one worker process (uvicorn's factory when there are several)."""
+    settings = IntakeSettings()
+    configure_logging("intake", settings.log_level, settings.log_format)
+    return _app(settings)
 
 
 def main(argv: list[str]) -> int:
@@ -22,27 +47,34 @@ def main(argv: list[str]) -> int:
         "(see `pantau --help`).",
     ).parse_args(argv)
     settings = IntakeSettings()
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
-    if settings.log_level.upper() != "DEBUG":
-        # kafka-python narrates every connection at INFO; its warnings and errors still show.
-        logging.getLogger("kafka").setLevel(logging.WARNING)
-    publisher = KafkaPublisher(
-        settings.kafka_servers, settings.topics.events, timeout=settings.intake_publish_timeout
-    )
+    configure_logging("intake", settings.log_level, settings.log_format)
     try:
-        app = create_app(settings, publisher=publisher)
+        app = _app(settings)  # also checks the configuration before any worker starts
     except (ConfigurationError, CatalogError) as error:
         print(f"pantau intake: cannot start: {error}", file=sys.stderr)
         return 2
-    uvicorn.run(
-        app,
-        host=settings.intake_host,
-        port=settings.intake_port,
-        log_level=settings.log_level.lower(),
-        server_header=False,
-        timeout_keep_alive=15,
-        timeout_graceful_shutdown=10,
-    )
+    options = {
+        "host": settings.intake_host,
+        "port": settings.intake_port,
+        "log_level": settings.log_level.lower(),
+        "log_config": None,  # uvicorn's loggers go through the handler configure_logging set
+        "access_log": False,  # a line per request costs more than the request; /metrics counts
+        "server_header": False,
+        "timeout_keep_alive": 15,
+        "timeout_graceful_shutdown": 10,
+    }
+    if settings.intake_workers == 1:
+        uvicorn.run(app, **options)  # type: ignore[arg-type]
+        return 0
+    metrics_dir = tempfile.mkdtemp(prefix="pantau-intake-metrics-")
+    os.environ[MULTIPROCESS_DIR] = metrics_dir  # inherited by the workers before they import
+    try:
+        uvicorn.run(
+            "pantau_intake.main:worker_app",
+            factory=True,
+            workers=settings.intake_workers,
+            **options,  # type: ignore[arg-type]
+        )
+    finally:
+        shutil.rmtree(metrics_dir, ignore_errors=True)
     return 0

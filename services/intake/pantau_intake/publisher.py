@@ -20,7 +20,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from aiokafka import AIOKafkaProducer
+
 log = logging.getLogger(__name__)
+
+BATCH_BYTES = 512 * 1024  # largest record batch handed to the producer
 
 
 @dataclass(frozen=True)
@@ -73,12 +77,14 @@ class InMemoryPublisher:
 
 
 class KafkaPublisher:
-    """Publishes to one topic with an idempotent kafka-python producer and acks=all.
+    """Publishes to one topic with an idempotent aiokafka producer and acks=all.
 
-    kafka-python is blocking, so `send` runs on a small thread pool and the delivery futures are
-    bridged to asyncio: the event loop never waits on Kafka. The producer is created on first
-    use, so the intake starts (and reports not ready) while Kafka is down, and it reconnects by
-    itself when Kafka returns.
+    The producer runs on an event loop of its own, on a thread of its own, so it serves any
+    caller's loop (and outlives a test's) and the intake's loop never waits on Kafka: a request
+    crosses to the producer's loop once and back once, however many records it has (the records'
+    own futures are settled on the producer's loop, without a thread hop each). The producer is
+    created on first use, so the intake starts (and reports not ready) while Kafka is down; a
+    producer that failed is replaced by a fresh one on the next request.
     """
 
     def __init__(
@@ -93,11 +99,15 @@ class KafkaPublisher:
         self.topic = topic
         self.timeout = timeout
         self.client_id = client_id
-        self._producer: Any = None
+        self._loop: asyncio.AbstractEventLoop | None = None  # the producer's own loop
+        self._thread: threading.Thread | None = None
+        self._thread_lock = threading.Lock()
+        self._closed = False
+        # Touched only on the producer's loop:
+        self._producer: AIOKafkaProducer | None = None
+        self._producer_lock: asyncio.Lock | None = None
         self._generation = 0  # counts producers created, so a failure replaces only its own
-        self._closing: list[threading.Thread] = []  # failed producers being closed
-        self._producer_lock = threading.Lock()
-        self._senders = ThreadPoolExecutor(max_workers=4, thread_name_prefix="intake-send")
+        self._stopping: set[asyncio.Task[None]] = set()
         self._probes = ThreadPoolExecutor(max_workers=1, thread_name_prefix="intake-probe")
         self._ready_cache: tuple[float, bool] | None = None
 
@@ -106,14 +116,26 @@ class KafkaPublisher:
     async def publish(self, records: Sequence[OutgoingRecord]) -> None:
         if not records:
             return
-        loop = asyncio.get_running_loop()
+        if self._closed:
+            raise PublishUnavailable("the intake is shutting down")
+        handed = asyncio.run_coroutine_threadsafe(self._publish(records), self._producer_loop())
+        try:
+            # The producer's loop enforces the timeout itself; this bound only guards a stuck one.
+            async with asyncio.timeout(self.timeout + 1):
+                await asyncio.wrap_future(handed)
+        except TimeoutError:
+            handed.cancel()
+            raise PublishUnavailable(
+                f"Kafka did not acknowledge the events within {self.timeout:g} s"
+            ) from None
+
+    async def _publish(self, records: Sequence[OutgoingRecord]) -> None:
+        """On the producer's loop: every record acknowledged, or PublishUnavailable."""
         generation: int | None = None
         try:
             async with asyncio.timeout(self.timeout):
-                generation, deliveries = await loop.run_in_executor(
-                    self._senders, self._send_all, records
-                )
-                await asyncio.gather(*(self._bridge(delivery, loop) for delivery in deliveries))
+                producer, generation = await self._ensure_producer()
+                await asyncio.gather(*await self._send_all(producer, records))
         except TimeoutError:
             self._discard_producer(generation)
             raise PublishUnavailable(
@@ -128,90 +150,85 @@ class KafkaPublisher:
                 f"Kafka did not acknowledge the events ({type(error).__name__})"
             ) from None
 
-    def _send_all(self, records: Sequence[OutgoingRecord]) -> tuple[int, list[Any]]:
-        producer, generation = self._ensure_producer()
-        try:
-            return generation, [
-                producer.send(self.topic, key=r.key, value=r.value) for r in records
-            ]
-        except Exception:
-            self._discard_producer(generation)
-            raise
+    async def _send_all(
+        self, producer: AIOKafkaProducer, records: Sequence[OutgoingRecord]
+    ) -> list[asyncio.Future[Any]]:
+        # Each record goes into the producer's open batch of its partition, shared with the
+        # records of concurrent requests: one produce request carries many requests' events.
+        # (Handing over one pre-built batch per partition costs less per record, but aiokafka
+        # queues one pending batch per partition, so concurrent requests wait on each other.)
+        send = producer.send
+        topic = self.topic
+        return [await send(topic, value=r.value, key=r.key) for r in records]
 
-    @staticmethod
-    def _bridge(delivery: Any, loop: asyncio.AbstractEventLoop) -> asyncio.Future[object]:
-        """An asyncio future settled from the producer's I/O thread when Kafka answers."""
-        future: asyncio.Future[object] = loop.create_future()
+    def _producer_loop(self) -> asyncio.AbstractEventLoop:
+        with self._thread_lock:
+            if self._loop is None:
+                loop = asyncio.new_event_loop()
+                thread = threading.Thread(target=loop.run_forever, name="intake-kafka", daemon=True)
+                thread.start()
+                self._loop, self._thread = loop, thread
+            return self._loop
 
-        def settle(result: object, error: BaseException | None) -> None:
-            if future.done():
-                return
-            if error is None:
-                future.set_result(result)
-            else:
-                future.set_exception(error)
-
-        def from_thread(result: object, error: BaseException | None) -> None:
-            # A closed loop means nobody is waiting for the answer any more.
-            with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(settle, result, error)
-
-        delivery.add_callback(lambda metadata: from_thread(metadata, None))
-        delivery.add_errback(lambda error: from_thread(None, error))
-        return future
-
-    def _ensure_producer(self) -> tuple[Any, int]:
-        with self._producer_lock:
+    async def _ensure_producer(self) -> tuple[AIOKafkaProducer, int]:
+        if self._producer_lock is None:
+            self._producer_lock = asyncio.Lock()
+        async with self._producer_lock:
             if self._producer is None:
-                from kafka import KafkaProducer  # imported here: the module loads without it
-
-                # A refused connection answers at once; kafka-python would instead spend the
-                # whole timeout bootstrapping (holding a sender thread) and drop its sockets.
-                if not any(broker_answers(server, self.timeout) for server in self.servers):
+                # A refused connection answers at once; the client would instead spend the
+                # whole timeout bootstrapping.
+                reachable = await asyncio.to_thread(
+                    lambda: any(broker_answers(server, self.timeout) for server in self.servers)
+                )
+                if not reachable:
                     raise PublishUnavailable("Kafka is not reachable")
                 timeout_ms = int(self.timeout * 1000)
+                producer = AIOKafkaProducer(
+                    bootstrap_servers=self.servers,
+                    client_id=self.client_id,
+                    acks="all",
+                    enable_idempotence=True,
+                    request_timeout_ms=timeout_ms,
+                    # Below the broker's 1 MiB message limit: a 1 MiB request of pseudonymised
+                    # events (a ref is longer than a NIK) may need two batches per partition.
+                    max_batch_size=BATCH_BYTES,
+                )
                 try:
-                    self._producer = KafkaProducer(
-                        bootstrap_servers=self.servers,
-                        client_id=self.client_id,
-                        acks="all",
-                        enable_idempotence=True,
-                        linger_ms=1,
-                        max_block_ms=timeout_ms,
-                        request_timeout_ms=timeout_ms,
-                        delivery_timeout_ms=timeout_ms + 1,
-                        bootstrap_timeout_ms=timeout_ms,
-                        # Reconnect within seconds once the broker is back, not the default 30 s.
-                        reconnect_backoff_max_ms=2000,
-                    )
+                    await producer.start()
                 except Exception as error:
+                    self._stop_in_background(producer)
                     raise PublishUnavailable(
                         f"cannot connect to Kafka ({type(error).__name__})"
                     ) from None
+                self._producer = producer
                 self._generation += 1
             return self._producer, self._generation
 
     def _discard_producer(self, generation: int | None) -> None:
         """Replace the producer after a failed delivery.
 
-        An idempotent producer whose batch expired must get a new producer id before it can
-        send again, and kafka-python does not always manage that once the broker returns, so a
-        producer that failed is closed (in the background, letting its other requests finish)
-        and the next request starts a fresh one. Only the generation that failed is replaced,
-        so many requests failing at once replace it once.
+        An idempotent producer whose batch expired must get a new producer id before it can send
+        again, so a producer that failed is stopped (in the background, letting its other
+        requests finish) and the next request starts a fresh one. Only the generation that
+        failed is replaced, so many requests failing at once replace it once.
         """
-        if generation is None:
+        if generation is None or self._producer is None or generation != self._generation:
             return
-        with self._producer_lock:
-            if self._producer is None or generation != self._generation:
-                return
-            failed, self._producer = self._producer, None
-        closing = threading.Thread(
-            target=failed.close, kwargs={"timeout": self.timeout}, daemon=True
-        )
-        closing.start()
-        with self._producer_lock:
-            self._closing = [t for t in self._closing if t.is_alive()] + [closing]
+        failed, self._producer = self._producer, None
+        self._stop_in_background(failed)
+
+    def _stop_in_background(self, producer: AIOKafkaProducer) -> None:
+        task = asyncio.get_running_loop().create_task(self._stop(producer))
+        self._stopping.add(task)
+        task.add_done_callback(self._stopping.discard)
+
+    async def _stop(self, producer: AIOKafkaProducer) -> None:
+        try:
+            async with asyncio.timeout(self.timeout):
+                await producer.stop()
+        except Exception as error:
+            # Only records whose requests already got a 503 can still be pending here.
+            log.warning("stopping a Kafka producer: %s", type(error).__name__)
 
     # --- readiness -------------------------------------------------------------------------------
 
@@ -259,28 +276,24 @@ class KafkaPublisher:
     # --- shutdown --------------------------------------------------------------------------------
 
     async def close(self) -> None:
-        # Sends still running (each bounded by the timeout) finish first, so the producer they
-        # may create is closed too; all of it on a helper thread, never on the event loop.
-        await asyncio.to_thread(self._shutdown)
+        self._closed = True
+        loop, thread = self._loop, self._thread
+        if loop is not None and thread is not None:
+            stopped = asyncio.run_coroutine_threadsafe(self._stop_all(), loop)
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(asyncio.wrap_future(stopped), 2 * self.timeout + 1)
+            loop.call_soon_threadsafe(loop.stop)
+            await asyncio.to_thread(thread.join, self.timeout)
+            if not thread.is_alive():
+                loop.close()
+        await asyncio.to_thread(self._probes.shutdown, wait=True, cancel_futures=True)
 
-    def _shutdown(self) -> None:
-        self._senders.shutdown(wait=True, cancel_futures=True)
-        self._probes.shutdown(wait=True, cancel_futures=True)
-        self._close_producer()
-
-    def _close_producer(self) -> None:
-        with self._producer_lock:
-            producer, self._producer = self._producer, None
-            closing, self._closing = self._closing, []
-        for thread in closing:
-            thread.join(self.timeout)
-        if producer is None:
-            return
-        try:
-            producer.close(timeout=self.timeout)
-        except Exception as error:
-            # Only records whose requests already got a 503 can still be pending here.
-            log.warning("closing the Kafka producer: %s", type(error).__name__)
+    async def _stop_all(self) -> None:
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            await self._stop(producer)
+        if self._stopping:
+            await asyncio.gather(*self._stopping, return_exceptions=True)
 
 
 def broker_answers(server: str, seconds: float) -> bool:

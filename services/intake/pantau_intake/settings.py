@@ -32,6 +32,13 @@ class IntakeSettings(CommonSettings):
     pseudonym_key_version: str = Field(
         "k1", description="version prefix of the pseudonyms made with PANTAU_PSEUDONYM_KEY"
     )
+    intake_workers: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="worker processes sharing the port; the rate limit and the burst are split "
+        "evenly between them, the in-flight limit holds per worker",
+    )
     intake_rate: float = Field(
         500.0, gt=0, description="events per second each agency may send (token bucket refill)"
     )

@@ -640,9 +640,12 @@ class IncomingEvent(_EventFields[IncomingApplicant]):
             if nik is not None:
                 ref = pseudonymise_nik(nik, key, key_version)
             if ref is not None:  # always, since an IncomingApplicant has exactly one of the two
-                applicant = Applicant(ref=ref)
+                applicant = Applicant.model_construct(ref=ref)
+        # Every field was validated on the way in and the pseudonym is a valid ref by
+        # construction, so the fields are moved over, not validated a second time.
         fields = {name: getattr(self, name) for name in type(self).model_fields}
-        return Event.model_validate({**fields, "applicant": applicant})
+        fields["applicant"] = applicant
+        return Event.model_construct(**fields)
 
 
 # --- encodings -----------------------------------------------------------------------------------

@@ -51,6 +51,12 @@ class SinkSettings(CheckpointSettings):
     sink_checkpoint_seconds: float = Field(
         30.0, gt=0, description="how often the touched chain heads are signed and written"
     )
+    sink_metrics_host: str = Field(
+        "127.0.0.1", description="address of the sink's /metrics, /healthz and /readyz"
+    )
+    sink_metrics_port: int = Field(
+        8003, ge=0, le=65535, description="port of the sink's /metrics (0: any free port)"
+    )
     sink_load_standards: bool = Field(
         True, description="store the catalog's service standards in ClickHouse at start"
     )

@@ -59,7 +59,10 @@ from pantau.history.records import (
     standard_rows,
 )
 from pantau.history.settings import SinkSettings
+from pantau.history.sink_metrics import SinkMetrics
 from pantau.history.store import ClickHouseHistory, connect
+from pantau.logs import configure_logging
+from pantau.metrics import MetricsServer
 
 log = logging.getLogger("pantau.sink")
 
@@ -150,6 +153,16 @@ class HistorySink:
     @property
     def topics(self) -> list[str]:
         return list(self._tables)
+
+    @property
+    def paused(self) -> bool:
+        """True while consumption is paused because ClickHouse does not take inserts."""
+        return self._paused
+
+    @property
+    def pending_by_table(self) -> dict[str, int]:
+        """Records held in memory, not yet stored, by table."""
+        return {table: batch.records for table, batch in self._batches.items()}
 
     @property
     def buffered(self) -> int:
@@ -413,14 +426,10 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="pantau sink", description=__doc__.splitlines()[0])
     parser.parse_args(argv)
     settings = SinkSettings()
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
-    if settings.log_level.upper() != "DEBUG":
-        # kafka-python narrates every connection and rebalance at INFO
-        logging.getLogger("kafka").setLevel(logging.WARNING)
+    configure_logging("sink", settings.log_level, settings.log_format)
     catalog = load_catalog(settings.catalog)
-    store = ClickHouseHistory(connect(settings.clickhouse_target))
+    metrics = SinkMetrics()
+    store = metrics.timed(ClickHouseHistory(connect(settings.clickhouse_target)))
     if settings.sink_load_standards:
         loaded = False
         while not loaded:
@@ -440,6 +449,8 @@ def main(argv: list[str]) -> int:
     consumer = build_consumer(settings, listener)
     sink = HistorySink(settings, catalog, store, consumer, checkpoints)
     listener.sink = sink
+    metrics.watch(sink)
+    server = _serve_metrics(metrics, settings, sink)
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
@@ -449,5 +460,31 @@ def main(argv: list[str]) -> int:
     finally:
         consumer.close(autocommit=False)
         store.close()
+        if server is not None:
+            server.close()
         log.info("sink stopped: %s", sink.counters)
     return 0
+
+
+def _serve_metrics(
+    metrics: SinkMetrics, settings: SinkSettings, sink: HistorySink
+) -> MetricsServer | None:
+    # The history of record must not stop for a metrics port someone else holds: the error is
+    # logged, and Prometheus reports the target down.
+    try:
+        server = MetricsServer(
+            metrics.registry,
+            settings.sink_metrics_host,
+            settings.sink_metrics_port,
+            ready=lambda: not sink.paused,
+        ).start()
+    except OSError as error:
+        log.error(
+            "cannot serve /metrics on %s:%d (%s); the sink runs without it",
+            settings.sink_metrics_host,
+            settings.sink_metrics_port,
+            error,
+        )
+        return None
+    log.info("metrics at http://%s:%d/metrics", settings.sink_metrics_host, server.port)
+    return server

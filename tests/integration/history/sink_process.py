@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -16,15 +17,23 @@ from kafka import KafkaProducer
 from pantau.core.events import Event, event_key
 
 
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
 class SinkProcess:
     """`pantau sink` in the background with the given PANTAU_* environment."""
 
     def __init__(self, env: dict[str, str], log: Path) -> None:
         self.log = log
         self._out = log.open("wb")
+        self.metrics_port = _free_port()
         self.process = subprocess.Popen(
             [sys.executable, "-m", "pantau.cli", "sink"],
-            env={**os.environ, **env},
+            env={**os.environ, "PANTAU_SINK_METRICS_PORT": str(self.metrics_port), **env},
             stdout=self._out,
             stderr=subprocess.STDOUT,
         )
