@@ -103,10 +103,11 @@ class TrackerProcess:
         log.close()
         return self
 
-    def get(self, path: str) -> tuple[int, Any]:
+    def get(self, path: str, headers: dict[str, str] | None = None) -> tuple[int, Any]:
+        # Always our own http://127.0.0.1 URL.
+        request = urllib.request.Request(self.url + path, headers=headers or {})  # noqa: S310
         try:
-            # Always our own http://127.0.0.1 URL.
-            with urllib.request.urlopen(self.url + path, timeout=5) as response:  # noqa: S310
+            with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310
                 return response.status, json.loads(response.read())
         except urllib.error.HTTPError as error:
             return error.code, json.loads(error.read() or b"null")

@@ -6,6 +6,7 @@ import json
 import shutil
 import threading
 import time
+import urllib.request
 import uuid
 from collections import defaultdict
 from collections.abc import Iterator
@@ -467,5 +468,41 @@ def test_an_agent_crashing_on_every_record_makes_the_worker_unready(
                 time.sleep(0.3)
             assert "PartitionsMismatch" in body["agents"]["oversee"]
             assert set(body["agents"]) == {"oversee"}
+        finally:
+            tracker.stop()
+
+
+def test_case_endpoint_wants_the_internal_token_and_metrics_name_no_case(
+    local_servers: None, tmp_path: Path
+) -> None:
+    """With PANTAU_INTERNAL_TOKEN set, a case read without it is 401 and with it answers; the
+    open /metrics counts the handled events and alerts without naming any case."""
+    with fresh_topics() as env:
+        env = {**env, "PANTAU_INTERNAL_TOKEN": "s3cret-internal"}
+        tracker = TrackerProcess(env, tmp_path / "state", tmp_path / "tracker.log").start()
+        tag = f"tok-{uuid.uuid4().hex[:6]}"
+        try:
+            tracker.wait_ready()
+            start = datetime.now(UTC) - timedelta(hours=3)
+            events = pbg_case(tag, start, "same_officer")
+            publish(events, topics(env).events)
+            path = f"/v1/cases/{AGENCY}/{tag}"
+            bearer = {"Authorization": "Bearer s3cret-internal"}
+            deadline = time.monotonic() + 60
+            while tracker.get(path, bearer)[0] != 200:
+                assert time.monotonic() < deadline, tracker.log_tail()
+                time.sleep(0.3)
+            assert tracker.get(path)[0] == 401
+            assert tracker.get(path, {"Authorization": "Bearer wrong"})[0] == 401
+            with urllib.request.urlopen(tracker.url + "/metrics", timeout=5) as response:  # noqa: S310
+                text = response.read().decode()
+            handled = sum(
+                float(line.split()[-1])
+                for line in text.splitlines()
+                if line.startswith("pantau_tracker_events_total{")
+            )
+            assert handled == len(events)
+            assert 'pantau_tracker_alerts_total{rule="duty.same_officer"}' in text
+            assert tag not in text
         finally:
             tracker.stop()

@@ -44,6 +44,7 @@ between processes, and so between cores.
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -54,8 +55,10 @@ import faust
 import orjson
 from aiokafka.partitioner import DefaultPartitioner
 from faust.exceptions import SameNode
+from prometheus_client import CollectorRegistry
 
 from pantau.core.catalog import Catalog
+from pantau.metrics import metrics_payload
 from pantau.oversight import STATEFUL_RULES
 from pantau.oversight.rules import RuleRecord
 from pantau_tracker import stream_runtime
@@ -76,6 +79,7 @@ from pantau_tracker.domain.records import Rejection, dlq_value
 from pantau_tracker.domain.standards import Standards
 from pantau_tracker.domain.timers import DueIndex
 from pantau_tracker.domain.tracking import due_at
+from pantau_tracker.observability import TrackerCounters, TrackerGauges
 from pantau_tracker.settings import TrackerSettings
 
 log = logging.getLogger("pantau.tracker")
@@ -121,6 +125,11 @@ class Tracker:
         self._partitioner = DefaultPartitioner()
         # Agents whose latest run crashed, with why; cleared when the agent handles a batch.
         self.crashed: dict[str, str] = {}
+        self.registry = CollectorRegistry()
+        self.counters = TrackerCounters(self.registry)
+        self.registry.register(
+            TrackerGauges(self._lag, lambda: len(self.index), self._oldest_overdue, self._ready)
+        )
         topics = settings.topics
         host, port = settings.tracker_host, settings.tracker_port
         self.app: Any = faust.App(
@@ -212,6 +221,7 @@ class Tracker:
                 for rule in STATEFUL_RULES
             }
             app.agent(self.oversight_topic, name="oversee", concurrency=1)(self._oversee)
+        app.page("/metrics")(self._metrics_page)
         app.page("/healthz")(self._health_page)
         app.page("/readyz")(self._ready_page)
         app.on_partitions_revoked.connect(self._on_rebalance)
@@ -250,12 +260,16 @@ class Tracker:
         fold = CaseBatch(self.catalog, self.standards, self.cases)
         clock_topic = self.settings.clock_topic
         now: datetime | None = None
+        events: dict[int, int] = {}
+        checks: dict[int, int] = {}
         for record in batch:
             message = record.message
             if message.topic == clock_topic:
                 now = now or self.clock()
                 fold.check(message.key, message.value, message.partition, now)
+                checks[message.partition] = checks.get(message.partition, 0) + 1
                 continue
+            events[message.partition] = events.get(message.partition, 0) + 1
             if message.timestamp_type != LOG_APPEND_TIME and not self._warned_timestamp:
                 self._warned_timestamp = True
                 log.warning(
@@ -265,6 +279,11 @@ class Tracker:
             received_at = datetime.fromtimestamp(message.timestamp, UTC)
             fold.event(message.key, message.value, message.partition, message.offset, received_at)
         await self._publish_cases(fold.finish())
+        self.counters.batch_size.observe(len(batch))
+        for partition, count in events.items():
+            self.counters.events.labels(str(partition)).inc(count)
+        for partition, count in checks.items():
+            self.counters.checks.labels(str(partition)).inc(count)
 
     async def _publish_cases(self, outcome: CaseBatchOutcome) -> None:
         assert self.cases is not None
@@ -277,6 +296,7 @@ class Tracker:
             sent.append(await self._dead_letter(key, value, why))
         for key, alert in outcome.alerts:
             sent.append(await self.alerts_topic.send(key=key, value=alert.to_json_bytes()))
+            self.counters.alerts.labels(alert.rule).inc()
         metrics.alerts += len(outcome.alerts)
         by_partition: dict[int, tuple[bytes, list[bytes]]] = {}
         partitions = list(range(self.settings.partitions))
@@ -322,6 +342,7 @@ class Tracker:
             self.rule_records[name].save(state_key, write.partition, write.record)
         for key, alert in outcome.alerts:
             sent.append(await self.alerts_topic.send(key=key, value=alert.to_json_bytes()))
+            self.counters.alerts.labels(alert.rule).inc()
         self.metrics.alerts += len(outcome.alerts)
         if sent:
             await asyncio.gather(*sent)
@@ -334,6 +355,7 @@ class Tracker:
 
     async def _dead_letter(self, key: bytes | None, value: bytes | None, why: Rejection) -> Any:
         self.metrics.dead_lettered += 1
+        self.counters.dlq.labels(why.code).inc()
         log.info("dead-lettered a record: %s", why.code)
         return await self.dlq_topic.send(
             key=key,
@@ -415,6 +437,11 @@ class Tracker:
     async def _case_page(self, request: Any, agency: str, case_id: str) -> Any:
         # Page handlers are bound methods, so Faust calls them without its view instance.
         web = self.app.web
+        token = self.settings.internal_token
+        if token is not None and not hmac.compare_digest(
+            request.headers.get("Authorization", ""), f"Bearer {token}"
+        ):
+            return web.json({"error": "a valid internal token is required"}, status=401)
         key = f"{agency}|{case_id}".encode()
         try:
             return await self.app.router.route_req(self.table.name, key, web, request)
@@ -429,6 +456,33 @@ class Tracker:
         if standard is None:
             return web.json({"error": "service not in the catalog"}, status=404)
         return web.json(case_view(state, standard))
+
+    async def _metrics_page(self, request: Any) -> Any:
+        body, content_type = metrics_payload(self.registry)
+        return self.app.web.bytes(body, content_type=content_type.split(";")[0])
+
+    def _lag(self) -> dict[int, int]:
+        """Records of the owned events partitions not yet read, by partition."""
+        consumer = self.app.consumer
+        behind: dict[int, int] = {}
+        try:
+            assignment = consumer.assignment()
+        except Exception:  # not started yet, or between generations
+            return behind
+        for tp in assignment:
+            if tp.topic != self.settings.topics.events:
+                continue
+            end = consumer.highwater(tp)
+            read = consumer._read_offset.get(tp)  # the next offset Faust will hand on
+            if end is not None:
+                behind[tp.partition] = max(0, int(end) - int(read or 0))
+        return behind
+
+    def _oldest_overdue(self) -> float:
+        earliest = self.index.earliest()
+        if earliest is None:
+            return 0.0
+        return max(0.0, self.clock().timestamp() - earliest)
 
     async def _health_page(self, request: Any) -> Any:
         return self.app.web.json({"status": "ok"})

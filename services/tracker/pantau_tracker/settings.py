@@ -45,6 +45,11 @@ class TrackerSettings(CommonSettings):
     tracker_session_timeout_s: float = Field(
         10, ge=6, le=300, description="seconds before a silent worker's partitions move on"
     )
+    internal_token: str | None = Field(
+        None,
+        description="bearer token the tracker's case-read endpoint requires (unset: none, "
+        "so keep the tracker's port on loopback or an internal network)",
+    )
     tracker_batch_max: int = Field(
         2000, ge=1, le=100_000, description="records the tracker folds in one batch at most"
     )

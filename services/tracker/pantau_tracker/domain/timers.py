@@ -35,6 +35,16 @@ class DueIndex:
         self._due[key] = (stamp, partition)
         heapq.heappush(self._heap, (stamp, key))
 
+    def earliest(self) -> float | None:
+        """The earliest due timestamp indexed, or None when nothing is due later."""
+        while self._heap:
+            due, key = self._heap[0]
+            current = self._due.get(key)
+            if current is not None and current[0] == due:
+                return due
+            heapq.heappop(self._heap)  # superseded: drop it now
+        return None
+
     def pop_due(self, now: datetime, limit: int) -> list[tuple[bytes, int, float]]:
         """Up to `limit` cases due at `now`: (key, partition, due timestamp)."""
         stamp = now.timestamp()
