@@ -81,11 +81,18 @@ bench-intake: install servers ## intake events/s (single and batch, real broker)
 	$(BIN)/python benchmarks/bench_intake.py
 
 .PHONY: bench-tracker
-bench-tracker: install servers ## tracker events/s (all rules, RocksDB, real broker) next to a bare consumer
+QUIX_STAMP := .venv-quix/.installed
+$(QUIX_STAMP): pyproject.toml
+	$(PYTHON) -m venv .venv-quix
+	.venv-quix/bin/pip install -q --upgrade pip
+	.venv-quix/bin/pip install -q -e . 'quixstreams>=3.20,<4'
+	@touch $(QUIX_STAMP)
+
+bench-tracker: install servers $(QUIX_STAMP) ## tracker events/s (all rules, RocksDB) next to a bare consumer and a Quix Streams peer
 	$(BIN)/python benchmarks/bench_tracker.py
 
 .PHONY: bench
-bench: install servers ## the whole stack next to same-run baselines (~10 min; PANTAU_BENCH_SCALE=0.1 for a quick run)
+bench: install servers $(QUIX_STAMP) ## the whole stack next to same-run baselines (~10 min; PANTAU_BENCH_SCALE=0.1 for a quick run)
 	$(BIN)/python benchmarks/bench_stack.py
 
 .PHONY: bench-traffic replay-wabo

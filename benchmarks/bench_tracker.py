@@ -21,6 +21,7 @@ import argparse
 import asyncio
 import faulthandler
 import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -110,6 +111,27 @@ def tracked_seconds(
     return done - first
 
 
+QUIX_PYTHON = Path(__file__).resolve().parents[1] / ".venv-quix" / "bin" / "python"
+
+
+def quix_peer_seconds(names: TopicNames, total: int) -> float | None:
+    """Seconds for the Quix Streams peer (`quix_peer.py`) to judge the same events with the
+    same core; None when its environment is missing (`make bench-tracker` makes it)."""
+    if not QUIX_PYTHON.exists():
+        print("quix streams peer skipped: no .venv-quix (make bench-tracker makes it)")
+        return None
+    done = subprocess.run(
+        [str(QUIX_PYTHON), str(Path(__file__).with_name("quix_peer.py")), names.events,
+         names.alerts, str(total)],
+        capture_output=True, text=True, timeout=900, check=False,
+    )  # fmt: skip
+    for line in done.stdout.splitlines():
+        if line.startswith("quix peer:"):
+            return float(line.split()[-2])
+    print(f"quix streams peer failed: {done.stderr[-2000:]}")
+    return None
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=50_000)
@@ -145,6 +167,8 @@ def main() -> int:
         split = tracked_seconds(split_env, Path(folder) / "split", index, True, ("cases", "rules"))
         print(f"tracker as cases + rules workers done in {split:.2f} s ...", flush=True)
         pair = tracked_seconds(pair_env, Path(folder) / "pair", index, True, ("all", "all"))
+        print(f"tracker as two workers done in {pair:.2f} s ...", flush=True)
+        quix = quix_peer_seconds(TopicNames(plain["PANTAU_TOPIC_PREFIX"]), len(events))
 
         print()
         print(f"{'consumer':<48} {'events':>8} {'seconds':>9} {'events/s':>10}")
@@ -154,6 +178,7 @@ def main() -> int:
             ("pantau tracker (Faust, RocksDB, all rules)", tracked),
             ("pantau tracker, cases + rules workers", split),
             ("pantau tracker, two workers on 12 partitions", pair),
+            *([("quix streams peer, same core, contract rules", quix)] if quix else []),
         ):
             print(
                 f"{label:<48} {len(events):>8} {seconds:>9.2f} {len(events) / seconds:>10.0f}",
