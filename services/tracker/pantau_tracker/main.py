@@ -8,6 +8,7 @@ from datetime import timedelta
 
 from pantau.adapters.kafka_topics import TopicSpec, ensure_topics
 from pantau.core.catalog import load_catalog
+from pantau.logs import configure_logging
 from pantau_tracker.settings import TrackerSettings
 
 # Deadline checks and cross-case hand-overs are consumed within seconds; a day covers outages.
@@ -23,11 +24,7 @@ def main(argv: list[str]) -> int:
     )
     parser.parse_args(argv)
     settings = TrackerSettings()
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
-    for noisy in ("kafka", "aiokafka"):  # connection chatter at INFO would drown our own log
-        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.root.level))
+    configure_logging("tracker", settings.log_level, settings.log_format)
     catalog = load_catalog(settings.catalog)
     retention = str(int(INTERNAL_RETENTION.total_seconds() * 1000))
     # Created here rather than by Faust so that they have exactly the partitions of the events
@@ -58,11 +55,15 @@ def main(argv: list[str]) -> int:
         ],
         report=logging.getLogger("pantau.tracker").info,
     )
+    # Faust replaces the root handlers at start: give it ours back, so its lines and the
+    # tracker's come out in the one Pantau format.
+    tracker.app.conf.loghandlers = list(logging.root.handlers)
     worker = faust.Worker(
         tracker.app,
         loglevel=settings.log_level.lower(),
         redirect_stdouts=False,
         quiet=True,
+        logging_config={"version": 1, "disable_existing_loggers": False},
     )
     worker.spinner = None  # a terminal animation; it only garbles log files
     try:
