@@ -246,7 +246,13 @@ class Tracker:
             async for batch in stream.take_events(
                 settings.tracker_batch_max, within=settings.tracker_batch_within_s
             ):
-                await handle(batch)
+                # Records fetched before a rebalance belong to the last generation: their
+                # partitions may have moved, and the new owner reads them again from the
+                # committed offsets (Faust's own stream skips them the same way).
+                generation = self.app.consumer_generation_id
+                current = [r for r in batch if r.message.generation_id == generation]
+                if current:
+                    await handle(current)
                 self.metrics.batches += 1
                 self.crashed.pop(name, None)
                 batch = ()
