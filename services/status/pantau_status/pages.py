@@ -128,12 +128,12 @@ def case_page(view: dict[str, Any], catalog: Catalog, receipt: str, code: str, l
     ]
     if view["clock_stopped"]:
         parts.append(f'<p class="note">{escape(t(lang, "stopped"))}</p>')
+    parts.append(
+        f'<p id="case-due">{escape(t(lang, "case_due"))}: '
+        f"<strong>{_when(view['due_at'], tz, lang)}</strong>"
+        f"{_late(view['late'], lang) if view['due_at'] or view['late'] else ''}</p>"
+    )
     if view["status"] == "open":
-        parts.append(
-            f'<p id="case-due">{escape(t(lang, "case_due"))}: '
-            f"<strong>{_when(view['due_at'], tz, lang)}</strong>"
-            f"{_late(view['late'], lang) if view['due_at'] else ''}</p>"
-        )
         for item in view["awaiting"]:
             parts.append(
                 f'<p class="awaiting">{escape(t(lang, "awaiting"))}: '
@@ -141,8 +141,6 @@ def case_page(view: dict[str, Any], catalog: Catalog, receipt: str, code: str, l
                 f"{_when(item['due_at'], tz, lang)}"
                 f"{_late(item['late'], lang) if item['due_at'] else ''}</p>"
             )
-    elif view["late"]:
-        parts.append(f"<p>{escape(t(lang, 'case_due'))}:{_late(True, lang)}</p>")
     rows = "".join(
         f"<tr><td>{escape(s['label'])}</td><td>{_when(s['at'], tz, lang)}</td></tr>"
         for s in view["steps_done"]
