@@ -413,3 +413,12 @@ def test_no_response_over_simulated_cases_carries_personal_data(catalog: Catalog
         assert not any(officer in text for officer in officers)
         assert not any(ref.lower() in low for ref in refs)
         assert not any(reason in low for reason in reasons)
+
+
+def test_the_readme_example_code_is_what_the_dev_key_gives() -> None:
+    """README's check-code example uses `make up`'s dev key (deploy/stack.sh)."""
+    repo = CATALOG.parent
+    dev_key = re.search(r'PANTAU_STATUS_KEY:-([^}"]+)', (repo / "deploy/stack.sh").read_text())
+    assert dev_key is not None
+    code = check_code(dev_key.group(1).encode(), MALANG, "PBG-2026-000123")
+    assert f'"code":"{code}"' in (repo / "README.md").read_text()

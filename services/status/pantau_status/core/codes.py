@@ -1,7 +1,7 @@
 """The check code printed on a receipt: a keyed digest of the case, so no table of codes is kept.
 
 The code is the first 40 bits of HMAC-SHA256(key, "pantau.status/v1" NUL agency NUL case_id),
-written as 8 characters of Crockford's base32 (no I, L, O, U) in two groups, e.g. `K7QM-2XHP`.
+written as 8 characters of Crockford's base32 (no I, L, O, U) in two groups, e.g. `4PDV-SDYM`.
 Whoever holds the key (the agency system, through the status service) can print it before the
 case reaches Pantau; nobody without the key can compute it. Reading it back forgives case,
 spaces, dashes and the look-alikes O/0 and I/L/1.
