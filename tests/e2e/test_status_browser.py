@@ -1,6 +1,7 @@
 """The applicants' status page over a running stack: simulated cases go through the tracker to
 `pantau.cases`, the status service shows one in headless Chromium in Bahasa Indonesia and in
 English, and a levy report filed there reaches the operators' dashboard and ClickHouse.
+Playwright drives Debian's Chromium (installed on first use when missing).
 
 Screenshots land in test-artifacts/.
 """
@@ -20,7 +21,8 @@ from typing import Any
 
 import httpx
 import pytest
-from test_dashboard_browser import ARTIFACTS, Browser, chromium_binary
+from playwright.sync_api import Page, sync_playwright
+from test_dashboard_browser import ARTIFACTS, CHROMIUM_FLAGS, chromium_binary
 
 from alerts_harness import MALANG, REPO, TOKENS, AlertsProcess, free_port, write_operators
 from pantau.core.alerts import alert_id
@@ -167,84 +169,70 @@ def dev_key(agency: str) -> str:
 
 
 @pytest.fixture
-def browser(tmp_path: Path) -> Iterator[Browser]:
-    b = Browser(chromium_binary(), tmp_path / "chromium-profile")
-    yield b
-    b.close()
+def page(tmp_path: Path) -> Iterator[Page]:
+    """A phone-sized headless Chromium page (Debian's chromium, driven by Playwright)."""
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=chromium_binary(), headless=True, args=CHROMIUM_FLAGS
+        )
+        try:
+            context = chromium.new_context(
+                viewport={"width": 360, "height": 740}, device_scale_factor=2, is_mobile=True
+            )
+            yield context.new_page()
+        finally:
+            chromium.close()
 
 
 def test_applicant_sees_the_case_switches_language_and_reports_a_levy(
-    stack: dict[str, Any], browser: Browser
+    stack: dict[str, Any], page: Page
 ) -> None:
     status: StatusProcess = stack["status"]
     alerts: AlertsProcess = stack["alerts"]
     case = next(c for c in stack["cases"] if c["agency"] == MALANG and c["service"] == "pbg")
     code = code_for(status, case["case_id"])
 
-    browser.send("Page.enable")
-    browser.send("Page.navigate", url=f"{status.url}/")
-    browser.wait_for("document.readyState === 'complete' && !!document.querySelector('#code')")
-    assert browser.evaluate("document.documentElement.lang") == "id"
-    browser.evaluate(
-        f"document.querySelector('#receipt').value = {json.dumps(case['case_id'])};"
-        f"document.querySelector('#code').value = {json.dumps(code.lower())};"
-        "document.querySelector('#lookup').requestSubmit(); true"
-    )
-    browser.wait_for("!!document.querySelector?.('#steps')", timeout=15)
-    text = browser.evaluate("document.body.innerText")
+    page.goto(f"{status.url}/")
+    assert page.locator("html").get_attribute("lang") == "id"
+    page.fill("#receipt", case["case_id"])
+    page.fill("#code", code.lower())  # typed as it comes, in lower case
+    page.click("#lookup button[type=submit]")
+    page.wait_for_selector("#steps")
+    text = page.inner_text("body")
     assert "Persetujuan Bangunan Gedung" in text
     assert "Permohonan diterima" in text  # the first step, done
-    assert browser.evaluate("document.querySelectorAll('#steps tr').length") >= 2
-    due = browser.evaluate("document.querySelector('#case-due').innerText")
+    assert page.locator("#steps tr").count() >= 2
+    due = page.inner_text("#case-due")
     assert due.startswith("Batas waktu penyelesaian: ")
     assert " WIB" in due  # a deadline in the agency's local time, not a dash
     assert "28 hari kerja" in text
-    assert "Rp100.000 sampai Rp50.000.000" in browser.evaluate(
-        "document.querySelector('#fee').innerText"
-    )
-    browser.screenshot(ARTIFACTS / "status-case-id.png")
+    assert "Rp100.000 sampai Rp50.000.000" in page.inner_text("#fee")
+    page.screenshot(path=ARTIFACTS / "status-case-id.png", full_page=True)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 360
 
-    browser.evaluate("document.querySelector('#lang-switch').click(); true")
-    browser.wait_for(
-        "document.documentElement?.lang === 'en' && !!document.querySelector('#steps')",
-        timeout=15,
-    )
-    text = browser.evaluate("document.body.innerText")
+    page.click("#lang-switch")
+    page.wait_for_selector("html[lang=en] #steps")
+    text = page.inner_text("body")
     assert "Steps done" in text
     assert "Application received" in text
     assert "Deadline for the whole application" in text
     assert "28 working days" in text
-    browser.send(
-        "Emulation.setDeviceMetricsOverride",
-        width=360,
-        height=740,
-        deviceScaleFactor=2,
-        mobile=True,
-    )
-    browser.screenshot(ARTIFACTS / "status-case-en-phone.png")
-    assert browser.evaluate("document.documentElement.scrollWidth <= 370")
+    page.screenshot(path=ARTIFACTS / "status-case-en.png", full_page=True)
 
-    browser.evaluate(
-        "document.querySelector('#kind').value = 'overcharge';"
-        "document.querySelector('#text').value = "
-        "'Diminta Rp 500.000 tambahan, hubungi 0812-3456-7890 NIK 3507123456789012';"
-        "document.querySelector('#report').requestSubmit(); true"
-    )
-    browser.wait_for("!!document.querySelector('#message.done')", timeout=20)
-    assert "Thank you" in browser.evaluate("document.querySelector('#message').innerText")
+    page.select_option("#kind", "overcharge")
+    page.fill("#text", "Diminta Rp 500.000 tambahan, hubungi 0812-3456-7890 NIK 3507123456789012")
+    page.click("#report button[type=submit]")
+    page.wait_for_selector("#message.done")
+    assert "Thank you" in page.inner_text("#message")
 
     day = report_day(datetime.now(UTC), "Asia/Jakarta")
     expected = alert_id("citizen.report", MALANG, case["case_id"], f"overcharge:{day}")
-    browser.send("Emulation.clearDeviceMetricsOverride")
-    browser.send("Page.navigate", url=f"{alerts.url}/")
-    browser.wait_for("document.readyState === 'complete' && !!document.querySelector('#token')")
-    browser.evaluate(
-        f"document.querySelector('#token').value = {json.dumps(TOKENS['insp'])};"
-        "document.querySelector('#login-form').requestSubmit(); true"
-    )
-    row = f"document.querySelector('[data-alert-id=\"{expected}\"]')"
-    browser.wait_for(f"!!{row}", timeout=30)
-    browser.screenshot(ARTIFACTS / "status-report-on-dashboard.png")
+    page.set_viewport_size({"width": 1366, "height": 900})
+    page.goto(f"{alerts.url}/")
+    page.fill("#token", TOKENS["insp"])
+    page.locator("#login-form").evaluate("form => form.requestSubmit()")
+    page.wait_for_selector(f'[data-alert-id="{expected}"]', timeout=30_000)
+    page.screenshot(path=ARTIFACTS / "status-report-on-dashboard.png")
     stored = alerts.get(f"/v1/alerts/{expected}").json()
     assert stored["rule"] == "citizen.report"
     assert stored["category"] == "improper_request"

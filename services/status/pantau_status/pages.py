@@ -150,9 +150,9 @@ def case_page(view: dict[str, Any], catalog: Catalog, receipt: str, code: str, l
         f"{escape(t(lang, 'step'))}</th><th>{escape(t(lang, 'date'))}</th></tr>{rows}</table>"
     )
     standard = "".join(
-        f"<tr><td>{escape(s['label'])}</td><td>{_limit(s['time_limit'], lang)}</td></tr>"
+        f"<tr><td>{escape(s['label'])}</td>"
+        f"<td>{'—' if s['time_limit'] is None else _limit(s['time_limit'], lang)}</td></tr>"
         for s in service["steps"]
-        if s["time_limit"] is not None or s["payment"]
     )
     parts.append(
         f"<h2>{escape(t(lang, 'standard'))}</h2>"
