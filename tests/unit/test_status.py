@@ -422,3 +422,41 @@ def test_the_readme_example_code_is_what_the_dev_key_gives() -> None:
     assert dev_key is not None
     code = check_code(dev_key.group(1).encode(), MALANG, "PBG-2026-000123")
     assert f'"code":"{code}"' in (repo / "README.md").read_text()
+
+
+def test_agency_systems_get_the_code_to_print_with_their_api_key(catalog: Catalog) -> None:
+    from pantau_intake.api_keys import AgencyKeyring, key_digest
+
+    keyring = AgencyKeyring.from_yaml(
+        f"keys:\n  - {{agency: {MALANG}, sha256: {key_digest('malang-key')}}}\n", "keys.yaml"
+    )
+    app = create_app(
+        ready_book(),
+        catalog,
+        KEY,
+        Sent(),
+        lambda: START,
+        AddressLimiter(per_minute=1, burst=1),
+        keyring,
+    )
+    client = TestClient(app)
+    reply = client.get("/v1/check-codes/PBG-NEW-1", headers={"Authorization": "Bearer malang-key"})
+    assert reply.status_code == 200
+    assert reply.json() == {
+        "agency": MALANG,
+        "case_id": "PBG-NEW-1",
+        "code": check_code(KEY, MALANG, "PBG-NEW-1"),
+    }
+    assert client.get("/v1/check-codes/PBG-NEW-1").status_code == 401
+    wrong = client.get("/v1/check-codes/PBG-NEW-1", headers={"Authorization": "Bearer nope"})
+    assert wrong.status_code == 401
+
+
+def test_the_refusal_page_speaks_the_applicants_language(catalog: Catalog) -> None:
+    now = datetime(2026, 3, 20, 3, 0, tzinfo=UTC)
+    client = make_client(catalog, ready_book(pbg_case("PBG-9", now)), Sent(), now, burst=1)
+    client.post("/status", data={"receipt": "PBG-9", "code": "x", "lang": "en"})
+    refused = client.post("/status", data={"receipt": "PBG-9", "code": "x", "lang": "en"})
+    assert refused.status_code == 429
+    assert 'lang="en"' in refused.text
+    assert "Too many tries" in refused.text

@@ -40,10 +40,13 @@ _NO_STORE = {"Cache-Control": "no-store"}
 class _Refusal(Exception):
     """An answer before the case is looked at: 413, 429 or 503."""
 
-    def __init__(self, status: int, detail: str, retry_after: int | None = None) -> None:
+    def __init__(
+        self, status: int, detail: str, retry_after: int | None = None, lang: str = "id"
+    ) -> None:
         super().__init__(detail)
         self.status = status
         self.retry_after = retry_after
+        self.lang = lang
 
 
 def create_app(
@@ -87,14 +90,14 @@ def create_app(
             raise _Refusal(422, "the body must be a JSON object")
         return document
 
-    def admit(request: Request) -> None:
+    def admit(request: Request, lang: str = "id") -> None:
         """The address's budget, then readiness; raises _Refusal."""
         address = request.client.host if request.client else "unknown"
         wait = limiter.take(address, monotonic())
         if wait is not None:
-            raise _Refusal(429, "too many tries from this address", retry_after=wait)
+            raise _Refusal(429, "too many tries from this address", wait, lang)
         if not book.ready:
-            raise _Refusal(503, "catching up with the case log", retry_after=2)
+            raise _Refusal(503, "catching up with the case log", 2, lang)
 
     def lookup(receipt: object, code: object) -> CaseRecord | None:
         counts["lookups"] += 1
@@ -125,11 +128,15 @@ def create_app(
         except ValueError as error:
             return 422, f"text: {error}"
         calendar = catalog.calendar_of(record.agency)
+        service = catalog.service(record.agency, record.service)
+        step = record.current_step
+        if service is None or step is None or service.step(step) is None:
+            step = None
         alert = report_alert(
             agency=record.agency,
             service=record.service,
             case_id=record.case_id,
-            step=record.current_step,
+            step=step,
             kind=kind,
             text=cleaned,
             now=clock(),
@@ -153,7 +160,7 @@ def create_app(
             headers["Retry-After"] = str(exc.retry_after)
         if request.url.path.startswith("/v1/"):
             return JSONResponse({"detail": str(exc)}, status_code=exc.status, headers=headers)
-        lang = pick_lang(request.query_params.get("lang"))
+        lang = exc.lang
         text = {
             429: t(lang, "too_many", seconds=exc.retry_after),
             503: t(lang, "not_ready"),
@@ -195,7 +202,7 @@ def create_app(
     async def status_page(request: Request) -> HTMLResponse:
         form = await form_of(request)
         lang = pick_lang(form.get("lang"))
-        admit(request)
+        admit(request, lang)
         receipt, code = form.get("receipt", ""), form.get("code", "")
         record = lookup(receipt, code)
         if record is None:
@@ -208,7 +215,7 @@ def create_app(
     async def report_page(request: Request) -> HTMLResponse:
         form = await form_of(request)
         lang = pick_lang(form.get("lang"))
-        admit(request)
+        admit(request, lang)
         receipt, code = form.get("receipt", ""), form.get("code", "")
         record = lookup(receipt, code)
         if record is None:
@@ -268,8 +275,8 @@ def create_app(
                 status_code=401,
                 headers={"WWW-Authenticate": "Bearer", **_NO_STORE},
             )
-        if not 0 < len(case_id) <= 128:
-            return JSONResponse({"detail": "case_id: 1-128 characters"}, status_code=422)
+        if not 0 < len(case_id) <= 128 or not case_id.isprintable():
+            return JSONResponse({"detail": "case_id: 1-128 printable characters"}, status_code=422)
         body = {"agency": agency, "case_id": case_id, "code": check_code(key, agency, case_id)}
         return JSONResponse(body, headers=_NO_STORE)
 

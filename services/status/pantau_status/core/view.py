@@ -22,7 +22,7 @@ from pantau_status.core.texts import step_label
 __all__ = ["CaseRecord", "project", "public_view", "service_standard"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CaseRecord:
     """The public part of one case's latest state."""
 
