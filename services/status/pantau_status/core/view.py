@@ -64,7 +64,7 @@ def project(key: bytes | None, value: bytes | None) -> CaseRecord | None:
         return None
     if not isinstance(raw, Mapping):
         return None
-    agency, service, case_id = _text(raw.get("agency")), _text(raw.get("service")), None
+    agency, service = _text(raw.get("agency")), _text(raw.get("service"))
     case_id = _text(raw.get("case_id"))
     if (agency is None or case_id is None) and key:
         agency, _, case_id = key.decode("utf-8", "replace").partition("|")
