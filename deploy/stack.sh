@@ -14,11 +14,14 @@ export PANTAU_PSEUDONYM_KEY="${PANTAU_PSEUDONYM_KEY:-local-dev-only-pseudonym-ke
 # Local runs only: signs the sink's chain checkpoints so `pantau verify` also catches a deleted
 # last event. Production sets its own secret.
 export PANTAU_CHECKPOINT_KEY="${PANTAU_CHECKPOINT_KEY:-local-dev-only-checkpoint-key}"
+# Local runs only: the secret the receipts' check codes derive from (status page).
+export PANTAU_STATUS_KEY="${PANTAU_STATUS_KEY:-local-dev-only-status-key}"
 
 health_url() {
   case "$1" in
     intake) echo "http://127.0.0.1:${PANTAU_INTAKE_PORT:-8000}/healthz" ;;
     alerts) echo "http://127.0.0.1:${PANTAU_ALERTS_PORT:-8001}/healthz" ;;
+    status) echo "http://127.0.0.1:${PANTAU_STATUS_PORT:-8002}/healthz" ;;
     tracker) echo "http://127.0.0.1:${PANTAU_TRACKER_PORT:-6066}/healthz" ;;
     sink) echo "http://127.0.0.1:${PANTAU_SINK_METRICS_PORT:-8003}/healthz" ;;
     *) echo "" ;;
@@ -62,6 +65,7 @@ up() {
       intake) say "  Intake       http://127.0.0.1:${PANTAU_INTAKE_PORT:-8000}/docs" ;;
       alerts) say "  Dashboard    http://127.0.0.1:${PANTAU_ALERTS_PORT:-8001}/   (dev token: dev-inspectorate-token)" ;;
       sink) say "  Sink         metrics http://127.0.0.1:${PANTAU_SINK_METRICS_PORT:-8003}/metrics, log $LOG_DIR/sink.log" ;;
+      status) say "  Status page  http://127.0.0.1:${PANTAU_STATUS_PORT:-8002}/   (applicants: receipt number and check code)" ;;
       *) say "  $(printf '%-12s' "${p^}") running, log $LOG_DIR/$p.log" ;;
     esac
   done

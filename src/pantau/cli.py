@@ -66,6 +66,13 @@ COMMANDS: tuple[Command, ...] = (
         long_running=True,
     ),
     Command(
+        "status",
+        "applicants' status page and reports (FastAPI)",
+        "pantau_status.main:main",
+        "pantau_status.settings:StatusSettings",
+        long_running=True,
+    ),
+    Command(
         "sink",
         "writes events, alerts, case states and actions to ClickHouse",
         "pantau.history.sink:main",

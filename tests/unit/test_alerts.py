@@ -61,7 +61,8 @@ CONTRACT_RULES = {
     "integrity.conflicting_duplicate": "integrity",
 }
 
-# The cross-case rules of docs/contract-extensions.md, added beside the contract's fourteen.
+# The cross-case rules and the applicants' reports of docs/contract-extensions.md, added beside
+# the contract's fourteen (a report's category follows its kind; the table holds the default).
 EXTENSION_RULES = {
     "queue.jump": "discrimination",
     "speed.too_fast": "improper_request",
@@ -69,6 +70,7 @@ EXTENSION_RULES = {
     "applicant.broker": "improper_request",
     "sla.clock_reset_abuse": "undue_delay",
     "time.off_hours": "impropriety",
+    "citizen.report": "improper_request",
 }
 
 
@@ -105,7 +107,7 @@ def fee_alert(**changes: Any) -> Alert:
 
 
 def test_rule_table_is_the_contracts() -> None:
-    """RULES has the fourteen contract rules and the six extensions, each with its category."""
+    """RULES has the fourteen contract rules and the seven extensions, each with its category."""
     expected = CONTRACT_RULES | EXTENSION_RULES
     assert {rule: info.category.value for rule, info in RULES.items()} == expected
     assert {rule.value for rule in Rule} == set(expected)

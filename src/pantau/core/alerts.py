@@ -105,6 +105,7 @@ class Rule(StrEnum):
     APPLICANT_BROKER = "applicant.broker"
     SLA_CLOCK_RESET_ABUSE = "sla.clock_reset_abuse"
     TIME_OFF_HOURS = "time.off_hours"
+    CITIZEN_REPORT = "citizen.report"
 
 
 CROSS_CASE_RULES: frozenset[str] = frozenset(
@@ -128,6 +129,11 @@ class RuleInfo:
     category: Category
     severity: Severity
     fires_when: str
+    other_categories: frozenset[Category] = frozenset()  # a rule whose category varies by case
+
+    def allows(self, category: Category) -> bool:
+        """True when an alert of this rule may carry `category`."""
+        return category is self.category or category in self.other_categories
 
 
 def _table(*rows: RuleInfo) -> Mapping[str, RuleInfo]:
@@ -266,6 +272,16 @@ RULES: Mapping[str, RuleInfo] = _table(
         Severity.LOW,
         "a staff step outside the agency calendar's working hours or on a day off",
     ),
+    # An applicant's own report from the status page (docs/contract-extensions.md): a claim, not
+    # a finding, so medium; its category follows what the applicant reports.
+    RuleInfo(
+        Rule.CITIZEN_REPORT,
+        Category.IMPROPER_REQUEST,
+        Severity.MEDIUM,
+        "an applicant reports an improper request, a payment outside the official channel, "
+        "a file that does not move, or another problem",
+        other_categories=frozenset({Category.UNDUE_DELAY, Category.IMPROPRIETY}),
+    ),
 )
 
 
@@ -381,7 +397,7 @@ class Alert(BaseModel):
     @classmethod
     def _category_of_rule(cls, category: Category, info: ValidationInfo) -> Category:
         rule = info.data.get("rule")
-        if rule is not None and RULES[rule].category is not category:
+        if rule is not None and not RULES[rule].allows(category):
             raise PydanticCustomError(
                 "category_mismatch",
                 "rule {rule} has category {expected}",
@@ -413,8 +429,11 @@ def make_alert(
     occurred_at: datetime | None = None,
     evidence: Mapping[str, JsonValue] | None = None,
     event_ids: Iterable[str] = (),
+    category: Category | None = None,
 ) -> Alert:
     """An alert of `rule` with its category and default severity from the rule table.
+
+    `category` overrides the table's only for a rule that allows several (`citizen.report`).
 
     The id comes from `alert_id(rule, agency, case_id, trigger)`; see there for `trigger`.
     Raises ValueError for an unknown rule and pydantic.ValidationError for invalid fields.
@@ -424,7 +443,7 @@ def make_alert(
         {
             "alert_id": alert_id(rule, agency, case_id, trigger),
             "rule": info.rule,
-            "category": info.category,
+            "category": info.category if category is None else category,
             "severity": info.severity,
             "agency": agency,
             "service": service,

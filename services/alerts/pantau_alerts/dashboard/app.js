@@ -65,6 +65,7 @@ const RULES = {
   "time.future": ["Waktu di masa depan", "Time in the future"],
   "time.out_of_order": ["Urutan waktu terbalik", "Out of order"],
   "integrity.conflicting_duplicate": ["Duplikat dengan isi berbeda", "Conflicting duplicate"],
+  "citizen.report": ["Laporan pemohon", "Applicant's report"],
 };
 
 const state = {

@@ -1,0 +1,1 @@
+"""`pantau status`: the applicants' own view of their case, and their reports."""

@@ -1,0 +1,123 @@
+"""`pantau status`: the composition root — settings, catalog, Kafka, the app, uvicorn."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+from datetime import UTC, datetime
+
+import uvicorn
+from fastapi import FastAPI
+
+from pantau.core.catalog import Catalog, CatalogError, load_catalog
+from pantau_intake.api_keys import AgencyKeyring
+from pantau_intake.settings import ConfigurationError
+from pantau_status.adapters.kafka_logs import StatusLogs
+from pantau_status.api import create_app
+from pantau_status.book import CaseBook
+from pantau_status.core.codes import MIN_KEY_BYTES
+from pantau_status.core.limits import AddressLimiter
+from pantau_status.settings import StatusSettings
+
+log = logging.getLogger("pantau.status")
+
+RESTART_DELAY_S = 2.0
+
+
+def utc_now() -> datetime:
+    """The adapters' clock; the core only ever gets times passed in."""
+    return datetime.now(UTC)
+
+
+def build_app(
+    settings: StatusSettings, catalog: Catalog, key: bytes, keyring: AgencyKeyring | None
+) -> FastAPI:
+    """The app with its Kafka reader and report publisher."""
+    book = CaseBook()
+
+    def caught_up() -> None:
+        book.ready = True
+
+    topics = settings.topics
+    logs = StatusLogs(
+        settings.kafka_servers,
+        handlers={topics.cases: book.on_case, topics.alerts: book.on_alert},
+        alerts_topic=topics.alerts,
+        on_caught_up=caught_up,
+        client_id=f"{settings.topic_prefix}status",
+    )
+
+    async def follow_logs() -> None:
+        # Re-reading after a failed start is safe: every record folds in idempotently.
+        while True:
+            try:
+                await logs.start()
+                await logs.run()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("Kafka reader failed; retrying in %.0f s", RESTART_DELAY_S)
+                await logs.stop()
+                await asyncio.sleep(RESTART_DELAY_S)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        reader = asyncio.get_running_loop().create_task(follow_logs())
+        try:
+            yield
+        finally:
+            reader.cancel()
+            with suppress(asyncio.CancelledError):
+                await reader
+            await logs.stop()
+
+    limiter = AddressLimiter(settings.status_tries_per_minute, settings.status_tries_burst)
+    app = create_app(
+        book, catalog, key, logs.publish_alert, utc_now, limiter, keyring, lifespan=lifespan
+    )
+    app.state.book = book
+    return app
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="pantau status",
+        description="Applicants' status page and reports; configured by PANTAU_* variables "
+        "(see `pantau --help`).",
+    )
+    parser.parse_args(argv)
+    settings = StatusSettings()
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    secret = settings.status_key
+    key = b"" if secret is None else secret.get_secret_value().encode("utf-8")
+    if len(key) < MIN_KEY_BYTES:
+        print(
+            f"pantau status: PANTAU_STATUS_KEY must be set to a secret of >= {MIN_KEY_BYTES} bytes",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        catalog = load_catalog(settings.catalog)
+        keyring = None if settings.api_keys is None else AgencyKeyring.load(settings.api_keys)
+    except (CatalogError, ConfigurationError) as error:
+        print(f"pantau status: {error}", file=sys.stderr)
+        return 2
+    if keyring is None:
+        log.warning("PANTAU_API_KEYS is not set: agency systems cannot fetch check codes")
+    app = build_app(settings, catalog, key, keyring)
+    config = uvicorn.Config(
+        app,
+        host=settings.status_host,
+        port=settings.status_port,
+        log_level=settings.log_level.lower(),
+        timeout_graceful_shutdown=3,
+    )
+    uvicorn.Server(config).run()
+    return 0
