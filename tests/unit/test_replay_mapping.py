@@ -77,8 +77,10 @@ def test_an_unmapped_activity_stops_or_is_counted_as_dropped() -> None:
 
 def test_a_mapping_with_an_unknown_key_is_refused() -> None:
     """A misspelt key is reported instead of silently ignored."""
-    with pytest.raises(MappingError, match="unknown keys"):
+    with pytest.raises(MappingError, match=r"unknown keys \['agncy'\]; allowed: .*agency"):
         LogMapping.parse({**SMALL, "agncy": "x"}, "small")
+    with pytest.raises(MappingError, match=r"step: unknown keys \['colum'\]; allowed: .*column"):
+        LogMapping.parse({**SMALL, "step": {"colum": "activity"}}, "small")
 
 
 @pytest.fixture(scope="module")

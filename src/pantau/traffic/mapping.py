@@ -123,7 +123,9 @@ class LogMapping:
         }  # fmt: skip
         unknown = set(data) - known
         if unknown:
-            raise MappingError(f"{source}: unknown keys {sorted(unknown)}")
+            raise MappingError(
+                f"{source}: unknown keys {sorted(unknown)}; allowed: {', '.join(sorted(known))}"
+            )
         for required in ("agency", "service", "case", "step", "time", "event_id"):
             if required not in data:
                 raise MappingError(f"{source}: {required} is required")
@@ -269,7 +271,10 @@ def _column(spec: object, source: str, where: str) -> Column:
         raise MappingError(f"{source}: {where} must be a column name or a mapping")
     allowed = {"column", "values", "default", "constant", "slug", "time"}
     if set(spec) - allowed:
-        raise MappingError(f"{source}: {where}: unknown keys {sorted(set(spec) - allowed)}")
+        raise MappingError(
+            f"{source}: {where}: unknown keys {sorted(set(spec) - allowed)}; "
+            f"allowed: {', '.join(sorted(allowed))}"
+        )
     if "column" not in spec and "constant" not in spec:
         raise MappingError(f"{source}: {where} needs a column or a constant")
     values = spec.get("values") or {}
