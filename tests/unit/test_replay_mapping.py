@@ -181,3 +181,12 @@ def test_an_xes_log_maps_like_its_csv_export() -> None:
     from_xes, report = mapping.events(xes_rows(io.BytesIO(_as_xes(rows))))
     assert report.mapped_rows == 300
     assert [e.to_json_bytes() for e in from_xes] == [e.to_json_bytes() for e in from_csv]
+
+
+def test_an_empty_placeholder_in_a_template_is_refused() -> None:
+    """`{}` would stay literal in every event_id, so the mapping names the template instead."""
+    with pytest.raises(MappingError, match=r"small: event_id '\{case\}:\{\}'"):
+        LogMapping.parse({**SMALL, "event_id": "{case}:{}"}, "small")
+    end = {"column": "end", "step": "issued", "event_id": "{case}:end}"}
+    with pytest.raises(MappingError, match=r"small: case_end.event_id"):
+        LogMapping.parse({**SMALL, "case_end": end}, "small")

@@ -141,7 +141,7 @@ class LogMapping:
             step=_column(data["step"], source, "step"),
             time=_column({k: v for k, v in time.items() if k != "timezone"}, source, "time"),
             timezone=ZoneInfo(str(time.get("timezone", "UTC"))),
-            event_id=str(data["event_id"]),
+            event_id=_template(data["event_id"], source, "event_id"),
             mode=str(data.get("mode", "backfill")),
             officer_id=_column(officer["id"], source, "officer.id") if "id" in officer else None,
             officer_role=(
@@ -154,7 +154,11 @@ class LogMapping:
                 for name, spec in (data.get("attributes") or {}).items()
             },
             case_end=(
-                CaseEnd(str(end["column"]), str(end["step"]), str(end["event_id"]))
+                CaseEnd(
+                    str(end["column"]),
+                    str(end["step"]),
+                    _template(end["event_id"], source, "case_end.event_id"),
+                )
                 if isinstance(end, dict)
                 else None
             ),
@@ -262,6 +266,17 @@ class LogMapping:
             return row[name]
 
         return _TEMPLATE_FIELD.sub(value, template)
+
+
+def _template(spec: object, source: str, where: str) -> str:
+    """A template whose every brace pair names a placeholder; `{}` or a stray brace is refused."""
+    text = str(spec)
+    if "{" in _TEMPLATE_FIELD.sub("", text) or "}" in _TEMPLATE_FIELD.sub("", text):
+        raise MappingError(
+            f"{source}: {where} {text!r}: every {{...}} must name a column or placeholder, "
+            "e.g. {case}"
+        )
+    return text
 
 
 def _column(spec: object, source: str, where: str) -> Column:
