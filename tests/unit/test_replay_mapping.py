@@ -190,3 +190,12 @@ def test_an_empty_placeholder_in_a_template_is_refused() -> None:
     end = {"column": "end", "step": "issued", "event_id": "{case}:end}"}
     with pytest.raises(MappingError, match=r"small: case_end.event_id"):
         LogMapping.parse({**SMALL, "case_end": end}, "small")
+
+
+def test_the_line_placeholder_numbers_rows_of_a_log_without_an_id_column() -> None:
+    """`{line}` is the row's line in the file (the header is line 1), so ids stay unique."""
+    mapping = LogMapping.parse({**SMALL, "event_id": "{case}:{line}"}, "small")
+    events, _ = mapping.events(_rows())
+    by_line = {event.event_id for event in events if event.step != "issued"}
+    assert {"A:2", "A:3", "B:4"} <= by_line
+    assert len({event.event_id for event in events}) == len(events)

@@ -4,6 +4,8 @@ A mapping is YAML: which column is the case, the step (with a value map from the
 names to catalog step codes), the time (and the timezone of times written without an offset),
 the officer, the channel and attributes, plus constants for the agency and service. Optionally
 `case_end` turns a per-case end column into one closing event. See deploy/replay/wabo/mapping.yaml.
+The `event_id` template takes `{column}`, `{agency}`, `{service}`, `{case}` and `{line}` (the
+row's line in the file, the header being line 1, for logs without an id column).
 
 `LogMapping.events(rows)` returns every case's events in time order with `seq` numbered, and a
 `MappingReport` counting what was read, emitted and dropped (and why).
@@ -176,7 +178,7 @@ class LogMapping:
         """
         report = MappingReport()
         by_case: dict[str, list[tuple[datetime, int, dict[str, Any]]]] = defaultdict(list)
-        ends: dict[str, tuple[datetime, dict[str, str]]] = {}
+        ends: dict[str, tuple[datetime, dict[str, str], int]] = {}
         for number, row in enumerate(rows, 2):  # line 1 is the header
             report.rows += 1
             case = self.case.read(row, self.timezone)
@@ -197,22 +199,22 @@ class LogMapping:
                 report.dropped["no time"] += 1
                 continue
             at = parse_log_time(when, self.timezone)
-            by_case[case].append((at, number, self._document(row, case, step, at)))
+            by_case[case].append((at, number, self._document(row, case, step, at, number)))
             report.mapped_rows += 1
             if self.case_end is not None and case not in ends:
                 raw = (row.get(self.case_end.column) or "").strip()
                 if raw:
-                    ends[case] = (parse_log_time(raw, self.timezone), dict(row))
+                    ends[case] = (parse_log_time(raw, self.timezone), dict(row), number)
         events: list[tuple[datetime, int, Event]] = []
         for case, items in by_case.items():
             items.sort(key=lambda item: (item[0], item[1]))
             documents = [doc for _, _, doc in items]
             if case in ends and self.case_end is not None:
-                at, row = ends[case]
+                at, row, line = ends[case]
                 # The end goes where its time falls, after events at the very same instant.
                 position = sum(1 for when, _, _ in items if when <= at)
-                closing = self._document(row, case, self.case_end.step, at)
-                closing["event_id"] = self._render(self.case_end.event_id, row, case)
+                closing = self._document(row, case, self.case_end.step, at, line)
+                closing["event_id"] = self._render(self.case_end.event_id, row, case, line)
                 closing.pop("officer", None)
                 closing["attributes"] = {
                     **closing.get("attributes", {}),
@@ -229,11 +231,11 @@ class LogMapping:
         return [event for _, _, event in events], report
 
     def _document(
-        self, row: Mapping[str, str], case: str, step: str, at: datetime
+        self, row: Mapping[str, str], case: str, step: str, at: datetime, line: int
     ) -> dict[str, Any]:
         zone = self.timezone
         document: dict[str, Any] = {
-            "event_id": self._render(self.event_id, row, case),
+            "event_id": self._render(self.event_id, row, case, line),
             "agency": self.agency,
             "service": self.service,
             "case_id": case,
@@ -254,8 +256,9 @@ class LogMapping:
         document["attributes"] = {k: v for k, v in attributes.items() if v is not None}
         return document
 
-    def _render(self, template: str, row: Mapping[str, str], case: str) -> str:
-        names = {"agency": self.agency, "service": self.service, "case": case}
+    def _render(self, template: str, row: Mapping[str, str], case: str, line: int) -> str:
+        # `{line}`: the row's line in the file (the header is line 1), unique within one log.
+        names = {"agency": self.agency, "service": self.service, "case": case, "line": str(line)}
 
         def value(match: re.Match[str]) -> str:
             name = match.group(1)
