@@ -4,8 +4,8 @@ A mapping is YAML: which column is the case, the step (with a value map from the
 names to catalog step codes), the time (and the timezone of times written without an offset),
 the officer, the channel and attributes, plus constants for the agency and service. Optionally
 `case_end` turns a per-case end column into one closing event. See deploy/replay/wabo/mapping.yaml.
-The `event_id` template takes `{column}`, `{agency}`, `{service}`, `{case}` and `{line}` (the
-row's line in the file, the header being line 1, for logs without an id column).
+The `event_id` template takes `{column}`, `{agency}`, `{service}`, `{case}` and `{line}` (for
+logs without an id column: a CSV row's line, the header being line 1; an XES event's position + 1).
 
 `LogMapping.events(rows)` returns every case's events in time order with `seq` numbered, and a
 `MappingReport` counting what was read, emitted and dropped (and why).
