@@ -6,8 +6,22 @@ import argparse
 import sys
 from pathlib import Path
 
-from pantau.core.catalog import CatalogError, load_catalog
+from pantau.core.catalog import Catalog, CatalogError, load_catalog
 from pantau.settings import CommonSettings
+
+
+def catalog_warnings(catalog: Catalog) -> list[str]:
+    """What is valid but probably not meant: a service without an overall `sla` is never judged
+    by `sla.case_overdue` and counts as within its standard in every compliance figure."""
+    warnings = []
+    for code in sorted(catalog.agencies):
+        for service in catalog.services_of(code):
+            if service.sla is None:
+                warnings.append(
+                    f"services[{service.code}@{code}]: no overall sla; its cases are never "
+                    "late as a whole (sla.case_overdue) and count as within the standard"
+                )
+    return warnings
 
 
 def main(argv: list[str]) -> int:
@@ -27,4 +41,6 @@ def main(argv: list[str]) -> int:
         for service in catalog.services_of(code):
             sla = f", sla {service.sla}" if service.sla else ""
             print(f"    {service.code}: {service.name} — {len(service.steps)} steps{sla}")
+    for warning in catalog_warnings(catalog):
+        print(f"warning: {warning}", file=sys.stderr)
     return 0

@@ -77,8 +77,10 @@ def test_an_unmapped_activity_stops_or_is_counted_as_dropped() -> None:
 
 def test_a_mapping_with_an_unknown_key_is_refused() -> None:
     """A misspelt key is reported instead of silently ignored."""
-    with pytest.raises(MappingError, match="unknown keys"):
+    with pytest.raises(MappingError, match=r"unknown keys \['agncy'\]; allowed: .*agency"):
         LogMapping.parse({**SMALL, "agncy": "x"}, "small")
+    with pytest.raises(MappingError, match=r"step: unknown keys \['colum'\]; allowed: .*column"):
+        LogMapping.parse({**SMALL, "step": {"colum": "activity"}}, "small")
 
 
 @pytest.fixture(scope="module")
@@ -179,3 +181,21 @@ def test_an_xes_log_maps_like_its_csv_export() -> None:
     from_xes, report = mapping.events(xes_rows(io.BytesIO(_as_xes(rows))))
     assert report.mapped_rows == 300
     assert [e.to_json_bytes() for e in from_xes] == [e.to_json_bytes() for e in from_csv]
+
+
+def test_an_empty_placeholder_in_a_template_is_refused() -> None:
+    """`{}` would stay literal in every event_id, so the mapping names the template instead."""
+    with pytest.raises(MappingError, match=r"small: event_id '\{case\}:\{\}'"):
+        LogMapping.parse({**SMALL, "event_id": "{case}:{}"}, "small")
+    end = {"column": "end", "step": "issued", "event_id": "{case}:end}"}
+    with pytest.raises(MappingError, match=r"small: case_end.event_id"):
+        LogMapping.parse({**SMALL, "case_end": end}, "small")
+
+
+def test_the_line_placeholder_numbers_rows_of_a_log_without_an_id_column() -> None:
+    """`{line}` is the row's line in the file (the header is line 1), so ids stay unique."""
+    mapping = LogMapping.parse({**SMALL, "event_id": "{case}:{line}"}, "small")
+    events, _ = mapping.events(_rows())
+    by_line = {event.event_id for event in events if event.step != "issued"}
+    assert {"A:2", "A:3", "B:4"} <= by_line
+    assert len({event.event_id for event in events}) == len(events)

@@ -22,7 +22,7 @@ from pantau.core.schemas import (
 
 SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schemas"
 
-# Copied verbatim from CONTRACT.md section 2.
+# Copied verbatim from docs/contract.md section 2.
 CONTRACT_EVENT = """
 {
   "event_id": "kota-malang.dpmptsp:PBG-2026-000123:3",
@@ -42,7 +42,7 @@ CONTRACT_EVENT = """
 }
 """
 
-# Copied verbatim from CONTRACT.md section 5.
+# Copied verbatim from docs/contract.md section 5.
 CONTRACT_ALERT = """
 {
   "alert_id": "9c1e...",

@@ -86,6 +86,14 @@ def main(argv: list[str]) -> int:
             parser.error("--case takes AGENCY/CASE_ID")
     signed: dict[CaseKey, SignedHead] = {}
     problems: list[str] = []
+    if settings.checkpoint_key is not None and not settings.checkpoint_key.get_secret_value():
+        # An empty key is a missing key, not a key under which every checkpoint fails.
+        print(
+            "pantau verify: PANTAU_CHECKPOINT_KEY is set but empty; set it to the key the sink "
+            "signs checkpoints with, or unset it to verify without checkpoints",
+            file=sys.stderr,
+        )
+        return 2
     if settings.checkpoint_key is None:
         print("note: PANTAU_CHECKPOINT_KEY unset; a deleted last event cannot be detected")
     else:

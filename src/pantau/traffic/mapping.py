@@ -4,6 +4,8 @@ A mapping is YAML: which column is the case, the step (with a value map from the
 names to catalog step codes), the time (and the timezone of times written without an offset),
 the officer, the channel and attributes, plus constants for the agency and service. Optionally
 `case_end` turns a per-case end column into one closing event. See deploy/replay/wabo/mapping.yaml.
+The `event_id` template takes `{column}`, `{agency}`, `{service}`, `{case}` and `{line}` (for
+logs without an id column: a CSV row's line, the header being line 1; an XES event's position + 1).
 
 `LogMapping.events(rows)` returns every case's events in time order with `seq` numbered, and a
 `MappingReport` counting what was read, emitted and dropped (and why).
@@ -123,7 +125,9 @@ class LogMapping:
         }  # fmt: skip
         unknown = set(data) - known
         if unknown:
-            raise MappingError(f"{source}: unknown keys {sorted(unknown)}")
+            raise MappingError(
+                f"{source}: unknown keys {sorted(unknown)}; allowed: {', '.join(sorted(known))}"
+            )
         for required in ("agency", "service", "case", "step", "time", "event_id"):
             if required not in data:
                 raise MappingError(f"{source}: {required} is required")
@@ -139,7 +143,7 @@ class LogMapping:
             step=_column(data["step"], source, "step"),
             time=_column({k: v for k, v in time.items() if k != "timezone"}, source, "time"),
             timezone=ZoneInfo(str(time.get("timezone", "UTC"))),
-            event_id=str(data["event_id"]),
+            event_id=_template(data["event_id"], source, "event_id"),
             mode=str(data.get("mode", "backfill")),
             officer_id=_column(officer["id"], source, "officer.id") if "id" in officer else None,
             officer_role=(
@@ -152,7 +156,11 @@ class LogMapping:
                 for name, spec in (data.get("attributes") or {}).items()
             },
             case_end=(
-                CaseEnd(str(end["column"]), str(end["step"]), str(end["event_id"]))
+                CaseEnd(
+                    str(end["column"]),
+                    str(end["step"]),
+                    _template(end["event_id"], source, "case_end.event_id"),
+                )
                 if isinstance(end, dict)
                 else None
             ),
@@ -170,7 +178,7 @@ class LogMapping:
         """
         report = MappingReport()
         by_case: dict[str, list[tuple[datetime, int, dict[str, Any]]]] = defaultdict(list)
-        ends: dict[str, tuple[datetime, dict[str, str]]] = {}
+        ends: dict[str, tuple[datetime, dict[str, str], int]] = {}
         for number, row in enumerate(rows, 2):  # line 1 is the header
             report.rows += 1
             case = self.case.read(row, self.timezone)
@@ -191,22 +199,22 @@ class LogMapping:
                 report.dropped["no time"] += 1
                 continue
             at = parse_log_time(when, self.timezone)
-            by_case[case].append((at, number, self._document(row, case, step, at)))
+            by_case[case].append((at, number, self._document(row, case, step, at, number)))
             report.mapped_rows += 1
             if self.case_end is not None and case not in ends:
                 raw = (row.get(self.case_end.column) or "").strip()
                 if raw:
-                    ends[case] = (parse_log_time(raw, self.timezone), dict(row))
+                    ends[case] = (parse_log_time(raw, self.timezone), dict(row), number)
         events: list[tuple[datetime, int, Event]] = []
         for case, items in by_case.items():
             items.sort(key=lambda item: (item[0], item[1]))
             documents = [doc for _, _, doc in items]
             if case in ends and self.case_end is not None:
-                at, row = ends[case]
+                at, row, line = ends[case]
                 # The end goes where its time falls, after events at the very same instant.
                 position = sum(1 for when, _, _ in items if when <= at)
-                closing = self._document(row, case, self.case_end.step, at)
-                closing["event_id"] = self._render(self.case_end.event_id, row, case)
+                closing = self._document(row, case, self.case_end.step, at, line)
+                closing["event_id"] = self._render(self.case_end.event_id, row, case, line)
                 closing.pop("officer", None)
                 closing["attributes"] = {
                     **closing.get("attributes", {}),
@@ -223,11 +231,11 @@ class LogMapping:
         return [event for _, _, event in events], report
 
     def _document(
-        self, row: Mapping[str, str], case: str, step: str, at: datetime
+        self, row: Mapping[str, str], case: str, step: str, at: datetime, line: int
     ) -> dict[str, Any]:
         zone = self.timezone
         document: dict[str, Any] = {
-            "event_id": self._render(self.event_id, row, case),
+            "event_id": self._render(self.event_id, row, case, line),
             "agency": self.agency,
             "service": self.service,
             "case_id": case,
@@ -248,8 +256,9 @@ class LogMapping:
         document["attributes"] = {k: v for k, v in attributes.items() if v is not None}
         return document
 
-    def _render(self, template: str, row: Mapping[str, str], case: str) -> str:
-        names = {"agency": self.agency, "service": self.service, "case": case}
+    def _render(self, template: str, row: Mapping[str, str], case: str, line: int) -> str:
+        # `{line}`: the row's line in the file (the header is line 1), unique within one log.
+        names = {"agency": self.agency, "service": self.service, "case": case, "line": str(line)}
 
         def value(match: re.Match[str]) -> str:
             name = match.group(1)
@@ -262,6 +271,17 @@ class LogMapping:
         return _TEMPLATE_FIELD.sub(value, template)
 
 
+def _template(spec: object, source: str, where: str) -> str:
+    """A template whose every brace pair names a placeholder; `{}` or a stray brace is refused."""
+    text = str(spec)
+    if "{" in _TEMPLATE_FIELD.sub("", text) or "}" in _TEMPLATE_FIELD.sub("", text):
+        raise MappingError(
+            f"{source}: {where} {text!r}: every {{...}} must name a column or placeholder, "
+            "e.g. {case}"
+        )
+    return text
+
+
 def _column(spec: object, source: str, where: str) -> Column:
     if isinstance(spec, str):
         return Column(column=spec)
@@ -269,7 +289,10 @@ def _column(spec: object, source: str, where: str) -> Column:
         raise MappingError(f"{source}: {where} must be a column name or a mapping")
     allowed = {"column", "values", "default", "constant", "slug", "time"}
     if set(spec) - allowed:
-        raise MappingError(f"{source}: {where}: unknown keys {sorted(set(spec) - allowed)}")
+        raise MappingError(
+            f"{source}: {where}: unknown keys {sorted(set(spec) - allowed)}; "
+            f"allowed: {', '.join(sorted(allowed))}"
+        )
     if "column" not in spec and "constant" not in spec:
         raise MappingError(f"{source}: {where} needs a column or a constant")
     values = spec.get("values") or {}
