@@ -198,29 +198,34 @@ def create_app(
         lang = pick_lang(request.query_params.get("lang"))
         return HTMLResponse(lookup_page(lang), headers=_NO_STORE)
 
-    @app.post("/status", include_in_schema=False)
-    async def status_page(request: Request) -> HTMLResponse:
+    async def form_lookup(
+        request: Request,
+    ) -> tuple[dict[str, str], str, str, str, CaseRecord | None]:
+        """The posted form, its language, receipt and code, and the case they open (None:
+        wrong code or unknown case, which answer alike); one try of the address's budget."""
         form = await form_of(request)
         lang = pick_lang(form.get("lang"))
         admit(request, lang)
         receipt, code = form.get("receipt", ""), form.get("code", "")
-        record = lookup(receipt, code)
+        return form, lang, receipt, code, lookup(receipt, code)
+
+    def not_found_page(lang: str, receipt: str) -> HTMLResponse:
+        page = lookup_page(lang, t(lang, "not_found"), receipt)
+        return HTMLResponse(page, status_code=404, headers=_NO_STORE)
+
+    @app.post("/status", include_in_schema=False)
+    async def status_page(request: Request) -> HTMLResponse:
+        _, lang, receipt, code, record = await form_lookup(request)
         if record is None:
-            page = lookup_page(lang, t(lang, "not_found"), receipt)
-            return HTMLResponse(page, status_code=404, headers=_NO_STORE)
+            return not_found_page(lang, receipt)
         page = case_page(view_of(record, lang), catalog, receipt, code, lang)
         return HTMLResponse(page, headers=_NO_STORE)
 
     @app.post("/report", include_in_schema=False)
     async def report_page(request: Request) -> HTMLResponse:
-        form = await form_of(request)
-        lang = pick_lang(form.get("lang"))
-        admit(request, lang)
-        receipt, code = form.get("receipt", ""), form.get("code", "")
-        record = lookup(receipt, code)
+        form, lang, receipt, code, record = await form_lookup(request)
         if record is None:
-            page = lookup_page(lang, t(lang, "not_found"), receipt)
-            return HTMLResponse(page, status_code=404, headers=_NO_STORE)
+            return not_found_page(lang, receipt)
         status, outcome = await report(record, form.get("kind"), form.get("text"))
         text, css = {
             202: (t(lang, "report_received"), "done"),

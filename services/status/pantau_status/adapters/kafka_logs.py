@@ -2,27 +2,22 @@
 the read model, and publish reports to `pantau.alerts` with acks=all.
 
 No consumer group, nothing committed: each instance rebuilds its view from the compacted cases
-topic at start and then follows it live, like the alerts service.
+topic at start and then follows it live, like the alerts service (`pantau.adapters.replayed_logs`).
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.errors import KafkaError
+from pantau.adapters.replayed_logs import Handler, ReplayedLogs
 
 __all__ = ["StatusLogs"]
 
 log = logging.getLogger("pantau.status.kafka")
 
-SEND_TIMEOUT_S = 15.0
-Handler = Callable[[bytes | None, bytes | None], None]
 
-
-class StatusLogs:
+class StatusLogs(ReplayedLogs):
     """The reader and the report publisher of one status instance."""
 
     def __init__(
@@ -33,91 +28,9 @@ class StatusLogs:
         on_caught_up: Callable[[], None],
         client_id: str = "pantau-status",
     ) -> None:
-        self._servers = servers
-        self._handlers = handlers
+        super().__init__(servers, handlers, on_caught_up, client_id, log)
         self._alerts_topic = alerts_topic
-        self._on_caught_up = on_caught_up
-        self._client_id = client_id
-        self._consumer: AIOKafkaConsumer | None = None
-        self._producer: AIOKafkaProducer | None = None
-        self._ends: dict[TopicPartition, int] = {}
-        self.caught_up = False
-        self.records_read = 0
-
-    async def start(self) -> None:
-        """Connect, assign every partition of the topics, seek to the beginning."""
-        self._producer = AIOKafkaProducer(
-            bootstrap_servers=self._servers,
-            client_id=f"{self._client_id}-producer",
-            acks="all",
-            enable_idempotence=True,
-            request_timeout_ms=10000,
-        )
-        await self._producer.start()
-        self._consumer = AIOKafkaConsumer(
-            bootstrap_servers=self._servers,
-            client_id=f"{self._client_id}-reader",
-            group_id=None,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            fetch_max_wait_ms=100,
-        )
-        await self._consumer.start()
-        partitions: list[TopicPartition] = []
-        for topic in self._handlers:
-            try:
-                found = await asyncio.wait_for(self._producer.partitions_for(topic), 10)
-            except (TimeoutError, KafkaError):
-                found = None
-            if not found:
-                raise RuntimeError(f"topic {topic} does not exist: run `pantau bootstrap` first")
-            partitions += [TopicPartition(topic, p) for p in sorted(found)]
-        self._consumer.assign(partitions)
-        await self._consumer.seek_to_beginning(*partitions)
-        self._ends = await self._consumer.end_offsets(partitions)
-        log.info("reading %d partitions from the beginning", len(partitions))
-
-    async def run(self) -> None:
-        """Apply records until cancelled."""
-        consumer = self._consumer
-        assert consumer is not None, "start() first"
-        if not any(self._ends.values()):
-            self._caught_up()
-        while True:
-            batches = await consumer.getmany(timeout_ms=200, max_records=2000)
-            for tp, records in batches.items():
-                handler = self._handlers[tp.topic]
-                for record in records:
-                    try:
-                        handler(record.key, record.value)
-                    except Exception:
-                        log.exception("skipping record %s@%d", tp, record.offset)
-                    self.records_read += 1
-            if not self.caught_up:
-                positions = {tp: await consumer.position(tp) for tp in self._ends}
-                if all(positions[tp] >= end for tp, end in self._ends.items()):
-                    self._caught_up()
-
-    def _caught_up(self) -> None:
-        self.caught_up = True
-        log.info("caught up with the logs: %d records", self.records_read)
-        self._on_caught_up()
 
     async def publish_alert(self, key: str, value: bytes) -> None:
         """One alert on `pantau.alerts`, keyed `<agency>|<case_id>`; returns after acks=all."""
-        producer = self._producer
-        if producer is None:
-            raise RuntimeError("the producer is not started")
-        await asyncio.wait_for(
-            producer.send_and_wait(self._alerts_topic, value=value, key=key.encode("utf-8")),
-            timeout=SEND_TIMEOUT_S,
-        )
-
-    async def stop(self) -> None:
-        for client in (self._consumer, self._producer):
-            if client is not None:
-                try:
-                    await client.stop()
-                except Exception:  # shutting down: nothing left to do about it
-                    log.debug("error while stopping a Kafka client", exc_info=True)
-        self._consumer = self._producer = None
+        await self.send(self._alerts_topic, key, value)

@@ -46,7 +46,11 @@ RULES_BY_NAME: Mapping[str, StatefulRule[Any]] = {rule.name: rule for rule in ST
 
 def encode_state(state: CaseState, partition: int) -> bytes:
     """A case state as its table keeps it: the state and the partition it lives on."""
-    return orjson.dumps({"partition": partition, "state": state.to_document()})
+    return _stored(state.to_document(), partition)
+
+
+def _stored(document: dict[str, Any], partition: int) -> bytes:
+    return orjson.dumps({"partition": partition, "state": document})
 
 
 def decode_state(stored: bytes) -> CaseState:
@@ -203,7 +207,7 @@ class CaseBatch:
             if write.store or write.publish:
                 document = state.to_document()  # once, for the table and the view
                 if write.store:
-                    write.stored = orjson.dumps({"partition": write.partition, "state": document})
+                    write.stored = _stored(document, write.partition)
                 if write.publish:
                     write.view = orjson.dumps(case_view(state, standard, document))
             write.due = due_at(state, standard)
