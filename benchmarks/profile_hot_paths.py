@@ -155,7 +155,7 @@ def main() -> int:
                     alert.to_json_bytes()
                 for key, write in outcome.writes.items():
                     if write.state is not None and write.store:
-                        cases.save(key, write.partition, write.state)
+                        cases.save(key, write.partition, write.state, write.stored)
                 rule_fold = RuleBatch(standards, rules)
                 if outcome.hand_overs:
                     value = hand_over_value([h.entry for h in outcome.hand_overs])

@@ -61,6 +61,7 @@ _ONE_DAY = timedelta(days=1)
 # Far longer than any real run of weekends, holidays and days off; beyond it the spec is broken
 # and a search for the next working day would never end.
 _MAX_IDLE_DAYS = 3660
+_DEADLINES_KEPT = 65_536  # remembered deadlines per calendar; all forgotten at once beyond
 
 
 class WorkingCalendar:
@@ -87,6 +88,11 @@ class WorkingCalendar:
                 ) from None
         self._holidays_by_year: dict[int, frozenset[date]] = {}
         self._spans_by_day: dict[date, tuple[_Span, ...]] = {}
+        # The same limits are asked of the same starts again and again (a queue's waiting cases
+        # on every step of their service, a case's running limits on each of its events).
+        self._deadlines: dict[
+            tuple[datetime, Duration, tuple[ClockStop, ...]], datetime | None
+        ] = {}
 
     def __repr__(self) -> str:
         return f"WorkingCalendar({self.spec.id!r})"
@@ -123,6 +129,21 @@ class WorkingCalendar:
         calendar. Stopped time that begins before the deadline extends it by its length in the
         unit's kind of time; a stop still open at that point means there is no deadline yet.
         """
+        stops = tuple(stops)
+        key = (start, limit, stops)
+        try:
+            return self._deadlines[key]
+        except KeyError:
+            pass
+        due = self._deadline(start, limit, stops)
+        if len(self._deadlines) >= _DEADLINES_KEPT:
+            self._deadlines.clear()
+        self._deadlines[key] = due
+        return due
+
+    def _deadline(
+        self, start: datetime, limit: Duration, stops: tuple[ClockStop, ...]
+    ) -> datetime | None:
         begin = _utc(start, "start")
         if limit.amount < 1:
             raise ValueError(f"a time limit must be at least 1 unit, not {limit}")
