@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import JsonValue
 
-from pantau.core.alerts import Alert, make_alert
+from pantau.core.alerts import Alert, detector_alert
 from pantau.core.catalog import Service, Step
 from pantau.core.durations import Duration, DurationUnit, parse_duration
 from pantau.core.events import Event, parse_rfc3339
@@ -121,7 +121,7 @@ class CaseStep:
     ) -> Alert:
         """An alert of `rule` on this event's case and step, detected at `now`."""
         event = self.event
-        return make_alert(
+        return detector_alert(
             rule,
             agency=event.agency,
             service=event.service,

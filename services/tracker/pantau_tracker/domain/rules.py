@@ -21,7 +21,7 @@ from types import MappingProxyType
 
 from pydantic import JsonValue
 
-from pantau.core.alerts import Alert, Rule, make_alert
+from pantau.core.alerts import Alert, Rule, detector_alert
 from pantau.core.events import Event, format_rfc3339
 from pantau_tracker.domain.case import CaseState, is_out_of_order
 from pantau_tracker.domain.deadlines import StepDeadline, case_deadline, step_deadlines
@@ -40,7 +40,7 @@ def _event_alert(
     evidence: Mapping[str, JsonValue] | None = None,
     event_ids: Sequence[str] = (),
 ) -> Alert:
-    return make_alert(
+    return detector_alert(
         rule,
         agency=event.agency,
         service=event.service,
@@ -66,7 +66,7 @@ def _names(names: Iterable[str], *, ordered: bool = False) -> list[JsonValue]:
 def step_overdue_alert(state: CaseState, deadline: StepDeadline) -> Alert:
     """The alert of a missed step deadline: the same content from the timer and a late arrival."""
     wait = deadline.wait
-    return make_alert(
+    return detector_alert(
         Rule.SLA_STEP_OVERDUE,
         agency=state.agency,
         service=state.service,
@@ -89,7 +89,7 @@ def step_overdue_alert(state: CaseState, deadline: StepDeadline) -> Alert:
 
 def case_overdue_alert(state: CaseState, standard: CaseStandard, due_at: datetime) -> Alert:
     """The alert of a missed service-standard limit for the whole case."""
-    return make_alert(
+    return detector_alert(
         Rule.SLA_CASE_OVERDUE,
         agency=state.agency,
         service=state.service,

@@ -23,7 +23,7 @@ from typing import Any
 
 import orjson
 
-from pantau.core.alerts import Alert, Rule, make_alert
+from pantau.core.alerts import Alert, Rule, detector_alert
 from pantau.core.catalog import Step
 from pantau.core.events import Event, content_digest, format_rfc3339, parse_rfc3339
 from pantau.oversight import CASE_RULES, CaseStep, RunningLimit, case_step_from_dict
@@ -247,7 +247,7 @@ def _fire_deadlines(
 def _conflict(
     state: CaseState, event: Event, received_at: datetime, seen: str, digest: str
 ) -> Outcome:
-    alert = make_alert(
+    alert = detector_alert(
         Rule.INTEGRITY_CONFLICTING_DUPLICATE,
         agency=event.agency,
         service=event.service,
