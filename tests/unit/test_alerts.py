@@ -71,6 +71,9 @@ EXTENSION_RULES = {
     "sla.clock_reset_abuse": "undue_delay",
     "time.off_hours": "impropriety",
     "citizen.report": "improper_request",
+    "sla.deemed_approval_near": "undue_delay",
+    "sla.deemed_approved": "undue_delay",
+    "process.after_deemed_approval": "abuse_of_authority",
 }
 
 

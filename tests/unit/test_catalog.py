@@ -307,7 +307,7 @@ def test_unknown_key_in_service() -> None:
     pbg(data)["mandtory"] = []
     assert problems(data) == [
         f"{SOURCE}: {PBG}: unknown key 'mandtory' (expected: code, agency, name, fee, steps, "
-        "sla, next, mandatory, separate, oversight)"
+        "sla, next, mandatory, separate, oversight, deemed_approval)"
     ]
 
 

@@ -107,6 +107,9 @@ class Rule(StrEnum):
     SLA_CLOCK_RESET_ABUSE = "sla.clock_reset_abuse"
     TIME_OFF_HOURS = "time.off_hours"
     CITIZEN_REPORT = "citizen.report"
+    SLA_DEEMED_APPROVAL_NEAR = "sla.deemed_approval_near"
+    SLA_DEEMED_APPROVED = "sla.deemed_approved"
+    PROCESS_AFTER_DEEMED_APPROVAL = "process.after_deemed_approval"
 
 
 CROSS_CASE_RULES: frozenset[str] = frozenset(
@@ -120,6 +123,15 @@ CROSS_CASE_RULES: frozenset[str] = frozenset(
     }
 )
 """The rules that extend the contract's table (docs/contract-extensions.md)."""
+
+DEEMED_APPROVAL_RULES: frozenset[str] = frozenset(
+    {
+        Rule.SLA_DEEMED_APPROVAL_NEAR,
+        Rule.SLA_DEEMED_APPROVED,
+        Rule.PROCESS_AFTER_DEEMED_APPROVAL,
+    }
+)
+"""The rules of services with deemed approval (docs/contract-extensions.md)."""
 
 
 @dataclass(frozen=True)
@@ -282,6 +294,26 @@ RULES: Mapping[str, RuleInfo] = _table(
         "an applicant reports an improper request, a payment outside the official channel, "
         "a file that does not move, or another problem",
         other_categories=frozenset({Category.UNDUE_DELAY, Category.IMPROPRIETY}),
+    ),
+    # Deemed approval (fiktif positif) of a service that declares it (docs/contract-extensions.md):
+    # the law grants the application when the agency lets its time limit pass undecided.
+    RuleInfo(
+        Rule.SLA_DEEMED_APPROVAL_NEAR,
+        Category.UNDUE_DELAY,
+        Severity.MEDIUM,
+        "a deemed-approval case is undecided with less than the catalog's warning time left",
+    ),
+    RuleInfo(
+        Rule.SLA_DEEMED_APPROVED,
+        Category.UNDUE_DELAY,
+        Severity.HIGH,
+        "a deemed-approval case passed its service time limit undecided: it is deemed approved",
+    ),
+    RuleInfo(
+        Rule.PROCESS_AFTER_DEEMED_APPROVAL,
+        Category.ABUSE_OF_AUTHORITY,
+        Severity.HIGH,
+        "a case is rejected after it was deemed approved",
     ),
 )
 

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import holidays
 import yaml
 
-from pantau.core.durations import Duration, parse_duration
+from pantau.core.durations import Duration, DurationUnit, parse_duration
 from pantau.core.oversight_policy import OversightPolicy, read_oversight
 from pantau.core.working_time import MINUTES_PER_DAY, CalendarSpec
 
@@ -88,6 +88,17 @@ class Step:
         return self.terminal and self.reason_required
 
 
+DEEMED_APPROVAL_WARNING = Duration(8, DurationUnit.WORKING_HOURS)
+
+
+@dataclass(frozen=True)
+class DeemedApproval:
+    """A service whose application is deemed approved (fiktif positif) when the agency lets the
+    service `sla` pass without a terminal step, and how long before that the tracker warns."""
+
+    warn_before: Duration = DEEMED_APPROVAL_WARNING
+
+
 @dataclass(frozen=True)
 class Service:
     """A public service of one agency and its published standard.
@@ -109,6 +120,7 @@ class Service:
     mandatory: frozenset[str] = frozenset()
     separate: tuple[tuple[str, str], ...] = ()
     oversight: OversightPolicy = field(default_factory=OversightPolicy)
+    deemed_approval: DeemedApproval | None = None
     _by_code: Mapping[str, Step] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -289,6 +301,9 @@ def _service_summary(service: Service) -> dict[str, Any]:
         },
         "mandatory": sorted(service.mandatory, key=order.__getitem__),
         "separate": [list(pair) for pair in service.separate],
+        "deemed_approval": None
+        if service.deemed_approval is None
+        else {"warn_before": str(service.deemed_approval.warn_before)},
     }
 
 
@@ -754,13 +769,16 @@ class _CatalogReader:
             label,
             item,
             ("code", "agency", "name", "fee", "steps"),
-            ("sla", "next", "mandatory", "separate", "oversight"),
+            ("sla", "next", "mandatory", "separate", "oversight", "deemed_approval"),
         )
         if "agency" in item and good_agency is None:
             self.report(f"{label}.agency", f"must be an agency code, not {agency!r}")
         name = self.read_name(label, item)
         sla = self.read_duration(f"{label}.sla", item["sla"]) if "sla" in item else None
         fee = self.read_fee(f"{label}.fee", item["fee"]) if "fee" in item else None
+        deemed = None
+        if "deemed_approval" in item:
+            deemed = self.read_deemed_approval(f"{label}.deemed_approval", item, sla)
         service = None
         if "steps" in item:
             process = _ProcessReader(self, label, fee)
@@ -788,8 +806,45 @@ class _CatalogReader:
                     mandatory=frozenset(process.mandatory),
                     separate=tuple(process.separate),
                     oversight=oversight,
+                    deemed_approval=deemed,
                 )
         return _ServiceEntry(self.file, label, good_agency, good_code, service)
+
+    def read_deemed_approval(
+        self, entry: str, item: Mapping[str, Any], sla: Duration | None
+    ) -> DeemedApproval | None:
+        """`deemed_approval: true`, or `{warn_before: N working_hours}`; `false` is none."""
+        value = item["deemed_approval"]
+        if value is False:
+            return None
+        if "sla" not in item:
+            self.report(
+                entry,
+                "a deemed approval needs the service's sla: the time limit whose passing "
+                "approves the case",
+            )
+            return None
+        if value is True:
+            return DeemedApproval()
+        if not isinstance(value, Mapping):
+            self.report(entry, f"must be true, false or {{warn_before: ...}}, not {value!r}")
+            return None
+        self.check_keys(entry, value, (), ("warn_before",))
+        if "warn_before" not in value:
+            return DeemedApproval()
+        warn = self.read_duration(f"{entry}.warn_before", value["warn_before"])
+        if warn is None:
+            return None
+        if warn.unit is not DurationUnit.WORKING_HOURS:
+            self.report(
+                f"{entry}.warn_before",
+                f"the warning time is counted in working_hours, not {warn.unit.value}",
+            )
+            return None
+        if sla is not None and sla.unit is DurationUnit.WORKING_HOURS and warn.amount >= sla.amount:
+            self.report(f"{entry}.warn_before", f"must be shorter than the service's sla ({sla})")
+            return None
+        return DeemedApproval(warn)
 
     def read_fee(self, entry: str, value: object) -> Fee | None:
         if isinstance(value, Mapping):

@@ -167,6 +167,33 @@ class WorkingCalendar:
                 due += resumed - lost_from
         return due.astimezone(self.tz)
 
+    def working_time_before(self, end: datetime, amount: timedelta) -> datetime:
+        """The latest instant from which `amount` of working time runs until `end`: `end` less
+        `amount` of working time (a warning time before a deadline)."""
+        instant = _utc(end, "end")
+        if amount <= _ZERO:
+            return instant.astimezone(self.tz)
+        remaining = amount
+        day = self._local_date(instant)
+        idle = 0
+        while True:
+            spans = self._spans(day)
+            idle = 0 if spans else idle + 1
+            if idle > _MAX_IDLE_DAYS:
+                raise ValueError(
+                    f"calendar {self.spec.id!r} has no working day in the "
+                    f"{_MAX_IDLE_DAYS} days before {day.isoformat()}"
+                )
+            for opens, closes in reversed(spans):
+                if opens >= instant:
+                    continue
+                until = min(closes, instant)
+                available = until - opens
+                if remaining <= available:
+                    return (until - remaining).astimezone(self.tz)
+                remaining -= available
+            day -= _ONE_DAY
+
     def working_elapsed(
         self, start: datetime, end: datetime, stops: Iterable[ClockStop] = ()
     ) -> timedelta:

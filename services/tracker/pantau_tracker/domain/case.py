@@ -92,6 +92,8 @@ class CaseState:
     terminal_step: str | None = None
     expires_at: datetime | None = None
     case_overdue_fired: bool = False
+    deemed_warned: bool = False
+    deemed_approved_at: datetime | None = None
     events: int = 0
     steps: tuple[StepRecord, ...] = ()
     awaiting: tuple[AwaitedStep, ...] = ()
@@ -187,6 +189,8 @@ class CaseState:
             "terminal_step": self.terminal_step,
             "expires_at": _opt_time(self.expires_at),
             "case_overdue_fired": self.case_overdue_fired,
+            "deemed_warned": self.deemed_warned,
+            "deemed_approved_at": _opt_time(self.deemed_approved_at),
             "events": self.events,
             "steps": [
                 {
@@ -240,6 +244,9 @@ class CaseState:
             terminal_step=doc["terminal_step"],
             expires_at=_parse_opt(doc["expires_at"]),
             case_overdue_fired=bool(doc["case_overdue_fired"]),
+            # States stored before deemed approvals have neither.
+            deemed_warned=bool(doc.get("deemed_warned", False)),
+            deemed_approved_at=_parse_opt(doc.get("deemed_approved_at")),
             events=int(doc["events"]),
             steps=tuple(
                 StepRecord(

@@ -39,4 +39,8 @@ def case_view(
         for deadline in ([] if state.is_closed else step_deadlines(state, standard))
     ]
     document["clock_stopped"] = bool(state.stops) and state.stops[-1].resumed_at is None
+    if state.deemed_approved_at is not None and not state.is_closed:
+        # Approved by law while the agency stays silent: readers (v_cases.status, the status
+        # page) see it as such until a terminal step closes the case.
+        document["status"] = "deemed_approved"
     return document

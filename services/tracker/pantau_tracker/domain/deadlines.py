@@ -2,13 +2,14 @@
 
 A step's deadline runs from the step before it (the wait's anchor); the case's deadline runs
 from its opening. Stopped time (between `clock: stop` and `clock: resume`) extends both; while
-the clock is stopped there is no deadline.
+the clock is stopped there is no deadline. A service with deemed approval is approved by law
+when its case deadline passes undecided; the tracker warns a set working time before that.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import lru_cache
 
 from pantau.core.durations import Duration, parse_duration
@@ -53,6 +54,25 @@ def case_deadline(state: CaseState, standard: CaseStandard) -> datetime | None:
     return _deadline(standard.calendar, state.opened_at, limit, state.stops)
 
 
+def deemed_deadlines(
+    state: CaseState, standard: CaseStandard
+) -> tuple[datetime | None, datetime | None]:
+    """For a service with deemed approval: when the tracker warns that the case will be deemed
+    approved, and when it is (the case deadline); (None, None) otherwise or while stopped."""
+    deemed = standard.service.deemed_approval
+    if deemed is None:
+        return None, None
+    due = case_deadline(state, standard)
+    if due is None:
+        return None, None
+    return _warning(standard.calendar, due, deemed.warn_before.amount), due
+
+
+@lru_cache(maxsize=65536)
+def _warning(calendar: WorkingCalendar, due: datetime, hours: int) -> datetime:
+    return calendar.working_time_before(due, timedelta(hours=hours))
+
+
 def next_due(state: CaseState, standard: CaseStandard) -> datetime | None:
     """The earliest instant at which a timer check of this case could change something:
     an unfired deadline of an open case, the end of the backfill settling time, or expiry."""
@@ -66,6 +86,11 @@ def next_due(state: CaseState, standard: CaseStandard) -> datetime | None:
         due = case_deadline(state, standard)
         if due is not None:
             candidates.append(due)
+    warn, deemed = deemed_deadlines(state, standard)
+    if warn is not None and not state.deemed_warned:
+        candidates.append(warn)
+    if deemed is not None and state.deemed_approved_at is None:
+        candidates.append(deemed)
     if not candidates:
         return None
     earliest = min(candidates)

@@ -24,7 +24,12 @@ from pydantic import JsonValue
 from pantau.core.alerts import Alert, Rule, detector_alert
 from pantau.core.events import Event, format_rfc3339
 from pantau_tracker.domain.case import CaseState, is_out_of_order
-from pantau_tracker.domain.deadlines import StepDeadline, case_deadline, step_deadlines
+from pantau_tracker.domain.deadlines import (
+    StepDeadline,
+    case_deadline,
+    deemed_deadlines,
+    step_deadlines,
+)
 from pantau_tracker.domain.standards import CaseStandard
 
 Detector = Callable[[CaseState | None, Event, datetime, CaseStandard], list[Alert]]
@@ -107,6 +112,70 @@ def case_overdue_alert(state: CaseState, standard: CaseStandard, due_at: datetim
     )
 
 
+def deemed_warning_alert(
+    state: CaseState, standard: CaseStandard, warn_at: datetime, due_at: datetime
+) -> Alert:
+    """The warning that an undecided case of a deemed-approval service is about to be approved
+    by law: the same content from the timer and from a late arrival."""
+    deemed = standard.service.deemed_approval
+    warn_before = "" if deemed is None else str(deemed.warn_before)
+    return detector_alert(
+        Rule.SLA_DEEMED_APPROVAL_NEAR,
+        agency=state.agency,
+        service=state.service,
+        case_id=state.case_id,
+        trigger="case",
+        detected_at=warn_at,
+        occurred_at=warn_at,
+        message=(
+            f"Case still undecided {warn_before} before the service standard of "
+            f"{standard.service.sla} runs out; then it is deemed approved"
+        ),
+        evidence={
+            "sla": str(standard.service.sla),
+            "warn_before": warn_before,
+            "opened_at": format_rfc3339(state.opened_at),
+            "deemed_approved_at": format_rfc3339(due_at),
+        },
+        event_ids=[state.opened_event_id],
+    )
+
+
+def deemed_approved_alert(state: CaseState, standard: CaseStandard, due_at: datetime) -> Alert:
+    """The alert of a case approved by law because its service time limit passed undecided."""
+    return detector_alert(
+        Rule.SLA_DEEMED_APPROVED,
+        agency=state.agency,
+        service=state.service,
+        case_id=state.case_id,
+        trigger="case",
+        detected_at=due_at,
+        occurred_at=due_at,
+        message=(
+            f"Case undecided within the service standard of {standard.service.sla}: deemed approved"
+        ),
+        evidence={
+            "sla": str(standard.service.sla),
+            "opened_at": format_rfc3339(state.opened_at),
+            "deemed_approved_at": format_rfc3339(due_at),
+        },
+        event_ids=[state.opened_event_id],
+    )
+
+
+def deemed_by(
+    state: CaseState, standard: CaseStandard, at: datetime
+) -> tuple[datetime | None, datetime | None]:
+    """The unfired deemed-approval warning and approval instants that passed before `at`."""
+    if state.is_closed:
+        return None, None
+    warn, due = deemed_deadlines(state, standard)
+    return (
+        warn if warn is not None and not state.deemed_warned and warn < at else None,
+        due if due is not None and state.deemed_approved_at is None and due < at else None,
+    )
+
+
 def overdue_by(
     state: CaseState, standard: CaseStandard, at: datetime
 ) -> tuple[list[StepDeadline], datetime | None]:
@@ -128,7 +197,8 @@ def overdue_by(
 def detect_process(
     state: CaseState | None, event: Event, now: datetime, standard: CaseStandard
 ) -> list[Alert]:
-    """unknown_case, after_terminal, invalid_transition, skipped_step, reason_missing."""
+    """unknown_case, after_terminal, invalid_transition, skipped_step, reason_missing,
+    after_deemed_approval."""
     service = standard.service
     step = service.step(event.step)
     alerts: list[Alert] = []
@@ -180,6 +250,23 @@ def detect_process(
                     "allowed": _names(service.allowed_after(state.current_step)),
                 },
                 event_ids=[state.current_event_id],
+            )
+        )
+    if (
+        state is not None
+        and step.is_rejection
+        and state.deemed_approved_at is not None
+        and event.occurred_at > state.deemed_approved_at
+    ):
+        alerts.append(
+            _event_alert(
+                Rule.PROCESS_AFTER_DEEMED_APPROVAL,
+                event,
+                now,
+                f"Case rejected with {event.step} after it was deemed approved at "
+                f"{format_rfc3339(state.deemed_approved_at)}",
+                evidence={"deemed_approved_at": format_rfc3339(state.deemed_approved_at)},
+                event_ids=[state.opened_event_id],
             )
         )
     if step.is_success:

@@ -29,10 +29,13 @@ from pantau.core.events import Event, content_digest, format_rfc3339, parse_rfc3
 from pantau.oversight import CASE_RULES, CaseStep, RunningLimit, case_step_from_dict
 from pantau.oversight.rules import Origin
 from pantau_tracker.domain.case import CaseState, evolve, is_out_of_order
-from pantau_tracker.domain.deadlines import StepDeadline, next_due
+from pantau_tracker.domain.deadlines import StepDeadline, deemed_deadlines, next_due
 from pantau_tracker.domain.rules import (
     EVENT_DETECTORS,
     case_overdue_alert,
+    deemed_approved_alert,
+    deemed_by,
+    deemed_warning_alert,
     overdue_by,
     step_overdue_alert,
 )
@@ -119,9 +122,9 @@ def handle_event(
 
     alerts: list[Alert] = []
     if state is not None:
-        steps, case_due = overdue_by(state, standard, event.occurred_at)
-        if steps or case_due is not None:
-            state, deadline_alerts = _fire_deadlines(state, standard, steps, case_due)
+        passed = _passed(state, standard, event.occurred_at)
+        if passed.any:
+            state, deadline_alerts = _fire_deadlines(state, standard, passed)
             alerts.extend(deadline_alerts)
     for detector in EVENT_DETECTORS.values():
         alerts.extend(detector(state, event, received_at, standard))
@@ -210,11 +213,11 @@ def check_deadlines(state: CaseState, now: datetime, standard: CaseStandard) -> 
         and now < state.last_received_at + standard.policy.backfill_settle
     ):
         return Outcome(state, changed=False)
-    steps, case_due = overdue_by(state, standard, now)
-    if not steps and case_due is None:
+    passed = _passed(state, standard, now)
+    if not passed.any:
         replayed = [_parse(r.body) for r in state.recent_for(TIMER_SOURCE)]
         return Outcome(state, [a for a in replayed if a.detected_at <= now], changed=False)
-    new_state, alerts = _fire_deadlines(state, standard, steps, case_due)
+    new_state, alerts = _fire_deadlines(state, standard, passed)
     new_state = new_state.with_alerts(
         TIMER_SOURCE, [(a.alert_id, a.to_json_bytes().decode()) for a in alerts]
     )
@@ -226,21 +229,48 @@ def due_at(state: CaseState, standard: CaseStandard) -> datetime | None:
     return next_due(state, standard)
 
 
+@dataclass(frozen=True)
+class _Passed:
+    """The deadlines of a case that passed, unfired, before some instant."""
+
+    steps: list[StepDeadline]
+    case_due: datetime | None
+    deemed_warning: datetime | None
+    deemed_due: datetime | None
+
+    @property
+    def any(self) -> bool:
+        return bool(self.steps) or any(
+            at is not None for at in (self.case_due, self.deemed_warning, self.deemed_due)
+        )
+
+
+def _passed(state: CaseState, standard: CaseStandard, at: datetime) -> _Passed:
+    steps, case_due = overdue_by(state, standard, at)
+    warning, deemed = deemed_by(state, standard, at)
+    return _Passed(steps, case_due, warning, deemed)
+
+
 def _fire_deadlines(
-    state: CaseState,
-    standard: CaseStandard,
-    steps: list[StepDeadline],
-    case_due: datetime | None,
+    state: CaseState, standard: CaseStandard, passed: _Passed
 ) -> tuple[CaseState, list[Alert]]:
-    alerts = [step_overdue_alert(state, deadline) for deadline in steps]
-    fired = {deadline.wait.trigger for deadline in steps}
+    alerts = [step_overdue_alert(state, deadline) for deadline in passed.steps]
+    fired = {deadline.wait.trigger for deadline in passed.steps}
     awaiting = tuple(
         replace(wait, fired=True) if wait.trigger in fired else wait for wait in state.awaiting
     )
     state = state.but(awaiting=awaiting)
-    if case_due is not None:
-        alerts.append(case_overdue_alert(state, standard, case_due))
+    if passed.deemed_warning is not None:  # given before the deadline it warns of
+        due = passed.deemed_due or deemed_deadlines(state, standard)[1]
+        assert due is not None  # a warning is given only before a known deadline
+        alerts.append(deemed_warning_alert(state, standard, passed.deemed_warning, due))
+        state = state.but(deemed_warned=True)
+    if passed.case_due is not None:
+        alerts.append(case_overdue_alert(state, standard, passed.case_due))
         state = state.but(case_overdue_fired=True)
+    if passed.deemed_due is not None:
+        alerts.append(deemed_approved_alert(state, standard, passed.deemed_due))
+        state = state.but(deemed_approved_at=passed.deemed_due, deemed_warned=True)
     return state, alerts
 
 
