@@ -9,7 +9,12 @@ from pathlib import Path
 import pytest
 
 from pantau.core.catalog import load_catalog
-from pantau.traffic.generator import CONTRACT_RULES, CaseTruth, Simulation
+from pantau.traffic.generator import (
+    CONTRACT_RULES,
+    DEEMED_APPROVAL_RULES,
+    CaseTruth,
+    Simulation,
+)
 from pantau.traffic.generator import Regime as SimRegime
 from pantau.traffic.scoring import score, table
 from pantau_tracker.domain.case import CaseState
@@ -73,11 +78,12 @@ def _judge(regime: SimRegime, seed: int) -> tuple[list[CaseTruth], list[tuple[st
 
 @pytest.mark.parametrize(("regime", "seed"), [("backfill", 21), ("live", 22)])
 def test_tracker_core_finds_exactly_the_planted_anomalies(regime: SimRegime, seed: int) -> None:
-    """Every contract rule scores precision and recall 1.0 when the tracker core judges a run."""
+    """Every contract rule and every rule of deemed approval scores precision and recall 1.0
+    when the tracker core judges a run."""
     truths, raised = _judge(regime, seed)
     scores = score(truths, raised)
     report = "\n".join(table(scores))
-    for rule in CONTRACT_RULES:
+    for rule in (*CONTRACT_RULES, *DEEMED_APPROVAL_RULES):
         found = scores.rules[rule]
         assert found.expected > 0, f"{rule} was not planted\n{report}"
         assert found.precision == 1.0, f"{rule}: extras {scores.extras.get(rule)}\n{report}"

@@ -76,7 +76,13 @@ CROSS_CASE_RULES: tuple[str, ...] = (
     Rule.SLA_CLOCK_RESET_ABUSE,
     Rule.TIME_OFF_HOURS,
 )
-ALL_RULES: tuple[str, ...] = CONTRACT_RULES + CROSS_CASE_RULES
+# Deemed approval of the services that declare it (docs/contract-extensions.md).
+DEEMED_APPROVAL_RULES: tuple[str, ...] = (
+    Rule.SLA_DEEMED_APPROVAL_NEAR,
+    Rule.SLA_DEEMED_APPROVED,
+    Rule.PROCESS_AFTER_DEEMED_APPROVAL,
+)
+ALL_RULES: tuple[str, ...] = CONTRACT_RULES + CROSS_CASE_RULES + DEEMED_APPROVAL_RULES
 
 REJECTION_REASONS = (
     "berkas persyaratan tidak lengkap",
@@ -500,6 +506,8 @@ class Simulation:
         purpose, in a way no honest case can overtake.)"""
         rule = draft.service.oversight.queue_jump
         for key, wait in self._long_waits(draft):
+            if not _overtakable(draft.service, key[2]):
+                continue  # nobody leaves that queue by staff work: nobody can overtake in it
             others = [*self.crowd.waits(key), *staged.get(key, [])]
             overlapping = sum(
                 1
@@ -829,14 +837,19 @@ def _timeline(
         case_due = None
         if service.sla is not None:
             case_due = calendar.deadline(times[0], service.sla, stops)
+        # Honest work on a deemed-approval service is done before the warning, not only the limit.
+        bound = case_due
+        warning = _deemed_warning(service, calendar, case_due)
+        if warning is not None and warning > before:
+            bound = warning
         if late is not None and late[0] == index:
-            at = _late(service, calendar, code, before, case_due, stops, rng, late[1])
+            at = _late(service, calendar, code, before, case_due, bound, stops, rng, late[1])
             if at is None:
                 return None
         else:
             # Once a planted delay has spent the case clock, only the step slas still bind.
-            running = case_due is not None and case_due > before + 2 * MARGIN
-            limits = [case_due] if running else []
+            running = bound is not None and bound > before + 2 * MARGIN
+            limits = [bound] if running else []
             awaited = {code.code} | service.allowed_after(previous.code)
             if previous.clock is not None:
                 # A reader may still await what was due after the step before the clock stop.
@@ -960,16 +973,29 @@ def _place(
     return None
 
 
+def _deemed_warning(
+    service: Service, calendar: WorkingCalendar, case_due: datetime | None
+) -> datetime | None:
+    """When a case of a deemed-approval service due at `case_due` is warned of, else None."""
+    deemed = service.deemed_approval
+    if deemed is None or case_due is None:
+        return None
+    return calendar.working_time_before(case_due, timedelta(hours=deemed.warn_before.amount))
+
+
 def _late(
     service: Service,
     calendar: WorkingCalendar,
     step: Step,
     before: datetime,
     case_due: datetime | None,
+    bound: datetime | None,
     stops: list[ClockStop],
     rng: random.Random,
     kind: str,
 ) -> datetime | None:
+    """When `step` happens late: past its own sla (`step`), in the warning time before a deemed
+    approval (`near`), or past the service sla (`case`); None when that cannot be planned."""
     if kind == "step":
         assert step.sla is not None
         due = calendar.deadline(before, step.sla, stops)
@@ -978,10 +1004,20 @@ def _late(
         at = calendar.deadline(due, Duration(hours, DurationUnit.WORKING_HOURS))
         assert at is not None
         at = _ceil_second(at)
-        if case_due is not None and at > case_due - timedelta(days=3):
+        if bound is not None and at > bound - timedelta(days=3):
             return None
         return at
     assert case_due is not None
+    if kind == "near":
+        warning = _deemed_warning(service, calendar, case_due)
+        if warning is None or warning <= before:
+            return None
+        hours = rng.randint(1, 3)
+        at = calendar.deadline(warning, Duration(hours, DurationUnit.WORKING_HOURS))
+        assert at is not None
+        at = _ceil_second(at)
+        # Room after it for the rest of the case before the limit.
+        return at if at < case_due - 8 * MARGIN else None
     days = Duration(rng.randint(1, 8), DurationUnit.WORKING_DAYS)
     at = calendar.deadline(case_due, days)
     assert at is not None
@@ -1028,7 +1064,14 @@ def _nip(rng: random.Random) -> str:
 
 # Rules the simulation reads off a plan itself; the others (speed, bursts, brokers) are planted
 # by construction and the truth states the intent.
-_JUDGED_HERE = frozenset({Rule.QUEUE_JUMP, Rule.SLA_CLOCK_RESET_ABUSE, Rule.TIME_OFF_HOURS})
+_JUDGED_HERE = frozenset(
+    {
+        Rule.QUEUE_JUMP,
+        Rule.SLA_CLOCK_RESET_ABUSE,
+        Rule.TIME_OFF_HOURS,
+        *DEEMED_APPROVAL_RULES,
+    }
+)
 
 
 def _applied(draft: _Draft) -> list[int]:
@@ -1213,6 +1256,32 @@ def _late_step_index(service: Service, path: list[str]) -> int | None:
     return None
 
 
+def _overtakable(service: Service, waited: str) -> bool:
+    """True when a case waiting at `waited` can be overtaken: some step after it is staff work
+    that counts for queue.jump (see `_waits`)."""
+    chosen = service.oversight.queue_jump.steps
+    return any(
+        (step := service.step(code)) is not None
+        and bool(step.roles)
+        and not step.is_rejection
+        and step.clock != "stop"
+        and (chosen is None or code in chosen)
+        for code in service.allowed_after(waited)
+    )
+
+
+def _unqueued_slow_index(service: Service, path: list[str]) -> int | None:
+    """A slow step (see `_slow_step_index`) waited for where nobody can overtake: a delay there
+    is the case's alone and makes no honest case a queue jumper."""
+    for index in range(len(path) - 1, 0, -1):
+        pending = service.allowed_after(path[index - 1]) | {path[index]}
+        if all(
+            (s := service.step(o)) is not None and s.sla is None for o in pending
+        ) and not _overtakable(service, path[index - 1]):
+            return index
+    return None
+
+
 def _slow_step_index(service: Service, path: list[str]) -> int | None:
     """A step without sla whose predecessor leaves no sla pending: only the case clock runs."""
     for index in range(1, len(path)):
@@ -1291,6 +1360,49 @@ def _without_step(draft: _Draft | None, index: int) -> _Draft | None:
             return None
     del draft.path[index], draft.times[index], draft.officers[index]
     return draft
+
+
+def _plant_deemed_near(
+    sim: Simulation, service: Service, n: int, at: datetime, rng: random.Random
+) -> _Draft | None:
+    path = _happy(sim, service, rng)
+    index = _unqueued_slow_index(service, path)
+    return None if index is None else sim._draft(service, n, at, rng, path, late=(index, "near"))
+
+
+def _plant_deemed_approved(
+    sim: Simulation, service: Service, n: int, at: datetime, rng: random.Random
+) -> _Draft | None:
+    path = _happy(sim, service, rng)
+    index = _unqueued_slow_index(service, path)
+    return None if index is None else sim._draft(service, n, at, rng, path, late=(index, "case"))
+
+
+def _plant_after_deemed(
+    sim: Simulation, service: Service, n: int, at: datetime, rng: random.Random
+) -> _Draft | None:
+    """Rejected after the service limit passed undecided: after its deemed approval."""
+    path = _happy(sim, service, rng)
+    for index in range(1, len(path)):
+        rejections = sorted(
+            code
+            for code in service.allowed_after(path[index - 1])
+            if (step := service.step(code)) is not None and step.is_rejection
+        )
+        if rejections and _slow_step_index(service, path[:index] + rejections[:1]) == index:
+            path = [*path[:index], rng.choice(rejections)]
+            return sim._draft(service, n, at, rng, path, late=(index, "case"))
+    return None
+
+
+def _deemed_rejection_fits(service: Service, path: list[str]) -> bool:
+    return any(
+        any(
+            (step := service.step(code)) is not None and step.is_rejection
+            for code in service.allowed_after(path[index - 1])
+        )
+        for index in range(1, len(path))
+    )
 
 
 def _plant_after_terminal(
@@ -1840,8 +1952,30 @@ _PLANTERS: dict[str, _Planter] = {
         _plant_step_overdue,
     ),
     Rule.SLA_CASE_OVERDUE: _Planter(
-        _any(lambda s, p: _slow_step_index(s, p) is not None and s.sla is not None),
+        _any(
+            lambda s, p: (
+                _slow_step_index(s, p) is not None
+                and s.sla is not None
+                and s.deemed_approval is None
+            )
+        ),
         _plant_case_overdue,
+    ),
+    Rule.SLA_DEEMED_APPROVAL_NEAR: _Planter(
+        _any(lambda s, p: _unqueued_slow_index(s, p) is not None and s.deemed_approval is not None),
+        _plant_deemed_near,
+    ),
+    Rule.SLA_DEEMED_APPROVED: _Planter(
+        _any(lambda s, p: _unqueued_slow_index(s, p) is not None and s.deemed_approval is not None),
+        _plant_deemed_approved,
+        companions=frozenset({Rule.SLA_CASE_OVERDUE, Rule.SLA_DEEMED_APPROVAL_NEAR}),
+    ),
+    Rule.PROCESS_AFTER_DEEMED_APPROVAL: _Planter(
+        _any(lambda s, p: s.deemed_approval is not None and _deemed_rejection_fits(s, p)),
+        _plant_after_deemed,
+        companions=frozenset(
+            {Rule.SLA_CASE_OVERDUE, Rule.SLA_DEEMED_APPROVAL_NEAR, Rule.SLA_DEEMED_APPROVED}
+        ),
     ),
     Rule.PROCESS_INVALID_TRANSITION: _Planter(
         _any(

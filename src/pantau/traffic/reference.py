@@ -7,7 +7,9 @@ given order: a step's `sla` counts from the step before it (the latest step that
 stop or resume), the service `sla` from the first event, clock stops excluded; every event that
 is not a duplicate is applied, even one that raises an alert (oversight records what happened,
 it does not refuse it). Timers are out of scope: the simulator never leaves a case open past a
-deadline.
+deadline. A service with deemed approval is warned of once an event comes after the warning
+time, deemed approved once one comes after the service limit, and a rejection after that is
+alerted.
 """
 
 from __future__ import annotations
@@ -49,6 +51,8 @@ def rules_raised(
     latest_seq: int | None = None
     stops: list[ClockStop] = []
     stopped_at: datetime | None = None
+    deemed = service.deemed_approval
+    deemed_at: datetime | None = None
     for delivery in deliveries:
         event = delivery.event
         content = canonical_bytes(event)
@@ -101,6 +105,16 @@ def rules_raised(
                 due = calendar.deadline(opened_at, service.sla, open_stops)
                 if due is not None and at > due:
                     raised.add(Rule.SLA_CASE_OVERDUE)
+                if deemed is not None and due is not None:
+                    lead = timedelta(hours=deemed.warn_before.amount)
+                    if at > calendar.working_time_before(due, lead):
+                        raised.add(Rule.SLA_DEEMED_APPROVAL_NEAR)
+                    if at > due:
+                        raised.add(Rule.SLA_DEEMED_APPROVED)
+                        deemed_at = deemed_at or due
+            in_order = latest_at is None or at >= latest_at
+            if step.is_rejection and deemed_at is not None and at > deemed_at and in_order:
+                raised.add(Rule.PROCESS_AFTER_DEEMED_APPROVAL)
             if step.is_success and not service.mandatory <= done | {event.step}:
                 raised.add(Rule.PROCESS_SKIPPED_STEP)
         if step.clock == "stop" and stopped_at is None:
