@@ -62,7 +62,8 @@ def test_planted_cross_case_anomalies_are_found_through_the_stack(
     tracker: dict[str, str], tmp_path: Path
 ) -> None:
     """Every planted queue jump, burst, broker episode, clock-stop abuse and off-hours step is
-    alerted on its case and nothing else is; speed.too_fast meets its statistical bar."""
+    alerted on its case and nothing else is; speed.too_fast meets its statistical bar; every
+    deemed approval, its warning and a rejection after it too."""
     truth = tmp_path / "truth.jsonl"
     sent = _pantau(
         tracker, "simulate", "--cases", str(CASES), "--seed", "11", "--anomaly-rate", "0.4",
@@ -93,3 +94,7 @@ def test_planted_cross_case_anomalies_are_found_through_the_stack(
     speed = judged("speed.too_fast", 0.9, 0.95)
     assert int(next(r for r in speed.splitlines() if r.startswith("speed")).split()[1]) > 0
     judged("contract", 1, 1)
+    deemed = judged("deemed-approval", 1, 1)
+    for rule in ("sla.deemed_approval_near", "sla.deemed_approved", "process.after_deemed"):
+        row = next(line for line in deemed.splitlines() if line.startswith(rule))
+        assert int(row.split()[1]) > 0, deemed

@@ -231,6 +231,7 @@ def test_the_view_shows_steps_deadlines_and_fee_and_nothing_else(catalog: Catalo
     }
     assert view["service"]["time_limit"] == {"amount": 28, "unit": "working_days"}
     assert view["late"] is False
+    assert view["deemed_approved"] is False
     for leak in ("198702142010011003", "3507123456789012", "k1:abcdef", "alasan", "e2"):
         assert leak not in reply.text
 
@@ -244,6 +245,26 @@ def test_the_view_shows_steps_deadlines_and_fee_and_nothing_else(catalog: Catalo
     english = client.post("/status", data={"receipt": "PBG-9", "code": code, "lang": "en"})
     assert 'lang="en"' in english.text
     assert "28 working days" in english.text
+
+
+def test_a_case_deemed_approved_says_so_in_both_languages(catalog: Catalog) -> None:
+    """A case whose limit passed undecided is shown open and deemed approved by law."""
+    now = datetime(2026, 3, 20, 3, 0, tzinfo=UTC)
+    state = pbg_case("PKKPR-7", now) | {
+        "service": "pkkpr",
+        "status": "deemed_approved",
+        "deemed_approved_at": (now - timedelta(days=1)).isoformat(),
+        "deadlines": [],
+    }
+    client = make_client(catalog, ready_book(state), Sent(), now)
+    code = check_code(KEY, MALANG, "PKKPR-7")
+    view = client.post("/v1/status", json={"case_id": "PKKPR-7", "code": code}).json()
+    assert view["status"] == "open"
+    assert view["deemed_approved"] is True
+    page = client.post("/status", data={"receipt": "PKKPR-7", "code": code})
+    assert "dianggap disetujui menurut hukum (fiktif positif)" in page.text
+    english = client.post("/status", data={"receipt": "PKKPR-7", "code": code, "lang": "en"})
+    assert "deemed approved by law" in english.text
 
 
 def test_a_wrong_code_and_an_unknown_case_answer_alike(catalog: Catalog) -> None:

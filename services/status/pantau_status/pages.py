@@ -128,6 +128,8 @@ def case_page(view: dict[str, Any], catalog: Catalog, receipt: str, code: str, l
     ]
     if view["clock_stopped"]:
         parts.append(f'<p class="note">{escape(t(lang, "stopped"))}</p>')
+    if view.get("deemed_approved"):
+        parts.append(f'<p class="note" id="deemed">{escape(t(lang, "deemed"))}</p>')
     parts.append(
         f'<p id="case-due">{escape(t(lang, "case_due"))}: '
         f"<strong>{_when(view['due_at'], tz, lang)}</strong>"

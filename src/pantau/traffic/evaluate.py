@@ -48,7 +48,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--rules",
         type=planted_rules,
         default=planted_rules("all"),
-        help="rules to score: all (default), contract, cross-case, or rule ids, comma-separated",
+        help=(
+            "rules to score: all (default), contract, cross-case, deemed-approval, or rule ids, "
+            "comma-separated"
+        ),
     )
     return parser
 

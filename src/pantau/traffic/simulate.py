@@ -31,6 +31,7 @@ from pantau.traffic.generator import (
     ALL_RULES,
     CONTRACT_RULES,
     CROSS_CASE_RULES,
+    DEEMED_APPROVAL_RULES,
     Emission,
     Regime,
     Simulation,
@@ -102,7 +103,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--rules",
         type=planted_rules,
         default=ALL_RULES,
-        help="rules to plant: all (default), contract, cross-case, or rule ids, comma-separated",
+        help=(
+            "rules to plant: all (default), contract, cross-case, deemed-approval, or rule ids, "
+            "comma-separated"
+        ),
     )
     parser.add_argument(
         "--generate-only", action="store_true", help="generate and serialise, send nothing"
@@ -144,7 +148,12 @@ def main(argv: list[str]) -> int:
 
 def planted_rules(text: str) -> tuple[str, ...]:
     """`--rules`: a named set of rules or rule ids, comma-separated."""
-    named = {"all": ALL_RULES, "contract": CONTRACT_RULES, "cross-case": CROSS_CASE_RULES}
+    named = {
+        "all": ALL_RULES,
+        "contract": CONTRACT_RULES,
+        "cross-case": CROSS_CASE_RULES,
+        "deemed-approval": DEEMED_APPROVAL_RULES,
+    }
     chosen: list[str] = []
     for part in (p.strip() for p in text.split(",") if p.strip()):
         if part in named:

@@ -65,7 +65,16 @@ const RULES = {
   "time.future": ["Waktu di masa depan", "Time in the future"],
   "time.out_of_order": ["Urutan waktu terbalik", "Out of order"],
   "integrity.conflicting_duplicate": ["Duplikat dengan isi berbeda", "Conflicting duplicate"],
+  "queue.jump": ["Menyerobot antrean", "Queue jump"],
+  "speed.too_fast": ["Terlalu cepat dibanding sejenisnya", "Far faster than its peers"],
+  "officer.burst": ["Petugas memproses beruntun", "Officer burst"],
+  "applicant.broker": ["Dugaan calo", "Suspected broker"],
+  "sla.clock_reset_abuse": ["Penghentian waktu tidak wajar", "Clock stop abuse"],
+  "time.off_hours": ["Dikerjakan di luar jam kerja", "Work outside office hours"],
   "citizen.report": ["Laporan pemohon", "Applicant's report"],
+  "sla.deemed_approval_near": ["Hampir fiktif positif", "Deemed approval near"],
+  "sla.deemed_approved": ["Fiktif positif: dianggap disetujui", "Deemed approved"],
+  "process.after_deemed_approval": ["Ditolak setelah fiktif positif", "Rejected after deemed approval"],
 };
 
 const state = {

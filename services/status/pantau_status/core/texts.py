@@ -15,6 +15,7 @@ _STEPS: dict[str, tuple[str, str]] = {
     "submitted": ("Permohonan diterima", "Application received"),
     "verified": ("Berkas diverifikasi", "Documents verified"),
     "technical_consultation": ("Konsultasi teknis", "Technical consultation"),
+    "technical_review": ("Kajian teknis", "Technical review"),
     "fee_assessed": ("Retribusi ditetapkan", "Fee assessed"),
     "billed": ("Tagihan (SKRD) diterbitkan", "Bill issued"),
     "paid": ("Pembayaran diterima", "Payment received"),
@@ -74,6 +75,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "late": "TERLAMBAT",
         "on_time": "sesuai jadwal",
         "stopped": "Waktu dihentikan sementara: menunggu kelengkapan dari pemohon.",
+        "deemed": "Permohonan Anda dianggap disetujui menurut hukum (fiktif positif): batas "
+        "waktu layanan lewat tanpa keputusan.",
         "as_of": "Data per {time}",
         "report_title": "Laporkan masalah",
         "report_intro": "Laporan Anda diteruskan ke pengawas pelayanan. Jangan menulis NIK atau "
@@ -132,6 +135,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "late": "LATE",
         "on_time": "on time",
         "stopped": "The clock is paused: waiting for documents from the applicant.",
+        "deemed": "Your application is deemed approved by law: the service time limit passed "
+        "without a decision.",
         "as_of": "As of {time}",
         "report_title": "Report a problem",
         "report_intro": "Your report goes to the service inspectors. Do not write an ID number "

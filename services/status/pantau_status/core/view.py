@@ -39,6 +39,7 @@ class CaseRecord:
     clock_stopped: bool
     steps: tuple[tuple[str, datetime], ...]
     awaiting: tuple[tuple[str, datetime | None, bool], ...]
+    deemed_approved: bool = False  # the limit passed undecided: approved by law, still open
 
 
 def _time(value: object) -> datetime | None:
@@ -96,6 +97,7 @@ def project(key: bytes | None, value: bytes | None) -> CaseRecord | None:
         due_at=_time(raw.get("due_at")),
         breached=raw.get("breached") is True,
         clock_stopped=raw.get("clock_stopped") is True,
+        deemed_approved=status == "deemed_approved" and not raw.get("closed_at"),
         steps=tuple(steps),
         awaiting=tuple(awaiting),
     )
@@ -178,5 +180,6 @@ def public_view(
         "due_at": _at(record.due_at),
         "late": late,
         "clock_stopped": is_open and record.clock_stopped,
+        "deemed_approved": is_open and record.deemed_approved,
         "as_of": format_rfc3339(now),
     }
