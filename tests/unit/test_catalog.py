@@ -984,10 +984,12 @@ def test_catalog_summary_is_json_for_the_agency(catalog: Catalog) -> None:
         "terminal": False,
         "roles": ["verifier"],
         "sla": "3 working_days",
+        "sla_from": None,
         "payment": False,
         "reason_required": False,
         "clock": None,
     }
+    assert pbg_summary["deemed_approval"] is None
 
 
 def test_catalog_summary_of_unknown_agency(catalog: Catalog) -> None:

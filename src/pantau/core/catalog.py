@@ -76,6 +76,7 @@ class Step:
     payment: bool = False
     reason_required: bool = False
     clock: ClockAction | None = None
+    sla_from: str | None = None  # the step the sla counts from; None: the step before this one
 
     @property
     def is_success(self) -> bool:
@@ -289,6 +290,7 @@ def _service_summary(service: Service) -> dict[str, Any]:
                 "terminal": step.terminal,
                 "roles": sorted(step.roles),
                 "sla": None if step.sla is None else str(step.sla),
+                "sla_from": step.sla_from,
                 "payment": step.payment,
                 "reason_required": step.reason_required,
                 "clock": step.clock,
@@ -928,10 +930,28 @@ class _ProcessReader:
         if flow_known and not self.broken:
             self.check_flow(explicit="next" in item)
         self.check_clock()
+        self.check_sla_from(by_code)
         if "mandatory" in item:
             self.read_mandatory(item["mandatory"], by_code)
         if "separate" in item:
             self.read_separate(item["separate"])
+
+    def check_sla_from(self, by_code: Mapping[str, Step]) -> None:
+        for step in self.steps:
+            if step.sla_from is None:
+                continue
+            entry = f"{self.label}.steps[{step.code}].sla.from"
+            anchor = by_code.get(step.sla_from)
+            if anchor is None:
+                self.unknown(entry, step.sla_from)
+            elif anchor.code == step.code:
+                self.report(entry, "a step's sla cannot count from the step itself")
+            elif anchor.terminal or anchor.clock is not None:
+                self.report(
+                    entry,
+                    f"{anchor.code} ends the case or stops or resumes its clock: "
+                    "an sla counts from a step of the work",
+                )
 
     def read_step(self, index: int, raw: object) -> None:
         entry = f"{self.label}.steps[#{index}]"
@@ -960,7 +980,7 @@ class _ProcessReader:
         payment = catalog.read_flag(entry, raw, "payment")
         reason_required = catalog.read_flag(entry, raw, "reason_required")
         roles = self.read_roles(f"{entry}.roles", raw["roles"]) if "roles" in raw else frozenset()
-        sla = catalog.read_duration(f"{entry}.sla", raw["sla"]) if "sla" in raw else None
+        sla, sla_from = self.read_sla(f"{entry}.sla", raw["sla"]) if "sla" in raw else (None, None)
         clock = raw.get("clock")
         if clock not in (None, "stop", "resume"):
             self.report(f"{entry}.clock", f"clock must be 'stop' or 'resume', not {clock!r}")
@@ -986,8 +1006,27 @@ class _ProcessReader:
                     payment=payment,
                     reason_required=reason_required,
                     clock="stop" if clock == "stop" else "resume" if clock == "resume" else None,
+                    sla_from=sla_from,
                 )
             )
+
+    def read_sla(self, entry: str, value: object) -> tuple[Duration | None, str | None]:
+        """`sla: 3 working_days` (from the step before), or `{within: ..., from: <step>}`."""
+        if not isinstance(value, Mapping):
+            return self.catalog.read_duration(entry, value), None
+        self.catalog.check_keys(entry, value, ("within", "from"))
+        within = (
+            self.catalog.read_duration(f"{entry}.within", value["within"])
+            if "within" in value
+            else None
+        )
+        counted_from = value.get("from")
+        if "from" in value and not (
+            isinstance(counted_from, str) and STEP_CODE.fullmatch(counted_from)
+        ):
+            self.report(f"{entry}.from", f"must be a step code, not {counted_from!r}")
+            return within, None
+        return within, counted_from if isinstance(counted_from, str) else None
 
     def read_roles(self, entry: str, value: object) -> frozenset[str]:
         if not isinstance(value, list) or not value:

@@ -4,7 +4,9 @@ The simulator plans a case, then asks this module which rules the planned delive
 ground truth it writes is that answer, and a planted case whose answer is not the intended rule
 is planned again. It reads the contract literally (section 5) for a single case delivered in the
 given order: a step's `sla` counts from the step before it (the latest step that is not a clock
-stop or resume), the service `sla` from the first event, clock stops excluded; every event that
+stop or resume), or from the first occurrence of the step it names (`from`), the service `sla`
+from the first event, clock stops excluded; a step done before is judged again only when a
+clock resume led back to it; every event that
 is not a duplicate is applied, even one that raises an alert (oversight records what happened,
 it does not refuse it). Timers are out of scope: the simulator never leaves a case open past a
 deadline. A service with deemed approval is warned of once an event comes after the warning
@@ -53,6 +55,8 @@ def rules_raised(
     stopped_at: datetime | None = None
     deemed = service.deemed_approval
     deemed_at: datetime | None = None
+    first_at: dict[str, datetime] = {}  # when each step first happened
+    redo: set[str] = set()  # steps a clock resume led back to, awaited again
     for delivery in deliveries:
         event = delivery.event
         content = canonical_bytes(event)
@@ -95,9 +99,14 @@ def rules_raised(
         ):
             raised.add(Rule.FEE_MISMATCH)
         if not closed:
-            if step.sla is not None and previous_at is not None:
+            since = previous_at
+            if step.sla_from is not None:
+                since = None if event.step in done else first_at.get(step.sla_from)
+            elif event.step in done and event.step not in redo:
+                since = None  # done before, and no clock resume led back to it
+            if step.sla is not None and since is not None:
                 open_stops = [*stops, ClockStop(stopped_at)] if stopped_at else stops
-                due = calendar.deadline(previous_at, step.sla, open_stops)
+                due = calendar.deadline(since, step.sla, open_stops)
                 if due is not None and at > due:
                     raised.add(Rule.SLA_STEP_OVERDUE)
             if service.sla is not None and opened_at is not None:
@@ -117,11 +126,15 @@ def rules_raised(
                 raised.add(Rule.PROCESS_AFTER_DEEMED_APPROVAL)
             if step.is_success and not service.mandatory <= done | {event.step}:
                 raised.add(Rule.PROCESS_SKIPPED_STEP)
+        redo.discard(event.step)
+        first_at.setdefault(event.step, at)
         if step.clock == "stop" and stopped_at is None:
             stopped_at = at
         elif step.clock == "resume" and stopped_at is not None:
             stops.append(ClockStop(stopped_at, max(at, stopped_at)))
             stopped_at = None
+        if step.clock == "resume":
+            redo |= service.allowed_after(event.step)
         opened_at = at if opened_at is None else opened_at
         current = event.step
         closed = closed or step.terminal

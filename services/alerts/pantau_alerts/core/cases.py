@@ -196,11 +196,16 @@ def case_timeline(case: CaseSnapshot, catalog: Catalog | None, now: datetime) ->
     stops = _clock_stops(service, case.steps)
     entries: list[dict[str, Any]] = []
     previous: StepMark | None = None
+    first: dict[str, datetime] = {}  # when each step first happened: named limits count from it
     for mark in case.steps:
         due = mark.due_at
         step = None if service is None else service.step(mark.step)
-        if due is None and step is not None and step.sla is not None and previous is not None:
-            due = calendar.deadline(previous.at, step.sla, stops) if calendar else None
+        since = None if previous is None else previous.at
+        if step is not None and step.sla_from is not None:
+            since = first.get(step.sla_from)
+        if due is None and step is not None and step.sla is not None and since is not None:
+            due = calendar.deadline(since, step.sla, stops) if calendar else None
+        first.setdefault(mark.step, mark.at)
         entries.append(
             {
                 "step": mark.step,

@@ -337,7 +337,7 @@ def evolve(
             last_seq=event.seq,
         )
         state = state.but(
-            awaiting=_awaited_after(service, event.step, event, ()),
+            awaiting=_awaited_after(service, event.step, event, (), frozenset({event.step})),
             # An unknown case may begin mid-process, even with its clock stopped.
             stops=(ClockStop(event.occurred_at),) if step.clock == "stop" else (),
         )
@@ -345,9 +345,13 @@ def evolve(
             _record_step(state, event, officer), step.terminal, event, received_at, retention
         ).remember(event.event_id, digest)
 
+    done = state.done_steps()
     state = _record_step(state, event, officer)
     state = state.but(last_received_at=max(state.last_received_at, received_at))
     if is_out_of_order(state, event) or state.is_closed:
+        if not state.is_closed:
+            # A step that happened is never awaited any more, also when it is reported late.
+            state = state.but(awaiting=tuple(w for w in state.awaiting if w.step != event.step))
         return state.remember(event.event_id, digest)
 
     stops = state.stops
@@ -357,14 +361,23 @@ def evolve(
     elif step.clock == "resume":
         stops = _resumed(stops, event.occurred_at)
         awaited = {wait.step for wait in awaiting}
+        # Back from the applicant: the steps after the resume are done anew, each within its
+        # limit, also those done before (a file verified again after a clarification).
         fresh = tuple(
             wait
-            for wait in _awaited_after(service, event.step, event, ())
+            for wait in _awaited_after(service, event.step, event, (), frozenset())
             if wait.step not in awaited
         )
         awaiting = (*awaiting, *fresh)
     else:
-        awaiting = _awaited_after(service, event.step, event, ())
+        # Limits counted from a named step run on across other steps until theirs is done;
+        # limits counted from the step before end here, and this step starts its own.
+        kept = tuple(
+            wait
+            for wait in awaiting
+            if wait.step != event.step and _counts_from_named_step(service, wait.step)
+        )
+        awaiting = _awaited_after(service, event.step, event, kept, done | {event.step})
     state = state.but(
         current_step=event.step,
         current_event_id=event.event_id,
@@ -406,19 +419,54 @@ def _record_step(state: CaseState, event: Event, officer: str | None) -> CaseSta
 
 
 def _awaited_after(
-    service: Service, step_code: str, anchor: Event, already: tuple[AwaitedStep, ...]
+    service: Service,
+    step_code: str,
+    anchor: Event,
+    already: tuple[AwaitedStep, ...],
+    done: frozenset[str],
 ) -> tuple[AwaitedStep, ...]:
-    """The steps with an `sla` that may follow `step_code`, their wait anchored at `anchor`."""
+    """`already` and the waits that entering `step_code` (at `anchor`) starts: for each step
+    with an `sla` counted from the step before it that may follow `step_code`, and each step
+    whose `sla` counts from `step_code` itself; never for a step in `done` (a step the case has
+    done is not awaited again, but after a clock resume) or one already awaited."""
     waits = list(already)
+    awaited = {wait.step for wait in already}
     for code in sorted(service.allowed_after(step_code)):
         following = service.step(code)
-        if following is not None and following.sla is not None:
+        if (
+            following is not None
+            and following.sla is not None
+            and following.sla_from is None
+            and code not in done
+            and code not in awaited
+        ):
             waits.append(
                 AwaitedStep(
                     code, str(following.sla), anchor.event_id, step_code, anchor.occurred_at
                 )
             )
+    for following in service.steps:
+        if (
+            following.sla_from == step_code
+            and following.sla is not None
+            and following.code not in done
+            and following.code not in awaited
+        ):
+            waits.append(
+                AwaitedStep(
+                    following.code,
+                    str(following.sla),
+                    anchor.event_id,
+                    step_code,
+                    anchor.occurred_at,
+                )
+            )
     return tuple(waits)
+
+
+def _counts_from_named_step(service: Service, step_code: str) -> bool:
+    found = service.step(step_code)
+    return found is not None and found.sla_from is not None
 
 
 def _resumed(stops: tuple[ClockStop, ...], at: datetime) -> tuple[ClockStop, ...]:
