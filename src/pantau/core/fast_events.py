@@ -115,7 +115,7 @@ def checked_event(value: bytes) -> CheckedEvent | None:
         return None
 
 
-def _checked(value: bytes) -> CheckedEvent | None:  # noqa: C901, PLR0911, PLR0912 (one rule each)
+def _checked(value: bytes) -> CheckedEvent | None:
     document = orjson.loads(value)
     if type(document) is not dict or not document.keys() <= _FIELDS:
         return None
