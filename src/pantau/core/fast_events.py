@@ -45,6 +45,12 @@ _SERVICE = re.compile(SERVICE_PATTERN).fullmatch
 _CODE = re.compile(CODE_PATTERN).fullmatch
 _OFFICER_ID = re.compile(OFFICER_ID_PATTERN).fullmatch
 _AMOUNT_MATCH = _AMOUNT.fullmatch
+# The common spellings of an RFC 3339 time, which the C parser reads as `parse_rfc3339` does
+# (whole, milli or micro seconds; `Z` or an offset below 24 hours); the rest goes to it.
+_COMMON_TIME = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-9]{2}(?:\.[0-9]{3}|\.[0-9]{6})?"
+    r"(?:Z|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])"
+).fullmatch
 
 _FIELDS = frozenset(
     (
@@ -111,7 +117,7 @@ def checked_event(value: bytes) -> CheckedEvent | None:
     """The event in a record when it is surely valid; None when the model has to decide."""
     try:
         return _checked(value)
-    except (ValueError, TypeError, KeyError, AttributeError, RecursionError, PydanticCustomError):
+    except (ValueError, OverflowError, TypeError, KeyError, AttributeError, PydanticCustomError):
         return None
 
 
@@ -139,7 +145,11 @@ def _checked(value: bytes) -> CheckedEvent | None:
     occurred_text = document["occurred_at"]
     if type(occurred_text) is not str:
         return None
-    occurred_at = parse_rfc3339(occurred_text)
+    occurred_at = (
+        datetime.fromisoformat(occurred_text)
+        if _COMMON_TIME(occurred_text)
+        else parse_rfc3339(occurred_text)
+    )
     canonical: dict[str, Any] = {
         "event_id": event_id,
         "agency": agency,
