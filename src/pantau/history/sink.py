@@ -169,6 +169,37 @@ class HistorySink:
 
     # --- taking records ------------------------------------------------------------------------
 
+    def take_all(self, records: list[Any]) -> None:
+        """Put a run of Kafka records of one partition (in offset order) into its table's batch."""
+        if not records:
+            return
+        first = records[0]
+        table = self._tables[first.topic]
+        if table != "events":
+            for record in records:
+                self.take(record)
+            return
+        partition = first.partition
+        catalog, misrouted, taken = self._catalog, 0, []
+        for record in records:
+            item = take_event(
+                record.value or b"", catalog, record.timestamp, partition, record.offset
+            )
+            if item is None:
+                continue
+            taken.append(item)
+            # A record under another key may sit in another partition, with another writer.
+            key = record.key
+            if key is not None and key != event_key(*item.case):
+                misrouted += 1
+        self.counters.misrouted += misrouted
+        invalid = len(records) - len(taken)
+        if invalid:
+            self.counters.add(self.counters.invalid, table, invalid)
+        self._batches[table].extend(
+            (first.topic, partition), records[-1].offset + 1, taken, len(records), self._monotonic()
+        )
+
     def take(self, record: Any) -> None:
         """Put one Kafka record into its table's batch."""
         table = self._tables[record.topic]
@@ -308,9 +339,8 @@ class HistorySink:
         if self._paused:
             # Partitions assigned during a pause arrive unpaused; keep everything paused.
             self._consumer.pause(*self._consumer.assignment())
-            for partition_records in records.values():
-                for record in partition_records:  # fetched just before the pause took hold
-                    self.take(record)
+            for partition_records in records.values():  # fetched just before the pause took hold
+                self.take_all(partition_records)
             if self._monotonic() < self._retry_at:
                 return
             if self.flush(all_tables=True):
@@ -321,8 +351,7 @@ class HistorySink:
         taken = 0
         for partition_records in records.values():
             taken += len(partition_records)
-            for record in partition_records:
-                self.take(record)
+            self.take_all(partition_records)
         # A full poll means Kafka holds more: batch up to the backlog limit, insert less often.
         self._backlog = taken >= self._poll_limit
         if not self.flush():
