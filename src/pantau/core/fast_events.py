@@ -83,11 +83,12 @@ _MAX_DEPTH = 16
 
 class CheckedEvent(NamedTuple):
     """A valid event as plain values: its document (defaults filled in, absent optional fields
-    None), the parsed `occurred_at`, the payment amount, its canonical form and the
-    `attributes` column text."""
+    None), the parsed `occurred_at` and its naive UTC wall time, the payment amount, its
+    canonical form and the `attributes` column text."""
 
     document: dict[str, Any]
     occurred_at: datetime
+    occurred_utc: datetime  # naive
     amount: Decimal | None
     canonical: bytes
     attributes_text: str
@@ -229,10 +230,7 @@ def _checked(value: bytes) -> CheckedEvent | None:
     else:
         attributes_text = "{}"
     canonical["attributes"] = attributes
-    utc = occurred_at.astimezone(UTC)
-    canonical["occurred_at"] = (
-        f"{utc.year:04d}-{utc.month:02d}-{utc.day:02d}T{utc.hour:02d}:{utc.minute:02d}:"
-        f"{utc.second:02d}.{utc.microsecond:06d}Z"
-    )
+    utc = occurred_at.astimezone(UTC).replace(tzinfo=None)
+    canonical["occurred_at"] = utc.isoformat(timespec="microseconds") + "Z"
     encoded = orjson.dumps(canonical, option=orjson.OPT_SORT_KEYS)
-    return CheckedEvent(document, occurred_at, amount, encoded, attributes_text)
+    return CheckedEvent(document, occurred_at, utc, amount, encoded, attributes_text)

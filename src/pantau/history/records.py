@@ -372,8 +372,11 @@ def taken_of_checked(
     checked: CheckedEvent, timestamp_ms: int, partition: int, offset: int
 ) -> TakenEvent:
     """`taken_of_event` of an event read by the fast check (the same values)."""
-    document, occurred_at = checked.document, checked.occurred_at
-    occurred, occurred_us = datetime_column(occurred_at)
+    document, utc = checked.document, checked.occurred_utc
+    if DATETIME_MIN <= utc <= DATETIME_MAX:
+        occurred, occurred_us = utc.replace(microsecond=0), utc.microsecond
+    else:
+        occurred, occurred_us = datetime_column(checked.occurred_at)
     received, received_ms, receipt = receive_columns(timestamp_ms, partition, offset)
     officer = document.get("officer")
     applicant = document.get("applicant")
