@@ -13,6 +13,7 @@ Prints the rates; nothing is asserted. Removes its topics and databases afterwar
 from __future__ import annotations
 
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -58,6 +59,17 @@ def make_events(count: int, cases: int) -> list[Event]:
     return out
 
 
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU seconds a running process (all its threads) has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def children_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 class Stack:
     """A fresh topic prefix and database on the local servers."""
 
@@ -98,8 +110,9 @@ class Stack:
     def stored(self) -> int:
         return int(self.client.execute("SELECT count() FROM events")[0][0])
 
-    def sink_rate(self, count: int, processes: int) -> float | None:
-        """Rows/s of `processes` sink processes storing `count` published events."""
+    def sink_rate(self, count: int, processes: int) -> tuple[float, float] | None:
+        """Rows/s of `processes` sink processes storing `count` published events, and their CPU
+        seconds per row over the same window (first stored row to last)."""
         sinks: list[subprocess.Popen[bytes]] = []
         log = Path(tempfile.gettempdir()) / f"bench-sink-{self.tag}.log"
         try:
@@ -115,13 +128,16 @@ class Stack:
                     )
             first_seen: tuple[float, int] | None = None
             stored = 0
+            cpu_at_first = cpu = 0.0
             deadline = time.monotonic() + 600
             while stored < count and time.monotonic() < deadline:
                 time.sleep(0.1)
                 stored = self.stored()
                 if stored and first_seen is None:
                     first_seen = (time.monotonic(), stored)
+                    cpu_at_first = sum(cpu_seconds(sink.pid) for sink in sinks)
             finished = time.monotonic()
+            cpu = sum(cpu_seconds(sink.pid) for sink in sinks) - cpu_at_first
         finally:
             for sink in sinks:
                 sink.terminate()
@@ -130,10 +146,12 @@ class Stack:
         if stored < count or first_seen is None:
             print(f"sink stored only {stored} of {count} rows; see {log}", file=sys.stderr)
             return None
-        return (count - first_seen[1]) / max(finished - first_seen[0], 1e-9)
+        rows = count - first_seen[1]
+        return rows / max(finished - first_seen[0], 1e-9), cpu / max(rows, 1)
 
-    def bulk_rate(self) -> tuple[float, int, float]:
-        """Rows/s of clickhouse-client inserting the stored rows again, rows, seconds."""
+    def bulk_rate(self) -> tuple[float, int, float, float]:
+        """Rows/s of clickhouse-client inserting the stored rows again, rows, seconds, and its
+        CPU seconds per row."""
         exported = Path(tempfile.gettempdir()) / f"bench-sink-{self.tag}.jsonl"
         with exported.open("wb") as out:
             subprocess.run(
@@ -144,6 +162,7 @@ class Stack:
             )  # fmt: skip
         self.client.execute("CREATE TABLE events_bulk AS events")
         with exported.open("rb") as rows:
+            cpu_before = children_cpu_seconds()
             started = time.monotonic()
             subprocess.run(
                 ["clickhouse-client", "--database", self.database, "--query",
@@ -152,9 +171,10 @@ class Stack:
                 check=True,
             )  # fmt: skip
             bulk_seconds = time.monotonic() - started
+            bulk_cpu = children_cpu_seconds() - cpu_before
         exported.unlink()
         bulk_rows = int(self.client.execute("SELECT count() FROM events_bulk")[0][0])
-        return bulk_rows / bulk_seconds, bulk_rows, bulk_seconds
+        return bulk_rows / bulk_seconds, bulk_rows, bulk_seconds, bulk_cpu / max(bulk_rows, 1)
 
     def remove(self) -> None:
         self.client.execute(f"DROP DATABASE IF EXISTS `{self.database}`")
@@ -168,30 +188,38 @@ class Stack:
 def main() -> int:
     count = int(os.environ.get("PANTAU_BENCH_EVENTS", "50000"))
     processes = int(os.environ.get("PANTAU_BENCH_SINKS", "2"))
+    print(f"load average at the start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     events = make_events(count, cases=max(1, count // len(STEPS)))
-    rates: dict[int, float] = {}
-    bulk: tuple[float, int, float] | None = None
+    rates: dict[int, tuple[float, float]] = {}
+    bulk: tuple[float, int, float, float] | None = None
     for sinks in sorted({1, processes}):
         stack = Stack()
         try:
             stack.publish(events)
-            rate = stack.sink_rate(count, sinks)
-            if rate is None:
+            measured = stack.sink_rate(count, sinks)
+            if measured is None:
                 return 1
-            rates[sinks] = rate
+            rates[sinks] = measured
             if sinks == processes:
                 bulk = stack.bulk_rate()
         finally:
             stack.remove()
     assert bulk is not None
-    bulk_rate, bulk_rows, bulk_seconds = bulk
+    bulk_rate, bulk_rows, bulk_seconds, bulk_cpu = bulk
+    print(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print("pantau sink (Kafka -> validate -> chain -> INSERT, up to 10,000 rows per batch):")
-    for sinks, rate in rates.items():
+    for sinks, (rate, cpu) in rates.items():
         label = "1 process" if sinks == 1 else f"{sinks} processes, one consumer group"
-        print(f"  {rate:>10,.0f} rows/s  ({count} rows, first row to last; {label})")
+        print(
+            f"  {rate:>10,.0f} rows/s  ({count} rows, first row to last; {label}; "
+            f"{cpu * 1e6:.0f} µs CPU per row)"
+        )
     print("clickhouse-client bulk insert of the same rows (JSONEachRow via stdin):")
-    print(f"  {bulk_rate:>10,.0f} rows/s  ({bulk_rows} rows in {bulk_seconds:.2f} s)")
-    for sinks, rate in rates.items():
+    print(
+        f"  {bulk_rate:>10,.0f} rows/s  ({bulk_rows} rows in {bulk_seconds:.2f} s; "
+        f"{bulk_cpu * 1e6:.0f} µs client CPU per row)"
+    )
+    for sinks, (rate, _) in rates.items():
         label = "1 process" if sinks == 1 else f"{sinks} processes"
         print(f"ratio ({label}): the sink runs at {100 * rate / bulk_rate:.1f}% of the bulk rate")
     return 0
