@@ -4,12 +4,16 @@ Publishes N events (PANTAU_BENCH_EVENTS, default 50,000) of 10,000 cases to a fr
 own on the local Kafka broker and ClickHouse server, runs `pantau sink` until every event is
 stored, then exports the stored rows as JSONEachRow and inserts them again into an empty copy of
 the table with `clickhouse-client` from stdin: the same rows, the fastest path ClickHouse has.
-Prints both rates; nothing is asserted. Removes its topics and database afterwards.
+The sink runs as one process, then (on a second fresh stack, the same events) as several
+processes sharing the partitions in one consumer group (PANTAU_BENCH_SINKS, default 2: one per
+core of the reference machine); each rate counts every row, from the first stored to the last.
+Prints the rates; nothing is asserted. Removes its topics and databases afterwards.
 """
 
 from __future__ import annotations
 
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -55,96 +59,170 @@ def make_events(count: int, cases: int) -> list[Event]:
     return out
 
 
-def main() -> int:
-    count = int(os.environ.get("PANTAU_BENCH_EVENTS", "50000"))
-    tag = uuid.uuid4().hex[:8]
-    database = f"pantau_bench_{tag}"
-    env = {
-        "PANTAU_KAFKA": os.environ.get("PANTAU_KAFKA", "127.0.0.1:9092"),
-        "PANTAU_TOPIC_PREFIX": f"bench-sink-{tag}.",
-        "PANTAU_CLICKHOUSE": f"clickhouse://default@127.0.0.1:9000/{database}",
-        "PANTAU_SINK_LOAD_STANDARDS": "true",
-    }
-    settings = CommonSettings(
-        kafka=env["PANTAU_KAFKA"],
-        topic_prefix=env["PANTAU_TOPIC_PREFIX"],
-        clickhouse=env["PANTAU_CLICKHOUSE"],
-    )
-    bootstrap(settings)
-    client = Client(host="127.0.0.1", port=9000, database=database)
-    sink: subprocess.Popen[bytes] | None = None
-    try:
-        events = make_events(count, cases=max(1, count // len(STEPS)))
-        producer = KafkaProducer(bootstrap_servers=settings.kafka_servers, acks="all", linger_ms=20)
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU seconds a running process (all its threads) has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def children_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+class Stack:
+    """A fresh topic prefix and database on the local servers."""
+
+    def __init__(self) -> None:
+        tag = uuid.uuid4().hex[:8]
+        self.tag = tag
+        self.database = f"pantau_bench_{tag}"
+        self.env = {
+            "PANTAU_KAFKA": os.environ.get("PANTAU_KAFKA", "127.0.0.1:9092"),
+            "PANTAU_TOPIC_PREFIX": f"bench-sink-{tag}.",
+            "PANTAU_CLICKHOUSE": f"clickhouse://default@127.0.0.1:9000/{self.database}",
+            "PANTAU_SINK_LOAD_STANDARDS": "true",
+            "PANTAU_SINK_METRICS_PORT": "0",
+        }
+        self.settings = CommonSettings(
+            kafka=self.env["PANTAU_KAFKA"],
+            topic_prefix=self.env["PANTAU_TOPIC_PREFIX"],
+            clickhouse=self.env["PANTAU_CLICKHOUSE"],
+        )
+        bootstrap(self.settings)
+        self.client = Client(host="127.0.0.1", port=9000, database=self.database)
+
+    def publish(self, events: list[Event]) -> None:
+        producer = KafkaProducer(
+            bootstrap_servers=self.settings.kafka_servers, acks="all", linger_ms=20
+        )
         started = time.monotonic()
         for event in events:
             producer.send(
-                settings.topics.events,
+                self.settings.topics.events,
                 key=event_key(event.agency, event.case_id),
                 value=event.to_json_bytes(),
             )
         producer.flush()
         producer.close()
-        print(f"published {count} events to Kafka in {time.monotonic() - started:.1f} s")
+        print(f"published {len(events)} events to Kafka in {time.monotonic() - started:.1f} s")
 
-        log = Path(tempfile.gettempdir()) / f"bench-sink-{tag}.log"
-        with log.open("wb") as out:
-            sink = subprocess.Popen(
-                [sys.executable, "-m", "pantau.cli", "sink"],
-                env={**os.environ, **env},
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-        first_seen: tuple[float, int] | None = None
-        stored = 0
-        deadline = time.monotonic() + 600
-        while stored < count and time.monotonic() < deadline:
-            time.sleep(0.1)
-            stored = int(client.execute("SELECT count() FROM events")[0][0])
-            if stored and first_seen is None:
-                first_seen = (time.monotonic(), stored)
-        finished = time.monotonic()
+    def stored(self) -> int:
+        return int(self.client.execute("SELECT count() FROM events")[0][0])
+
+    def sink_rate(self, count: int, processes: int) -> tuple[float, float] | None:
+        """Rows/s of `processes` sink processes storing `count` published events, and their CPU
+        seconds per row over the same window (first stored row to last)."""
+        sinks: list[subprocess.Popen[bytes]] = []
+        log = Path(tempfile.gettempdir()) / f"bench-sink-{self.tag}.log"
+        try:
+            with log.open("wb") as out:
+                for _ in range(processes):
+                    sinks.append(
+                        subprocess.Popen(
+                            [sys.executable, "-m", "pantau.cli", "sink"],
+                            env={**os.environ, **self.env},
+                            stdout=out,
+                            stderr=subprocess.STDOUT,
+                        )
+                    )
+            first_seen: tuple[float, int] | None = None
+            stored = 0
+            cpu_at_first = cpu = 0.0
+            deadline = time.monotonic() + 600
+            while stored < count and time.monotonic() < deadline:
+                time.sleep(0.1)
+                stored = self.stored()
+                if stored and first_seen is None:
+                    first_seen = (time.monotonic(), stored)
+                    cpu_at_first = sum(cpu_seconds(sink.pid) for sink in sinks)
+            finished = time.monotonic()
+            cpu = sum(cpu_seconds(sink.pid) for sink in sinks) - cpu_at_first
+        finally:
+            for sink in sinks:
+                sink.terminate()
+            for sink in sinks:
+                sink.wait(timeout=60)
         if stored < count or first_seen is None:
             print(f"sink stored only {stored} of {count} rows; see {log}", file=sys.stderr)
-            return 1
-        sink_rate = (count - first_seen[1]) / max(finished - first_seen[0], 1e-9)
+            return None
+        rows = count - first_seen[1]
+        return rows / max(finished - first_seen[0], 1e-9), cpu / max(rows, 1)
 
-        exported = Path(tempfile.gettempdir()) / f"bench-sink-{tag}.jsonl"
+    def bulk_rate(self) -> tuple[float, int, float, float]:
+        """Rows/s of clickhouse-client inserting the stored rows again, rows, seconds, and its
+        CPU seconds per row."""
+        exported = Path(tempfile.gettempdir()) / f"bench-sink-{self.tag}.jsonl"
         with exported.open("wb") as out:
             subprocess.run(
-                ["clickhouse-client", "--database", database, "--query",
+                ["clickhouse-client", "--database", self.database, "--query",
                  "SELECT * FROM events FORMAT JSONEachRow"],
                 stdout=out,
                 check=True,
             )  # fmt: skip
-        client.execute("CREATE TABLE events_bulk AS events")
+        self.client.execute("CREATE TABLE events_bulk AS events")
         with exported.open("rb") as rows:
+            cpu_before = children_cpu_seconds()
             started = time.monotonic()
             subprocess.run(
-                ["clickhouse-client", "--database", database, "--query",
+                ["clickhouse-client", "--database", self.database, "--query",
                  "INSERT INTO events_bulk FORMAT JSONEachRow"],
                 stdin=rows,
                 check=True,
             )  # fmt: skip
             bulk_seconds = time.monotonic() - started
-        bulk_rows = int(client.execute("SELECT count() FROM events_bulk")[0][0])
+            bulk_cpu = children_cpu_seconds() - cpu_before
         exported.unlink()
-        print("pantau sink (Kafka -> validate -> chain -> INSERT, up to 10,000 rows per batch):")
-        print(f"  {sink_rate:>10,.0f} rows/s  ({count} rows, first row to last)")
-        print("clickhouse-client bulk insert of the same rows (JSONEachRow via stdin):")
-        bulk_rate = bulk_rows / bulk_seconds
-        print(f"  {bulk_rate:>10,.0f} rows/s  ({bulk_rows} rows in {bulk_seconds:.2f} s)")
-        print(f"ratio: the sink runs at {100 * sink_rate / bulk_rate:.1f}% of the bulk rate")
-        return 0
-    finally:
-        if sink is not None:
-            sink.terminate()
-            sink.wait(timeout=60)
-        client.execute(f"DROP DATABASE IF EXISTS `{database}`")
-        client.disconnect()
-        admin = KafkaAdminClient(bootstrap_servers=settings.kafka_servers)
-        admin.delete_topics([t for t in admin.list_topics() if t.startswith(settings.topic_prefix)])
+        bulk_rows = int(self.client.execute("SELECT count() FROM events_bulk")[0][0])
+        return bulk_rows / bulk_seconds, bulk_rows, bulk_seconds, bulk_cpu / max(bulk_rows, 1)
+
+    def remove(self) -> None:
+        self.client.execute(f"DROP DATABASE IF EXISTS `{self.database}`")
+        self.client.disconnect()
+        admin = KafkaAdminClient(bootstrap_servers=self.settings.kafka_servers)
+        prefix = self.settings.topic_prefix
+        admin.delete_topics([t for t in admin.list_topics() if t.startswith(prefix)])
         admin.close()
+
+
+def main() -> int:
+    count = int(os.environ.get("PANTAU_BENCH_EVENTS", "50000"))
+    processes = int(os.environ.get("PANTAU_BENCH_SINKS", "2"))
+    print(f"load average at the start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    events = make_events(count, cases=max(1, count // len(STEPS)))
+    rates: dict[int, tuple[float, float]] = {}
+    bulk: tuple[float, int, float, float] | None = None
+    for sinks in sorted({1, processes}):
+        stack = Stack()
+        try:
+            stack.publish(events)
+            measured = stack.sink_rate(count, sinks)
+            if measured is None:
+                return 1
+            rates[sinks] = measured
+            if sinks == processes:
+                bulk = stack.bulk_rate()
+        finally:
+            stack.remove()
+    assert bulk is not None
+    bulk_rate, bulk_rows, bulk_seconds, bulk_cpu = bulk
+    print(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print("pantau sink (Kafka -> validate -> chain -> INSERT, up to 10,000 rows per batch):")
+    for sinks, (rate, cpu) in rates.items():
+        label = "1 process" if sinks == 1 else f"{sinks} processes, one consumer group"
+        print(
+            f"  {rate:>10,.0f} rows/s  ({count} rows, first row to last; {label}; "
+            f"{cpu * 1e6:.0f} µs CPU per row)"
+        )
+    print("clickhouse-client bulk insert of the same rows (JSONEachRow via stdin):")
+    print(
+        f"  {bulk_rate:>10,.0f} rows/s  ({bulk_rows} rows in {bulk_seconds:.2f} s; "
+        f"{bulk_cpu * 1e6:.0f} µs client CPU per row)"
+    )
+    for sinks, (rate, _) in rates.items():
+        label = "1 process" if sinks == 1 else f"{sinks} processes"
+        print(f"ratio ({label}): the sink runs at {100 * rate / bulk_rate:.1f}% of the bulk rate")
+    return 0
 
 
 if __name__ == "__main__":

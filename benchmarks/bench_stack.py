@@ -128,7 +128,13 @@ def components() -> dict[str, Any]:
     rows_n = scaled(50_000, 5000)
     text = run_script(["benchmarks/bench_sink.py"], {"PANTAU_BENCH_EVENTS": str(rows_n)})
     rates = [number(m) for m in re.findall(r"([\d,]+) rows/s", text)]
-    out["sink"] = {"sink_rows_per_s": rates[0], "bulk_insert_rows_per_s": rates[1], "rows": rows_n}
+    # one sink process, then several in one consumer group, then the bulk insert
+    out["sink"] = {
+        "sink_rows_per_s": rates[0],
+        "sink_processes_rows_per_s": rates[1] if len(rates) > 2 else None,
+        "bulk_insert_rows_per_s": rates[-1],
+        "rows": rows_n,
+    }
     return out
 
 
@@ -569,6 +575,12 @@ def table(results: dict[str, Any]) -> str:
             f"{sink['sink_rows_per_s']:,.0f}",
             f"clickhouse-client bulk insert {sink['bulk_insert_rows_per_s']:,.0f}",
         )
+        if sink.get("sink_processes_rows_per_s"):
+            row(
+                "sink rows/s, two processes",
+                f"{sink['sink_processes_rows_per_s']:,.0f}",
+                "(one consumer group sharing the partitions)",
+            )
         lat = results["latency"]
         base = lat["baseline"]
         for run in lat["runs"]:

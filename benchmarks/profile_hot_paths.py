@@ -3,8 +3,10 @@
 - tracker: `handle_event` over pre-decoded events (whole PBG cases of every anomaly kind), plus
   what the worker does with each outcome: the state document for RocksDB, the case view for
   `pantau.cases`, the due time, the alerts' JSON. Decoding (`read_event`) is timed apart.
-- sink: the events table's batch building: `accept_event`, the canonical form, the hash chain and
-  the row tuple, in batches of 1,000.
+- sink: the events table's batch building: as `pantau sink` does it (`take_event`, the fast
+  check falling back to the contract model, then `chain_rows` per batch of 10,000), and through
+  the contract model (`accept_event`, `canonical_bytes`, `ChainHead.extended`, `event_row_at`
+  per event, in batches of 1,000) for comparison.
 
 Prints µs per record and the functions with the most own time (cProfile).
 
@@ -32,9 +34,11 @@ from pantau.history.chain import ChainHead
 from pantau.history.records import (
     AcceptedEvent,
     accept_event,
+    chain_rows,
     event_row_at,
     receipt_bytes,
     seconds,
+    take_event,
 )
 from pantau.oversight import STATEFUL_RULES
 from pantau_tracker.domain.batches import (
@@ -194,15 +198,31 @@ def main() -> int:
                 rows += 1
         return len(records)
 
+    def sink_taken_batches() -> int:
+        heads: dict[tuple[str, str], ChainHead] = {}
+        stored_at = seconds(datetime.now(UTC))
+        received_ms = int(received_at.timestamp() * 1000)
+        for first in range(0, len(records), 10_000):
+            batch = []
+            for offset, (_, value) in enumerate(records[first : first + 10_000], first):
+                taken = take_event(value, catalog, received_ms, 0, offset)
+                if taken is not None:
+                    batch.append(taken)
+            start = {t.case: heads.get(t.case, ChainHead.empty()) for t in batch}
+            _, new_heads, _ = chain_rows(batch, start, stored_at)
+            heads.update(new_heads)
+        return len(records)
+
     print(f"{len(records)} records, {len(events)} valid events")
     timed("tracker: read_event (decode + validate)", lambda: len(decode()))
     timed("tracker: handle_event only", lambda: track(False))
     timed("tracker: handle_event + state/view/alert JSON", lambda: track(True))
     timed("tracker worker, one record per batch", worker(1))
     timed("tracker worker, batches of 2,000", worker(2000))
-    timed("sink: accept + canonical + chain + row", sink_batches)
+    timed("sink, contract model: accept + canonical + chain + row", sink_batches)
+    timed("sink: take_event + chain_rows (as `pantau sink` does)", sink_taken_batches)
     profiled("tracker worker, batches of 2,000", worker(2000), args.top)
-    profiled("sink batch building", sink_batches, args.top)
+    profiled("sink batch building", sink_taken_batches, args.top)
     return 0
 
 

@@ -114,6 +114,12 @@ def _text(value: str) -> str:
 
 
 _PRINTABLE_PATTERN = r"^[^\x00-\x1f\x7f-\x9f]+$"  # the schema's approximation of isprintable()
+# What the identifier fields must fully match (shared with `event_documents`' fast check).
+EVENT_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,128}$"
+AGENCY_PATTERN = r"^[a-z0-9][a-z0-9.-]{2,63}$"
+SERVICE_PATTERN = r"^[a-z0-9][a-z0-9_-]{1,63}$"
+CODE_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"  # step and role codes
+OFFICER_ID_PATTERN = r"^[A-Za-z0-9._:@-]{1,64}$"
 
 EventId = Annotated[
     str,
@@ -123,7 +129,7 @@ EventId = Annotated[
         description="The idempotency key of the event.",
         json_schema_extra={"pattern": r"^[A-Za-z0-9._:-]{1,128}$"},
     ),
-    _matching(r"^[A-Za-z0-9._:-]{1,128}$", "must be 1-128 characters of A-Z a-z 0-9 . _ : -"),
+    _matching(EVENT_ID_PATTERN, "must be 1-128 characters of A-Z a-z 0-9 . _ : -"),
 ]
 AgencyCode = Annotated[
     str,
@@ -134,7 +140,7 @@ AgencyCode = Annotated[
         json_schema_extra={"pattern": r"^[a-z0-9][a-z0-9.-]{2,63}$"},
     ),
     _matching(
-        r"^[a-z0-9][a-z0-9.-]{2,63}$",
+        AGENCY_PATTERN,
         "must be 3-64 characters of a-z 0-9 . - starting with a letter or digit",
     ),
 ]
@@ -147,7 +153,7 @@ ServiceCode = Annotated[
         json_schema_extra={"pattern": r"^[a-z0-9][a-z0-9_-]{1,63}$"},
     ),
     _matching(
-        r"^[a-z0-9][a-z0-9_-]{1,63}$",
+        SERVICE_PATTERN,
         "must be 2-64 characters of a-z 0-9 _ - starting with a letter or digit",
     ),
 ]
@@ -160,7 +166,7 @@ StepCode = Annotated[
         json_schema_extra={"pattern": r"^[a-z0-9][a-z0-9_-]{0,63}$"},
     ),
     _matching(
-        r"^[a-z0-9][a-z0-9_-]{0,63}$",
+        CODE_PATTERN,
         "must be 1-64 characters of a-z 0-9 _ - starting with a letter or digit",
     ),
 ]
@@ -173,7 +179,7 @@ RoleCode = Annotated[
         json_schema_extra={"pattern": r"^[a-z0-9][a-z0-9_-]{0,63}$"},
     ),
     _matching(
-        r"^[a-z0-9][a-z0-9_-]{0,63}$",
+        CODE_PATTERN,
         "must be 1-64 characters of a-z 0-9 _ - starting with a letter or digit",
     ),
 ]
@@ -185,7 +191,7 @@ OfficerId = Annotated[
         description="The officer's id, e.g. an 18-digit NIP.",
         json_schema_extra={"pattern": r"^[A-Za-z0-9._:@-]{1,64}$"},
     ),
-    _matching(r"^[A-Za-z0-9._:@-]{1,64}$", "must be 1-64 characters of A-Z a-z 0-9 . _ : @ -"),
+    _matching(OFFICER_ID_PATTERN, "must be 1-64 characters of A-Z a-z 0-9 . _ : @ -"),
 ]
 CaseId = Annotated[
     str,

@@ -35,6 +35,17 @@ class TableBatch(Generic[Item]):
         self.records += 1
         self.offsets[partition] = max(self.offsets.get(partition, 0), offset + 1)
 
+    def extend(
+        self, partition: Partition, next_offset: int, items: list[Item], records: int, now: float
+    ) -> None:
+        """Take a run of records of one partition at once: their rows, how many records they
+        were (with those that yield no row) and the offset after the last of them."""
+        if self.opened_at is None:
+            self.opened_at = now
+        self.items.extend(items)
+        self.records += records
+        self.offsets[partition] = max(self.offsets.get(partition, 0), next_offset)
+
     def due(self, now: float, max_rows: int | None = None) -> bool:
         """True when the batch should be written now; `max_rows` overrides the row limit (the
         sink raises it while Kafka holds a backlog, for fewer and larger inserts)."""

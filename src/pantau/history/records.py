@@ -15,15 +15,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 from pydantic import ValidationError
 
 from pantau.core.alerts import Alert
 from pantau.core.catalog import Catalog
-from pantau.core.events import Event, parse_rfc3339
-from pantau.history.chain import SEALED, Link
+from pantau.core.events import Event, canonical_bytes, parse_rfc3339
+from pantau.core.fast_events import CheckedEvent, checked_event
+from pantau.history.chain import SEALED, CaseKey, ChainHead, Link, link_hash
 
 EVENT_COLUMNS = (
     "event_id",
@@ -303,6 +304,174 @@ def event_row_at(accepted: AcceptedEvent, link: Link, stored_at: datetime, recei
         link.version,
         receipt,
     )
+
+
+# --- events in bulk: what the sink does per record and per batch ----------------------------------
+
+
+class TakenEvent(NamedTuple):
+    """A valid event taken from `pantau.events`, ready to be chained: its case, id, canonical
+    form, the receipt its link will seal, and its `events` columns up to `attributes` (the
+    columns before the chain's, receive columns included)."""
+
+    case: CaseKey
+    event_id: str
+    canonical: bytes
+    receipt: str
+    columns: Row
+    partition: int
+    offset: int
+
+
+_RECEIVED: dict[int, tuple[datetime, str]] = {}
+_RECEIVED_MAX = 4096  # distinct receive seconds kept formatted; a batch spans a few
+
+
+def _received_second(second: int) -> tuple[datetime, str]:
+    found = _RECEIVED.get(second)
+    if found is None:
+        if len(_RECEIVED) >= _RECEIVED_MAX:
+            _RECEIVED.clear()
+        moment = datetime.fromtimestamp(second, tz=UTC).replace(tzinfo=None)
+        found = _RECEIVED[second] = (moment, f"{moment:%Y-%m-%dT%H:%M:%S}")
+    return found
+
+
+_MILLIS_MAX = int(DATETIME_MAX.replace(tzinfo=UTC).timestamp()) * 1000 + 999
+
+
+def receive_columns(timestamp_ms: int, partition: int, offset: int) -> tuple[datetime, int, str]:
+    """`received_at`, `received_at_ms` and the receipt text of a record, from its Kafka
+    timestamp: the same values as `receipt_columns` and `receipt_bytes` of an `AcceptedEvent`
+    received `from_millis(timestamp_ms)`."""
+    second, millis = divmod(min(max(timestamp_ms, 0), _MILLIS_MAX), 1000)
+    if second == _MILLIS_MAX // 1000:  # the last second DateTime holds: its start, as clamped
+        millis = 0
+    received, text = _received_second(second)
+    receipt = f'{{"offset":{offset},"partition":{partition},"received_at":"{text}.{millis:03d}Z"}}'
+    return received, millis, receipt
+
+
+def take_event(
+    value: bytes, catalog: Catalog, timestamp_ms: int, partition: int, offset: int
+) -> TakenEvent | None:
+    """The event of a `pantau.events` record, or None when it is invalid (as `accept_event`
+    judges). Most records are read by the fast check; the rest by the contract model."""
+    checked = checked_event(value)
+    if checked is None:
+        event = accept_event(value, catalog)
+        return None if event is None else taken_of_event(event, timestamp_ms, partition, offset)
+    document = checked.document
+    service = catalog.service(document["agency"], document["service"])
+    if service is None or service.step(document["step"]) is None:
+        return None
+    return taken_of_checked(checked, timestamp_ms, partition, offset)
+
+
+def taken_of_checked(
+    checked: CheckedEvent, timestamp_ms: int, partition: int, offset: int
+) -> TakenEvent:
+    """`taken_of_event` of an event read by the fast check (the same values)."""
+    document, utc = checked.document, checked.occurred_utc
+    if DATETIME_MIN <= utc <= DATETIME_MAX:
+        occurred, occurred_us = utc.replace(microsecond=0), utc.microsecond
+    else:
+        occurred, occurred_us = datetime_column(checked.occurred_at)
+    received, received_ms, receipt = receive_columns(timestamp_ms, partition, offset)
+    officer = document.get("officer")
+    applicant = document.get("applicant")
+    payment = document.get("payment")
+    amount = checked.amount
+    agency, case_id, event_id = document["agency"], document["case_id"], document["event_id"]
+    columns = (
+        event_id,
+        agency,
+        document["service"],
+        case_id,
+        document["step"],
+        document.get("seq"),
+        occurred,
+        occurred_us,
+        received,
+        received_ms,
+        officer["id"] if officer else "",
+        officer["role"] if officer else "",
+        applicant["ref"] if applicant else "",
+        amount.quantize(_CENT) if amount is not None else None,
+        "IDR" if payment else "",
+        (payment.get("receipt") or "") if payment else "",
+        document.get("reason") or "",
+        document.get("channel") or "",
+        document["mode"],
+        checked.attributes_text,
+    )
+    return TakenEvent(
+        (agency, case_id), event_id, checked.canonical, receipt, columns, partition, offset
+    )
+
+
+_NO_LINK = Link(0, "", "")
+
+
+def taken_of_event(event: Event, timestamp_ms: int, partition: int, offset: int) -> TakenEvent:
+    """A valid event received at a Kafka timestamp, partition and offset, ready to be chained."""
+    accepted = AcceptedEvent(
+        event, canonical_bytes(event), from_millis(timestamp_ms), partition, offset
+    )
+    columns = event_row_at(accepted, _NO_LINK, DATETIME_MIN, "")[: EVENT_COLUMNS.index("canonical")]
+    receipt = receipt_bytes(accepted).decode("ascii")
+    case = (event.agency, event.case_id)
+    return TakenEvent(case, event.event_id, accepted.canonical, receipt, columns, partition, offset)
+
+
+def chain_rows(
+    batch: list[TakenEvent], heads: Mapping[CaseKey, ChainHead], stored_at: datetime
+) -> tuple[list[Row], dict[CaseKey, ChainHead], int]:
+    """The `events` rows of a batch chained after the given heads (one for each case in the
+    batch), the new heads, and how many events were already chained (duplicates, no row).
+
+    The same links as `ChainHead.extended` event after event, sealing each receipt; the heads
+    are built once per case, not once per event. `stored_at` is a DateTime column value.
+    """
+    state: dict[CaseKey, tuple[int, str, set[str]]] = {}
+    rows: list[Row] = []
+    duplicates = 0
+    for taken in batch:
+        case = taken.case
+        found = state.get(case)
+        if found is None:
+            head = heads[case]
+            position, prev_hash, ids = head.position, head.hash, set(head.event_ids)
+        else:
+            position, prev_hash, ids = found
+        if taken.event_id in ids:
+            duplicates += 1
+            state[case] = (position, prev_hash, ids)
+            continue
+        receipt = taken.receipt
+        new_hash = link_hash(prev_hash, taken.canonical, receipt.encode("ascii"))
+        position += 1
+        ids.add(taken.event_id)
+        state[case] = (position, new_hash, ids)
+        rows.append(
+            (
+                *taken.columns,
+                taken.canonical.decode("utf-8"),
+                position,
+                prev_hash,
+                new_hash,
+                taken.partition,
+                taken.offset,
+                stored_at,
+                SEALED,
+                receipt,
+            )
+        )
+    new_heads = {
+        case: ChainHead(position, last_hash, frozenset(ids))
+        for case, (position, last_hash, ids) in state.items()
+    }
+    return rows, new_heads, duplicates
 
 
 def event_of_canonical(canonical: str) -> Event:

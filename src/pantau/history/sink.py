@@ -1,12 +1,13 @@
 """`pantau sink`: the history of record, written from Kafka into ClickHouse.
 
-One plain Kafka consumer thread (consumer group `<prefix>sink`) reads the events, alerts, cases
-and alert-actions topics. Each topic fills one table's batch; a batch is inserted with one
-native-protocol, column-wise INSERT when it holds `PANTAU_SINK_BATCH_ROWS` records (while a poll
-comes back full, i.e. Kafka holds a backlog, `PANTAU_SINK_BACKLOG_BATCH_ROWS`) or is a second
-old, and only then are its offsets committed. When ClickHouse is down the insert fails, every
-partition is paused (so memory holds at most one batch per table plus Kafka's bounded prefetch),
-the same batch is retried with back-off, and consumption resumes by itself once it is stored.
+One Kafka consumer (consumer group `<prefix>sink`; aiokafka, see `consumer`) reads the events,
+alerts, cases and alert-actions topics; the sink's loop runs on one thread. Each topic fills one
+table's batch; a batch is inserted with one native-protocol, column-wise INSERT when it holds
+`PANTAU_SINK_BATCH_ROWS` records (while a poll comes back full, i.e. Kafka holds a backlog,
+`PANTAU_SINK_BACKLOG_BATCH_ROWS`) or is a second old, and only then are its offsets committed.
+When ClickHouse is down the insert fails, every partition is paused (so memory holds at most one
+batch per table plus Kafka's bounded prefetch), the same batch is retried with back-off, and
+consumption resumes by itself once it is stored.
 
 Events are chained per case (see `chain`): the consumer that owns a case's partition is its
 single writer. Heads are cached (bounded LRU) and read from ClickHouse on a miss, so an event
@@ -23,22 +24,21 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from kafka import KafkaConsumer
-from kafka.consumer.subscription_state import ConsumerRebalanceListener
 from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata, TopicPartition
 
 from pantau.core.catalog import Catalog, load_catalog
-from pantau.core.events import canonical_bytes, event_key, format_rfc3339
+from pantau.core.events import event_key, format_rfc3339
 from pantau.history.batches import Partition, TableBatch
 from pantau.history.chain import CaseKey, ChainHead, ChainHeads
 from pantau.history.checkpoints import checkpoint_line
+from pantau.history.consumer import KafkaSource, ThreadedConsumer
 from pantau.history.records import (
     ALERT_ACTION_COLUMNS,
     ALERT_COLUMNS,
@@ -46,17 +46,15 @@ from pantau.history.records import (
     EVENT_COLUMNS,
     SERVICE_STANDARD_COLUMNS,
     SERVICE_STEP_COLUMNS,
-    AcceptedEvent,
     Row,
-    accept_event,
+    TakenEvent,
     alert_action_row,
     alert_row,
     case_state_row,
-    event_row_at,
-    from_millis,
-    receipt_bytes,
+    chain_rows,
     seconds,
     standard_rows,
+    take_event,
 )
 from pantau.history.settings import SinkSettings
 from pantau.history.sink_metrics import SinkMetrics
@@ -115,7 +113,7 @@ class HistorySink:
         settings: SinkSettings,
         catalog: Catalog,
         store: ClickHouseHistory,
-        consumer: KafkaConsumer,
+        consumer: KafkaSource,
         checkpoints: CheckpointWriter | None = None,
         monotonic: Callable[[], float] = time.monotonic,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
@@ -171,27 +169,51 @@ class HistorySink:
 
     # --- taking records ------------------------------------------------------------------------
 
+    def take_all(self, records: list[Any]) -> None:
+        """Put a run of Kafka records of one partition (in offset order) into its table's batch."""
+        if not records:
+            return
+        first = records[0]
+        table = self._tables[first.topic]
+        if table != "events":
+            for record in records:
+                self.take(record)
+            return
+        partition = first.partition
+        catalog, misrouted, taken = self._catalog, 0, []
+        for record in records:
+            item = take_event(
+                record.value or b"", catalog, record.timestamp, partition, record.offset
+            )
+            if item is None:
+                continue
+            taken.append(item)
+            # A record under another key may sit in another partition, with another writer.
+            key = record.key
+            if key is not None and key != event_key(*item.case):
+                misrouted += 1
+        self.counters.misrouted += misrouted
+        invalid = len(records) - len(taken)
+        if invalid:
+            self.counters.add(self.counters.invalid, table, invalid)
+        self._batches[table].extend(
+            (first.topic, partition), records[-1].offset + 1, taken, len(records), self._monotonic()
+        )
+
     def take(self, record: Any) -> None:
         """Put one Kafka record into its table's batch."""
         table = self._tables[record.topic]
         partition: Partition = (record.topic, record.partition)
         now = self._monotonic()
-        item: AcceptedEvent | Row | None
+        item: TakenEvent | Row | None
         value = record.value or b""
         if table == "events":
-            event = accept_event(value, self._catalog)
-            item = None
-            if event is not None:
-                item = AcceptedEvent(
-                    event,
-                    canonical_bytes(event),
-                    from_millis(record.timestamp),
-                    record.partition,
-                    record.offset,
-                )
-                # A record under another key may sit in another partition, with another writer.
-                if record.key is not None and record.key != event_key(event.agency, event.case_id):
-                    self.counters.misrouted += 1
+            item = take_event(
+                value, self._catalog, record.timestamp, record.partition, record.offset
+            )
+            # A record under another key may sit in another partition, with another writer.
+            if item is not None and record.key is not None and record.key != event_key(*item.case):
+                self.counters.misrouted += 1
         elif table == "alerts":
             stored_at = self._now()
             item = alert_row(value, stored_at)
@@ -205,11 +227,10 @@ class HistorySink:
 
     # --- writing batches -----------------------------------------------------------------------
 
-    def _event_rows(self, batch: list[AcceptedEvent]) -> tuple[list[Row], dict[CaseKey, ChainHead]]:
-        cases = {(a.event.agency, a.event.case_id) for a in batch}
+    def _event_rows(self, batch: list[TakenEvent]) -> tuple[list[Row], dict[CaseKey, ChainHead]]:
         heads: dict[CaseKey, ChainHead] = {}
         missing = []
-        for case in cases:
+        for case in {taken.case for taken in batch}:
             cached = self._heads.get(case)
             if cached is None:
                 missing.append(case)
@@ -217,18 +238,8 @@ class HistorySink:
                 heads[case] = cached
         if missing:
             heads.update(self._store.chain_heads(missing))
-        rows: list[Row] = []
-        stored_at = seconds(self._now())
-        for accepted in batch:
-            event = accepted.event
-            case = (event.agency, event.case_id)
-            receipt = receipt_bytes(accepted)
-            extended = heads[case].extended(event.event_id, accepted.canonical, receipt)
-            if extended is None:
-                self.counters.duplicates += 1
-                continue
-            heads[case], link = extended
-            rows.append(event_row_at(accepted, link, stored_at, receipt.decode("ascii")))
+        rows, heads, duplicates = chain_rows(batch, heads, seconds(self._now()))
+        self.counters.duplicates += duplicates
         return rows, heads
 
     def _write(self, table: str) -> None:
@@ -241,8 +252,8 @@ class HistorySink:
                 self._store.insert("events", EVENT_COLUMNS, rows)
             except BaseException:
                 # Whatever reached ClickHouse is the truth: read the heads again on the retry.
-                for accepted in batch.items:
-                    self._heads.discard((accepted.event.agency, accepted.event.case_id))
+                for taken in batch.items:
+                    self._heads.discard(taken.case)
                 raise
             for case, head in heads.items():
                 self._heads.put(case, head)
@@ -328,9 +339,8 @@ class HistorySink:
         if self._paused:
             # Partitions assigned during a pause arrive unpaused; keep everything paused.
             self._consumer.pause(*self._consumer.assignment())
-            for partition_records in records.values():
-                for record in partition_records:  # fetched just before the pause took hold
-                    self.take(record)
+            for partition_records in records.values():  # fetched just before the pause took hold
+                self.take_all(partition_records)
             if self._monotonic() < self._retry_at:
                 return
             if self.flush(all_tables=True):
@@ -341,8 +351,7 @@ class HistorySink:
         taken = 0
         for partition_records in records.values():
             taken += len(partition_records)
-            for record in partition_records:
-                self.take(record)
+            self.take_all(partition_records)
         # A full poll means Kafka holds more: batch up to the backlog limit, insert less often.
         self._backlog = taken >= self._poll_limit
         if not self.flush():
@@ -370,44 +379,42 @@ class HistorySink:
             log.warning("stopping with %d unstored records; they will be read again", self.buffered)
 
 
-class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
+class _Rebalance:
     """Partitions moving between sink instances: store what we hold, forget cached heads."""
 
     def __init__(self) -> None:
         self.sink: HistorySink | None = None
 
-    def on_partitions_revoked(self, revoked: Sequence[TopicPartition]) -> None:
+    def on_partitions_revoked(self, revoked: Collection[Any]) -> None:
         if self.sink is None:
             return
         if not self.sink.flush(all_tables=True):
             self.sink.drop_buffers()
         self.sink.forget_heads()
 
-    def on_partitions_assigned(self, assigned: Sequence[TopicPartition]) -> None:
+    def on_partitions_assigned(self, assigned: Collection[Any]) -> None:
         if self.sink is not None:
             self.sink.forget_heads()
 
 
-def build_consumer(settings: SinkSettings, listener: ConsumerRebalanceListener) -> KafkaConsumer:
+def build_consumer(settings: SinkSettings, listener: _Rebalance) -> ThreadedConsumer:
     """The sink's consumer: manual commits, bounded prefetch, subscribed to the four topics."""
     topics = settings.topics
-    consumer = KafkaConsumer(
+    return ThreadedConsumer(
+        [topics.events, topics.alerts, topics.cases, topics.alert_actions],
+        listener,
+        max_poll_records=settings.sink_max_poll_records,
         bootstrap_servers=settings.kafka_servers,
         group_id=topics.group("sink"),
         client_id=f"pantau-sink-{socket.gethostname()}-{os.getpid()}",
         enable_auto_commit=False,
         auto_offset_reset="earliest",
-        max_poll_records=settings.sink_max_poll_records,
         fetch_max_bytes=settings.sink_fetch_max_bytes,
         max_partition_fetch_bytes=min(1024 * 1024, settings.sink_fetch_max_bytes),
         # A long ClickHouse outage must not cost the group membership: the loop keeps polling
         # (paused) well within this interval.
         max_poll_interval_ms=300_000,
     )
-    consumer.subscribe(
-        [topics.events, topics.alerts, topics.cases, topics.alert_actions], listener=listener
-    )
-    return consumer
 
 
 def store_standards(store: ClickHouseHistory, catalog: Catalog, now: datetime) -> None:

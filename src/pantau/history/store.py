@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
 from clickhouse_driver import Client
@@ -18,6 +19,19 @@ from pantau.settings import ClickHouseTarget
 
 # How many cases one chain-head lookup asks for; keeps the IN lists of a query short.
 HEAD_LOOKUP_CHUNK = 2000
+
+# `DateTime` columns the sink writes in bulk, handed to the driver as seconds since the epoch:
+# what the column stores, and for a naive UTC datetime the driver would otherwise localise each
+# value to the server's time zone one by one (several microseconds a value).
+EPOCH_COLUMNS = {"events": frozenset(("occurred_at", "received_at", "stored_at"))}
+UTC_ZONES = frozenset(("UTC", "Etc/UTC", "Etc/Universal", "Universal", "Zulu", "Etc/Zulu"))
+_EPOCH = datetime(1970, 1, 1)  # noqa: DTZ001 (naive UTC, as the rows hold it)
+_SECOND = timedelta(seconds=1)
+
+
+def epoch_seconds(values: Sequence[datetime]) -> list[int]:
+    """Naive UTC datetimes as whole seconds since the epoch (what a `DateTime` column holds)."""
+    return [(value - _EPOCH) // _SECOND for value in values]
 
 
 def connect(target: ClickHouseTarget, *, timeout: float = 10.0) -> Client:
@@ -47,7 +61,20 @@ class ClickHouseHistory:
         """Insert rows in one block; raises on any failure (nothing is known to be stored)."""
         if not rows:
             return
-        self.insert_columns(table, columns, [list(column) for column in zip(*rows, strict=True)])
+        values = [list(column) for column in zip(*rows, strict=True)]
+        epoch = EPOCH_COLUMNS.get(table)
+        if epoch and self._server_in_utc():
+            for index, name in enumerate(columns):
+                if name in epoch:
+                    values[index] = epoch_seconds(values[index])
+        self.insert_columns(table, columns, values)
+
+    def _server_in_utc(self) -> bool:
+        """True once connected to a server whose time zone is UTC, where a naive UTC datetime
+        and its seconds since the epoch are the same `DateTime` (elsewhere the driver's own
+        conversion is kept, value for value as before)."""
+        info = getattr(self._client.connection, "server_info", None)
+        return info is not None and getattr(info, "timezone", None) in UTC_ZONES
 
     def insert_columns(
         self, table: str, columns: Sequence[str], values: Sequence[Sequence[Any]]

@@ -1,0 +1,416 @@
+"""The sink's fast reading of events agrees with the contract model on every record.
+
+`checked_event` may only accept what `Event.from_json_bytes` accepts, and then must give the
+same canonical form and the same `events` columns; on everything else it defers (None). The
+records are generated: valid events of every shape, and each of them broken in one place.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from pydantic import ValidationError
+
+from pantau.core.catalog import load_catalog
+from pantau.core.events import Event, canonical_bytes
+from pantau.core.fast_events import checked_event
+from pantau.history.chain import ChainHead
+from pantau.history.records import (
+    AcceptedEvent,
+    chain_rows,
+    event_row_at,
+    from_millis,
+    receipt_bytes,
+    receipt_columns,
+    receive_columns,
+    seconds,
+    take_event,
+    taken_of_checked,
+    taken_of_event,
+)
+from pantau.settings import SAMPLE_CATALOG
+
+CATALOG = load_catalog(SAMPLE_CATALOG)
+STEPS = [
+    (service.agency, service.code, step.code)
+    for service in CATALOG.services.values()
+    for step in service.steps
+]
+
+_PRINTABLE = st.characters(blacklist_categories=("Cs",)) | st.sampled_from(" \x7f\x85")
+_TEXT = st.characters(blacklist_categories=("Cs",)) | st.sampled_from("\t\n\r\x00\x1f")
+_SCALARS = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(_TEXT, max_size=20)
+    | st.sampled_from(["1234567890123456", "x 1234567890123456 y", "[REDACTED]", ""])
+)
+_JSON = st.recursive(
+    _SCALARS,
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(
+            st.text(_TEXT, max_size=8) | st.sampled_from(["nik", "NIK", "applicant"]),
+            children,
+            max_size=4,
+        )
+    ),
+    max_leaves=14,
+)
+
+
+def _timestamps() -> st.SearchStrategy[str]:
+    moments = st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30))
+    offsets = st.integers(min_value=-(23 * 60 + 59), max_value=23 * 60 + 59)
+    fractions = st.sampled_from(["", "3", "6", "9"])
+
+    def text(moment: datetime, offset: int, fraction: str) -> str:
+        base = f"{moment.year:04d}-{moment:%m-%dT%H:%M:%S}"
+        if fraction == "3":
+            base += f".{moment.microsecond // 1000:03d}"
+        elif fraction == "6":
+            base += f".{moment.microsecond:06d}"
+        elif fraction == "9":
+            base += f".{moment.microsecond:06d}789"
+        if offset == 0:
+            return base + "Z"
+        sign = "-" if offset < 0 else "+"
+        return base + f"{sign}{abs(offset) // 60:02d}:{abs(offset) % 60:02d}"
+
+    return st.builds(text, moments, offsets, fractions)
+
+
+@st.composite
+def documents(draw: st.DrawFn) -> dict[str, Any]:
+    """An event document of any shape the contract allows (a few are refused: NIK-like refs)."""
+    agency, service, step = draw(st.sampled_from(STEPS))
+    document: dict[str, Any] = {
+        "event_id": draw(st.from_regex(r"[A-Za-z0-9._:-]{1,128}", fullmatch=True)),
+        "agency": agency,
+        "service": service,
+        "case_id": draw(st.text(_PRINTABLE, min_size=1, max_size=130)),
+        "step": step,
+        "occurred_at": draw(_timestamps()),
+    }
+    optional: dict[str, st.SearchStrategy[Any]] = {
+        "seq": st.integers(min_value=1, max_value=2**63 - 1) | st.none(),
+        "officer": st.fixed_dictionaries(
+            {
+                "id": st.from_regex(r"[A-Za-z0-9._:@-]{1,64}", fullmatch=True),
+                "role": st.from_regex(r"[a-z0-9][a-z0-9_-]{0,63}", fullmatch=True),
+            }
+        )
+        | st.none(),
+        "applicant": st.fixed_dictionaries({"ref": st.text(_PRINTABLE, min_size=1, max_size=40)})
+        | st.none(),
+        "payment": st.fixed_dictionaries(
+            {"amount": st.from_regex(r"(0|[1-9][0-9]{0,14})(\.[0-9]{1,2})?", fullmatch=True)},
+            optional={
+                "currency": st.just("IDR"),
+                "receipt": st.text(_PRINTABLE, min_size=1, max_size=30) | st.none(),
+            },
+        )
+        | st.none(),
+        "reason": st.text(_TEXT, min_size=1, max_size=200) | st.none(),
+        "channel": st.sampled_from(["online", "counter", "mobile", "other"]) | st.none(),
+        "mode": st.sampled_from(["live", "backfill"]),
+        "attributes": st.dictionaries(
+            st.text(_TEXT, max_size=10) | st.sampled_from(["nik", "applicant"]), _JSON, max_size=6
+        ),
+    }
+    for name, strategy in optional.items():
+        if draw(st.booleans()):
+            document[name] = draw(strategy)
+    return document
+
+
+# Values that break a field (or its nested fields) one way or another.
+_WRONG = st.sampled_from(
+    [
+        None,
+        True,
+        0,
+        1,
+        -1,
+        1.0,
+        2**63,
+        "",
+        " ",
+        "x",
+        "live",
+        "IDR",
+        "USD",
+        "1234567890123456",
+        "2026-11-27T09:15:00",
+        "2026-11-27 09:15:00+07:00",
+        "2026-11-27T09:15:00+24:00",
+        "2026-02-30T09:15:00Z",
+        "2026-11-27T09:15:00.1234567890Z",
+        "2026-11-27T24:00:00Z",
+        "2026-11-27T09:15:60Z",
+        "2026-11-27t09:15:00z",
+        "2026-11-27T09:15:00.5+07:00",
+        "2026-11-27T09:15:00+05:60",
+        "2026-11-27T09:15:00-00:00",
+        "0001-01-01T00:00:00+01:00",
+        "9999-12-31T23:59:59-01:00",
+        "２０２６-11-27T09:15:00Z",
+        "150000.001",
+        "-1",
+        "01",
+        "a\nb",
+        "a\x00b",
+        "\u2028",
+        "x" * 129,
+        "x" * 2001,
+        [],
+        {},
+        {"id": "OP1"},
+        {"id": "OP1", "role": "operator", "x": 1},
+        {"ref": "k1:1234567890123456"},
+        {"ref": "ok", "nik": "1234567890123456"},
+        {"amount": 150000},
+        {"amount": "150000", "currency": None},
+        {"nik": "1234567890123456"},
+        {"applicant": {"no": 1234567890123456}},
+        {"big": "x" * 9000},
+        {"deep": json.loads("[" * 20 + "1" + "]" * 20)},
+    ]
+)
+_FIELDS = [
+    "event_id",
+    "agency",
+    "service",
+    "case_id",
+    "step",
+    "occurred_at",
+    "seq",
+    "officer",
+    "applicant",
+    "payment",
+    "reason",
+    "channel",
+    "mode",
+    "attributes",
+    "unknown",
+]
+
+
+@st.composite
+def broken_documents(draw: st.DrawFn) -> dict[str, Any]:
+    """A document with one field (or one nested field) replaced, removed or added."""
+    document = draw(documents())
+    field = draw(st.sampled_from(_FIELDS))
+    action = draw(st.sampled_from(["replace", "remove", "nested"]))
+    if action == "remove":
+        document.pop(field, None)
+    elif action == "nested" and isinstance(document.get(field), dict) and document[field]:
+        inner = draw(st.sampled_from(sorted(document[field])))
+        document[field] = {**document[field], inner: draw(_WRONG)}
+    else:
+        document[field] = draw(_WRONG)
+    return document
+
+
+def _model(raw: bytes) -> Event | None:
+    try:
+        return Event.from_json_bytes(raw)
+    except ValidationError:
+        return None
+
+
+def _agrees(raw: bytes) -> tuple[Event | None, bool]:
+    """Checks the fast reading against the model; returns the model's event and whether the
+    fast reading accepted it."""
+    model = _model(raw)
+    fast = checked_event(raw)
+    if model is None:
+        assert fast is None, raw
+        return None, False
+    if fast is None:
+        return model, False
+    assert fast.canonical == canonical_bytes(model)
+    assert fast.occurred_at == model.occurred_at
+    assert fast.occurred_at.utcoffset() == model.occurred_at.utcoffset()
+    assert taken_of_checked(fast, 1_790_000_000_123, 7, 42) == taken_of_event(
+        model, 1_790_000_000_123, 7, 42
+    )
+    return model, True
+
+
+def _plain(value: Any, depth: int = 0) -> bool:
+    """Attributes the fast reading takes itself: no floats, at most 16 levels deep."""
+    if isinstance(value, dict):
+        return depth < 16 and all(_plain(v, depth + 1) for v in value.values())
+    if isinstance(value, list):
+        return depth < 16 and all(_plain(v, depth + 1) for v in value)
+    return not isinstance(value, float)
+
+
+@settings(max_examples=800, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(documents())
+def test_valid_events_are_read_fast_and_exactly_as_the_model_reads_them(
+    document: dict[str, Any],
+) -> None:
+    raw = json.dumps(document, ensure_ascii=False).encode("utf-8")
+    model, fast = _agrees(raw)
+    if model is not None and _plain(document.get("attributes", {})):
+        assert fast, f"the fast reading deferred a valid event: {raw!r}"
+
+
+@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(broken_documents())
+def test_broken_events_are_never_accepted_by_the_fast_reading_alone(
+    document: dict[str, Any],
+) -> None:
+    _agrees(json.dumps(document, ensure_ascii=False).encode("utf-8"))
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"",
+        b"null",
+        b"[]",
+        b'"event"',
+        b"{}",
+        b"{" + b"\xff" + b"}",
+        b'{"event_id":"a","event_id":"b"}',
+        b'{"event_id":"e1","agency":"kota-malang.dpmptsp","service":"pbg","case_id":"C",'
+        b'"step":"submitted","occurred_at":"2026-11-27T09:15:00+07:00","attributes":{"x":NaN}}',
+        b'{"event_id":"e1","agency":"kota-malang.dpmptsp","service":"pbg","case_id":"C",'
+        b'"step":"submitted","occurred_at":"2026-11-27T09:15:00+07:00","seq":1e3}',
+        b'{"event_id":"e1","agency":"kota-malang.dpmptsp","service":"pbg","case_id":"C",'
+        b'"step":"submitted","occurred_at":"2026-11-27T09:15:00+07:00","seq":-0}',
+        b'{"event_id":"e1","agency":"kota-malang.dpmptsp","service":"pbg","case_id":"C",'
+        b'"step":"submitted","occurred_at":"2026-11-27T09:15:00+07:00",'
+        b'"attributes":{"x":1e400}}',
+        b'{"event_id":"e1","agency":"kota-malang.dpmptsp","service":"pbg","case_id":"C",'
+        b'"step":"submitted","occurred_at":"2026-11-27T09:15:00+07:00",'
+        b'"attributes":{"x":"\\ud800"}}',
+        b'{"event_id":"e1","agency":"kota-malang.dpmptsp","service":"pbg","case_id":"C",'
+        b'"step":"submitted","occurred_at":"2026-11-27T09:15:00+07:00",'
+        b'"attributes":{"x":184467440737095516160}}',
+        b'{"event_id":"e1","agency":"kota-malang.dpmptsp","service":"pbg","case_id":"C",'
+        b'"step":"submitted","occurred_at":"2026-11-27T09:15:00+07:00",'
+        b'"attributes":{"f":1e-07,"g":[0.1,-0.0,1e22,5e-324]}}',
+    ],
+)
+def test_hand_picked_records_agree(raw: bytes) -> None:
+    _agrees(raw)
+
+
+def test_floats_and_big_integers_in_attributes_are_left_to_the_model() -> None:
+    """orjson spells some floats differently and reads integers beyond 64 bits as floats."""
+    head = (
+        b'{"event_id":"e1","agency":"kota-malang.dpmptsp","service":"pbg","case_id":"C",'
+        b'"step":"submitted","occurred_at":"2026-11-27T09:15:00+07:00","attributes":'
+    )
+    for attributes, spelled in (
+        (b'{"f":1e-07}', b'"f":1e-07'),
+        (b'{"n":-9223372036854775809}', b'"n":-9223372036854775809'),
+    ):
+        assert checked_event(head + attributes + b"}") is None
+        event = take_event(head + attributes + b"}", CATALOG, 0, 0, 0)
+        assert event is not None
+        assert spelled in event.canonical
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.integers(min_value=-(2**40), max_value=2**45),
+    st.integers(min_value=0, max_value=255),
+    st.integers(min_value=0, max_value=2**62),
+)
+def test_receive_columns_are_those_of_an_accepted_event(
+    millis: int, partition: int, offset: int
+) -> None:
+    event = Event.model_validate(
+        {
+            "event_id": "e1",
+            "agency": "kota-malang.dpmptsp",
+            "service": "pbg",
+            "case_id": "C",
+            "step": "submitted",
+            "occurred_at": "2026-11-27T09:15:00+07:00",
+        }
+    )
+    accepted = AcceptedEvent(event, canonical_bytes(event), from_millis(millis), partition, offset)
+    columns = receipt_columns(accepted)
+    received, received_ms, receipt = receive_columns(millis, partition, offset)
+    assert (received, received_ms) == (columns["received_at"], columns["received_at_ms"])
+    assert receipt.encode("ascii") == receipt_bytes(accepted)
+
+
+def test_take_event_judges_the_catalog_as_accept_event_does() -> None:
+    base = {
+        "event_id": "e1",
+        "agency": "kota-malang.dpmptsp",
+        "service": "pbg",
+        "case_id": "C",
+        "step": "submitted",
+        "occurred_at": "2026-11-27T09:15:00+07:00",
+    }
+    good = json.dumps(base).encode()
+    assert take_event(good, CATALOG, 0, 0, 0) is not None
+    for field, value in (("agency", "no-such.agency"), ("service", "nope"), ("step", "nope")):
+        assert take_event(json.dumps({**base, field: value}).encode(), CATALOG, 0, 0, 0) is None
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(
+        st.tuples(st.integers(min_value=0, max_value=3), st.integers(min_value=0, max_value=5)),
+        min_size=1,
+        max_size=40,
+    )
+)
+def test_chain_rows_link_as_extending_heads_one_event_at_a_time(
+    draws: list[tuple[int, int]],
+) -> None:
+    """Per-batch chaining gives the rows, heads and duplicates of `ChainHead.extended`."""
+    stored_at = seconds(datetime.fromisoformat("2026-12-02T10:00:00+00:00"))
+    taken, accepted_events = [], []
+    for offset, (case, number) in enumerate(draws):
+        event = Event.model_validate(
+            {
+                "event_id": f"e{case}-{number}",
+                "agency": "kota-malang.dpmptsp",
+                "service": "pbg",
+                "case_id": f"C{case}",
+                "step": "submitted",
+                "occurred_at": f"2026-11-27T09:{number:02d}:00+07:00",
+            }
+        )
+        taken.append(taken_of_event(event, 1_790_000_000_000 + offset, 0, offset))
+        accepted_events.append(
+            AcceptedEvent(
+                event, canonical_bytes(event), from_millis(1_790_000_000_000 + offset), 0, offset
+            )
+        )
+    start = {("kota-malang.dpmptsp", "C0"): ChainHead(2, "a" * 64, frozenset({"e0-1", "old"}))}
+    heads = {t.case: start.get(t.case, ChainHead.empty()) for t in taken}
+    rows, new_heads, duplicates = chain_rows(taken, heads, stored_at)
+
+    expected_rows, expected_heads, expected_duplicates = [], dict(heads), 0
+    for accepted in accepted_events:
+        case = (accepted.event.agency, accepted.event.case_id)
+        receipt = receipt_bytes(accepted)
+        extended = expected_heads[case].extended(
+            accepted.event.event_id, accepted.canonical, receipt
+        )
+        if extended is None:
+            expected_duplicates += 1
+            continue
+        expected_heads[case], link = extended
+        expected_rows.append(event_row_at(accepted, link, stored_at, receipt.decode("ascii")))
+    assert rows == expected_rows
+    assert new_heads == expected_heads
+    assert duplicates == expected_duplicates
