@@ -58,6 +58,10 @@ log = logging.getLogger(__name__)
 
 RETRY_AFTER_UNAVAILABLE = "5"  # seconds; a broker restart or leader election takes about that
 RETRY_AFTER_OVERLOADED = "1"  # seconds; requests in progress finish in well under that
+EVENTS_PATH = "/v1/events"
+_INTERNAL_ERROR = orjson.dumps(
+    {"error": "internal_error", "message": "the intake failed; nothing is confirmed", "errors": []}
+)
 OFFLOAD_BYTES = 64 * 1024  # bodies larger than this are validated off the event loop
 
 # --- replies (documented in the OpenAPI) ---------------------------------------------------------
@@ -342,30 +346,51 @@ async def post_events(agency: AgencyDep) -> Accepted:
     raise NotImplementedError("served by EventsEndpoint")  # pragma: no cover
 
 
+class EventsFront:
+    """POST /v1/events ahead of the app's middleware and router; every other request goes to
+    the app as usual.
+
+    FastAPI's request handling (middleware layers, routing, dependency resolution, a Request
+    object, the exception handlers' detour) cost as much as the intake's own work for a single
+    event, and a flood must be shed at the least cost per request.
+    """
+
+    def __init__(self, app: ASGIApp, endpoint: EventsEndpoint) -> None:
+        self.app = app
+        self.endpoint = endpoint
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] == EVENTS_PATH and scope["method"] == "POST":
+            await self.endpoint(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
+
+
 class EventsEndpoint:
     """POST /v1/events as a bare ASGI endpoint: the intake's hot path.
 
-    FastAPI's request handling (dependency resolution, a Request object, the exception handlers'
-    detour) cost as much as the intake's own work for a single event, so this path reads the
-    headers and the body itself. The checks, their order and the replies are those the OpenAPI
-    declares for the route (`post_events`). The in-flight limit is the first check after the key,
-    before the body is read: a flood is shed with 503 at the cost of parsing its headers.
+    It reads the headers and the body itself and sends its answer as two ASGI messages, and
+    counts its own requests. The checks, their order and the replies are those the OpenAPI
+    declares for the route (`post_events`). The in-flight limit is the first check after the
+    key, before the body is read: a flood is shed with 503 at the cost of parsing its headers.
     """
 
     def __init__(self, intake: Intake) -> None:
         self.intake = intake
+        self._counted: dict[tuple[int, str], Any] = {}  # Prometheus children by status, agency
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         intake = self.intake
-        headers: dict[bytes, bytes] = {}
-        for name, value in scope["headers"]:
-            headers.setdefault(name, value)  # the first of a repeated header, as Starlette reads
+        agency = "-"
+        status = 500
         try:
+            headers: dict[bytes, bytes] = {}
+            for name, value in scope["headers"]:
+                headers.setdefault(name, value)  # the first of a repeated header, as Starlette
             authorization = headers.get(b"authorization")
             agency = _authenticated(
                 intake, None if authorization is None else authorization.decode("latin-1")
             )
-            scope.setdefault("state", {})["agency"] = agency
             if intake.in_flight >= intake.settings.intake_max_in_flight:
                 raise Rejection(
                     503,
@@ -377,15 +402,33 @@ class EventsEndpoint:
             intake.in_flight += 1
             intake.metrics.in_flight.inc()
             try:
-                response = await _accept(intake, agency, headers, receive)
+                status, body, extra = await _accept(intake, agency, headers, receive)
             finally:
                 intake.in_flight -= 1
                 intake.metrics.in_flight.dec()
         except Rejection as error:
-            response = _rejection_response(error)
+            status, body, extra = error.status, _error_body(error), error.headers
         except _Disconnected:
             return
-        await response(scope, receive, send)
+        except Exception:
+            log.exception("POST /v1/events failed")
+            status, body, extra = 500, _INTERNAL_ERROR, {}
+        finally:
+            self._count(status, agency)
+        response_headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode("latin-1")),
+        ]
+        response_headers.extend((k.lower().encode("latin-1"), v.encode()) for k, v in extra.items())
+        await send({"type": "http.response.start", "status": status, "headers": response_headers})
+        await send({"type": "http.response.body", "body": body})
+
+    def _count(self, status: int, agency: str) -> None:
+        child = self._counted.get((status, agency))
+        if child is None:
+            child = self.intake.metrics.requests.labels(EVENTS_PATH, str(status), agency)
+            self._counted[(status, agency)] = child
+        child.inc()
 
 
 class _Disconnected(Exception):
@@ -394,7 +437,7 @@ class _Disconnected(Exception):
 
 async def _accept(
     intake: Intake, agency: str, headers: Mapping[bytes, bytes], receive: Receive
-) -> Response:
+) -> tuple[int, bytes, Mapping[str, str]]:
     _check_content_type(headers.get(b"content-type", b"").decode("latin-1"))
     body = await _read_body(
         headers.get(b"content-length"), receive, intake.settings.intake_request_timeout
@@ -416,20 +459,16 @@ async def _accept(
         ) from None
     intake.metrics.publish_seconds.labels("acknowledged").observe(time.perf_counter() - started)
     intake.metrics.events_accepted.labels(agency).inc(len(records))
-    return _accepted_reply(records)
+    return 202, _accepted_body(records), {}
 
 
-def _accepted_reply(records: list[OutgoingRecord]) -> Response:
+def _accepted_body(records: list[OutgoingRecord]) -> bytes:
     """The 202 body, encoded by orjson (event ids are plain ASCII: nothing to escape)."""
-    return Response(
-        orjson.dumps(
-            {
-                "accepted": len(records),
-                "results": [{"event_id": r.event_id, "status": "accepted"} for r in records],
-            }
-        ),
-        status_code=202,
-        media_type="application/json",
+    return orjson.dumps(
+        {
+            "accepted": len(records),
+            "results": [{"event_id": r.event_id, "status": "accepted"} for r in records],
+        }
     )
 
 
@@ -571,14 +610,13 @@ def _error_response(
     )
 
 
+def _error_body(error: Rejection) -> bytes:
+    problems = [problem.as_json() for problem in error.problems]
+    return orjson.dumps({"error": error.code, "message": error.message, "errors": problems})
+
+
 def _rejection_response(error: Rejection) -> Response:
-    return _error_response(
-        error.status,
-        error.code,
-        error.message,
-        [problem.as_json() for problem in error.problems],
-        error.headers,
-    )
+    return Response(_error_body(error), error.status, error.headers, media_type="application/json")
 
 
 async def _on_rejection(request: Request, error: Exception) -> Response:
@@ -678,15 +716,23 @@ def create_app(
         version="1",
         description="The HTTP front door for agency systems: case steps in, Kafka-acknowledged.",
         lifespan=lifespan,
+        # The intake reports through Prometheus; FastAPI's OpenTelemetry hooks would look up the
+        # global providers on every request.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.intake = intake
-    app.router.routes.append(Route("/v1/events", EventsEndpoint(intake), methods=["POST"]))
+    endpoint = EventsEndpoint(intake)
+    # Listed with the app's routes (other methods get 405); POST is answered by EventsFront.
+    app.router.routes.append(Route(EVENTS_PATH, endpoint, methods=["POST"]))
     app.include_router(router)
     app.add_exception_handler(Rejection, _on_rejection)
     app.add_exception_handler(StarletteHTTPException, _on_http_error)
     app.add_exception_handler(RequestValidationError, _on_request_validation)
     endpoints = frozenset(getattr(route, "path", "") for route in [*app.routes, *router.routes])
     app.add_middleware(RequestMetrics, metrics=metrics, endpoints=endpoints)
+    # POST /v1/events is answered in front of every middleware (it counts itself); the route
+    # declared on `described` documents it. The stack is built here, once, to put it there.
+    app.middleware_stack = EventsFront(app.build_middleware_stack(), endpoint)
     components = _event_schemas()
 
     def openapi() -> dict[str, Any]:
