@@ -30,13 +30,17 @@ from pydantic import (
     JsonValue,
     PlainSerializer,
     PlainValidator,
+    SerializationInfo,
+    SerializerFunctionWrapHandler,
     ValidationError,
     WithJsonSchema,
+    model_serializer,
     model_validator,
 )
 from pydantic_core import ErrorDetails, PydanticCustomError
 
 from pantau.core.pseudonym import (
+    PseudonymKey,
     contains_raw_nik,
     document_contains_raw_nik,
     has_standalone_nik_run,
@@ -532,6 +536,16 @@ class IncomingApplicant(_Record):
         if self.ref is None and self.nik is None:
             raise PydanticCustomError("applicant_empty", "give nik or ref")
         return self
+
+    @model_serializer(mode="wrap")
+    def _serialised(self, handler: SerializerFunctionWrapHandler, info: SerializationInfo) -> Any:
+        # With a PseudonymKey as the context's `pseudonym`, a NIK is written as its ref: the
+        # intake serialises a validated event straight into its Kafka record, without a copy.
+        context = info.context
+        key = context.get("pseudonym") if isinstance(context, dict) else None
+        if isinstance(key, PseudonymKey) and self.nik is not None:
+            return {"ref": key.pseudonymise(self.nik)}
+        return handler(self)
 
 
 ApplicantT = TypeVar("ApplicantT", bound=_Record)
