@@ -50,7 +50,8 @@ def _flood(port: int, events: list[dict[str, Any]], folder: Path) -> list[list[A
     for client, share in zip(clients, shares, strict=True):
         assert client.stdout is not None
         assert client.stdout.readline().split() == ["connected", str(len(share))]
-    start_at = time.time() + 0.5
+    # Time for the intake to accept every connection: the requests are the flood, not them.
+    start_at = time.time() + 2.0
     for client in clients:
         assert client.stdin is not None
         client.stdin.write(f"go {start_at}\n")

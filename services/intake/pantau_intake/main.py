@@ -60,6 +60,9 @@ def main(argv: list[str]) -> int:
         "log_config": None,  # uvicorn's loggers go through the handler configure_logging set
         "access_log": False,  # a line per request costs more than the request; /metrics counts
         "server_header": False,
+        # The intake reads no client address, so uvicorn's X-Forwarded-* layer is left out of
+        # every request's path.
+        "proxy_headers": False,
         "timeout_keep_alive": 15,
         "timeout_graceful_shutdown": 10,
     }
