@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import pytest
+from aiokafka.partitioner import DefaultPartitioner
 from kafka import KafkaConsumer, TopicPartition
 
 from pantau.settings import TopicNames
@@ -113,3 +114,38 @@ def test_unreachable_log_fails_fast_and_is_not_ready(subject: Subject) -> None:
         asyncio.run(subject.broken.publish(_records(2)))
     assert time.monotonic() - started < 5
     assert not asyncio.run(subject.broken.ready())
+
+
+def test_kafka_records_land_on_the_partition_the_java_clients_choose(
+    stack_env: dict[str, str],
+) -> None:
+    """A case's records go to murmur2(key) mod partitions, where every other producer of the
+    events topic (the Java clients, aiokafka, Faust) puts them and the tracker looks for them."""
+    servers = stack_env["PANTAU_KAFKA"]
+    topic = TopicNames(stack_env["PANTAU_TOPIC_PREFIX"]).events
+    records = _records(40)
+    records = [
+        OutgoingRecord(f"contract.agency|case-{i}".encode(), r.value, r.event_id)
+        for i, r in enumerate(records)
+    ]
+    publisher = KafkaPublisher([servers], topic, timeout=10)
+    try:
+        asyncio.run(publisher.publish(records))
+    finally:
+        asyncio.run(publisher.close())
+    consumer = KafkaConsumer(bootstrap_servers=servers, enable_auto_commit=False)
+    try:
+        partitions = sorted(consumer.partitions_for_topic(topic))
+        assignment = [TopicPartition(topic, p) for p in partitions]
+        consumer.assign(assignment)
+        consumer.seek_to_beginning(*assignment)
+        ends = consumer.end_offsets(assignment)
+        found: dict[bytes, int] = {}
+        while any(consumer.position(p) < ends[p] for p in assignment):
+            for part, batch in consumer.poll(timeout_ms=500).items():
+                found.update((record.key, part.partition) for record in batch)
+    finally:
+        consumer.close()
+    expected = {r.key: DefaultPartitioner()(r.key, partitions, partitions) for r in records}
+    assert {key: found.get(key) for key in expected} == expected
+    assert len(set(expected.values())) > 1, "all keys on one partition: the check proves nothing"

@@ -1,13 +1,17 @@
-"""Without credentials, every route of the intake, the alerts service and the sink's metrics
-port answers 401 (or 404), except the documented public ones."""
+"""Without credentials, every route of every process (intake, tracker, sink, alerts, status)
+answers 401 (or 404), except the documented public ones."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
+from aiohttp.test_utils import TestClient as AiohttpClient
+from aiohttp.test_utils import TestServer
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry
@@ -20,9 +24,15 @@ from pantau.settings import SAMPLE_CATALOG
 from pantau_alerts.api import create_app as create_alerts_app
 from pantau_alerts.core.operators import OperatorDirectory
 from pantau_alerts.desk import AlertDesk
+from pantau_intake.api_keys import AgencyKeyring
 from pantau_intake.app import create_app as create_intake_app
 from pantau_intake.publisher import InMemoryPublisher
 from pantau_intake.settings import IntakeSettings
+from pantau_status.api import create_app as create_status_app
+from pantau_status.book import CaseBook
+from pantau_status.core.limits import AddressLimiter
+from pantau_tracker.app import create_app as create_tracker
+from pantau_tracker.settings import TrackerSettings
 
 REPO = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 11, 27, 5, 0, tzinfo=UTC)
@@ -50,6 +60,24 @@ PUBLIC = {
         "/",
         "/static/{name}",
     },
+    # The applicants' pages and their JSON twins: a receipt number and check code, not a login,
+    # open a case (a wrong pair answers 404 like an unknown case).
+    "status": {
+        "/healthz",
+        "/readyz",
+        "/metrics",
+        "/docs",
+        "/docs/oauth2-redirect",
+        "/redoc",
+        "/openapi.json",
+        "/",
+        "/status",
+        "/report",
+        "/v1/status",
+        "/v1/reports",
+    },
+    # Faust's index page answers {"status": "OK"}; its table and router pages are switched off.
+    "tracker": {"/healthz", "/readyz", "/metrics", "/"},
 }
 
 
@@ -62,8 +90,13 @@ class _NoLog:
 
 
 def routes(app: FastAPI) -> list[tuple[str, str]]:
-    """Every (method, path template) the app serves, included routers too."""
-    found: list[tuple[str, str]] = []
+    """Every (method, path template) the app serves, included routers too, and every operation
+    its OpenAPI describes (a path may be served ahead of the router)."""
+    found: list[tuple[str, str]] = [
+        (method.upper(), path)
+        for path, operations in app.openapi().get("paths", {}).items()
+        for method in operations
+    ]
 
     def walk(listing: list[BaseRoute]) -> None:
         for route in listing:
@@ -76,7 +109,7 @@ def routes(app: FastAPI) -> list[tuple[str, str]]:
                 raise AssertionError(f"a route of a kind this test does not check: {route!r}")
 
     walk(app.routes)
-    return found
+    return sorted(set(found))
 
 
 def concrete(path: str) -> str:
@@ -85,19 +118,26 @@ def concrete(path: str) -> str:
 
 
 def check(client: TestClient, app: FastAPI, public: set[str]) -> list[str]:
+    answers = [
+        (method, path, client.request(method, concrete(path)).status_code)
+        for method, path in routes(app)
+        if method != "HEAD"
+    ]
+    return judged(answers, public)
+
+
+def judged(answers: list[tuple[str, str, int]], public: set[str]) -> list[str]:
+    """What is wrong with the answers to requests without credentials: a protected route that
+    does not answer 401, a public one that asks for credentials, a public page that fails."""
     wrong = []
-    checked = 0
-    for method, path in routes(app):
-        if method == "HEAD":
-            continue
-        response = client.request(method, concrete(path))
-        checked += 1
-        if path in public:
-            if response.status_code >= 400 and path != "/readyz":
-                wrong.append(f"{method} {path}: public, but {response.status_code}")
-        elif response.status_code != 401:
-            wrong.append(f"{method} {path}: {response.status_code} without credentials")
-    assert checked >= 4, "no routes found: the listing is broken"
+    for method, path, status in answers:
+        if path not in public:
+            if status != 401:
+                wrong.append(f"{method} {path}: {status} without credentials")
+        elif status in (401, 403) or (method == "GET" and status >= 400 and path != "/readyz"):
+            wrong.append(f"{method} {path}: public, but {status}")
+    assert len(answers) >= 4, "no routes found: the listing is broken"
+    assert any(path not in public for _, path, _ in answers), "no protected route found"
     return wrong
 
 
@@ -112,6 +152,7 @@ def test_intake_routes_need_an_agency_key_but_the_documented_public_ones() -> No
     app = create_intake_app(settings, publisher=publisher)
     with TestClient(app) as client:
         assert check(client, app, PUBLIC["intake"]) == []
+        assert ("POST", "/v1/events") in routes(app)
     assert publisher.records == []
 
 
@@ -138,3 +179,57 @@ def test_sink_metrics_port_serves_only_metrics_and_health() -> None:
         assert httpx.post(f"{base}/metrics").status_code == 501
     finally:
         server.close()
+
+
+def test_status_routes_need_an_agency_key_but_the_applicants_pages() -> None:
+    """The check-code endpoint for agency systems answers 401 without a key; the applicants'
+    pages, health, readiness, metrics and the API description answer without one."""
+    book = CaseBook()
+    book.ready = True
+    sent: list[Any] = []
+
+    async def publish(key: str, value: bytes) -> None:
+        sent.append((key, value))
+
+    keyring = AgencyKeyring.load(REPO / "deploy" / "dev-api-keys.yaml")
+    app = create_status_app(
+        book,
+        load_catalog(SAMPLE_CATALOG),
+        b"unit-test-status-key-0123",
+        publish,
+        lambda: NOW,
+        AddressLimiter(per_minute=6, burst=1000),
+        keyring,
+    )
+    with TestClient(app) as client:
+        assert check(client, app, PUBLIC["status"]) == []
+    assert sent == []
+
+
+def test_tracker_pages_need_the_internal_token_but_health_readiness_and_metrics(
+    tmp_path: Path,
+) -> None:
+    """With PANTAU_INTERNAL_TOKEN set, every page of the tracker's web server (Faust's own
+    included, as the worker serves them) answers 401 without the token, except /healthz,
+    /readyz, /metrics and Faust's index; Faust's table and router pages are not served."""
+    settings = TrackerSettings(tracker_data_dir=tmp_path, internal_token="unit-test-token-0123")
+    tracker = create_tracker(settings, load_catalog(SAMPLE_CATALOG))
+    web = tracker.app.web
+    web.blueprints.apply(web)  # what the worker does when its web server starts
+    listed = [
+        (route.method, route.resource.canonical)
+        for route in web.web_app.router.routes()
+        if route.resource is not None and route.method != "HEAD"
+    ]
+
+    async def ask() -> list[tuple[str, str, int]]:
+        async with AiohttpClient(TestServer(web.web_app)) as client:
+            answers = []
+            for method, path in listed:
+                response = await client.request(method, concrete(path))
+                answers.append((method, path, response.status))
+            return answers
+
+    answers = asyncio.run(ask())
+    assert judged(answers, PUBLIC["tracker"]) == []
+    assert not any(path.startswith(("/table", "/router")) for _, path in listed), listed

@@ -34,6 +34,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from pydantic import BaseModel, Field, TypeAdapter
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pantau.core.catalog import Catalog, catalog_summary, load_catalog
@@ -57,6 +58,10 @@ log = logging.getLogger(__name__)
 
 RETRY_AFTER_UNAVAILABLE = "5"  # seconds; a broker restart or leader election takes about that
 RETRY_AFTER_OVERLOADED = "1"  # seconds; requests in progress finish in well under that
+EVENTS_PATH = "/v1/events"
+_INTERNAL_ERROR = orjson.dumps(
+    {"error": "internal_error", "message": "the intake failed; nothing is confirmed", "errors": []}
+)
 OFFLOAD_BYTES = 64 * 1024  # bodies larger than this are validated off the event loop
 
 # --- replies (documented in the OpenAPI) ---------------------------------------------------------
@@ -218,6 +223,17 @@ class IntakeMetrics:
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
             registry=self.registry,
         )
+        # Children looked up once: `labels()` on every request costs more than the update.
+        self.published = self.publish_seconds.labels("acknowledged")
+        self.unpublished = self.publish_seconds.labels("failed")
+        self._accepted: dict[str, Any] = {}
+
+    def accepted(self, agency: str, events: int) -> None:
+        """Count an agency's events acknowledged by Kafka."""
+        child = self._accepted.get(agency)
+        if child is None:
+            child = self._accepted[agency] = self.events_accepted.labels(agency)
+        child.inc(events)
 
     def exposed(self) -> CollectorRegistry:
         """What `/metrics` shows: this process's metrics, or the sum over every worker process
@@ -281,19 +297,18 @@ async def _intake(request: Request) -> Intake:
 _bearer = HTTPBearer(auto_error=False, description="The agency's API key.")
 
 
-async def _agency(
-    request: Request,
-    intake: Annotated[Intake, Depends(_intake)],
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> str:
-    if credentials is None:
+def _authenticated(intake: Intake, authorization: str | None) -> str:
+    """The agency of a bearer key (as FastAPI's HTTPBearer reads the header), or a 401."""
+    scheme, _, key = (authorization or "").partition(" ")
+    key = key.strip()
+    if not (scheme and key) or scheme.lower() != "bearer":
         raise Rejection(
             401,
             "unauthenticated",
             "send the agency's API key as `Authorization: Bearer <key>`",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    agency = intake.keyring.agency_for(credentials.credentials)
+    agency = intake.keyring.agency_for(key)
     if agency is None:
         raise Rejection(
             401,
@@ -301,6 +316,17 @@ async def _agency(
             "the API key is not known (revoked, mistyped, or for another installation)",
             headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
         )
+    return agency
+
+
+async def _agency(
+    request: Request,
+    intake: Annotated[Intake, Depends(_intake)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> str:
+    agency = _authenticated(
+        intake, None if credentials is None else f"Bearer {credentials.credentials}"
+    )
     request.state.agency = agency
     return agency
 
@@ -309,9 +335,11 @@ IntakeDep = Annotated[Intake, Depends(_intake)]
 AgencyDep = Annotated[str, Depends(_agency)]
 
 router = APIRouter()
+# The OpenAPI description of POST /v1/events: declared here, served by `EventsEndpoint`.
+described = APIRouter()
 
 
-@router.post(
+@described.post(
     "/v1/events",
     status_code=202,
     response_model=Accepted,
@@ -319,32 +347,112 @@ router = APIRouter()
     openapi_extra=_EVENTS_BODY,
     summary="Send one event or a batch of up to 1000",
 )
-async def post_events(request: Request, intake: IntakeDep, agency: AgencyDep) -> Response:
+async def post_events(agency: AgencyDep) -> Accepted:
     """Accept events of the caller's agency: 202 only once Kafka acknowledged every one.
 
-    Beyond `intake_max_in_flight` requests at once the intake sheds load: 503 with Retry-After
-    at once, rather than queueing requests until their senders time out and send them again.
+    Beyond `PANTAU_INTAKE_MAX_IN_FLIGHT` requests at once the intake sheds load: 503 with
+    Retry-After at once, rather than queueing requests until their senders time out and send
+    them again.
     """
-    if intake.in_flight >= intake.settings.intake_max_in_flight:
-        raise Rejection(
-            503,
-            "overloaded",
-            f"{intake.in_flight} requests are in progress; nothing is confirmed, "
-            "send the same events again",
-            headers={"Retry-After": RETRY_AFTER_OVERLOADED},
-        )
-    intake.in_flight += 1
-    intake.metrics.in_flight.inc()
-    try:
-        return await _accept(request, intake, agency)
-    finally:
-        intake.in_flight -= 1
-        intake.metrics.in_flight.dec()
+    raise NotImplementedError("served by EventsEndpoint")  # pragma: no cover
 
 
-async def _accept(request: Request, intake: Intake, agency: str) -> Response:
-    _check_content_type(request)
-    body = await _read_body(request, intake.settings.intake_request_timeout)
+class EventsFront:
+    """POST /v1/events ahead of the app's middleware and router; every other request goes to
+    the app as usual.
+
+    FastAPI's request handling (middleware layers, routing, dependency resolution, a Request
+    object, the exception handlers' detour) cost as much as the intake's own work for a single
+    event, and a flood must be shed at the least cost per request.
+    """
+
+    def __init__(self, app: ASGIApp, endpoint: EventsEndpoint) -> None:
+        self.app = app
+        self.endpoint = endpoint
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] == EVENTS_PATH and scope["method"] == "POST":
+            await self.endpoint(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
+
+
+class EventsEndpoint:
+    """POST /v1/events as a bare ASGI endpoint: the intake's hot path.
+
+    It reads the headers and the body itself and sends its answer as two ASGI messages, and
+    counts its own requests. The checks, their order and the replies are those the OpenAPI
+    declares for the route (`post_events`). The in-flight limit is the first check after the
+    key, before the body is read: a flood is shed with 503 at the cost of parsing its headers.
+    """
+
+    def __init__(self, intake: Intake) -> None:
+        self.intake = intake
+        self._counted: dict[tuple[int, str], Any] = {}  # Prometheus children by status, agency
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        intake = self.intake
+        agency = "-"
+        status = 500
+        try:
+            headers: dict[bytes, bytes] = {}
+            for name, value in scope["headers"]:
+                headers.setdefault(name, value)  # the first of a repeated header, as Starlette
+            authorization = headers.get(b"authorization")
+            agency = _authenticated(
+                intake, None if authorization is None else authorization.decode("latin-1")
+            )
+            if intake.in_flight >= intake.settings.intake_max_in_flight:
+                raise Rejection(
+                    503,
+                    "overloaded",
+                    f"{intake.in_flight} requests are in progress; nothing is confirmed, "
+                    "send the same events again",
+                    headers={"Retry-After": RETRY_AFTER_OVERLOADED},
+                )
+            intake.in_flight += 1
+            intake.metrics.in_flight.inc()
+            try:
+                status, body, extra = await _accept(intake, agency, headers, receive)
+            finally:
+                intake.in_flight -= 1
+                intake.metrics.in_flight.dec()
+        except Rejection as error:
+            status, body, extra = error.status, _error_body(error), error.headers
+        except _Disconnected:
+            return
+        except Exception:
+            log.exception("POST /v1/events failed")
+            status, body, extra = 500, _INTERNAL_ERROR, {}
+        finally:
+            self._count(status, agency)
+        response_headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode("latin-1")),
+        ]
+        response_headers.extend((k.lower().encode("latin-1"), v.encode()) for k, v in extra.items())
+        await send({"type": "http.response.start", "status": status, "headers": response_headers})
+        await send({"type": "http.response.body", "body": body})
+
+    def _count(self, status: int, agency: str) -> None:
+        child = self._counted.get((status, agency))
+        if child is None:
+            child = self.intake.metrics.requests.labels(EVENTS_PATH, str(status), agency)
+            self._counted[(status, agency)] = child
+        child.inc()
+
+
+class _Disconnected(Exception):
+    """The client went away before its body arrived: nothing to answer."""
+
+
+async def _accept(
+    intake: Intake, agency: str, headers: Mapping[bytes, bytes], receive: Receive
+) -> tuple[int, bytes, Mapping[str, str]]:
+    _check_content_type(headers.get(b"content-type", b"").decode("latin-1"))
+    body = await _read_body(
+        headers.get(b"content-length"), receive, intake.settings.intake_request_timeout
+    )
     if len(body) > OFFLOAD_BYTES:
         records = await run_in_threadpool(_prepare, intake, agency, body)
     else:
@@ -353,29 +461,25 @@ async def _accept(request: Request, intake: Intake, agency: str) -> Response:
     try:
         await intake.publisher.publish(records)
     except PublishUnavailable as error:
-        intake.metrics.publish_seconds.labels("failed").observe(time.perf_counter() - started)
+        intake.metrics.unpublished.observe(time.perf_counter() - started)
         raise Rejection(
             503,
             "kafka_unavailable",
             f"{error}; nothing is confirmed, send the same events again",
             headers={"Retry-After": RETRY_AFTER_UNAVAILABLE},
         ) from None
-    intake.metrics.publish_seconds.labels("acknowledged").observe(time.perf_counter() - started)
-    intake.metrics.events_accepted.labels(agency).inc(len(records))
-    return _accepted_reply(records)
+    intake.metrics.published.observe(time.perf_counter() - started)
+    intake.metrics.accepted(agency, len(records))
+    return 202, _accepted_body(records), {}
 
 
-def _accepted_reply(records: list[OutgoingRecord]) -> Response:
+def _accepted_body(records: list[OutgoingRecord]) -> bytes:
     """The 202 body, encoded by orjson (event ids are plain ASCII: nothing to escape)."""
-    return Response(
-        orjson.dumps(
-            {
-                "accepted": len(records),
-                "results": [{"event_id": r.event_id, "status": "accepted"} for r in records],
-            }
-        ),
-        status_code=202,
-        media_type="application/json",
+    return orjson.dumps(
+        {
+            "accepted": len(records),
+            "results": [{"event_id": r.event_id, "status": "accepted"} for r in records],
+        }
     )
 
 
@@ -396,8 +500,8 @@ def _prepare(intake: Intake, agency: str, body: bytes) -> list[OutgoingRecord]:
     return to_records(events, intake.pseudonym)
 
 
-def _check_content_type(request: Request) -> None:
-    media_type, _, parameters = request.headers.get("content-type", "").partition(";")
+def _check_content_type(content_type: str) -> None:
+    media_type, _, parameters = content_type.partition(";")
     charset = ""
     for parameter in parameters.split(";"):
         name, _, value = parameter.strip().partition("=")
@@ -409,8 +513,7 @@ def _check_content_type(request: Request) -> None:
         )
 
 
-async def _read_body(request: Request, seconds: float) -> bytes:
-    declared = request.headers.get("content-length")
+async def _read_body(declared: bytes | None, receive: Receive, seconds: float) -> bytes:
     if declared is not None:
         if not declared.isascii() or not declared.isdigit():
             raise Rejection(400, "bad_request", "Content-Length is not a number")
@@ -420,13 +523,19 @@ async def _read_body(request: Request, seconds: float) -> bytes:
     size = 0
     try:
         async with asyncio.timeout(seconds):
-            async for chunk in request.stream():
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    raise _Disconnected
+                chunk = message.get("body", b"")
                 size += len(chunk)
                 if size > MAX_BODY_BYTES:  # a chunked body has no Content-Length to check first
                     raise Rejection(
                         413, "too_large", f"the body may be at most {MAX_BODY_BYTES} bytes"
                     )
                 chunks.append(chunk)
+                if not message.get("more_body", False):
+                    break
     except TimeoutError:
         raise Rejection(
             408, "request_timeout", f"the body did not arrive within {seconds:g} s"
@@ -512,15 +621,18 @@ def _error_response(
     )
 
 
+def _error_body(error: Rejection) -> bytes:
+    problems = [problem.as_json() for problem in error.problems]
+    return orjson.dumps({"error": error.code, "message": error.message, "errors": problems})
+
+
+def _rejection_response(error: Rejection) -> Response:
+    return Response(_error_body(error), error.status, error.headers, media_type="application/json")
+
+
 async def _on_rejection(request: Request, error: Exception) -> Response:
     assert isinstance(error, Rejection)
-    return _error_response(
-        error.status,
-        error.code,
-        error.message,
-        [problem.as_json() for problem in error.problems],
-        error.headers,
-    )
+    return _rejection_response(error)
 
 
 async def _on_http_error(request: Request, error: Exception) -> Response:
@@ -615,14 +727,23 @@ def create_app(
         version="1",
         description="The HTTP front door for agency systems: case steps in, Kafka-acknowledged.",
         lifespan=lifespan,
+        # The intake reports through Prometheus; FastAPI's OpenTelemetry hooks would look up the
+        # global providers on every request.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.intake = intake
+    endpoint = EventsEndpoint(intake)
+    # Listed with the app's routes (other methods get 405); POST is answered by EventsFront.
+    app.router.routes.append(Route(EVENTS_PATH, endpoint, methods=["POST"]))
     app.include_router(router)
     app.add_exception_handler(Rejection, _on_rejection)
     app.add_exception_handler(StarletteHTTPException, _on_http_error)
     app.add_exception_handler(RequestValidationError, _on_request_validation)
     endpoints = frozenset(getattr(route, "path", "") for route in [*app.routes, *router.routes])
     app.add_middleware(RequestMetrics, metrics=metrics, endpoints=endpoints)
+    # POST /v1/events is answered in front of every middleware (it counts itself); the route
+    # declared on `described` documents it. The stack is built here, once, to put it there.
+    app.middleware_stack = EventsFront(app.build_middleware_stack(), endpoint)
     components = _event_schemas()
 
     def openapi() -> dict[str, Any]:
@@ -631,7 +752,7 @@ def create_app(
                 title=app.title,
                 version=app.version,
                 description=app.description,
-                routes=app.routes,
+                routes=[*described.routes, *app.routes],
             )
             schema.setdefault("components", {}).setdefault("schemas", {}).update(components)
             app.openapi_schema = schema

@@ -18,13 +18,15 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
-from aiokafka import AIOKafkaProducer
+from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 log = logging.getLogger(__name__)
 
-BATCH_BYTES = 512 * 1024  # largest record batch handed to the producer
+BATCH_BYTES = 512 * 1024  # largest record batch sent, below the broker's 1 MiB message limit
+LINGER_MS = 1  # a request's records and concurrent requests' share produce requests
+QUEUED_RECORDS = 1_000_000  # room for the in-flight limit's worth of 1000-event requests
 
 
 @dataclass(frozen=True)
@@ -77,14 +79,16 @@ class InMemoryPublisher:
 
 
 class KafkaPublisher:
-    """Publishes to one topic with an idempotent aiokafka producer and acks=all.
+    """Publishes to one topic with an idempotent librdkafka producer (confluent-kafka), acks=all.
 
-    The producer runs on an event loop of its own, on a thread of its own, so it serves any
-    caller's loop (and outlives a test's) and the intake's loop never waits on Kafka: a request
-    crosses to the producer's loop once and back once, however many records it has (the records'
-    own futures are settled on the producer's loop, without a thread hop each). The producer is
-    created on first use, so the intake starts (and reports not ready) while Kafka is down; a
-    producer that failed is replaced by a fresh one on the next request.
+    A request's records are handed to the producer's queue at once (a C call each, no future or
+    task per record); librdkafka's own threads batch them with concurrent requests' records,
+    send and collect the acknowledgements without the interpreter. A poller thread serves the
+    delivery reports and settles each request's one future on its event loop once all of its
+    records are reported. The producer is created on first use, so the intake starts (and
+    reports not ready) while Kafka is down; a producer that hit a fatal error is replaced by a
+    fresh one on the next request. Keys go to the partition Kafka's Java clients choose
+    (murmur2), like every other producer of the topic.
     """
 
     def __init__(
@@ -99,15 +103,10 @@ class KafkaPublisher:
         self.topic = topic
         self.timeout = timeout
         self.client_id = client_id
-        self._loop: asyncio.AbstractEventLoop | None = None  # the producer's own loop
-        self._thread: threading.Thread | None = None
-        self._thread_lock = threading.Lock()
         self._closed = False
-        # Touched only on the producer's loop:
-        self._producer: AIOKafkaProducer | None = None
-        self._producer_lock: asyncio.Lock | None = None
-        self._generation = 0  # counts producers created, so a failure replaces only its own
-        self._stopping: set[asyncio.Task[None]] = set()
+        self._lock = threading.Lock()  # guards the producer's creation and replacement
+        self._current: _Producing | None = None
+        self._retired: list[_Producing] = []
         self._probes = ThreadPoolExecutor(max_workers=1, thread_name_prefix="intake-probe")
         self._ready_cache: tuple[float, bool] | None = None
 
@@ -118,118 +117,85 @@ class KafkaPublisher:
             return
         if self._closed:
             raise PublishUnavailable("the intake is shutting down")
-        handed = asyncio.run_coroutine_threadsafe(self._publish(records), self._producer_loop())
+        producing = self._current
+        if producing is None or producing.failed:
+            producing = await asyncio.to_thread(self._fresh_producer, producing)
+        acknowledgement = _Acknowledgement(asyncio.get_running_loop(), len(records))
+        produce, topic, delivered = (
+            producing.producer.produce,
+            self.topic,
+            acknowledgement.delivered,
+        )
         try:
-            # The producer's loop enforces the timeout itself; this bound only guards a stuck one.
+            for record in records:
+                produce(topic, record.value, record.key, on_delivery=delivered)
+        except BufferError:
+            acknowledgement.abandon()
+            raise PublishUnavailable(
+                "the intake's queue to Kafka is full (Kafka is slow or unreachable)"
+            ) from None
+        except KafkaException as error:
+            acknowledgement.abandon()
+            producing.failed = producing.failed or error.args[0].fatal()
+            log.warning("publishing to %s failed: %s", self.topic, error.args[0].name())
+            raise PublishUnavailable("Kafka did not take the events") from None
+        try:
+            # librdkafka reports every record within message.timeout.ms; this bound only guards
+            # a poller that stopped.
             async with asyncio.timeout(self.timeout + 1):
-                await asyncio.wrap_future(handed)
+                failure = await acknowledgement.future
         except TimeoutError:
-            handed.cancel()
+            acknowledgement.abandon()
             raise PublishUnavailable(
                 f"Kafka did not acknowledge the events within {self.timeout:g} s"
             ) from None
-
-    async def _publish(self, records: Sequence[OutgoingRecord]) -> None:
-        """On the producer's loop: every record acknowledged, or PublishUnavailable."""
-        generation: int | None = None
-        try:
-            async with asyncio.timeout(self.timeout):
-                producer, generation = await self._ensure_producer()
-                await asyncio.gather(*await self._send_all(producer, records))
-        except TimeoutError:
-            self._discard_producer(generation)
-            raise PublishUnavailable(
-                f"Kafka did not acknowledge the events within {self.timeout:g} s"
-            ) from None
-        except PublishUnavailable:
-            raise
-        except Exception as error:  # any client error means: not acknowledged
-            log.warning("publishing to %s failed: %s", self.topic, type(error).__name__)
-            self._discard_producer(generation)
-            raise PublishUnavailable(
-                f"Kafka did not acknowledge the events ({type(error).__name__})"
-            ) from None
-
-    async def _send_all(
-        self, producer: AIOKafkaProducer, records: Sequence[OutgoingRecord]
-    ) -> list[asyncio.Future[Any]]:
-        # Each record goes into the producer's open batch of its partition, shared with the
-        # records of concurrent requests: one produce request carries many requests' events.
-        # (Handing over one pre-built batch per partition costs less per record, but aiokafka
-        # queues one pending batch per partition, so concurrent requests wait on each other.)
-        send = producer.send
-        topic = self.topic
-        return [await send(topic, value=r.value, key=r.key) for r in records]
-
-    def _producer_loop(self) -> asyncio.AbstractEventLoop:
-        with self._thread_lock:
-            if self._loop is None:
-                loop = asyncio.new_event_loop()
-                thread = threading.Thread(target=loop.run_forever, name="intake-kafka", daemon=True)
-                thread.start()
-                self._loop, self._thread = loop, thread
-            return self._loop
-
-    async def _ensure_producer(self) -> tuple[AIOKafkaProducer, int]:
-        if self._producer_lock is None:
-            self._producer_lock = asyncio.Lock()
-        async with self._producer_lock:
-            if self._producer is None:
-                # A refused connection answers at once; the client would instead spend the
-                # whole timeout bootstrapping.
-                reachable = await asyncio.to_thread(
-                    lambda: any(broker_answers(server, self.timeout) for server in self.servers)
+        if failure is not None:
+            if failure.fatal():
+                producing.failed = True
+            if failure.code() == KafkaError._MSG_TIMED_OUT:
+                raise PublishUnavailable(
+                    f"Kafka did not acknowledge the events within {self.timeout:g} s"
                 )
-                if not reachable:
-                    raise PublishUnavailable("Kafka is not reachable")
-                timeout_ms = int(self.timeout * 1000)
-                producer = AIOKafkaProducer(
-                    bootstrap_servers=self.servers,
-                    client_id=self.client_id,
-                    acks="all",
-                    enable_idempotence=True,
-                    request_timeout_ms=timeout_ms,
-                    # Below the broker's 1 MiB message limit: a 1 MiB request of pseudonymised
-                    # events (a ref is longer than a NIK) may need two batches per partition.
-                    max_batch_size=BATCH_BYTES,
+            log.warning("publishing to %s failed: %s", self.topic, failure.name())
+            raise PublishUnavailable(f"Kafka did not acknowledge the events ({failure.name()})")
+
+    def _fresh_producer(self, failed: _Producing | None) -> _Producing:
+        """The current producer, or a new one when there is none or `failed` is current."""
+        with self._lock:
+            if self._closed:
+                raise PublishUnavailable("the intake is shutting down")
+            current = self._current
+            if current is not None and not current.failed:
+                return current
+            if current is not None:
+                # An idempotent producer with a fatal error cannot send again: a new one gets
+                # a new producer id. The old one finishes or fails what it holds, then stops.
+                self._current = None
+                self._retired.append(current)
+                current.retire(self.timeout)
+            # A refused connection answers at once; librdkafka would instead retry quietly
+            # until each record's timeout.
+            if not any(broker_answers(server, self.timeout) for server in self.servers):
+                raise PublishUnavailable("Kafka is not reachable")
+            self._current = _Producing(
+                Producer(
+                    {
+                        "bootstrap.servers": ",".join(self.servers),
+                        "client.id": self.client_id,
+                        "acks": "all",
+                        "enable.idempotence": True,
+                        "partitioner": "murmur2_random",  # the Java clients' choice for a key
+                        "linger.ms": LINGER_MS,
+                        "batch.size": BATCH_BYTES,
+                        "message.timeout.ms": int(self.timeout * 1000),
+                        "queue.buffering.max.messages": QUEUED_RECORDS,
+                        "logger": log,
+                    }
                 )
-                try:
-                    await producer.start()
-                except Exception as error:
-                    self._stop_in_background(producer)
-                    raise PublishUnavailable(
-                        f"cannot connect to Kafka ({type(error).__name__})"
-                    ) from None
-                self._producer = producer
-                self._generation += 1
-            return self._producer, self._generation
+            )
+            return self._current
 
-    def _discard_producer(self, generation: int | None) -> None:
-        """Replace the producer after a failed delivery.
-
-        An idempotent producer whose batch expired must get a new producer id before it can send
-        again, so a producer that failed is stopped (in the background, letting its other
-        requests finish) and the next request starts a fresh one. Only the generation that
-        failed is replaced, so many requests failing at once replace it once.
-        """
-        if generation is None or self._producer is None or generation != self._generation:
-            return
-        failed, self._producer = self._producer, None
-        self._stop_in_background(failed)
-
-    def _stop_in_background(self, producer: AIOKafkaProducer) -> None:
-        task = asyncio.get_running_loop().create_task(self._stop(producer))
-        self._stopping.add(task)
-        task.add_done_callback(self._stopping.discard)
-
-    async def _stop(self, producer: AIOKafkaProducer) -> None:
-        try:
-            async with asyncio.timeout(self.timeout):
-                await producer.stop()
-        except Exception as error:
-            # Only records whose requests already got a 503 can still be pending here.
-            log.warning("stopping a Kafka producer: %s", type(error).__name__)
-
+    # --- readiness -------------------------------------------------------------------------------
     # --- readiness -------------------------------------------------------------------------------
 
     async def ready(self) -> bool:
@@ -276,24 +242,72 @@ class KafkaPublisher:
     # --- shutdown --------------------------------------------------------------------------------
 
     async def close(self) -> None:
-        self._closed = True
-        loop, thread = self._loop, self._thread
-        if loop is not None and thread is not None:
-            stopped = asyncio.run_coroutine_threadsafe(self._stop_all(), loop)
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(asyncio.wrap_future(stopped), 2 * self.timeout + 1)
-            loop.call_soon_threadsafe(loop.stop)
-            await asyncio.to_thread(thread.join, self.timeout)
-            if not thread.is_alive():
-                loop.close()
+        with self._lock:
+            self._closed = True
+            producing, self._current = self._current, None
+            retired, self._retired = self._retired, []
+        for each in [*retired, *([producing] if producing is not None else [])]:
+            # Records of requests still waiting are delivered (or time out) before it stops.
+            await asyncio.to_thread(each.stop, self.timeout)
         await asyncio.to_thread(self._probes.shutdown, wait=True, cancel_futures=True)
 
-    async def _stop_all(self) -> None:
-        producer, self._producer = self._producer, None
-        if producer is not None:
-            await self._stop(producer)
-        if self._stopping:
-            await asyncio.gather(*self._stopping, return_exceptions=True)
+
+class _Producing:
+    """A librdkafka producer and the thread that serves its delivery reports."""
+
+    def __init__(self, producer: Producer) -> None:
+        self.producer = producer
+        self.failed = False
+        self._stopping = threading.Event()
+        self._poller = threading.Thread(target=self._poll, name="intake-kafka", daemon=True)
+        self._poller.start()
+
+    def _poll(self) -> None:
+        while not self._stopping.is_set():
+            self.producer.poll(0.05)
+
+    def retire(self, seconds: float) -> None:
+        """Stop in the background once what it holds is delivered or timed out."""
+        threading.Thread(target=self.stop, args=(seconds,), daemon=True).start()
+
+    def stop(self, seconds: float) -> None:
+        """Deliver (or time out) what it holds, then stop polling."""
+        try:
+            self.producer.flush(seconds + 1)
+        finally:
+            self._stopping.set()
+            self._poller.join(seconds)
+
+
+class _Acknowledgement:
+    """One request's records as librdkafka reports them: the future is settled on the request's
+    loop with None (all acknowledged) or the first error, once every record was reported."""
+
+    __slots__ = ("_abandoned", "_failure", "_loop", "_pending", "future")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, records: int) -> None:
+        self._loop = loop
+        self._pending = records
+        self._failure: KafkaError | None = None
+        self._abandoned = False
+        self.future: asyncio.Future[KafkaError | None] = loop.create_future()
+
+    def delivered(self, error: KafkaError | None, message: Message) -> None:
+        """librdkafka's delivery report of one record (on the poller thread)."""
+        if error is not None and self._failure is None:
+            self._failure = error
+        self._pending -= 1
+        if self._pending == 0 and not self._abandoned:
+            with contextlib.suppress(RuntimeError):  # the loop is gone: nobody waits
+                self._loop.call_soon_threadsafe(self._settle)
+
+    def abandon(self) -> None:
+        """Nobody waits any more: reports still to come are dropped."""
+        self._abandoned = True
+
+    def _settle(self) -> None:
+        if not self.future.done():
+            self.future.set_result(self._failure)
 
 
 def broker_answers(server: str, seconds: float) -> bool:

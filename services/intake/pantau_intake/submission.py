@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from pantau.core.catalog import Catalog
-from pantau.core.events import IncomingApplicant, IncomingEvent, describe_errors, event_key
+from pantau.core.events import IncomingEvent, describe_errors, event_key
 from pantau.core.pseudonym import PseudonymKey
 from pantau_intake.publisher import OutgoingRecord
 from pantau_intake.settings import MAX_BATCH_EVENTS
@@ -222,15 +222,15 @@ def to_records(events: Sequence[IncomingEvent], key: PseudonymKey) -> list[Outgo
 
 
 def kafka_value(event: IncomingEvent, key: PseudonymKey) -> bytes:
-    """`event.pseudonymised(...).to_json_bytes()`, byte for byte, at half the cost.
+    """`event.pseudonymised(...).to_json_bytes()`, byte for byte, at a fraction of the cost.
 
-    The NIK is swapped for its pseudonym on a copy of the validated event, which is serialised
-    as it is: the two models share every field and serializer, and an applicant without `nik`
-    serialises as `{"ref": ...}` either way. Building the `Event` instead (one more model per
-    event) was a quarter of the intake's time per batched event.
+    The validated event is serialised as it is, its applicant's NIK written as the pseudonym by
+    the applicant's serializer (the key passed as context): the two models share every field
+    and serializer, and an applicant without `nik` serialises as `{"ref": ...}` either way.
+    Building the `Event` instead (one more model per event), or a copy of the incoming one with
+    the pseudonym, was a quarter of the intake's time per batched event.
     """
-    applicant = event.applicant
-    if applicant is not None and applicant.nik is not None:
-        pseudonym = IncomingApplicant.model_construct(ref=key.pseudonymise(applicant.nik))
-        event = event.model_copy(update={"applicant": pseudonym})
-    return event.model_dump_json(exclude_none=True).encode("utf-8")
+    return _SERIALIZER.to_json(event, exclude_none=True, context={"pseudonym": key})
+
+
+_SERIALIZER = IncomingEvent.__pydantic_serializer__

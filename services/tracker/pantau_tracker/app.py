@@ -151,6 +151,10 @@ class Tracker:
             web_bind=host,
             web_host=host,
             canonical_url=f"http://{host}:{port}",
+            # Faust's own pages would show any table's contents and the partition map to anyone
+            # (/table/..., /router/...): only the pages below are served.
+            web_tables_enabled=False,
+            web_router_enabled=False,
             key_serializer="raw",
             value_serializer="raw",
             autodiscover=False,

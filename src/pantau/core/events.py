@@ -12,12 +12,13 @@ a log through an error message); use `describe_errors` to turn them into field/m
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
 import unicodedata
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from decimal import Decimal
 from typing import Annotated, Any, Generic, Literal, Self, TypeVar
 
@@ -29,13 +30,17 @@ from pydantic import (
     JsonValue,
     PlainSerializer,
     PlainValidator,
+    SerializationInfo,
+    SerializerFunctionWrapHandler,
     ValidationError,
     WithJsonSchema,
+    model_serializer,
     model_validator,
 )
 from pydantic_core import ErrorDetails, PydanticCustomError
 
 from pantau.core.pseudonym import (
+    PseudonymKey,
     contains_raw_nik,
     document_contains_raw_nik,
     has_standalone_nik_run,
@@ -290,23 +295,39 @@ def parse_rfc3339(text: str) -> datetime:
         raise ValueError(
             "must be an RFC 3339 timestamp with an offset, e.g. 2026-11-27T09:15:00+07:00"
         )
-    year, month, day, hour, minute, second = (int(match.group(i)) for i in range(1, 7))
     fraction, zulu, sign, offset_hours, offset_minutes = match.group(7, 8, 9, 10, 11)
-    microsecond = int((fraction or "").ljust(6, "0")[:6])
+    microsecond = int(fraction[:6].ljust(6, "0")) if fraction else 0
     if zulu:
-        tz = UTC
+        tz: tzinfo = UTC
     else:
-        hours, minutes = int(offset_hours), int(offset_minutes)
-        if hours > 23 or minutes > 59:
-            raise ValueError("has an offset outside -23:59..+23:59")
-        offset = timedelta(hours=hours, minutes=minutes)
-        tz = timezone(-offset if sign == "-" else offset) if offset else UTC
+        tz = _offset(sign, offset_hours, offset_minutes)
+    # The pattern puts the date and time digits at fixed places.
+    year = int(text[0:4])
     try:
-        moment = datetime(year, month, day, hour, minute, second, microsecond, tzinfo=tz)
-        moment.astimezone(UTC)
+        moment = datetime(
+            year,
+            int(text[5:7]),
+            int(text[8:10]),
+            int(text[11:13]),
+            int(text[14:16]),
+            int(text[17:19]),
+            microsecond,
+            tzinfo=tz,
+        )
+        if year in (1, 9999):  # only there can the instant fall outside datetime's range
+            moment.astimezone(UTC)
     except (ValueError, OverflowError):
         raise ValueError("is not a valid date and time") from None
     return moment
+
+
+@functools.lru_cache(maxsize=4096)
+def _offset(sign: str, offset_hours: str, offset_minutes: str) -> tzinfo:
+    hours, minutes = int(offset_hours), int(offset_minutes)
+    if hours > 23 or minutes > 59:
+        raise ValueError("has an offset outside -23:59..+23:59")
+    offset = timedelta(hours=hours, minutes=minutes)
+    return timezone(-offset if sign == "-" else offset) if offset else UTC
 
 
 _FORMATTED: dict[tuple[datetime, timedelta | None], str] = {}
@@ -521,6 +542,16 @@ class IncomingApplicant(_Record):
         if self.ref is None and self.nik is None:
             raise PydanticCustomError("applicant_empty", "give nik or ref")
         return self
+
+    @model_serializer(mode="wrap")
+    def _serialised(self, handler: SerializerFunctionWrapHandler, info: SerializationInfo) -> Any:
+        # With a PseudonymKey as the context's `pseudonym`, a NIK is written as its ref: the
+        # intake serialises a validated event straight into its Kafka record, without a copy.
+        context = info.context
+        key = context.get("pseudonym") if isinstance(context, dict) else None
+        if isinstance(key, PseudonymKey) and self.nik is not None:
+            return {"ref": key.pseudonymise(self.nik)}
+        return handler(self)
 
 
 ApplicantT = TypeVar("ApplicantT", bound=_Record)

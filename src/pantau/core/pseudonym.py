@@ -74,8 +74,11 @@ class PseudonymKey:
         _check_key(self.secret, self.version)
 
     def pseudonymise(self, nik: str) -> str:
-        """The versioned pseudonym of `nik` under this key."""
-        return pseudonymise_nik(nik, self.secret, self.version)
+        """The versioned pseudonym of `nik` under this key (`pseudonymise_nik`, with the key
+        checked once, at construction, and the digest in one call)."""
+        if not is_valid_nik(nik):
+            raise ValueError("a NIK is exactly 16 digits (0-9)")
+        return f"{self.version}:{hmac.digest(self.secret, nik.encode('ascii'), 'sha256').hex()}"
 
 
 def _check_key(key: bytes, version: str) -> None:

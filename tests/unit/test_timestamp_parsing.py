@@ -1,0 +1,109 @@
+"""The RFC 3339 parser and the pseudonym key's shortcut give exactly what their plain
+definitions give, for any input: the same datetime with the same offset, or the same refusal."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+from datetime import UTC, datetime, timedelta, timezone
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pantau.core.events import parse_rfc3339
+from pantau.core.pseudonym import PseudonymKey, pseudonymise_nik
+
+_PATTERN = re.compile(
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2})[Tt]([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]{1,9}))?"
+    r"(?:([Zz])|([+-])([0-9]{2}):([0-9]{2}))"
+)
+
+
+def reference(text: str) -> datetime:
+    """The definition: every field through the pattern's groups, the range checked by
+    converting to UTC."""
+    match = _PATTERN.fullmatch(text)
+    if match is None:
+        raise ValueError("not RFC 3339")
+    year, month, day, hour, minute, second = (int(match.group(i)) for i in range(1, 7))
+    fraction, zulu, sign, offset_hours, offset_minutes = match.group(7, 8, 9, 10, 11)
+    microsecond = int((fraction or "").ljust(6, "0")[:6])
+    if zulu:
+        tz = UTC
+    else:
+        hours, minutes = int(offset_hours), int(offset_minutes)
+        if hours > 23 or minutes > 59:
+            raise ValueError("offset")
+        offset = timedelta(hours=hours, minutes=minutes)
+        tz = timezone(-offset if sign == "-" else offset) if offset else UTC
+    try:
+        moment = datetime(year, month, day, hour, minute, second, microsecond, tzinfo=tz)
+        moment.astimezone(UTC)
+    except (ValueError, OverflowError):
+        raise ValueError("range") from None
+    return moment
+
+
+def _outcome(parse: object, text: str) -> object:
+    assert callable(parse)
+    try:
+        moment = parse(text)
+    except ValueError:
+        return "refused"
+    return (moment, moment.utcoffset(), moment.isoformat())
+
+
+def _digits(n: int) -> st.SearchStrategy[str]:
+    return st.text(alphabet="0123456789", min_size=n, max_size=n)
+
+
+_TIMESTAMPS = st.builds(
+    lambda y, mo, d, t, h, mi, s, frac, zone: f"{y}-{mo}-{d}{t}{h}:{mi}:{s}{frac}{zone}",
+    st.sampled_from(["0001", "0002", "1999", "2026", "9998", "9999"]) | _digits(4),
+    st.sampled_from(["01", "02", "12", "13", "00"]) | _digits(2),
+    st.sampled_from(["01", "28", "29", "30", "31", "00"]) | _digits(2),
+    st.sampled_from(["T", "t", " "]),
+    _digits(2),
+    _digits(2),
+    _digits(2),
+    st.just("") | st.builds(lambda f: "." + f, st.text("0123456789", min_size=0, max_size=11)),
+    st.sampled_from(["Z", "z", "", "+00:00", "-00:00", "+07:00", "-23:59", "+24:00", "+05:60"])
+    | st.builds(lambda sign, h, m: f"{sign}{h}:{m}", st.sampled_from("+-"), _digits(2), _digits(2)),
+)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(_TIMESTAMPS | st.text(max_size=40))
+def test_parse_rfc3339_is_the_definition(text: str) -> None:
+    """Valid timestamps parse to the same instant and offset; everything else is refused."""
+    assert _outcome(parse_rfc3339, text) == _outcome(reference, text)
+
+
+def test_the_edges_of_the_calendar_are_refused_like_the_definition() -> None:
+    """An instant that falls outside datetime's range in UTC is refused."""
+    for text in (
+        "0001-01-01T00:00:00+01:00",
+        "9999-12-31T23:59:59-01:00",
+        "0001-01-01T00:00:00Z",
+        "9999-12-31T23:59:59Z",
+    ):
+        assert _outcome(parse_rfc3339, text) == _outcome(reference, text)
+
+
+@given(_digits(16) | st.text(max_size=20), st.binary(min_size=16, max_size=64))
+def test_the_key_gives_the_pseudonym_of_the_definition(nik: str, secret: bytes) -> None:
+    """PseudonymKey.pseudonymise is pseudonymise_nik: same ref, same refusal of a bad NIK."""
+    key = PseudonymKey(secret, "k7")
+    try:
+        expected: object = pseudonymise_nik(nik, secret, "k7")
+    except ValueError:
+        expected = "refused"
+    try:
+        got: object = key.pseudonymise(nik)
+    except ValueError:
+        got = "refused"
+    assert got == expected
+    if got != "refused":
+        digest = hmac.new(secret, nik.encode(), hashlib.sha256).hexdigest()
+        assert got == f"k7:{digest}"
