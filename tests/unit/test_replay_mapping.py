@@ -68,8 +68,8 @@ def test_a_mapping_orders_numbers_and_closes_each_case() -> None:
 def test_an_unmapped_activity_stops_or_is_counted_as_dropped() -> None:
     """An activity without a step code is an error, or with unmapped_steps: drop, a counted drop."""
     rows = [*_rows(), {**_rows()[2], "activity": "Arsip", "task": "t9"}]
-    with pytest.raises(MappingError, match="line 5: activity 'Arsip'"):
-        LogMapping.parse(SMALL, "small").events(rows)
+    with pytest.raises(MappingError, match=r"^small\.csv: line 5: step: activity 'Arsip' has no"):
+        LogMapping.parse(SMALL, "small").events(rows, log_name="small.csv")
     events, report = LogMapping.parse({**SMALL, "unmapped_steps": "drop"}, "small").events(rows)
     assert len(events) == 4
     assert report.dropped == Counter({"step not mapped: Arsip": 1})
@@ -199,3 +199,113 @@ def test_the_line_placeholder_numbers_rows_of_a_log_without_an_id_column() -> No
     by_line = {event.event_id for event in events if event.step != "issued"}
     assert {"A:2", "A:3", "B:4"} <= by_line
     assert len({event.event_id for event in events}) == len(events)
+
+
+def test_payments_and_officers_are_mapped() -> None:
+    """`payment` takes the amount (to cents) and a receipt from columns; `officer` the id and a
+    role (here a constant); a row without an amount has no payment."""
+    spec = {
+        **SMALL,
+        "officer": {"id": "who", "role": {"constant": "front_office"}},
+        "payment": {"amount": "paid", "receipt": {"column": "kw", "default": None}},
+    }
+    rows = [
+        {**row, "paid": paid, "kw": kw}
+        for row, paid, kw in zip(_rows(), ["", "36.5", "1250000"], ["", "", "KW-9"], strict=True)
+    ]
+    events, _ = LogMapping.parse(spec, "small").events(rows)
+    by_id = {e.event_id: e for e in events}
+    submitted_a = by_id["kota-malang.dpmptsp:A:t1"]
+    assert submitted_a.payment is not None
+    assert (str(submitted_a.payment.amount), submitted_a.payment.receipt) == ("36.50", None)
+    assert submitted_a.officer is not None
+    assert (submitted_a.officer.id, submitted_a.officer.role) == (
+        "198702142010011003",
+        "front_office",
+    )
+    b = by_id["kota-malang.dpmptsp:B:t3"]
+    assert b.payment is not None
+    assert (str(b.payment.amount), b.payment.receipt) == ("1250000.00", "KW-9")
+    assert b.officer is None
+    assert by_id["kota-malang.dpmptsp:A:t2"].payment is None
+    assert by_id["kota-malang.dpmptsp:A:end"].payment is None  # a closing event pays nothing
+
+
+@pytest.mark.parametrize(
+    ("section", "spec", "message"),
+    [
+        ("payment", {"amout": "x"}, r"payment: unknown keys \['amout'\]; allowed: amount, "),
+        ("payment", {"receipt": "kw"}, r"payment needs an amount"),
+        ("officer", {"rol": "x"}, r"officer: unknown keys \['rol'\]; allowed: id, role$"),
+        ("case_end", {"column": "end", "step": "issued"}, r"case_end needs event_id"),
+        ("payment", "paid", r"payment must be a mapping of amount, receipt"),
+    ],
+)  # fmt: skip
+def test_a_misspelt_section_key_lists_the_allowed_keys(
+    section: str, spec: object, message: str
+) -> None:
+    with pytest.raises(MappingError, match="^small: " + message):
+        LogMapping.parse({**SMALL, section: spec}, "small")
+
+
+def test_an_unknown_top_level_key_lists_every_allowed_key() -> None:
+    with pytest.raises(MappingError) as caught:
+        LogMapping.parse({**SMALL, "payments": {"amount": "paid"}}, "small")
+    assert str(caught.value) == (
+        "small: unknown keys ['payments']; allowed: agency, attributes, case, case_end, channel, "
+        "event_id, format, mode, officer, payment, reason, service, step, time, unmapped_steps"
+    )
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"when": "27/11/2026"}, "time (when): not an ISO 8601 time: '27/11/2026'"),
+        ({"due": "soon"}, "attributes.due_at (due): not an ISO 8601 time: 'soon'"),
+        ({"paid": "12,50"}, "payment.amount (paid): '12,50' is not an amount"),
+        ({"who": "Budi Santoso"}, "officer.id 'Budi Santoso': must be 1-64 characters"),
+        ({"paid": "0.125"}, "payment.amount (paid): '0.125' is not an amount"),
+    ],
+)  # fmt: skip
+def test_a_row_that_cannot_be_mapped_names_the_log_the_line_and_the_value(
+    change: dict[str, str], message: str
+) -> None:
+    spec = {**SMALL, "payment": {"amount": "paid"}}
+    rows = [{**row, "paid": ""} for row in _rows()]
+    rows[1] = {**rows[1], **change}
+    with pytest.raises(MappingError) as caught:
+        LogMapping.parse(spec, "small").events(rows, log_name="small.csv")
+    assert str(caught.value).startswith("small.csv: line 3: " + message)
+
+
+def test_a_template_naming_no_column_names_the_line_and_the_columns() -> None:
+    mapping = LogMapping.parse({**SMALL, "event_id": "{case}:{tsak}"}, "small")
+    with pytest.raises(MappingError) as caught:
+        mapping.events(_rows(), log_name="small.csv")
+    assert str(caught.value).startswith(
+        "small.csv: line 2: event_id: '{case}:{tsak}' names {tsak}, which is no column of the "
+        "log nor a placeholder (agency, service, case, line); columns: activity, case, due,"
+    )
+
+
+def test_time_order_interleaves_cases_and_case_order_keeps_them_apart() -> None:
+    """Time order is the whole log by occurred_at; case order is case after case, by each case's
+    first event. Both keep each case's own order and seq."""
+    rows = [
+        {"case": "A", "task": "a1", "activity": "Daftar", "when": "2026-11-02 09:00:00"},
+        {"case": "A", "task": "a2", "activity": "Bantu", "when": "2026-11-04 09:00:00"},
+        {"case": "B", "task": "b1", "activity": "Daftar", "when": "2026-11-03 09:00:00"},
+        {"case": "B", "task": "b2", "activity": "Bantu", "when": "2026-11-04 09:00:00"},
+        {"case": "C", "task": "c1", "activity": "Daftar", "when": "2026-11-04 09:00:00"},
+    ]
+    spec = {k: v for k, v in SMALL.items() if k not in ("case_end", "attributes", "officer")}
+    mapping = LogMapping.parse(spec, "small")
+    by_time, _ = mapping.events(rows)
+    by_case, _ = mapping.events(rows, order="case")
+    assert [e.event_id.rsplit(":", 1)[1] for e in by_time] == ["a1", "b1", "a2", "b2", "c1"]
+    assert [e.event_id.rsplit(":", 1)[1] for e in by_case] == ["a1", "a2", "b1", "b2", "c1"]
+    assert [e.seq for e in by_time] == [1, 1, 2, 2, 1]
+    times = [e.occurred_at for e in by_time]
+    assert times == sorted(times)
+    with pytest.raises(MappingError, match="order must be one of time, case"):
+        mapping.events(rows, order="random")

@@ -1,7 +1,14 @@
 """`pantau replay`: import a real event log (CSV or XES) through a mapping, as backfill events.
 
     PANTAU_CATALOG=deploy/replay/with-wabo pantau replay ../shared/data/wabo-receipt.csv \\
-        --mapping deploy/replay/wabo/mapping.yaml [--via kafka|http] [--rate R] [--repeat N]
+        --mapping deploy/replay/wabo/mapping.yaml [--via kafka|http] [--rate R] [--repeat N] \\
+        [--order time|case]
+
+`--order time` (the default for a backfill mapping) sends the whole log in event-time order, as
+the history happened, so rules that compare cases see them in the order they lived; `--order case`
+sends case after case (the default for a live mapping). Either way each case's events keep their
+own order and `seq`. The log is read and mapped whole before the first event is sent (time order
+needs every event's time); progress is shown on stderr while reading and while sending.
 
 Every mapped event is checked against `PANTAU_CATALOG` (agency, service, step) before anything is
 sent, so a mapping that does not fit the catalog stops the replay instead of filling the DLQ.
@@ -13,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import functools
 import logging
 import sys
 import time
@@ -44,6 +52,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--repeat", type=int, default=1, help="replay the log N times as new cases")
     parser.add_argument("--api-keys", type=Path, help="[PANTAU_SIMULATE_API_KEYS] for --via http")
     parser.add_argument("--intake-url", help="[PANTAU_INTAKE_URL]")
+    parser.add_argument(
+        "--order",
+        choices=["time", "case"],
+        help="time: the whole log by event time; case: case after case "
+        "[time for a backfill mapping, case otherwise]",
+    )
     parser.add_argument("--dry-run", action="store_true", help="map and check, send nothing")
     return parser
 
@@ -56,18 +70,30 @@ def main(argv: list[str]) -> int:
     try:
         mapping = LogMapping.load(args.mapping)
         catalog = load_catalog(settings.catalog)
+        order = args.order or ("time" if mapping.mode == "backfill" else "case")
         started = time.monotonic()
         batches = []
+        reading = Progress(f"reading {args.log.name}")
         for round_ in range(1, args.repeat + 1):
             suffix = "" if round_ == 1 else f"-r{round_}"
+            map_rows = functools.partial(
+                mapping.events,
+                case_suffix=suffix,
+                order=order,
+                log_name=str(args.log),
+                progress=reading.update,
+            )
             if mapping.format == "xes":
-                events, report = mapping.events(xes_rows(args.log), case_suffix=suffix)
+                events, report = map_rows(xes_rows(args.log))
             else:
                 with args.log.open(encoding="utf-8", newline="") as handle:
-                    events, report = mapping.events(csv.DictReader(handle), case_suffix=suffix)
+                    events, report = map_rows(csv.DictReader(handle))
             check_against_catalog(events, catalog, str(settings.catalog))
             batches.append(events)
         mapped = time.monotonic() - started
+    except OSError as error:
+        print(f"pantau replay: {error}", file=sys.stderr)
+        return 2
     except (MappingError, ValueError) as error:
         print(f"pantau replay: {error}", file=sys.stderr)
         return 2
@@ -76,7 +102,7 @@ def main(argv: list[str]) -> int:
     print(
         f"{args.log}: {report.rows:,} rows, {report.mapped_rows:,} mapped, "
         f"{report.closing_events:,} closing events, {report.cases:,} cases; dropped: {dropped}; "
-        f"{total:,} events to send ({args.repeat}x) mapped in {mapped:.1f}s",
+        f"{total:,} events to send ({args.repeat}x, {order} order) mapped in {mapped:.1f}s",
         file=sys.stderr,
     )
     if args.dry_run:
