@@ -365,7 +365,8 @@ def _amount(text: str, column: str | None) -> str:
         value = Decimal(text.replace("_", ""))
     except InvalidOperation:
         value = Decimal("NaN")
-    if not value.is_finite() or value < 0 or value != value.quantize(Decimal("0.01")):
+    exponent = value.as_tuple().exponent
+    if not value.is_finite() or value < 0 or not isinstance(exponent, int) or exponent < -2:
         raise MappingError(
             f"payment.amount ({column}): {text!r} is not an amount (a number >= 0 with at most "
             "two decimals)"
