@@ -4,7 +4,6 @@ doi:10.4121/uuid:a07386a5-7be3-4367-9535-70bc9e77dbe6, CC BY 4.0) mapped onto it
 from __future__ import annotations
 
 import csv
-import io
 import itertools
 from collections import Counter
 from datetime import datetime
@@ -15,7 +14,7 @@ import pytest
 from pantau.core.catalog import load_catalog
 from pantau.core.events import Event
 from pantau.traffic.log_facts import deadline_facts
-from pantau.traffic.mapping import LogMapping, MappingError, MappingReport, xes_rows
+from pantau.traffic.mapping import LogMapping, MappingError, MappingReport
 
 REPO = Path(__file__).resolve().parents[2]
 WABO_CSV = REPO.parent / "shared" / "data" / "wabo-receipt.csv"
@@ -144,43 +143,6 @@ def test_closed_after_deadline_matches_the_csv(wabo: tuple[list[Event], MappingR
     # midnight deadline are no longer after it.
     assert facts.closed_after_deadline_by_second == 375
     assert facts.boundary_cases == ("case-5877", "case-6993")
-
-
-def _as_xes(rows: list[dict[str, str]]) -> bytes:
-    """The rows as an XES log: `case:` columns on the trace, the others on each event."""
-    from xml.sax.saxutils import quoteattr
-
-    def attribute(key: str, value: str) -> str:
-        kind = "date" if key.endswith(("timestamp", "date", "deadline", "planned")) else "string"
-        return f"<{kind} key={quoteattr(key)} value={quoteattr(value)}/>"
-
-    traces: dict[str, list[dict[str, str]]] = {}
-    for row in rows:
-        traces.setdefault(row["case:concept:name"], []).append(row)
-    parts = [
-        '<?xml version="1.0" encoding="UTF-8"?><log xes.version="1.0">',
-        '<global scope="event"><string key="concept:name" value="__INVALID__"/></global>',
-    ]
-    for events in traces.values():
-        case = {k[5:]: v for k, v in events[0].items() if k.startswith("case:") and v}
-        parts.append("<trace>" + "".join(attribute(k, v) for k, v in case.items()))
-        for row in events:
-            own = {k: v for k, v in row.items() if not k.startswith("case:") and v}
-            parts.append("<event>" + "".join(attribute(k, v) for k, v in own.items()) + "</event>")
-        parts.append("</trace>")
-    parts.append("</log>")
-    return "".join(parts).encode()
-
-
-def test_an_xes_log_maps_like_its_csv_export() -> None:
-    """The same cases read from XES give the same events as from the CSV."""
-    with WABO_CSV.open(encoding="utf-8", newline="") as handle:
-        rows = list(itertools.islice(csv.DictReader(handle), 300))
-    mapping = LogMapping.load(WABO / "mapping.yaml")
-    from_csv, _ = mapping.events(rows)
-    from_xes, report = mapping.events(xes_rows(io.BytesIO(_as_xes(rows))))
-    assert report.mapped_rows == 300
-    assert [e.to_json_bytes() for e in from_xes] == [e.to_json_bytes() for e in from_csv]
 
 
 def test_an_empty_placeholder_in_a_template_is_refused() -> None:

@@ -18,19 +18,19 @@ from __future__ import annotations
 
 import re
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import IO, Any
-from xml.etree import ElementTree
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import yaml
 from pydantic import ValidationError
 
 from pantau.core.events import Event
+from pantau.traffic.xes import xes_rows
 
 _TEMPLATE_FIELD = re.compile(r"\{([^{}]+)\}")
 MAPPING_KEYS = (
@@ -42,6 +42,7 @@ OFFICER_KEYS = ("id", "role")
 PAYMENT_KEYS = ("amount", "receipt")
 CASE_END_KEYS = ("column", "step", "event_id")
 ORDERS = ("time", "case")
+__all__ = ["LogMapping", "MappingError", "MappingReport", "xes_rows"]
 
 
 class MappingError(ValueError):
@@ -120,7 +121,9 @@ class LogMapping:
     attributes: Mapping[str, Column] = field(default_factory=dict)
     case_end: CaseEnd | None = None
     unmapped_steps: str = "error"  # or "drop"
-    format: str = "csv"  # or "xes": rows from `xes_rows`, trace attributes as `case:<key>`
+    # "csv", "xes" (rows from `xes_rows`, trace attributes as `case:<key>`), or "" to choose
+    # by the log's name (see `format_of`), so one mapping serves a log's CSV and XES forms.
+    format: str = ""
 
     @classmethod
     def load(cls, path: Path) -> LogMapping:
@@ -139,8 +142,8 @@ class LogMapping:
         for required in ("agency", "service", "case", "step", "time", "event_id"):
             if required not in data:
                 raise MappingError(f"{source}: {required} is required")
-        if data.get("format", "csv") not in ("csv", "xes"):
-            raise MappingError(f"{source}: format must be csv or xes")
+        if data.get("format", "") not in ("", "csv", "xes"):
+            raise MappingError(f"{source}: format must be csv or xes (or left out)")
         if data.get("unmapped_steps", "error") not in ("error", "drop"):
             raise MappingError(f"{source}: unmapped_steps must be error or drop")
         time = data["time"] if isinstance(data["time"], dict) else {"column": data["time"]}
@@ -190,8 +193,15 @@ class LogMapping:
                 else None
             ),
             unmapped_steps=str(data.get("unmapped_steps", "error")),
-            format=str(data.get("format", "csv")),
+            format=str(data.get("format", "")),
         )
+
+    def format_of(self, log: Path) -> str:
+        """How to read `log`: the mapping's `format`, or else `xes` for a name ending in `.xes`
+        or `.xes.gz` and `csv` for any other."""
+        if self.format:
+            return self.format
+        return "xes" if log.name.lower().endswith((".xes", ".xes.gz")) else "csv"
 
     def events(
         self,
@@ -451,39 +461,3 @@ def parse_log_time(text: str, zone: ZoneInfo) -> datetime:
     except ValueError:
         raise MappingError(f"not an ISO 8601 time: {text!r}") from None
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=zone)
-
-
-def xes_rows(source: Path | IO[bytes]) -> Iterator[dict[str, str]]:
-    """The events of an XES log as flat rows, like a CSV export of it (as pm4py writes one).
-
-    Each event's attributes keep their keys (`concept:name`, `time:timestamp`, ...); its trace's
-    attributes come as `case:<key>` (`case:concept:name` is the case id); the children of nested
-    attributes are flattened by key, the first value winning. Streams the file, so a large log
-    needs no more memory than one trace.
-    """
-    case: dict[str, str] = {}
-    depth = 0  # of <event> nesting: attributes of an event are not those of its trace
-    event: dict[str, str] = {}
-    # The log is the operator's own file, given on the command line, not input from the network.
-    for action, element in ElementTree.iterparse(source, events=("start", "end")):  # noqa: S314
-        tag = element.tag.rsplit("}", 1)[-1]
-        if action == "start":
-            if tag == "trace":
-                case = {}
-            elif tag == "event":
-                depth += 1
-                event = {}
-            continue
-        if tag == "event":
-            depth -= 1
-            yield {**case, **event}
-            element.clear()
-        elif tag == "trace":
-            element.clear()
-        elif "key" in element.attrib and "value" in element.attrib:
-            parent_is_event = depth > 0
-            key, value = element.attrib["key"], element.attrib["value"]
-            if parent_is_event:
-                event.setdefault(key, value)
-            else:
-                case.setdefault(f"case:{key}", value)

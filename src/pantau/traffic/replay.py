@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import csv
 import functools
+import gzip
 import logging
 import sys
 import time
@@ -45,7 +46,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pantau replay", description="Import an event log (CSV or XES) as backfill events."
     )
-    parser.add_argument("log", type=Path, help="the event log: CSV with a header, or XES")
+    parser.add_argument(
+        "log", type=Path, help="the event log: CSV with a header, or XES (.xes, .xes.gz)"
+    )
     parser.add_argument("--mapping", type=Path, required=True, help="the mapping (YAML)")
     parser.add_argument("--via", choices=["kafka", "http"], help="[PANTAU_SIMULATE_VIA]")
     parser.add_argument("--rate", type=float, default=0.0, help="events/s (0: as fast as possible)")
@@ -83,8 +86,12 @@ def main(argv: list[str]) -> int:
                 log_name=str(args.log),
                 progress=reading.update,
             )
-            if mapping.format == "xes":
-                events, report = map_rows(xes_rows(args.log))
+            if mapping.format_of(args.log) == "xes":
+                if args.log.name.lower().endswith(".gz"):
+                    with gzip.open(args.log) as compressed:
+                        events, report = map_rows(xes_rows(compressed))
+                else:
+                    events, report = map_rows(xes_rows(args.log))
             else:
                 with args.log.open(encoding="utf-8", newline="") as handle:
                     events, report = map_rows(csv.DictReader(handle))
