@@ -13,7 +13,9 @@ from pantau.settings import CommonSettings
 def catalog_warnings(catalog: Catalog) -> list[str]:
     """What is valid but probably not meant: a service without an overall `sla` is never judged
     by `sla.case_overdue`; its closed cases count as within the standard in v_sla_compliance,
-    and `pantau report sla` judges them on their step limits alone."""
+    and `pantau report sla` judges them on their step limits alone. A step limit that names its
+    start (`sla: {within, from}`) is checked and kept, but the tracker counts it from the step
+    before, as a plain limit."""
     warnings = []
     for code in sorted(catalog.agencies):
         for service in catalog.services_of(code):
@@ -22,6 +24,13 @@ def catalog_warnings(catalog: Catalog) -> list[str]:
                     f"services[{service.code}@{code}]: no overall sla; its cases are never "
                     "late as a whole (sla.case_overdue); only step limits can make them late"
                 )
+            for step in service.steps:
+                if step.sla_from is not None:
+                    warnings.append(
+                        f"services[{service.code}@{code}].steps[{step.code}].sla.from: the "
+                        f"tracker does not count limits from a named step; it counts this "
+                        f"{step.sla} from the step before {step.code}, like a plain sla"
+                    )
     return warnings
 
 

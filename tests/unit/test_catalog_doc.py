@@ -27,9 +27,12 @@ TEXT = DOC.read_text(encoding="utf-8")
 AGENCY = "kota-contoh.dpmptsp"
 
 
+def _yaml_blocks() -> list[str]:
+    return re.findall(r"```yaml\n(.*?)```", TEXT, re.S)
+
+
 def _catalog() -> Catalog:
-    (block,) = re.findall(r"```yaml\n(.*?)```", TEXT, re.S)
-    return parse_catalog(yaml.safe_load(block), str(DOC))
+    return parse_catalog(yaml.safe_load(_yaml_blocks()[0]), str(DOC))
 
 
 def _table(header: str) -> list[list[str]]:
@@ -51,7 +54,7 @@ def test_the_example_catalog_loads_and_warns_about_nothing() -> None:
 
 def test_the_error_example_is_what_a_misspelt_step_gives() -> None:
     (shown,) = re.findall(r"^catalog/kota-malang\.yaml: (.*)$", TEXT, re.M)
-    document = yaml.safe_load(re.findall(r"```yaml\n(.*?)```", TEXT, re.S)[0])
+    document = yaml.safe_load(_yaml_blocks()[0])
     document["agencies"][0]["code"] = "kota-malang.dpmptsp"
     pbg = document["services"][0]
     pbg["agency"] = "kota-malang.dpmptsp"
@@ -138,3 +141,32 @@ def test_the_example_case_raises_what_the_page_says() -> None:
             state, alerts = outcome.state, outcome.alerts
         raised = [_described(a) for a in alerts if a.rule == "sla.step_overdue"]
         assert raised == ([expected] if expected else []), (number, [a.rule for a in alerts])
+
+
+def test_the_named_start_example_loads_and_is_warned_about() -> None:
+    """The `from` example, as the step of a service: kept in the standard, and warned about."""
+    (step,) = yaml.safe_load(_yaml_blocks()[1])
+    document = yaml.safe_load(_yaml_blocks()[0])
+    document["services"] = [
+        {
+            "code": "fine",
+            "agency": AGENCY,
+            "name": "Fine",
+            "fee": 0,
+            "steps": [
+                {"code": "create_fine", "start": True},
+                step,
+                {"code": "paid", "terminal": True},
+            ],
+        }
+    ]
+    catalog = parse_catalog(document, str(DOC))
+    service = catalog.service(AGENCY, "fine")
+    assert service is not None
+    send = service.step("send_fine")
+    assert send is not None
+    assert (str(send.sla), send.sla_from) == ("90 days", "create_fine")
+    assert any(
+        ".steps[send_fine].sla.from: the tracker does not count" in w
+        for w in catalog_warnings(catalog)
+    )
