@@ -271,3 +271,27 @@ def test_time_order_interleaves_cases_and_case_order_keeps_them_apart() -> None:
     assert times == sorted(times)
     with pytest.raises(MappingError, match="order must be one of time, case"):
         mapping.events(rows, order="random")
+
+
+def test_a_mapped_log_is_held_as_json() -> None:
+    """What a replay holds until it sends: each event's JSON, not the event object (a fifth of
+    the memory): under 1.2 KB an event of the WABO log, 2 KB at the peak while mapping (its
+    first 3,000 rows)."""
+    import gc
+    import tracemalloc
+
+    mapping = LogMapping.load(WABO / "mapping.yaml")
+    with WABO_CSV.open(encoding="utf-8", newline="") as handle:
+        rows = list(itertools.islice(csv.DictReader(handle), 3000))
+    gc.collect()
+    tracemalloc.start()
+    try:
+        records, _ = mapping.event_records(rows)
+        gc.collect()
+        held, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert len(records) > 3000  # the rows and their cases' closing events
+    assert all(isinstance(record, bytes) for record in records)
+    assert held / len(records) < 1200
+    assert peak / len(records) < 2000

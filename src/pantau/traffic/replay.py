@@ -27,6 +27,8 @@ import sys
 import time
 from pathlib import Path
 
+import orjson
+
 from pantau.core.catalog import Catalog, load_catalog
 from pantau.core.events import Event
 from pantau.traffic.mapping import LogMapping, MappingError, xes_rows
@@ -80,7 +82,7 @@ def main(argv: list[str]) -> int:
         for round_ in range(1, args.repeat + 1):
             suffix = "" if round_ == 1 else f"-r{round_}"
             map_rows = functools.partial(
-                mapping.events,
+                mapping.event_records,
                 case_suffix=suffix,
                 order=order,
                 log_name=str(args.log),
@@ -95,7 +97,7 @@ def main(argv: list[str]) -> int:
             else:
                 with args.log.open(encoding="utf-8", newline="") as handle:
                     events, report = map_rows(csv.DictReader(handle))
-            check_against_catalog(events, catalog, str(settings.catalog))
+            check_records_against_catalog(events, catalog, str(settings.catalog))
             batches.append(events)
         mapped = time.monotonic() - started
     except OSError as error:
@@ -125,7 +127,7 @@ def main(argv: list[str]) -> int:
                     pause = began + count / args.rate - time.monotonic()
                     if pause > 0:
                         time.sleep(pause)
-                publisher.send(event)
+                publisher.send(Event.model_validate_json(event))
                 count += 1
                 progress.update(count, count)
         acked = publisher.flush()
@@ -136,6 +138,17 @@ def main(argv: list[str]) -> int:
         publisher.close()
     print(f"{progress.finish()}; acknowledged: {acked:,}")
     return 0
+
+
+def check_records_against_catalog(records: list[bytes], catalog: Catalog, source: str) -> None:
+    """`check_against_catalog` for events kept as JSON: one event of each step is enough."""
+    first: dict[tuple[str, str, str], bytes] = {}
+    for record in records:
+        document = orjson.loads(record)
+        first.setdefault((document["agency"], document["service"], document["step"]), record)
+    check_against_catalog(
+        [Event.model_validate_json(record) for record in first.values()], catalog, source
+    )
 
 
 def check_against_catalog(events: list[Event], catalog: Catalog, source: str) -> None:
