@@ -95,13 +95,17 @@ bench-tracker: install servers $(QUIX_STAMP) ## tracker events/s (all rules, Roc
 bench: install servers $(QUIX_STAMP) ## the whole stack next to same-run baselines (~10 min; PANTAU_BENCH_SCALE=0.1 for a quick run)
 	$(BIN)/python benchmarks/bench_stack.py
 
-.PHONY: bench-traffic replay-wabo
+.PHONY: bench-traffic replay-wabo replay-roadtraffic
 bench-traffic: install servers ## simulate and replay ~100,000 events: generation vs publish, next to a bare producer
 	$(BIN)/python benchmarks/bench_traffic.py
 
 replay-wabo: install ## replay the WABO receipt log into a stack run with PANTAU_CATALOG=deploy/replay/with-wabo
 	PANTAU_CATALOG=deploy/replay/with-wabo $(BIN)/pantau replay ../shared/data/wabo-receipt.csv \
 		--mapping deploy/replay/wabo/mapping.yaml
+
+replay-roadtraffic: install ## replay the road-traffic-fine log into a stack run with PANTAU_CATALOG=deploy/replay/with-roadtraffic
+	PANTAU_CATALOG=deploy/replay/with-roadtraffic $(BIN)/pantau replay \
+		../shared/data/roadtraffic100traces.csv --mapping deploy/replay/roadtraffic/mapping.yaml
 
 clean: ## remove caches (keeps .local with the Kafka jars and server data)
 	rm -rf .mypy_cache .ruff_cache .pytest_cache

@@ -34,6 +34,17 @@ from pantau.core.pseudonym import REDACTED
 LogFormat = Literal["json", "text"]
 CONTEXT_KEYS = ("event_id", "agency", "case_id")
 QUIET_LIBRARIES = ("kafka", "aiokafka")  # connection chatter at INFO would drown our own lines
+# Libraries' notes on their own working, logged at INFO or WARNING in normal operation: Faust's
+# producer buffer filling while a batch of table writes drains, a periodic timer of mode (the
+# offset commit) running longer than its interval under load, a step of kafka-python's network
+# loop taking more than 0.1 s on a busy machine. They say nothing an operator must act on (the
+# processes' metrics show lag and batch sizes), so they are logged at DEBUG. Matched by a part
+# of the message's text (its format string), per logger.
+LIBRARY_CHATTER: dict[str, tuple[str, ...]] = {
+    "faust.transport.producer": ("producer buffer full", "producer flush took"),
+    "mode.timers": ("Timer %s is overlapping", "Timer %s woke up too "),
+    "kafka.net.selector": ("threshold). It is blocking the event loop",),
+}
 
 _NIK_RUN = re.compile(r"(?<![0-9A-Za-z])[0-9]{16}(?![0-9A-Za-z])")
 _NIK_MEMBER = re.compile(
@@ -95,6 +106,21 @@ class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
         pass
 
 
+class _Chatter(logging.Filter):
+    """Logs a library's routine notes (`LIBRARY_CHATTER`) at DEBUG instead of their own level."""
+
+    def __init__(self, parts: tuple[str, ...]) -> None:
+        super().__init__()
+        self.parts = parts
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = str(record.msg)
+        if record.levelno > logging.DEBUG and any(part in text for part in self.parts):
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+            return logging.getLogger().isEnabledFor(logging.DEBUG)
+        return True
+
+
 def _json_dumps(value: object, **_: object) -> str:
     return orjson.dumps(value, default=str).decode("utf-8")
 
@@ -153,6 +179,11 @@ def configure_logging(
         library.propagate = True
     for name in QUIET_LIBRARIES:
         logging.getLogger(name).setLevel(max(logging.WARNING, level_number))
+    for name, parts in LIBRARY_CHATTER.items():
+        library = logging.getLogger(name)
+        for old_filter in [f for f in library.filters if isinstance(f, _Chatter)]:
+            library.removeFilter(old_filter)
+        library.addFilter(_Chatter(parts))
     structlog.configure(
         processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),

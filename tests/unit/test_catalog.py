@@ -996,3 +996,54 @@ def test_catalog_summary_of_unknown_agency(catalog: Catalog) -> None:
     """catalog_summary raises KeyError for an agency the catalog lacks."""
     with pytest.raises(KeyError):
         catalog_summary(catalog, "kota-batu.dpmptsp")
+
+
+# --- step limits that name their start ------------------------------------------------------
+
+
+def test_a_step_limit_may_name_the_step_it_is_counted_from() -> None:
+    """`sla: {within: .., from: ..}` keeps the duration and the named start."""
+    data = catalog_data()
+    step(data, "approved")["sla"] = {"within": "20 working_days", "from": "submitted"}
+    service = parse_catalog(data, SOURCE).service("kota-malang.dpmptsp", "pbg")
+    assert service is not None
+    approved = service.step("approved")
+    assert approved is not None
+    assert (str(approved.sla), approved.sla_from) == ("20 working_days", "submitted")
+    verified = service.step("verified")
+    assert verified is not None
+    assert (str(verified.sla), verified.sla_from) == ("3 working_days", None)
+
+
+@pytest.mark.parametrize(
+    ("sla", "expected"),
+    [
+        (
+            {"within": "5 days", "from": "aproved"},
+            "steps[approved].sla.from: unknown step 'aproved' (steps: submitted, verified,",
+        ),
+        (
+            {"within": "5 days", "from": "issued"},
+            "steps[approved].sla.from: terminal step 'issued' ends the case: nothing is awaited",
+        ),
+        (
+            {"within": "5 days", "from": "approved"},
+            "steps[approved].sla.from: a step's limit cannot be counted from the step itself",
+        ),
+        ({"from": "submitted"}, "steps[approved].sla: missing required key 'within'"),
+        (
+            {"within": "5 days", "form": "submitted"},
+            "steps[approved].sla: unknown key 'form' (expected: within, from)",
+        ),
+        (
+            {"within": "5 hari", "from": "submitted"},
+            "steps[approved].sla.within: bad duration '5 hari'",
+        ),
+        ({"within": "5 days", "from": 3}, "steps[approved].sla.from: must be a step code, not 3"),
+    ],
+)
+def test_a_named_start_is_checked(sla: dict[str, Any], expected: str) -> None:
+    data = catalog_data()
+    step(data, "approved")["sla"] = sla
+    (problem,) = problems(data)
+    assert problem.startswith(f"{SOURCE}: {PBG}.{expected}"), problem

@@ -97,3 +97,36 @@ def test_level_is_respected_and_bad_levels_refused(stream: io.StringIO) -> None:
     assert stream.getvalue() == ""
     with pytest.raises(ValueError, match="unknown log level"):
         configure_logging("intake", "LOUD", stream=stream)
+
+
+def _faust_chatter() -> None:
+    """What Faust's producer and mode's timers say under load, through their own loggers."""
+    from faust.transport import producer
+    from mode import timers
+
+    producer.logger.warning("producer buffer full size 101")
+    producer.logger.info("producer flush took 0.01")
+    timers.logger.warning("Timer %s is overlapping (interval=%r runtime=%r)", "commit", 2.8, 3.1)
+    timers.logger.info("Timer %s woke up too late, with a drift of +%r", "commit", 1.2)
+    logging.getLogger("kafka.net.selector").warning(
+        "Task <kafka.net.selector.Task object at 0x7f56> ran for 0.112s (>0.100s threshold). "
+        "It is blocking the event loop -- likely a tight sync loop"
+    )
+
+
+def test_library_chatter_is_logged_at_debug_only(stream: io.StringIO) -> None:
+    """Faust's, mode's and kafka-python's routine notes are gone at INFO and WARNING, and come
+    out at DEBUG as debug lines; their real warnings stay warnings."""
+    configure_logging("tracker", "INFO", stream=stream)
+    _faust_chatter()
+    logging.getLogger("mode.timers").warning("Timer %s raised", "commit")
+    assert [(line["level"], line["message"]) for line in lines(stream)] == [
+        ("warning", "Timer commit raised")
+    ]
+    configure_logging("tracker", "DEBUG", stream=stream)
+    _faust_chatter()
+    chatter = lines(stream)[1:]
+    assert [line["level"] for line in chatter] == ["debug"] * 5
+    assert chatter[0]["message"] == "producer buffer full size 101"
+    assert chatter[2]["message"] == "Timer commit is overlapping (interval=2.8 runtime=3.1)"
+    assert chatter[0]["logger"] == "faust.transport.producer"

@@ -169,8 +169,8 @@ def test_a_step_reported_late_ends_its_wait() -> None:
     ("sla", "message"),
     [
         ({"within": "90 days", "from": "notice"}, "unknown step 'notice'"),
-        ({"within": "90 days", "from": "send_fine"}, "cannot count from the step itself"),
-        ({"within": "90 days", "from": "closed"}, "closed ends the case"),
+        ({"within": "90 days", "from": "send_fine"}, "cannot be counted from the step itself"),
+        ({"within": "90 days", "from": "closed"}, "terminal step 'closed' ends the case"),
         ({"from": "create_fine"}, "missing required key 'within'"),
         ({"within": "90 days", "since": "create_fine"}, "unknown key 'since'"),
     ],

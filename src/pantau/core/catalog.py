@@ -66,6 +66,10 @@ class Step:
     A terminal step ends the case. It is a *successful* end unless it has `reason_required`:
     the catalog format has no outcome field, and an end that must give a reason (a rejection,
     a withdrawal) is the unsuccessful kind. `mandatory` steps are owed only before successful ends.
+
+    `sla_from` is the step the limit names as its start (`sla: {within: .., from: ..}`), checked
+    to be another, non-terminal step of the service; None for a limit counted from the step
+    before (`sla: <duration>`).
     """
 
     code: str
@@ -920,6 +924,7 @@ class _ProcessReader:
             self.read_step(index, raw)
             self.broken = self.broken or len(self.catalog.problems) > mark
         by_code = {step.code: step for step in self.steps}
+        self.check_sla_starts(by_code)
         if not self.broken:
             self.check_ends()
         if "next" in item:
@@ -930,28 +935,10 @@ class _ProcessReader:
         if flow_known and not self.broken:
             self.check_flow(explicit="next" in item)
         self.check_clock()
-        self.check_sla_from(by_code)
         if "mandatory" in item:
             self.read_mandatory(item["mandatory"], by_code)
         if "separate" in item:
             self.read_separate(item["separate"])
-
-    def check_sla_from(self, by_code: Mapping[str, Step]) -> None:
-        for step in self.steps:
-            if step.sla_from is None:
-                continue
-            entry = f"{self.label}.steps[{step.code}].sla.from"
-            anchor = by_code.get(step.sla_from)
-            if anchor is None:
-                self.unknown(entry, step.sla_from)
-            elif anchor.code == step.code:
-                self.report(entry, "a step's sla cannot count from the step itself")
-            elif anchor.terminal or anchor.clock is not None:
-                self.report(
-                    entry,
-                    f"{anchor.code} ends the case or stops or resumes its clock: "
-                    "an sla counts from a step of the work",
-                )
 
     def read_step(self, index: int, raw: object) -> None:
         entry = f"{self.label}.steps[#{index}]"
@@ -980,7 +967,9 @@ class _ProcessReader:
         payment = catalog.read_flag(entry, raw, "payment")
         reason_required = catalog.read_flag(entry, raw, "reason_required")
         roles = self.read_roles(f"{entry}.roles", raw["roles"]) if "roles" in raw else frozenset()
-        sla, sla_from = self.read_sla(f"{entry}.sla", raw["sla"]) if "sla" in raw else (None, None)
+        sla, sla_from = (
+            self.read_step_sla(f"{entry}.sla", raw["sla"]) if "sla" in raw else (None, None)
+        )
         clock = raw.get("clock")
         if clock not in (None, "stop", "resume"):
             self.report(f"{entry}.clock", f"clock must be 'stop' or 'resume', not {clock!r}")
@@ -988,8 +977,12 @@ class _ProcessReader:
             self.report(entry, "a step cannot be both start and terminal")
         if (start or terminal) and clock is not None:
             self.report(entry, "a start or terminal step cannot stop or resume the clock")
-        if start and sla is not None:
+        if start and sla is not None and sla_from is None:
             self.report(f"{entry}.sla", "a start step has no step before it to count its sla from")
+        if sla_from is not None and sla_from == code:
+            self.report(
+                f"{entry}.sla.from", "a step's limit cannot be counted from the step itself"
+            )
         if payment and self.fee is not None and self.fee.is_free:
             self.report(
                 entry,
@@ -1010,23 +1003,22 @@ class _ProcessReader:
                 )
             )
 
-    def read_sla(self, entry: str, value: object) -> tuple[Duration | None, str | None]:
-        """`sla: 3 working_days` (from the step before), or `{within: ..., from: <step>}`."""
+    def read_step_sla(self, entry: str, value: object) -> tuple[Duration | None, str | None]:
+        """A step's limit: a duration (counted from the step before), or `{within: <duration>,
+        from: <step>}` (counted from the named step, checked once every step is known)."""
         if not isinstance(value, Mapping):
             return self.catalog.read_duration(entry, value), None
-        self.catalog.check_keys(entry, value, ("within", "from"))
+        self.catalog.check_keys(entry, value, ("within",), ("from",))
         within = (
             self.catalog.read_duration(f"{entry}.within", value["within"])
             if "within" in value
             else None
         )
-        counted_from = value.get("from")
-        if "from" in value and not (
-            isinstance(counted_from, str) and STEP_CODE.fullmatch(counted_from)
-        ):
-            self.report(f"{entry}.from", f"must be a step code, not {counted_from!r}")
-            return within, None
-        return within, counted_from if isinstance(counted_from, str) else None
+        start = value.get("from")
+        if "from" in value and (not isinstance(start, str) or not STEP_CODE.fullmatch(start)):
+            self.report(f"{entry}.from", f"must be a step code, not {start!r}")
+            start = None
+        return within, start if isinstance(start, str) else None
 
     def read_roles(self, entry: str, value: object) -> frozenset[str]:
         if not isinstance(value, list) or not value:
@@ -1045,6 +1037,27 @@ class _ProcessReader:
             else:
                 roles.add(role)
         return frozenset(roles)
+
+    def check_sla_starts(self, by_code: Mapping[str, Step]) -> None:
+        """Each `sla.from` names another step of the service, one that does not end the case."""
+        for step in self.steps:
+            if step.sla_from is None:
+                continue
+            entry = f"{self.label}.steps[{step.code}].sla.from"
+            start = by_code.get(step.sla_from)
+            if step.sla_from not in self.codes:
+                self.unknown(entry, step.sla_from)
+            elif start is not None and start.terminal:
+                self.report(
+                    entry,
+                    f"terminal step {step.sla_from!r} ends the case: nothing is awaited after it",
+                )
+            elif start is not None and start.clock is not None:
+                self.report(
+                    entry,
+                    f"step {step.sla_from!r} stops or resumes the clock: a limit counts from a "
+                    "step of the work",
+                )
 
     def check_ends(self) -> None:
         entry = f"{self.label}.steps"

@@ -37,6 +37,8 @@ from pantau.settings import REPO_DIR, CommonSettings
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 _AGENCY = re.compile(r"^[a-z0-9][a-z0-9.-]{2,63}$")
+# A migration that redefines an auditors' view drops it first (18.16 drops views with DROP TABLE).
+_DROPS_VIEW = re.compile(r"^DROP TABLE IF EXISTS \S+\.v_\w+$", re.I)
 
 # Each history table, how its copy is stored, and which of its rows belong to an agency
 # (`{agency}` is the quoted agency code, `{db}` the history database).
@@ -104,7 +106,7 @@ def copy_statements(database: str, agency: str) -> tuple[list[str], list[str]]:
         )
     for migration in load_migrations():
         for statement in migration.statements(scoped):
-            if statement.upper().startswith("CREATE VIEW"):
+            if statement.upper().startswith("CREATE VIEW") or _DROPS_VIEW.match(statement):
                 create.append(statement)
     return create, backfill
 

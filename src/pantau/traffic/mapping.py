@@ -1,33 +1,48 @@
-"""Declarative mappings from a real event log (CSV rows) to Pantau events (pure).
+"""Declarative mappings from a real event log (CSV rows or XES events) to Pantau events (pure).
 
 A mapping is YAML: which column is the case, the step (with a value map from the log's activity
 names to catalog step codes), the time (and the timezone of times written without an offset),
-the officer, the channel and attributes, plus constants for the agency and service. Optionally
-`case_end` turns a per-case end column into one closing event. See deploy/replay/wabo/mapping.yaml.
+the officer, the payment, the channel and attributes, plus constants for the agency and service.
+Optionally `case_end` turns a per-case end column into one closing event. docs/replay.md
+describes every key; deploy/replay/*/mapping.yaml are worked examples.
 The `event_id` template takes `{column}`, `{agency}`, `{service}`, `{case}` and `{line}` (for
 logs without an id column: a CSV row's line, the header being line 1; an XES event's position + 1).
 
-`LogMapping.events(rows)` returns every case's events in time order with `seq` numbered, and a
-`MappingReport` counting what was read, emitted and dropped (and why).
+`LogMapping.events(rows)` returns the events in time order (`order="time"`: the whole log by
+occurred_at) or case by case (`order="case"`), each case's `seq` numbered 1..n in its own time
+order, and a `MappingReport` counting what was read, emitted and dropped (and why). A row that
+cannot be mapped raises MappingError naming the log, the line, the field and the value.
 """
 
 from __future__ import annotations
 
 import re
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import IO, Any
-from xml.etree import ElementTree
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import yaml
+from pydantic import ValidationError
 
 from pantau.core.events import Event
+from pantau.traffic.xes import xes_rows
 
 _TEMPLATE_FIELD = re.compile(r"\{([^{}]+)\}")
+MAPPING_KEYS = (
+    "format", "agency", "service", "mode", "case", "step", "time", "event_id", "officer",
+    "payment", "channel", "reason", "attributes", "case_end", "unmapped_steps",
+)  # fmt: skip
+COLUMN_KEYS = ("column", "values", "default", "constant", "slug", "time")
+OFFICER_KEYS = ("id", "role")
+PAYMENT_KEYS = ("amount", "receipt")
+CASE_END_KEYS = ("column", "step", "event_id")
+ORDERS = ("time", "case")
+__all__ = ["LogMapping", "MappingError", "MappingReport", "xes_rows"]
 
 
 class MappingError(ValueError):
@@ -101,10 +116,14 @@ class LogMapping:
     officer_role: Column | None = None
     channel: Column | None = None
     reason: Column | None = None
+    payment_amount: Column | None = None
+    payment_receipt: Column | None = None
     attributes: Mapping[str, Column] = field(default_factory=dict)
     case_end: CaseEnd | None = None
     unmapped_steps: str = "error"  # or "drop"
-    format: str = "csv"  # or "xes": rows from `xes_rows`, trace attributes as `case:<key>`
+    # "csv", "xes" (rows from `xes_rows`, trace attributes as `case:<key>`), or "" to choose
+    # by the log's name (see `format_of`), so one mapping serves a log's CSV and XES forms.
+    format: str = ""
 
     @classmethod
     def load(cls, path: Path) -> LogMapping:
@@ -119,23 +138,24 @@ class LogMapping:
     def parse(cls, data: object, source: str) -> LogMapping:
         if not isinstance(data, dict):
             raise MappingError(f"{source}: a mapping must be a YAML mapping")
-        known = {
-            "format", "agency", "service", "mode", "case", "step", "time", "event_id",
-            "officer", "channel", "reason", "attributes", "case_end", "unmapped_steps",
-        }  # fmt: skip
-        unknown = set(data) - known
-        if unknown:
-            raise MappingError(
-                f"{source}: unknown keys {sorted(unknown)}; allowed: {', '.join(sorted(known))}"
-            )
+        _refuse_unknown(data, MAPPING_KEYS, source, "")
         for required in ("agency", "service", "case", "step", "time", "event_id"):
             if required not in data:
                 raise MappingError(f"{source}: {required} is required")
-        if data.get("format", "csv") not in ("csv", "xes"):
-            raise MappingError(f"{source}: format must be csv or xes")
+        if data.get("format", "") not in ("", "csv", "xes"):
+            raise MappingError(f"{source}: format must be csv or xes (or left out)")
+        if data.get("unmapped_steps", "error") not in ("error", "drop"):
+            raise MappingError(f"{source}: unmapped_steps must be error or drop")
         time = data["time"] if isinstance(data["time"], dict) else {"column": data["time"]}
-        officer = data.get("officer") or {}
-        end = data.get("case_end")
+        officer = _section(data, "officer", OFFICER_KEYS, source)
+        payment = _section(data, "payment", PAYMENT_KEYS, source)
+        if payment and "amount" not in payment:
+            raise MappingError(f"{source}: payment needs an amount (and may have a receipt)")
+        end = _section(data, "case_end", CASE_END_KEYS, source)
+        if end and set(CASE_END_KEYS) - set(end):
+            raise MappingError(
+                f"{source}: case_end needs {', '.join(sorted(set(CASE_END_KEYS) - set(end)))}"
+            )
         return cls(
             agency=str(data["agency"]),
             service=str(data["service"]),
@@ -151,6 +171,14 @@ class LogMapping:
             ),
             channel=_column(data["channel"], source, "channel") if "channel" in data else None,
             reason=_column(data["reason"], source, "reason") if "reason" in data else None,
+            payment_amount=(
+                _column(payment["amount"], source, "payment.amount") if payment else None
+            ),
+            payment_receipt=(
+                _column(payment["receipt"], source, "payment.receipt")
+                if "receipt" in payment
+                else None
+            ),
             attributes={
                 str(name): _column(spec, source, f"attributes.{name}")
                 for name, spec in (data.get("attributes") or {}).items()
@@ -161,74 +189,137 @@ class LogMapping:
                     str(end["step"]),
                     _template(end["event_id"], source, "case_end.event_id"),
                 )
-                if isinstance(end, dict)
+                if end
                 else None
             ),
             unmapped_steps=str(data.get("unmapped_steps", "error")),
-            format=str(data.get("format", "csv")),
+            format=str(data.get("format", "")),
         )
 
-    def events(
-        self, rows: Iterable[Mapping[str, str]], *, case_suffix: str = ""
-    ) -> tuple[list[Event], MappingReport]:
-        """Every event of the log, each case in time order with `seq` 1..n; and the report.
+    def format_of(self, log: Path) -> str:
+        """How to read `log`: the mapping's `format`, or else `xes` for a name ending in `.xes`
+        or `.xes.gz` and `csv` for any other."""
+        if self.format:
+            return self.format
+        return "xes" if log.name.lower().endswith((".xes", ".xes.gz")) else "csv"
 
-        Cases are ordered by their first event, so the list reads like the history unfolding.
+    def events(
+        self,
+        rows: Iterable[Mapping[str, str]],
+        *,
+        case_suffix: str = "",
+        order: str = "time",
+        log_name: str = "log",
+        progress: Callable[[int], None] | None = None,
+    ) -> tuple[list[Event], MappingReport]:
+        """Every event of the log, and the report (see `event_records`)."""
+        records, report = self.event_records(
+            rows, case_suffix=case_suffix, order=order, log_name=log_name, progress=progress
+        )
+        return [Event.model_validate_json(record) for record in records], report
+
+    def event_records(
+        self,
+        rows: Iterable[Mapping[str, str]],
+        *,
+        case_suffix: str = "",
+        order: str = "time",
+        log_name: str = "log",
+        progress: Callable[[int], None] | None = None,
+    ) -> tuple[list[bytes], MappingReport]:
+        """Every event of the log as its contract JSON (validated), and the report. JSON is a
+        fifth of the memory of the event objects, which a long log's replay holds until sent.
+
+        `order="time"`: the whole log by occurred_at (events at one instant case by case, each
+        case's in its `seq` order), as the history happened; `order="case"`: case after case,
+        cases by their first event. Either way each case's `seq` is 1..n in its time order.
         `case_suffix` is appended to case ids (to replay one log several times as new cases).
+        `log_name` names the log in errors; `progress` is told the rows read so far.
+        MappingError names the log, the line, the field and the value of a row that cannot be
+        mapped.
         """
+        if order not in ORDERS:
+            raise MappingError(f"order must be one of {', '.join(ORDERS)}, not {order!r}")
         report = MappingReport()
         by_case: dict[str, list[tuple[datetime, int, dict[str, Any]]]] = defaultdict(list)
         ends: dict[str, tuple[datetime, dict[str, str], int]] = {}
         for number, row in enumerate(rows, 2):  # line 1 is the header
             report.rows += 1
-            case = self.case.read(row, self.timezone)
-            if not case:
-                report.dropped["no case id"] += 1
-                continue
-            case += case_suffix
-            step = self.step.read(row, self.timezone)
-            if step is None:
-                if self.unmapped_steps == "drop":
-                    report.dropped[f"step not mapped: {row.get(self.step.column or '')}"] += 1
-                    continue
-                raise MappingError(
-                    f"line {number}: activity {row.get(self.step.column or '')!r} has no step code"
-                )
-            when = self.time.read(row, self.timezone)
-            if when is None:
-                report.dropped["no time"] += 1
-                continue
-            at = parse_log_time(when, self.timezone)
-            by_case[case].append((at, number, self._document(row, case, step, at, number)))
-            report.mapped_rows += 1
-            if self.case_end is not None and case not in ends:
-                raw = (row.get(self.case_end.column) or "").strip()
-                if raw:
-                    ends[case] = (parse_log_time(raw, self.timezone), dict(row), number)
-        events: list[tuple[datetime, int, Event]] = []
-        for case, items in by_case.items():
+            if progress is not None and report.rows % 10_000 == 0:
+                progress(report.rows)
+            try:
+                self._map_row(row, number, case_suffix, report, by_case, ends)
+            except MappingError as error:
+                raise MappingError(f"{log_name}: line {number}: {error}") from None
+        events: list[tuple[datetime, int, int, bytes]] = []
+        for case_index, (case, items) in enumerate(by_case.items()):
             items.sort(key=lambda item: (item[0], item[1]))
-            documents = [doc for _, _, doc in items]
+            documents = list(items)
             if case in ends and self.case_end is not None:
                 at, row, line = ends[case]
                 # The end goes where its time falls, after events at the very same instant.
                 position = sum(1 for when, _, _ in items if when <= at)
                 closing = self._document(row, case, self.case_end.step, at, line)
                 closing["event_id"] = self._render(self.case_end.event_id, row, case, line)
-                closing.pop("officer", None)
+                for derived in ("officer", "payment"):
+                    closing.pop(derived, None)
                 closing["attributes"] = {
                     **closing.get("attributes", {}),
                     "derived_from": self.case_end.column,
                 }
-                documents.insert(position, closing)
+                documents.insert(position, (at, line, closing))
                 report.closing_events += 1
             first = min(items[0][0], ends[case][0]) if case in ends else items[0][0]
-            for seq, document in enumerate(documents, 1):
+            for seq, (at, line, document) in enumerate(documents, 1):
                 document["seq"] = seq
-                events.append((first, len(events), Event.model_validate(document)))
+                event = _validated(document, f"{log_name}: line {line}").to_json_bytes()
+                events.append((at if order == "time" else first, case_index, seq, event))
+            items.clear()  # what is mapped is kept as JSON only
         report.cases = len(by_case)
-        events.sort(key=lambda item: (item[0], item[1]))
-        return [event for _, _, event in events], report
+        events.sort(key=lambda item: (item[0], item[1], item[2]))
+        return [event for *_, event in events], report
+
+    def _map_row(
+        self,
+        row: Mapping[str, str],
+        number: int,
+        case_suffix: str,
+        report: MappingReport,
+        by_case: dict[str, list[tuple[datetime, int, dict[str, Any]]]],
+        ends: dict[str, tuple[datetime, dict[str, str], int]],
+    ) -> None:
+        case = _field("case", self.case, row, self.timezone)
+        if not case:
+            report.dropped["no case id"] += 1
+            return
+        case += case_suffix
+        step = _field("step", self.step, row, self.timezone)
+        if step is None:
+            activity = row.get(self.step.column or "")
+            if self.unmapped_steps == "drop":
+                report.dropped[f"step not mapped: {activity}"] += 1
+                return
+            raise MappingError(
+                f"step: activity {activity!r} has no step code (add it to step.values, or set "
+                "unmapped_steps: drop)"
+            )
+        when = _field("time", self.time, row, self.timezone)
+        if when is None:
+            report.dropped["no time"] += 1
+            return
+        try:
+            at = parse_log_time(when, self.timezone)
+        except MappingError as error:
+            raise MappingError(f"time ({self.time.column}): {error}") from None
+        by_case[case].append((at, number, self._document(row, case, step, at, number)))
+        report.mapped_rows += 1
+        if self.case_end is not None and case not in ends:
+            raw = (row.get(self.case_end.column) or "").strip()
+            if raw:
+                try:
+                    ends[case] = (parse_log_time(raw, self.timezone), dict(row), number)
+                except MappingError as error:
+                    raise MappingError(f"case_end ({self.case_end.column}): {error}") from None
 
     def _document(
         self, row: Mapping[str, str], case: str, step: str, at: datetime, line: int
@@ -244,15 +335,25 @@ class LogMapping:
             "mode": self.mode,
         }
         if self.officer_id is not None:
-            officer = self.officer_id.read(row, zone)
+            officer = _field("officer.id", self.officer_id, row, zone)
             if officer:
-                role = self.officer_role.read(row, zone) if self.officer_role else None
+                role = _field("officer.role", self.officer_role, row, zone)
                 document["officer"] = {"id": officer, "role": role or "unassigned"}
+        if self.payment_amount is not None:
+            amount = _field("payment.amount", self.payment_amount, row, zone)
+            if amount is not None:
+                payment = {"amount": _amount(amount, self.payment_amount.column)}
+                receipt = _field("payment.receipt", self.payment_receipt, row, zone)
+                if receipt is not None:
+                    payment["receipt"] = receipt
+                document["payment"] = payment
         for name, column in (("channel", self.channel), ("reason", self.reason)):
-            value = column.read(row, zone) if column is not None else None
+            value = _field(name, column, row, zone)
             if value is not None:
                 document[name] = value
-        attributes = {name: c.read(row, zone) for name, c in self.attributes.items()}
+        attributes = {
+            name: _field(f"attributes.{name}", c, row, zone) for name, c in self.attributes.items()
+        }
         document["attributes"] = {k: v for k, v in attributes.items() if v is not None}
         return document
 
@@ -265,10 +366,74 @@ class LogMapping:
             if name in names:
                 return names[name]
             if name not in row:
-                raise MappingError(f"event_id template names an unknown column {name!r}")
+                raise MappingError(
+                    f"event_id: {template!r} names {{{name}}}, which is no column of the log "
+                    f"nor a placeholder (agency, service, case, line); columns: "
+                    f"{', '.join(sorted(row))}"
+                )
             return row[name]
 
         return _TEMPLATE_FIELD.sub(value, template)
+
+
+def _field(name: str, column: Column | None, row: Mapping[str, str], zone: ZoneInfo) -> str | None:
+    """`column.read(row)`, a failure naming the field and the value."""
+    if column is None:
+        return None
+    try:
+        return column.read(row, zone)
+    except MappingError as error:
+        raise MappingError(f"{name} ({column.column}): {error}") from None
+
+
+def _amount(text: str, column: str | None) -> str:
+    """A payment amount as a plain decimal string (`36.0` -> `36.00`); MappingError otherwise."""
+    try:
+        value = Decimal(text.replace("_", ""))
+    except InvalidOperation:
+        value = Decimal("NaN")
+    exponent = value.as_tuple().exponent
+    if not value.is_finite() or value < 0 or not isinstance(exponent, int) or exponent < -2:
+        raise MappingError(
+            f"payment.amount ({column}): {text!r} is not an amount (a number >= 0 with at most "
+            "two decimals)"
+        )
+    return format(value.quantize(Decimal("0.01")), "f")
+
+
+def _validated(document: dict[str, Any], where: str) -> Event:
+    """The event of a mapped document; a field the contract refuses is named with `where`."""
+    try:
+        return Event.model_validate(document)
+    except ValidationError as error:
+        problem = error.errors()[0]
+        name = ".".join(str(p) for p in problem["loc"])
+        value = problem.get("input")
+        raise MappingError(f"{where}: {name} {value!r}: {problem['msg']}") from None
+
+
+def _refuse_unknown(
+    data: Mapping[str, Any], allowed: Iterable[str], source: str, where: str
+) -> None:
+    unknown = set(data) - set(allowed)
+    if unknown:
+        prefix = f"{source}: {where}: " if where else f"{source}: "
+        raise MappingError(
+            f"{prefix}unknown keys {sorted(unknown)}; allowed: {', '.join(sorted(allowed))}"
+        )
+
+
+def _section(
+    data: Mapping[str, Any], name: str, allowed: Iterable[str], source: str
+) -> dict[str, Any]:
+    """An optional sub-mapping (officer, payment, case_end), its keys checked; {} when absent."""
+    section = data.get(name)
+    if section is None:
+        return {}
+    if not isinstance(section, dict):
+        raise MappingError(f"{source}: {name} must be a mapping of {', '.join(allowed)}")
+    _refuse_unknown(section, allowed, source, name)
+    return section
 
 
 def _template(spec: object, source: str, where: str) -> str:
@@ -287,12 +452,7 @@ def _column(spec: object, source: str, where: str) -> Column:
         return Column(column=spec)
     if not isinstance(spec, dict):
         raise MappingError(f"{source}: {where} must be a column name or a mapping")
-    allowed = {"column", "values", "default", "constant", "slug", "time"}
-    if set(spec) - allowed:
-        raise MappingError(
-            f"{source}: {where}: unknown keys {sorted(set(spec) - allowed)}; "
-            f"allowed: {', '.join(sorted(allowed))}"
-        )
+    _refuse_unknown(spec, COLUMN_KEYS, source, where)
     if "column" not in spec and "constant" not in spec:
         raise MappingError(f"{source}: {where} needs a column or a constant")
     values = spec.get("values") or {}
@@ -318,39 +478,3 @@ def parse_log_time(text: str, zone: ZoneInfo) -> datetime:
     except ValueError:
         raise MappingError(f"not an ISO 8601 time: {text!r}") from None
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=zone)
-
-
-def xes_rows(source: Path | IO[bytes]) -> Iterator[dict[str, str]]:
-    """The events of an XES log as flat rows, like a CSV export of it (as pm4py writes one).
-
-    Each event's attributes keep their keys (`concept:name`, `time:timestamp`, ...); its trace's
-    attributes come as `case:<key>` (`case:concept:name` is the case id); the children of nested
-    attributes are flattened by key, the first value winning. Streams the file, so a large log
-    needs no more memory than one trace.
-    """
-    case: dict[str, str] = {}
-    depth = 0  # of <event> nesting: attributes of an event are not those of its trace
-    event: dict[str, str] = {}
-    # The log is the operator's own file, given on the command line, not input from the network.
-    for action, element in ElementTree.iterparse(source, events=("start", "end")):  # noqa: S314
-        tag = element.tag.rsplit("}", 1)[-1]
-        if action == "start":
-            if tag == "trace":
-                case = {}
-            elif tag == "event":
-                depth += 1
-                event = {}
-            continue
-        if tag == "event":
-            depth -= 1
-            yield {**case, **event}
-            element.clear()
-        elif tag == "trace":
-            element.clear()
-        elif "key" in element.attrib and "value" in element.attrib:
-            parent_is_event = depth > 0
-            key, value = element.attrib["key"], element.attrib["value"]
-            if parent_is_event:
-                event.setdefault(key, value)
-            else:
-                case.setdefault(f"case:{key}", value)

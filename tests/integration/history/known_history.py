@@ -115,6 +115,10 @@ ALERTS = [
     ("time.backdated", "R-1", "approved", "S9", "2026-11-15T03:00:00Z"),
 ]
 
+# The wait each sla.step_overdue alert is about, as the tracker writes it: the event the wait ran
+# from (the alert's first event id and part of its trigger); its deadline is the detection time.
+WAITED_FROM = {("PBG-2", "approved"): f"{KM}:PBG-2:4", ("PBG-3", "verified"): f"{KM}:PBG-3:1"}
+
 # (alert index, action, actor, at UTC)
 ACTIONS = [
     (0, "acknowledge", "inspektorat.rina", "2026-11-20T05:00:00Z"),
@@ -179,16 +183,20 @@ def alert_rows() -> list[tuple[Any, ...]]:
     rows = []
     for rule, case_id, step, officer, detected in ALERTS:
         agency, service = _agency_service(case_id)
+        anchor = WAITED_FROM.get((case_id, step))
+        at = datetime.fromisoformat(detected)
         alert = make_alert(
             rule,
             agency=agency,
             service=service,
             case_id=case_id,
-            trigger=f"{case_id}:{step}",
-            detected_at=datetime.fromisoformat(detected),
+            trigger=f"{case_id}:{step}" if anchor is None else f"{anchor}:{step}",
+            detected_at=at,
             message=f"{rule} on {case_id}",
             step=step or None,
             officer_id=officer or None,
+            occurred_at=None if anchor is None else at,
+            event_ids=() if anchor is None else [anchor],
         )
         rows.append(alert_row(alert.to_json_bytes(), STORED_AT))
     return [rows[0], *rows]

@@ -46,8 +46,26 @@ EXPECTED: dict[int, list[tuple[object, ...]]] = {
     ],
     4: [(KM, "pbg", "PBG-3", "verified", "2026-11-26 09:00:00", 39)],
     5: [
-        (KM, "PBG-2", "approved", "paid", 357, "5 working_days"),
-        (KM, "PBG-3", "verified", "submitted", 168, "3 working_days"),
+        (
+            KM,
+            "PBG-2",
+            "approved",
+            "paid",
+            "2026-11-12 09:00:00",
+            "2026-11-20 03:00:00",
+            186,
+            "5 working_days",
+        ),
+        (
+            KM,
+            "PBG-3",
+            "verified",
+            "submitted",
+            "2026-11-25 09:00:00",
+            "2026-11-27 02:00:00",
+            41,
+            "3 working_days",
+        ),
     ],
     6: [
         ("approved", 2, 201, 357),

@@ -72,7 +72,9 @@ def test_sql_reports_a_refused_write_as_the_auditor(server_engine: ServerEngine)
 def test_report_sla_prints_the_month_and_draws_a_png(
     server_engine: ServerEngine, tmp_path: Path
 ) -> None:
-    """`pantau report sla` prints each service's compliance and a total, and writes a PNG."""
+    """`pantau report sla` prints each service's compliance and a total, which limits it
+    judged, and writes a PNG. PBG-2 closed within the service limit but approved after its
+    step limit: it is not within the standard."""
     result = _pantau(
         server_engine,
         "report",
@@ -85,11 +87,26 @@ def test_report_sla_prints_the_month_and_draws_a_png(
     )
     assert result.returncode == 0, result.stderr
     rows = [line.split() for line in result.stdout.splitlines()]
-    assert ["pbg", "2", "2", "0", "100.0"] in rows
-    assert ["slf", "1", "1", "0", "100.0"] in rows
-    assert ["all", "services", "3", "3", "0", "100.0"] in rows
+    assert ["pbg", "service+steps", "2", "1", "0", "1", "50.0"] in rows
+    assert ["slf", "service+steps", "1", "1", "0", "0", "100.0"] in rows
+    assert ["all", "services", "3", "2", "0", "1", "66.7"] in rows
+    assert (
+        "  pbg: service 28 working_days; steps verified 3 working_days, approved 5 working_days"
+        in result.stdout.splitlines()
+    )
     chart = tmp_path / "sla-kota-malang.dpmptsp-2026-11.png"
     assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_report_sla_counts_the_service_limit(server_engine: ServerEngine, tmp_path: Path) -> None:
+    """R-1 closed past its service limit: counted there, not among the step-limit cases."""
+    result = _pantau(
+        server_engine, "report", "sla", "--agency", "kab-sleman.dpmptsp", "--month", "2026-11",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    rows = [line.split() for line in result.stdout.splitlines()]
+    assert ["reklame-insidentil", "service+steps", "1", "0", "1", "0", "0.0"] in rows
 
 
 def test_report_sla_rejects_a_malformed_month(server_engine: ServerEngine) -> None:
