@@ -162,6 +162,7 @@ def test_invalid_event_rejects_the_whole_batch_with_paths(
         ({"case_id": "x" * 129}, "case_id"),
         ({"attributes": {"blob": "x" * 9000}}, "attributes"),
         ({"applicant": {"nik": "35730101019000011"}}, "applicant.nik"),
+        ({"step": "rejected", "reason": "NIK 3573010101900001 tidak sah"}, "reason"),
         ({"occurred_at": "2026-11-27T09:15:00"}, "occurred_at"),
     ],
 )
@@ -379,9 +380,10 @@ def test_no_raw_nik_or_key_in_logs_or_replies(
         post(client, event(applicant={"nik": NIK + "9"})),
         post(client, event(attributes={"nik": NIK})),
         post(client, event(applicant={"ref": NIK})),
+        post(client, event(step="rejected", reason=f"berkas {NIK} ditolak")),
         post(client, b'{"applicant": {"nik": "' + NIK.encode() + b'"'),
     ]
-    assert [r.status_code for r in replies] == [202, 422, 422, 422, 400]
+    assert [r.status_code for r in replies] == [202, 422, 422, 422, 422, 400]
     for text in [caplog.text, *(r.text for r in replies)]:
         assert NIK not in text
         assert MALANG not in text

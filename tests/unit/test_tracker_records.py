@@ -72,3 +72,6 @@ def test_dlq_value_keeps_bytes_but_redacts_nik() -> None:
     with_nik = encoded(doc(applicant={"nik": NIK}))
     assert NIK.encode() not in dlq_value(with_nik)
     assert b"[REDACTED]" in dlq_value(with_nik)
+    in_reason = encoded(doc(step="rejected", reason=f"NIK {NIK} salah"))
+    assert isinstance(read_event(b"k", in_reason, CATALOG), Rejection)
+    assert NIK.encode() not in dlq_value(in_reason)

@@ -218,6 +218,18 @@ Receipt = Annotated[
     ),
     AfterValidator(_printable),
 ]
+
+
+def _no_nik_in_text(value: str) -> str:
+    if has_standalone_nik_run(value):
+        raise PydanticCustomError(
+            "text_looks_like_nik",
+            "holds what looks like a raw NIK (16 digits); an applicant's NIK goes only in "
+            "applicant.nik, and free text must not repeat it",
+        )
+    return value
+
+
 FreeText = Annotated[str, AfterValidator(_text)]
 """Text that may span lines but holds no other control characters; bound it where used."""
 Reason = Annotated[
@@ -227,6 +239,7 @@ Reason = Annotated[
         max_length=REASON_MAX_CHARS,
         description="Free text; required on steps with reason_required.",
     ),
+    AfterValidator(_no_nik_in_text),
 ]
 
 

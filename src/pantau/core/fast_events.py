@@ -33,6 +33,7 @@ from pantau.core.events import (
     OFFICER_ID_PATTERN,
     REASON_MAX_CHARS,
     SERVICE_PATTERN,
+    _no_nik_in_text,
     _no_nik_run,
     _text,
     parse_rfc3339,
@@ -206,7 +207,7 @@ def _checked(value: bytes) -> CheckedEvent | None:
     if reason is not None:
         if type(reason) is not str or not 0 < len(reason) <= REASON_MAX_CHARS:
             return None
-        _text(reason)
+        _no_nik_in_text(_text(reason))
         canonical["reason"] = reason
     channel = document.get("channel")
     if channel is not None:

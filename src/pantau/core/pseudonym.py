@@ -45,8 +45,10 @@ def is_valid_nik(value: object) -> bool:
     return isinstance(value, str) and _NIK.fullmatch(value) is not None
 
 
-def has_standalone_nik_run(text: str) -> bool:
+def has_standalone_nik_run(text: str | bytes) -> bool:
     """True when `text` holds exactly 16 digits that no other letter or digit touches."""
+    if isinstance(text, bytes):
+        return _STANDALONE_RUN.search(text) is not None
     return _STANDALONE_RUN_TEXT.search(text) is not None
 
 

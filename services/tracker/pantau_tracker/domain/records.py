@@ -23,6 +23,7 @@ from pantau.core.events import (
     event_key,
     redact_nik,
 )
+from pantau.core.pseudonym import has_standalone_nik_run
 
 
 @dataclass(frozen=True)
@@ -103,7 +104,8 @@ def _lenient(value: bytes) -> object | None:
 
 
 def dlq_value(value: bytes | None) -> bytes:
-    """The bytes to dead-letter: the original, with any raw NIK redacted."""
+    """The bytes to dead-letter: the original, with any raw NIK redacted: a `nik` member, or
+    16 standalone digits anywhere (in a reason, say, which the schema refuses for that)."""
     if value is None:
         return b""
-    return redact_nik(value) if contains_raw_nik(value) else value
+    return redact_nik(value) if contains_raw_nik(value) or has_standalone_nik_run(value) else value
