@@ -76,9 +76,9 @@ def test_flood_of_5000_requests_gets_202_or_503_at_once_and_every_202_is_stored_
     servers: None, tmp_path: Path
 ) -> None:
     """5,000 single-event requests written within half a second: every answer is a 202 or a
-    503 with Retry-After, each within ANSWER_WITHIN_S of its request; the intake both accepted and shed;
-    every 202'd event is in v_events once, no shed event is there, and the pipeline's history
-    is consistent (alerts and case states equal a fold of the events)."""
+    503 with Retry-After, each within ANSWER_WITHIN_S of its request; the intake both accepted
+    and shed; every 202'd event is in v_events once, no shed event is there, and the pipeline's
+    history is consistent (alerts and case states equal a fold of the events)."""
     stream = intake_stream(1200, datetime.now(UTC) - timedelta(hours=8), "fld")
     lone, flood, after = stream[0], stream[1 : REQUESTS + 1], stream[REQUESTS + 1 : REQUESTS + 21]
     assert len(flood) == REQUESTS
