@@ -8,12 +8,14 @@ doi:10.4121/uuid:270fd440-1057-4fb9-89a9-b699b47990f5, as sampled in the pm4py t
 
 from __future__ import annotations
 
+import csv
 import os
 import socket
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -94,6 +96,37 @@ def stack(
                 process.wait()
         for log in logs:
             log.close()
+
+
+def _closed_fines() -> dict[date, set[str]]:
+    """From the CSV: the fines that reached a terminal step, by the month (UTC) of the first."""
+    terminal = {"Send for Credit Collection", "Send Appeal to Prefecture"}
+    ends: dict[str, datetime] = {}
+    with ROAD_CSV.open(encoding="utf-8", newline="") as handle:
+        for row in csv.DictReader(handle):
+            if row["concept:name"] in terminal:
+                at = datetime.fromisoformat(row["time:timestamp"]).astimezone(UTC)
+                case = row["case:concept:name"]
+                ends[case] = min(at, ends.get(case, at))
+    months: dict[date, set[str]] = {}
+    for case, at in ends.items():
+        months.setdefault(date(at.year, at.month, 1), set()).add(case)
+    return months
+
+
+def _report_counts(env: dict[str, str], agency: str, month: date) -> list[Any]:
+    """The rows `pantau report sla` tabulates for `agency` in `month`."""
+    from clickhouse_driver import Client
+
+    from pantau.history.report import CASES_QUERY
+    from pantau.settings import ClickHouseTarget
+
+    target = ClickHouseTarget.parse(env["PANTAU_CLICKHOUSE"])
+    client = Client(host=target.host, port=target.port, database=target.database)
+    try:
+        return list(client.execute(CASES_QUERY, {"agency": agency, "month": month}))
+    finally:
+        client.disconnect()
 
 
 def _clickhouse(env: dict[str, str]) -> Callable[[str], list[Any]]:
@@ -303,8 +336,9 @@ def test_roadtraffic_replay_stores_the_log_its_payments_and_officers(
 @pytest.mark.timeout(300)
 def test_roadtraffic_overdue_fines_are_exactly_those_of_the_csv(stack: dict[str, str]) -> None:
     """The fines sent more than 90 days after creation, or never sent and not paid within 90
-    days (35, computed from the CSV), are the cases with sla.step_overdue on send_fine; and
-    v_step_durations marks late exactly the 34 sendings after 90 days."""
+    days (35, computed from the CSV), are the cases with sla.step_overdue on send_fine;
+    v_step_durations marks late exactly the 34 sendings after 90 days; and `pantau report sla`
+    counts, month by month, the closed ones among the 35 as past a step limit."""
     facts = fine_facts(ROAD_CSV)
     query = _clickhouse(stack)
     _until(
@@ -330,3 +364,20 @@ def test_roadtraffic_overdue_fines_are_exactly_those_of_the_csv(stack: dict[str,
         "AND overdue = 1 ORDER BY case_id"
     )
     assert [case for (case,) in late] == list(facts.sent_late)
+
+    # `pantau report sla` judges the fines closed in a month (sent for credit collection or
+    # appealed at the prefecture; no limit for the whole case): past a step limit are exactly
+    # those of the 35 among them.
+    closed = _closed_fines()
+    expected = {
+        month: (len(cases), len(cases - set(facts.overdue)), len(cases & set(facts.overdue)))
+        for month, cases in closed.items()
+    }
+    reported = {}
+    for month in closed:
+        [(service, count, within, past_service, past_step)] = _report_counts(
+            stack, "it-police.roadtraffic", month
+        )
+        assert (service, past_service) == ("fine", 0)
+        reported[month] = (count, within, past_step)
+    assert reported == expected
