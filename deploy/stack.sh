@@ -2,6 +2,8 @@
 # The whole stack on this machine: Kafka, ClickHouse, the topics and schema, then every
 # long-running Pantau process of this build (`pantau processes`), each with a pid file and a log.
 #   deploy/stack.sh up|down|status
+# PANTAU_KAFKA_BROKERS=3 runs it on a local three-broker Kafka cluster (deploy/kafka.sh) instead of
+# the single broker; PANTAU_KAFKA then defaults to that cluster's brokers.
 source "$(dirname "$0")/lib.sh"
 
 PANTAU="$REPO_DIR/.venv/bin/pantau"
@@ -51,6 +53,10 @@ start_process() {
 
 up() {
   "$DEPLOY_DIR/kafka.sh" start
+  if [ "${PANTAU_KAFKA_BROKERS:-1}" -gt 1 ]; then
+    PANTAU_KAFKA="${PANTAU_KAFKA:-$("$DEPLOY_DIR/kafka.sh" servers)}"
+    export PANTAU_KAFKA
+  fi
   "$DEPLOY_DIR/clickhouse.sh" start
   "$PANTAU" bootstrap
   local processes
@@ -58,7 +64,12 @@ up() {
   for p in $processes; do start_process "$p"; done
   say ""
   say "Pantau is up:"
-  say "  Kafka        ${PANTAU_KAFKA:-127.0.0.1:9092} (topic prefix ${PANTAU_TOPIC_PREFIX:-pantau.})"
+  if [ "${PANTAU_KAFKA_BROKERS:-1}" -gt 1 ]; then
+    say "  Kafka        cluster of ${PANTAU_KAFKA_BROKERS} brokers $PANTAU_KAFKA (topic prefix ${PANTAU_TOPIC_PREFIX:-pantau.})"
+    "$PANTAU" kafka | sed 's/^/               /'
+  else
+    say "  Kafka        ${PANTAU_KAFKA:-127.0.0.1:9092} (topic prefix ${PANTAU_TOPIC_PREFIX:-pantau.})"
+  fi
   say "  ClickHouse   clickhouse-client --host 127.0.0.1 --port ${PANTAU_CLICKHOUSE_TCP_PORT:-9000} --database pantau   (HTTP :${PANTAU_CLICKHOUSE_HTTP_PORT:-8123})"
   for p in $processes; do
     case "$p" in
@@ -78,9 +89,16 @@ down() {
   for f in "$RUN_DIR"/*.pid; do
     [ -e "$f" ] || continue
     name="$(basename "$f" .pid)"
-    case "$name" in kafka | clickhouse) continue ;; esac
+    case "$name" in kafka | kafka-node-* | clickhouse*) continue ;; esac
     stop_pid "$name" "bin/pantau $name" 20
   done
+  # The nodes of a cluster `PANTAU_KAFKA_BROKERS=N make up` started, whatever N is now.
+  # All at once: a node stopped after the others lost the quorum it needs for a clean shutdown.
+  for f in "$RUN_DIR"/kafka-node-*.pid; do
+    [ -e "$f" ] || continue
+    stop_pid "$(basename "$f" .pid)" "pantau-kafka-node-" 60 &
+  done
+  wait
   "$DEPLOY_DIR/kafka.sh" stop
   "$DEPLOY_DIR/clickhouse.sh" stop
 }
@@ -92,7 +110,7 @@ status() {
   for f in "$RUN_DIR"/*.pid; do
     [ -e "$f" ] || continue
     name="$(basename "$f" .pid)"
-    case "$name" in kafka | clickhouse) continue ;; esac
+    case "$name" in kafka | kafka-node-* | clickhouse*) continue ;; esac
     if pid_alive "$name" "bin/pantau $name"; then say "$name: running (pid $(cat "$f"))"; else say "$name: not running"; rc=1; fi
   done
   return $rc
