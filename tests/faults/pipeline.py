@@ -15,6 +15,7 @@ import asyncio
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 import threading
@@ -69,10 +70,16 @@ class Ledger:
     unknown: set[str] = field(default_factory=set)
     statuses: dict[int, int] = field(default_factory=lambda: defaultdict(int))
     by_status: dict[int, set[str]] = field(default_factory=lambda: defaultdict(set))
+    # (sent, answered, status) of each request whose sending time was given, monotonic clock.
+    timeline: list[tuple[float, float, int | None]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def record(self, event_ids: list[str], status: int | None) -> None:
+    def record(
+        self, event_ids: list[str], status: int | None, sent_at: float | None = None
+    ) -> None:
         with self.lock:
+            if sent_at is not None:
+                self.timeline.append((sent_at, time.monotonic(), status))
             self.statuses[status if status is not None else 0] += 1
             self.by_status[status if status is not None else 0].update(event_ids)
             target = (
@@ -105,6 +112,7 @@ class Ledger:
                 merged.acknowledged |= ledger.acknowledged
                 merged.failed |= ledger.failed
                 merged.unknown |= ledger.unknown
+                merged.timeline += ledger.timeline
                 for status, count in ledger.statuses.items():
                     merged.statuses[status] += count
                 for status, ids in ledger.by_status.items():
@@ -275,7 +283,8 @@ def send_stream(
         started = time.monotonic()
         for k, start in enumerate(range(0, len(events), batch)):
             chunk = events[start : start + batch]
-            ledger.record([e["event_id"] for e in chunk], intake.post(chunk, key))
+            sent_at = time.monotonic()
+            ledger.record([e["event_id"] for e in chunk], intake.post(chunk, key), sent_at)
             next_at = started + (k + 1) * pause if on_schedule else time.monotonic() + pause
             time.sleep(max(0.0, next_at - time.monotonic()))
         if done is not None:
@@ -361,6 +370,68 @@ class PrivateClickHouse:
         return f"clickhouse://default@127.0.0.1:{self.tcp_port}/{database}"
 
 
+def _share_kafka_jars(directory: Path) -> None:
+    """Link the jars deploy/kafka.sh already resolved (PANTAU_LOCAL_DIR, else the repository's
+    .local) instead of resolving them again from Maven Central."""
+    for local in (os.environ.get("PANTAU_LOCAL_DIR"), str(REPO_DIR / ".local")):
+        shared_libs = Path(local or "") / "kafka" / "libs"
+        if local and shared_libs.is_dir():
+            (directory / "kafka").mkdir(parents=True)
+            (directory / "kafka" / "libs").symlink_to(shared_libs.resolve())
+            return
+
+
+def free_ports_in_a_row(count: int) -> int:
+    """The first of `count` consecutive free loopback ports."""
+    for _ in range(200):
+        first = free_port()
+        if first + count > 65535:
+            continue
+        try:
+            for port in range(first + 1, first + count):
+                with socket.socket() as sock:
+                    sock.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        return first
+    raise AssertionError(f"no {count} consecutive free ports")
+
+
+class PrivateKafkaCluster:
+    """A cluster of our own (deploy/kafka.sh with PANTAU_KAFKA_BROKERS, free ports): brokers a
+    test may kill -9 one by one; `run("start")` brings back the ones that are down."""
+
+    def __init__(self, directory: Path, brokers: int = 3) -> None:
+        self.directory = directory
+        self.brokers = brokers
+        self.port = free_ports_in_a_row(brokers)
+        self.env = {
+            **os.environ,
+            "PANTAU_LOCAL_DIR": str(directory),
+            "PANTAU_KAFKA_BROKERS": str(brokers),
+            "PANTAU_KAFKA_PORT": str(self.port),
+            "PANTAU_KAFKA_CONTROLLER_PORT": str(free_ports_in_a_row(brokers)),
+            "PANTAU_KAFKA_HEAP": "-Xms128m -Xmx384m",
+        }
+        _share_kafka_jars(directory)
+
+    @property
+    def servers(self) -> str:
+        return ",".join(f"127.0.0.1:{self.port + i}" for i in range(self.brokers))
+
+    def run(self, action: str) -> None:
+        subprocess.run(
+            [str(REPO_DIR / "deploy" / "kafka.sh"), action],
+            env=self.env,
+            check=True,
+            capture_output=True,
+            timeout=180,
+        )
+
+    def pid(self, node: int) -> int:
+        return int((self.directory / "run" / f"kafka-node-{node}.pid").read_text().strip())
+
+
 class PrivateBroker:
     """A Kafka broker of our own (deploy/kafka.sh, free ports) that a test may kill -9."""
 
@@ -374,10 +445,7 @@ class PrivateBroker:
             "PANTAU_KAFKA_CONTROLLER_PORT": str(free_port()),
             "PANTAU_KAFKA_HEAP": "-Xms128m -Xmx512m",
         }
-        shared_libs = REPO_DIR / ".local" / "kafka" / "libs"
-        if shared_libs.is_dir():  # reuse the resolved jars instead of resolving them again
-            (directory / "kafka").mkdir(parents=True)
-            (directory / "kafka" / "libs").symlink_to(shared_libs)
+        _share_kafka_jars(directory)
 
     @property
     def servers(self) -> str:
@@ -402,15 +470,15 @@ def pipeline(
     tmp_path: Path,
     label: str = "faults",
     clickhouse: PrivateClickHouse | None = None,
-    broker: PrivateBroker | None = None,
+    broker: PrivateBroker | PrivateKafkaCluster | None = None,
     tracker_env: Mapping[str, str] | None = None,
     intake_settings: Mapping[str, str] | None = None,
 ) -> Iterator[Pipeline]:
     """Intake, tracker and sink running on a fresh stack; all stopped and removed afterwards.
 
     With `clickhouse`, the history of record lives on that private server instead; with `broker`,
-    the events flow through that private broker. `tracker_env` and `intake_settings` add
-    PANTAU_* variables of those processes only.
+    the events flow through that private broker (or cluster). `tracker_env` and `intake_settings`
+    add PANTAU_* variables of those processes only.
     """
     with isolated_stack(label) as stack:
         env = {
@@ -605,6 +673,8 @@ def check_history(stack: Pipeline, ledger: Ledger, timeout: float = 40) -> dict[
         "unknown": len(ledger.unknown),
         "refused": len(ledger.refused),
         "stored": len(stored_ids),
+        "lost": len(missing),
+        "duplicated": len(stored_ids) - len(set(stored_ids)),
         "alerts": len(contents),
         "cases": len(views),
     }
