@@ -37,6 +37,7 @@ from pantau.bootstrap import bootstrap
 from pantau.settings import REPO_DIR, ClickHouseTarget, CommonSettings, TopicNames
 from pantau_tracker.domain.standards import TrackerPolicy
 from pantau_tracker.settings import TrackerSettings
+from replicas import PrivateReplicas
 from stacks import isolated_stack
 from tracker_harness import (
     AGENCY,
@@ -469,7 +470,7 @@ class PrivateBroker:
 def pipeline(
     tmp_path: Path,
     label: str = "faults",
-    clickhouse: PrivateClickHouse | None = None,
+    clickhouse: PrivateClickHouse | PrivateReplicas | None = None,
     broker: PrivateBroker | PrivateKafkaCluster | None = None,
     tracker_env: Mapping[str, str] | None = None,
     intake_settings: Mapping[str, str] | None = None,
