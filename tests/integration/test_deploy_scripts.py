@@ -139,3 +139,17 @@ def test_kafka_cluster_layout_gives_each_broker_its_own_port(tmp_path: Path) -> 
     wrong = _run("kafka.sh", "servers", {**env, "PANTAU_KAFKA_BROKERS": "three"})
     assert wrong.returncode != 0
     assert "PANTAU_KAFKA_BROKERS must be 1 to 9" in wrong.stderr
+
+
+def test_clickhouse_replicas_layout_gives_each_replica_its_own_ports(tmp_path: Path) -> None:
+    """PANTAU_CLICKHOUSE_REPLICAS=2 names both replicas in the URL the stack then uses, on
+    ports away from the single server's 9000."""
+    env = {"PANTAU_LOCAL_DIR": str(tmp_path), "PANTAU_CLICKHOUSE_REPLICAS": "2"}
+    result = _run("clickhouse.sh", "url", env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "clickhouse://default@127.0.0.1:19000,127.0.0.1:19001/pantau"
+    single = _run("clickhouse.sh", "url", {"PANTAU_LOCAL_DIR": str(tmp_path)})
+    assert single.stdout.strip() == "clickhouse://default@127.0.0.1:9000/pantau"
+    wrong = _run("clickhouse.sh", "url", {**env, "PANTAU_CLICKHOUSE_REPLICAS": "0"})
+    assert wrong.returncode != 0
+    assert "PANTAU_CLICKHOUSE_REPLICAS must be 1 to 9" in wrong.stderr
