@@ -45,15 +45,17 @@ class PrivateReplicas:
     def __init__(self, directory: Path, replicas: int = 2) -> None:
         self.directory = directory
         self.replicas = replicas
-        self.tcp_port = free_ports_in_a_row(replicas)
+        # One run of free ports for everything, so that no two of them are the same.
+        first = free_ports_in_a_row(3 * replicas + 1)
+        self.tcp_port = first
         self.env = {
             **os.environ,
             "PANTAU_LOCAL_DIR": str(directory),
             "PANTAU_CLICKHOUSE_REPLICAS": str(replicas),
-            "PANTAU_CLICKHOUSE_TCP_PORT": str(self.tcp_port),
-            "PANTAU_CLICKHOUSE_HTTP_PORT": str(free_ports_in_a_row(replicas)),
-            "PANTAU_CLICKHOUSE_INTERSERVER_PORT": str(free_ports_in_a_row(replicas)),
-            "PANTAU_ZOOKEEPER_PORT": str(_free_port()),
+            "PANTAU_CLICKHOUSE_TCP_PORT": str(first),
+            "PANTAU_CLICKHOUSE_HTTP_PORT": str(first + replicas),
+            "PANTAU_CLICKHOUSE_INTERSERVER_PORT": str(first + 2 * replicas),
+            "PANTAU_ZOOKEEPER_PORT": str(first + 3 * replicas),
         }
         # ZooKeeper's jars resolved once into the shared folder, linked from the private one.
         shared = _shared_local_dir()
@@ -76,13 +78,15 @@ class PrivateReplicas:
         return f"clickhouse://default@{hosts}/{database}"
 
     def run(self, action: str) -> None:
-        subprocess.run(
+        done = subprocess.run(
             [str(REPO / "deploy" / "clickhouse.sh"), action],
             env=self.env,
-            check=True,
+            check=False,
             capture_output=True,
+            text=True,
             timeout=180,
         )
+        assert done.returncode == 0, f"clickhouse.sh {action}: {done.stdout}{done.stderr}"
 
     def pid(self, replica: int) -> int:
         path = self.directory / "run" / f"clickhouse-replica-{replica}.pid"

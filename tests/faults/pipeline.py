@@ -15,7 +15,6 @@ import asyncio
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import threading
@@ -37,7 +36,7 @@ from pantau.bootstrap import bootstrap
 from pantau.settings import REPO_DIR, ClickHouseTarget, CommonSettings, TopicNames
 from pantau_tracker.domain.standards import TrackerPolicy
 from pantau_tracker.settings import TrackerSettings
-from replicas import PrivateReplicas
+from replicas import PrivateReplicas, free_ports_in_a_row
 from stacks import isolated_stack
 from tracker_harness import (
     AGENCY,
@@ -382,22 +381,6 @@ def _share_kafka_jars(directory: Path) -> None:
             return
 
 
-def free_ports_in_a_row(count: int) -> int:
-    """The first of `count` consecutive free loopback ports."""
-    for _ in range(200):
-        first = free_port()
-        if first + count > 65535:
-            continue
-        try:
-            for port in range(first + 1, first + count):
-                with socket.socket() as sock:
-                    sock.bind(("127.0.0.1", port))
-        except OSError:
-            continue
-        return first
-    raise AssertionError(f"no {count} consecutive free ports")
-
-
 class PrivateKafkaCluster:
     """A cluster of our own (deploy/kafka.sh with PANTAU_KAFKA_BROKERS, free ports): brokers a
     test may kill -9 one by one; `run("start")` brings back the ones that are down."""
@@ -405,13 +388,14 @@ class PrivateKafkaCluster:
     def __init__(self, directory: Path, brokers: int = 3) -> None:
         self.directory = directory
         self.brokers = brokers
-        self.port = free_ports_in_a_row(brokers)
+        # One run of free ports for brokers and controllers, so that no two are the same.
+        self.port = free_ports_in_a_row(2 * brokers)
         self.env = {
             **os.environ,
             "PANTAU_LOCAL_DIR": str(directory),
             "PANTAU_KAFKA_BROKERS": str(brokers),
             "PANTAU_KAFKA_PORT": str(self.port),
-            "PANTAU_KAFKA_CONTROLLER_PORT": str(free_ports_in_a_row(brokers)),
+            "PANTAU_KAFKA_CONTROLLER_PORT": str(self.port + brokers),
             "PANTAU_KAFKA_HEAP": "-Xms128m -Xmx384m",
         }
         _share_kafka_jars(directory)
@@ -421,13 +405,15 @@ class PrivateKafkaCluster:
         return ",".join(f"127.0.0.1:{self.port + i}" for i in range(self.brokers))
 
     def run(self, action: str) -> None:
-        subprocess.run(
+        done = subprocess.run(
             [str(REPO_DIR / "deploy" / "kafka.sh"), action],
             env=self.env,
-            check=True,
+            check=False,
             capture_output=True,
+            text=True,
             timeout=180,
         )
+        assert done.returncode == 0, f"kafka.sh {action}: {done.stdout}{done.stderr}"
 
     def pid(self, node: int) -> int:
         return int((self.directory / "run" / f"kafka-node-{node}.pid").read_text().strip())

@@ -36,11 +36,11 @@ WATCH = Path(__file__).with_name("cluster_watch.py")
 def private_cluster(tmp_path: Path, servers: None) -> Iterator[PrivateKafkaCluster]:
     """Three KRaft brokers for this test only (deploy/kafka.sh), stopped afterwards."""
     cluster = PrivateKafkaCluster(tmp_path / "local", brokers=3)
-    cluster.run("start")
     try:
+        cluster.run("start")
         yield cluster
     finally:
-        cluster.run("stop")
+        cluster.run("stop")  # also after a failed start: whatever did start
 
 
 def _view(cluster: PrivateKafkaCluster, prefix: str) -> ClusterView:

@@ -37,11 +37,11 @@ DOWN_S = 20
 def private_replicas(tmp_path: Path, servers: None) -> Iterator[PrivateReplicas]:
     """Two replicas of one shard and their ZooKeeper for this test only, stopped afterwards."""
     replicas = PrivateReplicas(tmp_path / "local", replicas=2)
-    replicas.run("start")
     try:
+        replicas.run("start")
         yield replicas
     finally:
-        replicas.run("stop")
+        replicas.run("stop")  # also after a failed start: whatever did start
 
 
 def _count(port: int, query: str) -> int:

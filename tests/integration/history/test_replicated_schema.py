@@ -57,11 +57,11 @@ def replicas(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateReplic
     """Two replicas and their ZooKeeper for this module, stopped afterwards."""
     directory: Path = tmp_path_factory.mktemp("replicas") / "local"
     cluster = PrivateReplicas(directory, replicas=2)
-    cluster.run("start")
     try:
+        cluster.run("start")
         yield cluster
     finally:
-        cluster.run("stop")
+        cluster.run("stop")  # also after a failed start: whatever did start
 
 
 @pytest.fixture(scope="module")
