@@ -63,6 +63,8 @@ def _watch(
     return watch
 
 
+# Three JVMs start (and one again) on the shared cores: minutes when the machine is busy.
+@pytest.mark.timeout(480)
 def test_leader_kill_9_on_three_brokers_fails_over_and_the_broker_catches_up(
     private_cluster: PrivateKafkaCluster, tmp_path: Path
 ) -> None:
@@ -71,7 +73,7 @@ def test_leader_kill_9_on_three_brokers_fails_over_and_the_broker_catches_up(
     202'd event is in v_events once, alerts and cases equal a fold of the events; the broker,
     started again, is back in sync on every partition of the stack."""
     started = time.monotonic()
-    stream = intake_stream(800, datetime.now(UTC) - timedelta(hours=8), "cls")
+    stream = intake_stream(600, datetime.now(UTC) - timedelta(hours=8), "cls")
     ledger = Ledger()
     done = threading.Event()
     with pipeline(tmp_path, broker=private_cluster) as stack:

@@ -81,6 +81,8 @@ def _verify(env: dict[str, str], url: str) -> str:
     return result.stdout.strip().splitlines()[-1]
 
 
+# Two servers and a ZooKeeper start (and one again) on the shared cores: minutes when busy.
+@pytest.mark.timeout(480)
 def test_replica_kill_9_under_the_sink_loses_and_doubles_nothing_and_it_catches_up(
     private_replicas: PrivateReplicas, tmp_path: Path
 ) -> None:
