@@ -66,7 +66,7 @@ test-e2e: install servers ## tests of the running stack over HTTP and Kafka
 	$(PYTEST) tests/e2e $(PYTEST_ARGS)
 
 .PHONY: faults
-faults: install servers ## fault suite alone: kill -9, stops, freezes, overload and bad traffic (~4.5 min)
+faults: install servers ## fault suite alone: kill -9 (also of a cluster broker and a ClickHouse replica), stops, freezes, overload, bad traffic (8-13 min)
 	$(PYTEST) tests/faults $(PYTEST_ARGS)
 
 .PHONY: bench-recovery

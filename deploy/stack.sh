@@ -2,6 +2,9 @@
 # The whole stack on this machine: Kafka, ClickHouse, the topics and schema, then every
 # long-running Pantau process of this build (`pantau processes`), each with a pid file and a log.
 #   deploy/stack.sh up|down|status
+# PANTAU_KAFKA_BROKERS=3 runs it on a local three-broker Kafka cluster (deploy/kafka.sh) instead of
+# the single broker; PANTAU_KAFKA then defaults to that cluster's brokers. Likewise
+# PANTAU_CLICKHOUSE_REPLICAS=2 runs it on two ClickHouse replicas (deploy/clickhouse.sh).
 source "$(dirname "$0")/lib.sh"
 
 PANTAU="$REPO_DIR/.venv/bin/pantau"
@@ -51,15 +54,32 @@ start_process() {
 
 up() {
   "$DEPLOY_DIR/kafka.sh" start
+  if [ "${PANTAU_KAFKA_BROKERS:-1}" -gt 1 ]; then
+    PANTAU_KAFKA="${PANTAU_KAFKA:-$("$DEPLOY_DIR/kafka.sh" servers)}"
+    export PANTAU_KAFKA
+  fi
   "$DEPLOY_DIR/clickhouse.sh" start
+  if [ "${PANTAU_CLICKHOUSE_REPLICAS:-1}" -gt 1 ]; then
+    PANTAU_CLICKHOUSE="${PANTAU_CLICKHOUSE:-$("$DEPLOY_DIR/clickhouse.sh" url)}"
+    export PANTAU_CLICKHOUSE
+  fi
   "$PANTAU" bootstrap
   local processes
   processes="$("$PANTAU" processes)"
   for p in $processes; do start_process "$p"; done
   say ""
   say "Pantau is up:"
-  say "  Kafka        ${PANTAU_KAFKA:-127.0.0.1:9092} (topic prefix ${PANTAU_TOPIC_PREFIX:-pantau.})"
-  say "  ClickHouse   clickhouse-client --host 127.0.0.1 --port ${PANTAU_CLICKHOUSE_TCP_PORT:-9000} --database pantau   (HTTP :${PANTAU_CLICKHOUSE_HTTP_PORT:-8123})"
+  if [ "${PANTAU_KAFKA_BROKERS:-1}" -gt 1 ]; then
+    say "  Kafka        cluster of ${PANTAU_KAFKA_BROKERS} brokers $PANTAU_KAFKA (topic prefix ${PANTAU_TOPIC_PREFIX:-pantau.})"
+    "$PANTAU" kafka | sed 's/^/               /'
+  else
+    say "  Kafka        ${PANTAU_KAFKA:-127.0.0.1:9092} (topic prefix ${PANTAU_TOPIC_PREFIX:-pantau.})"
+  fi
+  if [ "${PANTAU_CLICKHOUSE_REPLICAS:-1}" -gt 1 ]; then
+    say "  ClickHouse   ${PANTAU_CLICKHOUSE_REPLICAS} replicas $PANTAU_CLICKHOUSE (ZooKeeper 127.0.0.1:${PANTAU_ZOOKEEPER_PORT:-12181})"
+  else
+    say "  ClickHouse   clickhouse-client --host 127.0.0.1 --port ${PANTAU_CLICKHOUSE_TCP_PORT:-9000} --database pantau   (HTTP :${PANTAU_CLICKHOUSE_HTTP_PORT:-8123})"
+  fi
   for p in $processes; do
     case "$p" in
       intake) say "  Intake       http://127.0.0.1:${PANTAU_INTAKE_PORT:-8000}/docs" ;;
@@ -78,10 +98,24 @@ down() {
   for f in "$RUN_DIR"/*.pid; do
     [ -e "$f" ] || continue
     name="$(basename "$f" .pid)"
-    case "$name" in kafka | clickhouse) continue ;; esac
+    case "$name" in kafka | kafka-node-* | clickhouse* | zookeeper) continue ;; esac
     stop_pid "$name" "bin/pantau $name" 20
   done
+  # The nodes of a cluster `PANTAU_KAFKA_BROKERS=N make up` started, whatever N is now.
+  # All at once: a node stopped after the others lost the quorum it needs for a clean shutdown.
+  for f in "$RUN_DIR"/kafka-node-*.pid; do
+    [ -e "$f" ] || continue
+    stop_pid "$(basename "$f" .pid)" "pantau-kafka-node-" 60 &
+  done
+  wait
   "$DEPLOY_DIR/kafka.sh" stop
+  # The replicas and ZooKeeper of `PANTAU_CLICKHOUSE_REPLICAS=N make up`, whatever N is now.
+  for f in "$RUN_DIR"/clickhouse-replica-*.pid; do
+    [ -e "$f" ] || continue
+    stop_pid "$(basename "$f" .pid)" "/clickhouse/replica-" 30 &
+  done
+  wait
+  [ -e "$RUN_DIR/zookeeper.pid" ] && stop_pid zookeeper "pantau-zookeeper@" 30
   "$DEPLOY_DIR/clickhouse.sh" stop
 }
 
@@ -92,7 +126,7 @@ status() {
   for f in "$RUN_DIR"/*.pid; do
     [ -e "$f" ] || continue
     name="$(basename "$f" .pid)"
-    case "$name" in kafka | clickhouse) continue ;; esac
+    case "$name" in kafka | kafka-node-* | clickhouse* | zookeeper) continue ;; esac
     if pid_alive "$name" "bin/pantau $name"; then say "$name: running (pid $(cat "$f"))"; else say "$name: not running"; rc=1; fi
   done
   return $rc

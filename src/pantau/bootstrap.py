@@ -8,7 +8,7 @@ import sys
 from clickhouse_driver import Client
 from clickhouse_driver.errors import Error as ClickHouseError
 
-from pantau.adapters.clickhouse_schema import apply_migrations, load_migrations
+from pantau.adapters.clickhouse_schema import apply_migrations, apply_replicated, load_migrations
 from pantau.adapters.kafka_topics import contract_topics, ensure_topics
 from pantau.settings import CommonSettings
 
@@ -19,18 +19,26 @@ def bootstrap(settings: CommonSettings, *, kafka: bool = True, clickhouse: bool 
         ensure_topics(settings.kafka_servers, contract_topics(settings.topics, settings.partitions))
     if clickhouse:
         target = settings.clickhouse_target
-        client = Client(
-            host=target.host,
-            port=target.port,
-            user=target.user,
-            password=target.password,
-            connect_timeout=5,
-            send_receive_timeout=60,
-        )
+        servers = list(target.replicas) or [(target.host, target.port)]
+        clients = [
+            Client(
+                host=host,
+                port=port,
+                user=target.user,
+                password=target.password,
+                connect_timeout=5,
+                send_receive_timeout=60,
+            )
+            for host, port in servers
+        ]
         try:
-            apply_migrations(client, target.database, load_migrations())
+            if target.replicated:
+                apply_replicated(clients, target.database, load_migrations())
+            else:
+                apply_migrations(clients[0], target.database, load_migrations())
         finally:
-            client.disconnect()
+            for client in clients:
+                client.disconnect()
 
 
 def main(argv: list[str]) -> int:

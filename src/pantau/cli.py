@@ -40,6 +40,11 @@ COMMANDS: tuple[Command, ...] = (
         "pantau.bootstrap:main",
     ),
     Command(
+        "kafka",
+        "show the Kafka brokers and this stack's topics: replication, leaders, replicas in sync",
+        "pantau.adapters.kafka_topics:main",
+    ),
+    Command(
         "catalog",
         "validate the service catalog and list its agencies and services",
         "pantau.catalog_check:main",

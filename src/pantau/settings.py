@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
-from urllib.parse import urlparse
+from urllib.parse import unquote, urlparse
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -52,13 +52,19 @@ class TopicNames:
 
 @dataclass(frozen=True)
 class ClickHouseTarget:
-    """Where the history of record lives, parsed from `clickhouse://user:password@host:port/db`."""
+    """Where the history of record lives, parsed from `clickhouse://user:password@host:port/db`.
+
+    Several hosts (`clickhouse://user@host1:port1,host2:port2/db`) are the replicas of one
+    shard: the schema is then replicated (ReplicatedMergeTree), clients fail over from one
+    replica to the next, and every insert waits for a majority of the replicas (a quorum).
+    """
 
     host: str
     port: int
     user: str
     password: str
     database: str
+    replicas: tuple[tuple[str, int], ...] = ()
 
     @classmethod
     def parse(cls, url: str) -> ClickHouseTarget:
@@ -68,13 +74,43 @@ class ClickHouseTarget:
         database = parsed.path.lstrip("/") or "pantau"
         if not database.replace("_", "").isalnum():
             raise ValueError(f"database name {database!r} may hold only letters, digits and _")
+        userinfo, _, hostlist = parsed.netloc.rpartition("@")
+        user, _, password = userinfo.partition(":")
+        replicas = tuple(_host_port(part, url) for part in hostlist.split(",") if part)
+        if not replicas:
+            replicas = (("127.0.0.1", 9000),)
         return cls(
-            host=parsed.hostname or "127.0.0.1",
-            port=parsed.port or 9000,
-            user=parsed.username or "default",
-            password=parsed.password or "",
+            host=replicas[0][0],
+            port=replicas[0][1],
+            user=unquote(user) or "default",
+            password=unquote(password),
             database=database,
+            replicas=replicas if len(replicas) > 1 else (),
         )
+
+    @property
+    def replicated(self) -> bool:
+        """Whether the URL names several replicas of one shard."""
+        return len(self.replicas) > 1
+
+    @property
+    def insert_quorum(self) -> int:
+        """Replicas that must hold an insert before it is acknowledged: a majority (0: one
+        server, no quorum)."""
+        return len(self.replicas) // 2 + 1 if self.replicated else 0
+
+    def at(self, host: str, port: int) -> ClickHouseTarget:
+        """The same database and user on one server only."""
+        return ClickHouseTarget(host, port, self.user, self.password, self.database)
+
+
+def _host_port(part: str, url: str) -> tuple[str, int]:
+    host, sep, port = part.rpartition(":")
+    if not sep:
+        return part, 9000
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"PANTAU_CLICKHOUSE: {part!r} is not host:port in {url!r}")
+    return host, int(port)
 
 
 class CommonSettings(BaseSettings):
@@ -86,7 +122,8 @@ class CommonSettings(BaseSettings):
     topic_prefix: str = Field("pantau.", description="prefix of every topic and consumer group")
     clickhouse: str = Field(
         "clickhouse://default@127.0.0.1:9000/pantau",
-        description="ClickHouse native URL; the path names the database",
+        description="ClickHouse native URL; the path names the database; several host:port "
+        "(comma-separated) are the replicas of one shard",
     )
     catalog: Path = Field(SAMPLE_CATALOG, description="service catalog: a YAML file or folder")
     partitions: int = Field(12, ge=1, le=256, description="partitions of the contract topics")

@@ -36,6 +36,7 @@ from pantau.bootstrap import bootstrap
 from pantau.settings import REPO_DIR, ClickHouseTarget, CommonSettings, TopicNames
 from pantau_tracker.domain.standards import TrackerPolicy
 from pantau_tracker.settings import TrackerSettings
+from replicas import PrivateReplicas, free_ports_in_a_row
 from stacks import isolated_stack
 from tracker_harness import (
     AGENCY,
@@ -69,10 +70,16 @@ class Ledger:
     unknown: set[str] = field(default_factory=set)
     statuses: dict[int, int] = field(default_factory=lambda: defaultdict(int))
     by_status: dict[int, set[str]] = field(default_factory=lambda: defaultdict(set))
+    # (sent, answered, status) of each request whose sending time was given, monotonic clock.
+    timeline: list[tuple[float, float, int | None]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def record(self, event_ids: list[str], status: int | None) -> None:
+    def record(
+        self, event_ids: list[str], status: int | None, sent_at: float | None = None
+    ) -> None:
         with self.lock:
+            if sent_at is not None:
+                self.timeline.append((sent_at, time.monotonic(), status))
             self.statuses[status if status is not None else 0] += 1
             self.by_status[status if status is not None else 0].update(event_ids)
             target = (
@@ -105,6 +112,7 @@ class Ledger:
                 merged.acknowledged |= ledger.acknowledged
                 merged.failed |= ledger.failed
                 merged.unknown |= ledger.unknown
+                merged.timeline += ledger.timeline
                 for status, count in ledger.statuses.items():
                     merged.statuses[status] += count
                 for status, ids in ledger.by_status.items():
@@ -275,7 +283,8 @@ def send_stream(
         started = time.monotonic()
         for k, start in enumerate(range(0, len(events), batch)):
             chunk = events[start : start + batch]
-            ledger.record([e["event_id"] for e in chunk], intake.post(chunk, key))
+            sent_at = time.monotonic()
+            ledger.record([e["event_id"] for e in chunk], intake.post(chunk, key), sent_at)
             next_at = started + (k + 1) * pause if on_schedule else time.monotonic() + pause
             time.sleep(max(0.0, next_at - time.monotonic()))
         if done is not None:
@@ -361,6 +370,55 @@ class PrivateClickHouse:
         return f"clickhouse://default@127.0.0.1:{self.tcp_port}/{database}"
 
 
+def _share_kafka_jars(directory: Path) -> None:
+    """Link the jars deploy/kafka.sh already resolved (PANTAU_LOCAL_DIR, else the repository's
+    .local) instead of resolving them again from Maven Central."""
+    for local in (os.environ.get("PANTAU_LOCAL_DIR"), str(REPO_DIR / ".local")):
+        shared_libs = Path(local or "") / "kafka" / "libs"
+        if local and shared_libs.is_dir():
+            (directory / "kafka").mkdir(parents=True)
+            (directory / "kafka" / "libs").symlink_to(shared_libs.resolve())
+            return
+
+
+class PrivateKafkaCluster:
+    """A cluster of our own (deploy/kafka.sh with PANTAU_KAFKA_BROKERS, free ports): brokers a
+    test may kill -9 one by one; `run("start")` brings back the ones that are down."""
+
+    def __init__(self, directory: Path, brokers: int = 3) -> None:
+        self.directory = directory
+        self.brokers = brokers
+        # One run of free ports for brokers and controllers, so that no two are the same.
+        self.port = free_ports_in_a_row(2 * brokers)
+        self.env = {
+            **os.environ,
+            "PANTAU_LOCAL_DIR": str(directory),
+            "PANTAU_KAFKA_BROKERS": str(brokers),
+            "PANTAU_KAFKA_PORT": str(self.port),
+            "PANTAU_KAFKA_CONTROLLER_PORT": str(self.port + brokers),
+            "PANTAU_KAFKA_HEAP": "-Xms128m -Xmx384m",
+        }
+        _share_kafka_jars(directory)
+
+    @property
+    def servers(self) -> str:
+        return ",".join(f"127.0.0.1:{self.port + i}" for i in range(self.brokers))
+
+    def run(self, action: str) -> None:
+        done = subprocess.run(
+            [str(REPO_DIR / "deploy" / "kafka.sh"), action],
+            env=self.env,
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
+        assert done.returncode == 0, f"kafka.sh {action}: {done.stdout}{done.stderr}"
+
+    def pid(self, node: int) -> int:
+        return int((self.directory / "run" / f"kafka-node-{node}.pid").read_text().strip())
+
+
 class PrivateBroker:
     """A Kafka broker of our own (deploy/kafka.sh, free ports) that a test may kill -9."""
 
@@ -374,10 +432,7 @@ class PrivateBroker:
             "PANTAU_KAFKA_CONTROLLER_PORT": str(free_port()),
             "PANTAU_KAFKA_HEAP": "-Xms128m -Xmx512m",
         }
-        shared_libs = REPO_DIR / ".local" / "kafka" / "libs"
-        if shared_libs.is_dir():  # reuse the resolved jars instead of resolving them again
-            (directory / "kafka").mkdir(parents=True)
-            (directory / "kafka" / "libs").symlink_to(shared_libs)
+        _share_kafka_jars(directory)
 
     @property
     def servers(self) -> str:
@@ -401,16 +456,16 @@ class PrivateBroker:
 def pipeline(
     tmp_path: Path,
     label: str = "faults",
-    clickhouse: PrivateClickHouse | None = None,
-    broker: PrivateBroker | None = None,
+    clickhouse: PrivateClickHouse | PrivateReplicas | None = None,
+    broker: PrivateBroker | PrivateKafkaCluster | None = None,
     tracker_env: Mapping[str, str] | None = None,
     intake_settings: Mapping[str, str] | None = None,
 ) -> Iterator[Pipeline]:
     """Intake, tracker and sink running on a fresh stack; all stopped and removed afterwards.
 
     With `clickhouse`, the history of record lives on that private server instead; with `broker`,
-    the events flow through that private broker. `tracker_env` and `intake_settings` add
-    PANTAU_* variables of those processes only.
+    the events flow through that private broker (or cluster). `tracker_env` and `intake_settings`
+    add PANTAU_* variables of those processes only.
     """
     with isolated_stack(label) as stack:
         env = {
@@ -605,6 +660,8 @@ def check_history(stack: Pipeline, ledger: Ledger, timeout: float = 40) -> dict[
         "unknown": len(ledger.unknown),
         "refused": len(ledger.refused),
         "stored": len(stored_ids),
+        "lost": len(missing),
+        "duplicated": len(stored_ids) - len(set(stored_ids)),
         "alerts": len(contents),
         "cases": len(views),
     }

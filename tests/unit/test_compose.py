@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import re
 from pathlib import Path
 from typing import Any
 
@@ -83,8 +84,50 @@ def test_published_ports_match_the_settings_defaults() -> None:
         assert any(p.endswith(f":{default}") for p in svc["ports"]), name
 
 
+def _default(value: str) -> str:
+    """The default of a `${VARIABLE:-default}` value (the value itself otherwise)."""
+    match = re.fullmatch(r"\$\{[A-Z_]+:-(.*)\}", value)
+    return match.group(1) if match else value
+
+
 def test_kafka_and_clickhouse_addresses_point_at_compose_services() -> None:
     """The shared environment points the processes at the compose broker and database."""
     env = _pantau_services()["bootstrap"]["environment"]
-    assert env["PANTAU_KAFKA"].split(":")[0] in _compose()["services"]
-    assert "@clickhouse:9000/" in env["PANTAU_CLICKHOUSE"]
+    assert _default(env["PANTAU_KAFKA"]).split(":")[0] in _compose()["services"]
+    assert "@clickhouse:9000/" in _default(env["PANTAU_CLICKHOUSE"])
+
+
+def test_cluster_profile_has_three_brokers_and_two_replicas_with_keeper() -> None:
+    """The cluster profile: three KRaft brokers, every one a voter of one quorum, replicating
+    internal topics three times with two in sync; two ClickHouse replicas of one shard with
+    Keeper; the addresses the compose file's header gives are its services."""
+    services = _compose()["services"]
+    profile = {name for name, svc in services.items() if svc.get("profiles") == ["cluster"]}
+    assert profile == {"kafka-1", "kafka-2", "kafka-3", "keeper", "clickhouse-1", "clickhouse-2"}
+    for node in (1, 2, 3):
+        env = services[f"kafka-{node}"]["environment"]
+        assert env["KAFKA_NODE_ID"] == node
+        assert env["KAFKA_CONTROLLER_QUORUM_VOTERS"] == (
+            "1@kafka-1:9093,2@kafka-2:9093,3@kafka-3:9093"
+        )
+        assert env["KAFKA_ADVERTISED_LISTENERS"] == f"PLAINTEXT://kafka-{node}:9092"
+        assert (
+            env["KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR"],
+            env["KAFKA_MIN_INSYNC_REPLICAS"],
+        ) == (
+            3,
+            2,
+        )
+    replica_config = (REPO / "deploy" / "compose" / "clickhouse-replica.xml").read_text()
+    assert "<host>keeper</host>" in replica_config
+    for name in ("clickhouse-1", "clickhouse-2"):
+        assert services[name]["environment"]["CLICKHOUSE_REPLICA"] == name
+        assert f"<host>{name}</host>" in replica_config
+    header = (REPO / "docker-compose.yml").read_text()
+    urls = re.search(
+        r"PANTAU_KAFKA=(\S+) .*?PANTAU_CLICKHOUSE=clickhouse://default@(\S+)/", header, re.S
+    )
+    assert urls is not None
+    hosts = [a.split(":")[0] for a in urls.group(1).split(",") + urls.group(2).split(",")]
+    assert set(hosts) <= profile
+    assert len(hosts) == 5

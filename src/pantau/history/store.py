@@ -34,8 +34,28 @@ def epoch_seconds(values: Sequence[datetime]) -> list[int]:
     return [(value - _EPOCH) // _SECOND for value in values]
 
 
+# How long an insert waits for the quorum of replicas before it fails (and is retried).
+QUORUM_TIMEOUT_MS = 15_000
+
+
 def connect(target: ClickHouseTarget, *, timeout: float = 10.0) -> Client:
-    """A native-protocol client for the target's database."""
+    """A native-protocol client for the target's database.
+
+    On replicas, the client moves to the next replica when one cannot be reached; an insert is
+    acknowledged only once a majority of the replicas hold it, and a read sees every insert so
+    acknowledged (or fails): after a failover the chain heads read are never stale, so no chain
+    forks when the other replica comes back.
+    """
+    replicated: dict[str, Any] = {}
+    if target.replicated:
+        replicated = {
+            "alt_hosts": ",".join(f"{host}:{port}" for host, port in target.replicas[1:]),
+            "settings": {
+                "insert_quorum": target.insert_quorum,
+                "insert_quorum_timeout": QUORUM_TIMEOUT_MS,
+                "select_sequential_consistency": 1,
+            },
+        }
     return Client(
         host=target.host,
         port=target.port,
@@ -45,6 +65,7 @@ def connect(target: ClickHouseTarget, *, timeout: float = 10.0) -> Client:
         connect_timeout=timeout,
         send_receive_timeout=max(timeout, 30.0),
         sync_request_timeout=timeout,
+        **replicated,
     )
 
 

@@ -1,0 +1,117 @@
+"""Replicated ClickHouse for tests: two replicas of one shard and a ZooKeeper of their own,
+started and stopped by deploy/clickhouse.sh (PANTAU_CLICKHOUSE_REPLICAS) on free ports."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def free_ports_in_a_row(count: int) -> int:
+    """The first of `count` consecutive free loopback ports."""
+    for _ in range(200):
+        first = _free_port()
+        if first + count > 65535:
+            continue
+        try:
+            for port in range(first + 1, first + count):
+                with socket.socket() as sock:
+                    sock.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        return first
+    raise AssertionError(f"no {count} consecutive free ports")
+
+
+def _shared_local_dir() -> Path:
+    return Path(os.environ.get("PANTAU_LOCAL_DIR") or REPO / ".local")
+
+
+class PrivateReplicas:
+    """The replicas of one shard (and their ZooKeeper) in `directory`; `pid(i)` is replica i's
+    server process, which a test may kill -9; `run("start")` brings back what is down."""
+
+    def __init__(self, directory: Path, replicas: int = 2) -> None:
+        self.directory = directory
+        self.replicas = replicas
+        # One run of free ports for everything, so that no two of them are the same.
+        first = free_ports_in_a_row(3 * replicas + 1)
+        self.tcp_port = first
+        self.env = {
+            **os.environ,
+            "PANTAU_LOCAL_DIR": str(directory),
+            "PANTAU_CLICKHOUSE_REPLICAS": str(replicas),
+            "PANTAU_CLICKHOUSE_TCP_PORT": str(first),
+            "PANTAU_CLICKHOUSE_HTTP_PORT": str(first + replicas),
+            "PANTAU_CLICKHOUSE_INTERSERVER_PORT": str(first + 2 * replicas),
+            "PANTAU_ZOOKEEPER_PORT": str(first + 3 * replicas),
+        }
+        # ZooKeeper's jars resolved once into the shared folder, linked from the private one.
+        shared = _shared_local_dir()
+        subprocess.run(
+            [str(REPO / "deploy" / "clickhouse.sh"), "jars"],
+            env={**self.env, "PANTAU_LOCAL_DIR": str(shared)},
+            check=True,
+            capture_output=True,
+            timeout=900,
+        )
+        (directory / "zookeeper").mkdir(parents=True, exist_ok=True)
+        (directory / "zookeeper" / "libs").symlink_to((shared / "zookeeper" / "libs").resolve())
+
+    @property
+    def ports(self) -> list[int]:
+        return [self.tcp_port + i for i in range(self.replicas)]
+
+    def url(self, database: str) -> str:
+        hosts = ",".join(f"127.0.0.1:{port}" for port in self.ports)
+        return f"clickhouse://default@{hosts}/{database}"
+
+    def run(self, action: str) -> None:
+        done = subprocess.run(
+            [str(REPO / "deploy" / "clickhouse.sh"), action],
+            env=self.env,
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
+        assert done.returncode == 0, f"clickhouse.sh {action}: {done.stdout}{done.stderr}"
+
+    def pid(self, replica: int) -> int:
+        path = self.directory / "run" / f"clickhouse-replica-{replica}.pid"
+        return int(path.read_text().strip())
+
+    def sync(self, database: str, timeout: float = 60) -> None:
+        """Every replica has fetched every part of every replicated table of `database`."""
+        from clickhouse_driver import Client
+
+        deadline = time.monotonic() + timeout
+        for port in self.ports:
+            client = Client(host="127.0.0.1", port=port, send_receive_timeout=timeout)
+            try:
+                tables = client.execute(
+                    "SELECT name FROM system.tables WHERE database = %(db)s "
+                    "AND engine LIKE 'Replicated%%'",
+                    {"db": database},
+                )
+                for (table,) in tables:
+                    client.execute(f"SYSTEM SYNC REPLICA `{database}`.`{table}`")
+                while client.execute(
+                    "SELECT sum(queue_size) FROM system.replicas WHERE database = %(db)s",
+                    {"db": database},
+                )[0][0]:
+                    assert time.monotonic() < deadline, f"replica :{port} did not catch up"
+                    time.sleep(0.2)
+            finally:
+                client.disconnect()
