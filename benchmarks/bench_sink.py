@@ -26,6 +26,7 @@ from kafka import KafkaAdminClient, KafkaProducer
 
 from pantau.bootstrap import bootstrap
 from pantau.core.events import Event, event_key
+from pantau.history.settings import SinkSettings
 from pantau.settings import CommonSettings
 
 STEPS = [
@@ -207,7 +208,11 @@ def main() -> int:
     assert bulk is not None
     bulk_rate, bulk_rows, bulk_seconds, bulk_cpu = bulk
     print(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    print("pantau sink (Kafka -> validate -> chain -> INSERT, up to 10,000 rows per batch):")
+    backlog_rows = SinkSettings().sink_backlog_batch_rows
+    print(
+        "pantau sink (Kafka -> validate -> chain -> INSERT, "
+        f"up to {backlog_rows:,} rows per batch):"
+    )
     for sinks, (rate, cpu) in rates.items():
         label = "1 process" if sinks == 1 else f"{sinks} processes, one consumer group"
         print(

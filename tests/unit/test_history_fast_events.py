@@ -246,11 +246,14 @@ def _agrees(raw: bytes) -> tuple[Event | None, bool]:
 
 
 def _plain(value: Any, depth: int = 0) -> bool:
-    """Attributes the fast reading takes itself: no floats, at most 16 levels deep."""
+    """Attributes the fast reading takes itself: no floats, no integer that orjson reads as one
+    (below -2**63 or above 2**64 - 1), at most 16 levels deep."""
     if isinstance(value, dict):
         return depth < 16 and all(_plain(v, depth + 1) for v in value.values())
     if isinstance(value, list):
         return depth < 16 and all(_plain(v, depth + 1) for v in value)
+    if isinstance(value, int):
+        return -(2**63) <= value <= 2**64 - 1
     return not isinstance(value, float)
 
 
