@@ -471,25 +471,58 @@ def make_alert(
     The id comes from `alert_id(rule, agency, case_id, trigger)`; see there for `trigger`.
     Raises ValueError for an unknown rule and pydantic.ValidationError for invalid fields.
     """
-    info = RULES[Rule(rule).value]
     return Alert.model_validate(
-        {
-            "alert_id": alert_id(rule, agency, case_id, trigger),
-            "rule": info.rule,
-            "category": info.category if category is None else category,
-            "severity": info.severity,
-            "agency": agency,
-            "service": service,
-            "case_id": case_id,
-            "step": step,
-            "officer_id": officer_id,
-            "occurred_at": occurred_at,
-            "detected_at": detected_at,
-            "message": message,
-            "evidence": dict(evidence or {}),
-            "event_ids": list(event_ids),
-        }
+        _alert_values(
+            rule,
+            agency,
+            service,
+            case_id,
+            trigger,
+            detected_at,
+            message,
+            step,
+            officer_id,
+            occurred_at,
+            evidence,
+            event_ids,
+            category,
+        )
     )
+
+
+def _alert_values(
+    rule: str,
+    agency: str,
+    service: str,
+    case_id: str,
+    trigger: str,
+    detected_at: datetime,
+    message: str,
+    step: str | None,
+    officer_id: str | None,
+    occurred_at: datetime | None,
+    evidence: Mapping[str, JsonValue] | None,
+    event_ids: Iterable[str],
+    category: Category | None,
+) -> dict[str, object]:
+    """The fields of an alert in declaration order, its id, category and severity filled in."""
+    info = RULES[Rule(rule).value]
+    return {
+        "alert_id": alert_id(rule, agency, case_id, trigger),
+        "rule": info.rule,
+        "category": info.category if category is None else category,
+        "severity": info.severity,
+        "agency": agency,
+        "service": service,
+        "case_id": case_id,
+        "step": step,
+        "officer_id": officer_id,
+        "occurred_at": occurred_at,
+        "detected_at": detected_at,
+        "message": message,
+        "evidence": dict(evidence or {}),
+        "event_ids": list(event_ids),
+    }
 
 
 _ALERT_FIELDS = tuple(Alert.model_fields)
@@ -519,28 +552,26 @@ def detector_alert(
     and severity from the table and `detected_at` in UTC truncated to milliseconds. Input from
     outside (a citizen's report, an operator) goes through `make_alert`.
     """
-    info = RULES[Rule(rule).value]
     if detected_at.utcoffset() is None or (
         occurred_at is not None and occurred_at.utcoffset() is None
     ):
         raise ValueError("an alert's times must be aware")
     utc = detected_at.astimezone(UTC)
-    values = {
-        "alert_id": alert_id(rule, agency, case_id, trigger),
-        "rule": info.rule,
-        "category": info.category,
-        "severity": info.severity,
-        "agency": agency,
-        "service": service,
-        "case_id": case_id,
-        "step": step,
-        "officer_id": officer_id,
-        "occurred_at": occurred_at,
-        "detected_at": utc.replace(microsecond=utc.microsecond - utc.microsecond % 1000),
-        "message": message,
-        "evidence": dict(evidence or {}),
-        "event_ids": list(event_ids),
-    }
+    values = _alert_values(
+        rule,
+        agency,
+        service,
+        case_id,
+        trigger,
+        utc.replace(microsecond=utc.microsecond - utc.microsecond % 1000),
+        message,
+        step,
+        officer_id,
+        occurred_at,
+        evidence,
+        event_ids,
+        None,
+    )
     alert = Alert.__new__(Alert)
     object.__setattr__(alert, "__dict__", values)
     object.__setattr__(alert, "__pydantic_fields_set__", set(_ALERT_FIELDS))

@@ -92,23 +92,43 @@ def step_overdue_alert(state: CaseState, deadline: StepDeadline) -> Alert:
     )
 
 
-def case_overdue_alert(state: CaseState, standard: CaseStandard, due_at: datetime) -> Alert:
-    """The alert of a missed service-standard limit for the whole case."""
+def _case_deadline_alert(
+    rule: Rule,
+    state: CaseState,
+    standard: CaseStandard,
+    at: datetime,
+    message: str,
+    evidence: Mapping[str, JsonValue],
+) -> Alert:
+    """An alert on the whole case at a deadline instant `at` (its trigger is `case`), the same
+    from the timer and from a late arrival."""
     return detector_alert(
-        Rule.SLA_CASE_OVERDUE,
+        rule,
         agency=state.agency,
         service=state.service,
         case_id=state.case_id,
         trigger="case",
-        detected_at=due_at,
-        occurred_at=due_at,
-        message=f"Case not finished within the service standard of {standard.service.sla}",
+        detected_at=at,
+        occurred_at=at,
+        message=message,
         evidence={
             "sla": str(standard.service.sla),
             "opened_at": format_rfc3339(state.opened_at),
-            "due_at": format_rfc3339(due_at),
+            **evidence,
         },
         event_ids=[state.opened_event_id],
+    )
+
+
+def case_overdue_alert(state: CaseState, standard: CaseStandard, due_at: datetime) -> Alert:
+    """The alert of a missed service-standard limit for the whole case."""
+    return _case_deadline_alert(
+        Rule.SLA_CASE_OVERDUE,
+        state,
+        standard,
+        due_at,
+        f"Case not finished within the service standard of {standard.service.sla}",
+        {"due_at": format_rfc3339(due_at)},
     )
 
 
@@ -116,50 +136,29 @@ def deemed_warning_alert(
     state: CaseState, standard: CaseStandard, warn_at: datetime, due_at: datetime
 ) -> Alert:
     """The warning that an undecided case of a deemed-approval service is about to be approved
-    by law: the same content from the timer and from a late arrival."""
+    by law."""
     deemed = standard.service.deemed_approval
     warn_before = "" if deemed is None else str(deemed.warn_before)
-    return detector_alert(
+    return _case_deadline_alert(
         Rule.SLA_DEEMED_APPROVAL_NEAR,
-        agency=state.agency,
-        service=state.service,
-        case_id=state.case_id,
-        trigger="case",
-        detected_at=warn_at,
-        occurred_at=warn_at,
-        message=(
-            f"Case still undecided {warn_before} before the service standard of "
-            f"{standard.service.sla} runs out; then it is deemed approved"
-        ),
-        evidence={
-            "sla": str(standard.service.sla),
-            "warn_before": warn_before,
-            "opened_at": format_rfc3339(state.opened_at),
-            "deemed_approved_at": format_rfc3339(due_at),
-        },
-        event_ids=[state.opened_event_id],
+        state,
+        standard,
+        warn_at,
+        f"Case still undecided {warn_before} before the service standard of "
+        f"{standard.service.sla} runs out; then it is deemed approved",
+        {"warn_before": warn_before, "deemed_approved_at": format_rfc3339(due_at)},
     )
 
 
 def deemed_approved_alert(state: CaseState, standard: CaseStandard, due_at: datetime) -> Alert:
     """The alert of a case approved by law because its service time limit passed undecided."""
-    return detector_alert(
+    return _case_deadline_alert(
         Rule.SLA_DEEMED_APPROVED,
-        agency=state.agency,
-        service=state.service,
-        case_id=state.case_id,
-        trigger="case",
-        detected_at=due_at,
-        occurred_at=due_at,
-        message=(
-            f"Case undecided within the service standard of {standard.service.sla}: deemed approved"
-        ),
-        evidence={
-            "sla": str(standard.service.sla),
-            "opened_at": format_rfc3339(state.opened_at),
-            "deemed_approved_at": format_rfc3339(due_at),
-        },
-        event_ids=[state.opened_event_id],
+        state,
+        standard,
+        due_at,
+        f"Case undecided within the service standard of {standard.service.sla}: deemed approved",
+        {"deemed_approved_at": format_rfc3339(due_at)},
     )
 
 
