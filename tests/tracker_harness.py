@@ -28,10 +28,12 @@ from pantau.adapters.kafka_topics import contract_topics, ensure_topics
 from pantau.core.alerts import Alert
 from pantau.core.catalog import Catalog, load_catalog
 from pantau.core.events import Event, event_key, parse_rfc3339
-from pantau.oversight import STATEFUL_RULES, case_step_from_dict, route_key
+from pantau.oversight import STATEFUL_RULES, case_step_from_dict
 from pantau.settings import SAMPLE_CATALOG, TopicNames
+from pantau_tracker.domain.batches import arrived_late
 from pantau_tracker.domain.case import CaseState
 from pantau_tracker.domain.case_view import case_view
+from pantau_tracker.domain.ordering import StepOrder
 from pantau_tracker.domain.records import Rejection, read_event
 from pantau_tracker.domain.standards import Standards, TrackerPolicy
 from pantau_tracker.domain.tracking import check_deadlines, handle_event
@@ -133,6 +135,14 @@ class TrackerProcess:
         except (OSError, ValueError):
             return False
 
+    def held_steps(self) -> int:
+        """The steps the worker's cross-case rules hold behind the event-time watermark."""
+        with urllib.request.urlopen(self.url + "/metrics", timeout=5) as response:  # noqa: S310
+            for line in response.read().decode().splitlines():
+                if line.startswith("pantau_tracker_held_steps "):
+                    return int(float(line.split()[1]))
+        raise AssertionError("the worker does not report pantau_tracker_held_steps")
+
     def log_tail(self, lines: int = 40) -> str:
         text = self.log_path.read_text(errors="replace").splitlines()
         return "\n".join(text[-lines:])
@@ -151,6 +161,17 @@ class TrackerProcess:
             self.process.wait(timeout=30)
         except subprocess.TimeoutExpired:
             self.kill()
+
+
+def wait_nothing_held(workers: list[TrackerProcess], timeout: float = 60) -> None:
+    """Until no worker holds a step for the cross-case rules (every step handed on is judged:
+    a later progress report releases nothing more)."""
+    deadline = time.monotonic() + timeout
+    while any(worker.held_steps() for worker in workers):
+        assert time.monotonic() < deadline, "steps still held:\n" + "\n".join(
+            worker.log_tail() for worker in workers
+        )
+        time.sleep(0.3)
 
 
 def producer() -> KafkaProducer:
@@ -298,33 +319,45 @@ def oversight_entries(records: list[Record]) -> Iterator[tuple[Record, dict[str,
 
 
 def fold_oversight(records: list[Record], catalog: Catalog) -> dict[str, bytes]:
-    """The alerts of the stateful cross-case rules: the oversight topic replayed through them,
-    each partition in offset order (the order the tracker's rule agent read it in)."""
+    """The alerts of the stateful cross-case rules: the oversight topic replayed through the
+    event-time order and the rules, each partition in offset order (the order the tracker's
+    rule agent read it in), progress reports included."""
     standards = Standards(catalog)
     by_name = {rule.name: rule for rule in STATEFUL_RULES}
     stored: dict[tuple[str, str], dict[str, Any]] = {}
     alerts: dict[str, bytes] = {}
-    routes: dict[str, int] = {}
+    routes: dict[bytes, int] = {}
+    held: dict[bytes, bytes] = {}
+    partitions = 1 + max((r.partition for r in records), default=0)
+    order = StepOrder(partitions, lambda key, partition: held.get(key))
     in_order = sorted(records, key=lambda r: (r.partition, r.offset))
-    for record, document in oversight_entries(in_order):
+    for record in in_order:
         assert record.key is not None
-        event = document["step"]["event"]
-        standard = standards.for_case(event["agency"], event["service"])
-        assert standard is not None
-        step = case_step_from_dict(document["step"], standard.service, standard.calendar)
-        received_at = parse_rfc3339(document["received_at"])
-        partition, offset = document["origin"]
-        for name in document["rules"]:
-            rule = by_name[name]
-            key = rule.key(step.event)
-            assert key is not None
+        assert record.value is not None
+        for item in order.record(json.loads(record.value), record.partition):
             # Each state is changed on its service's partition only.
-            route = route_key(step.event)
-            assert routes.setdefault(route, record.partition) == record.partition, route
-            stored[name, key], raised = rule.apply(
-                stored.get((name, key)), step, received_at, (partition, offset)
-            )
-            alerts.update((alert.alert_id, alert.to_json_bytes()) for alert in raised)
+            assert routes.setdefault(item.route, record.partition) == record.partition
+            document = item.entry
+            event = document["step"]["event"]
+            if isinstance(event, str):
+                event = document["step"]["event"] = json.loads(event)
+            standard = standards.for_case(event["agency"], event["service"])
+            assert standard is not None
+            step = case_step_from_dict(document["step"], standard.service, standard.calendar)
+            received_at = parse_rfc3339(document["received_at"])
+            for name in document["rules"]:
+                rule = by_name[name]
+                key = rule.key(step.event)
+                assert key is not None
+                stored[name, key], raised = rule.apply(stored.get((name, key)), step, received_at)
+                if item.late_behind is not None:
+                    raised = [arrived_late(alert, item.late_behind) for alert in raised]
+                alerts.update((alert.alert_id, alert.to_json_bytes()) for alert in raised)
+        for order_key, (_, value) in order.take_writes().puts.items():
+            if value is None:
+                held.pop(order_key, None)
+            else:
+                held[order_key] = value
     return alerts
 
 

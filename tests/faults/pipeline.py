@@ -50,6 +50,7 @@ from tracker_harness import (
     handed_over,
     sample_catalog,
     scenario_stream,
+    wait_nothing_held,
 )
 
 API_KEYS = REPO_DIR / "deploy" / "dev-api-keys.yaml"
@@ -592,6 +593,7 @@ def check_history(stack: Pipeline, ledger: Ledger, timeout: float = 40) -> dict[
     # The cross-case rules read the steps the tracker handed over, then the sink stores what
     # the tracker published: they drain in that order.
     wait_drained(servers, [(tracker_group, oversight)], timeout)
+    wait_nothing_held([stack.tracker, *stack.workers], timeout)
     wait_drained(
         servers,
         [(sink_group, names.events), (sink_group, names.alerts), (sink_group, names.cases)],

@@ -32,6 +32,7 @@ from tracker_harness import (
     handed_over,
     publish,
     read_topic,
+    wait_nothing_held,
 )
 
 # Small thresholds, so that a scenario of a few dozen events shows each rule.
@@ -190,7 +191,7 @@ def cross_case(records: list[Any], tag: str) -> dict[str, set[str]]:
 
 
 def wait_until_handled(env: dict[str, str], workers: list[TrackerProcess]) -> None:
-    """Until every event and every hand-over is committed by the workers' groups."""
+    """Until every event and every hand-over is committed by the workers' groups, and judged."""
     names = TopicNames(env["PANTAU_TOPIC_PREFIX"])
     split = len(workers) > 1
     lags = [
@@ -202,6 +203,7 @@ def wait_until_handled(env: dict[str, str], workers: list[TrackerProcess]) -> No
         while consumer_lag(group, topic):
             assert time.monotonic() < deadline, "\n".join(w.log_tail() for w in workers)
             time.sleep(0.3)
+    wait_nothing_held(workers, timeout=max(5.0, deadline - time.monotonic()))
 
 
 def start_workers(

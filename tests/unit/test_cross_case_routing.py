@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -13,7 +12,7 @@ from pantau.core.alerts import Alert
 from pantau.core.durations import Duration, DurationUnit
 from pantau.oversight.case_step import CaseStep, RunningLimit, case_step_from_dict
 from pantau.oversight.queue import observe_queue
-from pantau.oversight.rules import CASE_RULES, QUEUE, SPEED, STATEFUL_RULES, route_key
+from pantau.oversight.rules import CASE_RULES, QUEUE, STATEFUL_RULES, route_key
 
 
 def through_json(step: CaseStep) -> CaseStep:
@@ -75,9 +74,9 @@ def test_apply_through_stored_data_matches_the_pure_fold() -> None:
     steps.append(cases.step("LATE", "verified", wib(26, 10), officer="V1"))
     stored: dict[str, Any] | None = None
     via_table: list[Alert] = []
-    for offset, step in enumerate(steps):
+    for step in steps:
         assert QUEUE.key(step.event) == f"{AGENCY}|pbg"
-        stored, raised = QUEUE.apply(stored, through_json(step), NOW, (0, offset))
+        stored, raised = QUEUE.apply(stored, through_json(step), NOW)
         stored = json.loads(json.dumps(stored))
         via_table.extend(raised)
     state = QUEUE.empty()
@@ -86,63 +85,6 @@ def test_apply_through_stored_data_matches_the_pure_fold() -> None:
         state, raised = observe_queue(state, step, NOW)
         direct.extend(raised)
     assert via_table == direct != []
-
-
-def test_a_redelivered_step_changes_nothing_and_gives_the_same_alerts() -> None:
-    """A redelivered step leaves the record as it was and gives its first alerts again."""
-    cases = Cases()
-    steps = [cases.step(f"C{n}", "submitted", wib(23, 8, n)) for n in range(4)]
-    steps.append(cases.step("LATE", "submitted", wib(26, 9)))
-    jump = cases.step("LATE", "verified", wib(26, 10), officer="V1")
-    stored: dict[str, Any] | None = None
-    for offset, step in enumerate(steps):
-        stored, _ = QUEUE.apply(stored, step, NOW, (3, offset))
-    stored, first = QUEUE.apply(stored, jump, NOW, (3, 40))
-    later = NOW + timedelta(hours=1)
-    again_record, again = QUEUE.apply(json.loads(json.dumps(stored)), jump, later, (3, 40))
-    assert again == first != []
-    assert again_record == stored
-    quiet_record, quiet = QUEUE.apply(stored, steps[2], later, (3, 2))
-    assert quiet == []
-    assert quiet_record == stored
-
-
-def test_a_redelivered_duration_is_not_counted_twice() -> None:
-    """Speed samples are not doubled by a redelivery."""
-    cases = Cases()
-    cases.step("A", "submitted", wib(23, 8))
-    verified = cases.step("A", "verified", wib(24, 9), officer="V1")
-    stored, _ = SPEED.apply(None, verified, NOW, (0, 7))
-    stored, _ = SPEED.apply(stored, verified, NOW, (0, 7))
-    assert stored["state"]["durations"]["step:verified"] == [pytest.approx(9.5 * 3600)]
-
-
-def test_a_step_redelivered_after_thousands_of_others_on_a_busy_key_is_still_recognised() -> None:
-    """The record keeps one offset per partition, so a busy service's queue recognises an old
-    step however many others were folded in since, and the record does not grow with them."""
-    cases = Cases()
-    first = cases.step("C0", "submitted", wib(23, 8))
-    stored, _ = QUEUE.apply(None, first, NOW, (5, 100))
-    for n in range(1, 3000):
-        step = cases.step(f"C{n}", "submitted", wib(23, 8))
-        stored, _ = QUEUE.apply(stored, step, NOW, (n % 12, 100 + n))
-    before = json.loads(json.dumps(stored))
-    again_record, again = QUEUE.apply(stored, first, NOW, (5, 100))
-    assert again == []
-    assert again_record == before
-    assert len(stored["applied"]) == 12
-    assert len(json.dumps(stored["applied"])) < 200
-
-
-def test_steps_of_other_partitions_are_not_mistaken_for_redeliveries() -> None:
-    """A lower offset of another partition is a new step: offsets are per partition."""
-    cases = Cases()
-    stored, _ = QUEUE.apply(None, cases.step("A", "submitted", wib(23, 8)), NOW, (0, 900))
-    stored, _ = QUEUE.apply(stored, cases.step("B", "submitted", wib(23, 9)), NOW, (1, 3))
-    assert stored["applied"] == {"0": 900, "1": 3}
-    waiting = json.dumps(stored["state"])
-    assert '"A"' in waiting
-    assert '"B"' in waiting
 
 
 def test_every_state_key_starts_with_the_service_it_is_routed_by() -> None:

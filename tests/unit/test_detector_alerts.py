@@ -22,6 +22,12 @@ from pantau_tracker.domain.batches import (
     rule_decoder,
 )
 from pantau_tracker.domain.decoded import DecodedTable
+from pantau_tracker.domain.ordering import (
+    END_OF_TIME,
+    PROGRESS_KEY,
+    StepOrder,
+    progress_value,
+)
 from pantau_tracker.domain.standards import Standards, TrackerPolicy
 from tracker_harness import sample_catalog, scenario_stream
 
@@ -106,8 +112,10 @@ def test_every_alert_the_detectors_raise_is_a_valid_alert() -> None:
         fold.event(key, json.dumps(document).encode(), 0, offset, received)
     outcome = fold.finish()
     alerts += [alert for _, alert in outcome.alerts]
-    rule_fold = RuleBatch(standards, rules)
+    order_port = DictTable()
+    rule_fold = RuleBatch(standards, rules, StepOrder(1, order_port.get))
     rule_fold.record(b"route", hand_over_value([h.entry for h in outcome.hand_overs]), 0)
+    rule_fold.record(PROGRESS_KEY, progress_value({0: END_OF_TIME}), 0)  # all read: release
     alerts += [alert for _, alert in rule_fold.finish().alerts]
     later = CaseBatch(catalog, standards, cases)
     for key, write in outcome.writes.items():

@@ -23,6 +23,7 @@ from pantau_tracker.domain.batches import (
     rule_decoder,
 )
 from pantau_tracker.domain.decoded import DecodedTable
+from pantau_tracker.domain.ordering import END_OF_TIME, PROGRESS_KEY, StepOrder, progress_value
 from pantau_tracker.domain.standards import Standards, TrackerPolicy
 from tracker_harness import sample_catalog, scenario_stream
 
@@ -89,6 +90,8 @@ def _run(batch_size: int) -> dict[str, Any]:
         rule.name: DecodedTable(rule_ports[rule.name], rule_decoder(rule), encode_rule_record, 10)
         for rule in STATEFUL_RULES
     }
+    order_port = DictTable()
+    order = StepOrder(PARTITIONS, order_port.get)
     records = _records()
     alerts: list[bytes] = []
     rule_alerts: list[bytes] = []
@@ -120,13 +123,22 @@ def _run(batch_size: int) -> dict[str, Any]:
         for hand_over in outcome.hand_overs:
             entries.append(hand_over.entry)
             by_partition.setdefault(_partition(hand_over.route), []).append(hand_over.entry)
-        rule_fold = RuleBatch(standards, rules)
+        rule_fold = RuleBatch(standards, rules, order)
         for partition, batch_entries in by_partition.items():
             rule_fold.record(b"route", hand_over_value(batch_entries), partition)
+        if first + batch_size >= len(records):  # every source read to its end: release all
+            everything = progress_value(dict.fromkeys(range(PARTITIONS), END_OF_TIME))
+            for partition in range(PARTITIONS):
+                rule_fold.record(PROGRESS_KEY, everything, partition)
         rule_outcome = rule_fold.finish()
         assert not rule_outcome.rejected
         for (name, state_key), rule_write in rule_outcome.writes.items():
             rules[name].save(state_key, rule_write.partition, rule_write.record)
+        for order_key, (partition, value) in rule_outcome.order.puts.items():
+            if value is None:
+                order_port.delete(order_key, partition)
+            else:
+                order_port.put(order_key, partition, value)
         rule_alerts += [key + b" " + alert.to_json_bytes() for key, alert in rule_outcome.alerts]
     return {
         "alerts": alerts,
@@ -135,6 +147,7 @@ def _run(batch_size: int) -> dict[str, Any]:
         "states": port.data,
         "views": views,
         "rules": {name: table.data for name, table in rule_ports.items()},
+        "order": order_port.data,
         "rejected": rejected,
     }
 
@@ -151,7 +164,8 @@ def test_batches_of_any_size_give_byte_identical_outputs(
     """Alerts, case states, latest case views, hand-overs and rule records are the same bytes
     whether the records are folded one at a time, seven at a time or two thousand at a time."""
     batched = _run(size)
-    for part in ("alerts", "rule_alerts", "entries", "states", "views", "rules", "rejected"):
+    parts = ("alerts", "rule_alerts", "entries", "states", "views", "rules", "order", "rejected")
+    for part in parts:
         assert batched[part] == one_at_a_time[part], part
 
 

@@ -132,11 +132,10 @@ class _Tracker:
             key = rule.key(step.event)
             if key is None:
                 continue
-            # One partition, events in the order received: each step has the next offset. The
-            # record stays decoded between steps (`apply` is `fold` between JSON and back).
-            origin = (0, self.offset)
+            # Events in the order received; the record stays decoded between steps (`apply` is
+            # `fold` between JSON and back).
             stored = self.records.get((rule.name, key))
-            record, found = rule.fold(stored or rule.read(None), step, now, origin)
+            record, found = rule.fold(stored or rule.read(None), step, now)
             self.records[(rule.name, key)] = record
             alerts.extend(found)
         self.raised.extend((a.agency, a.case_id, a.rule.value) for a in alerts)

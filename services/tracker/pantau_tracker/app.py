@@ -48,7 +48,7 @@ import hmac
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import faust
@@ -75,6 +75,13 @@ from pantau_tracker.domain.batches import (
 from pantau_tracker.domain.case import CaseState
 from pantau_tracker.domain.case_view import case_view
 from pantau_tracker.domain.decoded import DecodedTable
+from pantau_tracker.domain.ordering import (
+    PROGRESS_KEY,
+    StepOrder,
+    micros,
+    progress_value,
+    source_progress,
+)
 from pantau_tracker.domain.records import Rejection, dlq_value
 from pantau_tracker.domain.standards import Standards
 from pantau_tracker.domain.timers import DueIndex
@@ -86,6 +93,7 @@ log = logging.getLogger("pantau.tracker")
 
 LOG_APPEND_TIME = 1  # Kafka timestamp type of broker append time
 TABLE_NAME = "cases"
+ORDER_TABLE = "oversight-order"
 STATE_CACHE_MAX = 20_000  # decoded case states kept in memory (a few KiB each)
 RULE_CACHE_MAX = 5_000  # decoded cross-case rule records kept in memory
 
@@ -123,12 +131,26 @@ class Tracker:
         self._indexed_partitions: set[int] | None = None  # what the due index was built for
         self._warned_timestamp = False
         self._partitioner = DefaultPartitioner()
+        # Per owned events partition: the next offset to handle and the latest occurred_at
+        # applied, both known only once its hand-overs went out (the progress reports).
+        self._next_offset: dict[int, int] = {}
+        self._latest_occurred: dict[int, datetime] = {}
+        self._lateness = timedelta(seconds=settings.tracker_allowed_lateness_s)
+        self._handed_latest: datetime | None = None  # latest occurred_at handed on
+        self._handed_since_report = False
+        self._reported: tuple[datetime, bool] | None = None  # when; whether all were read
         # Agents whose latest run crashed, with why; cleared when the agent handles a batch.
         self.crashed: dict[str, str] = {}
         self.registry = CollectorRegistry()
         self.counters = TrackerCounters(self.registry)
         self.registry.register(
-            TrackerGauges(self._lag, lambda: len(self.index), self._oldest_overdue, self._ready)
+            TrackerGauges(
+                self._lag,
+                lambda: len(self.index),
+                self._oldest_overdue,
+                self._ready,
+                self._held_steps,
+            )
         )
         topics = settings.topics
         host, port = settings.tracker_host, settings.tracker_port
@@ -202,7 +224,21 @@ class Tracker:
             app.page("/v1/cases/{agency}/{case_id}")(self._case_page)
         self.rule_tables: dict[str, Any] = {}
         self.rule_records: dict[str, DecodedTable[RuleRecord[Any]]] = {}
+        self.order_table: Any = None
+        self.order: StepOrder | None = None
+        self._order_stale = True  # the mirror of held steps must be rebuilt from the table
         if role in ("all", "rules"):
+            self.order_table = app.Table(
+                ORDER_TABLE,
+                default=None,
+                partitions=settings.partitions,
+                key_type=bytes,
+                value_type=bytes,
+            )
+            self._order_port = stream_runtime.TablePartitions(
+                self.order_table, settings.oversight_topic, settings.partitions
+            )
+            self.order = StepOrder(settings.partitions, self._order_port.get)
             self.rule_tables = {
                 rule.name: app.Table(
                     f"oversight-{rule.name}",
@@ -233,7 +269,7 @@ class Tracker:
 
     def changelog_topics(self) -> list[str]:
         """The changelog topic of every table (case states and each stateful rule)."""
-        tables = [self.table, *self.rule_tables.values()]
+        tables = [self.table, *self.rule_tables.values(), self.order_table]
         return [table.changelog_topic.get_topic_name() for table in tables if table is not None]
 
     # --- the case agent -----------------------------------------------------------------------
@@ -288,7 +324,24 @@ class Tracker:
                 )
             received_at = datetime.fromtimestamp(message.timestamp, UTC)
             fold.event(message.key, message.value, message.partition, message.offset, received_at)
-        await self._publish_cases(fold.finish())
+        outcome = fold.finish()
+        await self._publish_cases(outcome)
+        if outcome.hand_overs:
+            self._handed_since_report = True
+            latest = max(outcome.latest_occurred.values())
+            if self._handed_latest is None or latest > self._handed_latest:
+                self._handed_latest = latest
+        # The hand-overs of these records went out: progress reports may now count them.
+        for partition, latest in outcome.latest_occurred.items():
+            known = self._latest_occurred.get(partition)
+            if known is None or latest > known:
+                self._latest_occurred[partition] = latest
+        for record in batch:
+            message = record.message
+            if message.topic != clock_topic:
+                self._next_offset[message.partition] = max(
+                    self._next_offset.get(message.partition, 0), message.offset + 1
+                )
         self.counters.batch_size.observe(len(batch))
         for partition, count in events.items():
             self.counters.events.labels(str(partition)).inc(count)
@@ -339,23 +392,63 @@ class Tracker:
         await self._batches(stream, "oversee", self._fold_rules)
 
     async def _fold_rules(self, batch: Sequence[Any]) -> None:
-        fold = RuleBatch(self.standards, self.rule_records)
+        assert self.order is not None
+        if self._order_stale:
+            self._rebuild_order()
+        try:
+            await self._fold_rule_batch(batch, self.order)
+        except BaseException:
+            # The mirror may be ahead of the table: the batch is handled again from the table.
+            self._order_stale = True
+            raise
+
+    async def _fold_rule_batch(self, batch: Sequence[Any], order: StepOrder) -> None:
+        fold = RuleBatch(self.standards, self.rule_records, order)
         for record in batch:
             message = record.message
             fold.record(message.key, message.value, message.partition)
         outcome = fold.finish()
         self.metrics.observations += outcome.steps
+        self.counters.late_steps.inc(outcome.late)
         sent: list[Any] = []
         for key, value, why in outcome.rejected:
             sent.append(await self._dead_letter(key, value, why))
-        for (name, state_key), write in outcome.writes.items():
-            self.rule_records[name].save(state_key, write.partition, write.record)
         for key, alert in outcome.alerts:
             sent.append(await self.alerts_topic.send(key=key, value=alert.to_json_bytes()))
             self.counters.alerts.labels(alert.rule).inc()
         self.metrics.alerts += len(outcome.alerts)
         if sent:
+            # The alerts are acknowledged before the states that raised them are stored: a
+            # crash in between judges the steps again and gives the same alerts (same ids).
             await asyncio.gather(*sent)
+        for (name, state_key), write in outcome.writes.items():
+            self.rule_records[name].save(state_key, write.partition, write.record)
+        for key, (partition, value) in outcome.order.puts.items():
+            if value is None:
+                self._order_port.delete(key, partition)
+            else:
+                self._order_port.put(key, partition, value)
+
+    def _rebuild_order(self) -> None:
+        """The mirror of held steps, from the table's partitions this worker owns."""
+        assert self.order is not None
+        owned = {
+            tp.partition
+            for tp in self.app.consumer.assignment()
+            if tp.topic == self.settings.oversight_topic
+        }
+        partitions = list(range(self.settings.partitions))
+        stored = []
+        for key, value in self.order_table.items():
+            if value is None or not key.startswith(b"held|"):
+                continue
+            route = key[len(b"held|") :].rsplit(b"|", 3)[0]
+            partition = int(self._partitioner(route, partitions, partitions))
+            if partition in owned:
+                stored.append((key, value, partition))
+        self.order.rebuild(stored)
+        self._order_stale = False
+        log.info("cross-case order rebuilt: %d held on partitions %s", len(stored), sorted(owned))
 
     def _crashing(self, agent: str, error: Exception) -> None:
         """Note an agent's crash: Faust restarts the agent, but until it handles a batch again
@@ -385,6 +478,11 @@ class Tracker:
     async def _on_rebalance(self, sender: Any, partitions: Any, **_: Any) -> None:
         if self.cases is not None:
             self.cases.forget()
+        self._next_offset.clear()
+        self._latest_occurred.clear()
+        if self.order is not None:
+            self.order.forget()
+            self._order_stale = True
         for records in self.rule_records.values():
             records.forget()
 
@@ -441,6 +539,59 @@ class Tracker:
             await self.clock_topic.send(
                 key=key, value=orjson.dumps({"due": due}), partition=partition
             )
+        if self.settings.tracker_cross_case:
+            await self._report_progress(owned)
+
+    async def _report_progress(self, owned: set[int]) -> None:
+        """Tell every partition of the oversight topic how far each owned events partition has
+        come in event time (`ordering.source_progress`), after the hand-overs that count.
+
+        Reported at a tick when steps were handed on since the last report, while the steps
+        this worker handed on may still be held (its own progress is not yet past them), while
+        the last report had a partition not read to its end, and otherwise every half
+        lateness (at least every 5 s): the steps another worker handed on wait for this one's
+        progress too. A quiet stack sends little.
+        """
+        now = self.clock()
+        consumer = self.app.consumer
+        progress: dict[int, int] = {}
+        everything_read = True
+        for tp in consumer.assignment():
+            if tp.topic != self.settings.topics.events or tp.partition not in owned:
+                continue
+            end = consumer.highwater(tp)
+            next_offset = self._next_offset.get(tp.partition)
+            if next_offset is None:
+                next_offset = consumer._committed_offset.get(tp) or 0
+            caught_up = end is not None and next_offset >= int(end)
+            everything_read = everything_read and caught_up
+            at = source_progress(
+                caught_up=caught_up,
+                latest_occurred=self._latest_occurred.get(tp.partition),
+                now=now,
+                lateness=self._lateness,
+            )
+            if at is not None:
+                progress[tp.partition] = at
+        if not progress:
+            return
+        least = min(progress.values())
+        handed = self._handed_latest
+        waiting = handed is not None and least < micros(min(handed, now))
+        heartbeat = max(self._lateness / 2, timedelta(seconds=5))
+        if not (
+            self._handed_since_report
+            or waiting
+            or self._reported is None
+            or not self._reported[1]  # the last report had a partition still reading
+            or now - self._reported[0] >= heartbeat
+        ):
+            return
+        self._handed_since_report = False
+        self._reported = (now, everything_read)
+        value = progress_value(progress)
+        for partition in range(self.settings.partitions):
+            await self.oversight_topic.send(key=PROGRESS_KEY, value=value, partition=partition)
 
     # --- web ----------------------------------------------------------------------------------
 
@@ -487,6 +638,10 @@ class Tracker:
             if end is not None:
                 behind[tp.partition] = max(0, int(end) - int(read or 0))
         return behind
+
+    def _held_steps(self) -> int:
+        order = getattr(self, "order", None)
+        return order.held() if order is not None else 0
 
     def _oldest_overdue(self) -> float:
         earliest = self.index.earliest()

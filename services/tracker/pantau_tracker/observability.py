@@ -24,11 +24,13 @@ class TrackerGauges(Collector):
         due_depth: Callable[[], int],
         oldest_overdue: Callable[[], float],
         ready: Callable[[], bool],
+        held: Callable[[], int] = lambda: 0,
     ) -> None:
         self._lag = lag
         self._due_depth = due_depth
         self._oldest_overdue = oldest_overdue
         self._ready = ready
+        self._held = held
 
     def collect(self) -> Iterable[GaugeMetricFamily]:
         lag = GaugeMetricFamily(
@@ -46,6 +48,11 @@ class TrackerGauges(Collector):
             "pantau_tracker_oldest_unchecked_overdue_seconds",
             "How far past its time the oldest due timer not yet checked is (0: none)",
             value=self._oldest_overdue(),
+        )
+        yield GaugeMetricFamily(
+            "pantau_tracker_held_steps",
+            "Steps the cross-case rules hold until the event-time watermark passes them",
+            value=self._held(),
         )
         yield GaugeMetricFamily(
             "pantau_tracker_ready",
@@ -78,6 +85,11 @@ class TrackerCounters:
         )
         self.alerts = Counter(
             "pantau_tracker_alerts", "Alerts raised, by rule", ["rule"], registry=registry
+        )
+        self.late_steps = Counter(
+            "pantau_tracker_late_steps",
+            "Steps the cross-case rules judged on arrival, behind the event-time watermark",
+            registry=registry,
         )
         self.dlq = Counter(
             "pantau_tracker_dlq",

@@ -56,6 +56,13 @@ class TrackerSettings(CommonSettings):
     tracker_batch_within_s: float = Field(
         0.05, gt=0, le=5, description="seconds a batch waits to fill before it is folded"
     )
+    tracker_allowed_lateness_s: float = Field(
+        120,
+        ge=0,
+        le=86_400,
+        description="seconds the cross-case rules wait for earlier steps from other partitions "
+        "before judging a step (event-time order); a step later than that is judged on arrival",
+    )
     tracker_timer_interval_s: float = Field(
         1.0, gt=0, le=5, description="seconds between deadline timer ticks"
     )

@@ -10,7 +10,7 @@ itself and runs where the case is processed.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -27,8 +27,6 @@ from pantau.oversight.hours import check_off_hours
 from pantau.oversight.officers import OfficerActivity, observe_officer, officer_key
 from pantau.oversight.queue import QueueState, observe_queue, queue_key
 from pantau.oversight.speed import SpeedState, observe_speed, speed_key
-
-RAISED_MAX = 32  # alert-raising steps whose alerts are kept to give again on redelivery
 
 
 def route_key(event: Event) -> str:
@@ -65,72 +63,40 @@ class StatefulRule(Generic[StateT]):
     observe: Callable[[StateT, CaseStep, datetime], tuple[StateT, list[Alert]]]
 
     def read(self, stored: Mapping[str, Any] | None) -> RuleRecord[StateT]:
-        """The record a table keeps under a key (None: none yet), decoded."""
+        """The record a table keeps under a key (None: none yet), decoded. Records stored
+        with the offsets and alerts of an earlier layout read as their state."""
         if not stored:
             return RuleRecord(self.empty())
-        return RuleRecord(
-            self.load(stored["state"]),
-            {str(partition): int(offset) for partition, offset in stored["applied"].items()},
-            tuple((int(p), int(o), tuple(bodies)) for p, o, bodies in stored["raised"]),
-        )
+        return RuleRecord(self.load(stored["state"]))
 
     def fold(
-        self, record: RuleRecord[StateT], step: CaseStep, now: datetime, origin: Origin
+        self, record: RuleRecord[StateT], step: CaseStep, now: datetime
     ) -> tuple[RuleRecord[StateT], list[Alert]]:
-        """Fold `step`, whose event was read at `origin`, into `record`: the new record (the
-        same object when the step was folded in already) and the alerts raised.
+        """Fold `step` into `record`: the new record and the alerts raised.
 
-        The record holds the rule's state, the highest offset folded in per partition of the
-        events topic, and the alerts of the latest steps that raised any. The tracker hands
-        steps on in offset order per partition, so a step at or below that offset was folded in
-        already (at-least-once processing after a restart, or a duplicate of an event handed on
-        again with its first origin): the record stays as it is and the step's alerts are given
-        again, identical, so a crash between saving the state and publishing its alerts loses
-        nothing and counts nothing twice. The record is bounded by the partition count, however
-        busy its key.
+        The tracker gives each step once, in event-time order per service
+        (`pantau_tracker.domain.ordering`), which also drops a step handed on again.
         """
-        partition, offset = origin
-        if offset <= record.applied.get(str(partition), -1):
-            again = [
-                Alert.from_json_bytes(body)
-                for at_partition, at_offset, bodies in record.raised
-                if (at_partition, at_offset) == origin
-                for body in bodies
-            ]
-            return record, again
         changed, alerts = self.observe(record.state, step, now)
-        raised = record.raised
-        if alerts:
-            bodies = tuple(alert.to_json_bytes().decode("utf-8") for alert in alerts)
-            raised = (*raised, (partition, offset, bodies))[-RAISED_MAX:]
-        applied = {**record.applied, str(partition): offset}
-        return RuleRecord(changed, applied, raised), alerts
+        return RuleRecord(changed), alerts
 
     def apply(
-        self, stored: Mapping[str, Any] | None, step: CaseStep, now: datetime, origin: Origin
+        self, stored: Mapping[str, Any] | None, step: CaseStep, now: datetime
     ) -> tuple[dict[str, Any], list[Alert]]:
         """`fold` on the record as a table stores it (JSON-able data), giving the new one."""
-        record, alerts = self.fold(self.read(stored), step, now, origin)
+        record, alerts = self.fold(self.read(stored), step, now)
         return record.to_dict(), alerts
 
 
 @dataclass(frozen=True)
 class RuleRecord(Generic[StateT]):
-    """What a rule's table keeps under one key: the state, the highest offset folded in per
-    partition of the events topic, and (partition, offset, alert JSONs) of the latest steps
-    that raised alerts."""
+    """What a rule's table keeps under one key: the rule's state."""
 
     state: StateT
-    applied: Mapping[str, int] = field(default_factory=dict)
-    raised: tuple[tuple[int, int, tuple[str, ...]], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """The record as JSON-able data, for the table."""
-        return {
-            "state": self.state.to_dict(),
-            "applied": dict(self.applied),
-            "raised": [[p, o, list(bodies)] for p, o, bodies in self.raised],
-        }
+        return {"state": self.state.to_dict()}
 
 
 QUEUE = StatefulRule[QueueState](

@@ -7,8 +7,9 @@ at the end, with one case view. What a batch gives (alerts in order, the final s
 case touched, the hand-overs to the cross-case rules, the rejected records) does not depend on
 how the records were cut into batches, only on their order.
 
-`RuleBatch` does the same for the cross-case rules: it folds every step of the hand-over records
-into the rule records they concern and gives each changed record once.
+`RuleBatch` does the same for the cross-case rules: it takes the hand-over records through the
+event-time order (`pantau_tracker.domain.ordering`), folds every step released into the rule
+records it concerns and gives each changed record once.
 
 Neither reads a clock: receive times and the timer's `now` are passed in.
 """
@@ -26,11 +27,12 @@ from pantau.core.alerts import Alert
 from pantau.core.catalog import Catalog
 from pantau.core.events import event_key
 from pantau.oversight import STATEFUL_RULES, StatefulRule, case_step_from_dict, route_key
-from pantau.oversight.case_step import instant_from_text
+from pantau.oversight.case_step import instant_from_text, instant_text
 from pantau.oversight.rules import RuleRecord
 from pantau_tracker.domain.case import CaseState
 from pantau_tracker.domain.case_view import case_view
 from pantau_tracker.domain.decoded import DecodedTable
+from pantau_tracker.domain.ordering import OrderWrites, Released, StepOrder
 from pantau_tracker.domain.records import Rejection, read_record
 from pantau_tracker.domain.standards import Standards
 from pantau_tracker.domain.tracking import (
@@ -90,6 +92,7 @@ class CaseBatchOutcome:
     events: int = 0
     duplicates: int = 0
     checks: int = 0
+    latest_occurred: dict[int, datetime] = field(default_factory=dict)  # by partition
 
 
 class CaseBatch:
@@ -131,6 +134,9 @@ class CaseBatch:
         )
         self.outcome.events += 1
         self.outcome.duplicates += outcome.duplicate
+        latest = self.outcome.latest_occurred.get(partition)
+        if latest is None or event.occurred_at > latest:
+            self.outcome.latest_occurred[partition] = event.occurred_at
         # A redelivered event is stored again: its first write may be in the local store only
         # (the process died before the changelog record was acknowledged), and the partition may
         # later be restored elsewhere from the changelog alone.
@@ -245,77 +251,94 @@ class RuleWrite:
 class RuleBatchOutcome:
     alerts: list[tuple[bytes, Alert]] = field(default_factory=list)
     writes: dict[tuple[str, bytes], RuleWrite] = field(default_factory=dict)
+    order: OrderWrites = field(default_factory=OrderWrites)
     rejected: list[tuple[bytes | None, bytes | None, Rejection]] = field(default_factory=list)
     steps: int = 0
+    late: int = 0
 
 
 class RuleBatch:
-    """The fold of one batch of hand-over records into the stateful rules' tables."""
+    """The fold of one batch of hand-over records into the stateful rules' tables.
+
+    Each record goes through the event-time order first (`StepOrder`): its steps are held, or
+    judged at once when late, and whatever its progress releases is judged in order.
+    """
 
     def __init__(
         self,
         standards: Standards,
         tables: Mapping[str, DecodedTable[RuleRecord[Any]]],
+        order: StepOrder,
     ) -> None:
         self._standards = standards
         self._tables = tables
+        self._order = order
         self._working: dict[tuple[str, bytes], RuleRecord[Any]] = {}
         self.outcome = RuleBatchOutcome()
 
     def record(self, key: bytes | None, value: bytes | None, partition: int) -> None:
-        """Fold every step of one hand-over record, read from `partition`."""
+        """Take one hand-over record, read from `partition`, and fold what it releases."""
         try:
-            steps = self._steps(key, value)
+            if key is None or value is None:
+                raise ValueError("the record has no key or no value")
+            document = orjson.loads(value)
+            if not isinstance(document, dict):
+                raise TypeError("a hand-over record is a JSON object")
+            released = list(self._order.record(document, partition))
         except (ValueError, KeyError, TypeError) as error:
             why = Rejection("malformed_observation", f"{type(error).__name__}: {error}"[:2000])
             self.outcome.rejected.append((key, value, why))
             return
-        for rules, step, received_at, origin in steps:
-            self.outcome.steps += 1
-            event = step.event
-            alert_key = event_key(event.agency, event.case_id)
-            for rule in rules:
-                state_key = rule.key(event)
-                if state_key is None:
-                    continue
-                slot = (rule.name, state_key.encode("utf-8"))
-                stored = self._working.get(slot)
-                if stored is None:
-                    stored = self._tables[rule.name].load(slot[1], partition)
-                    if stored is None:
-                        stored = rule.read(None)
-                record, alerts = rule.fold(stored, step, received_at, origin)
-                if record is not stored:
-                    self._working[slot] = record
-                    self.outcome.writes[slot] = RuleWrite(partition, record)
-                self.outcome.alerts.extend((alert_key, alert) for alert in alerts)
+        for item in released:
+            self._fold(item, partition)
 
-    def _steps(
-        self, key: bytes | None, value: bytes | None
-    ) -> list[tuple[list[StatefulRule[Any]], Any, datetime, tuple[int, int]]]:
-        if key is None or value is None:
-            raise ValueError("the record has no key or no value")
-        document = orjson.loads(value)
-        # A record of a batch carries "steps"; one written one step at a time is that step.
-        entries = document.get("steps", [document])
-        found = []
-        for entry in entries:
+    def _fold(self, item: Released, partition: int) -> None:
+        entry = item.entry
+        try:
             rules = [RULES_BY_NAME[name] for name in entry["rules"]]
             received_at = instant_from_text(entry["received_at"])
-            partition, offset = entry["origin"]
             data = entry["step"]
             event = data["event"]
             if isinstance(event, str):
-                event = orjson.loads(event)
+                event = data["event"] = orjson.loads(event)
             standard = self._standards.for_case(str(event["agency"]), str(event["service"]))
             if standard is None:
                 raise ValueError("the step's service is not in the catalog")
             step = case_step_from_dict(data, standard.service, standard.calendar)
-            found.append((rules, step, received_at, (int(partition), int(offset))))
-        return found
+        except (ValueError, KeyError, TypeError) as error:
+            why = Rejection("malformed_observation", f"{type(error).__name__}: {error}"[:2000])
+            self.outcome.rejected.append((item.route, orjson.dumps(entry), why))
+            return
+        self.outcome.steps += 1
+        self.outcome.late += item.late_behind is not None
+        event = step.event
+        alert_key = event_key(event.agency, event.case_id)
+        for rule in rules:
+            state_key = rule.key(event)
+            if state_key is None:
+                continue
+            slot = (rule.name, state_key.encode("utf-8"))
+            stored = self._working.get(slot)
+            if stored is None:
+                stored = self._tables[rule.name].load(slot[1], partition)
+                if stored is None:
+                    stored = rule.read(None)
+            record, alerts = rule.fold(stored, step, received_at)
+            self._working[slot] = record
+            self.outcome.writes[slot] = RuleWrite(partition, record)
+            if item.late_behind is not None:
+                alerts = [arrived_late(alert, item.late_behind) for alert in alerts]
+            self.outcome.alerts.extend((alert_key, alert) for alert in alerts)
 
     def finish(self) -> RuleBatchOutcome:
+        self.outcome.order = self._order.take_writes()
         return self.outcome
+
+
+def arrived_late(alert: Alert, watermark: datetime) -> Alert:
+    """The alert of a step judged on arrival, after later steps of its service: says so."""
+    evidence = {**alert.evidence, "arrived_late": {"watermark": instant_text(watermark)}}
+    return alert.model_copy(update={"evidence": evidence})
 
 
 DecodeRule = Callable[[bytes], RuleRecord[Any]]

@@ -1,0 +1,294 @@
+"""Event-time order for the stateful cross-case rules: steps held behind a watermark.
+
+The tracker applies each case's events in the order of its own partition of `pantau.events`,
+and hands the applied steps to the cross-case rules, which compare cases of one service with
+each other. Steps of cases on different partitions reach the rules in whatever order the tracker
+happened to read them: a backlog, a burst or a slow worker puts a step of the afternoon before
+one of the morning. So the rules do not judge steps as they arrive: `StepOrder` holds them, per
+service, and releases them in event-time order (`occurred_at`, then receive time, then event
+id) once no earlier step can still come.
+
+What "can still come" means is the watermark. Every worker that reads `pantau.events` reports,
+for each partition it owns, how far in event time that partition has come (`source_progress`):
+the latest `occurred_at` it applied there, or, once it has read everything the partition holds,
+its clock; less the allowed lateness either way. The reports travel on the oversight topic with
+the steps (a `progress` map beside `steps`), so they are ordered with them. The watermark of an
+oversight partition is the least progress over every source partition; nothing is released
+before every source partition has reported once. A step at or before the watermark when it
+arrives is late: it is judged on arrival, and its alerts say so (`arrived_late` in evidence).
+
+Deterministic: the outputs depend only on the records of the oversight topic in their order,
+so the same steps interleaved differently across source partitions give the same alerts, as
+long as each source's steps are no later than the allowed lateness within their own partition.
+At-least-once: a step is held once, by its origin (partition and offset in `pantau.events`,
+which a source hands on in offset order per service); a step handed on again after a restart is
+known by that and dropped. What is held, what was seen and the progress live in one table (the
+adapter persists `writes`), and are mirrored here; the mirror is rebuilt from the table after a
+rebalance.
+
+Pure: no clock, no I/O; the adapter passes the stored records in and takes the writes out.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import orjson
+
+from pantau.core.events import parse_rfc3339
+
+HELD = b"held|"
+SEEN = b"seen|"
+PROGRESS = b"progress|"
+PROGRESS_KEY = b"~progress"  # the key of a record that only reports progress
+HELD_MAX = 50_000  # steps one service may hold; beyond it the earliest go on regardless
+
+SortKey = tuple[int, int, str]
+
+
+def micros(moment: datetime) -> int:
+    """An instant as integer microseconds since the epoch (exact, unlike float seconds)."""
+    delta = moment - EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+EPOCH = datetime.fromisoformat("1970-01-01T00:00:00+00:00")
+END_OF_TIME = micros(datetime.fromisoformat("9999-12-31T00:00:00+00:00"))
+"""The progress of a source with nothing more to come (a finished replay, a test)."""
+
+
+def from_micros(value: int) -> datetime:
+    return EPOCH + timedelta(microseconds=value)
+
+
+def source_progress(
+    *,
+    caught_up: bool,
+    latest_occurred: datetime | None,
+    now: datetime,
+    lateness: timedelta,
+) -> int | None:
+    """How far a source partition has come in event time, in µs (None: nothing to say yet).
+
+    A source that has read everything its partition holds has come to `now`; one still
+    reading has come to the latest `occurred_at` it applied (never beyond `now`: a clock
+    ahead of the tracker's does not move the watermark). Less `lateness` either way.
+    """
+    if caught_up:
+        return micros(now - lateness)
+    if latest_occurred is None:
+        return None
+    return micros(min(latest_occurred, now) - lateness)
+
+
+def progress_value(progress: Mapping[int, int]) -> bytes:
+    """A record of the oversight topic that only reports the progress of source partitions."""
+    return orjson.dumps({"steps": [], "progress": {str(p): at for p, at in progress.items()}})
+
+
+@dataclass(frozen=True, order=True)
+class Held:
+    """A step held for release: its sort key, where it was read and its entry as JSON."""
+
+    sort: SortKey
+    source: int = field(compare=False)
+    offset: int = field(compare=False)
+    raw: bytes = field(compare=False)
+
+    def key(self, route: bytes) -> bytes:
+        occurred, received, event_id = self.sort
+        return b"%s%s|%020d|%020d|%s" % (HELD, route, occurred, received, event_id.encode())
+
+
+@dataclass(frozen=True)
+class Released:
+    """A step to judge now: its entry (decoded), its route, and the watermark it arrived
+    behind when it came late (None: released in order)."""
+
+    route: bytes
+    entry: dict[str, Any]
+    late_behind: datetime | None = None
+
+
+@dataclass
+class OrderWrites:
+    """What the table must store (bytes) or drop (None), by key, with the key's partition."""
+
+    puts: dict[bytes, tuple[int, bytes | None]] = field(default_factory=dict)
+
+    def put(self, key: bytes, partition: int, value: bytes | None) -> None:
+        if value is None and key.startswith(HELD) and key in self.puts:
+            del self.puts[key]  # held and released within these writes: never stored
+            return
+        self.puts[key] = (partition, value)
+
+
+class StepOrder:
+    """The held steps, seen origins and source progress of the oversight partitions a worker
+    owns, with the rule for what to release when.
+
+    `sources` is the partition count of `pantau.events`; `load(key, partition)` reads a stored
+    record (the adapter's table), used for what was seen and for progress; held steps are
+    given at `rebuild`.
+    """
+
+    def __init__(
+        self,
+        sources: int,
+        load: Any,
+        held_max: int = HELD_MAX,
+    ) -> None:
+        self._sources = sources
+        self._load = load
+        self._held_max = held_max
+        self._held: dict[bytes, list[Held]] = {}
+        self._routes_on: dict[int, set[bytes]] = {}
+        self._seen: dict[bytes, dict[int, int]] = {}
+        self._progress: dict[int, dict[int, int]] = {}
+        self.writes = OrderWrites()
+
+    # --- the mirror -----------------------------------------------------------------------
+
+    def forget(self) -> None:
+        """Drop the mirror (a rebalance: `rebuild` it from the table before the next record)."""
+        self._held.clear()
+        self._routes_on.clear()
+        self._seen.clear()
+        self._progress.clear()
+
+    def rebuild(self, stored: Iterable[tuple[bytes, bytes, int]]) -> None:
+        """The mirror of held steps from the table's (key, value, partition) of owned partitions."""
+        self.forget()
+        for key, value, partition in stored:
+            if not key.startswith(HELD) or value is None:
+                continue
+            entry = orjson.loads(value)
+            held = _held(entry, value)
+            route = _route(entry)
+            bisect.insort(self._held.setdefault(route, []), held)
+            self._routes_on.setdefault(partition, set()).add(route)
+
+    def held(self) -> int:
+        """Steps held now."""
+        return sum(len(steps) for steps in self._held.values())
+
+    def take_writes(self) -> OrderWrites:
+        """The writes since the last call, for the adapter to store."""
+        writes, self.writes = self.writes, OrderWrites()
+        return writes
+
+    # --- records --------------------------------------------------------------------------
+
+    def record(self, document: Mapping[str, Any], partition: int) -> Iterator[Released]:
+        """Take one record of the oversight topic read from `partition` (its steps and progress)
+        and give the steps to judge now, in order: late ones first, as they arrived, then what
+        the watermark releases. Raises ValueError, KeyError or TypeError on a malformed record,
+        before anything was taken in."""
+        entries = document.get("steps", [document] if "step" in document else [])
+        progress = {int(p): int(at) for p, at in (document.get("progress") or {}).items()}
+        parsed = [(entry, _route(entry), _held(entry, None)) for entry in entries]
+        watermark = self.watermark(partition)
+        for entry, route, held in parsed:
+            seen = self._seen_of(route, partition)
+            if held.offset <= seen.get(held.source, -1):
+                # Handed on again (a restart of the source): held or judged already. Store what
+                # was seen again, in case only the local store had it when the process died.
+                self.writes.put(SEEN + route, partition, orjson.dumps(_text_keys(seen)))
+                continue
+            seen[held.source] = held.offset
+            self.writes.put(SEEN + route, partition, orjson.dumps(_text_keys(seen)))
+            if watermark is not None and held.sort[0] <= watermark:
+                yield Released(route, entry, from_micros(watermark))
+                continue
+            raw = orjson.dumps(entry)
+            held = Held(held.sort, held.source, held.offset, raw)
+            steps = self._held.setdefault(route, [])
+            bisect.insort(steps, held)
+            self._routes_on.setdefault(partition, set()).add(route)
+            self.writes.put(held.key(route), partition, raw)
+            if len(steps) > self._held_max:
+                # Bounded: the earliest step goes on now, in order, without waiting longer.
+                yield self._release_first(route, partition)
+        if progress:
+            known = self._progress_of(partition)
+            changed = {p: at for p, at in progress.items() if known.get(p) != at}
+            if changed:
+                known.update(changed)
+                self.writes.put(
+                    PROGRESS + b"%d" % partition, partition, orjson.dumps(_text_keys(known))
+                )
+        yield from self.release(partition)
+
+    def watermark(self, partition: int) -> int | None:
+        """The watermark of an oversight partition in µs: the least progress of every source
+        partition (None until all have reported)."""
+        known = self._progress_of(partition)
+        if len(known) < self._sources:
+            return None
+        return min(known.values())
+
+    def release(self, partition: int) -> Iterator[Released]:
+        """Every held step of the partition's services at or before its watermark, each
+        service's in event-time order."""
+        watermark = self.watermark(partition)
+        routes = self._routes_on.get(partition)
+        if watermark is None or not routes:
+            return
+        for route in sorted(routes):
+            steps = self._held[route]
+            while steps and steps[0].sort[0] <= watermark:
+                yield self._release_first(route, partition)
+            if not steps:
+                del self._held[route]
+                routes.discard(route)
+
+    def _release_first(self, route: bytes, partition: int) -> Released:
+        held = self._held[route].pop(0)
+        self.writes.put(held.key(route), partition, None)
+        return Released(route, orjson.loads(held.raw))
+
+    def _seen_of(self, route: bytes, partition: int) -> dict[int, int]:
+        seen = self._seen.get(route)
+        if seen is None:
+            seen = _int_map(self._load(SEEN + route, partition))
+            self._seen[route] = seen
+        return seen
+
+    def _progress_of(self, partition: int) -> dict[int, int]:
+        known = self._progress.get(partition)
+        if known is None:
+            known = _int_map(self._load(PROGRESS + b"%d" % partition, partition))
+            self._progress[partition] = known
+        return known
+
+
+def _int_map(stored: bytes | None) -> dict[int, int]:
+    """A stored map of partitions to numbers (None: empty)."""
+    if stored is None:
+        return {}
+    return {int(key): int(value) for key, value in orjson.loads(stored).items()}
+
+
+def _text_keys(mapping: Mapping[int, int]) -> dict[str, int]:
+    return {str(key): value for key, value in mapping.items()}
+
+
+def _route(entry: Mapping[str, Any]) -> bytes:
+    event = entry["step"]["event"]
+    if isinstance(event, str | bytes):
+        event = orjson.loads(event)
+    return f"{event['agency']}|{event['service']}".encode()
+
+
+def _held(entry: Mapping[str, Any], raw: bytes | None) -> Held:
+    event = entry["step"]["event"]
+    if isinstance(event, str | bytes):
+        event = orjson.loads(event)
+    occurred = micros(parse_rfc3339(str(event["occurred_at"])))
+    received = micros(parse_rfc3339(str(entry["received_at"])))
+    source, offset = entry["origin"]
+    return Held((occurred, received, str(event["event_id"])), int(source), int(offset), raw or b"")

@@ -1,0 +1,444 @@
+"""The cross-case rules judge steps in event-time order, whatever order the partitions send them.
+
+Simulated traffic with every cross-case anomaly planted is tracked on twelve partitions; the
+steps it hands on are then delivered to the rules in random interleavings of those partitions,
+with progress reports at random points and batches cut anywhere. Every interleaving gives the
+alerts and rule states of one fold of all steps sorted by `occurred_at`, nothing arrives late,
+and a step handed on again is dropped, whenever it comes.
+"""
+
+from __future__ import annotations
+
+import random
+import zlib
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from oversight_scenarios import Cases, wib
+from pantau.core.alerts import Alert
+from pantau.core.catalog import Catalog, load_catalog
+from pantau.core.events import event_key
+from pantau.oversight import STATEFUL_RULES, case_step_from_dict
+from pantau.oversight.rules import RuleRecord
+from pantau.traffic.generator import CROSS_CASE_RULES, Simulation
+from pantau_tracker.domain.batches import (
+    CaseBatch,
+    RuleBatch,
+    decode_state,
+    encode_rule_record,
+    encode_state,
+    hand_over_value,
+    rule_decoder,
+)
+from pantau_tracker.domain.decoded import DecodedTable
+from pantau_tracker.domain.ordering import (
+    END_OF_TIME,
+    PROGRESS_KEY,
+    StepOrder,
+    micros,
+    progress_value,
+    source_progress,
+)
+from pantau_tracker.domain.standards import Standards, TrackerPolicy
+from pantau_tracker.domain.tracking import Observation
+
+CATALOG = Path(__file__).resolve().parents[2] / "catalog"
+PARTITIONS = 12
+LATENESS = timedelta(minutes=10)
+
+
+class DictTable:
+    """A `TablePort` over a dict."""
+
+    def __init__(self) -> None:
+        self.data: dict[bytes, tuple[int, bytes]] = {}
+
+    def get(self, key: bytes, partition: int) -> bytes | None:
+        found = self.data.get(key)
+        return None if found is None else found[1]
+
+    def put(self, key: bytes, partition: int, value: bytes) -> None:
+        self.data[key] = (partition, value)
+
+    def delete(self, key: bytes, partition: int) -> None:
+        del self.data[key]
+
+
+def _partition(key: bytes) -> int:
+    return zlib.crc32(key) % PARTITIONS
+
+
+Entry = tuple[int, bytes, bytes]  # (destination partition, route, entry JSON)
+
+
+@pytest.fixture(scope="module")
+def catalog() -> Catalog:
+    return load_catalog(CATALOG)
+
+
+@pytest.fixture(scope="module")
+def sources(catalog: Catalog) -> dict[int, list[Entry]]:
+    """The steps the tracker hands on from each of twelve partitions, in offset order, for 300
+    simulated cases with every cross-case anomaly planted."""
+    standards = Standards(catalog, TrackerPolicy())
+    cases = DecodedTable(DictTable(), decode_state, encode_state, size=100_000)
+    simulation = Simulation(
+        catalog,
+        seed=20,
+        start=datetime(2026, 3, 2, 8, 0, tzinfo=UTC),
+        cases=300,
+        anomaly_rate=0.5,
+        rules=CROSS_CASE_RULES,
+    )
+    offsets = dict.fromkeys(range(PARTITIONS), 0)
+    fold = CaseBatch(catalog, standards, cases)
+    for emission in simulation:
+        event = emission.event
+        key = event_key(event.agency, event.case_id)
+        partition = _partition(key)
+        fold.event(key, event.to_json_bytes(), partition, offsets[partition], emission.sent_at)
+        offsets[partition] += 1
+    found: dict[int, list[Entry]] = {p: [] for p in range(PARTITIONS)}
+    for hand_over in fold.finish().hand_overs:
+        entry = orjson.loads(hand_over.entry)
+        found[entry["origin"][0]].append(
+            (_partition(hand_over.route), hand_over.route, hand_over.entry)
+        )
+    for entries in found.values():
+        origins = [orjson.loads(e)["origin"][1] for _, _, e in entries]
+        assert origins == sorted(origins)
+    return found
+
+
+def _occurred(entry: bytes) -> datetime:
+    event = orjson.loads(entry)["step"]["event"]
+    return datetime.fromisoformat(event["occurred_at"])
+
+
+def _sort_key(entry: bytes) -> tuple[int, int, str]:
+    document = orjson.loads(entry)
+    event = document["step"]["event"]
+    received = datetime.fromisoformat(document["received_at"])
+    return (
+        micros(datetime.fromisoformat(event["occurred_at"])),
+        micros(received),
+        event["event_id"],
+    )
+
+
+def _rule_tables() -> tuple[dict[str, DictTable], dict[str, DecodedTable[RuleRecord[Any]]]]:
+    ports = {rule.name: DictTable() for rule in STATEFUL_RULES}
+    tables = {
+        rule.name: DecodedTable(ports[rule.name], rule_decoder(rule), encode_rule_record, 50)
+        for rule in STATEFUL_RULES
+    }
+    return ports, tables
+
+
+def _sorted_fold(catalog: Catalog, sources: dict[int, list[Entry]]) -> tuple[set[bytes], Any]:
+    """Every step, sorted by event time per service, folded straight through the rules."""
+    standards = Standards(catalog, TrackerPolicy())
+    states: dict[tuple[str, str], dict[str, Any]] = {}
+    alerts: set[bytes] = set()
+    # A duplicate event is handed on again with its first origin: one step.
+    unique = {
+        tuple(orjson.loads(e)["origin"]): e for entries in sources.values() for _, _, e in entries
+    }
+    every = sorted(unique.values(), key=_sort_key)
+    for raw in every:
+        document = orjson.loads(raw)
+        event = document["step"]["event"]
+        standard = standards.for_case(event["agency"], event["service"])
+        assert standard is not None
+        step = case_step_from_dict(document["step"], standard.service, standard.calendar)
+        received = datetime.fromisoformat(document["received_at"])
+        for name in document["rules"]:
+            rule = next(r for r in STATEFUL_RULES if r.name == name)
+            key = rule.key(step.event)
+            assert key is not None
+            states[name, key], raised = rule.apply(states.get((name, key)), step, received)
+            alerts.update(alert.to_json_bytes() for alert in raised)
+    return alerts, states
+
+
+class Rules:
+    """The rule agent's side: the order, the rule tables and what they gave."""
+
+    def __init__(self, catalog: Catalog) -> None:
+        self.standards = Standards(catalog, TrackerPolicy())
+        self.order_port = DictTable()
+        self.order = StepOrder(PARTITIONS, self.order_port.get)
+        self.ports, self.tables = _rule_tables()
+        self.alerts: list[Alert] = []
+        self.late = 0
+
+    def batch(self, records: list[tuple[bytes, bytes, int]]) -> None:
+        fold = RuleBatch(self.standards, self.tables, self.order)
+        for key, value, partition in records:
+            fold.record(key, value, partition)
+        outcome = fold.finish()
+        assert not outcome.rejected
+        self.late += outcome.late
+        self.alerts += [alert for _, alert in outcome.alerts]
+        for (name, state_key), write in outcome.writes.items():
+            self.tables[name].save(state_key, write.partition, write.record)
+        for key, (partition, value) in outcome.order.puts.items():
+            if value is None:
+                self.order_port.delete(key, partition)
+            else:
+                self.order_port.put(key, partition, value)
+
+    def states(self) -> dict[tuple[str, str], dict[str, Any]]:
+        return {
+            (name, key.decode()): orjson.loads(value)
+            for name, port in self.ports.items()
+            for key, (_, value) in port.data.items()
+        }
+
+
+def _interleaved(
+    sources: dict[int, list[Entry]], rng: random.Random, report_every: float
+) -> list[tuple[bytes, bytes, int]]:
+    """The records the rules read: the sources' steps in a random interleaving that keeps each
+    source's order, with progress reports as a tracker sends them (latest occurred_at applied,
+    less the lateness), then every source reported complete."""
+    position = dict.fromkeys(sources, 0)
+    latest: dict[int, datetime] = {}
+    records: list[tuple[bytes, bytes, int]] = []
+    now = datetime(2027, 1, 1, tzinfo=UTC)
+    while any(position[p] < len(entries) for p, entries in sources.items()):
+        source = rng.choice([p for p, entries in sources.items() if position[p] < len(entries)])
+        for _ in range(rng.randint(1, 40)):
+            if position[source] == len(sources[source]):
+                break
+            destination, route, raw = sources[source][position[source]]
+            position[source] += 1
+            records.append((route, hand_over_value([raw]), destination))
+            occurred = _occurred(raw)
+            latest[source] = max(latest.get(source, occurred), occurred)
+        if rng.random() < report_every:
+            progress = {
+                p: at
+                for p in sources
+                if (
+                    at := source_progress(
+                        caught_up=False, latest_occurred=latest.get(p), now=now, lateness=LATENESS
+                    )
+                )
+                is not None
+            }
+            for destination in range(PARTITIONS):
+                records.append((PROGRESS_KEY, progress_value(progress), destination))
+    everything = progress_value(dict.fromkeys(range(PARTITIONS), END_OF_TIME))
+    records += [(PROGRESS_KEY, everything, destination) for destination in range(PARTITIONS)]
+    return records
+
+
+def test_each_source_is_in_event_time_order_within_the_lateness(
+    sources: dict[int, list[Entry]],
+) -> None:
+    """What the property below needs of the traffic: within one partition, no step is more
+    than the allowed lateness earlier than a step before it."""
+    for entries in sources.values():
+        latest: datetime | None = None
+        for _, _, raw in entries:
+            occurred = _occurred(raw)
+            if latest is not None:
+                assert occurred > latest - LATENESS
+            latest = occurred if latest is None else max(latest, occurred)
+
+
+@pytest.fixture(scope="module")
+def sorted_fold(catalog: Catalog, sources: dict[int, list[Entry]]) -> tuple[set[bytes], Any]:
+    alerts, states = _sorted_fold(catalog, sources)
+    planted = {orjson.loads(a)["rule"] for a in alerts}
+    assert {"queue.jump", "officer.burst", "applicant.broker"} <= planted
+    return alerts, states
+
+
+@settings(
+    max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(seed=st.integers(0, 2**32 - 1), report_every=st.sampled_from([0.05, 0.3, 1.0]))
+def test_any_interleaving_of_the_partitions_gives_the_alerts_of_event_time_order(
+    catalog: Catalog,
+    sources: dict[int, list[Entry]],
+    sorted_fold: tuple[set[bytes], Any],
+    seed: int,
+    report_every: float,
+) -> None:
+    """Random interleavings, random progress reports, random batch cuts: the alerts and the
+    rule states are those of the event-time fold, and no step came late."""
+    rng = random.Random(seed)
+    records = _interleaved(sources, rng, report_every)
+    rules = Rules(catalog)
+    first = 0
+    while first < len(records):
+        size = rng.choice([1, 7, 100, 2000])
+        rules.batch(records[first : first + size])
+        first += size
+    expected_alerts, expected_states = sorted_fold
+    assert rules.late == 0
+    assert {alert.to_json_bytes() for alert in rules.alerts} == expected_alerts
+    assert len(rules.alerts) == len(expected_alerts)
+    assert rules.states() == {key: state for key, state in expected_states.items()}
+    assert rules.order.held() == 0
+    assert not any(key.startswith(b"held|") for key in rules.order_port.data)
+
+
+# --- the rules of holding, one at a time ------------------------------------------------------
+
+
+def _entry(step: Any, received: datetime, origin: tuple[int, int]) -> bytes:
+    observation = Observation(step, received, origin)
+    names = [rule.name for rule in STATEFUL_RULES if rule.key(step.event) is not None]
+    return observation.entry(names, step.event.to_json_bytes())
+
+
+def _record(*entries: bytes, progress: dict[int, datetime] | None = None) -> bytes:
+    document: dict[str, Any] = {"steps": [orjson.Fragment(e) for e in entries]}
+    if progress is not None:
+        document["progress"] = {str(p): micros(at) for p, at in progress.items()}
+    return orjson.dumps(document)
+
+
+class Queue:
+    """Three cases wait at `verified`; a fourth, submitted days later, overtakes them."""
+
+    def __init__(self) -> None:
+        cases = Cases()
+        self.waiting = [cases.step(f"C{n}", "submitted", wib(23, 8, n)) for n in range(4)]
+        self.late_submitted = cases.step("LATE", "submitted", wib(26, 9))
+        self.jump = cases.step("LATE", "verified", wib(26, 10), officer="V1")
+
+
+def _order_rules() -> tuple[StepOrder, dict[str, DecodedTable[RuleRecord[Any]]], DictTable]:
+    port = DictTable()
+    _, tables = _rule_tables()
+    return StepOrder(2, port.get), tables, port
+
+
+def _fold(
+    order: StepOrder,
+    tables: dict[str, DecodedTable[RuleRecord[Any]]],
+    port: DictTable,
+    value: bytes,
+    catalog_: Catalog,
+) -> list[Alert]:
+    fold = RuleBatch(Standards(catalog_, TrackerPolicy()), tables, order)
+    fold.record(b"route", value, 0)
+    outcome = fold.finish()
+    assert not outcome.rejected
+    for (name, state_key), write in outcome.writes.items():
+        tables[name].save(state_key, write.partition, write.record)
+    for key, (partition, stored) in outcome.order.puts.items():
+        if stored is None:
+            port.delete(key, partition)
+        else:
+            port.put(key, partition, stored)
+    return [alert for _, alert in outcome.alerts]
+
+
+@pytest.fixture
+def scenario_catalog() -> Catalog:
+    from oversight_scenarios import catalog as scenario
+
+    return scenario({"queue_jump": {"min_positions": 3, "min_wait": "1 working_days"}})
+
+
+def test_nothing_is_judged_before_every_partition_has_reported(scenario_catalog: Catalog) -> None:
+    """Steps wait while a partition of the events topic has not said how far it has come: the
+    queue jump of the case from partition 1 is not judged before partition 0's queue is in."""
+    queue = Queue()
+    order, tables, port = _order_rules()
+    received = wib(26, 10, 1)
+    jump = _record(
+        _entry(queue.late_submitted, received, (1, 0)),
+        _entry(queue.jump, received, (1, 1)),
+        progress={1: wib(27)},
+    )
+    assert _fold(order, tables, port, jump, scenario_catalog) == []
+    assert order.held() == 2
+    earlier = _record(
+        *(_entry(step, wib(23, 9), (0, n)) for n, step in enumerate(queue.waiting)),
+        progress={0: wib(27)},
+    )
+    alerts = _fold(order, tables, port, earlier, scenario_catalog)
+    assert [alert.rule.value for alert in alerts] == ["queue.jump"]
+    assert alerts[0].case_id.endswith("LATE")
+    assert alerts[0].evidence["overtaken"] == 4
+    assert "arrived_late" not in alerts[0].evidence
+    assert order.held() == 0
+
+
+def test_a_step_behind_the_watermark_is_judged_on_arrival_and_says_it_came_late(
+    scenario_catalog: Catalog,
+) -> None:
+    """Once both partitions have reported past it, a step that comes after is late: it is
+    judged at once, and its alert names the watermark it arrived behind."""
+    queue = Queue()
+    order, tables, port = _order_rules()
+    waiting = _record(
+        *(_entry(step, wib(23, 9), (0, n)) for n, step in enumerate(queue.waiting)),
+        progress={0: wib(30), 1: wib(30)},
+    )
+    assert _fold(order, tables, port, waiting, scenario_catalog) == []
+    late = _record(
+        _entry(queue.late_submitted, wib(30, 10), (1, 0)),
+        _entry(queue.jump, wib(30, 10), (1, 1)),
+    )
+    alerts = _fold(order, tables, port, late, scenario_catalog)
+    assert [alert.rule.value for alert in alerts] == ["queue.jump"]
+    assert alerts[0].evidence["arrived_late"] == {"watermark": "2026-11-30T02:00:00Z"}
+
+
+def test_a_step_handed_on_again_is_dropped_however_much_came_since(
+    scenario_catalog: Catalog,
+) -> None:
+    """The tracker hands a step on again after a restart with its first origin: dropped, even
+    after thousands of others, and a lower offset of another partition is still a new step.
+    What is kept of origins is one offset per partition of the events topic."""
+    queue = Queue()
+    order, tables, port = _order_rules()
+    first = _entry(queue.waiting[0], wib(23, 9), (0, 5))
+    _fold(order, tables, port, _record(first), scenario_catalog)
+    cases = Cases()
+    for n in range(3000):
+        step = cases.step(f"D{n}", "submitted", wib(23, 10))
+        _fold(order, tables, port, _record(_entry(step, wib(23, 11), (0, 6 + n))), scenario_catalog)
+    assert order.held() == 3001
+    _fold(order, tables, port, _record(first), scenario_catalog)
+    assert order.held() == 3001
+    other = _entry(queue.waiting[1], wib(23, 9), (1, 0))
+    _fold(order, tables, port, _record(other), scenario_catalog)
+    assert order.held() == 3002
+    seen = orjson.loads(port.data[b"seen|kota-malang.dpmptsp|pbg"][1])
+    assert seen == {"0": 3005, "1": 0}
+    _fold(order, tables, port, _record(progress={0: wib(30), 1: wib(30)}), scenario_catalog)
+    assert order.held() == 0
+    assert not any(key.startswith(b"held|") for key in port.data)
+
+
+def test_source_progress_is_the_clock_once_read_to_the_end_and_never_ahead_of_it() -> None:
+    now = datetime(2026, 12, 3, 8, 0, tzinfo=UTC)
+    lateness = timedelta(minutes=2)
+    ahead = now + timedelta(hours=5)
+    behind = now - timedelta(days=3)
+    assert source_progress(caught_up=True, latest_occurred=None, now=now, lateness=lateness) == (
+        micros(now - lateness)
+    )
+    assert (
+        source_progress(caught_up=False, latest_occurred=None, now=now, lateness=lateness) is None
+    )
+    assert source_progress(
+        caught_up=False, latest_occurred=behind, now=now, lateness=lateness
+    ) == micros(behind - lateness)
+    assert source_progress(
+        caught_up=False, latest_occurred=ahead, now=now, lateness=lateness
+    ) == micros(now - lateness)
