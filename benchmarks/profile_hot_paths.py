@@ -53,10 +53,18 @@ from pantau_tracker.domain.batches import (
 from pantau_tracker.domain.case import CaseState
 from pantau_tracker.domain.case_view import case_view
 from pantau_tracker.domain.decoded import DecodedTable
+from pantau_tracker.domain.ordering import (
+    PROGRESS_KEY,
+    StepOrder,
+    progress_value,
+    source_progress,
+)
 from pantau_tracker.domain.records import read_event
 from pantau_tracker.domain.standards import Standards, TrackerPolicy
 from pantau_tracker.domain.tracking import due_at, handle_event
 from tracker_harness import sample_catalog, scenario_stream
+
+LATENESS = timedelta(minutes=2)  # the tracker's default allowed lateness
 
 
 class MemoryTable:
@@ -149,6 +157,8 @@ def main() -> int:
                 )
                 for rule in STATEFUL_RULES
             }
+            order_table = MemoryTable()
+            order = StepOrder(1, order_table.get)
             for first in range(0, len(records), batch_size):
                 fold = CaseBatch(catalog, standards, cases)
                 for offset, (key, value) in enumerate(records[first : first + batch_size], first):
@@ -160,13 +170,26 @@ def main() -> int:
                 for key, write in outcome.writes.items():
                     if write.state is not None and write.store:
                         cases.save(key, write.partition, write.state, write.stored)
-                rule_fold = RuleBatch(standards, rules)
+                rule_fold = RuleBatch(standards, rules, order)
                 if outcome.hand_overs:
                     value = hand_over_value([h.entry for h in outcome.hand_overs])
                     rule_fold.record(b"route", value, 0)
+                    # The progress report after the batch, as a worker reading a backlog
+                    # sends it: the event-time order releases what it passed.
+                    latest = max(outcome.latest_occurred.values())
+                    at = source_progress(
+                        caught_up=False, latest_occurred=latest, now=latest, lateness=LATENESS
+                    )
+                    assert at is not None
+                    rule_fold.record(PROGRESS_KEY, progress_value({0: at}), 0)
                 rule_outcome = rule_fold.finish()
                 for (name, state_key), rule_write in rule_outcome.writes.items():
                     rules[name].save(state_key, rule_write.partition, rule_write.record)
+                for order_key, (_, stored) in rule_outcome.order.puts.items():
+                    if stored is None:
+                        order_table.delete(order_key, 0)
+                    else:
+                        order_table.put(order_key, 0, stored)
                 for _, alert in rule_outcome.alerts:
                     alert.to_json_bytes()
             return len(records)

@@ -89,6 +89,9 @@ class TrackerProcess:
     def start(self) -> TrackerProcess:
         env = {
             **os.environ,
+            # Live steps are judged by the cross-case rules this long after they happened:
+            # seconds here, so that tests do not wait the production default (120 s) for them.
+            "PANTAU_TRACKER_ALLOWED_LATENESS_S": "5",
             **self.env,
             "PANTAU_TRACKER_PORT": str(self.port),
             "PANTAU_TRACKER_DATA_DIR": str(self.data_dir),
