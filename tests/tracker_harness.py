@@ -170,8 +170,10 @@ def wait_nothing_held(workers: list[TrackerProcess], timeout: float = 60) -> Non
     """Until no worker holds a step for the cross-case rules (every step handed on is judged:
     a later progress report releases nothing more)."""
     deadline = time.monotonic() + timeout
-    while any(worker.held_steps() for worker in workers):
-        assert time.monotonic() < deadline, "steps still held:\n" + "\n".join(
+    while held := [worker.held_steps() for worker in workers]:
+        if not any(held):
+            return
+        assert time.monotonic() < deadline, f"steps still held: {held}\n" + "\n".join(
             worker.log_tail() for worker in workers
         )
         time.sleep(0.3)

@@ -95,6 +95,7 @@ def _judge(tracker: dict[str, str], truth: Path) -> None:
             "--min-precision", str(precision), "--min-recall", str(recall),
         )  # fmt: skip
         assert result.returncode == 0, result.stdout + result.stderr
+        print(result.stdout)  # the scores, for the record (pytest -rP shows them)
         return result.stdout
 
     exact = "queue.jump,officer.burst,applicant.broker,sla.clock_reset_abuse,time.off_hours"

@@ -3,7 +3,8 @@
 Simulated traffic with every cross-case anomaly planted is tracked on twelve partitions; the
 steps it hands on are then delivered to the rules in random interleavings of those partitions,
 with progress reports at random points and batches cut anywhere. Every interleaving gives the
-alerts and rule states of one fold of all steps sorted by `occurred_at`, nothing arrives late,
+alerts and rule states of one fold of all steps sorted by `occurred_at` (never later than the
+receipt), nothing arrives late,
 and a step handed on again is dropped, whenever it comes.
 """
 
@@ -117,19 +118,16 @@ def sources(catalog: Catalog) -> dict[int, list[Entry]]:
 
 
 def _occurred(entry: bytes) -> datetime:
-    event = orjson.loads(entry)["step"]["event"]
-    return datetime.fromisoformat(event["occurred_at"])
+    """When the step happened, as the order places it: never after it was received."""
+    document = orjson.loads(entry)
+    occurred = datetime.fromisoformat(document["step"]["event"]["occurred_at"])
+    return min(occurred, datetime.fromisoformat(document["received_at"]))
 
 
 def _sort_key(entry: bytes) -> tuple[int, int, str]:
     document = orjson.loads(entry)
-    event = document["step"]["event"]
     received = datetime.fromisoformat(document["received_at"])
-    return (
-        micros(datetime.fromisoformat(event["occurred_at"])),
-        micros(received),
-        event["event_id"],
-    )
+    return (micros(_occurred(entry)), micros(received), document["step"]["event"]["event_id"])
 
 
 def _rule_tables() -> tuple[dict[str, DictTable], dict[str, DecodedTable[RuleRecord[Any]]]]:
@@ -442,3 +440,16 @@ def test_source_progress_is_the_clock_once_read_to_the_end_and_never_ahead_of_it
     assert source_progress(
         caught_up=False, latest_occurred=ahead, now=now, lateness=lateness
     ) == micros(now - lateness)
+
+
+def test_a_step_dated_after_its_receipt_waits_only_for_its_receipt(
+    scenario_catalog: Catalog,
+) -> None:
+    """A source's clock ahead of the tracker's (`time.future`) does not hold its step until the
+    date it claims: nothing happens after it was received."""
+    order, tables, port = _order_rules()
+    ahead = Cases().step("AHEAD", "submitted", wib(28, 9))
+    _fold(order, tables, port, _record(_entry(ahead, wib(23, 9), (0, 0))), scenario_catalog)
+    assert order.held() == 1
+    _fold(order, tables, port, _record(progress={0: wib(24), 1: wib(24)}), scenario_catalog)
+    assert order.held() == 0

@@ -134,9 +134,10 @@ class CaseBatch:
         )
         self.outcome.events += 1
         self.outcome.duplicates += outcome.duplicate
+        occurred = min(event.occurred_at, received_at)  # as the event-time order places it
         latest = self.outcome.latest_occurred.get(partition)
-        if latest is None or event.occurred_at > latest:
-            self.outcome.latest_occurred[partition] = event.occurred_at
+        if latest is None or occurred > latest:
+            self.outcome.latest_occurred[partition] = occurred
         # A redelivered event is stored again: its first write may be in the local store only
         # (the process died before the changelog record was acknowledged), and the partition may
         # later be restored elsewhere from the changelog alone.

@@ -288,7 +288,9 @@ def _held(entry: Mapping[str, Any], raw: bytes | None) -> Held:
     event = entry["step"]["event"]
     if isinstance(event, str | bytes):
         event = orjson.loads(event)
-    occurred = micros(parse_rfc3339(str(event["occurred_at"])))
     received = micros(parse_rfc3339(str(entry["received_at"])))
+    # Nothing happens after it was received: a step dated ahead of its receipt (a source's
+    # clock ahead, `time.future`) is placed at its receipt rather than held until its date.
+    occurred = min(micros(parse_rfc3339(str(event["occurred_at"]))), received)
     source, offset = entry["origin"]
     return Held((occurred, received, str(event["event_id"])), int(source), int(offset), raw or b"")
