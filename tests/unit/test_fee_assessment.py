@@ -4,13 +4,15 @@ cash handed over where only the bank or an online channel may take it."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from pantau.core.alerts import Alert, alert_id
+from pantau.core.alerts import FEE_RULES, RULES, Alert, Rule, alert_id
 from pantau.core.catalog import parse_catalog
 from pantau.core.events import Event
 from pantau_tracker.domain.case import CaseState
@@ -314,3 +316,16 @@ def test_a_redelivered_payment_gives_the_same_alerts_and_no_second_payment() -> 
     again = handle_event(state, paid("1750000"), T0 + timedelta(hours=5), PBG)
     assert again.duplicate
     assert [a.to_json_bytes() for a in again.alerts] == [a.to_json_bytes() for a in first]
+
+
+def test_the_documented_rule_table_is_the_code_s() -> None:
+    """docs/contract-extensions.md section 7 lists fee.mismatch and the four fee rules with the
+    category and severity of the rule table, each triggered by its event."""
+    doc = Path(__file__).resolve().parents[2] / "docs" / "contract-extensions.md"
+    section = doc.read_text(encoding="utf-8").split("## 7.")[1]
+    rows = re.findall(
+        r"^\| `(fee\.[a-z_]+)` \| .* \| ([a-z_]+) \| ([a-z]+) \| event_id \|$", section, re.M
+    )
+    assert {rule for rule, _, _ in rows} == {Rule.FEE_MISMATCH, *FEE_RULES}
+    for rule, category, severity in rows:
+        assert (RULES[rule].category.value, RULES[rule].severity.value) == (category, severity)
