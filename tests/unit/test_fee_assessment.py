@@ -249,6 +249,18 @@ def test_a_payment_without_an_official_receipt_number(receipt: str | None) -> No
     assert alerts[0].evidence == {"amount": "1500000"}
 
 
+def test_a_catalog_that_says_nothing_of_assessment_or_channels_is_judged_as_before() -> None:
+    """Without an assessing step or payment channels, a payment without a receipt, in cash,
+    before anything was assessed and paid twice raises only what the contract's rules say."""
+    data = catalog()
+    del data["services"][0]["payment_channels"]
+    data["services"][0]["steps"][2].pop("assessment")
+    first = paid("1500000", receipt=None, channel="cash")
+    second = paid("1500000", n=5, hours=28, receipt=None, channel="cash")
+    _, alerts = run([*opened(), assessed("1500000"), first, second], _standard(data))
+    assert rules(alerts) == [("process.invalid_transition", "paid")]
+
+
 def test_cash_handed_to_an_officer_on_a_service_paid_only_at_the_bank_or_online() -> None:
     """The retribution is paid only at the bank or online; an officer taking it in cash is
     fee.cash_to_officer, with the officer on the alert, even for the right amount."""

@@ -150,6 +150,12 @@ class Service:
         return frozenset(step.code for step in self.steps if step.assessment)
 
     @property
+    def describes_payment(self) -> bool:
+        """True when the catalog says how the service's fee is assessed or paid (an assessing
+        step or `payment_channels`): its payments are then held to that (the fee rules)."""
+        return bool(self.assessment_steps) or self.payment_channels is not None
+
+    @property
     def terminal_steps(self) -> frozenset[str]:
         """Codes of the steps that end a case, successfully or not."""
         return frozenset(step.code for step in self.steps if step.terminal)

@@ -2152,7 +2152,7 @@ _PLANTERS: dict[str, _Planter] = {
         _any(lambda s, p: _payment_index(s, p) is not None), _plant_paid_before_assessment
     ),
     Rule.FEE_NO_RECEIPT: _Planter(
-        _any(lambda s, p: not s.fee.is_free and any(st.payment for st in _steps(s, p))),
+        _any(lambda s, p: s.describes_payment and any(st.payment for st in _steps(s, p))),
         _plant_no_receipt,
     ),
     Rule.FEE_CASH_TO_OFFICER: _Planter(

@@ -17,7 +17,8 @@ The fee (docs/contract-extensions.md section 7): the latest assessing step in ti
 fee in force (`attributes.assessed_amount`; an unreadable one is a fee of unknown amount) and is
 judged against the tariff; a payment above 0 is judged against that fee when its amount is
 known, else the tariff, and is the second one for it, or comes before any assessing step, or
-lacks a receipt number, or is cash where the service takes none.
+lacks a receipt number (where the catalog has an assessing step or payment channels), or is
+cash where the service takes none.
 """
 
 from __future__ import annotations
@@ -124,7 +125,8 @@ def rules_raised(
                     raised.add(Rule.FEE_PAID_TWICE)
                 if service.assessment_steps and not service.assessment_steps & done:
                     raised.add(Rule.FEE_PAID_BEFORE_ASSESSMENT)
-                if not (payment.receipt or "").strip():
+                described = bool(service.assessment_steps) or service.payment_channels is not None
+                if described and not (payment.receipt or "").strip():
                     raised.add(Rule.FEE_NO_RECEIPT)
                 channels = service.payment_channels
                 if payment.channel == "cash" and channels is not None and "cash" not in channels:

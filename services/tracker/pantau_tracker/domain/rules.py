@@ -394,7 +394,7 @@ def detect_fee(
                 },
             )
         )
-    if not (payment.receipt or "").strip():
+    if service.describes_payment and not (payment.receipt or "").strip():
         alerts.append(
             _event_alert(
                 Rule.FEE_NO_RECEIPT,
