@@ -14,7 +14,9 @@ import pytest
 
 from pantau.core.alerts import FEE_RULES, RULES, Alert, Rule, alert_id
 from pantau.core.catalog import parse_catalog
-from pantau.core.events import Event
+from pantau.core.events import Event, canonical_bytes
+from pantau.core.fast_events import checked_event
+from pantau.history.records import event_columns, event_of_canonical
 from pantau_tracker.domain.case import CaseState
 from pantau_tracker.domain.standards import CaseStandard, Standards
 from pantau_tracker.domain.tracking import handle_event
@@ -341,3 +343,16 @@ def test_the_documented_rule_table_is_the_code_s() -> None:
     assert {rule for rule, _, _ in rows} == {Rule.FEE_MISMATCH, *FEE_RULES}
     for rule, category, severity in rows:
         assert (RULES[rule].category.value, RULES[rule].severity.value) == (category, severity)
+
+
+def test_the_history_of_record_keeps_the_channel_and_the_assessed_amount() -> None:
+    """The hashed canonical form of an event carries its payment channel and assessed amount,
+    reads back as the same event, and the sink's fast reading of the record agrees with it."""
+    for item in (assessed("1500000.00"), paid("1500000", channel="cash")):
+        canonical = canonical_bytes(item)
+        assert event_of_canonical(canonical.decode("utf-8")) == item
+        assert event_columns(event_of_canonical(canonical.decode("utf-8"))) == event_columns(item)
+        fast = checked_event(item.to_json_bytes())
+        assert fast is not None
+        assert fast.canonical == canonical
+    assert b'"channel":"cash"' in canonical_bytes(paid("1500000", channel="cash"))
