@@ -142,14 +142,8 @@ def test_clean_cases_follow_the_catalog(catalog: Catalog, run: list[Emission]) -
                 if service.assessment_steps:
                     assert event.payment.amount == assessed, case_id
                 if event.payment.channel is not None:
-                    assert event.payment.channel in (
-                        service.payment_channels
-                        or {"cash"}
-                        | {
-                            "bank",
-                            "online",
-                        }
-                    )
+                    allowed = service.payment_channels or {"bank", "online", "cash"}
+                    assert event.payment.channel in allowed, case_id
             assert event.mode == "backfill"
         for first, second in service.separate:
             assert not signed[first] & signed[second], case_id
