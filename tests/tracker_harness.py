@@ -432,7 +432,9 @@ def pbg_case(case_id: str, start: datetime, kind: str = "clean") -> list[dict[st
     elif kind == "same_officer":
         events[4] = event(5, "approved", officer={**verifier, "role": "head"})
     elif kind == "fee_mismatch":
-        events[3] = event(4, "paid", payment={"amount": "75000.00", "currency": "IDR"})
+        events[3] = event(
+            4, "paid", payment={"amount": "75000.00", "currency": "IDR", "receipt": "KW-1"}
+        )
     elif kind == "role_not_allowed":
         events[1] = event(2, "verified", officer={"id": "X9", "role": "cashier"})
     elif kind == "reason_missing":

@@ -6,14 +6,16 @@ import argparse
 import sys
 from pathlib import Path
 
-from pantau.core.catalog import Catalog, CatalogError, load_catalog
+from pantau.core.catalog import Catalog, CatalogError, Service, load_catalog
 from pantau.settings import CommonSettings
 
 
 def catalog_warnings(catalog: Catalog) -> list[str]:
     """What is valid but probably not meant: a service without an overall `sla` is never judged
     by `sla.case_overdue`; its closed cases count as within the standard in v_sla_compliance,
-    and `pantau report sla` judges them on their step limits alone."""
+    and `pantau report sla` judges them on their step limits alone. A payment step that the
+    process reaches without passing an assessing step makes that payment, honest or not,
+    `fee.paid_before_assessment`."""
     warnings = []
     for code in sorted(catalog.agencies):
         for service in catalog.services_of(code):
@@ -22,7 +24,37 @@ def catalog_warnings(catalog: Catalog) -> list[str]:
                     f"services[{service.code}@{code}]: no overall sla; its cases are never "
                     "late as a whole (sla.case_overdue); only step limits can make them late"
                 )
+            unassessed = _paid_unassessed(service)
+            if unassessed:
+                warnings.append(
+                    f"services[{service.code}@{code}]: payment step {', '.join(unassessed)} "
+                    "can be reached without an assessing step; such payments are "
+                    "fee.paid_before_assessment"
+                )
     return warnings
+
+
+def _paid_unassessed(service: Service) -> list[str]:
+    """The payment steps the flow reaches from a start step without an assessing step, when
+    the service has one."""
+    if not service.assessment_steps:
+        return []
+    seen = set(service.start_steps)
+    waiting = sorted(seen)
+    while waiting:
+        code = waiting.pop()
+        if code in service.assessment_steps:
+            continue
+        for following in service.allowed_after(code) - seen:
+            seen.add(following)
+            waiting.append(following)
+    order = [step.code for step in service.steps]
+    return [c for c in order if c in seen - service.assessment_steps and _pays(service, c)]
+
+
+def _pays(service: Service, code: str) -> bool:
+    step = service.step(code)
+    return step is not None and step.payment
 
 
 def main(argv: list[str]) -> int:

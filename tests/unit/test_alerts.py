@@ -74,6 +74,10 @@ EXTENSION_RULES = {
     "sla.deemed_approval_near": "undue_delay",
     "sla.deemed_approved": "undue_delay",
     "process.after_deemed_approval": "abuse_of_authority",
+    "fee.paid_twice": "improper_request",
+    "fee.paid_before_assessment": "improper_request",
+    "fee.no_receipt": "improper_request",
+    "fee.cash_to_officer": "improper_request",
 }
 
 
@@ -110,7 +114,7 @@ def fee_alert(**changes: Any) -> Alert:
 
 
 def test_rule_table_is_the_contracts() -> None:
-    """RULES has the fourteen contract rules and the seven extensions, each with its category."""
+    """RULES has the fourteen contract rules and the extensions, each with its category."""
     expected = CONTRACT_RULES | EXTENSION_RULES
     assert {rule: info.category.value for rule, info in RULES.items()} == expected
     assert {rule.value for rule in Rule} == set(expected)
@@ -144,6 +148,10 @@ def test_rule_table_is_read_only() -> None:
         ("sla.step_overdue", Severity.MEDIUM),
         ("sla.case_overdue", Severity.MEDIUM),
         ("process.invalid_transition", Severity.MEDIUM),
+        ("fee.paid_twice", Severity.HIGH),
+        ("fee.cash_to_officer", Severity.HIGH),
+        ("fee.paid_before_assessment", Severity.MEDIUM),
+        ("fee.no_receipt", Severity.MEDIUM),
     ],
 )
 def test_default_severities(rule: str, severity: Severity) -> None:

@@ -156,11 +156,16 @@ def test_sample_catalog_loads_cleanly() -> None:
 
 def test_sample_catalog_holds_the_contract_example_service() -> None:
     """The sample catalog's pbg of kota-malang.dpmptsp is the contract's example, as loaded,
-    plus its own thresholds for the cross-case rules (an optional extension section)."""
+    plus its own thresholds for the cross-case rules and its fee's assessing step and payment
+    channels (optional extensions)."""
     sample = load_catalog(SAMPLE_CATALOG).services[("kota-malang.dpmptsp", "pbg")]
     example = parse_catalog(catalog_data(), SOURCE).services[("kota-malang.dpmptsp", "pbg")]
     assert example.oversight == OversightPolicy()
-    assert replace(sample, oversight=example.oversight) == example
+    assert sample.assessment_steps == frozenset({"fee_assessed"})
+    assert sample.payment_channels == frozenset({"bank", "online"})
+    steps = tuple(replace(s, assessment=False) for s in sample.steps)
+    plain = replace(sample, oversight=example.oversight, steps=steps, payment_channels=None)
+    assert plain == example
 
 
 def test_sample_catalog_covers_free_fixed_and_range_fees() -> None:
@@ -307,7 +312,7 @@ def test_unknown_key_in_service() -> None:
     pbg(data)["mandtory"] = []
     assert problems(data) == [
         f"{SOURCE}: {PBG}: unknown key 'mandtory' (expected: code, agency, name, fee, steps, "
-        "sla, next, mandatory, separate, oversight, deemed_approval)"
+        "sla, next, mandatory, separate, oversight, deemed_approval, payment_channels)"
     ]
 
 
@@ -317,7 +322,7 @@ def test_unknown_key_in_step() -> None:
     step(data, "verified")["rolse"] = ["verifier"]
     assert problems(data) == [
         f"{SOURCE}: {PBG}.steps[verified]: unknown key 'rolse' (expected: code, start, "
-        "terminal, roles, sla, payment, reason_required, clock)"
+        "terminal, roles, sla, payment, reason_required, clock, assessment)"
     ]
 
 
@@ -607,6 +612,86 @@ def test_payment_step_in_free_service() -> None:
     assert problems(data) == [
         f"{SOURCE}: {PBG}.steps[paid]: a payment step in a free service (fee 0): every payment "
         "would be a fee.mismatch"
+    ]
+
+
+def test_an_assessing_step_and_the_payment_channels_are_read() -> None:
+    """`assessment: true` marks the step that assesses the fee; `payment_channels` lists the
+    channels the service may be paid through; both are optional."""
+    data = catalog_data()
+    step(data, "fee_assessed")["assessment"] = True
+    pbg(data)["payment_channels"] = ["bank", "online"]
+    service = parse_catalog(data, SOURCE).service("kota-malang.dpmptsp", "pbg")
+    assert service is not None
+    assert service.assessment_steps == frozenset({"fee_assessed"})
+    assert service.payment_channels == frozenset({"bank", "online"})
+    plain = parse_catalog(catalog_data(), SOURCE).service("kota-malang.dpmptsp", "pbg")
+    assert plain is not None
+    assert plain.assessment_steps == frozenset()
+    assert plain.payment_channels is None
+
+
+@pytest.mark.parametrize(
+    ("code", "flags"),
+    [("submitted", {}), ("issued", {}), ("paid", {})],
+)
+def test_an_assessing_step_is_neither_start_nor_end_nor_payment(
+    code: str, flags: dict[str, Any]
+) -> None:
+    """The fee is assessed during the case, at a step of its own, not where it is paid."""
+    data = catalog_data()
+    step(data, code)["assessment"] = True
+    assert problems(data) == [
+        f"{SOURCE}: {PBG}.steps[{code}]: an assessing step cannot be a start, terminal or "
+        "payment step: the fee is assessed during the case, and paid at a step of its own"
+    ]
+
+
+def test_an_assessing_step_in_a_free_service() -> None:
+    """A free service has no fee to assess."""
+    data = catalog_data()
+    pbg(data)["fee"] = 0
+    step(data, "paid")["payment"] = False
+    step(data, "fee_assessed")["assessment"] = True
+    assert problems(data) == [
+        f"{SOURCE}: {PBG}.steps[fee_assessed]: an assessing step in a free service (fee 0): "
+        "nothing to assess"
+    ]
+
+
+def test_the_assessment_flag_is_a_boolean() -> None:
+    """Like every step flag, `assessment` is a YAML boolean."""
+    data = catalog_data()
+    step(data, "fee_assessed")["assessment"] = "yes"
+    assert problems(data) == [
+        f"{SOURCE}: {PBG}.steps[fee_assessed].assessment: must be true or false, not 'yes'"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("channels", "message"),
+    [
+        ([], "must be a non-empty list of bank, online, cash, not []"),
+        ("bank", "must be a non-empty list of bank, online, cash, not 'bank'"),
+        (["bank", "qris"], "unknown channel 'qris' (channels: bank, online, cash)"),
+        (["bank", "bank"], "names a channel twice"),
+    ],
+)
+def test_bad_payment_channels(channels: Any, message: str) -> None:
+    """`payment_channels` names each of bank, online and cash at most once."""
+    data = catalog_data()
+    pbg(data)["payment_channels"] = channels
+    assert problems(data) == [f"{SOURCE}: {PBG}.payment_channels: {message}"]
+
+
+def test_payment_channels_of_a_free_service() -> None:
+    """A free service is paid through no channel."""
+    data = catalog_data()
+    pbg(data)["fee"] = 0
+    step(data, "paid")["payment"] = False
+    pbg(data)["payment_channels"] = ["bank"]
+    assert problems(data) == [
+        f"{SOURCE}: {PBG}.payment_channels: a free service (fee 0) is paid through no channel"
     ]
 
 
@@ -988,8 +1073,10 @@ def test_catalog_summary_is_json_for_the_agency(catalog: Catalog) -> None:
         "payment": False,
         "reason_required": False,
         "clock": None,
+        "assessment": False,
     }
     assert pbg_summary["deemed_approval"] is None
+    assert pbg_summary["payment_channels"] is None
 
 
 def test_catalog_summary_of_unknown_agency(catalog: Catalog) -> None:

@@ -1,4 +1,5 @@
-"""`pantau catalog` warns about a service that has no overall time limit."""
+"""`pantau catalog` warns about a service that has no overall time limit, and about a payment
+that the process lets come before the fee is assessed."""
 
 from __future__ import annotations
 
@@ -63,3 +64,45 @@ def test_a_limit_from_a_named_step_is_valid_and_not_warned_about(
     err = capsys.readouterr().err
     assert "limited@demo.agency].steps" not in err
     assert "services[unlimited@demo.agency]: no overall sla" in err
+
+
+PAYING = """
+calendars:
+  always: {timezone: UTC, weekdays: all, hours: "00:00-24:00"}
+agencies:
+  - {code: demo.agency, name: Demo, calendar: always}
+services:
+  - code: assessed
+    agency: demo.agency
+    name: Assessed
+    fee: {min: 1000, max: 90000}
+    sla: 10 days
+    steps:
+      - {code: opened, start: true}
+      - {code: assessed, assessment: true}
+      - {code: paid, payment: true}
+      - {code: closed, terminal: true}
+    next:
+      opened: [assessed, PAY_EARLY]
+      assessed: [paid]
+      paid: [closed]
+"""
+
+
+@pytest.mark.parametrize(
+    ("early", "warned"), [("closed", False), ("paid", True)], ids=["always-assessed", "pay-early"]
+)
+def test_a_payment_reachable_before_any_assessment_is_warned_about(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], early: str, warned: bool
+) -> None:
+    """A flow that lets a case pay without passing its assessing step would make every such
+    payment fee.paid_before_assessment; one that always assesses first draws no warning."""
+    path = tmp_path / "catalog.yaml"
+    path.write_text(PAYING.replace("PAY_EARLY", early), encoding="utf-8")
+    assert main([str(path)]) == 0
+    err = capsys.readouterr().err
+    warning = (
+        "services[assessed@demo.agency]: payment step paid can be reached without an assessing "
+        "step; such payments are fee.paid_before_assessment"
+    )
+    assert (warning in err) is warned

@@ -8,7 +8,14 @@ from pathlib import Path
 
 import yaml
 
-from pantau.core.alerts import CROSS_CASE_RULES, DEEMED_APPROVAL_RULES, RULES, Alert, Rule
+from pantau.core.alerts import (
+    CROSS_CASE_RULES,
+    DEEMED_APPROVAL_RULES,
+    FEE_RULES,
+    RULES,
+    Alert,
+    Rule,
+)
 from pantau.core.catalog import parse_catalog
 from pantau.core.events import Event
 
@@ -34,8 +41,8 @@ def test_the_event_and_alert_examples_fit_the_models() -> None:
 def test_the_rule_table_names_the_rules_the_code_raises() -> None:
     text = DOC.read_text(encoding="utf-8")
     table = dict(re.findall(r"^\| `([a-z_]+\.[a-z_]+)` \|.*\| ([a-z_]+) \|$", text, re.M))
-    # The cross-case rules, citizen reports and deemed approvals are extensions
+    # The cross-case rules, citizen reports, deemed approvals and the fee rules are extensions
     # (docs/contract-extensions.md).
-    extensions = {*CROSS_CASE_RULES, Rule.CITIZEN_REPORT, *DEEMED_APPROVAL_RULES}
+    extensions = {*CROSS_CASE_RULES, Rule.CITIZEN_REPORT, *DEEMED_APPROVAL_RULES, *FEE_RULES}
     assert sorted(table) == sorted(str(rule) for rule in Rule if rule not in extensions)
     assert table == {rule: str(RULES[rule].category) for rule in table}

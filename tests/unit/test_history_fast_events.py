@@ -115,6 +115,7 @@ def documents(draw: st.DrawFn) -> dict[str, Any]:
             optional={
                 "currency": st.just("IDR"),
                 "receipt": st.text(_PRINTABLE, min_size=1, max_size=30) | st.none(),
+                "channel": st.sampled_from(["bank", "online", "cash", "counter"]) | st.none(),
             },
         )
         | st.none(),

@@ -175,6 +175,64 @@ def test_invalid_fields_are_422_with_their_path(
     assert [(p["index"], p["field"]) for p in response.json()["errors"]] == [(0, field)]
 
 
+ASSESSOR = {"id": "198903172014021002", "role": "assessor"}
+
+
+@pytest.mark.parametrize(
+    "assessed",
+    [1500000, "-1500000", "1500000.001", "Rp 1.500.000", "", None, True, {"amount": "1"}],
+)
+def test_an_assessing_step_with_a_bad_assessed_amount_is_422(
+    client: TestClient, publisher: InMemoryPublisher, assessed: Any
+) -> None:
+    """The assessed fee of an assessing step is a decimal string of rupiah like payment.amount:
+    a JSON number, a negative amount, three decimals, formatted text, an empty string, a
+    boolean or an object is refused at its path, and nothing is published."""
+    body = event(step="fee_assessed", officer=ASSESSOR, attributes={"assessed_amount": assessed})
+    response = post(client, body)
+    if assessed is None:  # no amount stated: an assessment of unknown amount, accepted
+        assert response.status_code == 202, response.text
+        return
+    assert response.status_code == 422, response.text
+    assert [(p["index"], p["field"]) for p in response.json()["errors"]] == [
+        (0, "attributes.assessed_amount")
+    ]
+    assert publisher.records == []
+
+
+def test_assessed_amounts_and_payment_channels_are_accepted(
+    client: TestClient, publisher: InMemoryPublisher
+) -> None:
+    """An assessing step stating its fee and a payment naming its channel are accepted as sent;
+    on a step that assesses nothing the attribute is the agency's own and not checked."""
+    assessed = event(
+        step="fee_assessed", officer=ASSESSOR, attributes={"assessed_amount": "1500000.00"}
+    )
+    paid = event(
+        step="paid",
+        payment={"amount": "1500000.00", "receipt": "KW-88121", "channel": "bank"},
+    )
+    elsewhere = event(step="submitted", attributes={"assessed_amount": 12})
+    for body in (assessed, paid, elsewhere):
+        assert post(client, body).status_code == 202
+    published = [Event.from_json_bytes(record.value) for record in publisher.records]
+    assert published[0].attributes == {"assessed_amount": "1500000.00"}
+    assert published[1].payment is not None
+    assert published[1].payment.channel == "bank"
+
+
+@pytest.mark.parametrize("channel", ["transfer", "Bank", "", 1])
+def test_a_payment_channel_outside_bank_online_cash_is_422(
+    client: TestClient, publisher: InMemoryPublisher, channel: Any
+) -> None:
+    """`payment.channel` is one of bank, online or cash."""
+    body = event(step="paid", payment={"amount": "150000", "receipt": "KW-1", "channel": channel})
+    response = post(client, body)
+    assert response.status_code == 422, response.text
+    assert [(p["index"], p["field"]) for p in response.json()["errors"]] == [(0, "payment.channel")]
+    assert publisher.records == []
+
+
 def test_steps_with_roles_and_reasons_accept_complete_events(client: TestClient) -> None:
     """An officer on a role step and a reason on a reason_required step make the event valid."""
     officer = {"id": "198702142010011003", "role": "verifier"}

@@ -95,7 +95,8 @@ def test_the_replayed_example_raises_what_the_page_says() -> None:
         states[event.case_id] = outcome.state
         raised |= {(a.case_id, a.rule) for a in outcome.alerts}
     sentence = re.search(
-        r"PBG-1 skipped `fee_assessed` \(`([a-z._]+)`\) and\s+`approved` \(`([a-z._]+)`\), and"
+        r"PBG-1 skipped `fee_assessed` \(`([a-z._]+)`\), so it paid\s+before its fee was "
+        r"assessed \(`([a-z._]+)`\), and skipped `approved`\s+\(`([a-z._]+)`\), and"
         r"\s+was issued after .*? \(`([a-z._]+)`\)",
         TEXT,
         re.S,

@@ -228,6 +228,7 @@ def test_the_view_shows_steps_deadlines_and_fee_and_nothing_else(catalog: Catalo
         "min": 100000,
         "max": 50000000,
         "currency": "IDR",
+        "channels": ["bank", "online"],
     }
     assert view["service"]["time_limit"] == {"amount": 28, "unit": "working_days"}
     assert view["late"] is False
@@ -242,9 +243,14 @@ def test_the_view_shows_steps_deadlines_and_fee_and_nothing_else(catalog: Catalo
     assert "Rp100.000 sampai Rp50.000.000" in page.text
     assert "Berkas diverifikasi" in page.text
     assert "28 hari kerja" in page.text
+    assert (
+        "Pembayaran hanya melalui bank atau kanal daring (virtual account, QRIS); jangan "
+        "membayar tunai kepada petugas." in page.text
+    )
     english = client.post("/status", data={"receipt": "PBG-9", "code": code, "lang": "en"})
     assert 'lang="en"' in english.text
     assert "28 working days" in english.text
+    assert "never pay cash to an officer" in english.text
 
 
 def test_a_case_deemed_approved_says_so_in_both_languages(catalog: Catalog) -> None:

@@ -473,7 +473,9 @@ def test_role_not_allowed_and_missing_officer() -> None:
 )
 def test_fee_against_tariff(service: str, amount: str, expected: list[str]) -> None:
     """A payment outside the range or off the fixed tariff is fee.mismatch; within it, nothing."""
-    item = event("paid", T0, n=4, service=service, payment={"amount": amount})
+    item = event(
+        "paid", T0, n=4, service=service, payment={"amount": amount, "receipt": "KW-88121"}
+    )
     state = run([event("submitted", T0 - timedelta(hours=1), n=1, service=service)])[0]
     if service == "pbg":
         state = None  # judge the payment alone; flow rules are covered elsewhere
@@ -490,7 +492,7 @@ def test_any_payment_on_a_free_service() -> None:
         service="ktp-el",
         agency="kota-malang.disdukcapil",
         n=2,
-        payment={"amount": "50000"},
+        payment={"amount": "50000", "receipt": "KW-88121"},
     )
     _, alerts = run([opened, charged])
     assert rules(alerts) == [("fee.mismatch", "verified")]

@@ -246,8 +246,9 @@ def test_what_an_endless_run_remembers_stays_bounded(catalog: Catalog) -> None:
     assert 0 < second <= first * 1.5, sizes
 
 
-def test_the_report_scores_all_twenty_rules() -> None:
-    """Scoring lists the cross-case rules beside the contract's, and `--rules` names a subset."""
+def test_the_report_scores_every_rule() -> None:
+    """Scoring lists the extension rules beside the contract's, and `--rules` names a subset
+    (a named set, such as `fee`, or rule ids)."""
     truth = CaseTruth("a", "s", "c1", ("queue.jump",), "queue.jump")
     scores = score([truth], [("a", "c1", "queue.jump"), ("a", "c1", "time.off_hours")])
     assert list(scores.rules) == list(ALL_RULES)
@@ -256,5 +257,13 @@ def test_the_report_scores_all_twenty_rules() -> None:
     assert all(rule in report for rule in ALL_RULES)
     assert planted_rules("contract,officer.burst") == (*CONTRACT_RULES, "officer.burst")
     assert planted_rules("cross-case") == CROSS_CASE_RULES
+    assert planted_rules("fee") == (
+        "fee.mismatch",
+        "fee.paid_twice",
+        "fee.paid_before_assessment",
+        "fee.no_receipt",
+        "fee.cash_to_officer",
+    )
+    assert planted_rules("contract,fee").count("fee.mismatch") == 1
     with pytest.raises(argparse.ArgumentTypeError):
         planted_rules("queue.jumps")

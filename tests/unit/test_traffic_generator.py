@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -26,7 +27,7 @@ def catalog() -> Catalog:
 
 @pytest.fixture(scope="module")
 def run(catalog: Catalog) -> list[Emission]:
-    return list(Simulation(catalog, seed=11, start=START, cases=420, anomaly_rate=0.5))
+    return list(Simulation(catalog, seed=11, start=START, cases=560, anomaly_rate=0.5))
 
 
 def _by_case(emissions: list[Emission]) -> dict[str, list[Emission]]:
@@ -68,16 +69,18 @@ COMPANIONS = {
     "process.skipped_step": {"process.invalid_transition"},
     "sla.deemed_approved": _DEEMED,
     "process.after_deemed_approval": _DEEMED,
+    "fee.paid_twice": {"process.invalid_transition"},
 }
 
 
 def test_every_rule_is_planted(run: list[Emission]) -> None:
-    """All 14 contract rules, the 6 cross-case ones and the 3 of deemed approval are planted,
-    each planted case lists its rule in the truth and nothing it could avoid."""
+    """All 14 contract rules, the 6 cross-case ones, the 3 of deemed approval and the 4 fee
+    rules are planted, each planted case lists its rule in the truth and nothing it could
+    avoid."""
     truths = _truths(run).values()
     planted = {t.planted for t in truths if t.planted}
     assert planted == set(ALL_RULES)
-    assert len(planted) == 23
+    assert len(planted) == 27
     for truth in truths:
         if truth.planted:
             assert truth.planted in truth.rules
@@ -119,6 +122,7 @@ def test_clean_cases_follow_the_catalog(catalog: Catalog, run: list[Emission]) -
         if last.is_success:
             assert service.mandatory <= {e.step for e in events}
         signed: dict[str, set[str]] = defaultdict(set)
+        assessed = None
         for event, step in zip(events, steps, strict=True):
             assert step is not None
             if step.roles:
@@ -128,12 +132,52 @@ def test_clean_cases_follow_the_catalog(catalog: Catalog, run: list[Emission]) -
                 signed[event.step].add(event.officer.id)
             if step.reason_required:
                 assert event.reason
+            if step.assessment:
+                assessed = Decimal(str(event.attributes["assessed_amount"]))
+                assert service.fee.allows(assessed)
             if event.payment is not None:
                 assert step.payment
                 assert service.fee.allows(event.payment.amount)
+                assert event.payment.receipt
+                if service.assessment_steps:
+                    assert event.payment.amount == assessed, case_id
+                if event.payment.channel is not None:
+                    allowed = service.payment_channels or {"bank", "online", "cash"}
+                    assert event.payment.channel in allowed, case_id
             assert event.mode == "backfill"
         for first, second in service.separate:
             assert not signed[first] & signed[second], case_id
+
+
+def test_fee_mismatches_are_planted_against_the_assessment_too(catalog: Catalog) -> None:
+    """Where a service assesses its fee, a planted fee.mismatch is a payment that differs from
+    the case's own assessment though inside the tariff (a levy), or an assessment outside the
+    tariff paid as assessed."""
+    simulation = Simulation(
+        catalog, seed=12, start=START, cases=240, anomaly_rate=0.5, rules=[Rule.FEE_MISMATCH]
+    )
+    run = list(simulation)
+    truths = _truths(run)
+    levies, off_tariff = 0, 0
+    for case_id, emissions in _by_case(run).items():
+        if truths[case_id].planted != Rule.FEE_MISMATCH:
+            continue
+        events = list({e.event.event_id: e.event for e in emissions}.values())
+        service = catalog.service(events[0].agency, events[0].service)
+        assert service is not None
+        if not service.assessment_steps:
+            continue
+        (assessing,) = [e for e in events if e.step in service.assessment_steps]
+        assessed = Decimal(str(assessing.attributes["assessed_amount"]))
+        (payment,) = [e.payment for e in events if e.payment is not None]
+        if service.fee.allows(assessed):
+            assert payment.amount != assessed
+            levies += service.fee.allows(payment.amount)
+        else:
+            assert payment.amount == assessed
+            off_tariff += 1
+    assert levies > 0
+    assert off_tariff > 0
 
 
 def test_clean_cases_meet_every_deadline(catalog: Catalog, run: list[Emission]) -> None:

@@ -16,7 +16,13 @@ from typing import Any
 from pydantic import ValidationError
 
 from pantau.core.catalog import Catalog
-from pantau.core.events import IncomingEvent, describe_errors, event_key
+from pantau.core.events import (
+    ASSESSED_AMOUNT,
+    IncomingEvent,
+    assessed_amount,
+    describe_errors,
+    event_key,
+)
 from pantau.core.pseudonym import PseudonymKey
 from pantau_intake.publisher import OutgoingRecord
 from pantau_intake.settings import MAX_BATCH_EVENTS
@@ -206,6 +212,11 @@ def _catalog_problems(index: int, event: IncomingEvent, catalog: Catalog) -> lis
         )
     if step.reason_required and event.reason is None:
         problems.append(Problem(index, "reason", f"required on step {step.code}"))
+    if step.assessment:
+        try:
+            assessed_amount(event.attributes)
+        except ValueError as error:
+            problems.append(Problem(index, f"attributes.{ASSESSED_AMOUNT}", str(error)))
     return problems
 
 

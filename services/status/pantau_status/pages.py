@@ -105,6 +105,10 @@ def _fee(view: dict[str, Any], lang: str) -> str:
         amount = t(lang, "fee_range", min=format_money(fee["min"]), max=format_money(fee["max"]))
     payments = [s["label"] for s in view["service"]["steps"] if s["payment"]]
     where = f"<br>{escape(t(lang, 'only_payment', step=payments[0]))}" if len(payments) == 1 else ""
+    channels = fee.get("channels")
+    if channels and "cash" not in channels:
+        named = t(lang, "or").join(t(lang, f"channel_{c}") for c in channels)
+        where += f'<br><span id="no-cash">{escape(t(lang, "no_cash", channels=named))}</span>'
     return f'<p id="fee"><strong>{escape(amount)}</strong>{where}</p>'
 
 

@@ -110,6 +110,10 @@ class Rule(StrEnum):
     SLA_DEEMED_APPROVAL_NEAR = "sla.deemed_approval_near"
     SLA_DEEMED_APPROVED = "sla.deemed_approved"
     PROCESS_AFTER_DEEMED_APPROVAL = "process.after_deemed_approval"
+    FEE_PAID_TWICE = "fee.paid_twice"
+    FEE_PAID_BEFORE_ASSESSMENT = "fee.paid_before_assessment"
+    FEE_NO_RECEIPT = "fee.no_receipt"
+    FEE_CASH_TO_OFFICER = "fee.cash_to_officer"
 
 
 CROSS_CASE_RULES: frozenset[str] = frozenset(
@@ -132,6 +136,16 @@ DEEMED_APPROVAL_RULES: frozenset[str] = frozenset(
     }
 )
 """The rules of services with deemed approval (docs/contract-extensions.md)."""
+
+FEE_RULES: frozenset[str] = frozenset(
+    {
+        Rule.FEE_PAID_TWICE,
+        Rule.FEE_PAID_BEFORE_ASSESSMENT,
+        Rule.FEE_NO_RECEIPT,
+        Rule.FEE_CASH_TO_OFFICER,
+    }
+)
+"""The rules on how a case's fee is assessed and paid (docs/contract-extensions.md)."""
 
 
 @dataclass(frozen=True)
@@ -218,7 +232,9 @@ RULES: Mapping[str, RuleInfo] = _table(
         Rule.FEE_MISMATCH,
         Category.IMPROPER_REQUEST,
         Severity.HIGH,
-        "a payment differs from the tariff, or any payment on a free service",
+        "a payment differs from the tariff, or any payment on a free service; with the "
+        "assessment extension, a payment differs from the case's assessment, or an assessment "
+        "from the tariff",
     ),
     RuleInfo(
         Rule.TIME_BACKDATED,
@@ -314,6 +330,34 @@ RULES: Mapping[str, RuleInfo] = _table(
         Category.ABUSE_OF_AUTHORITY,
         Severity.HIGH,
         "a case is rejected after it was deemed approved",
+    ),
+    # How a case's fee is assessed and paid (docs/contract-extensions.md). A second payment of
+    # one bill and cash handed over where only the bank or an online channel may take it are
+    # levies with hardly an innocent reading (high); a payment recorded before its assessment
+    # or without a receipt number may still be a clerk's slip in the record (medium).
+    RuleInfo(
+        Rule.FEE_PAID_TWICE,
+        Category.IMPROPER_REQUEST,
+        Severity.HIGH,
+        "a second payment for one assessment of the case's fee",
+    ),
+    RuleInfo(
+        Rule.FEE_PAID_BEFORE_ASSESSMENT,
+        Category.IMPROPER_REQUEST,
+        Severity.MEDIUM,
+        "a payment in a case whose service assesses its fee, before the assessing step",
+    ),
+    RuleInfo(
+        Rule.FEE_NO_RECEIPT,
+        Category.IMPROPER_REQUEST,
+        Severity.MEDIUM,
+        "a payment without an official receipt number",
+    ),
+    RuleInfo(
+        Rule.FEE_CASH_TO_OFFICER,
+        Category.IMPROPER_REQUEST,
+        Severity.HIGH,
+        "a payment in cash on a service the catalog says is paid only through other channels",
     ),
 )
 

@@ -24,6 +24,7 @@ from pantau.core.oversight_policy import OversightPolicy, read_oversight
 from pantau.core.working_time import MINUTES_PER_DAY, CalendarSpec
 
 ClockAction = Literal["stop", "resume"]
+PAYMENT_CHANNELS = ("bank", "online", "cash")  # the values of an event's `payment.channel`
 
 AGENCY_CODE = re.compile(r"[a-z0-9][a-z0-9.-]{2,63}")
 SERVICE_CODE = re.compile(r"[a-z0-9][a-z0-9_-]{1,63}")
@@ -81,6 +82,7 @@ class Step:
     reason_required: bool = False
     clock: ClockAction | None = None
     sla_from: str | None = None  # the step the sla counts from; None: the step before this one
+    assessment: bool = False  # the agency assesses the case's fee here (e.g. the SKRD issued)
 
     @property
     def is_success(self) -> bool:
@@ -113,6 +115,7 @@ class Service:
     may be followed only by the step listed right after it. That suits a straight-line process;
     branches, rejections and clock stops need an explicit `next`.
     `oversight` holds the thresholds of the cross-case rules (the defaults when the YAML has none).
+    `payment_channels`, when set, are the only channels the service may be paid through.
     """
 
     agency: str
@@ -126,6 +129,7 @@ class Service:
     separate: tuple[tuple[str, str], ...] = ()
     oversight: OversightPolicy = field(default_factory=OversightPolicy)
     deemed_approval: DeemedApproval | None = None
+    payment_channels: frozenset[str] | None = None
     _by_code: Mapping[str, Step] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -139,6 +143,17 @@ class Service:
     def start_steps(self) -> frozenset[str]:
         """Codes of the steps a case may begin with."""
         return frozenset(step.code for step in self.steps if step.start)
+
+    @property
+    def assessment_steps(self) -> frozenset[str]:
+        """Codes of the steps at which the agency assesses a case's fee."""
+        return frozenset(step.code for step in self.steps if step.assessment)
+
+    @property
+    def describes_payment(self) -> bool:
+        """True when the catalog says how the service's fee is assessed or paid (an assessing
+        step or `payment_channels`): its payments are then held to that (the fee rules)."""
+        return bool(self.assessment_steps) or self.payment_channels is not None
 
     @property
     def terminal_steps(self) -> frozenset[str]:
@@ -287,6 +302,9 @@ def _service_summary(service: Service) -> dict[str, Any]:
         "name": service.name,
         "sla": None if service.sla is None else str(service.sla),
         "fee": {"min": str(service.fee.min), "max": str(service.fee.max)},
+        "payment_channels": None
+        if service.payment_channels is None
+        else [c for c in PAYMENT_CHANNELS if c in service.payment_channels],
         "steps": [
             {
                 "code": step.code,
@@ -298,6 +316,7 @@ def _service_summary(service: Service) -> dict[str, Any]:
                 "payment": step.payment,
                 "reason_required": step.reason_required,
                 "clock": step.clock,
+                "assessment": step.assessment,
             }
             for step in service.steps
         ],
@@ -775,13 +794,26 @@ class _CatalogReader:
             label,
             item,
             ("code", "agency", "name", "fee", "steps"),
-            ("sla", "next", "mandatory", "separate", "oversight", "deemed_approval"),
+            (
+                "sla",
+                "next",
+                "mandatory",
+                "separate",
+                "oversight",
+                "deemed_approval",
+                "payment_channels",
+            ),
         )
         if "agency" in item and good_agency is None:
             self.report(f"{label}.agency", f"must be an agency code, not {agency!r}")
         name = self.read_name(label, item)
         sla = self.read_duration(f"{label}.sla", item["sla"]) if "sla" in item else None
         fee = self.read_fee(f"{label}.fee", item["fee"]) if "fee" in item else None
+        channels = None
+        if "payment_channels" in item:
+            channels = self.read_payment_channels(
+                f"{label}.payment_channels", item["payment_channels"], fee
+            )
         deemed = None
         if "deemed_approval" in item:
             deemed = self.read_deemed_approval(f"{label}.deemed_approval", item, sla)
@@ -813,6 +845,7 @@ class _CatalogReader:
                     separate=tuple(process.separate),
                     oversight=oversight,
                     deemed_approval=deemed,
+                    payment_channels=channels,
                 )
         return _ServiceEntry(self.file, label, good_agency, good_code, service)
 
@@ -851,6 +884,27 @@ class _CatalogReader:
             self.report(f"{entry}.warn_before", f"must be shorter than the service's sla ({sla})")
             return None
         return DeemedApproval(warn)
+
+    def read_payment_channels(
+        self, entry: str, value: object, fee: Fee | None
+    ) -> frozenset[str] | None:
+        """`payment_channels: [bank, online]`: the channels the service may be paid through."""
+        if not isinstance(value, list) or not value:
+            self.report(
+                entry, f"must be a non-empty list of {_listing(PAYMENT_CHANNELS)}, not {value!r}"
+            )
+            return None
+        mark = len(self.problems)
+        for channel in value:
+            if channel not in PAYMENT_CHANNELS:
+                self.report(
+                    entry, f"unknown channel {channel!r} (channels: {_listing(PAYMENT_CHANNELS)})"
+                )
+        if len(set(map(str, value))) < len(value):
+            self.report(entry, "names a channel twice")
+        if fee is not None and fee.is_free:
+            self.report(entry, "a free service (fee 0) is paid through no channel")
+        return frozenset(value) if len(self.problems) == mark else None
 
     def read_fee(self, entry: str, value: object) -> Fee | None:
         if isinstance(value, Mapping):
@@ -960,11 +1014,21 @@ class _ProcessReader:
             entry,
             raw,
             ("code",),
-            ("start", "terminal", "roles", "sla", "payment", "reason_required", "clock"),
+            (
+                "start",
+                "terminal",
+                "roles",
+                "sla",
+                "payment",
+                "reason_required",
+                "clock",
+                "assessment",
+            ),
         )
         start = catalog.read_flag(entry, raw, "start")
         terminal = catalog.read_flag(entry, raw, "terminal")
         payment = catalog.read_flag(entry, raw, "payment")
+        assessment = catalog.read_flag(entry, raw, "assessment")
         reason_required = catalog.read_flag(entry, raw, "reason_required")
         roles = self.read_roles(f"{entry}.roles", raw["roles"]) if "roles" in raw else frozenset()
         sla, sla_from = (
@@ -988,6 +1052,14 @@ class _ProcessReader:
                 entry,
                 "a payment step in a free service (fee 0): every payment would be a fee.mismatch",
             )
+        if assessment and (start or terminal or payment):
+            self.report(
+                entry,
+                "an assessing step cannot be a start, terminal or payment step: the fee is "
+                "assessed during the case, and paid at a step of its own",
+            )
+        if assessment and self.fee is not None and self.fee.is_free:
+            self.report(entry, "an assessing step in a free service (fee 0): nothing to assess")
         if len(catalog.problems) == mark and isinstance(code, str):
             self.steps.append(
                 Step(
@@ -1000,6 +1072,7 @@ class _ProcessReader:
                     reason_required=reason_required,
                     clock="stop" if clock == "stop" else "resume" if clock == "resume" else None,
                     sla_from=sla_from,
+                    assessment=assessment,
                 )
             )
 

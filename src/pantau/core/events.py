@@ -49,6 +49,7 @@ from pantau.core.pseudonym import (
 )
 
 __all__ = [
+    "ASSESSED_AMOUNT",
     "ATTRIBUTES_MAX_BYTES",
     "AgencyCode",
     "Applicant",
@@ -64,9 +65,11 @@ __all__ = [
     "Officer",
     "OfficerId",
     "Payment",
+    "PaymentChannel",
     "ServiceCode",
     "StepCode",
     "Timestamp",
+    "assessed_amount",
     "canonical_bytes",
     "contains_raw_nik",
     "content_digest",
@@ -461,6 +464,26 @@ Amount = Annotated[
     ),
 ]
 
+ASSESSED_AMOUNT = "assessed_amount"
+"""The attribute in which an event of an assessing step carries the amount assessed."""
+
+
+def assessed_amount(attributes: Mapping[str, JsonValue]) -> Decimal | None:
+    """The amount an event's `attributes.assessed_amount` states, None when it states none.
+
+    Written like `payment.amount`: a decimal string of rupiah, never negative. Raises
+    ValueError, with a message for the sender, when the value is not such a string.
+    """
+    value = attributes.get(ASSESSED_AMOUNT)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ValueError('must be a string like "150000.00" (a JSON number could lose precision)')
+    if _AMOUNT.fullmatch(value) is None:
+        raise ValueError(_AMOUNT_MESSAGE)
+    return Decimal(value)
+
+
 # --- JSON objects --------------------------------------------------------------------------------
 
 
@@ -507,6 +530,7 @@ Attributes = Annotated[
 ]
 
 Channel = Literal["online", "counter", "mobile", "other"]
+PaymentChannel = Literal["bank", "online", "cash"]
 Mode = Literal["live", "backfill"]
 Seq = Annotated[int, Field(ge=1, le=2**63 - 1, description="The source's per-case counter.")]
 
@@ -530,6 +554,10 @@ class Payment(_Record):
     amount: Amount
     currency: Literal["IDR"] = "IDR"
     receipt: Receipt | None = None
+    channel: PaymentChannel | None = Field(
+        default=None,
+        description="How it was paid: at a bank, online (virtual account, QRIS) or in cash.",
+    )
 
 
 class Applicant(_Record):
@@ -638,6 +666,7 @@ class Event(_EventFields[Applicant]):
                         "amount": Decimal(payment["amount"]),
                         "currency": payment.get("currency", "IDR"),
                         "receipt": payment.get("receipt"),
+                        "channel": payment.get("channel"),
                     },
                 ),
                 "reason": document.get("reason"),

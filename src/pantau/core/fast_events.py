@@ -73,7 +73,8 @@ _FIELDS = frozenset(
 )
 _OFFICER_FIELDS = frozenset(("id", "role"))
 _APPLICANT_FIELDS = frozenset(("ref",))
-_PAYMENT_FIELDS = frozenset(("amount", "currency", "receipt"))
+_PAYMENT_FIELDS = frozenset(("amount", "currency", "receipt", "channel"))
+_PAYMENT_CHANNELS = frozenset(("bank", "online", "cash"))
 _CHANNELS = frozenset(("online", "counter", "mobile", "other"))
 _MODES = frozenset(("live", "backfill"))
 _SEQ_MAX = 2**63 - 1
@@ -198,10 +199,17 @@ def _checked(value: bytes) -> CheckedEvent | None:
             return None
         if receipt is not None and not _printable(receipt, 128):
             return None
+        paid_through = payment.get("channel")
+        if paid_through is not None and (
+            type(paid_through) is not str or paid_through not in _PAYMENT_CHANNELS
+        ):
+            return None
         amount = Decimal(amount_text)
         paid = {"amount": format(amount.quantize(_CENT), "f"), "currency": "IDR"}
         if receipt is not None:
             paid["receipt"] = receipt
+        if paid_through is not None:
+            paid["channel"] = paid_through
         canonical["payment"] = paid
     reason = document.get("reason")
     if reason is not None:

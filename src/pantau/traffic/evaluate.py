@@ -4,6 +4,7 @@
     pantau evaluate --truth truth.jsonl --source clickhouse   # v_alerts of PANTAU_CLICKHOUSE
     pantau evaluate --truth truth.jsonl --min-precision 1 --min-recall 1   # non-zero exit below
     pantau evaluate --truth truth.jsonl --rules contract      # score the contract's 14 rules only
+    pantau evaluate --truth truth.jsonl --rules fee           # fee.mismatch and the 4 fee rules
 
 The alerts topic is read from its start until no new alert has arrived for `--idle` seconds, so
 it can run while the tracker is still finishing a simulation.
@@ -49,8 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=planted_rules,
         default=planted_rules("all"),
         help=(
-            "rules to score: all (default), contract, cross-case, deemed-approval, or rule ids, "
-            "comma-separated"
+            "rules to score: all (default), contract, cross-case, deemed-approval, fee, or rule "
+            "ids, comma-separated"
         ),
     )
     return parser

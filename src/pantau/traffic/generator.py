@@ -5,10 +5,12 @@ them: each carries the event, the simulated instant it is sent, and on a case's 
 the ground truth of that case. Everything follows from the seed and the start instant (never the
 clock): cases arrive by the hour of the working day, walk the service's allowed transitions
 (clarifications that stop the clock, rejections, withdrawals), are done by officers holding the
-step's role with uneven workloads, pay within the tariff, and finish inside every deadline.
+step's role with uneven workloads, pay the fee assessed for them (within the tariff) once, with
+a receipt number, through a channel the service takes, and finish inside every deadline.
 
 A share of the cases (`anomaly_rate`) gets one planted anomaly, cycling through the contract's
-14 rules and the 6 cross-case rules (docs/contract-extensions.md). Each planted case is checked
+14 rules, the 6 cross-case rules, the 3 of deemed approval and the 4 fee rules
+(docs/contract-extensions.md). Each planted case is checked
 with `reference.rules_raised`; the truth lists exactly what that reading says the case raises
 (usually the planted rule alone), and a clean case raises none.
 
@@ -43,7 +45,7 @@ from typing import Any, Literal
 from pantau.core.alerts import Rule
 from pantau.core.catalog import Catalog, Service, Step
 from pantau.core.durations import Duration, DurationUnit
-from pantau.core.events import Event
+from pantau.core.events import ASSESSED_AMOUNT, Event
 from pantau.core.working_time import ClockStop, WorkingCalendar
 from pantau.traffic.crowd import Crowd, OfficerKind, QueueKey, Wait
 from pantau.traffic.reference import Delivery, rules_raised
@@ -82,7 +84,15 @@ DEEMED_APPROVAL_RULES: tuple[str, ...] = (
     Rule.SLA_DEEMED_APPROVED,
     Rule.PROCESS_AFTER_DEEMED_APPROVAL,
 )
-ALL_RULES: tuple[str, ...] = CONTRACT_RULES + CROSS_CASE_RULES + DEEMED_APPROVAL_RULES
+# How a case's fee is assessed and paid (docs/contract-extensions.md); `fee.mismatch` of the
+# contract is planted against the case's assessment as well where the service assesses.
+FEE_RULES: tuple[str, ...] = (
+    Rule.FEE_PAID_TWICE,
+    Rule.FEE_PAID_BEFORE_ASSESSMENT,
+    Rule.FEE_NO_RECEIPT,
+    Rule.FEE_CASH_TO_OFFICER,
+)
+ALL_RULES: tuple[str, ...] = CONTRACT_RULES + CROSS_CASE_RULES + DEEMED_APPROVAL_RULES + FEE_RULES
 
 REJECTION_REASONS = (
     "berkas persyaratan tidak lengkap",
@@ -97,6 +107,8 @@ STOP_REASONS = (
     "data pemohon perlu diperbaiki",
 )
 CHANNELS = ("online", "counter", "mobile")
+PAYMENT_CHANNELS = ("bank", "online", "cash")
+UNSTATED_PAYMENT_CHANNEL = 0.1  # share of payments recorded without their channel
 SERVICE_WEIGHTS = {"ktp-el": 5.0, "akta-kelahiran": 3.0, "nib": 3.0, "pbg": 1.5}
 MARGIN = timedelta(minutes=30)
 # Share of submissions filed by a representative (an architect or notary for building permits,
@@ -173,6 +185,7 @@ class _Draft:
     anchored: bool = False
     representative: str | None = None  # attributes.representative_ref of the submission
     exempt: set[int] = field(default_factory=set)  # completions of a planted burst
+    fee: str | None = None  # the fee assessed (and paid) for the case; None: drawn honestly
 
 
 @dataclass(frozen=True)
@@ -703,6 +716,9 @@ class Simulation:
         applicant = {"ref": "sim:" + "".join(rng.choices("abcdefghjkmnpqrstuvwxyz", k=14))}
         channel = "online" if not draft.calendar.is_working_time(draft.times[0]) else None
         channel = channel or rng.choice(CHANNELS)
+        fee = draft.fee
+        if fee is None and not service.fee.is_free:
+            fee = _tariff_amount(service, rng)  # what the case is assessed, and pays
         emissions: list[Emission] = []
         for index, code in enumerate(draft.path):
             step = service.step(code)
@@ -726,12 +742,10 @@ class Simulation:
                 document["channel"] = channel
                 if draft.representative is not None:
                     document["attributes"] = {"representative_ref": draft.representative}
-            if step.payment:
-                document["payment"] = {
-                    "amount": _tariff_amount(service, rng),
-                    "currency": "IDR",
-                    "receipt": f"KW-{rng.randrange(10**6):06d}",
-                }
+            if step.assessment and fee is not None:
+                document["attributes"] = {ASSESSED_AMOUNT: fee}
+            if step.payment and fee is not None:
+                document["payment"] = _paid(service, fee, rng)
             if step.reason_required or step.clock == "stop":  # an honest stop says why
                 reasons = STOP_REASONS if step.clock == "stop" else REJECTION_REASONS
                 document["reason"] = rng.choice(reasons)
@@ -1024,6 +1038,20 @@ def _late(
     return _ceil_second(at)
 
 
+def _paid(
+    service: Service, amount: str, rng: random.Random, *, receipt: bool = True
+) -> dict[str, Any]:
+    """An honest payment of `amount`: with a receipt number, through a channel the service
+    takes (now and then not stated)."""
+    payment: dict[str, Any] = {"amount": amount, "currency": "IDR"}
+    if receipt:
+        payment["receipt"] = f"KW-{rng.randrange(10**6):06d}"
+    allowed = [c for c in PAYMENT_CHANNELS if c in (service.payment_channels or PAYMENT_CHANNELS)]
+    if rng.random() >= UNSTATED_PAYMENT_CHANNEL:
+        payment["channel"] = rng.choice(allowed)
+    return payment
+
+
 def _tariff_amount(service: Service, rng: random.Random) -> str:
     fee = service.fee
     if fee.is_fixed:
@@ -1062,14 +1090,17 @@ def _nip(rng: random.Random) -> str:
 
 # --- the cross-case view of a plan ----------------------------------------------------------
 
-# Rules the simulation reads off a plan itself; the others (speed, bursts, brokers) are planted
-# by construction and the truth states the intent.
+# Rules the simulation reads off a plan itself (the fee rules by the reference reading), so a
+# plan that does not raise its rule is planned again; the others (speed, bursts, brokers) are
+# planted by construction and the truth states the intent.
 _JUDGED_HERE = frozenset(
     {
+        Rule.FEE_MISMATCH,
         Rule.QUEUE_JUMP,
         Rule.SLA_CLOCK_RESET_ABUSE,
         Rule.TIME_OFF_HOURS,
         *DEEMED_APPROVAL_RULES,
+        *FEE_RULES,
     }
 )
 
@@ -1520,6 +1551,9 @@ def _plant_role_not_allowed(
 def _plant_fee_mismatch(
     sim: Simulation, service: Service, n: int, at: datetime, rng: random.Random
 ) -> _Draft | None:
+    """A charge on a free service; where the service assesses its fee, a levy on top of the
+    case's assessment (within the tariff where it fits) or an assessment off the tariff;
+    elsewhere a payment off the tariff."""
     path = _happy(sim, service, rng)
     draft = sim._draft(service, n, at, rng, path)
     if draft is None:
@@ -1529,15 +1563,113 @@ def _plant_fee_mismatch(
     if fee.is_free:
         index = rng.choice([i for i, s in enumerate(steps) if not s.start])
         amount = Decimal(rng.choice((25000, 50000, 100000)))  # an unofficial charge
+        draft.extra[index] = {"payment": _paid(service, format(amount, "f"), rng)}
+        return draft
+    paying = next(i for i, s in enumerate(steps) if s.payment)
+    assessing = any(s.assessment for s in steps[:paying])
+    if assessing and rng.random() < 0.5:
+        # The assessment itself off the tariff; the applicant pays what was assessed.
+        draft.fee = format(_off_tariff(service, rng), "f")
+        return draft
+    if assessing:
+        assessed = Decimal(_tariff_amount(service, rng))
+        levy = Decimal(rng.choice((150000, 250000, 500000)))
+        amount = assessed + levy if assessed + levy <= fee.max else assessed - levy
+        if amount <= 0:
+            amount = assessed + levy
+        draft.fee = format(assessed, "f")
     else:
-        index = next(i for i, s in enumerate(steps) if s.payment)
-        if fee.min > 0 and rng.random() < 0.5:
-            amount = (fee.min / 2).quantize(Decimal(1000))
-        else:
-            amount = fee.max + Decimal(rng.choice((50000, 100000, 250000)))
-    draft.extra[index] = {
-        "payment": {"amount": format(amount, "f"), "currency": "IDR", "receipt": f"KW-{n:06d}"}
-    }
+        amount = _off_tariff(service, rng)
+    draft.extra[paying] = {"payment": _paid(service, format(amount, "f"), rng)}
+    return draft
+
+
+def _off_tariff(service: Service, rng: random.Random) -> Decimal:
+    """An amount the tariff of a service that charges does not allow."""
+    fee = service.fee
+    if fee.min > 0 and rng.random() < 0.5:
+        return (fee.min / 2).quantize(Decimal(1000))
+    return fee.max + Decimal(rng.choice((50000, 100000, 250000)))
+
+
+def _payment_index(service: Service, path: list[str]) -> int | None:
+    """The payment of a path that pays an assessed fee: a payment step after an assessing one."""
+    steps = _steps(service, path)
+    for index, step in enumerate(steps):
+        if step.payment:
+            return index if any(s.assessment for s in steps[:index]) else None
+    return None
+
+
+def _plant_paid_twice(
+    sim: Simulation, service: Service, n: int, at: datetime, rng: random.Random
+) -> _Draft | None:
+    """The assessed fee paid, then paid again (a second payment step right after the first,
+    with a receipt of its own)."""
+    path = _happy(sim, service, rng)
+    index = _payment_index(service, path)
+    if index is None:
+        return None
+    path = [*path[: index + 1], path[index], *path[index + 1 :]]
+    return sim._draft(service, n, at, rng, path)
+
+
+def _plant_paid_before_assessment(
+    sim: Simulation, service: Service, n: int, at: datetime, rng: random.Random
+) -> _Draft | None:
+    """Money taken at a step before the fee was assessed (at the submission or the check of the
+    file), of an amount within the tariff; the assessed fee is paid later as well."""
+    path = _happy(sim, service, rng)
+    steps = _steps(service, path)
+    first = next((i for i, s in enumerate(steps) if s.assessment), None)
+    if first is None or _payment_index(service, path) is None:
+        return None
+    draft = sim._draft(service, n, at, rng, path)
+    if draft is None:
+        return None
+    early = rng.randrange(first)
+    draft.extra[early] = {"payment": _paid(service, _tariff_amount(service, rng), rng)}
+    return draft
+
+
+def _plant_no_receipt(
+    sim: Simulation, service: Service, n: int, at: datetime, rng: random.Random
+) -> _Draft | None:
+    """The fee paid without an official receipt number."""
+    path = _happy(sim, service, rng)
+    draft = sim._draft(service, n, at, rng, path)
+    if draft is None:
+        return None
+    index = next(i for i, s in enumerate(_steps(service, path)) if s.payment)
+    draft.fee = draft.fee or _tariff_amount(service, rng)
+    draft.extra[index] = {"payment": _paid(service, draft.fee, rng, receipt=False)}
+    return draft
+
+
+def _plant_cash_to_officer(
+    sim: Simulation, service: Service, n: int, at: datetime, rng: random.Random
+) -> _Draft | None:
+    """The fee handed in cash to an officer, on a service paid only through the bank or online:
+    the right amount with a receipt, so the channel alone is wrong."""
+    path = _happy(sim, service, rng)
+    draft = sim._draft(service, n, at, rng, path)
+    if draft is None:
+        return None
+    index = next(i for i, s in enumerate(_steps(service, path)) if s.payment)
+    used = {o.id for o in draft.officers if o is not None}
+    pool = [
+        o
+        for (agency, _role), officers in sorted(sim.officers.items())
+        if agency == service.agency
+        for o in officers
+        if o.id not in used
+    ]
+    if not pool:
+        return None
+    draft.officers[index] = rng.choice(pool)
+    draft.fee = draft.fee or _tariff_amount(service, rng)
+    payment = _paid(service, draft.fee, rng)
+    draft.extra[index] = {"payment": payment | {"channel": "cash"}}
     return draft
 
 
@@ -2010,6 +2142,29 @@ _PLANTERS: dict[str, _Planter] = {
         _any(lambda s, p: any(st.roles for st in _steps(s, p))), _plant_role_not_allowed
     ),
     Rule.FEE_MISMATCH: _Planter(_any(_has_payment_or_free), _plant_fee_mismatch),
+    Rule.FEE_PAID_TWICE: _Planter(
+        _any(lambda s, p: _payment_index(s, p) is not None),
+        _plant_paid_twice,
+        # The catalogs let a case pay once: a second payment step is also out of the flow.
+        companions=frozenset({Rule.PROCESS_INVALID_TRANSITION}),
+    ),
+    Rule.FEE_PAID_BEFORE_ASSESSMENT: _Planter(
+        _any(lambda s, p: _payment_index(s, p) is not None), _plant_paid_before_assessment
+    ),
+    Rule.FEE_NO_RECEIPT: _Planter(
+        _any(lambda s, p: s.describes_payment and any(st.payment for st in _steps(s, p))),
+        _plant_no_receipt,
+    ),
+    Rule.FEE_CASH_TO_OFFICER: _Planter(
+        _any(
+            lambda s, p: (
+                s.payment_channels is not None
+                and "cash" not in s.payment_channels
+                and any(st.payment for st in _steps(s, p))
+            )
+        ),
+        _plant_cash_to_officer,
+    ),
     Rule.TIME_BACKDATED: _Planter(_any(_long_sla), _plant_backdated),
     Rule.TIME_FUTURE: _Planter(_any(_first_wait_is_long), _plant_future),
     Rule.TIME_OUT_OF_ORDER: _Planter(

@@ -12,6 +12,13 @@ it does not refuse it). Timers are out of scope: the simulator never leaves a ca
 deadline. A service with deemed approval is warned of once an event comes after the warning
 time, deemed approved once one comes after the service limit, and a rejection after that is
 alerted.
+
+The fee (docs/contract-extensions.md section 7): the latest assessing step in time states the
+fee in force (`attributes.assessed_amount`; an unreadable one is a fee of unknown amount) and is
+judged against the tariff; a payment above 0 is judged against that fee when its amount is
+known, else the tariff, and is the second one for it, or comes before any assessing step, or
+lacks a receipt number (where the catalog has an assessing step or payment channels), or is
+cash where the service takes none.
 """
 
 from __future__ import annotations
@@ -19,10 +26,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 from pantau.core.alerts import Rule
 from pantau.core.catalog import Service
-from pantau.core.events import Event, canonical_bytes
+from pantau.core.events import Event, assessed_amount, canonical_bytes
 from pantau.core.working_time import ClockStop, WorkingCalendar
 
 BACKDATED_TOLERANCE = timedelta(hours=24)
@@ -57,6 +65,10 @@ def rules_raised(
     deemed_at: datetime | None = None
     first_at: dict[str, datetime] = {}  # when each step first happened
     redo: set[str] = set()  # steps a clock resume led back to, awaited again
+    fee = service.fee
+    assessed_at: datetime | None = None  # when the fee in force was assessed (None: never)
+    assessed: Decimal | None = None  # its amount, when stated
+    settled = False  # the fee in force was paid
     for delivery in deliveries:
         event = delivery.event
         content = canonical_bytes(event)
@@ -94,10 +106,34 @@ def rules_raised(
                 if other is not None and event.officer.id in officers.get(other, set()):
                     raised.add(Rule.DUTY_SAME_OFFICER)
             officers.setdefault(event.step, set()).add(event.officer.id)
-        if event.payment is not None and (
-            service.fee.is_free or not service.fee.allows(event.payment.amount)
-        ):
+        stated = _assessed(event) if step.assessment else None
+        if stated is not None and not fee.allows(stated):
             raised.add(Rule.FEE_MISMATCH)
+        payment = event.payment
+        if payment is not None:
+            amount = payment.amount
+            if fee.is_free:
+                off = amount > 0
+            elif assessed_at is not None and assessed is not None:
+                off = amount != assessed
+            else:
+                off = not fee.allows(amount)
+            if off:
+                raised.add(Rule.FEE_MISMATCH)
+            if amount > 0:
+                if assessed_at is not None and settled:
+                    raised.add(Rule.FEE_PAID_TWICE)
+                if service.assessment_steps and not service.assessment_steps & done:
+                    raised.add(Rule.FEE_PAID_BEFORE_ASSESSMENT)
+                described = bool(service.assessment_steps) or service.payment_channels is not None
+                if described and not (payment.receipt or "").strip():
+                    raised.add(Rule.FEE_NO_RECEIPT)
+                channels = service.payment_channels
+                if payment.channel == "cash" and channels is not None and "cash" not in channels:
+                    raised.add(Rule.FEE_CASH_TO_OFFICER)
+                settled = settled or assessed_at is not None
+        if step.assessment and (assessed_at is None or at >= assessed_at):
+            assessed_at, assessed, settled = at, stated, False
         if not closed:
             since = previous_at
             if step.sla_from is not None:
@@ -144,3 +180,10 @@ def rules_raised(
         latest_at = at
         latest_seq = event.seq if event.seq is not None else latest_seq
     return frozenset(raised)
+
+
+def _assessed(event: Event) -> Decimal | None:
+    try:
+        return assessed_amount(event.attributes)
+    except ValueError:
+        return None

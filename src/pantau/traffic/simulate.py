@@ -7,8 +7,9 @@ possible (or at `--rate` events per second) and writes the ground truth for `pan
 
     pantau simulate --cases 2000 --seed 7 --anomaly-rate 0.2 --truth truth.jsonl --via kafka
 
-It plants the contract's 14 rules and the 6 cross-case rules; `--rules contract` (or
-`cross-case`, or rule ids) plants only those, the rest of the traffic staying honest for all 20.
+It plants the contract's 14 rules, the 6 cross-case rules, the 3 of deemed approval and the 4
+fee rules; `--rules contract` (or `cross-case`, `deemed-approval`, `fee`, or rule ids) plants
+only those, the rest of the traffic staying honest for all 27.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TextIO
 
+from pantau.core.alerts import Rule
 from pantau.core.catalog import Catalog, load_catalog
 from pantau.core.events import Event, parse_rfc3339
 from pantau.traffic.generator import (
@@ -32,6 +34,7 @@ from pantau.traffic.generator import (
     CONTRACT_RULES,
     CROSS_CASE_RULES,
     DEEMED_APPROVAL_RULES,
+    FEE_RULES,
     Emission,
     Regime,
     Simulation,
@@ -104,8 +107,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=planted_rules,
         default=ALL_RULES,
         help=(
-            "rules to plant: all (default), contract, cross-case, deemed-approval, or rule ids, "
-            "comma-separated"
+            "rules to plant: all (default), contract, cross-case, deemed-approval, fee, or rule "
+            "ids, comma-separated"
         ),
     )
     parser.add_argument(
@@ -153,6 +156,7 @@ def planted_rules(text: str) -> tuple[str, ...]:
         "contract": CONTRACT_RULES,
         "cross-case": CROSS_CASE_RULES,
         "deemed-approval": DEEMED_APPROVAL_RULES,
+        "fee": (Rule.FEE_MISMATCH, *FEE_RULES),
     }
     chosen: list[str] = []
     for part in (p.strip() for p in text.split(",") if p.strip()):

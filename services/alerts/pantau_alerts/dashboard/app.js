@@ -60,7 +60,7 @@ const RULES = {
   "process.reason_missing": ["Alasan tidak diisi", "Reason missing"],
   "duty.same_officer": ["Petugas sama pada tugas terpisah", "Same officer on separated duties"],
   "duty.role_not_allowed": ["Peran petugas tidak berwenang", "Officer role not allowed"],
-  "fee.mismatch": ["Biaya tidak sesuai tarif", "Fee differs from tariff"],
+  "fee.mismatch": ["Biaya tidak sesuai tarif atau penetapan", "Fee differs from tariff or assessment"],
   "time.backdated": ["Pencatatan mundur (backdate)", "Backdated record"],
   "time.future": ["Waktu di masa depan", "Time in the future"],
   "time.out_of_order": ["Urutan waktu terbalik", "Out of order"],
@@ -75,6 +75,10 @@ const RULES = {
   "sla.deemed_approval_near": ["Hampir fiktif positif", "Deemed approval near"],
   "sla.deemed_approved": ["Fiktif positif: dianggap disetujui", "Deemed approved"],
   "process.after_deemed_approval": ["Ditolak setelah fiktif positif", "Rejected after deemed approval"],
+  "fee.paid_twice": ["Dibayar dua kali", "Paid twice"],
+  "fee.paid_before_assessment": ["Dibayar sebelum penetapan retribusi", "Paid before assessment"],
+  "fee.no_receipt": ["Pembayaran tanpa bukti resmi", "Payment without a receipt"],
+  "fee.cash_to_officer": ["Bayar tunai ke petugas", "Cash paid to an officer"],
 };
 
 const state = {

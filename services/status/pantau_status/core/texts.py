@@ -59,6 +59,11 @@ TEXTS: dict[str, dict[str, str]] = {
         "fee_range": "{min} sampai {max}, sesuai ketetapan retribusi",
         "only_payment": "Pembayaran hanya pada langkah “{step}”, melalui kanal resmi dengan bukti "
         "bayar. Semua langkah lain tanpa biaya.",
+        "no_cash": "Pembayaran hanya melalui {channels}; jangan membayar tunai kepada petugas.",
+        "channel_bank": "bank",
+        "channel_online": "kanal daring (virtual account, QRIS)",
+        "channel_cash": "tunai",
+        "or": " atau ",
         "no_limit": "tidak ditetapkan",
         "status": "Status",
         "open": "Dalam proses",
@@ -119,6 +124,11 @@ TEXTS: dict[str, dict[str, str]] = {
         "fee_range": "{min} to {max}, as assessed",
         "only_payment": "Payment only at the step “{step}”, through the official channel with a "
         "receipt. Every other step is free.",
+        "no_cash": "Pay only through {channels}; never pay cash to an officer.",
+        "channel_bank": "a bank",
+        "channel_online": "an online channel (virtual account, QRIS)",
+        "channel_cash": "cash",
+        "or": " or ",
         "no_limit": "not set",
         "status": "Status",
         "open": "In progress",

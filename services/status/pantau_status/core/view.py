@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from pantau.core.catalog import Catalog, Service
+from pantau.core.catalog import PAYMENT_CHANNELS, Catalog, Service
 from pantau.core.events import format_rfc3339, parse_rfc3339
 from pantau_status.core.texts import step_label
 
@@ -105,7 +105,15 @@ def project(key: bytes | None, value: bytes | None) -> CaseRecord | None:
 
 def _fee(service: Service) -> dict[str, Any]:
     fee = service.fee
-    return {"free": fee.is_free, "min": int(fee.min), "max": int(fee.max), "currency": "IDR"}
+    channels = service.payment_channels
+    return {
+        "free": fee.is_free,
+        "min": int(fee.min),
+        "max": int(fee.max),
+        "currency": "IDR",
+        # The only channels the fee may be paid through (null: the catalog names none).
+        "channels": None if channels is None else [c for c in PAYMENT_CHANNELS if c in channels],
+    }
 
 
 def _limit(duration: object) -> dict[str, Any] | None:

@@ -17,10 +17,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any, Literal
 
-from pantau.core.catalog import Service
-from pantau.core.events import Event, format_rfc3339, parse_rfc3339
+from pantau.core.catalog import Service, Step
+from pantau.core.events import Event, assessed_amount, format_rfc3339, parse_rfc3339
 from pantau.core.working_time import ClockStop
 
 SEEN_MAX = 64  # event ids remembered per case for deduplication (far above a case's length)
@@ -64,6 +65,38 @@ class AwaitedStep:
 
 
 @dataclass(frozen=True)
+class Assessment:
+    """The fee assessed for the case at its latest assessing step, and the payment of it.
+
+    `amount` is None when the assessing event stated no (readable) amount: the case was
+    assessed, for an amount not known. `paid_by` is the event id of the first payment after it.
+    """
+
+    event_id: str
+    assessed_at: datetime
+    amount: Decimal | None = None
+    paid_by: str | None = None
+
+    def to_document(self) -> dict[str, Any]:
+        return {
+            "event_id": self.event_id,
+            "assessed_at": format_rfc3339(self.assessed_at),
+            "amount": None if self.amount is None else format(self.amount, "f"),
+            "paid_by": self.paid_by,
+        }
+
+    @classmethod
+    def from_document(cls, doc: Mapping[str, Any]) -> Assessment:
+        amount = doc["amount"]
+        return cls(
+            doc["event_id"],
+            parse_rfc3339(doc["assessed_at"]),
+            None if amount is None else Decimal(amount),
+            doc["paid_by"],
+        )
+
+
+@dataclass(frozen=True)
 class RecentAlert:
     """An alert raised for a source (an event id, or `timer`), kept as its exact JSON."""
 
@@ -94,6 +127,7 @@ class CaseState:
     case_overdue_fired: bool = False
     deemed_warned: bool = False
     deemed_approved_at: datetime | None = None
+    assessment: Assessment | None = None
     events: int = 0
     steps: tuple[StepRecord, ...] = ()
     awaiting: tuple[AwaitedStep, ...] = ()
@@ -191,6 +225,7 @@ class CaseState:
             "case_overdue_fired": self.case_overdue_fired,
             "deemed_warned": self.deemed_warned,
             "deemed_approved_at": _opt_time(self.deemed_approved_at),
+            "assessment": None if self.assessment is None else self.assessment.to_document(),
             "events": self.events,
             "steps": [
                 {
@@ -247,6 +282,10 @@ class CaseState:
             # States stored before deemed approvals have neither.
             deemed_warned=bool(doc.get("deemed_warned", False)),
             deemed_approved_at=_parse_opt(doc.get("deemed_approved_at")),
+            # States stored before fee assessments have none.
+            assessment=None
+            if doc.get("assessment") is None
+            else Assessment.from_document(doc["assessment"]),
             events=int(doc["events"]),
             steps=tuple(
                 StepRecord(
@@ -341,12 +380,13 @@ def evolve(
             # An unknown case may begin mid-process, even with its clock stopped.
             stops=(ClockStop(event.occurred_at),) if step.clock == "stop" else (),
         )
-        return _closing(
-            _record_step(state, event, officer), step.terminal, event, received_at, retention
-        ).remember(event.event_id, digest)
+        state = _fee_facts(_record_step(state, event, officer), event, step)
+        return _closing(state, step.terminal, event, received_at, retention).remember(
+            event.event_id, digest
+        )
 
     done = state.done_steps()
-    state = _record_step(state, event, officer)
+    state = _fee_facts(_record_step(state, event, officer), event, step)
     state = state.but(last_received_at=max(state.last_received_at, received_at))
     if is_out_of_order(state, event) or state.is_closed:
         if not state.is_closed:
@@ -416,6 +456,27 @@ def _record_step(state: CaseState, event: Event, officer: str | None) -> CaseSta
         record = StepRecord(event.step, event.event_id, event.occurred_at, officers)
     others = tuple(r for r in state.steps if r.step != event.step)
     return state.but(steps=(*others, record))
+
+
+def _fee_facts(state: CaseState, event: Event, step: Step) -> CaseState:
+    """The state knowing what `event` says of the case's fee: a payment settles the assessment
+    in force (the first payment after it), an assessing step replaces it. Facts, so recorded
+    also for an event out of order or after the end, like the step itself."""
+    assessment = state.assessment
+    if (
+        assessment is not None
+        and assessment.paid_by is None
+        and event.payment is not None
+        and event.payment.amount > 0
+    ):
+        assessment = replace(assessment, paid_by=event.event_id)
+    if step.assessment and (assessment is None or event.occurred_at >= assessment.assessed_at):
+        try:
+            amount = assessed_amount(event.attributes)
+        except ValueError:
+            amount = None  # refused at the intake; from Kafka, an assessment of unknown amount
+        assessment = Assessment(event.event_id, event.occurred_at, amount)
+    return state if assessment is state.assessment else state.but(assessment=assessment)
 
 
 def _awaited_after(
