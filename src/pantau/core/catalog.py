@@ -20,17 +20,26 @@ import holidays
 import yaml
 
 from pantau.core.durations import Duration, DurationUnit, parse_duration
+from pantau.core.identifiers import (
+    AGENCY_PATTERN,
+    CALENDAR_PATTERN,
+    ROLE_PATTERN,
+    SERVICE_PATTERN,
+    STEP_PATTERN,
+    bare,
+)
 from pantau.core.oversight_policy import OversightPolicy, read_oversight
 from pantau.core.working_time import MINUTES_PER_DAY, CalendarSpec
 
 ClockAction = Literal["stop", "resume"]
 PAYMENT_CHANNELS = ("bank", "online", "cash")  # the values of an event's `payment.channel`
 
-AGENCY_CODE = re.compile(r"[a-z0-9][a-z0-9.-]{2,63}")
-SERVICE_CODE = re.compile(r"[a-z0-9][a-z0-9_-]{1,63}")
-STEP_CODE = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
-ROLE_NAME = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")
-CALENDAR_ID = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")
+# The contract's identifiers (`pantau.core.identifiers`), which events are checked with too.
+AGENCY_CODE = re.compile(bare(AGENCY_PATTERN))
+SERVICE_CODE = re.compile(bare(SERVICE_PATTERN))
+STEP_CODE = re.compile(bare(STEP_PATTERN))
+ROLE_NAME = re.compile(bare(ROLE_PATTERN))
+CALENDAR_ID = re.compile(bare(CALENDAR_PATTERN))
 
 WEEKDAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 

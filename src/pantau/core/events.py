@@ -39,6 +39,14 @@ from pydantic import (
 )
 from pydantic_core import ErrorDetails, PydanticCustomError
 
+from pantau.core.identifiers import (
+    AGENCY_PATTERN,
+    EVENT_ID_PATTERN,
+    OFFICER_ID_PATTERN,
+    ROLE_PATTERN,
+    SERVICE_PATTERN,
+    STEP_PATTERN,
+)
 from pantau.core.pseudonym import (
     PseudonymKey,
     contains_raw_nik,
@@ -122,12 +130,8 @@ def _text(value: str) -> str:
 
 
 _PRINTABLE_PATTERN = r"^[^\x00-\x1f\x7f-\x9f]+$"  # the schema's approximation of isprintable()
-# What the identifier fields must fully match (shared with `event_documents`' fast check).
-EVENT_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,128}$"
-AGENCY_PATTERN = r"^[a-z0-9][a-z0-9.-]{2,63}$"
-SERVICE_PATTERN = r"^[a-z0-9][a-z0-9_-]{1,63}$"
-CODE_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"  # step and role codes
-OFFICER_ID_PATTERN = r"^[A-Za-z0-9._:@-]{1,64}$"
+# What the identifier fields must fully match: `pantau.core.identifiers`, shared with the
+# catalog and with `event_documents`' fast check.
 
 EventId = Annotated[
     str,
@@ -135,7 +139,7 @@ EventId = Annotated[
         min_length=1,
         max_length=128,
         description="The idempotency key of the event.",
-        json_schema_extra={"pattern": r"^[A-Za-z0-9._:-]{1,128}$"},
+        json_schema_extra={"pattern": EVENT_ID_PATTERN},
     ),
     _matching(EVENT_ID_PATTERN, "must be 1-128 characters of A-Z a-z 0-9 . _ : -"),
 ]
@@ -145,7 +149,7 @@ AgencyCode = Annotated[
         min_length=3,
         max_length=64,
         description="The agency's catalog code.",
-        json_schema_extra={"pattern": r"^[a-z0-9][a-z0-9.-]{2,63}$"},
+        json_schema_extra={"pattern": AGENCY_PATTERN},
     ),
     _matching(
         AGENCY_PATTERN,
@@ -158,7 +162,7 @@ ServiceCode = Annotated[
         min_length=2,
         max_length=64,
         description="The service's catalog code, unique within its agency.",
-        json_schema_extra={"pattern": r"^[a-z0-9][a-z0-9_-]{1,63}$"},
+        json_schema_extra={"pattern": SERVICE_PATTERN},
     ),
     _matching(
         SERVICE_PATTERN,
@@ -171,10 +175,10 @@ StepCode = Annotated[
         min_length=1,
         max_length=64,
         description="A step code of the service in the catalog.",
-        json_schema_extra={"pattern": r"^[a-z0-9][a-z0-9_-]{0,63}$"},
+        json_schema_extra={"pattern": STEP_PATTERN},
     ),
     _matching(
-        CODE_PATTERN,
+        STEP_PATTERN,
         "must be 1-64 characters of a-z 0-9 _ - starting with a letter or digit",
     ),
 ]
@@ -184,11 +188,11 @@ RoleCode = Annotated[
         min_length=1,
         max_length=64,
         description="The officer's role, as the catalog names roles.",
-        json_schema_extra={"pattern": r"^[a-z0-9][a-z0-9_-]{0,63}$"},
+        json_schema_extra={"pattern": ROLE_PATTERN},
     ),
     _matching(
-        CODE_PATTERN,
-        "must be 1-64 characters of a-z 0-9 _ - starting with a letter or digit",
+        ROLE_PATTERN,
+        "must be 1-64 characters of a-z 0-9 _ . - starting with a letter or digit",
     ),
 ]
 OfficerId = Annotated[
@@ -197,7 +201,7 @@ OfficerId = Annotated[
         min_length=1,
         max_length=64,
         description="The officer's id, e.g. an 18-digit NIP.",
-        json_schema_extra={"pattern": r"^[A-Za-z0-9._:@-]{1,64}$"},
+        json_schema_extra={"pattern": OFFICER_ID_PATTERN},
     ),
     _matching(OFFICER_ID_PATTERN, "must be 1-64 characters of A-Z a-z 0-9 . _ : @ -"),
 ]

@@ -26,24 +26,28 @@ from pydantic_core import PydanticCustomError
 
 from pantau.core.events import (
     _AMOUNT,
-    AGENCY_PATTERN,
     ATTRIBUTES_MAX_BYTES,
-    CODE_PATTERN,
-    EVENT_ID_PATTERN,
-    OFFICER_ID_PATTERN,
     REASON_MAX_CHARS,
-    SERVICE_PATTERN,
     _no_nik_in_text,
     _no_nik_run,
     _text,
     parse_rfc3339,
+)
+from pantau.core.identifiers import (
+    AGENCY_PATTERN,
+    EVENT_ID_PATTERN,
+    OFFICER_ID_PATTERN,
+    ROLE_PATTERN,
+    SERVICE_PATTERN,
+    STEP_PATTERN,
 )
 from pantau.core.pseudonym import document_contains_raw_nik
 
 _EVENT_ID = re.compile(EVENT_ID_PATTERN).fullmatch
 _AGENCY = re.compile(AGENCY_PATTERN).fullmatch
 _SERVICE = re.compile(SERVICE_PATTERN).fullmatch
-_CODE = re.compile(CODE_PATTERN).fullmatch
+_CODE = re.compile(STEP_PATTERN).fullmatch
+_ROLE = re.compile(ROLE_PATTERN).fullmatch
 _OFFICER_ID = re.compile(OFFICER_ID_PATTERN).fullmatch
 _AMOUNT_MATCH = _AMOUNT.fullmatch
 # The common spellings of an RFC 3339 time, which the C parser reads as `parse_rfc3339` does
@@ -174,7 +178,7 @@ def _checked(value: bytes) -> CheckedEvent | None:
             type(officer_id) is str
             and type(role) is str
             and _OFFICER_ID(officer_id)
-            and _CODE(role)
+            and _ROLE(role)
         ):
             return None
         canonical["officer"] = {"id": officer_id, "role": role}
