@@ -185,11 +185,7 @@ def main() -> int:
                 rule_outcome = rule_fold.finish()
                 for (name, state_key), rule_write in rule_outcome.writes.items():
                     rules[name].save(state_key, rule_write.partition, rule_write.record)
-                for order_key, (_, stored) in rule_outcome.order.puts.items():
-                    if stored is None:
-                        order_table.delete(order_key, 0)
-                    else:
-                        order_table.put(order_key, 0, stored)
+                rule_outcome.order.apply(order_table)
                 for _, alert in rule_outcome.alerts:
                     alert.to_json_bytes()
             return len(records)

@@ -166,6 +166,28 @@ class TrackerProcess:
             self.kill()
 
 
+class DictTable:
+    """A `TablePort` over a dict, recording which partition each key was written on."""
+
+    def __init__(self) -> None:
+        self.data: dict[bytes, tuple[int, bytes]] = {}
+        self.reads = 0
+
+    def get(self, key: bytes, partition: int) -> bytes | None:
+        self.reads += 1
+        found = self.data.get(key)
+        if found is None:
+            return None
+        assert found[0] == partition, "a key was read on another partition than it lives on"
+        return found[1]
+
+    def put(self, key: bytes, partition: int, value: bytes) -> None:
+        self.data[key] = (partition, value)
+
+    def delete(self, key: bytes, partition: int) -> None:
+        assert self.data.pop(key)[0] == partition
+
+
 def wait_nothing_held(workers: list[TrackerProcess], timeout: float = 60) -> None:
     """Until no worker holds a step for the cross-case rules (every step handed on is judged:
     a later progress report releases nothing more)."""

@@ -29,23 +29,9 @@ from pantau_tracker.domain.ordering import (
     progress_value,
 )
 from pantau_tracker.domain.standards import Standards, TrackerPolicy
-from tracker_harness import sample_catalog, scenario_stream
+from tracker_harness import DictTable, sample_catalog, scenario_stream
 
 WIB = timezone(timedelta(hours=7))
-
-
-class DictTable:
-    def __init__(self) -> None:
-        self.data: dict[bytes, bytes] = {}
-
-    def get(self, key: bytes, partition: int) -> bytes | None:
-        return self.data.get(key)
-
-    def put(self, key: bytes, partition: int, value: bytes) -> None:
-        self.data[key] = value
-
-    def delete(self, key: bytes, partition: int) -> None:
-        self.data.pop(key, None)
 
 
 ARGUMENTS: list[dict[str, Any]] = [

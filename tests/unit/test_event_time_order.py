@@ -48,27 +48,11 @@ from pantau_tracker.domain.ordering import (
 )
 from pantau_tracker.domain.standards import Standards, TrackerPolicy
 from pantau_tracker.domain.tracking import Observation
+from tracker_harness import DictTable
 
 CATALOG = Path(__file__).resolve().parents[2] / "catalog"
 PARTITIONS = 12
 LATENESS = timedelta(minutes=10)
-
-
-class DictTable:
-    """A `TablePort` over a dict."""
-
-    def __init__(self) -> None:
-        self.data: dict[bytes, tuple[int, bytes]] = {}
-
-    def get(self, key: bytes, partition: int) -> bytes | None:
-        found = self.data.get(key)
-        return None if found is None else found[1]
-
-    def put(self, key: bytes, partition: int, value: bytes) -> None:
-        self.data[key] = (partition, value)
-
-    def delete(self, key: bytes, partition: int) -> None:
-        del self.data[key]
 
 
 def _partition(key: bytes) -> int:
@@ -186,11 +170,7 @@ class Rules:
         self.alerts += [alert for _, alert in outcome.alerts]
         for (name, state_key), write in outcome.writes.items():
             self.tables[name].save(state_key, write.partition, write.record)
-        for key, (partition, value) in outcome.order.puts.items():
-            if value is None:
-                self.order_port.delete(key, partition)
-            else:
-                self.order_port.put(key, partition, value)
+        outcome.order.apply(self.order_port)
 
     def states(self) -> dict[tuple[str, str], dict[str, Any]]:
         return {
@@ -335,11 +315,7 @@ def _fold(
     assert not outcome.rejected
     for (name, state_key), write in outcome.writes.items():
         tables[name].save(state_key, write.partition, write.record)
-    for key, (partition, stored) in outcome.order.puts.items():
-        if stored is None:
-            port.delete(key, partition)
-        else:
-            port.put(key, partition, stored)
+    outcome.order.apply(port)
     return [alert for _, alert in outcome.alerts]
 
 

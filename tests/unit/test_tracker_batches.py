@@ -25,31 +25,9 @@ from pantau_tracker.domain.batches import (
 from pantau_tracker.domain.decoded import DecodedTable
 from pantau_tracker.domain.ordering import END_OF_TIME, PROGRESS_KEY, StepOrder, progress_value
 from pantau_tracker.domain.standards import Standards, TrackerPolicy
-from tracker_harness import sample_catalog, scenario_stream
+from tracker_harness import DictTable, sample_catalog, scenario_stream
 
 PARTITIONS = 12
-
-
-class DictTable:
-    """A `TablePort` over a dict, recording which partition each key was written on."""
-
-    def __init__(self) -> None:
-        self.data: dict[bytes, tuple[int, bytes]] = {}
-        self.reads = 0
-
-    def get(self, key: bytes, partition: int) -> bytes | None:
-        self.reads += 1
-        found = self.data.get(key)
-        if found is None:
-            return None
-        assert found[0] == partition, "a key was read on another partition than it lives on"
-        return found[1]
-
-    def put(self, key: bytes, partition: int, value: bytes) -> None:
-        self.data[key] = (partition, value)
-
-    def delete(self, key: bytes, partition: int) -> None:
-        assert self.data.pop(key)[0] == partition
 
 
 def _partition(key: bytes) -> int:
@@ -134,11 +112,7 @@ def _run(batch_size: int) -> dict[str, Any]:
         assert not rule_outcome.rejected
         for (name, state_key), rule_write in rule_outcome.writes.items():
             rules[name].save(state_key, rule_write.partition, rule_write.record)
-        for order_key, (partition, value) in rule_outcome.order.puts.items():
-            if value is None:
-                order_port.delete(order_key, partition)
-            else:
-                order_port.put(order_key, partition, value)
+        rule_outcome.order.apply(order_port)
         rule_alerts += [key + b" " + alert.to_json_bytes() for key, alert in rule_outcome.alerts]
     return {
         "alerts": alerts,

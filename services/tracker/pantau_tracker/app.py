@@ -423,11 +423,7 @@ class Tracker:
             await asyncio.gather(*sent)
         for (name, state_key), write in outcome.writes.items():
             self.rule_records[name].save(state_key, write.partition, write.record)
-        for key, (partition, value) in outcome.order.puts.items():
-            if value is None:
-                self._order_port.delete(key, partition)
-            else:
-                self._order_port.put(key, partition, value)
+        outcome.order.apply(self._order_port)
 
     def _rebuild_order(self) -> None:
         """The mirror of held steps, from the table's partitions this worker owns."""

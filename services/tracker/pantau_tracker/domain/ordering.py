@@ -40,6 +40,7 @@ from typing import Any
 import orjson
 
 from pantau.core.events import parse_rfc3339
+from pantau_tracker.domain.decoded import TablePort
 
 HELD = b"held|"
 SEEN = b"seen|"
@@ -125,6 +126,14 @@ class OrderWrites:
             del self.puts[key]  # held and released within these writes: never stored
             return
         self.puts[key] = (partition, value)
+
+    def apply(self, port: TablePort) -> None:
+        """Store the writes in the table."""
+        for key, (partition, value) in self.puts.items():
+            if value is None:
+                port.delete(key, partition)
+            else:
+                port.put(key, partition, value)
 
 
 class StepOrder:
