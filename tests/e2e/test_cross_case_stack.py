@@ -14,31 +14,23 @@ behind the watermark, docs/contract-extensions.md, section 4).
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tracker_harness import TrackerProcess, consumer_lag, fresh_topics, wait_nothing_held
+from tracker_harness import (
+    TrackerProcess,
+    consumer_lag,
+    fresh_topics,
+    pantau_cli,
+    wait_nothing_held,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 CASES = 700
 OUTAGE_S = 60
-
-
-def _pantau(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "pantau.cli", *args],
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=400,
-        check=False,
-    )
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +58,7 @@ def test_planted_cross_case_anomalies_are_found_through_the_stack_after_a_backlo
     worker.stop()
     down_since = time.monotonic()
     truth = tmp_path / "truth.jsonl"
-    sent = _pantau(
+    sent = pantau_cli(
         stack, "simulate", "--cases", str(CASES), "--seed", "11", "--anomaly-rate", "0.4",
         "--truth", str(truth), "--via", "kafka",
     )  # fmt: skip
@@ -90,7 +82,7 @@ def test_planted_cross_case_anomalies_are_found_through_the_stack_after_a_backlo
 def _judge(tracker: dict[str, str], truth: Path) -> None:
 
     def judged(rules: str, precision: float, recall: float) -> str:
-        result = _pantau(
+        result = pantau_cli(
             tracker, "evaluate", "--truth", str(truth), "--idle", "5", "--rules", rules,
             "--min-precision", str(precision), "--min-recall", str(recall),
         )  # fmt: skip

@@ -9,16 +9,13 @@ judge one case at a time, so the order across partitions does not matter to them
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tracker_harness import TrackerProcess, consumer_lag, fresh_topics
+from tracker_harness import TrackerProcess, consumer_lag, fresh_topics, pantau_cli
 
 REPO = Path(__file__).resolve().parents[2]
 CASES = 2000
@@ -29,17 +26,6 @@ FEE_RULES = (
     "fee.no_receipt",
     "fee.cash_to_officer",
 )
-
-
-def _pantau(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "pantau.cli", *args],
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=400,
-        check=False,
-    )
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +51,7 @@ def test_planted_fee_anomalies_are_found_exactly_through_the_stack(
     """On 2,000 simulated cases every planted fee anomaly is alerted on its case and no other
     case raises a fee rule: precision and recall 1.0 for fee.mismatch and the four fee rules."""
     truth = tmp_path / "truth.jsonl"
-    sent = _pantau(
+    sent = pantau_cli(
         tracker, "simulate", "--cases", str(CASES), "--seed", "17", "--anomaly-rate", "0.2",
         "--rules", "fee", "--truth", str(truth), "--via", "kafka",
     )  # fmt: skip
@@ -76,7 +62,7 @@ def test_planted_fee_anomalies_are_found_exactly_through_the_stack(
     while consumer_lag(f"{prefix}tracker", prefix + "events"):
         assert time.monotonic() < deadline, "the tracker did not take in the events"
         time.sleep(1)
-    result = _pantau(
+    result = pantau_cli(
         tracker, "evaluate", "--truth", str(truth), "--idle", "5", "--rules", "fee",
         "--min-precision", "1", "--min-recall", "1",
     )  # fmt: skip
