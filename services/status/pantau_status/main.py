@@ -14,6 +14,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from pantau.core.catalog import Catalog, CatalogError, load_catalog
+from pantau.logs import configure_logging
 from pantau_intake.api_keys import AgencyKeyring
 from pantau_intake.settings import ConfigurationError
 from pantau_status.adapters.kafka_logs import StatusLogs
@@ -91,10 +92,7 @@ def main(argv: list[str]) -> int:
     )
     parser.parse_args(argv)
     settings = StatusSettings()
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging("status", settings.log_level, settings.log_format)
     secret = settings.status_key
     key = b"" if secret is None else secret.get_secret_value().encode("utf-8")
     if len(key) < MIN_KEY_BYTES:

@@ -60,8 +60,6 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     settings = CommonSettings()
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(name)s %(message)s")
-    logging.getLogger("kafka").setLevel(logging.WARNING)
     truths = read_truth(args.truth)
     if args.source == "kafka":
         raised = list(alerts_from_kafka(settings, args.idle))

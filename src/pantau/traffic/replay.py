@@ -70,8 +70,6 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     settings = SimulateSettings()
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(name)s %(message)s")
-    logging.getLogger("kafka").setLevel(logging.WARNING)
     try:
         mapping = LogMapping.load(args.mapping)
         catalog = load_catalog(settings.catalog)

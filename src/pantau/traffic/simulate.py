@@ -120,8 +120,6 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     settings = SimulateSettings()
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(name)s %(message)s")
-    logging.getLogger("kafka").setLevel(logging.WARNING)  # its connection chatter, not ours
     seed = settings.simulate_seed if args.seed is None else args.seed
     anomaly_rate = (
         settings.simulate_anomaly_rate if args.anomaly_rate is None else args.anomaly_rate
