@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from clickhouse_driver import Client
 from clickhouse_driver.errors import Error as ClickHouseError
 
 from pantau.adapters.clickhouse_schema import apply_migrations, apply_replicated, load_migrations
 from pantau.adapters.kafka_topics import contract_topics, ensure_topics
+from pantau.history.store import connect
 from pantau.settings import CommonSettings
 
 
@@ -21,15 +21,7 @@ def bootstrap(settings: CommonSettings, *, kafka: bool = True, clickhouse: bool 
         target = settings.clickhouse_target
         servers = list(target.replicas) or [(target.host, target.port)]
         clients = [
-            Client(
-                host=host,
-                port=port,
-                user=target.user,
-                password=target.password,
-                connect_timeout=5,
-                send_receive_timeout=60,
-            )
-            for host, port in servers
+            connect(target, timeout=5, server=server, send_receive_timeout=60) for server in servers
         ]
         try:
             if target.replicated:

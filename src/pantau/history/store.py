@@ -38,7 +38,13 @@ def epoch_seconds(values: Sequence[datetime]) -> list[int]:
 QUORUM_TIMEOUT_MS = 15_000
 
 
-def connect(target: ClickHouseTarget, *, timeout: float = 10.0) -> Client:
+def connect(
+    target: ClickHouseTarget,
+    *,
+    timeout: float = 10.0,
+    server: tuple[str, int] | None = None,
+    send_receive_timeout: float = 30.0,
+) -> Client:
     """A native-protocol client for the target's database.
 
     On replicas, the client moves to the next replica when one cannot be reached; an insert is
@@ -46,6 +52,17 @@ def connect(target: ClickHouseTarget, *, timeout: float = 10.0) -> Client:
     acknowledged (or fails): after a failover the chain heads read are never stale, so no chain
     forks when the other replica comes back.
     """
+    if server is not None:
+        # One server as itself, outside any database (the schema migrations, per replica).
+        host, port = server
+        return Client(
+            host=host,
+            port=port,
+            user=target.user,
+            password=target.password,
+            connect_timeout=timeout,
+            send_receive_timeout=max(timeout, send_receive_timeout),
+        )
     replicated: dict[str, Any] = {}
     if target.replicated:
         replicated = {
@@ -63,7 +80,7 @@ def connect(target: ClickHouseTarget, *, timeout: float = 10.0) -> Client:
         password=target.password,
         database=target.database,
         connect_timeout=timeout,
-        send_receive_timeout=max(timeout, 30.0),
+        send_receive_timeout=max(timeout, send_receive_timeout),
         sync_request_timeout=timeout,
         **replicated,
     )

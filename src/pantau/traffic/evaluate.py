@@ -129,16 +129,10 @@ def _parse(value: bytes | None) -> Raised | None:
 
 def alerts_from_clickhouse(settings: CommonSettings) -> Iterator[Raised]:
     """Every alert in `v_alerts` of the history of record."""
-    from clickhouse_driver import Client
+    from pantau.history.store import connect
 
     target = settings.clickhouse_target
-    client = Client(
-        host=target.host,
-        port=target.port,
-        user=target.user,
-        password=target.password,
-        database=target.database,
-    )
+    client = connect(target)
     try:
         rows = client.execute(f"SELECT agency, case_id, rule FROM {target.database}.v_alerts")
         for agency, case_id, rule in rows:
