@@ -7,7 +7,6 @@ import json
 import os
 import queue
 import signal
-import socket
 import subprocess
 import threading
 import time
@@ -21,6 +20,7 @@ import httpx
 from kafka import KafkaProducer
 
 from pantau.core.alerts import Alert, make_alert
+from ports import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 PANTAU = REPO / ".venv" / "bin" / "pantau"
@@ -47,12 +47,6 @@ def write_operators(path: Path) -> Path:
         f"  - {{id: slm, name: Sleman, agencies: [{SLEMAN}], sha256: '{digest(TOKENS['slm'])}'}}\n"
     )
     return path
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class AlertsProcess:

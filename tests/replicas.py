@@ -9,19 +9,15 @@ import subprocess
 import time
 from pathlib import Path
 
+from ports import free_port
+
 REPO = Path(__file__).resolve().parents[1]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def free_ports_in_a_row(count: int) -> int:
     """The first of `count` consecutive free loopback ports."""
     for _ in range(200):
-        first = _free_port()
+        first = free_port()
         if first + count > 65535:
             continue
         try:

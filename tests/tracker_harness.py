@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -37,16 +36,11 @@ from pantau_tracker.domain.ordering import StepOrder
 from pantau_tracker.domain.records import Rejection, read_event
 from pantau_tracker.domain.standards import Standards, TrackerPolicy
 from pantau_tracker.domain.tracking import check_deadlines, handle_event
+from ports import free_port
 from stacks import CLICKHOUSE_PORT, KAFKA
 
 REPO = Path(__file__).resolve().parents[1]
 AGENCY = "kota-malang.dpmptsp"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @contextmanager

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,15 +17,10 @@ import pytest
 from clickhouse_driver import Client
 
 from pantau.settings import REPO_DIR, ClickHouseTarget
+from ports import free_port
 
 KM = "kota-malang.dpmptsp"
 NIK = "3507123456780001"
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _wait_for(check: Callable[[], Any], timeout: float) -> Any:
@@ -49,8 +43,8 @@ def pipeline(stack_env: dict[str, str], tmp_path: Path) -> Iterator[dict[str, st
     env = {
         **os.environ,
         **stack_env,
-        "PANTAU_INTAKE_PORT": str(_free_port()),
-        "PANTAU_TRACKER_PORT": str(_free_port()),
+        "PANTAU_INTAKE_PORT": str(free_port()),
+        "PANTAU_TRACKER_PORT": str(free_port()),
         "PANTAU_TRACKER_DATA_DIR": str(tmp_path / "tracker"),
         "PANTAU_API_KEYS": str(REPO_DIR / "deploy" / "dev-api-keys.yaml"),
         "PANTAU_PSEUDONYM_KEY": "e2e-pseudonym-key",

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ from typing import Any
 import pytest
 
 from pantau.traffic.log_facts import deadline_facts, fine_facts
+from ports import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 WABO_CSV = REPO.parent / "shared" / "data" / "wabo-receipt.csv"
@@ -31,12 +31,6 @@ ROAD_CSV = REPO.parent / "shared" / "data" / "roadtraffic100traces.csv"
 ROAD_MAPPING = REPO / "deploy" / "replay" / "roadtraffic" / "mapping.yaml"
 ROAD_CATALOG = REPO / "deploy" / "replay" / "roadtraffic" / "catalog.yaml"
 ROAD = "agency = 'it-police.roadtraffic'"
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _pantau(
@@ -67,7 +61,7 @@ def stack(
     env = {
         **stack_env,
         "PANTAU_CATALOG": str(catalog),
-        "PANTAU_TRACKER_PORT": str(_free_port()),
+        "PANTAU_TRACKER_PORT": str(free_port()),
         "PANTAU_TRACKER_DATA_DIR": str(folder / "tracker"),
         "PANTAU_CHECKPOINT_DIR": str(folder / "checkpoints"),
         "PANTAU_LOG_LEVEL": "WARNING",

@@ -10,13 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from ports import free_port
+
 REPO = Path(__file__).resolve().parents[2]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture
@@ -61,7 +57,7 @@ def test_clickhouse_refuses_a_port_taken_by_another_program(squatter: int, tmp_p
         {
             "PANTAU_LOCAL_DIR": str(tmp_path),
             "PANTAU_CLICKHOUSE_TCP_PORT": str(squatter),
-            "PANTAU_CLICKHOUSE_HTTP_PORT": str(_free_port()),
+            "PANTAU_CLICKHOUSE_HTTP_PORT": str(free_port()),
         },
     )
     assert result.returncode != 0
@@ -91,8 +87,8 @@ def test_missing_java_is_named(tmp_path: Path) -> None:
         "start",
         {
             "PANTAU_LOCAL_DIR": str(tmp_path),
-            "PANTAU_KAFKA_PORT": str(_free_port()),
-            "PANTAU_KAFKA_CONTROLLER_PORT": str(_free_port()),
+            "PANTAU_KAFKA_PORT": str(free_port()),
+            "PANTAU_KAFKA_CONTROLLER_PORT": str(free_port()),
             "PANTAU_JAVA": str(tmp_path / "no-java-here"),
         },
     )
@@ -107,8 +103,8 @@ def test_missing_maven_is_named(tmp_path: Path) -> None:
         "start",
         {
             "PANTAU_LOCAL_DIR": str(tmp_path),
-            "PANTAU_KAFKA_PORT": str(_free_port()),
-            "PANTAU_KAFKA_CONTROLLER_PORT": str(_free_port()),
+            "PANTAU_KAFKA_PORT": str(free_port()),
+            "PANTAU_KAFKA_CONTROLLER_PORT": str(free_port()),
             "PANTAU_MVN": str(tmp_path / "no-mvn-here"),
         },
     )
@@ -121,7 +117,7 @@ def test_status_reports_a_stopped_server(tmp_path: Path) -> None:
     result = _run(
         "kafka.sh",
         "status",
-        {"PANTAU_LOCAL_DIR": str(tmp_path), "PANTAU_KAFKA_PORT": str(_free_port())},
+        {"PANTAU_LOCAL_DIR": str(tmp_path), "PANTAU_KAFKA_PORT": str(free_port())},
     )
     assert result.returncode == 1
     assert "kafka: not running" in result.stdout

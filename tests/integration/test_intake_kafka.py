@@ -29,6 +29,7 @@ from pantau.settings import REPO_DIR
 from pantau_intake.app import create_app
 from pantau_intake.publisher import KafkaPublisher
 from pantau_intake.settings import IntakeSettings
+from ports import free_port
 
 MALANG = "dev-kota-malang.dpmptsp"
 SLEMAN = "dev-kab-sleman.dpmptsp"
@@ -126,13 +127,6 @@ def test_intake_publishes_to_kafka_and_refuses_bad_requests(stack_env: dict[str,
 
 
 # --- a private broker that the test may stop ------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def port_open(port: int) -> bool:

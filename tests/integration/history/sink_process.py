@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,13 +14,7 @@ from typing import Any
 from kafka import KafkaProducer
 
 from pantau.core.events import Event, event_key
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+from ports import free_port
 
 
 class SinkProcess:
@@ -30,7 +23,7 @@ class SinkProcess:
     def __init__(self, env: dict[str, str], log: Path) -> None:
         self.log = log
         self._out = log.open("wb")
-        self.metrics_port = _free_port()
+        self.metrics_port = free_port()
         self.process = subprocess.Popen(
             [sys.executable, "-m", "pantau.cli", "sink"],
             env={**os.environ, "PANTAU_SINK_METRICS_PORT": str(self.metrics_port), **env},

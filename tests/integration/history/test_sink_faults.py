@@ -7,7 +7,6 @@ shared one, so it can be stopped and started under the sink.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -24,6 +23,7 @@ from sink_process import SinkProcess, publish_events, wait_for
 from pantau.bootstrap import bootstrap
 from pantau.core.events import Event
 from pantau.settings import REPO_DIR, CommonSettings
+from ports import free_port
 from stacks import KAFKA
 
 EVENTS = 10_000
@@ -40,22 +40,16 @@ STEPS = [  # ktp-el of the sample catalog: five events per case
 MEMORY_BOUND_MIB = 150
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 class PrivateClickHouse:
     """A ClickHouse server of our own, started and stopped through the project's script."""
 
     def __init__(self, directory: Path) -> None:
-        self.tcp_port = _free_port()
+        self.tcp_port = free_port()
         self.env = {
             **os.environ,
             "PANTAU_LOCAL_DIR": str(directory),
             "PANTAU_CLICKHOUSE_TCP_PORT": str(self.tcp_port),
-            "PANTAU_CLICKHOUSE_HTTP_PORT": str(_free_port()),
+            "PANTAU_CLICKHOUSE_HTTP_PORT": str(free_port()),
         }
 
     def run(self, action: str) -> None:
