@@ -1,15 +1,19 @@
-"""`pantau bootstrap`: the topics of PANTAU_TOPIC_PREFIX and the schema of PANTAU_CLICKHOUSE."""
+"""`pantau bootstrap`: the topics of PANTAU_TOPIC_PREFIX and the schema of PANTAU_CLICKHOUSE; the
+catalog of PANTAU_CATALOG is published as standards version 1 when no version exists."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from datetime import UTC, datetime
 
 from clickhouse_driver import Client
 from clickhouse_driver.errors import Error as ClickHouseError
 
 from pantau.adapters.clickhouse_schema import apply_migrations, apply_replicated, load_migrations
 from pantau.adapters.kafka_topics import contract_topics, ensure_topics
+from pantau.catalog_publish import publish_first_version
+from pantau.core.catalog import CatalogError
 from pantau.settings import CommonSettings
 
 
@@ -17,6 +21,9 @@ def bootstrap(settings: CommonSettings, *, kafka: bool = True, clickhouse: bool 
     """Create what is missing; leave what exists untouched."""
     if kafka:
         ensure_topics(settings.kafka_servers, contract_topics(settings.topics, settings.partitions))
+        first = publish_first_version(settings, datetime.now(UTC))
+        if first is not None:
+            print(f"standards: published {settings.catalog} as version {first.version.number}")
     if clickhouse:
         target = settings.clickhouse_target
         servers = list(target.replicas) or [(target.host, target.port)]
@@ -49,7 +56,7 @@ def main(argv: list[str]) -> int:
     settings = CommonSettings()
     try:
         bootstrap(settings, kafka=not args.clickhouse_only, clickhouse=not args.kafka_only)
-    except (RuntimeError, ValueError, ClickHouseError, OSError) as exc:
+    except (RuntimeError, ValueError, ClickHouseError, OSError, CatalogError) as exc:
         print(f"pantau bootstrap: {exc}", file=sys.stderr)
         return 1
     return 0
