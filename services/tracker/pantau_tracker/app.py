@@ -418,7 +418,7 @@ class Tracker:
             if partition not in owned:
                 continue
             state = CaseState.from_document(document["state"])
-            standard = self.standards.for_case(state.agency, state.service)
+            standard = self.standards.for_state(state)
             if standard is not None:
                 self.index.set(key, partition, due_at(state, standard))
         self._indexed_partitions = owned
@@ -462,7 +462,7 @@ class Tracker:
         state = self._load(key, self._partition_of(key))
         if state is None:
             return web.json({"error": "unknown case"}, status=404)
-        standard = self.standards.for_case(state.agency, state.service)
+        standard = self.standards.for_state(state)
         if standard is None:
             return web.json({"error": "service not in the catalog"}, status=404)
         return web.json(case_view(state, standard))
