@@ -19,7 +19,14 @@ from prometheus_client.core import CounterMetricFamily
 from prometheus_client.registry import Collector
 
 from pantau.adapters.kafka_topics import ensure_topics
+from pantau.adapters.standards_topic import (
+    NewestStandards,
+    StandardsFollower,
+    log_version,
+    read_book,
+)
 from pantau.core.catalog import Catalog, CatalogError, load_catalog
+from pantau.core.standards import StandardsBook, StandardVersion
 from pantau.logs import configure_logging
 from pantau_alerts.adapters.kafka_logs import KafkaLogs, deliveries_topic_spec
 from pantau_alerts.adapters.webhooks import HttpWebhookPoster
@@ -46,9 +53,15 @@ def build_app(
     operators: OperatorDirectory,
     routes: RoutingTable,
     catalog: Catalog | None,
+    book: StandardsBook | None = None,
 ) -> FastAPI:
-    """The app with its Kafka reader, publisher and (when enabled) webhook dispatcher."""
+    """The app with its Kafka reader, publisher and (when enabled) webhook dispatcher.
+
+    With `book` (the standards versions read at start, perhaps none), timelines are drawn with
+    the newest published version, and each newer one is taken as it is published."""
     topics = settings.topics
+    if book is not None and book.latest is not None:
+        catalog = book.latest.catalog
     logs: KafkaLogs
     desk: AlertDesk
     dispatcher: DeliveryDispatcher | None = None
@@ -76,6 +89,20 @@ def build_app(
         client_id=f"{settings.topic_prefix}alerts",
     )
     desk = AlertDesk(logs, catalog, utc_now)
+
+    def use_standards(version: StandardVersion) -> None:
+        desk.catalog = version.catalog
+        if dispatcher is not None:
+            dispatcher.catalog = version.catalog
+
+    follower = None
+    if book is not None:
+        follower = StandardsFollower(
+            settings.kafka_servers,
+            topics.standards,
+            NewestStandards(book, use_standards, log).take,
+            client_id=f"{settings.topic_prefix}alerts-standards",
+        )
 
     async def follow_logs() -> None:
         # Re-reading after a failed start is safe: every record folds in idempotently.
@@ -132,11 +159,14 @@ def build_app(
         loop = asyncio.get_running_loop()
         reader = loop.create_task(follow_logs())
         digests = loop.create_task(send_digests())
+        tasks = [reader, digests]
+        if follower is not None:
+            tasks.append(loop.create_task(follower.run()))
         try:
             yield
         finally:
             desk.hub.close()
-            for task in (reader, digests):
+            for task in tasks:
                 task.cancel()
                 with suppress(asyncio.CancelledError):
                     await task
@@ -212,7 +242,14 @@ def main(argv: list[str]) -> int:
         len(routes.routes),
         "delivered here" if settings.alerts_deliver else "left to another instance",
     )
-    app = build_app(settings, operators, routes, catalog)
+    try:
+        book = read_book(settings.kafka_servers, settings.topics.standards)
+    except RuntimeError as error:
+        log.warning("standards versions not read yet (%s): following the topic", error)
+        book = StandardsBook()
+    for version in book.versions:
+        log_version(log, version)
+    app = build_app(settings, operators, routes, catalog, book)
     config = uvicorn.Config(
         app,
         host=settings.alerts_host,

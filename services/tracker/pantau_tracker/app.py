@@ -58,6 +58,7 @@ from faust.exceptions import SameNode
 from prometheus_client import CollectorRegistry
 
 from pantau.core.catalog import Catalog
+from pantau.core.standards import StandardsBook
 from pantau.metrics import metrics_payload
 from pantau.oversight import STATEFUL_RULES
 from pantau.oversight.rules import RuleRecord
@@ -113,9 +114,16 @@ class TrackerMetrics:
 class Tracker:
     """The tracker worker's app: its topics, tables, agents, timer and web views."""
 
-    def __init__(self, settings: TrackerSettings, catalog: Catalog, clock: Clock = wall_clock):
+    def __init__(
+        self,
+        settings: TrackerSettings,
+        catalog: Catalog,
+        clock: Clock = wall_clock,
+        book: StandardsBook | None = None,
+    ):
         self.settings = settings
-        self.standards = Standards(catalog, settings.policy)
+        # The published versions when there are any (`book`), else the catalog.
+        self.standards = Standards(catalog, settings.policy, book)
         self.catalog = catalog
         self.clock = clock
         self.metrics = TrackerMetrics()
@@ -506,6 +514,11 @@ class Tracker:
         return web.json({"status": "starting"}, status=503)
 
 
-def create_app(settings: TrackerSettings, catalog: Catalog, clock: Clock = wall_clock) -> Tracker:
+def create_app(
+    settings: TrackerSettings,
+    catalog: Catalog,
+    clock: Clock = wall_clock,
+    book: StandardsBook | None = None,
+) -> Tracker:
     """The tracker for `settings`; run it with `faust.Worker(tracker.app, ...)`."""
-    return Tracker(settings, catalog, clock)
+    return Tracker(settings, catalog, clock, book)

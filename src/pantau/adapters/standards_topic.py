@@ -13,16 +13,24 @@ import asyncio
 import logging
 from collections.abc import Callable
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer
 from kafka import KafkaConsumer, KafkaProducer
 from kafka import TopicPartition as SyncTopicPartition
 from kafka.errors import KafkaError
 
 from pantau.adapters.kafka_topics import TopicSpec
 from pantau.core.catalog import CatalogError
+from pantau.core.events import format_rfc3339
 from pantau.core.standards import StandardsBook, StandardVersion
 
-__all__ = ["StandardsFollower", "publish", "read_book", "standards_topic_spec"]
+__all__ = [
+    "NewestStandards",
+    "StandardsFollower",
+    "log_version",
+    "publish",
+    "read_book",
+    "standards_topic_spec",
+]
 
 log = logging.getLogger("pantau.standards")
 
@@ -120,8 +128,10 @@ class StandardsFollower:
         self._client_id = client_id
 
     async def run(self) -> None:
-        """Read and follow until cancelled; waits (and retries) while the topic is missing."""
+        """Read and follow until cancelled; a topic created later is picked up when the
+        metadata is next refreshed (every few seconds)."""
         while True:
+            # No group: every partition is read from the beginning and nothing is committed.
             consumer = AIOKafkaConsumer(
                 bootstrap_servers=self._servers,
                 client_id=self._client_id,
@@ -129,17 +139,11 @@ class StandardsFollower:
                 enable_auto_commit=False,
                 auto_offset_reset="earliest",
                 fetch_max_wait_ms=200,
+                metadata_max_age_ms=5000,
             )
             try:
                 await consumer.start()
-                await consumer.topics()  # loads the metadata of every topic
-                found = consumer.partitions_for_topic(self._topic)
-                if not found:
-                    await asyncio.sleep(2.0)
-                    continue
-                partitions = [TopicPartition(self._topic, p) for p in sorted(found)]
-                consumer.assign(partitions)
-                await consumer.seek_to_beginning(*partitions)
+                consumer.subscribe([self._topic])
                 while True:
                     batches = await consumer.getmany(timeout_ms=500)
                     for tp, records in batches.items():
@@ -155,3 +159,41 @@ class StandardsFollower:
                     await consumer.stop()
                 except Exception:  # stopping after a failure: nothing left to do about it
                     log.debug("error while stopping the standards reader", exc_info=True)
+
+
+def log_version(logger: logging.Logger, version: StandardVersion) -> None:
+    """One line saying a version was read: its number, hash, validity and publisher."""
+    logger.info(
+        "standards version %d read: %s, valid from %s, published %s by %s, %d services",
+        version.number,
+        version.content_hash,
+        format_rfc3339(version.valid_from),
+        format_rfc3339(version.published_at),
+        version.published_by or "?",
+        len(version.catalog.services),
+    )
+
+
+class NewestStandards:
+    """The book as read so far, for a process that works with the newest catalog (the intake
+    checks events against it, the alerts service draws timelines with it): `take` a version
+    read from the topic; `on_newest` is called when it is the newest one."""
+
+    def __init__(
+        self,
+        book: StandardsBook,
+        on_newest: Callable[[StandardVersion], None],
+        logger: logging.Logger,
+    ) -> None:
+        self.book = book
+        self._on_newest = on_newest
+        self._log = logger
+
+    def take(self, version: StandardVersion) -> None:
+        known = self.book.version(version.number)
+        if known is not None and known.content_hash == version.content_hash:
+            return
+        self.book = self.book.with_version(version)
+        log_version(self._log, version)
+        if self.book.latest is version:
+            self._on_newest(version)
