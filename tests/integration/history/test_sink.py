@@ -77,9 +77,7 @@ def test_published_records_appear_once_in_the_views_within_5_s(
             every=0.05,
         )
         # The stack's bootstrap published the catalog as standards version 1.
-        assert client.execute("SELECT version, published_by FROM v_standards") == [
-            (1, "bootstrap")
-        ]
+        assert client.execute("SELECT version, published_by FROM v_standards") == [(1, "bootstrap")]
         latency = time.monotonic() - started
         print(f"published -> visible in the views: {latency:.2f} s")
 
