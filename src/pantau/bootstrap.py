@@ -1,5 +1,5 @@
 """`pantau bootstrap`: the topics of PANTAU_TOPIC_PREFIX and the schema of PANTAU_CLICKHOUSE; the
-catalog of PANTAU_CATALOG is published as standards version 1 when no version exists."""
+catalog of PANTAU_CATALOG is published as a standards version (see `publish_at_bootstrap`)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from clickhouse_driver.errors import Error as ClickHouseError
 
 from pantau.adapters.clickhouse_schema import apply_migrations, apply_replicated, load_migrations
 from pantau.adapters.kafka_topics import contract_topics, ensure_topics
-from pantau.catalog_publish import publish_first_version
+from pantau.catalog_publish import publish_at_bootstrap
 from pantau.core.catalog import CatalogError
 from pantau.settings import CommonSettings
 
@@ -21,9 +21,13 @@ def bootstrap(settings: CommonSettings, *, kafka: bool = True, clickhouse: bool 
     """Create what is missing; leave what exists untouched."""
     if kafka:
         ensure_topics(settings.kafka_servers, contract_topics(settings.topics, settings.partitions))
-        first = publish_first_version(settings, datetime.now(UTC))
-        if first is not None:
-            print(f"standards: published {settings.catalog} as version {first.version.number}")
+        done = publish_at_bootstrap(settings, datetime.now(UTC))
+        if done is None:
+            print("standards: versions published with `pantau catalog publish` are the standard")
+        elif done.new:
+            print(f"standards: published {settings.catalog} as version {done.version.number}")
+        else:
+            print(f"standards: {settings.catalog} is version {done.version.number}")
     if clickhouse:
         target = settings.clickhouse_target
         servers = list(target.replicas) or [(target.host, target.port)]

@@ -68,14 +68,21 @@ def publish_catalog(
     return Published(version, latest, new=True)
 
 
-def publish_first_version(settings: CommonSettings, now: datetime) -> Published | None:
-    """Publish PANTAU_CATALOG as version 1 when the standards topic has no version yet (what
-    `pantau bootstrap` does); None when a version exists."""
+BOOTSTRAP = "bootstrap"  # the publisher named on the versions `pantau bootstrap` publishes
+
+
+def publish_at_bootstrap(settings: CommonSettings, now: datetime) -> Published | None:
+    """What `pantau bootstrap` publishes: PANTAU_CATALOG as version 1 when the standards topic
+    has no version; while every version was published by bootstrap (the stack still follows
+    its catalog folder), PANTAU_CATALOG again as the next version when it changed. Once a
+    version was published with `pantau catalog publish`, the topic is the standard and
+    bootstrap publishes nothing (None)."""
     topic = settings.topics.standards
     ensure_topics(settings.kafka_servers, [standards_topic_spec(topic)])
-    if len(read_book(settings.kafka_servers, topic)):
+    book = read_book(settings.kafka_servers, topic)
+    if any(version.published_by != BOOTSTRAP for version in book.versions):
         return None
-    return publish_catalog(settings, settings.catalog, published_by="bootstrap", now=now)
+    return publish_catalog(settings, settings.catalog, published_by=BOOTSTRAP, now=now)
 
 
 def _instant(text: str) -> datetime:

@@ -18,6 +18,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from pantau.adapters.standards_topic import read_book
+from pantau.bootstrap import bootstrap
 from pantau.catalog_publish import publish_catalog
 from pantau.core.events import event_key
 from pantau.settings import REPO_DIR, SAMPLE_CATALOG, CommonSettings
@@ -214,3 +215,26 @@ def test_a_running_intake_checks_events_against_a_version_published_while_it_run
 def stack_events(stack: dict[str, str]) -> str:
     """The events topic of the module's stack (the intake test publishes there)."""
     return f"{stack['PANTAU_TOPIC_PREFIX']}events"
+
+
+def test_bootstrap_publishes_the_catalog_folder_until_a_version_is_published_by_hand(
+    stack: dict[str, str], tmp_path: Path
+) -> None:
+    """`pantau bootstrap` publishes PANTAU_CATALOG as version 1, again when the folder changed
+    (the stack still follows it), nothing when it is unchanged; after a `pantau catalog
+    publish`, the topic is the standard and bootstrap publishes nothing."""
+    first, second, _ = catalogs(tmp_path)
+    env = {**stack, "PANTAU_TOPIC_PREFIX": f"{stack['PANTAU_TOPIC_PREFIX']}boot."}
+    topic = settings_of(env, first).topics.standards
+
+    def published() -> list[tuple[int, str]]:
+        return [(v.number, v.published_by) for v in read_book([KAFKA], topic).versions]
+
+    bootstrap(settings_of(env, first), clickhouse=False)
+    bootstrap(settings_of(env, first), clickhouse=False)
+    assert published() == [(1, "bootstrap")]
+    bootstrap(settings_of(env, second), clickhouse=False)
+    assert published() == [(1, "bootstrap"), (2, "bootstrap")]
+    publish_catalog(settings_of(env, first), first, published_by="dinas", now=datetime.now(UTC))
+    bootstrap(settings_of(env, second), clickhouse=False)
+    assert published() == [(1, "bootstrap"), (2, "bootstrap"), (3, "dinas")]
