@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -349,3 +351,12 @@ def test_an_unpublished_catalog_judges_as_before_and_alerts_name_no_version() ->
     [late] = tracker.overdue("PLAIN")
     assert late.standard_version is None
     assert b"standard_version" not in late.to_json_bytes()
+
+
+def test_the_catalog_doc_lists_the_fields_of_a_version_record() -> None:
+    """docs/catalog.md names every field a version record carries besides the catalog."""
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "catalog.md").read_text()
+    section = doc.split("## Versions: changing a standard", 1)[1]
+    listed = set(re.findall(r"^\| `([a-z_]+)` \|", section, re.M))
+    record = orjson.loads(version(1, document()).to_record())
+    assert listed == set(record) - {"catalog"}
