@@ -191,10 +191,9 @@ def test_a_running_intake_checks_events_against_a_version_published_while_it_run
         pseudonym_key="integration-test-pseudonym-key",
     )
     publisher = KafkaPublisher(settings.kafka_servers, stack_events(stack), timeout=10)
-    book = read_book(settings.kafka_servers, settings.topics.standards)
     headers = {"Authorization": f"Bearer dev-{AGENCY}"}
     case = f"SKD-{uuid.uuid4().hex[:8]}"
-    with TestClient(create_app(settings, publisher=publisher, book=book)) as client:
+    with TestClient(create_app(settings, publisher=publisher, follow_standards=True)) as client:
 
         def services() -> set[str]:
             body = client.get("/v1/catalog", headers=headers).json()

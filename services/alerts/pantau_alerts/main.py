@@ -19,12 +19,7 @@ from prometheus_client.core import CounterMetricFamily
 from prometheus_client.registry import Collector
 
 from pantau.adapters.kafka_topics import ensure_topics
-from pantau.adapters.standards_topic import (
-    NewestStandards,
-    StandardsFollower,
-    log_version,
-    read_book,
-)
+from pantau.adapters.standards_topic import NewestStandards, StandardsFollower
 from pantau.core.catalog import Catalog, CatalogError, load_catalog
 from pantau.core.standards import StandardsBook, StandardVersion
 from pantau.logs import configure_logging
@@ -53,15 +48,13 @@ def build_app(
     operators: OperatorDirectory,
     routes: RoutingTable,
     catalog: Catalog | None,
-    book: StandardsBook | None = None,
+    follow_standards: bool = False,
 ) -> FastAPI:
     """The app with its Kafka reader, publisher and (when enabled) webhook dispatcher.
 
-    With `book` (the standards versions read at start, perhaps none), timelines are drawn with
-    the newest published version, and each newer one is taken as it is published."""
+    With `follow_standards`, timelines are drawn with the newest published version of the
+    standards as soon as it is read from the standards topic (until then with `catalog`)."""
     topics = settings.topics
-    if book is not None and book.latest is not None:
-        catalog = book.latest.catalog
     logs: KafkaLogs
     desk: AlertDesk
     dispatcher: DeliveryDispatcher | None = None
@@ -96,11 +89,11 @@ def build_app(
             dispatcher.catalog = version.catalog
 
     follower = None
-    if book is not None:
+    if follow_standards:
         follower = StandardsFollower(
             settings.kafka_servers,
             topics.standards,
-            NewestStandards(book, use_standards, log).take,
+            NewestStandards(StandardsBook(), use_standards, log).take,
             client_id=f"{settings.topic_prefix}alerts-standards",
         )
 
@@ -242,14 +235,7 @@ def main(argv: list[str]) -> int:
         len(routes.routes),
         "delivered here" if settings.alerts_deliver else "left to another instance",
     )
-    try:
-        book = read_book(settings.kafka_servers, settings.topics.standards)
-    except RuntimeError as error:
-        log.warning("standards versions not read yet (%s): following the topic", error)
-        book = StandardsBook()
-    for version in book.versions:
-        log_version(log, version)
-    app = build_app(settings, operators, routes, catalog, book)
+    app = build_app(settings, operators, routes, catalog, follow_standards=True)
     config = uvicorn.Config(
         app,
         host=settings.alerts_host,

@@ -701,19 +701,17 @@ def create_app(
     catalog: Catalog | None = None,
     keyring: AgencyKeyring | None = None,
     clock: Callable[[], float] = time.monotonic,
-    book: StandardsBook | None = None,
+    follow_standards: bool = False,
 ) -> FastAPI:
     """The intake app. Raises ConfigurationError (or CatalogError) for a configuration it cannot
     run with: no or short pseudonym key, no key file, keys of agencies not in the catalog.
 
-    With `book` (the standards versions read at start, perhaps none), events are checked against
-    the newest published version rather than the catalog, and the app follows the standards
-    topic, taking each newer version as it is published."""
+    With `follow_standards`, the app follows the standards topic from the beginning and checks
+    events against the newest published version as soon as it has read it (until then, and
+    while none is published, against the catalog). It starts without waiting for Kafka."""
     pseudonym = settings.pseudonym()
     if catalog is None:
         catalog = load_catalog(settings.catalog)
-    if book is not None and book.latest is not None:
-        catalog = book.latest.catalog
     if keyring is None:
         keyring = AgencyKeyring.load(settings.api_keys_file())
     keyring.check_agencies(catalog.agencies)
@@ -735,8 +733,8 @@ def create_app(
     )
 
     follower = None
-    if book is not None:
-        newest = NewestStandards(book, intake.use_standards, log)
+    if follow_standards:
+        newest = NewestStandards(StandardsBook(), intake.use_standards, log)
         follower = StandardsFollower(
             settings.kafka_servers,
             settings.topics.standards,

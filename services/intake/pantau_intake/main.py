@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import logging
 import os
 import shutil
 import sys
@@ -19,30 +18,19 @@ import tempfile
 import uvicorn
 from fastapi import FastAPI
 
-from pantau.adapters.standards_topic import log_version, read_book
 from pantau.core.catalog import CatalogError
-from pantau.core.standards import StandardsBook
 from pantau.logs import configure_logging
 from pantau.metrics import MULTIPROCESS_DIR
 from pantau_intake.app import create_app
 from pantau_intake.publisher import KafkaPublisher
 from pantau_intake.settings import ConfigurationError, IntakeSettings
 
-log = logging.getLogger("pantau.intake")
-
 
 def _app(settings: IntakeSettings) -> FastAPI:
     publisher = KafkaPublisher(
         settings.kafka_servers, settings.topics.events, timeout=settings.intake_publish_timeout
     )
-    try:
-        book = read_book(settings.kafka_servers, settings.topics.standards)
-    except RuntimeError as error:
-        log.warning("standards versions not read yet (%s): following the topic", error)
-        book = StandardsBook()
-    for version in book.versions:
-        log_version(log, version)
-    app = create_app(settings, publisher=publisher, book=book)
+    app = create_app(settings, publisher=publisher, follow_standards=True)
     # Everything built so far (modules, the catalog, the app) lives as long as the process: the
     # collector need not walk it again on every full collection under load.
     gc.freeze()
