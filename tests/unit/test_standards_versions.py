@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,6 +14,7 @@ from typing import Any
 import orjson
 import pytest
 
+from pantau.adapters.standards_topic import NewestStandards
 from pantau.catalog_publish import history_lines
 from pantau.core.alerts import Alert
 from pantau.core.catalog import CatalogError
@@ -31,6 +33,7 @@ from pantau_tracker.domain.decoded import DecodedTable
 from pantau_tracker.domain.standards import Standards, TrackerPolicy
 
 AGENCY = "kota-malang.dpmptsp"
+LOG = logging.getLogger("test.standards")
 PUBLISHED = datetime(2026, 1, 1, tzinfo=UTC)
 CHANGE = datetime(2026, 3, 1, tzinfo=UTC)  # the shorter limit takes effect
 
@@ -360,3 +363,16 @@ def test_the_catalog_doc_lists_the_fields_of_a_version_record() -> None:
     listed = set(re.findall(r"^\| `([a-z_]+)` \|", section, re.M))
     record = orjson.loads(version(1, document()).to_record())
     assert listed == set(record) - {"catalog"}
+
+
+def test_a_process_on_the_newest_catalog_takes_each_newer_version_once() -> None:
+    """The intake and the alerts service switch to a version when it is the newest they have
+    read: a version read again, or an older one read after it, changes nothing."""
+    taken: list[int] = []
+    newest = NewestStandards(StandardsBook(), lambda v: taken.append(v.number), LOG)
+    v1, v2 = version(1, document()), version(2, document(sla="5 days"), valid_from=CHANGE)
+    newest.take(v2)
+    newest.take(v1)
+    newest.take(v2)
+    assert taken == [2]
+    assert [v.number for v in newest.book.versions] == [1, 2]
