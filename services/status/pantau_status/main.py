@@ -13,7 +13,9 @@ from datetime import UTC, datetime
 import uvicorn
 from fastapi import FastAPI
 
+from pantau.adapters.standards_topic import NewestStandards, StandardsFollower
 from pantau.core.catalog import Catalog, CatalogError, load_catalog
+from pantau.core.standards import StandardsBook, StandardVersion
 from pantau_intake.api_keys import AgencyKeyring
 from pantau_intake.settings import ConfigurationError
 from pantau_status.adapters.kafka_logs import StatusLogs
@@ -64,15 +66,28 @@ def build_app(
                 await logs.stop()
                 await asyncio.sleep(RESTART_DELAY_S)
 
+    def use_standards(version: StandardVersion) -> None:
+        app.state.standards.catalog = version.catalog
+
+    # Cases are shown against the newest published version of the standards once it is read.
+    follower = StandardsFollower(
+        settings.kafka_servers,
+        topics.standards,
+        NewestStandards(StandardsBook(), use_standards, log).take,
+        client_id=f"{settings.topic_prefix}status-standards",
+    )
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        reader = asyncio.get_running_loop().create_task(follow_logs())
+        loop = asyncio.get_running_loop()
+        tasks = [loop.create_task(follow_logs()), loop.create_task(follower.run())]
         try:
             yield
         finally:
-            reader.cancel()
-            with suppress(asyncio.CancelledError):
-                await reader
+            for task in tasks:
+                task.cancel()
+                with suppress(asyncio.CancelledError):
+                    await task
             await logs.stop()
 
     limiter = AddressLimiter(settings.status_tries_per_minute, settings.status_tries_burst)
