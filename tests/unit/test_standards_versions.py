@@ -369,7 +369,7 @@ def test_a_process_on_the_newest_catalog_takes_each_newer_version_once() -> None
     """The intake and the alerts service switch to a version when it is the newest they have
     read: a version read again, or an older one read after it, changes nothing."""
     taken: list[int] = []
-    newest = NewestStandards(StandardsBook(), lambda v: taken.append(v.number), LOG)
+    newest = NewestStandards(lambda v: taken.append(v.number), LOG)
     v1, v2 = version(1, document()), version(2, document(sla="5 days"), valid_from=CHANGE)
     newest.take(v2)
     newest.take(v1)

@@ -21,7 +21,7 @@ from prometheus_client.registry import Collector
 from pantau.adapters.kafka_topics import ensure_topics
 from pantau.adapters.standards_topic import NewestStandards, StandardsFollower
 from pantau.core.catalog import Catalog, CatalogError, load_catalog
-from pantau.core.standards import StandardsBook, StandardVersion
+from pantau.core.standards import StandardVersion
 from pantau.logs import configure_logging
 from pantau_alerts.adapters.kafka_logs import KafkaLogs, deliveries_topic_spec
 from pantau_alerts.adapters.webhooks import HttpWebhookPoster
@@ -93,7 +93,7 @@ def build_app(
         follower = StandardsFollower(
             settings.kafka_servers,
             topics.standards,
-            NewestStandards(StandardsBook(), use_standards, log).take,
+            NewestStandards(use_standards, log).take,
             client_id=f"{settings.topic_prefix}alerts-standards",
         )
 

@@ -41,7 +41,7 @@ from pantau.adapters.standards_topic import NewestStandards, StandardsFollower
 from pantau.core.catalog import Catalog, catalog_summary, load_catalog
 from pantau.core.events import IncomingEvent
 from pantau.core.pseudonym import PseudonymKey
-from pantau.core.standards import StandardsBook, StandardVersion
+from pantau.core.standards import StandardVersion
 from pantau.core.working_time import WorkingCalendar
 from pantau.metrics import exposed_registry
 from pantau_intake.api_keys import AgencyKeyring
@@ -734,7 +734,7 @@ def create_app(
 
     follower = None
     if follow_standards:
-        newest = NewestStandards(StandardsBook(), intake.use_standards, log)
+        newest = NewestStandards(intake.use_standards, log)
         follower = StandardsFollower(
             settings.kafka_servers,
             settings.topics.standards,

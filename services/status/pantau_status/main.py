@@ -15,7 +15,6 @@ from fastapi import FastAPI
 
 from pantau.adapters.standards_topic import NewestStandards, StandardsFollower
 from pantau.core.catalog import Catalog, CatalogError, load_catalog
-from pantau.core.standards import StandardsBook, StandardVersion
 from pantau_intake.api_keys import AgencyKeyring
 from pantau_intake.settings import ConfigurationError
 from pantau_status.adapters.kafka_logs import StatusLogs
@@ -66,14 +65,14 @@ def build_app(
                 await logs.stop()
                 await asyncio.sleep(RESTART_DELAY_S)
 
-    def use_standards(version: StandardVersion) -> None:
-        app.state.standards.catalog = version.catalog
-
     # Cases are shown against the newest published version of the standards once it is read.
+    newest = NewestStandards(
+        lambda version: setattr(app.state.standards, "catalog", version.catalog), log
+    )
     follower = StandardsFollower(
         settings.kafka_servers,
         topics.standards,
-        NewestStandards(StandardsBook(), use_standards, log).take,
+        newest.take,
         client_id=f"{settings.topic_prefix}status-standards",
     )
 

@@ -181,11 +181,11 @@ class NewestStandards:
 
     def __init__(
         self,
-        book: StandardsBook,
         on_newest: Callable[[StandardVersion], None],
         logger: logging.Logger,
+        book: StandardsBook | None = None,
     ) -> None:
-        self.book = book
+        self.book = book or StandardsBook()
         self._on_newest = on_newest
         self._log = logger
 
