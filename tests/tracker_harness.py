@@ -34,7 +34,7 @@ from pantau_tracker.domain.case import CaseState
 from pantau_tracker.domain.case_view import case_view
 from pantau_tracker.domain.ordering import StepOrder
 from pantau_tracker.domain.records import Rejection, read_event
-from pantau_tracker.domain.standards import Standards, TrackerPolicy
+from pantau_tracker.domain.standards import Standards, StandardsBook, TrackerPolicy
 from pantau_tracker.domain.tracking import check_deadlines, handle_event
 from ports import free_port
 from stacks import CLICKHOUSE_PORT, KAFKA
@@ -303,21 +303,28 @@ class Fold:
     observations: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
-def fold_topic(records: list[Record], catalog: Catalog, policy: TrackerPolicy) -> Fold:
-    """Replay the events topic (each partition in offset order) through the pure core."""
-    standards = Standards(catalog, policy)
+def fold_topic(
+    records: list[Record],
+    catalog: Catalog,
+    policy: TrackerPolicy,
+    book: StandardsBook | None = None,
+) -> Fold:
+    """Replay the events topic (each partition in offset order) through the pure core; with
+    `book`, the published standards versions the tracker read (a bootstrapped stack)."""
+    standards = Standards(catalog, policy, book)
     fold = Fold()
     for record in sorted(records, key=lambda r: (r.partition, r.offset)):
-        found = read_event(record.key, record.value, catalog)
+        state = None if record.key is None else fold.states.get(record.key)
+        found = read_event(record.key, record.value, standards.catalog_of(state))
         if isinstance(found, Rejection):
             fold.rejected += 1
             continue
-        standard = standards.for_case(found.agency, found.service)
+        standard = standards.for_event(state, found)
         assert standard is not None
         assert record.key is not None
         received_at = datetime.fromtimestamp(record.timestamp_ms / 1000, UTC)
         origin = (record.partition, record.offset)
-        outcome = handle_event(fold.states.get(record.key), found, received_at, standard, origin)
+        outcome = handle_event(state, found, received_at, standard, origin)
         for alert in outcome.alerts:
             fold.alerts[alert.alert_id] = alert.to_json_bytes()
         if outcome.state is not None:
@@ -396,11 +403,17 @@ def fold_oversight(records: list[Record], catalog: Catalog) -> dict[str, bytes]:
     return alerts
 
 
-def apply_timers(fold: Fold, catalog: Catalog, policy: TrackerPolicy, now: datetime) -> None:
+def apply_timers(
+    fold: Fold,
+    catalog: Catalog,
+    policy: TrackerPolicy,
+    now: datetime,
+    book: StandardsBook | None = None,
+) -> None:
     """Add what the deadline timer must have done by `now`: its alerts and the states it marked."""
-    standards = Standards(catalog, policy)
+    standards = Standards(catalog, policy, book)
     for key, state in list(fold.states.items()):
-        standard = standards.for_case(state.agency, state.service)
+        standard = standards.for_state(state)
         assert standard is not None
         outcome = check_deadlines(state, now, standard)
         if outcome.changed and outcome.state is not None:
@@ -409,11 +422,13 @@ def apply_timers(fold: Fold, catalog: Catalog, policy: TrackerPolicy, now: datet
                 fold.alerts[alert.alert_id] = alert.to_json_bytes()
 
 
-def expected_views(fold: Fold, catalog: Catalog, policy: TrackerPolicy) -> dict[bytes, Any]:
-    standards = Standards(catalog, policy)
+def expected_views(
+    fold: Fold, catalog: Catalog, policy: TrackerPolicy, book: StandardsBook | None = None
+) -> dict[bytes, Any]:
+    standards = Standards(catalog, policy, book)
     views = {}
     for key, state in fold.states.items():
-        standard = standards.for_case(state.agency, state.service)
+        standard = standards.for_state(state)
         assert standard is not None
         views[key] = case_view(state, standard)
     return views

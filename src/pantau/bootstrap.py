@@ -1,4 +1,5 @@
-"""`pantau bootstrap`: the topics of PANTAU_TOPIC_PREFIX and the schema of PANTAU_CLICKHOUSE."""
+"""`pantau bootstrap`: the topics of PANTAU_TOPIC_PREFIX and the schema of PANTAU_CLICKHOUSE; the
+catalog of PANTAU_CATALOG is published as a standards version (see `publish_at_bootstrap`)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,17 @@ def bootstrap(settings: CommonSettings, *, kafka: bool = True, clickhouse: bool 
     """Create what is missing; leave what exists untouched."""
     if kafka:
         ensure_topics(settings.kafka_servers, contract_topics(settings.topics, settings.partitions))
+        from datetime import UTC, datetime
+
+        from pantau.catalog_publish import publish_at_bootstrap  # its Kafka clients only here
+
+        done = publish_at_bootstrap(settings, datetime.now(UTC))
+        if done is None:
+            print("standards: versions published with `pantau catalog publish` are the standard")
+        elif done.new:
+            print(f"standards: published {settings.catalog} as version {done.version.number}")
+        else:
+            print(f"standards: {settings.catalog} is version {done.version.number}")
     if clickhouse:
         target = settings.clickhouse_target
         servers = list(target.replicas) or [(target.host, target.port)]

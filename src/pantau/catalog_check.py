@@ -1,4 +1,5 @@
-"""`pantau catalog`: validate the service catalog of PANTAU_CATALOG and summarise it."""
+"""`pantau catalog`: validate the service catalog of PANTAU_CATALOG and summarise it; its
+`publish` and `history` subcommands live in `pantau.catalog_publish`."""
 
 from __future__ import annotations
 
@@ -58,7 +59,18 @@ def _pays(service: Service, code: str) -> bool:
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="pantau catalog", description=__doc__)
+    if argv[:1] in (["publish"], ["history"]):
+        from pantau import catalog_publish  # the Kafka clients only for these two
+
+        run = catalog_publish.publish_main if argv[0] == "publish" else catalog_publish.history_main
+        return run(argv[1:])
+    parser = argparse.ArgumentParser(
+        prog="pantau catalog",
+        description=__doc__,
+        epilog="`pantau catalog publish [path] [--valid-from TIME] [--by NAME]` publishes a "
+        "catalog as the next version of the service standards; `pantau catalog history "
+        "[A B]` lists the versions and what changed.",
+    )
     parser.add_argument("path", nargs="?", type=Path, help="a catalog file or folder")
     args = parser.parse_args(argv)
     path = args.path or CommonSettings().catalog

@@ -46,7 +46,7 @@ COMMANDS: tuple[Command, ...] = (
     ),
     Command(
         "catalog",
-        "validate the service catalog and list its agencies and services",
+        "validate the service catalog and list it; `publish` a new version, `history`",
         "pantau.catalog_check:main",
     ),
     Command(

@@ -45,6 +45,11 @@ class TopicNames:
     def alert_actions(self) -> str:
         return f"{self.prefix}alert-actions"
 
+    @property
+    def standards(self) -> str:
+        """The published versions of the service standards (compacted, one per version)."""
+        return f"{self.prefix}standards"
+
     def group(self, process: str) -> str:
         """The consumer group (or Faust app id) of one process of this stack."""
         return f"{self.prefix}{process}"

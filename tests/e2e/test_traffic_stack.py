@@ -66,6 +66,9 @@ def stack(
         "PANTAU_CHECKPOINT_DIR": str(folder / "checkpoints"),
         "PANTAU_LOG_LEVEL": "WARNING",
     }
+    # As `make up` does: the catalog folder becomes the newest standards version.
+    published = _pantau(env, "bootstrap", "--kafka-only")
+    assert published.returncode == 0, published.stderr
     processes, logs = [], []
     for name in ("tracker", "sink"):
         logs.append((folder / f"{name}.log").open("w"))

@@ -32,6 +32,7 @@ from clickhouse_driver import Client
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 
 from integration.history.sink_process import SinkProcess
+from pantau.adapters.standards_topic import read_book
 from pantau.bootstrap import bootstrap
 from pantau.settings import REPO_DIR, ClickHouseTarget, CommonSettings, TopicNames
 from pantau_tracker.domain.standards import TrackerPolicy
@@ -600,8 +601,10 @@ def check_history(stack: Pipeline, ledger: Ledger, timeout: float = 40) -> dict[
         timeout,
     )
     catalog, policy = sample_catalog(), TrackerPolicy()
-    fold = fold_topic(read_topic(servers, names.events), catalog, policy)
-    apply_timers(fold, catalog, policy, datetime.now(UTC))
+    # The stack's bootstrap published the catalog as standards version 1: cases follow it.
+    book = read_book(servers.split(","), names.standards)
+    fold = fold_topic(read_topic(servers, names.events), catalog, policy, book)
+    apply_timers(fold, catalog, policy, datetime.now(UTC), book)
     # Every applied event was handed to the cross-case rules once alike, as a fresh fold hands
     # it, and their alerts are those of the hand-over replayed through the rules.
     handed = read_topic(servers, oversight)
@@ -652,7 +655,7 @@ def check_history(stack: Pipeline, ledger: Ledger, timeout: float = 40) -> dict[
     for record in sorted(read_topic(servers, names.cases), key=lambda r: r.offset):
         assert record.key is not None
         latest[record.key] = record.value
-    views = expected_views(fold, catalog, policy)
+    views = expected_views(fold, catalog, policy, book)
     assert set(latest) == set(views), "cases differ from a fold of the events"
     for key, view in views.items():
         assert json.loads(latest[key] or b"null") == view, key

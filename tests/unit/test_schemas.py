@@ -124,9 +124,16 @@ def test_only_the_intake_schema_admits_a_nik() -> None:
     assert intake_applicant["properties"]["nik"]["anyOf"][0]["pattern"] == "^[0-9]{16}$"
 
 
+# Optional alert fields added by docs/contract-extensions.md; a contract consumer may ignore them.
+ADDITIVE_ALERT_FIELDS = {"standard_version"}
+
+
 def test_alert_schema_has_the_contract_fields() -> None:
-    """The alert schema lists exactly the contract's alert fields."""
-    assert set(alert_schema()["properties"]) == set(json.loads(CONTRACT_ALERT))
+    """The alert schema lists exactly the contract's alert fields and the additive optional
+    ones, which no alert is required to carry."""
+    schema = alert_schema()
+    assert set(schema["properties"]) == set(json.loads(CONTRACT_ALERT)) | ADDITIVE_ALERT_FIELDS
+    assert not ADDITIVE_ALERT_FIELDS & set(schema.get("required", []))
 
 
 def test_write_schemas_writes_every_file(tmp_path: Path) -> None:

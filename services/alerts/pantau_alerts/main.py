@@ -19,7 +19,9 @@ from prometheus_client.core import CounterMetricFamily
 from prometheus_client.registry import Collector
 
 from pantau.adapters.kafka_topics import ensure_topics
+from pantau.adapters.standards_topic import NewestStandards, StandardsFollower
 from pantau.core.catalog import Catalog, CatalogError, load_catalog
+from pantau.core.standards import StandardVersion
 from pantau.logs import configure_logging
 from pantau_alerts.adapters.kafka_logs import KafkaLogs, deliveries_topic_spec
 from pantau_alerts.adapters.webhooks import HttpWebhookPoster
@@ -46,8 +48,12 @@ def build_app(
     operators: OperatorDirectory,
     routes: RoutingTable,
     catalog: Catalog | None,
+    follow_standards: bool = False,
 ) -> FastAPI:
-    """The app with its Kafka reader, publisher and (when enabled) webhook dispatcher."""
+    """The app with its Kafka reader, publisher and (when enabled) webhook dispatcher.
+
+    With `follow_standards`, timelines are drawn with the newest published version of the
+    standards as soon as it is read from the standards topic (until then with `catalog`)."""
     topics = settings.topics
     logs: KafkaLogs
     desk: AlertDesk
@@ -76,6 +82,20 @@ def build_app(
         client_id=f"{settings.topic_prefix}alerts",
     )
     desk = AlertDesk(logs, catalog, utc_now)
+
+    def use_standards(version: StandardVersion) -> None:
+        desk.catalog = version.catalog
+        if dispatcher is not None:
+            dispatcher.catalog = version.catalog
+
+    follower = None
+    if follow_standards:
+        follower = StandardsFollower(
+            settings.kafka_servers,
+            topics.standards,
+            NewestStandards(use_standards, log).take,
+            client_id=f"{settings.topic_prefix}alerts-standards",
+        )
 
     async def follow_logs() -> None:
         # Re-reading after a failed start is safe: every record folds in idempotently.
@@ -132,11 +152,14 @@ def build_app(
         loop = asyncio.get_running_loop()
         reader = loop.create_task(follow_logs())
         digests = loop.create_task(send_digests())
+        tasks = [reader, digests]
+        if follower is not None:
+            tasks.append(loop.create_task(follower.run()))
         try:
             yield
         finally:
             desk.hub.close()
-            for task in (reader, digests):
+            for task in tasks:
                 task.cancel()
                 with suppress(asyncio.CancelledError):
                     await task
@@ -212,7 +235,7 @@ def main(argv: list[str]) -> int:
         len(routes.routes),
         "delivered here" if settings.alerts_deliver else "left to another instance",
     )
-    app = build_app(settings, operators, routes, catalog)
+    app = build_app(settings, operators, routes, catalog, follow_standards=True)
     config = uvicorn.Config(
         app,
         host=settings.alerts_host,

@@ -37,9 +37,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from pantau.adapters.standards_topic import NewestStandards, StandardsFollower
 from pantau.core.catalog import Catalog, catalog_summary, load_catalog
 from pantau.core.events import IncomingEvent
 from pantau.core.pseudonym import PseudonymKey
+from pantau.core.standards import StandardVersion
 from pantau.core.working_time import WorkingCalendar
 from pantau.metrics import exposed_registry
 from pantau_intake.api_keys import AgencyKeyring
@@ -285,6 +287,18 @@ class Intake:
     clock: Callable[[], float]
     summaries: dict[str, dict[str, Any]] = field(default_factory=dict)
     in_flight: int = 0  # POST /v1/events requests being handled (one event loop: no lock)
+
+    def use_standards(self, version: StandardVersion) -> None:
+        """Check events against the catalog of a newly published version from now on."""
+        unknown = sorted(self.keyring.agencies - set(version.catalog.agencies))
+        if unknown:
+            log.warning(
+                "standards version %d has no agency %s: its events are refused from now on",
+                version.number,
+                ", ".join(unknown),
+            )
+        self.catalog = version.catalog
+        self.summaries.clear()
 
 
 # The dependencies are coroutines: FastAPI runs a plain `def` dependency on a thread pool, and two
@@ -687,9 +701,14 @@ def create_app(
     catalog: Catalog | None = None,
     keyring: AgencyKeyring | None = None,
     clock: Callable[[], float] = time.monotonic,
+    follow_standards: bool = False,
 ) -> FastAPI:
     """The intake app. Raises ConfigurationError (or CatalogError) for a configuration it cannot
-    run with: no or short pseudonym key, no key file, keys of agencies not in the catalog."""
+    run with: no or short pseudonym key, no key file, keys of agencies not in the catalog.
+
+    With `follow_standards`, the app follows the standards topic from the beginning and checks
+    events against the newest published version as soon as it has read it (until then, and
+    while none is published, against the catalog). It starts without waiting for Kafka."""
     pseudonym = settings.pseudonym()
     if catalog is None:
         catalog = load_catalog(settings.catalog)
@@ -713,13 +732,26 @@ def create_app(
         clock=clock,
     )
 
+    follower = None
+    if follow_standards:
+        newest = NewestStandards(intake.use_standards, log)
+        follower = StandardsFollower(
+            settings.kafka_servers,
+            settings.topics.standards,
+            newest.take,
+            client_id=f"{settings.topic_prefix}intake-standards",
+        )
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         probe = asyncio.create_task(_report_readiness(publisher))
+        following = None if follower is None else asyncio.create_task(follower.run())
         try:
             yield
         finally:
             probe.cancel()
+            if following is not None:
+                following.cancel()
             await publisher.close()
 
     app = FastAPI(

@@ -30,7 +30,7 @@ def _app(settings: IntakeSettings) -> FastAPI:
     publisher = KafkaPublisher(
         settings.kafka_servers, settings.topics.events, timeout=settings.intake_publish_timeout
     )
-    app = create_app(settings, publisher=publisher)
+    app = create_app(settings, publisher=publisher, follow_standards=True)
     # Everything built so far (modules, the catalog, the app) lives as long as the process: the
     # collector need not walk it again on every full collection under load.
     gc.freeze()

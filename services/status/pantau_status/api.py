@@ -10,6 +10,7 @@ import json
 import time
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qs
@@ -49,6 +50,13 @@ class _Refusal(Exception):
         self.lang = lang
 
 
+@dataclass
+class ShownStandards:
+    """The catalog the status page shows cases against."""
+
+    catalog: Catalog
+
+
 def create_app(
     book: CaseBook,
     catalog: Catalog,
@@ -60,13 +68,18 @@ def create_app(
     lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]] | None = None,
     monotonic: Callable[[], float] = time.monotonic,
 ) -> FastAPI:
-    """The app over one read model; `publish` sends an alert and returns after acks=all."""
+    """The app over one read model; `publish` sends an alert and returns after acks=all.
+
+    `app.state.standards.catalog` is the catalog cases are shown against; replacing it (a newer
+    published version of the standards) takes effect from the next request."""
+    standards = ShownStandards(catalog)
     app = FastAPI(
         title="Pantau status",
         version="1",
         lifespan=lifespan,
         description="An applicant's own case against the service standard, and reports.",
     )
+    app.state.standards = standards
     counts = {"lookups": 0, "not_found": 0, "reports": 0, "duplicate_reports": 0}
 
     async def body_of(request: Request) -> bytes:
@@ -104,16 +117,16 @@ def create_app(
         record = None
         if isinstance(receipt, str) and isinstance(code, str) and 0 < len(receipt) <= 128:
             record = book.find(key, receipt.strip(), code)
-        if record is not None and catalog.service(record.agency, record.service) is None:
+        if record is not None and standards.catalog.service(record.agency, record.service) is None:
             record = None  # a case of a service the catalog no longer has: nothing to show
         if record is None:
             counts["not_found"] += 1
         return record
 
     def view_of(record: CaseRecord, lang: str) -> dict[str, Any]:
-        service = catalog.service(record.agency, record.service)
+        service = standards.catalog.service(record.agency, record.service)
         assert service is not None
-        return public_view(record, catalog, service, clock(), lang)
+        return public_view(record, standards.catalog, service, clock(), lang)
 
     async def report(record: CaseRecord, kind_text: object, text: object) -> tuple[int, str]:
         """(HTTP status, outcome) of one report; outcome is an alert id or a problem."""
@@ -127,8 +140,8 @@ def create_app(
             cleaned, _ = clean_text(text or "")
         except ValueError as error:
             return 422, f"text: {error}"
-        calendar = catalog.calendar_of(record.agency)
-        service = catalog.service(record.agency, record.service)
+        calendar = standards.catalog.calendar_of(record.agency)
+        service = standards.catalog.service(record.agency, record.service)
         step = record.current_step
         if service is None or step is None or service.step(step) is None:
             step = None
@@ -218,7 +231,7 @@ def create_app(
         _, lang, receipt, code, record = await form_lookup(request)
         if record is None:
             return not_found_page(lang, receipt)
-        page = case_page(view_of(record, lang), catalog, receipt, code, lang)
+        page = case_page(view_of(record, lang), standards.catalog, receipt, code, lang)
         return HTMLResponse(page, headers=_NO_STORE)
 
     @app.post("/report", include_in_schema=False)

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 import uvicorn
 from fastapi import FastAPI
 
+from pantau.adapters.standards_topic import NewestStandards, StandardsFollower
 from pantau.core.catalog import Catalog, CatalogError, load_catalog
 from pantau.logs import configure_logging
 from pantau_intake.api_keys import AgencyKeyring
@@ -65,15 +66,28 @@ def build_app(
                 await logs.stop()
                 await asyncio.sleep(RESTART_DELAY_S)
 
+    # Cases are shown against the newest published version of the standards once it is read.
+    newest = NewestStandards(
+        lambda version: setattr(app.state.standards, "catalog", version.catalog), log
+    )
+    follower = StandardsFollower(
+        settings.kafka_servers,
+        topics.standards,
+        newest.take,
+        client_id=f"{settings.topic_prefix}status-standards",
+    )
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        reader = asyncio.get_running_loop().create_task(follow_logs())
+        loop = asyncio.get_running_loop()
+        tasks = [loop.create_task(follow_logs()), loop.create_task(follower.run())]
         try:
             yield
         finally:
-            reader.cancel()
-            with suppress(asyncio.CancelledError):
-                await reader
+            for task in tasks:
+                task.cancel()
+                with suppress(asyncio.CancelledError):
+                    await task
             await logs.stop()
 
     limiter = AddressLimiter(settings.status_tries_per_minute, settings.status_tries_burst)

@@ -58,6 +58,7 @@ from faust.exceptions import SameNode
 from prometheus_client import CollectorRegistry
 
 from pantau.core.catalog import Catalog
+from pantau.core.standards import StandardsBook
 from pantau.metrics import metrics_payload
 from pantau.oversight import STATEFUL_RULES
 from pantau.oversight.rules import RuleRecord
@@ -121,9 +122,16 @@ class TrackerMetrics:
 class Tracker:
     """The tracker worker's app: its topics, tables, agents, timer and web views."""
 
-    def __init__(self, settings: TrackerSettings, catalog: Catalog, clock: Clock = wall_clock):
+    def __init__(
+        self,
+        settings: TrackerSettings,
+        catalog: Catalog,
+        clock: Clock = wall_clock,
+        book: StandardsBook | None = None,
+    ):
         self.settings = settings
-        self.standards = Standards(catalog, settings.policy)
+        # The published versions when there are any (`book`), else the catalog.
+        self.standards = Standards(catalog, settings.policy, book)
         self.catalog = catalog
         self.clock = clock
         self.metrics = TrackerMetrics()
@@ -512,7 +520,7 @@ class Tracker:
             if partition not in owned:
                 continue
             state = CaseState.from_document(document["state"])
-            standard = self.standards.for_case(state.agency, state.service)
+            standard = self.standards.for_state(state)
             if standard is not None:
                 self.index.set(key, partition, due_at(state, standard))
         self._indexed_partitions = owned
@@ -609,7 +617,7 @@ class Tracker:
         state = self._load(key, self._partition_of(key))
         if state is None:
             return web.json({"error": "unknown case"}, status=404)
-        standard = self.standards.for_case(state.agency, state.service)
+        standard = self.standards.for_state(state)
         if standard is None:
             return web.json({"error": "service not in the catalog"}, status=404)
         return web.json(case_view(state, standard))
@@ -657,6 +665,11 @@ class Tracker:
         return web.json({"status": "starting"}, status=503)
 
 
-def create_app(settings: TrackerSettings, catalog: Catalog, clock: Clock = wall_clock) -> Tracker:
+def create_app(
+    settings: TrackerSettings,
+    catalog: Catalog,
+    clock: Clock = wall_clock,
+    book: StandardsBook | None = None,
+) -> Tracker:
     """The tracker for `settings`; run it with `faust.Worker(tracker.app, ...)`."""
-    return Tracker(settings, catalog, clock)
+    return Tracker(settings, catalog, clock, book)

@@ -4,15 +4,44 @@ from __future__ import annotations
 
 import argparse
 import logging
+from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 from pantau.adapters.kafka_topics import TopicSpec, ensure_topics
+from pantau.adapters.standards_topic import StandardsFollower, log_version, read_book
 from pantau.core.catalog import load_catalog
+from pantau.core.standards import StandardVersion
 from pantau.logs import configure_logging
+from pantau_tracker.domain.standards import Standards
 from pantau_tracker.settings import TrackerSettings
+
+log = logging.getLogger("pantau.tracker")
 
 # Deadline checks and cross-case hand-overs are consumed within seconds; a day covers outages.
 INTERNAL_RETENTION = timedelta(days=1)
+
+
+def follow_standards(standards: Standards, settings: TrackerSettings) -> Callable[[Any], None]:
+    """What registers the task that follows the standards topic on a Faust app: each new
+    version joins the book in memory (Faust tables are written only by stream handlers; the
+    book is rebuilt from the compacted topic at every start)."""
+
+    def learn(version: StandardVersion) -> None:
+        if standards.learn(version):
+            log_version(log, version)
+
+    follower = StandardsFollower(
+        settings.kafka_servers,
+        settings.topics.standards,
+        learn,
+        client_id=f"{settings.app_id}-standards",
+    )
+
+    def register(app: Any) -> None:
+        app.task(follower.run)
+
+    return register
 
 
 def main(argv: list[str]) -> int:
@@ -26,6 +55,12 @@ def main(argv: list[str]) -> int:
     settings = TrackerSettings()
     configure_logging("tracker", settings.log_level, settings.log_format)
     catalog = load_catalog(settings.catalog)
+    # Every published version, before the first event: a case is judged by its own version.
+    book = read_book(settings.kafka_servers, settings.topics.standards)
+    for version in book.versions:
+        log_version(log, version)
+    if not book:
+        log.info("no standards version published: judging by %s", settings.catalog)
     retention = str(int(INTERNAL_RETENTION.total_seconds() * 1000))
     # Created here rather than by Faust so that they have exactly the partitions of the events
     # topic before anything subscribes (a broker auto-creating one would give it one partition).
@@ -35,7 +70,7 @@ def main(argv: list[str]) -> int:
             TopicSpec(topic, settings.partitions, {"retention.ms": retention})
             for topic in (settings.clock_topic, settings.oversight_topic)
         ],
-        report=logging.getLogger("pantau.tracker").info,
+        report=log.info,
     )
     settings.data_dir.mkdir(parents=True, exist_ok=True)
 
@@ -43,7 +78,8 @@ def main(argv: list[str]) -> int:
 
     from pantau_tracker.app import create_app
 
-    tracker = create_app(settings, catalog)
+    tracker = create_app(settings, catalog, book=book)
+    follow_standards(tracker.standards, settings)(tracker.app)
     # The tables' changelog topics too: Faust creates them at start-up, but two workers starting
     # together can each see the other's half-created topic without partitions, and the agent of
     # that table then crashes with a partition mismatch until the worker is restarted.
@@ -53,7 +89,7 @@ def main(argv: list[str]) -> int:
             TopicSpec(name, settings.partitions, {"cleanup.policy": "compact"})
             for name in tracker.changelog_topics()
         ],
-        report=logging.getLogger("pantau.tracker").info,
+        report=log.info,
     )
     # Faust replaces the root handlers at start: give it ours back, so its lines and the
     # tracker's come out in the one Pantau format.

@@ -469,6 +469,12 @@ class Alert(BaseModel):
     message: Message
     evidence: Evidence = Field(default_factory=dict)
     event_ids: list[EventId] = Field(default_factory=list, max_length=EVENT_IDS_MAX)
+    standard_version: int | None = Field(
+        default=None,
+        ge=1,
+        description="The published version of the service standards the case was judged by "
+        "(docs/contract-extensions.md); absent when the standards were never published.",
+    )
 
     @field_validator("category")
     @classmethod
@@ -566,6 +572,7 @@ def _alert_values(
         "message": message,
         "evidence": dict(evidence or {}),
         "event_ids": list(event_ids),
+        "standard_version": None,
     }
 
 

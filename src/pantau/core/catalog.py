@@ -249,6 +249,12 @@ def load_catalog(path: str | Path) -> Catalog:
     service defined twice, in one file or across files, is a problem. Raises CatalogError listing
     every problem found.
     """
+    return load_catalog_documents(path)[0]
+
+
+def load_catalog_documents(path: str | Path) -> tuple[Catalog, list[Mapping[str, Any]]]:
+    """`load_catalog`, also giving the parsed YAML document of each file, in load order (what
+    `pantau catalog publish` merges into one canonical document)."""
     root = Path(path)
     reader = _CatalogReader()
     if root.is_dir():
@@ -263,11 +269,14 @@ def load_catalog(path: str | Path) -> Catalog:
         files = [root]
     else:
         raise CatalogError([CatalogProblem(str(root), "", "no such file or folder")])
+    documents: list[Mapping[str, Any]] = []
     for file in files:
         data = reader.read_yaml(file)
         if data is not None:
             reader.read_document(data, str(file))
-    return reader.build(str(root))
+            if isinstance(data, Mapping):
+                documents.append(data)
+    return reader.build(str(root)), documents
 
 
 def parse_catalog(data: Mapping[str, Any], source: str) -> Catalog:

@@ -64,6 +64,10 @@ _TABLES: tuple[tuple[str, str, str], ...] = (
     ("service_steps", "ORDER BY (agency, service, step, loaded_at)", "agency = {agency}"),
 )
 TABLES = tuple(name for name, _, _ in _TABLES)
+# History tables whose rows name every agency at once (a published standards version holds the
+# whole catalog): an agency's auditor sees none of them, nor the views over them.
+UNSCOPED_TABLES = ("standards",)
+_READS_UNSCOPED = re.compile(r"\.`?(?:" + "|".join(UNSCOPED_TABLES) + r")`?\b")
 
 
 def quoted(text: str) -> str:
@@ -106,6 +110,8 @@ def copy_statements(database: str, agency: str) -> tuple[list[str], list[str]]:
         )
     for migration in load_migrations():
         for statement in migration.statements(scoped):
+            if _READS_UNSCOPED.search(statement):
+                continue
             if statement.upper().startswith("CREATE VIEW") or _DROPS_VIEW.match(statement):
                 create.append(statement)
     return create, backfill
@@ -137,7 +143,7 @@ def users_xml(name: str, password: str, scoped: str) -> str:
 
 def row_policy_statements(database: str, agency: str, name: str, password: str) -> list[str]:
     """SQL access control (ClickHouse 20.5 and later): the user, SELECT on the history database
-    only, and one row policy per table keeping the agency's rows."""
+    only, and one row policy per table keeping the agency's rows (none of an unscoped table's)."""
     statements = [
         f"CREATE USER IF NOT EXISTS {name} IDENTIFIED WITH sha256_password BY {quoted(password)} "
         f"DEFAULT DATABASE `{database}` SETTINGS readonly = 1",
@@ -147,6 +153,11 @@ def row_policy_statements(database: str, agency: str, name: str, password: str) 
         statements.append(
             f"CREATE ROW POLICY IF NOT EXISTS {name}_{table} ON `{database}`.{table} "
             f"FOR SELECT USING {agency_filter(table, database, agency)} TO {name}"
+        )
+    for table in UNSCOPED_TABLES:
+        statements.append(
+            f"CREATE ROW POLICY IF NOT EXISTS {name}_{table} ON `{database}`.{table} "
+            f"FOR SELECT USING 0 TO {name}"
         )
     return statements
 

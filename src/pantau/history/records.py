@@ -21,9 +21,11 @@ import orjson
 from pydantic import ValidationError
 
 from pantau.core.alerts import Alert
-from pantau.core.catalog import Catalog
+from pantau.core.catalog import Catalog, CatalogError
 from pantau.core.events import Event, canonical_bytes, parse_rfc3339
 from pantau.core.fast_events import CheckedEvent, checked_event
+from pantau.core.standards import StandardVersion
+from pantau.core.standards import canonical_bytes as canonical_catalog
 from pantau.history.chain import SEALED, CaseKey, ChainHead, Link, link_hash
 
 EVENT_COLUMNS = (
@@ -100,6 +102,15 @@ CASE_STATE_COLUMNS = (
     "breached",
     "state",
     "updated_at",
+    "stored_at",
+)
+STANDARD_VERSION_COLUMNS = (
+    "version",
+    "content_hash",
+    "valid_from",
+    "published_by",
+    "published_at",
+    "catalog",
     "stored_at",
 )
 SERVICE_STANDARD_COLUMNS = ("agency", "service", "name", "sla", "fee_min", "fee_max", "loaded_at")
@@ -651,6 +662,24 @@ def alert_action_row(
 
 
 # --- the catalog's service standards -----------------------------------------------------------
+
+
+def standard_version_row(value: bytes, stored_at: datetime) -> Row | None:
+    """The `standards` row of a record of the standards topic, or None when it is not a valid
+    version (not one, a content hash that does not match, a catalog that does not validate)."""
+    try:
+        version = StandardVersion.from_record(value)
+    except (ValueError, KeyError, TypeError, CatalogError):
+        return None
+    return (
+        version.number,
+        version.content_hash,
+        seconds(version.valid_from),
+        version.published_by,
+        seconds(version.published_at),
+        canonical_catalog(version.document).decode("utf-8"),
+        seconds(stored_at),
+    )
 
 
 def standard_rows(catalog: Catalog, loaded_at: datetime) -> tuple[list[Row], list[Row]]:

@@ -1,10 +1,11 @@
 """`pantau sink`: the history of record, written from Kafka into ClickHouse.
 
 One Kafka consumer (consumer group `<prefix>sink`; aiokafka, see `consumer`) reads the events,
-alerts, cases and alert-actions topics; the sink's loop runs on one thread. Each topic fills one
-table's batch; a batch is inserted with one native-protocol, column-wise INSERT when it holds
-`PANTAU_SINK_BATCH_ROWS` records (while a poll comes back full, i.e. Kafka holds a backlog,
-`PANTAU_SINK_BACKLOG_BATCH_ROWS`) or is a second old, and only then are its offsets committed.
+alerts, cases, alert-actions and standards topics; the sink's loop runs on one thread. Each
+topic fills one table's batch; a batch is inserted with one native-protocol, column-wise INSERT
+when it holds `PANTAU_SINK_BATCH_ROWS` records (while a poll comes back full, i.e. Kafka holds a
+backlog, `PANTAU_SINK_BACKLOG_BATCH_ROWS`) or is a second old, and only then are its offsets
+committed.
 When ClickHouse is down the insert fails, every partition is paused (so memory holds at most one
 batch per table plus Kafka's bounded prefetch), the same batch is retried with back-off, and
 consumption resumes by itself once it is stored.
@@ -46,6 +47,7 @@ from pantau.history.records import (
     EVENT_COLUMNS,
     SERVICE_STANDARD_COLUMNS,
     SERVICE_STEP_COLUMNS,
+    STANDARD_VERSION_COLUMNS,
     Row,
     TakenEvent,
     alert_action_row,
@@ -54,6 +56,7 @@ from pantau.history.records import (
     chain_rows,
     seconds,
     standard_rows,
+    standard_version_row,
     take_event,
 )
 from pantau.history.settings import SinkSettings
@@ -106,7 +109,7 @@ class CheckpointWriter:
 
 
 class HistorySink:
-    """Consumes the four history topics and writes them to ClickHouse in batches."""
+    """Consumes the history topics and writes them to ClickHouse in batches."""
 
     def __init__(
         self,
@@ -133,6 +136,7 @@ class HistorySink:
             topics.alerts: "alerts",
             topics.cases: "case_states",
             topics.alert_actions: "alert_actions",
+            topics.standards: "standards",
         }
         self._batches: dict[str, TableBatch[Any]] = {
             table: TableBatch(settings.sink_batch_rows, settings.sink_batch_seconds)
@@ -219,6 +223,8 @@ class HistorySink:
             item = alert_row(value, stored_at)
         elif table == "case_states":
             item = case_state_row(value, record.key, record.timestamp, record.offset, self._now())
+        elif table == "standards":
+            item = standard_version_row(value, self._now())
         else:
             item = alert_action_row(value, record.key, record.timestamp, self._now())
         if item is None:
@@ -264,6 +270,7 @@ class HistorySink:
                 "alerts": ALERT_COLUMNS,
                 "case_states": CASE_STATE_COLUMNS,
                 "alert_actions": ALERT_ACTION_COLUMNS,
+                "standards": STANDARD_VERSION_COLUMNS,
             }[table]
             rows = batch.items
             self._store.insert(table, columns, rows)
@@ -398,10 +405,10 @@ class _Rebalance:
 
 
 def build_consumer(settings: SinkSettings, listener: _Rebalance) -> ThreadedConsumer:
-    """The sink's consumer: manual commits, bounded prefetch, subscribed to the four topics."""
+    """The sink's consumer: manual commits, bounded prefetch, subscribed to the history topics."""
     topics = settings.topics
     return ThreadedConsumer(
-        [topics.events, topics.alerts, topics.cases, topics.alert_actions],
+        [topics.events, topics.alerts, topics.cases, topics.alert_actions, topics.standards],
         listener,
         max_poll_records=settings.sink_max_poll_records,
         bootstrap_servers=settings.kafka_servers,

@@ -3,7 +3,9 @@
 Written so that each auditor question has one clear answer: a clean case, a separation-of-duty
 breach, an under-tariff and an on-free-service payment, a skipped mandatory step, late steps, a
 breached case, a backdated record, a rejection in October, and duplicate rows (a retried insert,
-an alert published twice, older case-state versions) that the views must show once.
+an alert published twice, older case-state versions) that the views must show once. Two versions
+of the service standards are published (version 1 delivered twice); PBG-1 is judged by version 2,
+the other cases by no published version.
 """
 
 from __future__ import annotations
@@ -13,8 +15,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pantau.core.alerts import make_alert
-from pantau.core.catalog import load_catalog
+from pantau.core.catalog import load_catalog, load_catalog_documents
 from pantau.core.events import Event, canonical_bytes
+from pantau.core.standards import canonical_document, new_version
 from pantau.history.chain import ChainHead
 from pantau.history.records import (
     ALERT_ACTION_COLUMNS,
@@ -23,6 +26,7 @@ from pantau.history.records import (
     EVENT_COLUMNS,
     SERVICE_STANDARD_COLUMNS,
     SERVICE_STEP_COLUMNS,
+    STANDARD_VERSION_COLUMNS,
     AcceptedEvent,
     alert_action_row,
     alert_row,
@@ -30,6 +34,7 @@ from pantau.history.records import (
     event_row,
     receipt_bytes,
     standard_rows,
+    standard_version_row,
 )
 from pantau.settings import SAMPLE_CATALOG
 
@@ -243,6 +248,8 @@ def case_state_rows() -> list[tuple[Any, ...]]:
             "breached": False,
             "version": 1,
         }
+        if case_id == JUDGED_BY_VERSION_2:
+            first["standard_version"] = 2
         latest = {
             **first,
             "status": "closed" if closed else "open",
@@ -253,12 +260,35 @@ def case_state_rows() -> list[tuple[Any, ...]]:
         }
         key = f"{agency}|{case_id}".encode()
         for document in (first, latest):
-            row = case_state_row(
-                json.dumps(document).encode(), key, 1_790_000_000_000, 0, STORED_AT
-            )
+            # Compact, as the tracker publishes it (orjson).
+            compact = json.dumps(document, separators=(",", ":")).encode()
+            row = case_state_row(compact, key, 1_790_000_000_000, 0, STORED_AT)
             assert row is not None
             rows.append(row)
     return rows
+
+
+JUDGED_BY_VERSION_2 = "PBG-1"
+
+
+def standard_version_rows() -> list[tuple[Any, ...]]:
+    """The `standards` rows: the sample catalog as version 1 (stored twice, as after a retried
+    insert) and, with PBG's limit shortened, as version 2."""
+    _catalog, documents = load_catalog_documents(SAMPLE_CATALOG)
+    first = canonical_document(documents)
+    second = json.loads(json.dumps(first))
+    pbg = next(s for s in second["services"] if s["code"] == "pbg" and s["agency"] == KM)
+    pbg["sla"] = "20 working_days"
+    rows = []
+    for number, document, by in ((1, first, "bootstrap"), (2, second, "dinas")):
+        published = datetime(2026, 10, number, tzinfo=UTC)
+        version = new_version(
+            number, document, valid_from=published, published_by=by, published_at=published
+        )
+        row = standard_version_row(version.to_record(), STORED_AT)
+        assert row is not None
+        rows.append(row)
+    return [*rows, rows[0]]
 
 
 def load(engine: Any) -> None:
@@ -270,3 +300,4 @@ def load(engine: Any) -> None:
     engine.insert("alerts", ALERT_COLUMNS, alert_rows())
     engine.insert("alert_actions", ALERT_ACTION_COLUMNS, action_rows())
     engine.insert("case_states", CASE_STATE_COLUMNS, case_state_rows())
+    engine.insert("standards", STANDARD_VERSION_COLUMNS, standard_version_rows())

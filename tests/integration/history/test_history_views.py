@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from engines import Engine, migrate
-from known_history import ALERTS, CASES, events
+from known_history import ALERTS, CASES, JUDGED_BY_VERSION_2, events
 
 from pantau.adapters.clickhouse_schema import load_migrations
 
@@ -71,6 +71,27 @@ def test_v_cases_shows_the_latest_state_of_each_case(engine: Engine) -> None:
     assert by_case["PBG-3"][:2] == ("open", "verified")
     assert by_case["PBG-3"][3] == "NULL"
     assert by_case["R-1"][5] == "1"
+
+
+def test_v_standards_lists_each_version_once_and_v_cases_names_each_case_version(
+    engine: Engine,
+) -> None:
+    """Every published version once (one was stored twice), with its hash, validity and
+    publisher; v_cases gives the version each case is judged by (0: none published)."""
+    assert engine.rows("SELECT count() FROM standards") == [("3",)]
+    rows = engine.rows(
+        "SELECT version, published_by, valid_from, substring(content_hash, 1, 7), "
+        "length(catalog) > 1000 FROM v_standards ORDER BY version"
+    )
+    assert rows == [
+        ("1", "bootstrap", "2026-10-01 00:00:00", "sha256:", "1"),
+        ("2", "dinas", "2026-10-02 00:00:00", "sha256:", "1"),
+    ]
+    hashes = engine.rows("SELECT uniqExact(content_hash) FROM v_standards")
+    assert hashes == [("2",)]
+    versions = dict(engine.rows("SELECT case_id, standard_version FROM v_cases"))
+    assert versions.pop(JUDGED_BY_VERSION_2) == "2"
+    assert set(versions.values()) == {"0"}
 
 
 def test_v_sla_compliance_counts_closed_cases_per_month(engine: Engine) -> None:

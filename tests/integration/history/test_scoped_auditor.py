@@ -241,9 +241,13 @@ def test_row_policies_for_current_clickhouse_cover_every_table() -> None:
     assert statements[0].startswith("CREATE USER IF NOT EXISTS auditor_km ")
     assert "SETTINGS readonly = 1" in statements[0]
     assert statements[1] == "GRANT SELECT ON `pantau`.* TO auditor_km"
-    policies = statements[2:]
+    policies, unscoped = statements[2:8], statements[8:]
     assert len(policies) == 6
     assert all(f"'{KM}'" in p and "TO auditor_km" in p for p in policies)
+    assert unscoped == [
+        "CREATE ROW POLICY IF NOT EXISTS auditor_km_standards ON `pantau`.standards "
+        "FOR SELECT USING 0 TO auditor_km"
+    ]
     assert supports_sql_access("23.8.2.7")
     assert not supports_sql_access("18.16.1")
 

@@ -47,7 +47,8 @@ def test_published_records_appear_once_in_the_views_within_5_s(
     sink_env: dict[str, str], history_client: Client, tmp_path: Path
 ) -> None:
     """Events, alerts, case states and actions published to Kafka reach the v_* views once each,
-    within 5 s; a replayed event is not stored again and an invalid one is skipped."""
+    within 5 s (and the standards version published at bootstrap, v_standards); a replayed
+    event is not stored again and an invalid one is skipped."""
     names = _settings(sink_env).topics
     servers = sink_env["PANTAU_KAFKA"]
     client = history_client
@@ -75,6 +76,8 @@ def test_published_records_appear_once_in_the_views_within_5_s(
             timeout=5,
             every=0.05,
         )
+        # The stack's bootstrap published the catalog as standards version 1.
+        assert client.execute("SELECT version, published_by FROM v_standards") == [(1, "bootstrap")]
         latency = time.monotonic() - started
         print(f"published -> visible in the views: {latency:.2f} s")
 

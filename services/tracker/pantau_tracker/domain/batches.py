@@ -121,17 +121,17 @@ class CaseBatch:
         received_at: datetime,
     ) -> None:
         """Judge and fold one record of `pantau.events`, received at `received_at`."""
-        found = read_record(key, value, self._catalog)
+        # Checked against the standards version of its case (the newest for a new case).
+        state = None if key is None else self._load(key, partition)
+        found = read_record(key, value, self._standards.catalog_of(state))
         if isinstance(found, Rejection):
             self.outcome.rejected.append((key, value, found))
             return
         event, raw = found
-        standard = self._standards.for_case(event.agency, event.service)
+        standard = self._standards.for_event(state, event)
         if standard is None or key is None:  # read_record checked both; kept for the type checker
             return
-        outcome = handle_event(
-            self._load(key, partition), event, received_at, standard, (partition, offset)
-        )
+        outcome = handle_event(state, event, received_at, standard, (partition, offset))
         self.outcome.events += 1
         self.outcome.duplicates += outcome.duplicate
         occurred = min(event.occurred_at, received_at)  # as the event-time order places it
@@ -153,7 +153,7 @@ class CaseBatch:
         if state is None:
             self._write(key, partition).due = None
             return
-        standard = self._standards.for_case(state.agency, state.service)
+        standard = self._standards.for_state(state)
         if standard is None:  # the service left the catalog: nothing to judge it by
             return
         self.outcome.checks += 1
@@ -186,7 +186,7 @@ class CaseBatch:
             write.store = write.publish = True
             write.state = self._working[key] = None
             return
-        standard = self._standards.for_case(state.agency, state.service)
+        standard = self._standards.for_state(state)
         if standard is None:
             return
         self._working[key] = state
@@ -208,7 +208,7 @@ class CaseBatch:
             state = write.state
             if state is None:
                 continue
-            standard = self._standards.for_case(state.agency, state.service)
+            standard = self._standards.for_state(state)
             if standard is None:
                 continue
             if write.store or write.publish:

@@ -136,6 +136,9 @@ class CaseState:
     fired: tuple[str, ...] = ()
     recent: tuple[RecentAlert, ...] = field(default=(), compare=True)
     observed: tuple[tuple[str, str], ...] = ()
+    # The published standards version the case is judged by, fixed when it opens (None: the
+    # tracker ran on an unpublished catalog then).
+    standard_version: int | None = None
 
     def but(self, **changes: Any) -> CaseState:
         """This state with `changes` to its fields: `dataclasses.replace` without re-running
@@ -257,6 +260,7 @@ class CaseState:
                 {"source": r.source, "alert_id": r.alert_id, "body": r.body} for r in self.recent
             ],
             "observed": [[event_id, context] for event_id, context in self.observed],
+            "standard_version": self.standard_version,
         }
 
     @classmethod
@@ -313,6 +317,8 @@ class CaseState:
             recent=tuple(RecentAlert(r["source"], r["alert_id"], r["body"]) for r in doc["recent"]),
             # States stored before the cross-case rules have none.
             observed=tuple((str(e), str(c)) for e, c in doc.get("observed", ())),
+            # States stored before versioned standards have none.
+            standard_version=_opt_int(doc.get("standard_version")),
         )
 
 
@@ -325,6 +331,10 @@ def _time(moment: datetime) -> str:
 
 def _opt_time(moment: datetime | None) -> str | None:
     return None if moment is None else format_rfc3339(moment)
+
+
+def _opt_int(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _parse_opt(text: str | None) -> datetime | None:

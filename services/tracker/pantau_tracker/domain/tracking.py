@@ -118,7 +118,7 @@ def handle_event(
             again = _observed_again(state, event, standard)
             return Outcome(state, replayed, changed=False, duplicate=True, observation=again)
         if seen is not None:
-            return _conflict(state, event, received_at, seen, digest)
+            return _conflict(state, event, received_at, seen, digest, standard)
 
     alerts: list[Alert] = []
     if state is not None:
@@ -136,7 +136,11 @@ def handle_event(
     new_state = evolve(
         state, event, standard.service, received_at, standard.policy.retention, digest
     )
-    alerts = [a for a in alerts if a.alert_id not in new_state.fired]
+    if new_state.standard_version is None and standard.version is not None:
+        # Fixed when the case opens (or, for a state kept from before versions, now): the case
+        # is judged by this version for the rest of its life.
+        new_state = new_state.but(standard_version=standard.version)
+    alerts = stamped([a for a in alerts if a.alert_id not in new_state.fired], standard)
     new_state = new_state.with_alerts(
         event.event_id,
         [(a.alert_id, a.to_json_bytes().decode()) for a in alerts],
@@ -218,10 +222,18 @@ def check_deadlines(state: CaseState, now: datetime, standard: CaseStandard) -> 
         replayed = [_parse(r.body) for r in state.recent_for(TIMER_SOURCE)]
         return Outcome(state, [a for a in replayed if a.detected_at <= now], changed=False)
     new_state, alerts = _fire_deadlines(state, standard, passed)
+    alerts = stamped(alerts, standard)
     new_state = new_state.with_alerts(
         TIMER_SOURCE, [(a.alert_id, a.to_json_bytes().decode()) for a in alerts]
     )
     return Outcome(new_state, alerts)
+
+
+def stamped(alerts: list[Alert], standard: CaseStandard) -> list[Alert]:
+    """The alerts naming the standards version they were judged by (when it is published)."""
+    if standard.version is None:
+        return alerts
+    return [a.model_copy(update={"standard_version": standard.version}) for a in alerts]
 
 
 def due_at(state: CaseState, standard: CaseStandard) -> datetime | None:
@@ -275,9 +287,24 @@ def _fire_deadlines(
 
 
 def _conflict(
-    state: CaseState, event: Event, received_at: datetime, seen: str, digest: str
+    state: CaseState,
+    event: Event,
+    received_at: datetime,
+    seen: str,
+    digest: str,
+    standard: CaseStandard,
 ) -> Outcome:
-    alert = detector_alert(
+    [alert] = stamped([_conflict_alert(event, seen, digest, received_at)], standard)
+    source = f"{event.event_id}:{digest}"
+    if alert.alert_id in state.fired:
+        replayed = [_parse(r.body) for r in state.recent_for(source)]
+        return Outcome(state, replayed, changed=False, duplicate=True)
+    new_state = state.with_alerts(source, [(alert.alert_id, alert.to_json_bytes().decode())])
+    return Outcome(new_state, [alert])
+
+
+def _conflict_alert(event: Event, seen: str, digest: str, received_at: datetime) -> Alert:
+    return detector_alert(
         Rule.INTEGRITY_CONFLICTING_DUPLICATE,
         agency=event.agency,
         service=event.service,
@@ -291,12 +318,6 @@ def _conflict(
         evidence={"first_digest": seen, "new_digest": digest},
         event_ids=[event.event_id],
     )
-    source = f"{event.event_id}:{digest}"
-    if alert.alert_id in state.fired:
-        replayed = [_parse(r.body) for r in state.recent_for(source)]
-        return Outcome(state, replayed, changed=False, duplicate=True)
-    new_state = state.with_alerts(source, [(alert.alert_id, alert.to_json_bytes().decode())])
-    return Outcome(new_state, [alert])
 
 
 def _parse(body: str) -> Alert:

@@ -1,0 +1,199 @@
+"""The standards topic (`<prefix>standards`): one compacted record per published version.
+
+Keyed by the version number, so compaction keeps every version. Readers take the whole topic
+from the beginning into a `StandardsBook`; a record that is not a valid version is logged and
+skipped, never applied. `read_book` and `publish` block (for the command line and for start-up,
+before an event loop runs); `StandardsFollower` follows the topic from an event loop and hands
+every new version to a callback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+from aiokafka import AIOKafkaConsumer
+from kafka import KafkaConsumer, KafkaProducer
+from kafka import TopicPartition as SyncTopicPartition
+from kafka.errors import KafkaError
+
+from pantau.adapters.kafka_topics import TopicSpec
+from pantau.core.catalog import CatalogError
+from pantau.core.events import format_rfc3339
+from pantau.core.standards import StandardsBook, StandardVersion
+
+__all__ = [
+    "NewestStandards",
+    "StandardsFollower",
+    "log_version",
+    "publish",
+    "read_book",
+    "standards_topic_spec",
+]
+
+log = logging.getLogger("pantau.standards")
+
+
+def standards_topic_spec(name: str) -> TopicSpec:
+    """One partition (the versions keep their order), compacted, every version kept."""
+    return TopicSpec(name, 1, {"cleanup.policy": "compact", "min.compaction.lag.ms": "60000"})
+
+
+def _version_of(value: bytes | None, where: str) -> StandardVersion | None:
+    if value is None:
+        return None
+    try:
+        return StandardVersion.from_record(value)
+    except (ValueError, KeyError, TypeError, CatalogError) as error:
+        log.error("skipping a standards record that is not a valid version (%s): %s", where, error)
+        return None
+
+
+def read_book(servers: list[str], topic: str, timeout_s: float = 15.0) -> StandardsBook:
+    """Every version on `topic`, read to its end; an empty book when the topic is empty or
+    missing. Raises RuntimeError when Kafka cannot be reached."""
+    try:
+        consumer = KafkaConsumer(
+            bootstrap_servers=servers,
+            client_id="pantau-standards-reader",
+            group_id=None,
+            enable_auto_commit=False,
+            request_timeout_ms=int(timeout_s * 1000) + 1000,
+            consumer_timeout_ms=int(timeout_s * 1000),
+        )
+    except KafkaError as error:
+        raise RuntimeError(f"cannot reach Kafka at {','.join(servers)}: {error}") from error
+    book = StandardsBook()
+    try:
+        found = consumer.partitions_for_topic(topic)
+        if not found:
+            return book
+        partitions = [SyncTopicPartition(topic, p) for p in sorted(found)]
+        consumer.assign(partitions)
+        consumer.seek_to_beginning(*partitions)
+        ends = consumer.end_offsets(partitions)
+        remaining = {tp for tp, end in ends.items() if end > 0}
+        while remaining:
+            polled = consumer.poll(timeout_ms=int(timeout_s * 1000))
+            if not polled:
+                raise RuntimeError(f"timed out reading {topic}")
+            for tp, records in polled.items():
+                for record in records:
+                    version = _version_of(record.value, f"{tp.topic}@{record.offset}")
+                    if version is not None:
+                        book = book.with_version(version)
+            remaining = {tp for tp in remaining if consumer.position(tp) < ends[tp]}
+    finally:
+        consumer.close()
+    return book
+
+
+def publish(servers: list[str], topic: str, version: StandardVersion) -> None:
+    """Write `version` to `topic` and wait until the brokers have it (acks=all)."""
+    try:
+        producer = KafkaProducer(
+            bootstrap_servers=servers,
+            client_id="pantau-standards-publisher",
+            acks="all",
+            max_request_size=8 * 1024 * 1024,
+        )
+    except KafkaError as error:
+        raise RuntimeError(f"cannot reach Kafka at {','.join(servers)}: {error}") from error
+    try:
+        future = producer.send(
+            topic, key=str(version.number).encode("ascii"), value=version.to_record()
+        )
+        future.get(timeout=30)
+    except KafkaError as error:
+        raise RuntimeError(f"cannot publish to {topic}: {error}") from error
+    finally:
+        producer.close()
+
+
+class StandardsFollower:
+    """Follows the standards topic from the beginning and calls `on_version` with each version
+    it reads (also those already known: the callback decides what is new)."""
+
+    def __init__(
+        self,
+        servers: list[str],
+        topic: str,
+        on_version: Callable[[StandardVersion], None],
+        client_id: str,
+    ) -> None:
+        self._servers = servers
+        self._topic = topic
+        self._on_version = on_version
+        self._client_id = client_id
+
+    async def run(self) -> None:
+        """Read and follow until cancelled; a topic created later is picked up when the
+        metadata is next refreshed (every few seconds)."""
+        while True:
+            # No group: every partition is read from the beginning and nothing is committed.
+            consumer = AIOKafkaConsumer(
+                bootstrap_servers=self._servers,
+                client_id=self._client_id,
+                group_id=None,
+                enable_auto_commit=False,
+                auto_offset_reset="earliest",
+                fetch_max_wait_ms=200,
+                metadata_max_age_ms=5000,
+            )
+            try:
+                await consumer.start()
+                consumer.subscribe([self._topic])
+                while True:
+                    batches = await consumer.getmany(timeout_ms=500)
+                    for tp, records in batches.items():
+                        for record in records:
+                            version = _version_of(record.value, f"{tp.topic}@{record.offset}")
+                            if version is not None:
+                                self._on_version(version)
+            except KafkaError as error:
+                log.warning("reading %s failed, retrying: %s", self._topic, error)
+                await asyncio.sleep(2.0)
+            finally:
+                try:
+                    await consumer.stop()
+                except Exception:  # stopping after a failure: nothing left to do about it
+                    log.debug("error while stopping the standards reader", exc_info=True)
+
+
+def log_version(logger: logging.Logger, version: StandardVersion) -> None:
+    """One line saying a version was read: its number, hash, validity and publisher."""
+    logger.info(
+        "standards version %d read: %s, valid from %s, published %s by %s, %d services",
+        version.number,
+        version.content_hash,
+        format_rfc3339(version.valid_from),
+        format_rfc3339(version.published_at),
+        version.published_by or "?",
+        len(version.catalog.services),
+    )
+
+
+class NewestStandards:
+    """The book as read so far, for a process that works with the newest catalog (the intake
+    checks events against it, the alerts service draws timelines with it): `take` a version
+    read from the topic; `on_newest` is called when it is the newest one."""
+
+    def __init__(
+        self,
+        on_newest: Callable[[StandardVersion], None],
+        logger: logging.Logger,
+        book: StandardsBook | None = None,
+    ) -> None:
+        self.book = book or StandardsBook()
+        self._on_newest = on_newest
+        self._log = logger
+
+    def take(self, version: StandardVersion) -> None:
+        known = self.book.version(version.number)
+        if known is not None and known.content_hash == version.content_hash:
+            return
+        self.book = self.book.with_version(version)
+        log_version(self._log, version)
+        if self.book.latest is version:
+            self._on_newest(version)
