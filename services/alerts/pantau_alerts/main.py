@@ -43,82 +43,85 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def build_app(
-    settings: AlertsSettings,
-    operators: OperatorDirectory,
-    routes: RoutingTable,
-    catalog: Catalog | None,
-    follow_standards: bool = False,
-) -> FastAPI:
-    """The app with its Kafka reader, publisher and (when enabled) webhook dispatcher.
+class AlertsRuntime:
+    """The adapters around one desk: the Kafka reader, the standards follower and (when
+    enabled) the webhook dispatcher, started and stopped with the app."""
 
-    With `follow_standards`, timelines are drawn with the newest published version of the
-    standards as soon as it is read from the standards topic (until then with `catalog`)."""
-    topics = settings.topics
-    logs: KafkaLogs
-    desk: AlertDesk
-    dispatcher: DeliveryDispatcher | None = None
-    poster: HttpWebhookPoster | None = None
-
-    def caught_up() -> None:
-        if desk.ready:
-            return
-        desk.ready = True
-        if dispatcher is not None:
-            dispatcher.catch_up()
-            desk.alert_listeners.append(dispatcher.submit)
-
-    logs = KafkaLogs(
-        settings.kafka_servers,
-        handlers={
-            topics.alerts: lambda _k, v: desk.on_alert(v),
-            topics.alert_actions: lambda _k, v: desk.on_action(v),
-            topics.cases: lambda k, v: desk.on_case(k, v),
-            settings.deliveries_topic: lambda _k, v: desk.on_delivery(v),
-        },
-        action_topic=topics.alert_actions,
-        delivery_topic=settings.deliveries_topic,
-        on_caught_up=caught_up,
-        client_id=f"{settings.topic_prefix}alerts",
-    )
-    desk = AlertDesk(logs, catalog, utc_now)
-
-    def use_standards(version: StandardVersion) -> None:
-        desk.catalog = version.catalog
-        if dispatcher is not None:
-            dispatcher.catalog = version.catalog
-
-    follower = None
-    if follow_standards:
-        follower = StandardsFollower(
+    def __init__(
+        self,
+        settings: AlertsSettings,
+        routes: RoutingTable,
+        catalog: Catalog | None,
+        follow_standards: bool = False,
+    ) -> None:
+        self.settings = settings
+        self.routes = routes
+        self.catalog = catalog
+        self.dispatcher: DeliveryDispatcher | None = None
+        self.poster: HttpWebhookPoster | None = None
+        topics = settings.topics
+        self.logs = KafkaLogs(
             settings.kafka_servers,
-            topics.standards,
-            NewestStandards(use_standards, log).take,
-            client_id=f"{settings.topic_prefix}alerts-standards",
+            handlers={
+                topics.alerts: lambda _k, v: self.desk.on_alert(v),
+                topics.alert_actions: lambda _k, v: self.desk.on_action(v),
+                topics.cases: lambda k, v: self.desk.on_case(k, v),
+                settings.deliveries_topic: lambda _k, v: self.desk.on_delivery(v),
+            },
+            action_topic=topics.alert_actions,
+            delivery_topic=settings.deliveries_topic,
+            on_caught_up=self.caught_up,
+            client_id=f"{settings.topic_prefix}alerts",
         )
+        self.desk = AlertDesk(self.logs, catalog, utc_now)
+        self.follower: StandardsFollower | None = None
+        if follow_standards:
+            self.follower = StandardsFollower(
+                settings.kafka_servers,
+                topics.standards,
+                NewestStandards(self.use_standards, log).take,
+                client_id=f"{settings.topic_prefix}alerts-standards",
+            )
 
-    async def follow_logs() -> None:
+    def caught_up(self) -> None:
+        """The logs are read to where they ended at start: answer, and deliver from now on."""
+        if self.desk.ready:
+            return
+        self.desk.ready = True
+        if self.dispatcher is not None:
+            self.dispatcher.catch_up()
+            self.desk.alert_listeners.append(self.dispatcher.submit)
+
+    def use_standards(self, version: StandardVersion) -> None:
+        """Draw timelines and digests with a newly published version of the standards."""
+        self.desk.catalog = version.catalog
+        if self.dispatcher is not None:
+            self.dispatcher.catalog = version.catalog
+
+    async def follow_logs(self) -> None:
         # Re-reading after a failed start is safe: every record folds in idempotently.
         while True:
             try:
-                await logs.start()
-                await logs.run()
+                await self.logs.start()
+                await self.logs.run()
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("Kafka reader failed; retrying in %.0f s", RESTART_DELAY_S)
-                await logs.stop()
+                await self.logs.stop()
                 await asyncio.sleep(RESTART_DELAY_S)
 
-    async def send_digests() -> None:
+    async def send_digests(self) -> None:
         # Yesterday's digests go out soon after each local midnight; the outcome records make
         # the check idempotent, so checking every minute sends each one once.
         while True:
             await asyncio.sleep(DIGEST_CHECK_S)
-            if dispatcher is not None and desk.ready:
-                dispatcher.send_digests()
+            if self.dispatcher is not None and self.desk.ready:
+                self.dispatcher.send_digests()
 
-    def delivery_metrics(registry: CollectorRegistry) -> None:
+    def delivery_metrics(self, registry: CollectorRegistry) -> None:
+        """The webhook dispatcher's metrics, when this instance delivers."""
+        dispatcher = self.dispatcher
         if dispatcher is None:
             return
         outcomes = Gauge(
@@ -135,43 +138,64 @@ def build_app(
         registry.register(_DeliveryCounters(dispatcher))
 
     @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        nonlocal dispatcher, poster
-        if settings.alerts_deliver and routes.routes:
-            poster = HttpWebhookPoster(settings.webhook_timeout)
-            dispatcher = DeliveryDispatcher(
-                desk.board,
-                routes,
-                poster,
-                logs.publish_delivery,
+    async def lifespan(self, _: FastAPI) -> AsyncIterator[None]:
+        """Start the dispatcher (when enabled), the reader, the digests and the follower; stop
+        them, drain the deliveries and close the clients at shutdown."""
+        settings = self.settings
+        if settings.alerts_deliver and self.routes.routes:
+            self.poster = HttpWebhookPoster(settings.webhook_timeout)
+            self.dispatcher = DeliveryDispatcher(
+                self.desk.board,
+                self.routes,
+                self.poster,
+                self.logs.publish_delivery,
                 utc_now,
                 attempts=settings.webhook_attempts,
                 backoff=settings.webhook_backoff,
-                catalog=catalog,
+                catalog=self.catalog,
             )
         loop = asyncio.get_running_loop()
-        reader = loop.create_task(follow_logs())
-        digests = loop.create_task(send_digests())
-        tasks = [reader, digests]
-        if follower is not None:
-            tasks.append(loop.create_task(follower.run()))
+        tasks = [loop.create_task(self.follow_logs()), loop.create_task(self.send_digests())]
+        if self.follower is not None:
+            tasks.append(loop.create_task(self.follower.run()))
         try:
             yield
         finally:
-            desk.hub.close()
-            for task in tasks:
-                task.cancel()
-                with suppress(asyncio.CancelledError):
-                    await task
-            if dispatcher is not None:
-                dispatcher.cancel()
-                await dispatcher.drain()
-            if poster is not None:
-                await poster.close()
-            await logs.stop()
+            await self._stop(tasks)
 
-    app = create_app(desk, operators, lifespan=lifespan, extra_metrics=delivery_metrics)
-    app.state.desk = desk
+    async def _stop(self, tasks: list[asyncio.Task[None]]) -> None:
+        self.desk.hub.close()
+        for task in tasks:
+            task.cancel()
+            with suppress(asyncio.CancelledError):
+                await task
+        if self.dispatcher is not None:
+            self.dispatcher.cancel()
+            await self.dispatcher.drain()
+        if self.poster is not None:
+            await self.poster.close()
+        await self.logs.stop()
+
+
+def build_app(
+    settings: AlertsSettings,
+    operators: OperatorDirectory,
+    routes: RoutingTable,
+    catalog: Catalog | None,
+    follow_standards: bool = False,
+) -> FastAPI:
+    """The app with its Kafka reader, publisher and (when enabled) webhook dispatcher.
+
+    With `follow_standards`, timelines are drawn with the newest published version of the
+    standards as soon as it is read from the standards topic (until then with `catalog`)."""
+    runtime = AlertsRuntime(settings, routes, catalog, follow_standards)
+    app = create_app(
+        runtime.desk,
+        operators,
+        lifespan=runtime.lifespan,
+        extra_metrics=runtime.delivery_metrics,
+    )
+    app.state.desk = runtime.desk
     return app
 
 

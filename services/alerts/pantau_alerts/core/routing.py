@@ -18,7 +18,7 @@ agency and local day, the digest of the day before (agency criterion only).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -88,6 +88,67 @@ def _codes(value: object, where: str, what: str) -> frozenset[str]:
     return frozenset(items)
 
 
+def _parse_route(raw: object, where: str, taken: Collection[str]) -> Route:
+    """One entry of the file; `taken` holds the names of the routes before it."""
+    if not isinstance(raw, Mapping):
+        raise RoutesError(f"{where}: expected a mapping")
+    name = raw.get("name")
+    if not isinstance(name, str) or _NAME.fullmatch(name) is None:
+        raise RoutesError(f"{where}: name must be 1-64 of A-Z a-z 0-9 . _ -")
+    if name in taken:
+        raise RoutesError(f"{where}: duplicate route name {name!r}")
+    where = f"{where} ({name})"
+    match = raw.get("match") or {}
+    if not isinstance(match, Mapping):
+        raise RoutesError(f"{where}: match must be a mapping")
+    url, headers = _parse_webhook(raw.get("webhook"), where)
+    digest = raw.get("digest", False)
+    if not isinstance(digest, bool):
+        raise RoutesError(f"{where}: digest must be true or false")
+    if digest and (match.get("rule") or match.get("severity")):
+        raise RoutesError(f"{where}: a digest route matches by agency only")
+    unknown = set(match) - {"agency", "severity", "rule"}
+    if unknown:
+        raise RoutesError(f"{where}: unknown match keys {sorted(unknown)}")
+    rules = _codes(match.get("rule"), where, "rule")
+    if rules - set(RULES):
+        raise RoutesError(f"{where}: unknown rules {sorted(rules - set(RULES))}")
+    min_severity = _min_severity(match.get("severity"), where)
+    return Route(
+        name=name,
+        url=url,
+        agencies=_codes(match.get("agency"), where, "agency"),
+        rules=rules,
+        min_severity=min_severity,
+        headers=headers,
+        digest=digest,
+    )
+
+
+def _parse_webhook(webhook: object, where: str) -> tuple[str, dict[str, str]]:
+    """A route's webhook: its URL and the headers sent with each call."""
+    if not isinstance(webhook, Mapping) or not isinstance(webhook.get("url"), str):
+        raise RoutesError(f"{where}: webhook.url is required")
+    url: str = webhook["url"]
+    if not url.startswith(("http://", "https://")):
+        raise RoutesError(f"{where}: webhook.url must be http:// or https://")
+    headers = webhook.get("headers") or {}
+    if not isinstance(headers, Mapping) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in headers.items()
+    ):
+        raise RoutesError(f"{where}: webhook.headers must map names to strings")
+    return url, dict(headers)
+
+
+def _min_severity(value: Any, where: str) -> Severity | None:
+    if value is None:
+        return None
+    try:
+        return Severity(value)
+    except ValueError:
+        raise RoutesError(f"{where}: severity must be low|medium|high|critical") from None
+
+
 class RoutingTable:
     """The routes in file order."""
 
@@ -111,56 +172,8 @@ class RoutingTable:
             raise RoutesError(f"{source}: expected a mapping with a list `routes`")
         routes: list[Route] = []
         for index, raw in enumerate(data.get("routes", [])):
-            where = f"{source}: routes[{index}]"
-            if not isinstance(raw, Mapping):
-                raise RoutesError(f"{where}: expected a mapping")
-            name = raw.get("name")
-            if not isinstance(name, str) or _NAME.fullmatch(name) is None:
-                raise RoutesError(f"{where}: name must be 1-64 of A-Z a-z 0-9 . _ -")
-            if any(r.name == name for r in routes):
-                raise RoutesError(f"{where}: duplicate route name {name!r}")
-            where = f"{where} ({name})"
-            match = raw.get("match") or {}
-            webhook = raw.get("webhook")
-            if not isinstance(match, Mapping):
-                raise RoutesError(f"{where}: match must be a mapping")
-            if not isinstance(webhook, Mapping) or not isinstance(webhook.get("url"), str):
-                raise RoutesError(f"{where}: webhook.url is required")
-            url = webhook["url"]
-            if not url.startswith(("http://", "https://")):
-                raise RoutesError(f"{where}: webhook.url must be http:// or https://")
-            headers = webhook.get("headers") or {}
-            if not isinstance(headers, Mapping) or not all(
-                isinstance(k, str) and isinstance(v, str) for k, v in headers.items()
-            ):
-                raise RoutesError(f"{where}: webhook.headers must map names to strings")
-            digest = raw.get("digest", False)
-            if not isinstance(digest, bool):
-                raise RoutesError(f"{where}: digest must be true or false")
-            if digest and (match.get("rule") or match.get("severity")):
-                raise RoutesError(f"{where}: a digest route matches by agency only")
-            unknown = set(match) - {"agency", "severity", "rule"}
-            if unknown:
-                raise RoutesError(f"{where}: unknown match keys {sorted(unknown)}")
-            rules = _codes(match.get("rule"), where, "rule")
-            if rules - set(RULES):
-                raise RoutesError(f"{where}: unknown rules {sorted(rules - set(RULES))}")
-            severity = match.get("severity")
-            try:
-                min_severity = None if severity is None else Severity(severity)
-            except ValueError:
-                raise RoutesError(f"{where}: severity must be low|medium|high|critical") from None
-            routes.append(
-                Route(
-                    name=name,
-                    url=url,
-                    agencies=_codes(match.get("agency"), where, "agency"),
-                    rules=rules,
-                    min_severity=min_severity,
-                    headers=dict(headers),
-                    digest=digest,
-                )
-            )
+            taken = {r.name for r in routes}
+            routes.append(_parse_route(raw, f"{source}: routes[{index}]", taken))
         return cls(routes)
 
     @classmethod
