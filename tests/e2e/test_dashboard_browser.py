@@ -1,155 +1,38 @@
-"""The operators' dashboard in headless Chromium, driven over the DevTools protocol, against a
+"""The operators' dashboard in headless Chromium (Debian's, driven by Playwright) against a
 running `pantau alerts` on the real broker. Screenshots land in test-artifacts/."""
 
 from __future__ import annotations
 
-import base64
-import itertools
-import json
-import shutil
-import subprocess
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-import websocket
+from playwright.sync_api import Browser, Page
 
 from alerts_harness import (
     MALANG,
-    REPO,
     TOKENS,
     AlertPublisher,
     AlertsProcess,
-    free_port,
     write_operators,
 )
+from browser import ARTIFACTS, chromium
 from pantau.core.events import format_rfc3339
-
-ARTIFACTS = REPO / "test-artifacts"
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
-def chromium_binary() -> str:
-    """Chromium from the Debian package, installed on first use when missing."""
-    found = shutil.which("chromium") or shutil.which("chromium-browser")
-    if found:
-        return found
-    if shutil.which("apt-get") is None:
-        pytest.fail("Chromium is missing and apt-get is not available to install it")
-    apt = ["apt-get"] if _is_root() else ["sudo", "-n", "apt-get"]
-    env = {"DEBIAN_FRONTEND": "noninteractive", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
-    subprocess.run([*apt, "update"], check=True, env=env, capture_output=True)
-    subprocess.run(
-        [*apt, "install", "-y", "chromium", "chromium-driver"],
-        check=True,
-        env=env,
-        capture_output=True,
-    )
-    found = shutil.which("chromium")
-    assert found, "apt-get installed chromium but it is not on PATH"
-    return found
-
-
-def _is_root() -> bool:
-    import os
-
-    return os.geteuid() == 0
-
-
-class Browser:
-    """One headless Chromium page, spoken to with the Chrome DevTools Protocol."""
-
-    def __init__(self, binary: str, profile: Path) -> None:
-        port = free_port()
-        self.proc = subprocess.Popen(
-            [
-                binary,
-                *CHROMIUM_FLAGS,
-                f"--user-data-dir={profile}",
-                f"--remote-debugging-port={port}",
-                "--remote-allow-origins=*",
-                "--window-size=1366,900",
-                "about:blank",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        self._ids = itertools.count(1)
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                targets = httpx.get(f"http://127.0.0.1:{port}/json/list", timeout=1).json()
-                page = next(t for t in targets if t["type"] == "page")
-                break
-            except (httpx.HTTPError, StopIteration, ValueError):
-                assert time.monotonic() < deadline, "Chromium did not open its DevTools port"
-                time.sleep(0.1)
-        self.ws = websocket.create_connection(page["webSocketDebuggerUrl"], timeout=30)
-
-    def send(self, method: str, **params: Any) -> dict[str, Any]:
-        call_id = next(self._ids)
-        self.ws.send(json.dumps({"id": call_id, "method": method, "params": params}))
-        while True:
-            message = json.loads(self.ws.recv())
-            if message.get("id") == call_id:
-                if "error" in message:
-                    raise AssertionError(f"{method}: {message['error']}")
-                result: dict[str, Any] = message.get("result", {})
-                return result
-
-    def evaluate(self, expression: str) -> Any:
-        result = self.send(
-            "Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True
-        )
-        if "exceptionDetails" in result:
-            raise AssertionError(f"{expression}: {result['exceptionDetails']}")
-        return result["result"].get("value")
-
-    def wait_for(self, expression: str, timeout: float = 10) -> Any:
-        deadline = time.monotonic() + timeout
-        while True:
-            value = self.evaluate(expression)
-            if value:
-                return value
-            if time.monotonic() > deadline:
-                raise AssertionError(f"not true within {timeout}s: {expression}")
-            time.sleep(0.05)
-
-    def screenshot(self, path: Path) -> Path:
-        data = self.send("Page.captureScreenshot", format="png", captureBeyondViewport=False)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(base64.b64decode(data["data"]))
-        return path
-
-    def close(self) -> None:
-        try:
-            self.ws.close()
-        finally:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
 
 
 @pytest.fixture
-def browser(tmp_path: Path) -> Iterator[Browser]:
-    b = Browser(chromium_binary(), tmp_path / "chromium-profile")
-    yield b
-    b.close()
+def browser() -> Iterator[Browser]:
+    with chromium() as browser:
+        yield browser
+
+
+@pytest.fixture
+def page(browser: Browser) -> Page:
+    """A desktop-sized page in headless Chromium."""
+    return browser.new_context(viewport={"width": 1366, "height": 900}).new_page()
 
 
 @pytest.fixture
@@ -195,22 +78,24 @@ def case_state(case_id: str, now: datetime) -> dict[str, Any]:
     }
 
 
+def sign_in(page: Page, url: str, token: str) -> None:
+    """Open the dashboard, submit the operator's token and wait for the live feed."""
+    page.goto(url)
+    page.wait_for_selector("#token", state="attached")
+    page.fill("#token", token)
+    page.locator("#login-form").evaluate("form => form.requestSubmit()")
+    page.wait_for_selector("#live.on", state="attached", timeout=10_000)
+
+
 def test_dashboard_shows_a_new_alert_live_and_draws_its_case_timeline(
-    browser: Browser, service: AlertsProcess, stack_env: dict[str, str]
+    browser: Browser, page: Page, service: AlertsProcess, stack_env: dict[str, str]
 ) -> None:
     """Sign in, see a newly published alert appear without reload, open its case timeline."""
     publisher = AlertPublisher(stack_env)
     try:
-        browser.send("Page.enable")
-        browser.send("Page.navigate", url=f"{service.url}/")
-        browser.wait_for("document.readyState === 'complete' && !!document.querySelector('#token')")
-        browser.evaluate(
-            f"document.querySelector('#token').value = {json.dumps(TOKENS['insp'])};"
-            "document.querySelector('#login-form').requestSubmit(); true"
-        )
-        browser.wait_for("document.querySelector('#live').classList.contains('on')")
-        assert browser.evaluate("sessionStorage.getItem('pantau.token')") == TOKENS["insp"]
-        browser.evaluate("window.__sameDocument = true")
+        sign_in(page, f"{service.url}/", TOKENS["insp"])
+        assert page.evaluate("sessionStorage.getItem('pantau.token')") == TOKENS["insp"]
+        page.evaluate("window.__sameDocument = true")
 
         now = datetime.now(UTC)
         case_id = f"PBG-UI-{int(time.time())}"
@@ -222,43 +107,47 @@ def test_dashboard_shows_a_new_alert_live_and_draws_its_case_timeline(
             step="fee_assessed",
             officer_id="198702142010011003",
         )
-        row = f"document.querySelector('[data-alert-id=\"{alert.alert_id}\"]')"
-        browser.wait_for(f"!!{row}", timeout=5)
-        assert browser.evaluate("window.__sameDocument === true"), "the page was reloaded"
-        browser.wait_for("+document.querySelector('[data-severity=high] .n').textContent >= 1")
-        browser.screenshot(ARTIFACTS / "dashboard-feed.png")
-
-        browser.evaluate(f"{row}.click(); true")
-        browser.wait_for("!!document.querySelector('#timeline svg')", timeout=5)
-        labels = browser.evaluate(
-            "[...document.querySelectorAll('#timeline svg text')].map(n => n.textContent)"
+        row = f'[data-alert-id="{alert.alert_id}"]'
+        page.wait_for_selector(row, state="attached", timeout=5_000)
+        assert page.evaluate("window.__sameDocument === true"), "the page was reloaded"
+        page.wait_for_function(
+            "+document.querySelector('[data-severity=high] .n').textContent >= 1", timeout=10_000
         )
+        page.screenshot(path=ARTIFACTS / "dashboard-feed.png")
+
+        page.click(row)
+        page.wait_for_selector("#timeline svg", state="attached", timeout=5_000)
+        labels = page.locator("#timeline svg text").all_text_contents()
         assert {"submitted", "verified", "fee_assessed"} <= set(labels)
         # verified came 6 days after submission, past its 3 working-day limit: drawn late.
-        assert browser.evaluate("document.querySelectorAll('#timeline svg .late').length") >= 1
-        shot = browser.screenshot(ARTIFACTS / "dashboard-timeline.png")
+        assert page.locator("#timeline svg .late").count() >= 1
+        shot = ARTIFACTS / "dashboard-timeline.png"
+        page.screenshot(path=shot)
         assert shot.stat().st_size > 10_000
 
-        browser.evaluate("document.querySelector('#lang').click(); true")
-        assert browser.wait_for("document.documentElement.lang === 'en'")
-        assert "Case timeline" in browser.evaluate("document.body.innerText")
+        # The open drawer lies over the header, so the switch gets its click event directly.
+        page.dispatch_event("#lang", "click")
+        page.wait_for_selector("html[lang=en]", state="attached", timeout=10_000)
+        assert "Case timeline" in page.inner_text("body")
 
-        browser.send(
-            "Emulation.setDeviceMetricsOverride",
-            width=390,
-            height=844,
-            deviceScaleFactor=2,
-            mobile=True,
-        )
-        browser.evaluate("document.querySelector('#detail-close').click(); true")
-        browser.screenshot(ARTIFACTS / "dashboard-phone.png")
-        assert browser.evaluate("document.documentElement.scrollWidth <= 400")
+        # On a phone: its own page, signed in, in English, the timeline opened and closed again.
+        phone = browser.new_context(
+            viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True
+        ).new_page()
+        sign_in(phone, f"{service.url}/", TOKENS["insp"])
+        phone.click("#lang")
+        phone.wait_for_selector("html[lang=en]", state="attached", timeout=10_000)
+        phone.click(row)
+        phone.wait_for_selector("#timeline svg", state="attached", timeout=5_000)
+        phone.click("#detail-close")
+        phone.screenshot(path=ARTIFACTS / "dashboard-phone.png")
+        assert phone.evaluate("document.documentElement.scrollWidth <= 400")
     finally:
         publisher.close()
 
 
 def test_dashboard_reconnects_after_a_service_restart(
-    browser: Browser,
+    page: Page,
     service: AlertsProcess,
     service_env: dict[str, str],
     stack_env: dict[str, str],
@@ -269,23 +158,17 @@ def test_dashboard_reconnects_after_a_service_restart(
     publisher = AlertPublisher(stack_env)
     replacement: AlertsProcess | None = None
     try:
-        browser.send("Page.navigate", url=f"{service.url}/")
-        browser.wait_for("document.readyState === 'complete' && !!document.querySelector('#token')")
-        browser.evaluate(
-            f"document.querySelector('#token').value = {json.dumps(TOKENS['mlg'])};"
-            "document.querySelector('#login-form').requestSubmit(); true"
-        )
-        browser.wait_for("document.querySelector('#live').classList.contains('on')")
-        browser.evaluate("window.__sameDocument = true")
+        sign_in(page, f"{service.url}/", TOKENS["mlg"])
+        page.evaluate("window.__sameDocument = true")
         service.stop()
-        browser.wait_for("document.querySelector('#live').classList.contains('off')")
+        page.wait_for_selector("#live.off", state="attached", timeout=10_000)
         while_down = publisher.publish(MALANG, "fee.mismatch")
         replacement = AlertsProcess(service_env, tmp_path / "alerts-2.log", port=service.port)
         replacement.wait_ready()
-        row = f"!!document.querySelector('[data-alert-id=\"{while_down.alert_id}\"]')"
-        browser.wait_for(row, timeout=20)
-        assert browser.evaluate("document.querySelector('#live').classList.contains('on')")
-        assert browser.evaluate("window.__sameDocument === true"), "the page was reloaded"
+        row = f'[data-alert-id="{while_down.alert_id}"]'
+        page.wait_for_selector(row, state="attached", timeout=20_000)
+        assert page.evaluate("document.querySelector('#live').classList.contains('on')")
+        assert page.evaluate("window.__sameDocument === true"), "the page was reloaded"
     finally:
         publisher.close()
         if replacement is not None:

@@ -1,7 +1,7 @@
 """The applicants' status page over a running stack: simulated cases go through the tracker to
 `pantau.cases`, the status service shows one in headless Chromium in Bahasa Indonesia and in
 English, and a levy report filed there reaches the operators' dashboard and ClickHouse.
-Playwright drives Debian's Chromium (installed on first use when missing).
+Playwright drives Debian's Chromium (tests/browser.py; installed on first use when missing).
 
 Screenshots land in test-artifacts/.
 """
@@ -21,10 +21,10 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Page, sync_playwright
-from test_dashboard_browser import ARTIFACTS, CHROMIUM_FLAGS, chromium_binary
+from playwright.sync_api import Page
 
 from alerts_harness import MALANG, REPO, TOKENS, AlertsProcess, free_port, write_operators
+from browser import ARTIFACTS, chromium
 from pantau.core.alerts import alert_id
 from pantau.core.pseudonym import has_standalone_nik_run
 from pantau.settings import ClickHouseTarget
@@ -169,19 +169,13 @@ def dev_key(agency: str) -> str:
 
 
 @pytest.fixture
-def page(tmp_path: Path) -> Iterator[Page]:
+def page() -> Iterator[Page]:
     """A phone-sized headless Chromium page (Debian's chromium, driven by Playwright)."""
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=chromium_binary(), headless=True, args=CHROMIUM_FLAGS
+    with chromium() as browser:
+        context = browser.new_context(
+            viewport={"width": 360, "height": 740}, device_scale_factor=2, is_mobile=True
         )
-        try:
-            context = chromium.new_context(
-                viewport={"width": 360, "height": 740}, device_scale_factor=2, is_mobile=True
-            )
-            yield context.new_page()
-        finally:
-            chromium.close()
+        yield context.new_page()
 
 
 def test_applicant_sees_the_case_switches_language_and_reports_a_levy(
