@@ -312,7 +312,7 @@ def test_hand_picked_records_agree(raw: bytes) -> None:
 
 
 def test_floats_and_big_integers_in_attributes_are_left_to_the_model() -> None:
-    """orjson spells some floats differently and reads integers beyond 64 bits as floats."""
+    """orjson spells some floats differently and cannot write integers beyond 64 bits."""
     head = (
         b'{"event_id":"e1","agency":"kota-malang.dpmptsp","service":"pbg","case_id":"C",'
         b'"step":"submitted","occurred_at":"2026-11-27T09:15:00+07:00","attributes":'

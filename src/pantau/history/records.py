@@ -372,9 +372,9 @@ def take_event(
     if checked is None:
         event = accept_event(value, catalog)
         return None if event is None else taken_of_event(event, timestamp_ms, partition, offset)
-    document = checked.document
-    service = catalog.service(document["agency"], document["service"])
-    if service is None or service.step(document["step"]) is None:
+    fast = checked.event
+    service = catalog.service(fast.agency, fast.service)
+    if service is None or service.step(fast.step) is None:
         return None
     return taken_of_checked(checked, timestamp_ms, partition, offset)
 
@@ -383,37 +383,37 @@ def taken_of_checked(
     checked: CheckedEvent, timestamp_ms: int, partition: int, offset: int
 ) -> TakenEvent:
     """`taken_of_event` of an event read by the fast check (the same values)."""
-    document, utc = checked.document, checked.occurred_utc
+    event, utc = checked.event, checked.occurred_utc
     if DATETIME_MIN <= utc <= DATETIME_MAX:
         occurred, occurred_us = utc.replace(microsecond=0), utc.microsecond
     else:
         occurred, occurred_us = datetime_column(checked.occurred_at)
     received, received_ms, receipt = receive_columns(timestamp_ms, partition, offset)
-    officer = document.get("officer")
-    applicant = document.get("applicant")
-    payment = document.get("payment")
+    officer = event.officer
+    applicant = event.applicant
+    payment = event.payment
     amount = checked.amount
-    agency, case_id, event_id = document["agency"], document["case_id"], document["event_id"]
+    agency, case_id, event_id = event.agency, event.case_id, event.event_id
     columns = (
         event_id,
         agency,
-        document["service"],
+        event.service,
         case_id,
-        document["step"],
-        document.get("seq"),
+        event.step,
+        event.seq,
         occurred,
         occurred_us,
         received,
         received_ms,
-        officer["id"] if officer else "",
-        officer["role"] if officer else "",
-        applicant["ref"] if applicant else "",
+        officer.id if officer else "",
+        officer.role if officer else "",
+        applicant.ref if applicant else "",
         amount.quantize(_CENT) if amount is not None else None,
         "IDR" if payment else "",
-        (payment.get("receipt") or "") if payment else "",
-        document.get("reason") or "",
-        document.get("channel") or "",
-        document["mode"],
+        (payment.receipt or "") if payment else "",
+        event.reason or "",
+        event.channel or "",
+        event.mode,
         checked.attributes_text,
     )
     return TakenEvent(
