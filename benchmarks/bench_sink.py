@@ -111,11 +111,32 @@ class Stack:
     def stored(self) -> int:
         return int(self.client.execute("SELECT count() FROM events")[0][0])
 
+    def group_ready(self, admin: KafkaAdminClient, members: int) -> bool:
+        """True when the sink group is stable with `members` members, each holding partitions."""
+        group_id = self.settings.topics.group("sink")
+        try:
+            group = admin.describe_groups([group_id])[group_id]
+        except Exception:  # the group does not exist yet, or the coordinator is moving
+            return False
+        joined = group.get("members") or []
+        return (
+            group.get("group_state") == "Stable"
+            and len(joined) == members
+            and all(m["member_assignment"]["assigned_partitions"] for m in joined)
+        )
+
     def sink_rate(self, count: int, processes: int) -> tuple[float, float] | None:
         """Rows/s of `processes` sink processes storing `count` published events, and their CPU
-        seconds per row over the same window (first stored row to last)."""
+        seconds per row over the same window.
+
+        The window opens at the first stored row once every process has joined the consumer
+        group and holds partitions (with one process: at its first stored row), and closes at
+        the last row: the steady rate, without the seconds in which the first process to start
+        works alone and the group then rebalances.
+        """
         sinks: list[subprocess.Popen[bytes]] = []
         log = Path(tempfile.gettempdir()) / f"bench-sink-{self.tag}.log"
+        admin = KafkaAdminClient(bootstrap_servers=self.settings.kafka_servers)
         try:
             with log.open("wb") as out:
                 for _ in range(processes):
@@ -127,28 +148,34 @@ class Stack:
                             stderr=subprocess.STDOUT,
                         )
                     )
-            first_seen: tuple[float, int] | None = None
+            joined = processes == 1
+            window: tuple[float, int] | None = None
             stored = 0
-            cpu_at_first = cpu = 0.0
+            cpu_at_start = cpu = 0.0
             deadline = time.monotonic() + 600
             while stored < count and time.monotonic() < deadline:
                 time.sleep(0.1)
+                if not joined:
+                    joined = self.group_ready(admin, processes)
                 stored = self.stored()
-                if stored and first_seen is None:
-                    first_seen = (time.monotonic(), stored)
-                    cpu_at_first = sum(cpu_seconds(sink.pid) for sink in sinks)
+                if joined and stored and window is None:
+                    window = (time.monotonic(), stored)
+                    cpu_at_start = sum(cpu_seconds(sink.pid) for sink in sinks)
             finished = time.monotonic()
-            cpu = sum(cpu_seconds(sink.pid) for sink in sinks) - cpu_at_first
+            cpu = sum(cpu_seconds(sink.pid) for sink in sinks) - cpu_at_start
         finally:
+            admin.close()
             for sink in sinks:
                 sink.terminate()
             for sink in sinks:
                 sink.wait(timeout=60)
-        if stored < count or first_seen is None:
+        if stored < count or window is None:
             print(f"sink stored only {stored} of {count} rows; see {log}", file=sys.stderr)
             return None
-        rows = count - first_seen[1]
-        return rows / max(finished - first_seen[0], 1e-9), cpu / max(rows, 1)
+        rows = count - window[1]
+        if processes > 1:
+            print(f"{processes} processes: group joined after {window[1]} of {count} rows")
+        return rows / max(finished - window[0], 1e-9), cpu / max(rows, 1)
 
     def bulk_rate(self) -> tuple[float, int, float, float]:
         """Rows/s of clickhouse-client inserting the stored rows again, rows, seconds, and its
