@@ -169,8 +169,15 @@ class Stack:
                 sink.terminate()
             for sink in sinks:
                 sink.wait(timeout=60)
-        if stored < count or window is None:
+        if stored < count:
             print(f"sink stored only {stored} of {count} rows; see {log}", file=sys.stderr)
+            return None
+        if window is None:
+            print(
+                f"all {count} rows were stored before the {processes} processes had joined; "
+                "publish more events (PANTAU_BENCH_EVENTS)",
+                file=sys.stderr,
+            )
             return None
         rows = count - window[1]
         if processes > 1:
