@@ -1,0 +1,278 @@
+"""Personal data sealed under a data key per applicant, so that destroying the key erases it.
+
+An event that names its applicant carries the applicant's personal data in two places: the free
+text `reason` and the agency's `attributes`. `seal` moves both into an envelope encrypted with
+AES-256-GCM under a random data key of that applicant, and leaves in clear what the rules and
+auditors need: the applicant's keyed pseudonym (`applicant.ref`), the attributes the rules read
+(`CLEAR_ATTRIBUTES`: the assessed amount, the representative's pseudonym) and the fact that a
+reason was given (`reason` reads `[sealed]`). The envelope is the attribute `pantau_sealed`:
+
+    {"v": 1, "key": "<data key id>", "nonce": "<base64url>", "data": "<base64url>"}
+
+`data` is the ciphertext (with its 16-byte tag) of the compact JSON
+`{"attributes": {...}, "reason": "..."}`, authenticated together with
+`<agency>|<case_id>|<event_id>|<data key id>`, so an envelope moved to another event does not
+open. The event's hash chain covers the envelope as it covers every other field.
+
+Data keys are kept wrapped (AES-256-GCM again) under a master key (`MasterKey`); a wrapped key
+is a `KeyRecord`. Once every record of an applicant's data keys is destroyed, nothing can open
+that applicant's envelopes: `open_sealed` then shows their fields as `[erased]`.
+
+Pure: no I/O and no clock; new keys and nonces come from the operating system's randomness
+unless a source is passed in.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from pantau.core.events import ASSESSED_AMOUNT, format_rfc3339
+
+__all__ = [
+    "CLEAR_ATTRIBUTES",
+    "ERASED",
+    "SEALED_ATTRIBUTE",
+    "SEALED_REASON",
+    "DataKey",
+    "KeyRecord",
+    "KeyRefused",
+    "MasterKey",
+    "OpenedEvent",
+    "applicant_key_id",
+    "envelope_key",
+    "open_sealed",
+    "seal",
+]
+
+SEALED_ATTRIBUTE = "pantau_sealed"
+SEALED_REASON = "[sealed]"
+ERASED = "[erased]"
+CLEAR_ATTRIBUTES = frozenset((ASSESSED_AMOUNT, "representative_ref"))
+"""Attributes the rules read, which stay in clear: the amount the fee rules compare, and the
+representative's keyed pseudonym the `applicant.broker` rule compares by equality."""
+
+ENVELOPE_VERSION = 1
+KEY_RECORD_FORMAT = "pantau.data-key/v1"
+MIN_MASTER_KEY_BYTES = 32
+_NONCE_BYTES = 12
+_WRAP_INFO = b"pantau data-key wrapping v1"
+
+RandomBytes = Callable[[int], bytes]
+
+
+class KeyRefused(ValueError):
+    """A wrapped key or an envelope did not open: another master key, or altered bytes."""
+
+
+def applicant_key_id(ref: str) -> str:
+    """The id under which an applicant's data keys are kept: `a1:` + SHA-256 hex of the ref.
+
+    Derived from the keyed pseudonym alone, so every writer finds the same id for the same
+    applicant and the key store never lists the refs themselves."""
+    return "a1:" + hashlib.sha256(ref.encode("utf-8")).hexdigest()
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+@dataclass(frozen=True)
+class DataKey:
+    """One applicant's data key: its id, the applicant's key id, and the AES-256 secret."""
+
+    key_id: str
+    applicant: str
+    secret: bytes = field(repr=False)
+
+    @classmethod
+    def new(cls, applicant_ref: str, random_bytes: RandomBytes = secrets.token_bytes) -> DataKey:
+        """A fresh random key for the applicant of `applicant_ref`."""
+        return cls(
+            "d1:" + random_bytes(16).hex(), applicant_key_id(applicant_ref), random_bytes(32)
+        )
+
+    @property
+    def store_key(self) -> bytes:
+        """The key of its record in the key store: `<applicant key id>|<data key id>`."""
+        return f"{self.applicant}|{self.key_id}".encode("ascii")
+
+
+@dataclass(frozen=True)
+class KeyRecord:
+    """A data key as the key store keeps it: wrapped under a master key."""
+
+    key: bytes  # `DataKey.store_key`
+    value: bytes  # JSON: format, ids, master key version, nonce, wrapped secret, created_at
+
+
+@dataclass(frozen=True)
+class MasterKey:
+    """The secret that wraps every data key (from PANTAU_MASTER_KEY), with its version."""
+
+    secret: bytes = field(repr=False)
+    version: str = "m1"
+
+    def __post_init__(self) -> None:
+        if len(self.secret) < MIN_MASTER_KEY_BYTES:
+            raise ValueError(f"the master key must be at least {MIN_MASTER_KEY_BYTES} bytes")
+
+    def _aead(self) -> AESGCM:
+        derived = HKDF(hashes.SHA256(), 32, salt=None, info=_WRAP_INFO).derive(self.secret)
+        return AESGCM(derived)
+
+    def wrap(
+        self, key: DataKey, created_at: datetime, random_bytes: RandomBytes = secrets.token_bytes
+    ) -> KeyRecord:
+        """The key store record of `key`, its secret encrypted under this master key."""
+        nonce = random_bytes(_NONCE_BYTES)
+        wrapped = self._aead().encrypt(nonce, key.secret, key.store_key)
+        document = {
+            "format": KEY_RECORD_FORMAT,
+            "applicant": key.applicant,
+            "key_id": key.key_id,
+            "master": self.version,
+            "nonce": _b64(nonce),
+            "wrapped": _b64(wrapped),
+            "created_at": format_rfc3339(created_at),
+        }
+        return KeyRecord(key.store_key, json.dumps(document, sort_keys=True).encode("utf-8"))
+
+    def unwrap(self, record: KeyRecord) -> DataKey:
+        """The data key of a record; KeyRefused for another master key or altered bytes."""
+        try:
+            document = json.loads(record.value)
+            if document.get("format") != KEY_RECORD_FORMAT:
+                raise KeyRefused("not a data key record")
+            key = DataKey(document["key_id"], document["applicant"], b"")
+            if key.store_key != record.key:
+                raise KeyRefused("the record's key does not name its data key")
+            if document["master"] != self.version:
+                raise KeyRefused(
+                    f"wrapped under master key {document['master']}, not {self.version}"
+                )
+            secret = self._aead().decrypt(
+                _unb64(document["nonce"]), _unb64(document["wrapped"]), record.key
+            )
+        except InvalidTag:
+            raise KeyRefused("the data key does not open under this master key") from None
+        except (ValueError, KeyError, TypeError) as error:
+            if isinstance(error, KeyRefused):
+                raise
+            raise KeyRefused("not a data key record") from None
+        return DataKey(key.key_id, key.applicant, secret)
+
+
+def _associated(document: Mapping[str, Any], key_id: str) -> bytes:
+    parts = (document["agency"], document["case_id"], document["event_id"], key_id)
+    return "|".join(parts).encode("utf-8")
+
+
+def seal(
+    document: Mapping[str, Any], key: DataKey, random_bytes: RandomBytes = secrets.token_bytes
+) -> dict[str, Any]:
+    """The event document with its personal fields sealed under the applicant's data key.
+
+    Only an event naming its applicant (`applicant.ref`, by which `key` was chosen) and carrying
+    a reason or attributes beyond `CLEAR_ATTRIBUTES` is changed; anything else is returned as a
+    copy. Raises ValueError when the key belongs to another applicant or the event is sealed
+    already."""
+    sealed = dict(document)
+    applicant = document.get("applicant")
+    if not isinstance(applicant, Mapping) or not isinstance(applicant.get("ref"), str):
+        return sealed
+    if applicant_key_id(applicant["ref"]) != key.applicant:
+        raise ValueError("the data key belongs to another applicant")
+    attributes = dict(document.get("attributes") or {})
+    if SEALED_ATTRIBUTE in attributes:
+        raise ValueError(f"the event is sealed already ({SEALED_ATTRIBUTE} is present)")
+    personal = {name: value for name, value in attributes.items() if name not in CLEAR_ATTRIBUTES}
+    reason = document.get("reason")
+    if not personal and reason is None:
+        return sealed
+    plain: dict[str, Any] = {"attributes": personal}
+    if reason is not None:
+        plain["reason"] = reason
+        sealed["reason"] = SEALED_REASON
+    text = json.dumps(plain, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+    nonce = random_bytes(_NONCE_BYTES)
+    data = AESGCM(key.secret).encrypt(
+        nonce, text.encode("utf-8"), _associated(document, key.key_id)
+    )
+    clear = {name: value for name, value in attributes.items() if name in CLEAR_ATTRIBUTES}
+    clear[SEALED_ATTRIBUTE] = {
+        "v": ENVELOPE_VERSION,
+        "key": key.key_id,
+        "nonce": _b64(nonce),
+        "data": _b64(data),
+    }
+    sealed["attributes"] = clear
+    return sealed
+
+
+def envelope_key(document: Mapping[str, Any]) -> str | None:
+    """The data key id an event's envelope names; None for an event without an envelope."""
+    attributes = document.get("attributes")
+    envelope = attributes.get(SEALED_ATTRIBUTE) if isinstance(attributes, Mapping) else None
+    if isinstance(envelope, Mapping) and isinstance(envelope.get("key"), str):
+        return str(envelope["key"])
+    return None
+
+
+@dataclass(frozen=True)
+class OpenedEvent:
+    """An event as a reader shows it: `clear` (nothing sealed), `open` (the sealed fields
+    restored) or `erased` (the key is destroyed: the fields read `[erased]`)."""
+
+    document: dict[str, Any]
+    state: Literal["clear", "open", "erased"]
+
+
+def open_sealed(
+    document: Mapping[str, Any], find_key: Callable[[str], DataKey | None]
+) -> OpenedEvent:
+    """The event with its envelope opened by the data key `find_key` returns for its id, or,
+    when it returns None (the key was destroyed), with the sealed fields shown as `[erased]`.
+
+    Raises KeyRefused when a key is found but does not open the envelope (altered bytes, or an
+    envelope moved from another event)."""
+    key_id = envelope_key(document)
+    opened = dict(document)
+    if key_id is None:
+        return OpenedEvent(opened, "clear")
+    attributes = dict(document["attributes"])
+    envelope = attributes.pop(SEALED_ATTRIBUTE)
+    key = find_key(key_id)
+    if key is None:
+        attributes[SEALED_ATTRIBUTE] = ERASED
+        opened["attributes"] = attributes
+        if document.get("reason") == SEALED_REASON:
+            opened["reason"] = ERASED
+        return OpenedEvent(opened, "erased")
+    try:
+        text = AESGCM(key.secret).decrypt(
+            _unb64(envelope["nonce"]), _unb64(envelope["data"]), _associated(document, key_id)
+        )
+    except (InvalidTag, KeyError, TypeError, ValueError):
+        raise KeyRefused(f"the envelope of {document.get('event_id')} does not open") from None
+    plain = json.loads(text)
+    attributes.update(plain.get("attributes", {}))
+    opened["attributes"] = attributes
+    if "reason" in plain:
+        opened["reason"] = plain["reason"]
+    return OpenedEvent(opened, "open")
