@@ -50,6 +50,16 @@ class TopicNames:
         """The published versions of the service standards (compacted, one per version)."""
         return f"{self.prefix}standards"
 
+    @property
+    def applicant_keys(self) -> str:
+        """The key store: applicants' data keys, wrapped, one compacted record per key."""
+        return f"{self.prefix}applicant-keys"
+
+    @property
+    def erasures(self) -> str:
+        """The record of erasures: who erased which applicant's data keys, when and why."""
+        return f"{self.prefix}erasures"
+
     def group(self, process: str) -> str:
         """The consumer group (or Faust app id) of one process of this stack."""
         return f"{self.prefix}{process}"

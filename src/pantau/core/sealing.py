@@ -28,9 +28,9 @@ import base64
 import hashlib
 import json
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from cryptography.exceptions import InvalidTag
@@ -45,6 +45,7 @@ __all__ = [
     "ERASED",
     "SEALED_ATTRIBUTE",
     "SEALED_REASON",
+    "ApplicantKeys",
     "DataKey",
     "KeyRecord",
     "KeyRefused",
@@ -276,3 +277,68 @@ def open_sealed(
     if "reason" in plain:
         opened["reason"] = plain["reason"]
     return OpenedEvent(opened, "open")
+
+
+class ApplicantKeys:
+    """A writer's data keys, one per applicant at a time, each used for at most `lifetime`.
+
+    `seal_events` seals a batch and returns the key records the writer must store (and have
+    acknowledged) before it publishes the events. A key is replaced once it is `lifetime` old,
+    so an erasure, which destroys every key of the applicant stored so far, leaves a writer
+    sealing with a destroyed key for at most that long. At most `max_applicants` keys are kept;
+    the oldest goes first (a later event of its applicant gets a new key)."""
+
+    def __init__(
+        self,
+        master: MasterKey,
+        lifetime: timedelta = timedelta(hours=1),
+        max_applicants: int = 100_000,
+        random_bytes: RandomBytes = secrets.token_bytes,
+    ) -> None:
+        self.master = master
+        self.lifetime = lifetime
+        self.max_applicants = max_applicants
+        self._random = random_bytes
+        self._keys: dict[str, tuple[DataKey, datetime]] = {}
+
+    def key_for(self, ref: str, now: datetime) -> tuple[DataKey, KeyRecord | None]:
+        """The applicant's current key, and its record when it is new."""
+        applicant = applicant_key_id(ref)
+        found = self._keys.get(applicant)
+        if found is not None and now - found[1] < self.lifetime:
+            return found[0], None
+        key = DataKey.new(ref, self._random)
+        self._keys.pop(applicant, None)
+        while len(self._keys) >= self.max_applicants:
+            del self._keys[next(iter(self._keys))]
+        self._keys[applicant] = (key, now)
+        return key, self.master.wrap(key, now, self._random)
+
+    def forget(self, applicant: str) -> None:
+        """Drop the current key of an applicant (by key id), e.g. when it was destroyed."""
+        self._keys.pop(applicant, None)
+
+    def seal_events(
+        self, documents: Sequence[Mapping[str, Any]], now: datetime
+    ) -> tuple[list[dict[str, Any]], list[KeyRecord]]:
+        """The documents with their personal fields sealed, and the new key records."""
+        sealed: list[dict[str, Any]] = []
+        records: list[KeyRecord] = []
+        for document in documents:
+            applicant = document.get("applicant")
+            ref = applicant.get("ref") if isinstance(applicant, Mapping) else None
+            if not isinstance(ref, str) or not _has_personal_fields(document):
+                sealed.append(dict(document))
+                continue
+            key, record = self.key_for(ref, now)
+            if record is not None:
+                records.append(record)
+            sealed.append(seal(document, key, self._random))
+        return sealed, records
+
+
+def _has_personal_fields(document: Mapping[str, Any]) -> bool:
+    attributes = document.get("attributes") or {}
+    return document.get("reason") is not None or any(
+        name not in CLEAR_ATTRIBUTES for name in attributes
+    )
