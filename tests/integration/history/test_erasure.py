@@ -1,0 +1,214 @@
+"""Erasure by crypto-shredding against the real Kafka broker and ClickHouse server: events of two
+applicants sealed by the publishing library, stored by `pantau sink`, one applicant erased with
+`pantau erase`; the history still verifies, nothing yields the erased plaintext, the other
+applicant's data still opens, and the erasure is recorded."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from clickhouse_driver import Client
+from kafka import KafkaConsumer, TopicPartition
+from kafka.admin import KafkaAdminClient
+from sink_process import SinkProcess, wait_for
+
+from pantau.adapters.key_store import read_key_records, read_keys
+from pantau.adapters.sealed_publisher import SealedEventPublisher
+from pantau.core.sealing import MasterKey, applicant_key_id
+from pantau.settings import TopicNames
+
+MASTER = "test-master-key-of-at-least-32-bytes!!"
+CHECKPOINT_KEY = "test-checkpoint-key"
+AGENCY = "kota-malang.dpmptsp"
+
+
+@pytest.fixture
+def sealed_env(history_stack: dict[str, str], tmp_path: Path) -> dict[str, str]:
+    """The isolated stack's variables, a checkpoint key and directory, and the master key."""
+    return {
+        **history_stack,
+        "PANTAU_CHECKPOINT_KEY": CHECKPOINT_KEY,
+        "PANTAU_CHECKPOINT_DIR": str(tmp_path / "checkpoints"),
+        "PANTAU_SINK_CHECKPOINT_SECONDS": "1",
+        "PANTAU_MASTER_KEY": MASTER,
+    }
+
+
+def _pantau(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pantau.cli", *args],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def _case(case_id: str, ref: str, secrets: dict[str, str]) -> list[dict[str, Any]]:
+    """A case submitted with personal attributes and rejected with a personal reason."""
+    base = {"agency": AGENCY, "service": "pbg", "case_id": case_id, "applicant": {"ref": ref}}
+    return [
+        {
+            **base,
+            "event_id": f"{case_id}:1",
+            "step": "submitted",
+            "occurred_at": "2026-11-23T09:00:00+07:00",
+            "attributes": {
+                "address": secrets["address"],
+                "phone": secrets["phone"],
+                "representative_ref": "k1:" + "ef" * 32,
+            },
+        },
+        {
+            **base,
+            "event_id": f"{case_id}:2",
+            "step": "rejected",
+            "occurred_at": "2026-11-24T10:00:00+07:00",
+            "reason": secrets["reason"],
+            "attributes": {"land_certificate": secrets["certificate"]},
+        },
+    ]
+
+
+def _topic_bytes(servers: str, prefix: str) -> bytes:
+    """Every key and value of every topic of the stack, read to its end."""
+    admin = KafkaAdminClient(bootstrap_servers=servers)
+    try:
+        topics = [t for t in admin.list_topics() if t.startswith(prefix)]
+    finally:
+        admin.close()
+    consumer = KafkaConsumer(bootstrap_servers=servers, group_id=None, enable_auto_commit=False)
+    found = bytearray()
+    try:
+        partitions = [
+            TopicPartition(topic, p)
+            for topic in topics
+            for p in sorted(consumer.partitions_for_topic(topic) or ())
+        ]
+        consumer.assign(partitions)
+        consumer.seek_to_beginning(*partitions)
+        ends = consumer.end_offsets(partitions)
+        remaining = {tp for tp, end in ends.items() if end > 0}
+        while remaining:
+            for records in consumer.poll(timeout_ms=5000).values():
+                for record in records:
+                    found += (record.key or b"") + b"\n" + (record.value or b"") + b"\n"
+            remaining = {tp for tp in remaining if consumer.position(tp) < ends[tp]}
+    finally:
+        consumer.close()
+    assert len(topics) >= 8, topics  # the contract topics, standards, key store, erasures
+    return bytes(found)
+
+
+def _clickhouse_text(client: Client, database: str) -> str:
+    """Every cell of every table and view of the database, as text."""
+    names = [row[0] for row in client.execute(f"SHOW TABLES FROM `{database}`")]
+    assert {"events", "v_events", "erasures", "v_erasures", "v_personal_data"} <= set(names)
+    cells = []
+    for name in names:
+        for row in client.execute(f"SELECT * FROM `{database}`.`{name}`"):
+            cells.extend(str(cell) for cell in row)
+    return "\n".join(cells)
+
+
+def _personal(env: dict[str, str], case_id: str) -> list[dict[str, Any]]:
+    shown = _pantau(env, "personal", "--case", f"{AGENCY}/{case_id}")
+    assert shown.returncode == 0, shown.stdout + shown.stderr
+    return [json.loads(line) for line in shown.stdout.splitlines()]
+
+
+def test_an_erased_applicant_reads_as_erased_everywhere_and_the_history_verifies(
+    sealed_env: dict[str, str], history_client: Client, tmp_path: Path
+) -> None:
+    """After `pantau erase`: verify says intact; no topic, table or view holds the plaintext of
+    either applicant; the key store holds no live key of the erased one, whose fields read
+    `[erased]`, while the other's still open; the erasure is recorded without the data."""
+    env, tag = sealed_env, uuid.uuid4().hex[:8]
+    prefix, servers = env["PANTAU_TOPIC_PREFIX"], env["PANTAU_KAFKA"]
+    erased_ref, kept_ref = f"k1:{'1a' * 32}", f"k1:{'2b' * 32}"
+    erased = {
+        "address": f"Jl. Kawi {tag}-A",
+        "phone": f"0812-{tag}-A",
+        "reason": f"Siti Rahayu {tag}-A: sertifikat tidak sah",
+        "certificate": f"SHM-{tag}-A",
+    }
+    kept = {name: value.replace("-A", "-B") for name, value in erased.items()}
+    master = MasterKey(MASTER.encode())
+    publisher = SealedEventPublisher([servers], prefix, master)
+    try:
+        published = publisher.publish(
+            _case(f"E-{tag}", erased_ref, erased) + _case(f"K-{tag}", kept_ref, kept),
+            now=datetime.now(UTC),
+        )
+    finally:
+        publisher.close()
+    assert all(event.attributes.get("pantau_sealed") for event in published)
+    sink = SinkProcess(env, tmp_path / "sink.log")
+    try:
+        wait_for(lambda: history_client.execute("SELECT count() FROM events")[0][0] == 4, 90)
+    finally:
+        assert sink.stop() == 0, sink.log.read_text()
+
+    before = _personal(env, f"K-{tag}") + _personal(env, f"E-{tag}")
+    assert [e["personal_data"] for e in before] == ["open"] * 4
+    assert before[3]["reason"] == erased["reason"]
+    assert before[2]["attributes"]["address"] == erased["address"]
+
+    erase = _pantau(
+        env, "erase", "--applicant", erased_ref, "--by", "ppid-kota-malang", "--reason", "PDP-7"
+    )
+    assert erase.returncode == 0, erase.stdout + erase.stderr
+    # One writer within a key's lifetime: one data key for each applicant.
+    assert f"erased {applicant_key_id(erased_ref)}: 1 data keys destroyed" in erase.stdout
+
+    verified = _pantau(env, "verify", "all")
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert "intact: 2 cases, 4 events" in verified.stdout
+
+    after_erased = _personal(env, f"E-{tag}")
+    assert [e["personal_data"] for e in after_erased] == ["erased", "erased"]
+    assert after_erased[1]["reason"] == "[erased]"
+    assert after_erased[0]["attributes"] == {
+        "representative_ref": "k1:" + "ef" * 32,
+        "pantau_sealed": "[erased]",
+    }
+    assert after_erased[0]["applicant_ref"] == erased_ref  # the rules' pseudonym stays
+    after_kept = _personal(env, f"K-{tag}")
+    assert [e["personal_data"] for e in after_kept] == ["open", "open"]
+    assert after_kept[1]["reason"] == kept["reason"]
+    assert after_kept[0]["attributes"]["phone"] == kept["phone"]
+
+    keys_topic = TopicNames(prefix).applicant_keys
+    ring = read_keys([servers], keys_topic, master)
+    assert {key.applicant for key in ring.keys.values()} == {applicant_key_id(kept_ref)}
+    latest: dict[bytes, bytes | None] = {}
+    for key, value in read_key_records([servers], keys_topic):
+        latest[key] = value
+    mine = [k for k in latest if k.startswith(applicant_key_id(erased_ref).encode())]
+    assert mine
+    assert all(latest[k] is None for k in mine)
+
+    flags = history_client.execute(
+        "SELECT case_id, groupArray(erased) FROM v_personal_data "
+        "WHERE sealed GROUP BY case_id ORDER BY case_id"
+    )
+    assert flags == [(f"E-{tag}", [1, 1]), (f"K-{tag}", [0, 0])]
+    records = history_client.execute(
+        "SELECT erased_by, why, scope, applicant_key, length(data_keys) FROM v_erasures"
+    )
+    assert records == [("ppid-kota-malang", "PDP-7", "applicant", applicant_key_id(erased_ref), 1)]
+
+    topics = _topic_bytes(servers, prefix)
+    stored = _clickhouse_text(history_client, history_client.connection.database)
+    assert erased_ref.encode() in topics  # the scan reads what is there
+    for plaintext in [*erased.values(), *kept.values()]:
+        assert plaintext.encode() not in topics, plaintext
+        assert plaintext not in stored, plaintext
