@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
+from pantau.core.erasure import Erasure
 from pantau.core.events import Event, canonical_bytes
 from pantau.core.sealing import (
     ERASED,
     SEALED_ATTRIBUTE,
     SEALED_REASON,
+    ApplicantKeys,
     DataKey,
     KeyRecord,
     KeyRefused,
@@ -145,3 +147,37 @@ def test_applicant_key_ids_are_stable_and_distinct() -> None:
     assert applicant_key_id(REF) == applicant_key_id(REF)
     assert applicant_key_id(REF) != applicant_key_id(OTHER)
     assert REF[3:] not in applicant_key_id(REF)
+
+
+def test_a_writer_keeps_one_key_per_applicant_for_its_lifetime() -> None:
+    """Within a key's lifetime one key (and one key record) per applicant; after it, a new key;
+    events without personal fields need none."""
+    keys = ApplicantKeys(MasterKey(b"m" * 32), lifetime=timedelta(hours=1))
+    first = _event()
+    second = _event(event_id="km:PBG-2:1", case_id="PBG-2")
+    other = _event(event_id="km:PBG-3:1", case_id="PBG-3", applicant={"ref": OTHER})
+    bare = _event(event_id="km:PBG-4:1", case_id="PBG-4", attributes={})
+    del bare["reason"]
+    sealed, records = keys.seal_events([first, second, other, bare], NOW)
+    assert len(records) == 2
+    assert envelope_key(sealed[0]) == envelope_key(sealed[1]) != envelope_key(sealed[2])
+    assert sealed[3] == bare
+    later, renewed = keys.seal_events([first], NOW + timedelta(hours=1))
+    assert len(renewed) == 1
+    assert envelope_key(later[0]) != envelope_key(sealed[0])
+    ring = {k.key_id: k for k in map(MasterKey(b"m" * 32).unwrap, records + renewed)}
+    assert open_sealed(later[0], ring.get).document == first
+
+
+def test_an_erasure_record_names_the_request_not_the_person() -> None:
+    """Who and why are required, bounded, and refused when they look like a raw NIK; the record
+    holds the key ids and nothing else of the applicant."""
+    erasure = Erasure("e-1", NOW, "ppid", "PDP-7", "applicant", applicant_key_id(REF), ("d1:ab",))
+    record = json.loads(erasure.to_record())
+    assert record["applicant_key"] == applicant_key_id(REF)
+    assert record["data_keys"] == ["d1:ab"]
+    assert REF not in erasure.to_record().decode()
+    with pytest.raises(ValueError, match="raw NIK"):
+        Erasure("e-2", NOW, "ppid", "NIK 3573010101010001", "applicant", "a1:x", ())
+    with pytest.raises(ValueError, match="required"):
+        Erasure("e-3", NOW, " ", "PDP-7", "applicant", "a1:x", ())
