@@ -119,7 +119,7 @@ COMMANDS: tuple[Command, ...] = (
         "personal",
         "show a case's events with their sealed personal data opened, or erased",
         "pantau.erasure:personal_main",
-        "pantau.erasure:SealingSettings",
+        "pantau.settings:SealingSettings",
     ),
     Command("sql", "run a SQL query against the history of record", "pantau.history.sql:main"),
     Command(

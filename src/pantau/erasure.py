@@ -19,33 +19,12 @@ from typing import Any
 from clickhouse_driver.errors import Error as ClickHouseError
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
-from pydantic import Field, SecretStr
-from pydantic_settings import SettingsConfigDict
 
 from pantau.adapters.key_store import destroy_applicant_keys, read_keys
 from pantau.core.erasure import Erasure
-from pantau.core.sealing import MasterKey, applicant_key_id, open_sealed
+from pantau.core.sealing import applicant_key_id, open_sealed
 from pantau.history.store import connect
-from pantau.settings import CommonSettings
-
-
-class SealingSettings(CommonSettings):
-    """The master key that wraps the applicants' data keys (readers and sealing writers)."""
-
-    model_config = SettingsConfigDict(env_prefix="PANTAU_", extra="ignore")
-
-    master_key: SecretStr | None = Field(
-        None,
-        description="secret (>= 32 bytes) wrapping applicants' data keys; unset: nothing sealed",
-    )
-    master_key_version: str = Field("m1", description="version of PANTAU_MASTER_KEY")
-
-    def master(self) -> MasterKey | None:
-        """The master key, None when unset; ValueError when too short."""
-        if self.master_key is None or not self.master_key.get_secret_value():
-            return None
-        secret = self.master_key.get_secret_value().encode("utf-8")
-        return MasterKey(secret, self.master_key_version)
+from pantau.settings import CommonSettings, SealingSettings
 
 
 def _case(parser: argparse.ArgumentParser, text: str) -> tuple[str, str]:

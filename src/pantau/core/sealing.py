@@ -28,6 +28,7 @@ import base64
 import hashlib
 import json
 import secrets
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -300,23 +301,26 @@ class ApplicantKeys:
         self.max_applicants = max_applicants
         self._random = random_bytes
         self._keys: dict[str, tuple[DataKey, datetime]] = {}
+        self._lock = threading.Lock()  # the intake seals large requests on worker threads
 
     def key_for(self, ref: str, now: datetime) -> tuple[DataKey, KeyRecord | None]:
         """The applicant's current key, and its record when it is new."""
         applicant = applicant_key_id(ref)
-        found = self._keys.get(applicant)
-        if found is not None and now - found[1] < self.lifetime:
-            return found[0], None
-        key = DataKey.new(ref, self._random)
-        self._keys.pop(applicant, None)
-        while len(self._keys) >= self.max_applicants:
-            del self._keys[next(iter(self._keys))]
-        self._keys[applicant] = (key, now)
+        with self._lock:
+            found = self._keys.get(applicant)
+            if found is not None and now - found[1] < self.lifetime:
+                return found[0], None
+            key = DataKey.new(ref, self._random)
+            self._keys.pop(applicant, None)
+            while len(self._keys) >= self.max_applicants:
+                del self._keys[next(iter(self._keys))]
+            self._keys[applicant] = (key, now)
         return key, self.master.wrap(key, now, self._random)
 
     def forget(self, applicant: str) -> None:
         """Drop the current key of an applicant (by key id), e.g. when it was destroyed."""
-        self._keys.pop(applicant, None)
+        with self._lock:
+            self._keys.pop(applicant, None)
 
     def seal_events(
         self, documents: Sequence[Mapping[str, Any]], now: datetime
