@@ -1,7 +1,8 @@
 """Erasure by crypto-shredding against the real Kafka broker and ClickHouse server: events of two
-applicants sealed by the publishing library, stored by `pantau sink`, one applicant erased with
-`pantau erase`; the history still verifies, nothing yields the erased plaintext, the other
-applicant's data still opens, and the erasure is recorded."""
+applicants sealed, one applicant's by the HTTP intake (given a NIK), the other's by the publishing
+library, stored by `pantau sink`; the first erased with `pantau erase --case`; the history still
+verifies, nothing yields the erased plaintext, the other applicant's data still opens, and the
+erasure is recorded."""
 
 from __future__ import annotations
 
@@ -16,17 +17,24 @@ from typing import Any
 
 import pytest
 from clickhouse_driver import Client
+from fastapi.testclient import TestClient
 from kafka import KafkaConsumer, TopicPartition
 from kafka.admin import KafkaAdminClient
 from sink_process import SinkProcess, wait_for
 
 from pantau.adapters.key_store import read_key_records, read_keys
 from pantau.adapters.sealed_publisher import SealedEventPublisher
+from pantau.core.pseudonym import PseudonymKey
 from pantau.core.sealing import MasterKey, applicant_key_id
-from pantau.settings import TopicNames
+from pantau.settings import REPO_DIR, TopicNames
+from pantau_intake.app import create_app
+from pantau_intake.publisher import KafkaPublisher
+from pantau_intake.settings import IntakeSettings
 
 MASTER = "test-master-key-of-at-least-32-bytes!!"
 CHECKPOINT_KEY = "test-checkpoint-key"
+PSEUDONYM_KEY = "integration-test-pseudonym-key"
+NIK = "3573010101900002"
 AGENCY = "kota-malang.dpmptsp"
 
 
@@ -52,9 +60,9 @@ def _pantau(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]
     )
 
 
-def _case(case_id: str, ref: str, secrets: dict[str, str]) -> list[dict[str, Any]]:
+def _case(case_id: str, applicant: dict[str, str], secrets: dict[str, str]) -> list[dict[str, Any]]:
     """A case submitted with personal attributes and rejected with a personal reason."""
-    base = {"agency": AGENCY, "service": "pbg", "case_id": case_id, "applicant": {"ref": ref}}
+    base = {"agency": AGENCY, "service": "pbg", "case_id": case_id, "applicant": applicant}
     return [
         {
             **base,
@@ -76,6 +84,32 @@ def _case(case_id: str, ref: str, secrets: dict[str, str]) -> list[dict[str, Any
             "attributes": {"land_certificate": secrets["certificate"]},
         },
     ]
+
+
+def _through_the_intake(env: dict[str, str], events: list[dict[str, Any]]) -> None:
+    """POST the events to the intake (publishing to the real broker) and expect 202."""
+    settings = IntakeSettings(
+        kafka=env["PANTAU_KAFKA"],
+        topic_prefix=env["PANTAU_TOPIC_PREFIX"],
+        api_keys=REPO_DIR / "deploy" / "dev-api-keys.yaml",
+        pseudonym_key=PSEUDONYM_KEY,
+        master_key=MASTER,
+    )
+    app = create_app(
+        settings,
+        publisher=KafkaPublisher(settings.kafka_servers, settings.topics.events),
+        key_publisher=KafkaPublisher(settings.kafka_servers, settings.topics.applicant_keys),
+    )
+    with TestClient(app) as client:
+        response = client.post(
+            "/v1/events",
+            content=json.dumps({"events": events}).encode(),
+            headers={
+                "Authorization": "Bearer dev-kota-malang.dpmptsp",
+                "Content-Type": "application/json",
+            },
+        )
+    assert response.status_code == 202, response.text
 
 
 def _topic_bytes(servers: str, prefix: str) -> bytes:
@@ -133,7 +167,8 @@ def test_an_erased_applicant_reads_as_erased_everywhere_and_the_history_verifies
     `[erased]`, while the other's still open; the erasure is recorded without the data."""
     env, tag = sealed_env, uuid.uuid4().hex[:8]
     prefix, servers = env["PANTAU_TOPIC_PREFIX"], env["PANTAU_KAFKA"]
-    erased_ref, kept_ref = f"k1:{'1a' * 32}", f"k1:{'2b' * 32}"
+    erased_ref = PseudonymKey(PSEUDONYM_KEY.encode()).pseudonymise(NIK)
+    kept_ref = f"k1:{'2b' * 32}"
     erased = {
         "address": f"Jl. Kawi {tag}-A",
         "phone": f"0812-{tag}-A",
@@ -142,11 +177,11 @@ def test_an_erased_applicant_reads_as_erased_everywhere_and_the_history_verifies
     }
     kept = {name: value.replace("-A", "-B") for name, value in erased.items()}
     master = MasterKey(MASTER.encode())
+    _through_the_intake(env, _case(f"E-{tag}", {"nik": NIK}, erased))
     publisher = SealedEventPublisher([servers], prefix, master)
     try:
         published = publisher.publish(
-            _case(f"E-{tag}", erased_ref, erased) + _case(f"K-{tag}", kept_ref, kept),
-            now=datetime.now(UTC),
+            _case(f"K-{tag}", {"ref": kept_ref}, kept), now=datetime.now(UTC)
         )
     finally:
         publisher.close()
@@ -163,7 +198,7 @@ def test_an_erased_applicant_reads_as_erased_everywhere_and_the_history_verifies
     assert before[2]["attributes"]["address"] == erased["address"]
 
     erase = _pantau(
-        env, "erase", "--applicant", erased_ref, "--by", "ppid-kota-malang", "--reason", "PDP-7"
+        env, "erase", "--case", f"{AGENCY}/E-{tag}", "--by", "ppid-kota-malang", "--reason", "PDP-7"
     )
     assert erase.returncode == 0, erase.stdout + erase.stderr
     # One writer within a key's lifetime: one data key for each applicant.
@@ -204,11 +239,13 @@ def test_an_erased_applicant_reads_as_erased_everywhere_and_the_history_verifies
     records = history_client.execute(
         "SELECT erased_by, why, scope, applicant_key, length(data_keys) FROM v_erasures"
     )
-    assert records == [("ppid-kota-malang", "PDP-7", "applicant", applicant_key_id(erased_ref), 1)]
+    assert records == [
+        ("ppid-kota-malang", "PDP-7", f"case {AGENCY}/E-{tag}", applicant_key_id(erased_ref), 1)
+    ]
 
     topics = _topic_bytes(servers, prefix)
     stored = _clickhouse_text(history_client, history_client.connection.database)
     assert erased_ref.encode() in topics  # the scan reads what is there
-    for plaintext in [*erased.values(), *kept.values()]:
+    for plaintext in [*erased.values(), *kept.values(), NIK]:
         assert plaintext.encode() not in topics, plaintext
         assert plaintext not in stored, plaintext
