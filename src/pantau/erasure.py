@@ -22,6 +22,7 @@ from kafka.errors import KafkaError
 
 from pantau.adapters.key_store import destroy_applicant_keys, read_keys
 from pantau.core.erasure import Erasure
+from pantau.core.pseudonym import has_standalone_nik_run
 from pantau.core.sealing import applicant_key_id, open_sealed
 from pantau.history.store import connect
 from pantau.settings import CommonSettings, SealingSettings
@@ -107,6 +108,14 @@ def erase_main(argv: list[str]) -> int:
                 print(f"pantau erase: no applicant is named in case {args.case}", file=sys.stderr)
                 return 1
         else:
+            if has_standalone_nik_run(args.applicant) or not args.applicant.isprintable():
+                print(
+                    "pantau erase: --applicant takes the applicant's ref (applicant.ref, e.g. "
+                    "k1:3f9a...), never a raw NIK; find the ref with --case, or ask whoever "
+                    "holds the pseudonym key",
+                    file=sys.stderr,
+                )
+                return 2
             refs, scope_text = [args.applicant], "applicant"
         now = datetime.now(UTC)
         for ref in refs:
@@ -137,6 +146,11 @@ def erase_main(argv: list[str]) -> int:
                 f"erased {applicant}: {len(destroyed)} data keys destroyed; "
                 f"erasure {erasure.erasure_id} recorded"
             )
+            if not destroyed:
+                print(
+                    f"note: {applicant} had no live data key: erased before, or its events were "
+                    "not sealed (those keep their personal data in clear)"
+                )
     except ValueError as error:
         print(f"pantau erase: {error}", file=sys.stderr)
         return 2

@@ -19,7 +19,7 @@ import pytest
 from clickhouse_driver import Client
 from fastapi.testclient import TestClient
 from kafka import KafkaConsumer, TopicPartition
-from kafka.admin import KafkaAdminClient
+from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient
 from sink_process import SinkProcess, wait_for
 
 from pantau.adapters.key_store import read_key_records, read_keys
@@ -222,6 +222,13 @@ def test_an_erased_applicant_reads_as_erased_everywhere_and_the_history_verifies
     assert after_kept[0]["attributes"]["phone"] == kept["phone"]
 
     keys_topic = TopicNames(prefix).applicant_keys
+    admin = KafkaAdminClient(bootstrap_servers=servers)
+    try:
+        configs = admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, keys_topic)])
+    finally:
+        admin.close()
+    assert configs["topic"][keys_topic]["cleanup.policy"]["value"] == "compact"
+    assert configs["topic"][keys_topic]["max.compaction.lag.ms"]["value"] == "86400000"
     ring = read_keys([servers], keys_topic, master)
     assert {key.applicant for key in ring.keys.values()} == {applicant_key_id(kept_ref)}
     latest: dict[bytes, bytes | None] = {}
