@@ -37,6 +37,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from pantau.adapters.key_store import ErasureFollower
 from pantau.adapters.standards_topic import NewestStandards, StandardsFollower
 from pantau.core.catalog import Catalog, catalog_summary, load_catalog
 from pantau.core.events import IncomingEvent
@@ -725,13 +726,16 @@ def create_app(
     keyring: AgencyKeyring | None = None,
     clock: Callable[[], float] = time.monotonic,
     follow_standards: bool = False,
+    follow_erasures: bool = False,
 ) -> FastAPI:
     """The intake app. Raises ConfigurationError (or CatalogError) for a configuration it cannot
     run with: no or short pseudonym key, no key file, keys of agencies not in the catalog.
 
     With `follow_standards`, the app follows the standards topic from the beginning and checks
     events against the newest published version as soon as it has read it (until then, and
-    while none is published, against the catalog). It starts without waiting for Kafka."""
+    while none is published, against the catalog). With `follow_erasures` and a master key, it
+    follows the erasures topic and drops an erased applicant's data key at once, so the events
+    it seals next get a new key. It starts without waiting for Kafka."""
     pseudonym = settings.pseudonym()
     master = settings.sealing()
     if master is not None and key_publisher is None:
@@ -773,16 +777,25 @@ def create_app(
             client_id=f"{settings.topic_prefix}intake-standards",
         )
 
+    erasures = None
+    if follow_erasures and intake.sealing is not None:
+        erasures = ErasureFollower(
+            settings.kafka_servers,
+            settings.topics.erasures,
+            intake.sealing.forget,
+            client_id=f"{settings.topic_prefix}intake-erasures",
+        )
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         probe = asyncio.create_task(_report_readiness(publisher))
-        following = None if follower is None else asyncio.create_task(follower.run())
+        following = [asyncio.create_task(reader.run()) for reader in (follower, erasures) if reader]
         try:
             yield
         finally:
             probe.cancel()
-            if following is not None:
-                following.cancel()
+            for task in following:
+                task.cancel()
             await publisher.close()
             if key_publisher is not None:
                 await key_publisher.close()

@@ -39,7 +39,11 @@ def _app(settings: IntakeSettings) -> FastAPI:
             client_id="pantau-intake-keys",
         )
     app = create_app(
-        settings, publisher=publisher, key_publisher=key_publisher, follow_standards=True
+        settings,
+        publisher=publisher,
+        key_publisher=key_publisher,
+        follow_standards=True,
+        follow_erasures=True,
     )
     # Everything built so far (modules, the catalog, the app) lives as long as the process: the
     # collector need not walk it again on every full collection under load.

@@ -8,15 +8,19 @@ wrapped key from the log within `max.compaction.lag.ms` (one day), the tombstone
 two writers creating keys for one applicant at once both keep theirs.
 
 `read_keys`, `publish_keys` and `destroy_applicant_keys` block (for the command line and for
-publishers outside an event loop).
+publishers outside an event loop); `ErasureFollower` follows the erasures topic from an event
+loop.
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
+from aiokafka import AIOKafkaConsumer
 from kafka import KafkaConsumer, KafkaProducer
 from kafka import TopicPartition as SyncTopicPartition
 from kafka.errors import KafkaError
@@ -26,6 +30,7 @@ from pantau.core.sealing import DataKey, KeyRecord, KeyRefused, MasterKey
 from pantau.settings import TopicNames
 
 __all__ = [
+    "ErasureFollower",
     "KeyRing",
     "destroy_applicant_keys",
     "personal_data_topics",
@@ -176,3 +181,60 @@ def destroy_applicant_keys(servers: list[str], topic: str, applicant: str) -> li
         finally:
             producer.close()
     return [key[len(prefix) :].decode("ascii") for key in doomed]
+
+
+class ErasureFollower:
+    """Follows the erasures topic from the beginning and calls `on_erasure` with the applicant
+    key id of each erasure read, so that a writer stops sealing with a key just destroyed."""
+
+    def __init__(
+        self,
+        servers: list[str],
+        topic: str,
+        on_erasure: Callable[[str], None],
+        client_id: str,
+    ) -> None:
+        self._servers = servers
+        self._topic = topic
+        self._on_erasure = on_erasure
+        self._client_id = client_id
+
+    async def run(self) -> None:
+        """Read and follow until cancelled; retried after a Kafka failure."""
+        while True:
+            consumer = AIOKafkaConsumer(
+                bootstrap_servers=self._servers,
+                client_id=self._client_id,
+                group_id=None,
+                enable_auto_commit=False,
+                auto_offset_reset="earliest",
+                fetch_max_wait_ms=200,
+                metadata_max_age_ms=5000,
+            )
+            try:
+                await consumer.start()
+                consumer.subscribe([self._topic])
+                while True:
+                    batches = await consumer.getmany(timeout_ms=500)
+                    for records in batches.values():
+                        for record in records:
+                            applicant = _erased_applicant(record.value)
+                            if applicant is not None:
+                                self._on_erasure(applicant)
+            except KafkaError as error:
+                log.warning("reading %s failed, retrying: %s", self._topic, error)
+                await asyncio.sleep(2.0)
+            finally:
+                try:
+                    await consumer.stop()
+                except Exception:  # stopping after a failure: nothing left to do about it
+                    log.debug("error while stopping the erasures reader", exc_info=True)
+
+
+def _erased_applicant(value: bytes | None) -> str | None:
+    try:
+        document = json.loads(value or b"")
+    except ValueError:
+        return None
+    applicant = document.get("applicant_key") if isinstance(document, dict) else None
+    return applicant if isinstance(applicant, str) else None

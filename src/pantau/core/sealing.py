@@ -317,6 +317,11 @@ class ApplicantKeys:
             self._keys[applicant] = (key, now)
         return key, self.master.wrap(key, now, self._random)
 
+    def holds(self, applicant: str) -> bool:
+        """True while a key of the applicant (by key id) is current for this writer."""
+        with self._lock:
+            return applicant in self._keys
+
     def forget(self, applicant: str) -> None:
         """Drop the current key of an applicant (by key id), e.g. when it was destroyed."""
         with self._lock:

@@ -25,7 +25,7 @@ from sink_process import SinkProcess, wait_for
 from pantau.adapters.key_store import read_key_records, read_keys
 from pantau.adapters.sealed_publisher import SealedEventPublisher
 from pantau.core.pseudonym import PseudonymKey
-from pantau.core.sealing import MasterKey, applicant_key_id
+from pantau.core.sealing import MasterKey, applicant_key_id, envelope_key, open_sealed
 from pantau.settings import REPO_DIR, TopicNames
 from pantau_intake.app import create_app
 from pantau_intake.publisher import KafkaPublisher
@@ -86,8 +86,8 @@ def _case(case_id: str, applicant: dict[str, str], secrets: dict[str, str]) -> l
     ]
 
 
-def _through_the_intake(env: dict[str, str], events: list[dict[str, Any]]) -> None:
-    """POST the events to the intake (publishing to the real broker) and expect 202."""
+def _intake_app(env: dict[str, str], follow_erasures: bool = False) -> Any:
+    """The intake app publishing to the stack's topics on the real broker, sealing."""
     settings = IntakeSettings(
         kafka=env["PANTAU_KAFKA"],
         topic_prefix=env["PANTAU_TOPIC_PREFIX"],
@@ -95,21 +95,30 @@ def _through_the_intake(env: dict[str, str], events: list[dict[str, Any]]) -> No
         pseudonym_key=PSEUDONYM_KEY,
         master_key=MASTER,
     )
-    app = create_app(
+    return create_app(
         settings,
         publisher=KafkaPublisher(settings.kafka_servers, settings.topics.events),
         key_publisher=KafkaPublisher(settings.kafka_servers, settings.topics.applicant_keys),
+        follow_erasures=follow_erasures,
     )
-    with TestClient(app) as client:
-        response = client.post(
-            "/v1/events",
-            content=json.dumps({"events": events}).encode(),
-            headers={
-                "Authorization": "Bearer dev-kota-malang.dpmptsp",
-                "Content-Type": "application/json",
-            },
-        )
+
+
+def _post(client: TestClient, events: list[dict[str, Any]]) -> None:
+    response = client.post(
+        "/v1/events",
+        content=json.dumps({"events": events}).encode(),
+        headers={
+            "Authorization": "Bearer dev-kota-malang.dpmptsp",
+            "Content-Type": "application/json",
+        },
+    )
     assert response.status_code == 202, response.text
+
+
+def _through_the_intake(env: dict[str, str], events: list[dict[str, Any]]) -> None:
+    """POST the events to the intake (publishing to the real broker) and expect 202."""
+    with TestClient(_intake_app(env)) as client:
+        _post(client, events)
 
 
 def _topic_bytes(servers: str, prefix: str) -> bytes:
@@ -256,3 +265,51 @@ def test_an_erased_applicant_reads_as_erased_everywhere_and_the_history_verifies
     for plaintext in [*erased.values(), *kept.values(), NIK]:
         assert plaintext.encode() not in topics, plaintext
         assert plaintext not in stored, plaintext
+
+
+def _sealed_events(servers: str, topic: str) -> dict[str, dict[str, Any]]:
+    """The stack's events topic read to its end: event_id -> document."""
+    consumer = KafkaConsumer(bootstrap_servers=servers, group_id=None, enable_auto_commit=False)
+    found: dict[str, dict[str, Any]] = {}
+    try:
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic)]
+        consumer.assign(partitions)
+        consumer.seek_to_beginning(*partitions)
+        ends = consumer.end_offsets(partitions)
+        while any(consumer.position(p) < ends[p] for p in partitions):
+            for records in consumer.poll(timeout_ms=2000).values():
+                for record in records:
+                    document = json.loads(record.value)
+                    found[document["event_id"]] = document
+    finally:
+        consumer.close()
+    return found
+
+
+def test_a_running_intake_seals_with_a_new_key_after_an_erasure(
+    sealed_env: dict[str, str],
+) -> None:
+    """The intake follows the erasures topic: once an applicant is erased it drops the destroyed
+    key, so the applicant's next event gets a new key and stays readable, while the earlier one
+    reads as erased."""
+    env, tag = sealed_env, uuid.uuid4().hex[:8]
+    prefix, servers = env["PANTAU_TOPIC_PREFIX"], env["PANTAU_KAFKA"]
+    topics = TopicNames(prefix)
+    ref = PseudonymKey(PSEUDONYM_KEY.encode()).pseudonymise(NIK)
+    applicant = applicant_key_id(ref)
+    master = MasterKey(MASTER.encode())
+    secrets = {"address": "a", "phone": "p", "reason": f"before {tag}", "certificate": "c"}
+    app = _intake_app(env, follow_erasures=True)
+    with TestClient(app) as client:
+        _post(client, _case(f"B-{tag}", {"nik": NIK}, secrets)[1:])
+        erase = _pantau(env, "erase", "--applicant", ref, "--by", "ppid", "--reason", "PDP-8")
+        assert erase.returncode == 0, erase.stdout + erase.stderr
+        wait_for(lambda: not app.state.intake.sealing.holds(applicant), timeout=30)
+        _post(client, _case(f"A-{tag}", {"nik": NIK}, {**secrets, "reason": f"after {tag}"})[1:])
+    ring = read_keys([servers], topics.applicant_keys, master)
+    events = _sealed_events(servers, topics.events)
+    before, after = events[f"B-{tag}:2"], events[f"A-{tag}:2"]
+    assert envelope_key(before) != envelope_key(after)
+    assert [key.key_id for key in ring.keys.values()] == [envelope_key(after)]
+    assert open_sealed(before, ring.find).document["reason"] == "[erased]"
+    assert open_sealed(after, ring.find).document["reason"] == f"after {tag}"
