@@ -13,6 +13,7 @@ import argparse
 import json
 import sys
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -132,15 +133,7 @@ def erase_main(argv: list[str]) -> int:
             destroyed = destroy_applicant_keys(
                 settings.kafka_servers, settings.topics.applicant_keys, applicant
             )
-            erasure = Erasure(
-                erasure.erasure_id,
-                now,
-                args.by,
-                args.reason,
-                scope_text,
-                applicant,
-                tuple(destroyed),
-            )
+            erasure = replace(erasure, data_keys=tuple(destroyed))
             record_erasure(settings, erasure)
             print(
                 f"erased {applicant}: {len(destroyed)} data keys destroyed; "

@@ -159,25 +159,27 @@ class MasterKey:
         """The data key of a record; KeyRefused for another master key or altered bytes."""
         try:
             document = json.loads(record.value)
-            if document.get("format") != KEY_RECORD_FORMAT:
-                raise KeyRefused("not a data key record")
-            key = DataKey(document["key_id"], document["applicant"], b"")
-            if key.store_key != record.key:
-                raise KeyRefused("the record's key does not name its data key")
-            if document["master"] != self.version:
-                raise KeyRefused(
-                    f"wrapped under master key {document['master']}, not {self.version}"
-                )
-            secret = self._aead().decrypt(
-                _unb64(document["nonce"]), _unb64(document["wrapped"]), record.key
+            key_id, applicant, master = (
+                document["key_id"],
+                document["applicant"],
+                document["master"],
             )
+            nonce, wrapped = _unb64(document["nonce"]), _unb64(document["wrapped"])
+            valid = document.get("format") == KEY_RECORD_FORMAT
+        except (ValueError, KeyError, TypeError, AttributeError):
+            valid = False
+        if not valid:
+            raise KeyRefused("not a data key record")
+        key = DataKey(key_id, applicant, b"")
+        if key.store_key != record.key:
+            raise KeyRefused("the record's key does not name its data key")
+        if master != self.version:
+            raise KeyRefused(f"wrapped under master key {master}, not {self.version}")
+        try:
+            secret = self._aead().decrypt(nonce, wrapped, record.key)
         except InvalidTag:
             raise KeyRefused("the data key does not open under this master key") from None
-        except (ValueError, KeyError, TypeError) as error:
-            if isinstance(error, KeyRefused):
-                raise
-            raise KeyRefused("not a data key record") from None
-        return DataKey(key.key_id, key.applicant, secret)
+        return DataKey(key_id, applicant, secret)
 
 
 def _associated(document: Mapping[str, Any], key_id: str) -> bytes:
