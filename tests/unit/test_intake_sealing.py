@@ -146,3 +146,15 @@ def test_a_master_key_without_a_key_store_cannot_start(
         create_app(_settings(), publisher=events, catalog=catalog)
     with pytest.raises(ConfigurationError, match="at least 32 bytes"):
         create_app(_settings(master_key="short"), publisher=events, catalog=catalog)
+
+
+def test_an_event_sealed_by_its_sender_is_published_as_sent(
+    client: TestClient, events: InMemoryPublisher, keys: InMemoryPublisher
+) -> None:
+    """An event that carries an envelope already is not sealed a second time."""
+    envelope = {"v": 1, "key": "d1:" + "0" * 32, "nonce": "bm9uY2U", "data": "ZGF0YQ"}
+    sent = _event(6, reason="[sealed]", attributes={"pantau_sealed": envelope})
+    response = _post(client, sent)
+    assert response.status_code == 202, response.text
+    assert keys.records == []
+    assert json.loads(events.records[0].value)["attributes"] == {"pantau_sealed": envelope}

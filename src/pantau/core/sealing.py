@@ -332,13 +332,18 @@ class ApplicantKeys:
     def seal_events(
         self, documents: Sequence[Mapping[str, Any]], now: datetime
     ) -> tuple[list[dict[str, Any]], list[KeyRecord]]:
-        """The documents with their personal fields sealed, and the new key records."""
+        """The documents with their personal fields sealed, and the new key records. A document
+        that carries an envelope already (its writer sealed it) is left as it is."""
         sealed: list[dict[str, Any]] = []
         records: list[KeyRecord] = []
         for document in documents:
             applicant = document.get("applicant")
             ref = applicant.get("ref") if isinstance(applicant, Mapping) else None
-            if not isinstance(ref, str) or not _has_personal_fields(document):
+            if (
+                not isinstance(ref, str)
+                or not _has_personal_fields(document)
+                or envelope_key(document) is not None  # sealed by its writer already
+            ):
                 sealed.append(dict(document))
                 continue
             key, record = self.key_for(ref, now)
