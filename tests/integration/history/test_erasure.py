@@ -206,6 +206,7 @@ def test_an_erased_applicant_reads_as_erased_everywhere_and_the_history_verifies
     assert before[3]["reason"] == erased["reason"]
     assert before[2]["attributes"]["address"] == erased["address"]
 
+    asked = datetime.now(UTC)
     erase = _pantau(
         env, "erase", "--case", f"{AGENCY}/E-{tag}", "--by", "ppid-kota-malang", "--reason", "PDP-7"
     )
@@ -258,6 +259,8 @@ def test_an_erased_applicant_reads_as_erased_everywhere_and_the_history_verifies
     assert records == [
         ("ppid-kota-malang", "PDP-7", f"case {AGENCY}/E-{tag}", applicant_key_id(erased_ref), 1)
     ]
+    [(erased_at,)] = history_client.execute("SELECT erased_at FROM v_erasures")
+    assert asked.replace(microsecond=0) <= erased_at.replace(tzinfo=UTC) <= datetime.now(UTC)
 
     topics = _topic_bytes(servers, prefix)
     stored = _clickhouse_text(history_client, history_client.connection.database)
