@@ -3,7 +3,8 @@
 One record per data key, keyed `<applicant key id>|<data key id>`, its value the key wrapped under
 the master key (`pantau.core.sealing.KeyRecord`). Destroying a key is a tombstone (a record with
 no value) under the same Kafka key: readers forget the key at once, and compaction removes the
-wrapped key from the log within `max.compaction.lag.ms` (one day), the tombstone itself after
+wrapped key from the log about `max.compaction.lag.ms` (one day) later, once its segment is
+closed (a record arriving after `segment.ms`, one hour), the tombstone itself after
 `delete.retention.ms` (one day more). Writers never overwrite a key: a new key gets a new id, so
 two writers creating keys for one applicant at once both keep theirs.
 
