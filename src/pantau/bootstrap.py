@@ -10,6 +10,7 @@ from clickhouse_driver.errors import Error as ClickHouseError
 
 from pantau.adapters.clickhouse_schema import apply_migrations, apply_replicated, load_migrations
 from pantau.adapters.kafka_topics import contract_topics, ensure_topics
+from pantau.adapters.key_store import personal_data_topics
 from pantau.history.store import connect
 from pantau.settings import CommonSettings
 
@@ -18,6 +19,7 @@ def bootstrap(settings: CommonSettings, *, kafka: bool = True, clickhouse: bool 
     """Create what is missing; leave what exists untouched."""
     if kafka:
         ensure_topics(settings.kafka_servers, contract_topics(settings.topics, settings.partitions))
+        ensure_topics(settings.kafka_servers, personal_data_topics(settings.topics))
         from datetime import UTC, datetime
 
         from pantau.catalog_publish import publish_at_bootstrap  # its Kafka clients only here

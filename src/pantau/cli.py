@@ -110,6 +110,17 @@ COMMANDS: tuple[Command, ...] = (
         "pantau.history.auditors:main",
         "pantau.history.auditors:AuditorSettings",
     ),
+    Command(
+        "erase",
+        "erase an applicant's personal data: destroy the data keys, record who, when and why",
+        "pantau.erasure:erase_main",
+    ),
+    Command(
+        "personal",
+        "show a case's events with their sealed personal data opened, or erased",
+        "pantau.erasure:personal_main",
+        "pantau.settings:SealingSettings",
+    ),
     Command("sql", "run a SQL query against the history of record", "pantau.history.sql:main"),
     Command(
         "report",

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 from urllib.parse import unquote, urlparse
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from pantau.core.sealing import MasterKey
 
 REPO_DIR = Path(__file__).resolve().parents[2]
 SAMPLE_CATALOG = REPO_DIR / "catalog"
@@ -49,6 +52,16 @@ class TopicNames:
     def standards(self) -> str:
         """The published versions of the service standards (compacted, one per version)."""
         return f"{self.prefix}standards"
+
+    @property
+    def applicant_keys(self) -> str:
+        """The key store: applicants' data keys, wrapped, one compacted record per key."""
+        return f"{self.prefix}applicant-keys"
+
+    @property
+    def erasures(self) -> str:
+        """The record of erasures: who erased which applicant's data keys, when and why."""
+        return f"{self.prefix}erasures"
 
     def group(self, process: str) -> str:
         """The consumer group (or Faust app id) of one process of this stack."""
@@ -155,3 +168,24 @@ class CommonSettings(BaseSettings):
     @property
     def kafka_servers(self) -> list[str]:
         return [s.strip() for s in self.kafka.split(",") if s.strip()]
+
+
+class SealingSettings(CommonSettings):
+    """The master key that wraps applicants' data keys: for the writers that seal personal data
+    (the intake) and the readers that open it (`pantau personal`)."""
+
+    master_key: SecretStr | None = Field(
+        None,
+        description="secret (>= 32 bytes) wrapping applicants' data keys; unset: nothing sealed",
+    )
+    master_key_version: str = Field("m1", description="version of PANTAU_MASTER_KEY")
+
+    def master(self) -> MasterKey | None:
+        """The master key, None when unset or empty; ValueError when too short."""
+        from pantau.core.sealing import MasterKey  # its cryptography only where keys are used
+
+        if self.master_key is None or not self.master_key.get_secret_value():
+            return None
+        return MasterKey(
+            self.master_key.get_secret_value().encode("utf-8"), self.master_key_version
+        )

@@ -37,21 +37,29 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from pantau.adapters.key_store import ErasureFollower
 from pantau.adapters.standards_topic import NewestStandards, StandardsFollower
 from pantau.core.catalog import Catalog, catalog_summary, load_catalog
 from pantau.core.events import IncomingEvent
 from pantau.core.pseudonym import PseudonymKey
+from pantau.core.sealing import ApplicantKeys
 from pantau.core.standards import StandardVersion
 from pantau.core.working_time import WorkingCalendar
 from pantau.metrics import exposed_registry
 from pantau_intake.api_keys import AgencyKeyring
 from pantau_intake.publisher import EventPublisher, OutgoingRecord, PublishUnavailable
 from pantau_intake.rate_limit import AgencyRateLimiter
-from pantau_intake.settings import MAX_BATCH_EVENTS, MAX_BODY_BYTES, IntakeSettings
+from pantau_intake.settings import (
+    MAX_BATCH_EVENTS,
+    MAX_BODY_BYTES,
+    ConfigurationError,
+    IntakeSettings,
+)
 from pantau_intake.submission import (
     Rejection,
     check_agency,
     decode_body,
+    seal_records,
     to_records,
     validate_events,
 )
@@ -285,6 +293,10 @@ class Intake:
     limiter: AgencyRateLimiter
     metrics: IntakeMetrics
     clock: Callable[[], float]
+    # With PANTAU_MASTER_KEY: the applicants' data keys, and where they are stored before the
+    # events they open (the key store topic).
+    sealing: ApplicantKeys | None = None
+    key_publisher: EventPublisher | None = None
     summaries: dict[str, dict[str, Any]] = field(default_factory=dict)
     in_flight: int = 0  # POST /v1/events requests being handled (one event loop: no lock)
 
@@ -468,11 +480,15 @@ async def _accept(
         headers.get(b"content-length"), receive, intake.settings.intake_request_timeout
     )
     if len(body) > OFFLOAD_BYTES:
-        records = await run_in_threadpool(_prepare, intake, agency, body)
+        records, keys = await run_in_threadpool(_prepare, intake, agency, body)
     else:
-        records = _prepare(intake, agency, body)
+        records, keys = _prepare(intake, agency, body)
     started = time.perf_counter()
     try:
+        if keys and intake.key_publisher is not None:
+            # A key is stored before any event it opens, so no reader meets an envelope
+            # without its key.
+            await intake.key_publisher.publish(keys)
         await intake.publisher.publish(records)
     except PublishUnavailable as error:
         intake.metrics.unpublished.observe(time.perf_counter() - started)
@@ -497,7 +513,10 @@ def _accepted_body(records: list[OutgoingRecord]) -> bytes:
     )
 
 
-def _prepare(intake: Intake, agency: str, body: bytes) -> list[OutgoingRecord]:
+def _prepare(
+    intake: Intake, agency: str, body: bytes
+) -> tuple[list[OutgoingRecord], list[OutgoingRecord]]:
+    """The event records of a request and the new data keys they need stored first."""
     items = decode_body(body)
     check_agency(items, agency)
     decision = intake.limiter.take(agency, len(items), intake.clock())
@@ -511,7 +530,11 @@ def _prepare(intake: Intake, agency: str, body: bytes) -> list[OutgoingRecord]:
             429, "rate_limited", message, headers={"Retry-After": decision.retry_after_header}
         )
     events = validate_events(items, intake.catalog)
-    return to_records(events, intake.pseudonym)
+    records = to_records(events, intake.pseudonym)
+    if intake.sealing is None:
+        return records, []
+    sealed = seal_records(records, intake.sealing, datetime.now(UTC))
+    return sealed.events, sealed.keys
 
 
 def _check_content_type(content_type: str) -> None:
@@ -698,18 +721,28 @@ def create_app(
     settings: IntakeSettings,
     *,
     publisher: EventPublisher,
+    key_publisher: EventPublisher | None = None,
     catalog: Catalog | None = None,
     keyring: AgencyKeyring | None = None,
     clock: Callable[[], float] = time.monotonic,
     follow_standards: bool = False,
+    follow_erasures: bool = False,
 ) -> FastAPI:
     """The intake app. Raises ConfigurationError (or CatalogError) for a configuration it cannot
     run with: no or short pseudonym key, no key file, keys of agencies not in the catalog.
 
     With `follow_standards`, the app follows the standards topic from the beginning and checks
     events against the newest published version as soon as it has read it (until then, and
-    while none is published, against the catalog). It starts without waiting for Kafka."""
+    while none is published, against the catalog). With `follow_erasures` and a master key, it
+    follows the erasures topic and drops an erased applicant's data key at once, so the events
+    it seals next get a new key. It starts without waiting for Kafka."""
     pseudonym = settings.pseudonym()
+    master = settings.sealing()
+    if master is not None and key_publisher is None:
+        raise ConfigurationError(
+            "PANTAU_MASTER_KEY is set, so personal data is sealed: the intake needs the key "
+            "store to publish the data keys to"
+        )
     if catalog is None:
         catalog = load_catalog(settings.catalog)
     if keyring is None:
@@ -730,6 +763,8 @@ def create_app(
         ),
         metrics=metrics,
         clock=clock,
+        sealing=None if master is None else ApplicantKeys(master),
+        key_publisher=key_publisher if master is not None else None,
     )
 
     follower = None
@@ -742,17 +777,28 @@ def create_app(
             client_id=f"{settings.topic_prefix}intake-standards",
         )
 
+    erasures = None
+    if follow_erasures and intake.sealing is not None:
+        erasures = ErasureFollower(
+            settings.kafka_servers,
+            settings.topics.erasures,
+            intake.sealing.forget,
+            client_id=f"{settings.topic_prefix}intake-erasures",
+        )
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         probe = asyncio.create_task(_report_readiness(publisher))
-        following = None if follower is None else asyncio.create_task(follower.run())
+        following = [asyncio.create_task(reader.run()) for reader in (follower, erasures) if reader]
         try:
             yield
         finally:
             probe.cancel()
-            if following is not None:
-                following.cancel()
+            for task in following:
+                task.cancel()
             await publisher.close()
+            if key_publisher is not None:
+                await key_publisher.close()
 
     app = FastAPI(
         title="Pantau intake",

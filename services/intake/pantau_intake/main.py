@@ -30,7 +30,21 @@ def _app(settings: IntakeSettings) -> FastAPI:
     publisher = KafkaPublisher(
         settings.kafka_servers, settings.topics.events, timeout=settings.intake_publish_timeout
     )
-    app = create_app(settings, publisher=publisher, follow_standards=True)
+    key_publisher = None
+    if settings.sealing() is not None:
+        key_publisher = KafkaPublisher(
+            settings.kafka_servers,
+            settings.topics.applicant_keys,
+            timeout=settings.intake_publish_timeout,
+            client_id="pantau-intake-keys",
+        )
+    app = create_app(
+        settings,
+        publisher=publisher,
+        key_publisher=key_publisher,
+        follow_standards=True,
+        follow_erasures=True,
+    )
     # Everything built so far (modules, the catalog, the app) lives as long as the process: the
     # collector need not walk it again on every full collection under load.
     gc.freeze()

@@ -7,7 +7,8 @@ from pathlib import Path
 from pydantic import Field, SecretStr
 
 from pantau.core.pseudonym import MIN_KEY_BYTES, PseudonymKey
-from pantau.settings import CommonSettings
+from pantau.core.sealing import MasterKey
+from pantau.settings import SealingSettings
 
 MAX_BODY_BYTES = 1024 * 1024  # the contract's 1 MiB
 MAX_BATCH_EVENTS = 1000  # the contract's largest batch
@@ -17,7 +18,7 @@ class ConfigurationError(Exception):
     """The intake cannot start with this configuration; the message says what to fix."""
 
 
-class IntakeSettings(CommonSettings):
+class IntakeSettings(SealingSettings):
     """`PANTAU_*` variables of `pantau intake`, beyond the common ones."""
 
     intake_host: str = Field("127.0.0.1", description="address the intake listens on")
@@ -57,6 +58,13 @@ class IntakeSettings(CommonSettings):
     intake_request_timeout: float = Field(
         15.0, gt=0, le=300, description="seconds a client may take to send its request body"
     )
+
+    def sealing(self) -> MasterKey | None:
+        """The master key when personal data is to be sealed, or ConfigurationError."""
+        try:
+            return self.master()
+        except ValueError as error:
+            raise ConfigurationError(f"PANTAU_MASTER_KEY: {error}") from None
 
     def pseudonym(self) -> PseudonymKey:
         """The pseudonym key, or ConfigurationError saying what is wrong with it."""

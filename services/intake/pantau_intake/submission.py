@@ -11,19 +11,24 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
+import orjson
 from pydantic import ValidationError
 
 from pantau.core.catalog import Catalog
 from pantau.core.events import (
     ASSESSED_AMOUNT,
+    ATTRIBUTES_MAX_BYTES,
+    Event,
     IncomingEvent,
     assessed_amount,
     describe_errors,
     event_key,
 )
 from pantau.core.pseudonym import PseudonymKey
+from pantau.core.sealing import ApplicantKeys
 from pantau_intake.publisher import OutgoingRecord
 from pantau_intake.settings import MAX_BATCH_EVENTS
 
@@ -245,3 +250,53 @@ def kafka_value(event: IncomingEvent, key: PseudonymKey) -> bytes:
 
 
 _SERIALIZER = IncomingEvent.__pydantic_serializer__
+
+
+@dataclass(frozen=True)
+class SealedRecords:
+    """A request's event records with personal data sealed, and the data keys to store first."""
+
+    events: list[OutgoingRecord]
+    keys: list[OutgoingRecord]
+
+
+def seal_records(
+    records: Sequence[OutgoingRecord], keys: ApplicantKeys, now: datetime
+) -> SealedRecords:
+    """The records with each reason and personal attribute sealed under the applicant's data key
+    (`pantau.core.sealing`); records without an applicant or personal fields stay as they are.
+
+    422 when a sealed event no longer fits the contract (the envelope counts towards the 8 KiB
+    of `attributes`); nothing is published then."""
+    documents = [orjson.loads(record.value) for record in records]
+    sealed, key_records = keys.seal_events(documents, now)
+    out: list[OutgoingRecord] = []
+    problems: list[Problem] = []
+    for index, (record, before, after) in enumerate(zip(records, documents, sealed, strict=True)):
+        if after == before:
+            out.append(record)
+            continue
+        try:
+            value = Event.model_validate(after).to_json_bytes()
+        except ValidationError:
+            problems.append(
+                Problem(
+                    index,
+                    "attributes",
+                    f"reason and attributes exceed {ATTRIBUTES_MAX_BYTES} bytes once sealed; "
+                    "send less personal data with this event",
+                )
+            )
+            continue
+        out.append(OutgoingRecord(record.key, value, record.event_id))
+    if problems:
+        raise Rejection(
+            422,
+            "invalid_events",
+            f"{len(problems)} of {len(records)} events are not valid once sealed; "
+            "nothing was accepted",
+            tuple(problems),
+        )
+    return SealedRecords(
+        out, [OutgoingRecord(r.key, r.value, r.key.decode("ascii")) for r in key_records]
+    )

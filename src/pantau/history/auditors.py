@@ -65,8 +65,9 @@ _TABLES: tuple[tuple[str, str, str], ...] = (
 )
 TABLES = tuple(name for name, _, _ in _TABLES)
 # History tables whose rows name every agency at once (a published standards version holds the
-# whole catalog): an agency's auditor sees none of them, nor the views over them.
-UNSCOPED_TABLES = ("standards",)
+# whole catalog; an erasure names an applicant, not an agency): an agency's auditor sees none of
+# them, nor the views over them.
+UNSCOPED_TABLES = ("standards", "erasures")
 _READS_UNSCOPED = re.compile(r"\.`?(?:" + "|".join(UNSCOPED_TABLES) + r")`?\b")
 
 

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import copy
 import re
+import uuid
+from datetime import UTC, timedelta
+from typing import Any
 
 from engines import Engine, migrate
-from known_history import ALERTS, CASES, JUDGED_BY_VERSION_2, events
+from known_history import ALERTS, CASES, JUDGED_BY_VERSION_2, STORED_AT, event_rows, events
 
 from pantau.adapters.clickhouse_schema import load_migrations
+from pantau.core.events import Event, canonical_bytes
+from pantau.core.sealing import DataKey, applicant_key_id, seal
+from pantau.history.chain import ChainHead
+from pantau.history.records import EVENT_COLUMNS, AcceptedEvent, event_row, receipt_bytes
 
 VIEWS = sorted(
     set(
@@ -117,3 +125,80 @@ def test_hash_chain_can_be_recomputed_in_sql(engine: Engine) -> None:
         "if(chain_version = 2, concat('\\n', receipt), ''))))) != hash), "
         "countIf(chain_version != 2) FROM events"
     ) == [("0", "0")]
+
+
+def _sealed_event_rows() -> list[tuple[Any, ...]]:
+    """Two cases of two applicants, each one event with sealed personal data, as stored."""
+    rows = []
+    for offset, (case_id, ref) in enumerate(
+        (("S-1", "k1:" + "1a" * 32), ("S-2", "k1:" + "2b" * 32))
+    ):
+        document = {
+            "event_id": f"{case_id}:1",
+            "agency": "kota-malang.dpmptsp",
+            "service": "pbg",
+            "case_id": case_id,
+            "step": "submitted",
+            "occurred_at": "2026-11-23T09:00:00+07:00",
+            "applicant": {"ref": ref},
+            "attributes": {"address": "Jl. Kawi 12", "assessed_amount": "1.00"},
+        }
+        event = Event.model_validate(
+            seal(document, DataKey("d1:" + case_id, applicant_key_id(ref), b"k" * 32))
+        )
+        received = event.occurred_at.astimezone(UTC) + timedelta(seconds=5)
+        accepted = AcceptedEvent(event, canonical_bytes(event), received, 0, offset)
+        extended = ChainHead.empty().extended(
+            event.event_id, accepted.canonical, receipt_bytes(accepted)
+        )
+        assert extended is not None
+        rows.append(event_row(accepted, extended[1], STORED_AT))
+    return rows
+
+
+def test_v_personal_data_and_v_erasures_say_what_is_sealed_and_erased(
+    engine: Engine,
+) -> None:
+    """In a database of its own on each engine: v_personal_data names each sealed event's data
+    key and flags it erased once an erasure lists that key; events without an envelope are not
+    sealed; v_erasures shows an erasure stored twice once."""
+    scratch = copy.copy(engine)
+    scratch.database = f"pantau_erasure_{uuid.uuid4().hex[:8]}"
+    engine.execute(f"CREATE DATABASE IF NOT EXISTS `{scratch.database}`")
+    db = f"`{scratch.database}`"
+    try:
+        migrate(scratch)
+        engine.insert(f"{db}.events", EVENT_COLUMNS, _sealed_event_rows() + event_rows()[:1])
+        erasure = (
+            "e-1",
+            STORED_AT.replace(tzinfo=None),
+            "ppid",
+            "PDP-7",
+            "applicant",
+            "a1:x",
+            ["d1:S-1"],
+            STORED_AT.replace(tzinfo=None),
+        )
+        columns = (
+            "erasure_id",
+            "erased_at",
+            "erased_by",
+            "why",
+            "scope",
+            "applicant_key",
+            "data_keys",
+            "stored_at",
+        )
+        engine.insert(f"{db}.erasures", columns, [erasure, erasure])
+        assert engine.rows(
+            f"SELECT case_id, data_key, sealed, erased FROM {db}.v_personal_data ORDER BY case_id"
+        ) == [
+            ("PBG-1", "", "0", "0"),
+            ("S-1", "d1:S-1", "1", "1"),
+            ("S-2", "d1:S-2", "1", "0"),
+        ]
+        assert engine.rows(
+            f"SELECT erasure_id, erased_by, why, data_keys FROM {db}.v_erasures"
+        ) == [("e-1", "ppid", "PDP-7", "[d1:S-1]")]
+    finally:
+        engine.execute(f"DROP DATABASE IF EXISTS {db}")

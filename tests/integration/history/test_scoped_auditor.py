@@ -246,7 +246,9 @@ def test_row_policies_for_current_clickhouse_cover_every_table() -> None:
     assert all(f"'{KM}'" in p and "TO auditor_km" in p for p in policies)
     assert unscoped == [
         "CREATE ROW POLICY IF NOT EXISTS auditor_km_standards ON `pantau`.standards "
-        "FOR SELECT USING 0 TO auditor_km"
+        "FOR SELECT USING 0 TO auditor_km",
+        "CREATE ROW POLICY IF NOT EXISTS auditor_km_erasures ON `pantau`.erasures "
+        "FOR SELECT USING 0 TO auditor_km",
     ]
     assert supports_sql_access("23.8.2.7")
     assert not supports_sql_access("18.16.1")
