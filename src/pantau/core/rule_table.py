@@ -15,14 +15,17 @@ its alerts differ in; the first whose placeholders the alert fills is used.
 
 from __future__ import annotations
 
+import re
 import string
 from collections.abc import Mapping
 from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from types import MappingProxyType
 from typing import Literal
 
 __all__ = [
+    "LANGUAGES",
     "RULES",
     "Category",
     "Kind",
@@ -32,6 +35,7 @@ __all__ = [
     "Severity",
     "Table",
     "Texts",
+    "placeholders",
     "render_message",
     "rules_of",
 ]
@@ -681,8 +685,13 @@ def placeholders(template: str) -> frozenset[str]:
 
 def render_message(info: RuleInfo, language: Language, values: Mapping[str, object]) -> str | None:
     """The rule's message in `language` from an alert's `values` (its fields and evidence):
-    the first template whose placeholders are all given; None when none is."""
-    given = {name: _text(value) for name, value in values.items() if value not in (None, "")}
+    the first template whose placeholders are all given; None when none is. Amounts of money
+    and durations are written as the language writes them."""
+    given = {
+        name: _text(name, value, language)
+        for name, value in values.items()
+        if value is not None and value != ""
+    }
     for texts in info.messages:
         template = texts(language)
         if placeholders(template) <= given.keys():
@@ -690,7 +699,32 @@ def render_message(info: RuleInfo, language: Language, values: Mapping[str, obje
     return None
 
 
-def _text(value: object) -> str:
+_MONEY = frozenset({"amount", "assessed_amount", "tariff_min", "tariff_max"})
+_DURATION = re.compile(r"^(\d+) (working_days|working_hours|days|hours|minutes)$")
+_UNITS: Mapping[str, Texts] = {
+    "working_days": Texts("hari kerja", "working days"),
+    "working_hours": Texts("jam kerja", "working hours"),
+    "days": Texts("hari", "days"),
+    "hours": Texts("jam", "hours"),
+    "minutes": Texts("menit", "minutes"),
+}
+
+
+def _text(name: str, value: object, language: Language) -> str:
     if isinstance(value, list | tuple):
-        return ", ".join(_text(item) for item in value)
-    return str(value)
+        return ", ".join(_text("", item, language) for item in value)
+    text = str(value)
+    if name in _MONEY:
+        try:
+            amount = Decimal(text)
+        except InvalidOperation:
+            return text
+        grouped = f"{amount:,f}" if amount != amount.to_integral() else f"{amount:,.0f}"
+        return grouped.translate(_ID_DIGITS) if language == "id" else grouped
+    duration = _DURATION.fullmatch(text)
+    if duration is not None:
+        return f"{duration[1]} {_UNITS[duration[2]](language)}"
+    return text
+
+
+_ID_DIGITS = str.maketrans(",.", ".,")  # Rp1.500.000,50

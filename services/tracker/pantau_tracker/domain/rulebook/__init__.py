@@ -15,13 +15,13 @@ are pure functions of their arguments; `now` is always given, never read from a 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
-from types import MappingProxyType
+from types import MappingProxyType, ModuleType
 from typing import Any
 
 from pantau.core.alerts import Alert
-from pantau.core.rule_table import RULES, Kind
+from pantau.core.rule_table import RULES, Kind, RuleInfo
 from pantau_tracker.domain.rulebook import (
     applicants,
     clock,
@@ -47,7 +47,7 @@ __all__ = [
     "CONFLICT",
     "DEADLINES",
     "EVENT_DETECTORS",
-    "FAMILIES",
+    "MODULES",
     "OFFICERS",
     "QUEUE",
     "REPRESENTATIVES",
@@ -77,10 +77,30 @@ _KIND_OF_STAGE = {
 
 @dataclass(frozen=True)
 class Rulebook:
-    """Rule families in the order their alerts are published; each rule in exactly one."""
+    """Rule families in the order their alerts are published; each rule in exactly one.
+
+    `table` is the rule table the families' rules must be rows of: the shared one, with the rows
+    of rules declared beside it (a module's `INFO`, see `of`).
+    """
 
     families: tuple[Family, ...]
+    table: Mapping[str, RuleInfo] = field(default_factory=lambda: RULES)
     by_rule: Mapping[str, Family] = field(init=False)
+
+    @classmethod
+    def of(cls, modules: Iterable[ModuleType], table: Mapping[str, RuleInfo] = RULES) -> Rulebook:
+        """The rulebook of rule modules, each declaring a `FAMILY` and, for a rule that is not
+        in the shared rule table, its row as `INFO` (one `RuleInfo` or a tuple of them)."""
+        rows = dict(table)
+        families = []
+        for module in modules:
+            families.append(replace(module.FAMILY, module=module.__name__))
+            declared = getattr(module, "INFO", ())
+            for info in declared if isinstance(declared, tuple) else (declared,):
+                if info.rule in rows:
+                    raise ValueError(f"{module.__name__}: {info.rule} is in the rule table already")
+                rows[info.rule] = info
+        return cls(tuple(families), MappingProxyType(rows))
 
     def __post_init__(self) -> None:
         by_rule: dict[str, Family] = {}
@@ -89,13 +109,11 @@ class Rulebook:
             raise ValueError(f"two rule families share a name: {sorted(names)}")
         for family in self.families:
             for rule in family.rules:
-                info = RULES.get(rule)
+                info = self.table.get(rule)
                 if info is None:
                     raise ValueError(f"{family.name}: {rule} is not in the rule table")
                 if rule in by_rule:
-                    raise ValueError(
-                        f"{rule} is declared by {by_rule[rule].name} and {family.name}"
-                    )
+                    raise ValueError(f"{rule} is raised by {by_rule[rule].name} and {family.name}")
                 if info.kind is not _KIND_OF_STAGE[family.stage]:
                     raise ValueError(f"{rule} is {info.kind}, not called at {family.stage}")
                 by_rule[rule] = family
@@ -110,28 +128,24 @@ class Rulebook:
         [family] = self.at(stage)
         return family.detector
 
-    def with_families(self, extra: Iterable[Family]) -> Rulebook:
-        """This rulebook with more families after its own."""
-        return Rulebook((*self.families, *extra))
 
-
-FAMILIES: tuple[Family, ...] = (
-    process.FAMILY,
-    duty.FAMILY,
-    fee.FAMILY,
-    timestamps.FAMILY,
-    duplicates.FAMILY,
-    time_limits.FAMILY,
-    clock.FAMILY,
-    hours.FAMILY,
-    queue.FAMILY,
-    speed.FAMILY,
-    officers.FAMILY,
-    applicants.FAMILY,
+MODULES: tuple[ModuleType, ...] = (
+    process,
+    duty,
+    fee,
+    timestamps,
+    duplicates,
+    time_limits,
+    clock,
+    hours,
+    queue,
+    speed,
+    officers,
+    applicants,
 )
-"""Every rule family of the tracker; within a stage, the order their alerts are published."""
+"""Every rule module of the tracker; within a stage, the order their alerts are published."""
 
-RULEBOOK = Rulebook(FAMILIES)
+RULEBOOK = Rulebook.of(MODULES)
 
 EVENT_DETECTORS: Mapping[str, Detector] = MappingProxyType(
     {family.name: family.detector for family in RULEBOOK.at(Stage.EVENT)}

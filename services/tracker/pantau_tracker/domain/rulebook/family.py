@@ -22,9 +22,11 @@ class Stage(StrEnum):
 @dataclass(frozen=True)
 class Family:
     """The rules one module declares: their ids, where the tracker calls the detector, and the
-    detector itself (its shape follows the stage)."""
+    detector itself (its shape follows the stage). `module` is the module that declares it,
+    filled in by the rulebook."""
 
     name: str
     stage: Stage
-    rules: tuple[Rule, ...]
+    rules: tuple[Rule | str, ...]
     detector: Any
+    module: str = ""
