@@ -300,6 +300,8 @@ def test_daily_digest_of_an_agency(setup: tuple[TestClient, AlertDesk, object]) 
 def test_rules_and_alerts_come_with_titles_and_messages_in_both_languages(
     setup: tuple[TestClient, AlertDesk, object],
 ) -> None:
+    """The rule catalogue and each alert served carry the titles and the message in both
+    languages, the alert's own fields unchanged."""
     client, desk, _ = setup
     assert client.get("/v1/rules").status_code == 401
     catalogue = client.get("/v1/rules", headers=MLG).json()["rules"]

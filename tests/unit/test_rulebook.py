@@ -39,11 +39,23 @@ _DRIVES = ("handle_event", "check_deadlines", "pantau_tracker.domain.rulebook", 
 
 
 def test_every_rule_of_the_contract_and_its_extensions_is_in_the_rule_table_once() -> None:
+    """The rule table has one row per rule id of the contract and its extensions, in order."""
     assert list(RULES) == [rule.value for rule in Rule]
     assert all(RULES[rule].rule is rule for rule in Rule)
+    # The rule tables of the contract and its extensions name exactly these (the applicant's
+    # report has a section of its own, not a table row).
+    documented: set[str] = set()
+    for name in ("contract.md", "contract-extensions.md"):
+        text = (ROOT / "docs" / name).read_text(encoding="utf-8")
+        documented |= set(re.findall(r"^\| `([a-z_]+\.[a-z_]+)` \|", text, re.M))
+    assert documented - {"pantau.events", "pantau.alerts", "pantau.cases"} == set(RULES) - {
+        Rule.CITIZEN_REPORT
+    }
+    assert "### `citizen.report`" in (ROOT / "docs" / "contract-extensions.md").read_text("utf-8")
 
 
 def test_every_rule_of_the_tracker_has_exactly_one_detector() -> None:
+    """Every rule but the applicants' report is raised by exactly one family of the rulebook."""
     tracked = {rule for rule, info in RULES.items() if info.kind is not Kind.REPORTED}
     assert set(RULEBOOK.by_rule) == tracked
     declared = [rule for family in RULEBOOK.families for rule in family.rules]
@@ -57,6 +69,7 @@ def test_every_rule_of_the_tracker_has_exactly_one_detector() -> None:
 
 
 def test_the_applicants_report_is_made_by_the_status_page() -> None:
+    """The one reported rule, `citizen.report`, is what the status page makes of a report."""
     [reported] = [rule for rule, info in RULES.items() if info.kind is Kind.REPORTED]
     alert = report_alert(
         agency="dpmptsp-kota-bandung",
@@ -72,12 +85,14 @@ def test_the_applicants_report_is_made_by_the_status_page() -> None:
 
 
 def test_every_rule_the_tracker_raises_has_a_planter() -> None:
+    """The simulator plants every rule the tracker raises, read off the rule table."""
     tracked = [rule for rule, info in RULES.items() if info.kind is not Kind.REPORTED]
     assert list(ALL_RULES) == tracked
     assert set(PLANTERS) == set(tracked)
 
 
 def test_every_rule_has_a_scenario_test() -> None:
+    """Every rule the tracker raises is named by a test that drives a detector."""
     tests = [
         path.read_text(encoding="utf-8")
         for path in sorted((ROOT / "tests").glob("**/test_*.py"))
@@ -92,6 +107,7 @@ def test_every_rule_has_a_scenario_test() -> None:
 
 
 def test_the_rules_document_has_the_rulebook_table() -> None:
+    """docs/rules.md holds the table written from the rulebook, every rule in table order."""
     text = (ROOT / "docs" / "rules.md").read_text(encoding="utf-8")
     table = text.split(START + "\n", 1)[1].split(END, 1)[0]
     assert table == rulebook_markdown(), "run: python -m pantau_tracker.rulebook_doc"
@@ -100,6 +116,7 @@ def test_the_rules_document_has_the_rulebook_table() -> None:
 
 
 def test_a_rulebook_refuses_a_rule_declared_twice() -> None:
+    """Two families raising one rule make no rulebook."""
     with pytest.raises(ValueError, match="raised by process and process_again"):
         Rulebook(
             (
@@ -155,6 +172,7 @@ def _values(alert: Alert) -> dict[str, Any]:
 
 
 def test_every_alert_has_its_message_in_both_languages() -> None:
+    """Every alert of simulated traffic with every rule planted has a message in both languages."""
     alerts = _simulated_alerts()
     seen = {alert.rule.value for alert in alerts}
     assert seen == set(ALL_RULES)
@@ -171,6 +189,7 @@ def test_every_alert_has_its_message_in_both_languages() -> None:
 
 
 def test_templates_of_both_languages_name_the_same_values() -> None:
+    """A rule's templates say the same facts in Bahasa Indonesia and English."""
     for info in RULES.values():
         assert info.messages, info.rule
         for texts in info.messages:
@@ -181,6 +200,8 @@ def test_templates_of_both_languages_name_the_same_values() -> None:
 
 
 def test_a_rule_written_as_one_module_is_taken_in_everywhere() -> None:
+    """A rule written as one module is in the rulebook, the rules document's table, the
+    simulator's planting list and the reference oracle's reading."""
     book = Rulebook.of((*MODULES, shouted))
     assert book.by_rule[shouted.RULE].module == "rulebook_shouted_reason"
     assert book.table[shouted.RULE] is shouted.INFO
@@ -241,6 +262,7 @@ def test_a_rule_written_as_one_module_is_taken_in_everywhere() -> None:
 
 
 def test_messages_write_money_and_durations_as_each_language_does() -> None:
+    """Rupiah amounts and durations are written as each language writes them."""
     no_receipt = RULES[Rule.FEE_NO_RECEIPT]
     assert render_message(no_receipt, "id", {"amount": "1500000.50"}) == (
         "Pembayaran Rp1.500.000,50 tanpa nomor bukti pembayaran resmi"

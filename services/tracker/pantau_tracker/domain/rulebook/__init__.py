@@ -36,9 +36,9 @@ from pantau_tracker.domain.rulebook import (
     time_limits,
     timestamps,
 )
-from pantau_tracker.domain.rulebook.alerting import Detector
 from pantau_tracker.domain.rulebook.case_step import CaseStep, RunningLimit, case_step_from_dict
 from pantau_tracker.domain.rulebook.cross_case import Origin, RuleRecord, StatefulRule, route_key
+from pantau_tracker.domain.rulebook.event_alerts import Detector
 from pantau_tracker.domain.rulebook.family import Family, Stage
 from pantau_tracker.domain.rulebook.time_limits import DeadlineRules
 

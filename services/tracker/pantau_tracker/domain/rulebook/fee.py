@@ -11,7 +11,7 @@ from pydantic import JsonValue
 from pantau.core.alerts import Alert, Rule
 from pantau.core.events import Event, Payment, assessed_amount
 from pantau_tracker.domain.case import Assessment, CaseState
-from pantau_tracker.domain.rulebook.alerting import event_alert, names
+from pantau_tracker.domain.rulebook.event_alerts import event_alert, names
 from pantau_tracker.domain.rulebook.family import Family, Stage
 from pantau_tracker.domain.standards import CaseStandard
 

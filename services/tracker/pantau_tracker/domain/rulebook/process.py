@@ -8,7 +8,7 @@ from datetime import datetime
 from pantau.core.alerts import Alert, Rule
 from pantau.core.events import Event, format_rfc3339
 from pantau_tracker.domain.case import CaseState, is_out_of_order
-from pantau_tracker.domain.rulebook.alerting import event_alert, names
+from pantau_tracker.domain.rulebook.event_alerts import event_alert, names
 from pantau_tracker.domain.rulebook.family import Family, Stage
 from pantau_tracker.domain.standards import CaseStandard
 
