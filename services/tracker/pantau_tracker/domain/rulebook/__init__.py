@@ -21,6 +21,7 @@ from types import MappingProxyType, ModuleType
 from typing import Any
 
 from pantau.core.alerts import Alert
+from pantau.core.events import Event
 from pantau.core.rule_table import RULES, Kind, RuleInfo
 from pantau_tracker.domain.rulebook import (
     applicants,
@@ -152,7 +153,7 @@ EVENT_DETECTORS: Mapping[str, Detector] = MappingProxyType(
 )
 """The per-case families that judge each accepted event, in publication order."""
 
-CONFLICT: Callable[[Any, str, str, datetime], Alert] = RULEBOOK.only(Stage.DUPLICATE)
+CONFLICT: Callable[[Event, str, str, datetime], Alert] = RULEBOOK.only(Stage.DUPLICATE)
 """The alert of an event_id that arrives again with other content."""
 
 DEADLINES: DeadlineRules = RULEBOOK.only(Stage.DEADLINE)

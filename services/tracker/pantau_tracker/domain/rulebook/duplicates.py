@@ -13,6 +13,7 @@ from pantau_tracker.domain.rulebook.family import Family, Stage
 
 
 def conflict_alert(event: Event, seen: str, digest: str, received_at: datetime) -> Alert:
+    """The alert of `event` arriving again with content digest `digest`, first seen as `seen`."""
     return detector_alert(
         Rule.INTEGRITY_CONFLICTING_DUPLICATE,
         agency=event.agency,
