@@ -153,7 +153,7 @@ class RuleInfo:
     def catalogue_entry(self) -> dict[str, object]:
         """The row as the alerts API serves it: ids, kind and the titles in both languages."""
         return {
-            "rule": self.rule.value,
+            "rule": str(self.rule),
             "category": self.category.value,
             "severity": self.severity.value,
             "kind": self.kind.value,
@@ -162,7 +162,7 @@ class RuleInfo:
 
 
 def _table(*rows: RuleInfo) -> Mapping[str, RuleInfo]:
-    return MappingProxyType({row.rule.value: row for row in rows})
+    return MappingProxyType({str(row.rule): row for row in rows})
 
 
 # Severities weigh harm to the applicant and how rarely the pattern has an innocent cause:
