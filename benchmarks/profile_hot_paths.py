@@ -40,7 +40,6 @@ from pantau.history.records import (
     seconds,
     take_event,
 )
-from pantau.oversight import STATEFUL_RULES
 from pantau_tracker.domain.batches import (
     CaseBatch,
     RuleBatch,
@@ -60,6 +59,7 @@ from pantau_tracker.domain.ordering import (
     source_progress,
 )
 from pantau_tracker.domain.records import read_event
+from pantau_tracker.domain.rulebook import STATEFUL_RULES
 from pantau_tracker.domain.standards import Standards, TrackerPolicy
 from pantau_tracker.domain.tracking import due_at, handle_event
 from tracker_harness import sample_catalog, scenario_stream

@@ -11,7 +11,7 @@ from typing import Any
 from pantau.core.catalog import Catalog, Service, parse_catalog
 from pantau.core.events import Event
 from pantau.core.working_time import ClockStop, WorkingCalendar
-from pantau.oversight.case_step import CaseStep, RunningLimit
+from pantau_tracker.domain.rulebook.case_step import CaseStep, RunningLimit
 
 AGENCY = "kota-malang.dpmptsp"
 WIB = timezone(timedelta(hours=7))

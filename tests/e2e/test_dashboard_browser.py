@@ -21,6 +21,7 @@ from alerts_harness import (
 )
 from browser import ARTIFACTS, chromium
 from pantau.core.events import format_rfc3339
+from pantau.core.rule_table import RULES
 
 
 @pytest.fixture
@@ -142,6 +143,61 @@ def test_dashboard_shows_a_new_alert_live_and_draws_its_case_timeline(
         phone.click("#detail-close")
         phone.screenshot(path=ARTIFACTS / "dashboard-phone.png")
         assert phone.evaluate("document.documentElement.scrollWidth <= 400")
+    finally:
+        publisher.close()
+
+
+def test_the_indonesian_dashboard_names_every_rule_and_speaks_indonesian(
+    page: Page, service: AlertsProcess, stack_env: dict[str, str]
+) -> None:
+    """In Bahasa Indonesia a cross-case alert shows its rule's title, never its raw id, and its
+    message in Indonesian; switched to English, both in English."""
+    publisher = AlertPublisher(stack_env)
+    try:
+        sign_in(page, f"{service.url}/", TOKENS["insp"])
+        assert page.evaluate("document.documentElement.lang") == "id"
+        alert = publisher.publish(
+            MALANG,
+            "queue.jump",
+            step="verified",
+            evidence={
+                "waited_at": "submitted",
+                "waiting_since": "2026-11-20T01:00:00Z",
+                "overtaken": 3,
+                "overtaken_cases": [],
+                "min_positions": 3,
+                "min_wait": "2 working_days",
+            },
+        )
+        row = f'[data-alert-id="{alert.alert_id}"]'
+        page.wait_for_selector(row, state="attached", timeout=5_000)
+        assert "Menyerobot antrean" in page.inner_text(row)
+        page.wait_for_function(
+            "document.querySelectorAll('#rule-counts li').length > 0", timeout=10_000
+        )
+        shown = page.inner_text("body")
+        raw = [rule for rule in RULES if rule in shown]
+        assert raw == [], f"raw rule ids on the Indonesian page: {raw}"
+
+        page.click(row)
+        page.wait_for_selector("#detail:not(.hidden)", state="attached", timeout=5_000)
+        page.wait_for_function(
+            "document.querySelector('#detail-message').textContent.includes('mendahului')",
+            timeout=5_000,
+        )
+        message = page.inner_text("#detail-message")
+        assert message.startswith("Langkah verified selesai setelah menunggu di submitted")
+        assert "2 hari kerja" in message
+        assert message != alert.message
+        page.screenshot(path=ARTIFACTS / "dashboard-indonesian.png")
+
+        page.dispatch_event("#lang", "click")
+        page.wait_for_selector("html[lang=en]", state="attached", timeout=10_000)
+        page.wait_for_function(
+            "document.querySelector('#detail-message').textContent.startsWith('Step verified')",
+            timeout=5_000,
+        )
+        assert "Queue jump" in page.inner_text(row)
     finally:
         publisher.close()
 

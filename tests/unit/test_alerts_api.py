@@ -295,3 +295,60 @@ def test_daily_digest_of_an_agency(setup: tuple[TestClient, AlertDesk, object]) 
     assert client.get("/v1/digest", params={"agency": SLEMAN}, headers=MLG).status_code == 403
     bad = client.get("/v1/digest", params={"agency": MALANG, "date": "27/11"}, headers=MLG)
     assert bad.status_code == 422
+
+
+def test_rules_and_alerts_come_with_titles_and_messages_in_both_languages(
+    setup: tuple[TestClient, AlertDesk, object],
+) -> None:
+    """The rule catalogue and each alert served carry the titles and the message in both
+    languages, the alert's own fields unchanged."""
+    client, desk, _ = setup
+    assert client.get("/v1/rules").status_code == 401
+    catalogue = client.get("/v1/rules", headers=MLG).json()["rules"]
+    by_rule = {entry["rule"]: entry for entry in catalogue}
+    assert by_rule["queue.jump"] == {
+        "rule": "queue.jump",
+        "category": "discrimination",
+        "severity": "medium",
+        "kind": "cross-case",
+        "title": {"id": "Menyerobot antrean", "en": "Queue jump"},
+    }
+    assert all(entry["title"]["id"] != entry["rule"] for entry in catalogue)
+
+    jump = make_alert(
+        "queue.jump",
+        agency=MALANG,
+        service="pbg",
+        case_id="Q-1",
+        trigger="e-9",
+        detected_at=NOW,
+        step="verified",
+        message="Step verified completed after waiting at submitted since ...",
+        evidence={
+            "waited_at": "submitted",
+            "waiting_since": "2026-11-20T01:00:00Z",
+            "overtaken": 3,
+            "overtaken_cases": [],
+            "min_positions": 3,
+            "min_wait": "2 working_days",
+        },
+        event_ids=["e-9"],
+    )
+    desk.on_alert(jump.to_json_bytes())
+    [item] = client.get("/v1/alerts?case_id=Q-1", headers=MLG).json()["items"]
+    assert item["message"] == jump.message  # the alert's own fields are unchanged
+    assert item["title"] == {"id": "Menyerobot antrean", "en": "Queue jump"}
+    assert item["messages"]["id"] == (
+        "Langkah verified selesai setelah menunggu di submitted sejak 2026-11-20T01:00:00Z, "
+        "mendahului 3 kasus yang diajukan lebih dulu dan menunggu sedikitnya 2 hari kerja "
+        "lebih lama"
+    )
+    assert item["messages"]["en"].startswith("Step verified completed after waiting at submitted")
+    detail = client.get(f"/v1/alerts/{jump.alert_id}", headers=MLG).json()
+    assert detail["messages"] == item["messages"]
+
+    # An alert whose evidence fits no template keeps its own message in both languages.
+    bare = alert(MALANG, "Q-2", "queue.jump")
+    desk.on_alert(bare.to_json_bytes())
+    [item] = client.get("/v1/alerts?case_id=Q-2", headers=MLG).json()["items"]
+    assert item["messages"] == {"id": "test alert", "en": "test alert"}

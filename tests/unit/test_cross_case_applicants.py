@@ -9,12 +9,12 @@ from typing import Any
 
 from oversight_scenarios import AGENCY, NOW, Cases, wib
 from pantau.core.alerts import Alert, Category, Rule, alert_id
-from pantau.oversight.applicants import (
+from pantau_tracker.domain.rulebook.applicants import (
     RepresentativeActivity,
     observe_representative,
     representative_key,
 )
-from pantau.oversight.case_step import CaseStep
+from pantau_tracker.domain.rulebook.case_step import CaseStep
 
 BROKER = "k1:ab12cd34"
 

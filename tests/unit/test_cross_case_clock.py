@@ -5,8 +5,8 @@ from __future__ import annotations
 from oversight_scenarios import AGENCY, NOW, Cases, wib
 from pantau.core.alerts import Alert, Category, Rule, alert_id
 from pantau.core.durations import Duration, DurationUnit
-from pantau.oversight.case_step import CaseStep, RunningLimit
-from pantau.oversight.clock import check_clock_reset
+from pantau_tracker.domain.rulebook.case_step import CaseStep, RunningLimit
+from pantau_tracker.domain.rulebook.clock import check_clock_reset
 
 REASON = "dokumen kurang"
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from oversight_scenarios import AGENCY, NOW, Cases, wib
 from pantau.core.alerts import Alert, Category, Rule, alert_id
-from pantau.oversight.case_step import CaseStep
-from pantau.oversight.hours import check_off_hours
+from pantau_tracker.domain.rulebook.case_step import CaseStep
+from pantau_tracker.domain.rulebook.hours import check_off_hours
 
 
 def run(steps: list[CaseStep]) -> list[Alert]:

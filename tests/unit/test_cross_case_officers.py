@@ -9,8 +9,8 @@ from typing import Any
 
 from oversight_scenarios import AGENCY, NOW, Cases, wib
 from pantau.core.alerts import Alert, Category, Rule, alert_id
-from pantau.oversight.case_step import CaseStep
-from pantau.oversight.officers import OfficerActivity, observe_officer, officer_key
+from pantau_tracker.domain.rulebook.case_step import CaseStep
+from pantau_tracker.domain.rulebook.officers import OfficerActivity, observe_officer, officer_key
 
 
 def run(

@@ -7,8 +7,8 @@ from typing import Any
 
 from oversight_scenarios import AGENCY, NOW, Cases, wib
 from pantau.core.alerts import Alert, Category, Rule, alert_id
-from pantau.oversight.case_step import CaseStep
-from pantau.oversight.queue import QueueState, observe_queue, queue_key
+from pantau_tracker.domain.rulebook.case_step import CaseStep
+from pantau_tracker.domain.rulebook.queue import QueueState, observe_queue, queue_key
 
 
 def run(steps: list[CaseStep], state: QueueState | None = None) -> tuple[QueueState, list[Alert]]:

@@ -10,9 +10,9 @@ import pytest
 from oversight_scenarios import AGENCY, NOW, Cases, wib
 from pantau.core.alerts import Alert
 from pantau.core.durations import Duration, DurationUnit
-from pantau.oversight.case_step import CaseStep, RunningLimit, case_step_from_dict
-from pantau.oversight.queue import observe_queue
-from pantau.oversight.rules import CASE_RULES, QUEUE, STATEFUL_RULES, route_key
+from pantau_tracker.domain.rulebook import CASE_RULES, QUEUE, STATEFUL_RULES, route_key
+from pantau_tracker.domain.rulebook.case_step import CaseStep, RunningLimit, case_step_from_dict
+from pantau_tracker.domain.rulebook.queue import observe_queue
 
 
 def through_json(step: CaseStep) -> CaseStep:

@@ -10,8 +10,8 @@ import pytest
 
 from oversight_scenarios import AGENCY, NOW, Cases, wib
 from pantau.core.alerts import Alert, Category, Rule, alert_id
-from pantau.oversight.case_step import CaseStep
-from pantau.oversight.speed import SpeedState, low_quantile, observe_speed, speed_key
+from pantau_tracker.domain.rulebook.case_step import CaseStep
+from pantau_tracker.domain.rulebook.speed import SpeedState, low_quantile, observe_speed, speed_key
 
 
 def run(steps: list[CaseStep], state: SpeedState | None = None) -> tuple[SpeedState, list[Alert]]:

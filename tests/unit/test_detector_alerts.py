@@ -10,8 +10,6 @@ import pytest
 
 from pantau.core.alerts import Alert, Rule, detector_alert, make_alert
 from pantau.core.events import event_key
-from pantau.oversight import STATEFUL_RULES
-from pantau.oversight.rules import RuleRecord
 from pantau_tracker.domain.batches import (
     CaseBatch,
     RuleBatch,
@@ -28,6 +26,8 @@ from pantau_tracker.domain.ordering import (
     StepOrder,
     progress_value,
 )
+from pantau_tracker.domain.rulebook import STATEFUL_RULES
+from pantau_tracker.domain.rulebook.cross_case import RuleRecord
 from pantau_tracker.domain.standards import Standards, TrackerPolicy
 from tracker_harness import DictTable, sample_catalog, scenario_stream
 

@@ -25,8 +25,6 @@ from oversight_scenarios import Cases, wib
 from pantau.core.alerts import Alert
 from pantau.core.catalog import Catalog, load_catalog
 from pantau.core.events import event_key
-from pantau.oversight import STATEFUL_RULES, case_step_from_dict
-from pantau.oversight.rules import RuleRecord
 from pantau.traffic.generator import CROSS_CASE_RULES, Simulation
 from pantau_tracker.domain.batches import (
     CaseBatch,
@@ -46,6 +44,8 @@ from pantau_tracker.domain.ordering import (
     progress_value,
     source_progress,
 )
+from pantau_tracker.domain.rulebook import STATEFUL_RULES, case_step_from_dict
+from pantau_tracker.domain.rulebook.cross_case import RuleRecord
 from pantau_tracker.domain.standards import Standards, TrackerPolicy
 from pantau_tracker.domain.tracking import Observation
 from tracker_harness import DictTable

@@ -11,8 +11,6 @@ import orjson
 import pytest
 
 from pantau.core.events import Event, event_key
-from pantau.oversight import STATEFUL_RULES
-from pantau.oversight.rules import RuleRecord
 from pantau_tracker.domain.batches import (
     CaseBatch,
     RuleBatch,
@@ -24,6 +22,8 @@ from pantau_tracker.domain.batches import (
 )
 from pantau_tracker.domain.decoded import DecodedTable
 from pantau_tracker.domain.ordering import END_OF_TIME, PROGRESS_KEY, StepOrder, progress_value
+from pantau_tracker.domain.rulebook import STATEFUL_RULES
+from pantau_tracker.domain.rulebook.cross_case import RuleRecord
 from pantau_tracker.domain.standards import Standards, TrackerPolicy
 from tracker_harness import DictTable, sample_catalog, scenario_stream
 

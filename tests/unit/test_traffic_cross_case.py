@@ -14,7 +14,6 @@ import pytest
 from pantau.core.catalog import Catalog, load_catalog
 from pantau.core.events import Event
 from pantau.core.working_time import ClockStop, WorkingCalendar
-from pantau.oversight import CASE_RULES, STATEFUL_RULES, CaseStep, RunningLimit
 from pantau.traffic.generator import (
     ALL_RULES,
     CONTRACT_RULES,
@@ -25,6 +24,7 @@ from pantau.traffic.generator import (
 )
 from pantau.traffic.scoring import score, table
 from pantau.traffic.simulate import planted_rules
+from pantau_tracker.domain.rulebook import CASE_RULES, STATEFUL_RULES, CaseStep, RunningLimit
 
 CATALOG = Path(__file__).resolve().parents[2] / "catalog"
 START = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)

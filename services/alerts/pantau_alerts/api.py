@@ -32,7 +32,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from pydantic import BaseModel, Field
 from starlette.types import HTTPExceptionHandler
 
-from pantau.core.alerts import Category, Rule, Severity
+from pantau.core.alerts import RULES, Category, Rule, Severity
 from pantau.core.events import parse_rfc3339
 from pantau_alerts.core.board import AlertQuery, alert_view
 from pantau_alerts.core.cases import case_timeline, service_health
@@ -256,6 +256,13 @@ async def me(operator: AuthenticatedDep) -> dict[str, Any]:
 
 
 alerts_router = APIRouter(tags=["alerts"])
+
+
+@alerts_router.get("/v1/rules")
+async def rules(_: AuthenticatedDep) -> dict[str, Any]:
+    """The rule catalogue: every rule's id, category, severity, kind and title in Bahasa
+    Indonesia and English."""
+    return {"rules": [info.catalogue_entry() for info in RULES.values()]}
 
 
 @alerts_router.get("/v1/alerts")

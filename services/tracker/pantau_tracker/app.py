@@ -27,18 +27,18 @@ the alerts they raised, byte for byte, the case state is published again, and th
 stored again so that the changelog has it too.
 
 Cross-case rules: an event applied in order is handed on to the stateful cross-case rules
-(`pantau.oversight.STATEFUL_RULES`) through the internal topic `<prefix>tracker-oversight` (the
-partition count of the events topic): per batch one record per destination partition, carrying
-the steps of every service routed there (keyed by service, `<agency>|<service>`), in the order
-they were applied. A second agent (concurrency 1) consumes that topic in batches and keeps one
-RocksDB table per rule; every state key starts with the service, so a state is only ever changed
-on its service's partition, and each changed state is written once per batch. Its alerts go to
-`pantau.alerts` keyed by the case they concern. The rules fold each step once (by its
-events-topic offset) and give its alerts again, identical, on redelivery; the case state keeps
-the latest hand-overs so that a redelivered event is handed on again (see
-`pantau_tracker.domain.tracking`). A worker runs both agents (`PANTAU_TRACKER_ROLE=all`) or one
-of them: `cases` workers beside `rules` workers (a consumer group of their own) share the work
-between processes, and so between cores.
+(`pantau_tracker.domain.rulebook.STATEFUL_RULES`) through the internal topic
+`<prefix>tracker-oversight` (the partition count of the events topic): per batch one record per
+destination partition, carrying the steps of every service routed there (keyed by service,
+`<agency>|<service>`), in the order they were applied. A second agent (concurrency 1) consumes that
+topic in batches and keeps one RocksDB table per rule; every state key starts with the service, so a
+state is only ever changed on its service's partition, and each changed state is written once per
+batch. Its alerts go to `pantau.alerts` keyed by the case they concern. The rules fold each step
+once (by its events-topic offset) and give its alerts again, identical, on redelivery; the case
+state keeps the latest hand-overs so that a redelivered event is handed on again (see
+`pantau_tracker.domain.tracking`). A worker runs both agents (`PANTAU_TRACKER_ROLE=all`) or one of
+them: `cases` workers beside `rules` workers (a consumer group of their own) share the work between
+processes, and so between cores.
 """
 
 from __future__ import annotations
@@ -60,8 +60,6 @@ from prometheus_client import CollectorRegistry
 from pantau.core.catalog import Catalog
 from pantau.core.standards import StandardsBook
 from pantau.metrics import metrics_payload
-from pantau.oversight import STATEFUL_RULES
-from pantau.oversight.rules import RuleRecord
 from pantau_tracker import stream_runtime
 from pantau_tracker.domain.batches import (
     CaseBatch,
@@ -84,6 +82,8 @@ from pantau_tracker.domain.ordering import (
     source_progress,
 )
 from pantau_tracker.domain.records import Rejection, dlq_value
+from pantau_tracker.domain.rulebook import STATEFUL_RULES
+from pantau_tracker.domain.rulebook.cross_case import RuleRecord
 from pantau_tracker.domain.standards import Standards
 from pantau_tracker.domain.timers import DueIndex
 from pantau_tracker.domain.tracking import due_at

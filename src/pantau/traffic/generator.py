@@ -36,63 +36,35 @@ import heapq
 import itertools
 import math
 import random
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from types import MappingProxyType
 from typing import Any, Literal
 
 from pantau.core.alerts import Rule
 from pantau.core.catalog import Catalog, Service, Step
 from pantau.core.durations import Duration, DurationUnit
 from pantau.core.events import ASSESSED_AMOUNT, Event
+from pantau.core.rule_table import RULES, Kind, Table, rules_of
 from pantau.core.working_time import ClockStop, WorkingCalendar
 from pantau.traffic.crowd import Crowd, OfficerKind, QueueKey, Wait
-from pantau.traffic.reference import Delivery, rules_raised
+from pantau.traffic.reference import Delivery, Reading, rules_raised
 
 Regime = Literal["live", "backfill"]
 
-# The contract's rule table (section 5): what the simulator plants and the evaluation scores.
-CONTRACT_RULES: tuple[str, ...] = (
-    Rule.SLA_STEP_OVERDUE,
-    Rule.SLA_CASE_OVERDUE,
-    Rule.PROCESS_INVALID_TRANSITION,
-    Rule.PROCESS_SKIPPED_STEP,
-    Rule.PROCESS_AFTER_TERMINAL,
-    Rule.PROCESS_UNKNOWN_CASE,
-    Rule.PROCESS_REASON_MISSING,
-    Rule.DUTY_SAME_OFFICER,
-    Rule.DUTY_ROLE_NOT_ALLOWED,
-    Rule.FEE_MISMATCH,
-    Rule.TIME_BACKDATED,
-    Rule.TIME_FUTURE,
-    Rule.TIME_OUT_OF_ORDER,
-    Rule.INTEGRITY_CONFLICTING_DUPLICATE,
+# The rules the simulator plants and the evaluation scores, read off the rule table: the
+# contract's (section 5), then the cross-case rules, deemed approval of the services that declare
+# it, and how a case's fee is assessed and paid (docs/contract-extensions.md); `fee.mismatch` of
+# the contract is planted against the case's assessment as well where the service assesses.
+CONTRACT_RULES: tuple[str, ...] = rules_of(Table.CONTRACT)
+CROSS_CASE_RULES: tuple[str, ...] = rules_of(Table.CROSS_CASE)
+DEEMED_APPROVAL_RULES: tuple[str, ...] = rules_of(Table.DEEMED_APPROVAL)
+FEE_RULES: tuple[str, ...] = rules_of(Table.FEE)
+ALL_RULES: tuple[str, ...] = tuple(
+    rule for rule, info in RULES.items() if info.kind is not Kind.REPORTED
 )
-# The cross-case rules (docs/contract-extensions.md), planted and scored alongside.
-CROSS_CASE_RULES: tuple[str, ...] = (
-    Rule.QUEUE_JUMP,
-    Rule.SPEED_TOO_FAST,
-    Rule.OFFICER_BURST,
-    Rule.APPLICANT_BROKER,
-    Rule.SLA_CLOCK_RESET_ABUSE,
-    Rule.TIME_OFF_HOURS,
-)
-# Deemed approval of the services that declare it (docs/contract-extensions.md).
-DEEMED_APPROVAL_RULES: tuple[str, ...] = (
-    Rule.SLA_DEEMED_APPROVAL_NEAR,
-    Rule.SLA_DEEMED_APPROVED,
-    Rule.PROCESS_AFTER_DEEMED_APPROVAL,
-)
-# How a case's fee is assessed and paid (docs/contract-extensions.md); `fee.mismatch` of the
-# contract is planted against the case's assessment as well where the service assesses.
-FEE_RULES: tuple[str, ...] = (
-    Rule.FEE_PAID_TWICE,
-    Rule.FEE_PAID_BEFORE_ASSESSMENT,
-    Rule.FEE_NO_RECEIPT,
-    Rule.FEE_CASH_TO_OFFICER,
-)
-ALL_RULES: tuple[str, ...] = CONTRACT_RULES + CROSS_CASE_RULES + DEEMED_APPROVAL_RULES + FEE_RULES
 
 REJECTION_REASONS = (
     "berkas persyaratan tidak lengkap",
@@ -168,7 +140,7 @@ class Officer:
 
 
 @dataclass
-class _Draft:
+class Draft:
     """A case being planned: its steps, times, officers, and per-event adjustments."""
 
     service: Service
@@ -193,7 +165,7 @@ class _Group:
     """Cases planted together (a burst, an episode, a queue): `drafts[planted]` raises the rule,
     the others are clean cases that make it possible."""
 
-    drafts: list[_Draft]
+    drafts: list[Draft]
     planted: int
 
 
@@ -217,6 +189,7 @@ class Simulation:
         duplicate_rate: float = 0.02,
         rules: Sequence[str] = ALL_RULES,
         complete_events: bool = False,
+        planters: Mapping[str, Planter] | None = None,
     ) -> None:
         if start.utcoffset() is None:
             raise ValueError("start must be timezone-aware")
@@ -249,15 +222,22 @@ class Simulation:
         staffing = max(1, math.ceil(cases_per_day / 600))
         self.officers = _officer_pools(catalog, random.Random(f"{seed}:officers"), staffing)
         # The services each rule can be planted in, worked out once.
+        every = PLANTERS if planters is None else planters
         self.plant_services = {
             str(rule): [s for s in self.services if planter.applies(self, s)]
-            for rule, planter in _PLANTERS.items()
+            for rule, planter in every.items()
             if rule in rules
         }
         self.planters = {
             str(rule): planter
-            for rule, planter in _PLANTERS.items()
+            for rule, planter in every.items()
             if self.plant_services.get(str(rule))
+        }
+        # The reference readings of rules the reference module does not read itself.
+        self.readings: dict[str, Reading] = {
+            rule: planter.reading
+            for rule, planter in self.planters.items()
+            if planter.reading is not None
         }
         first_agency = next(iter(catalog.agencies.values()))
         self.arrival_calendar = self.calendars[first_agency.calendar]
@@ -337,7 +317,7 @@ class Simulation:
                 later = Duration(2 * (attempt - 11), DurationUnit.WORKING_HOURS)
                 when = self.arrival_calendar.deadline(arrival, later) or arrival
             service = rng.choices(self.services, self.service_weights)[0]
-            draft = self._draft(service, number, when, rng, _walk(service, rng))
+            draft = self.draft(service, number, when, rng, _walk(service, rng))
             if draft is None:
                 continue
             emissions = self._emit(draft, rng, duplicates=True)
@@ -372,13 +352,13 @@ class Simulation:
         return None
 
     def _judge_group(
-        self, planted: str, planter: _Planter, group: _Group, rng: random.Random
+        self, planted: str, planter: Planter, group: _Group, rng: random.Random
     ) -> list[Emission] | None:
         """All emissions of a planted group with their truth, or None when a case of it would
         raise anything but what is planted."""
         staged: dict[QueueKey, list[Wait]] = {}
         out: list[Emission] = []
-        truths: list[tuple[list[Emission], _Draft, tuple[str, ...], str | None]] = []
+        truths: list[tuple[list[Emission], Draft, tuple[str, ...], str | None]] = []
         for index, draft in enumerate(group.drafts):
             emissions = self._emit(draft, rng, duplicates=False)
             raised = set(self._raised(draft, emissions))
@@ -410,14 +390,17 @@ class Simulation:
             out.extend(self._with_truth(emissions, draft, rules, plant))
         return out
 
-    def _raised(self, draft: _Draft, emissions: list[Emission]) -> frozenset[str]:
+    def _raised(self, draft: Draft, emissions: list[Emission]) -> frozenset[str]:
         ordered = sorted(emissions, key=lambda e: e.sent_at)  # stable: ties keep planned order
         return rules_raised(
-            draft.service, draft.calendar, (Delivery(e.sent_at, e.event) for e in ordered)
+            draft.service,
+            draft.calendar,
+            (Delivery(e.sent_at, e.event) for e in ordered),
+            readings=self.readings,
         )
 
     def _with_truth(
-        self, emissions: list[Emission], draft: _Draft, rules: tuple[str, ...], planted: str | None
+        self, emissions: list[Emission], draft: Draft, rules: tuple[str, ...], planted: str | None
     ) -> list[Emission]:
         truth = CaseTruth(draft.service.agency, draft.service.code, draft.case_id, rules, planted)
         first = min(range(len(emissions)), key=lambda i: (emissions[i].sent_at, i))
@@ -427,7 +410,7 @@ class Simulation:
     # --- the cross-case view of a planned case -------------------------------------------
 
     def _oversight_raised(
-        self, draft: _Draft, emissions: list[Emission], staged: dict[QueueKey, list[Wait]]
+        self, draft: Draft, emissions: list[Emission], staged: dict[QueueKey, list[Wait]]
     ) -> set[str]:
         """The cross-case rules this plan may raise that the simulation can tell on its own:
         clock stops, off hours (the case alone) and queue overtaking (against the long waits
@@ -486,7 +469,7 @@ class Simulation:
             raised.add(Rule.QUEUE_JUMP)
         return raised
 
-    def _overtaken(self, draft: _Draft, staged: dict[QueueKey, list[Wait]]) -> int:
+    def _overtaken(self, draft: Draft, staged: dict[QueueKey, list[Wait]]) -> int:
         """The most earlier-submitted cases one step of this plan overtakes, as queue.jump counts
         them; only cases that wait longer than `min_wait` can be overtaken, and the simulation
         remembers those. A case leaving within a source's latency of this one counts as still
@@ -512,7 +495,7 @@ class Simulation:
             most = max(most, count)
         return most
 
-    def _crowds_queue(self, draft: _Draft, staged: dict[QueueKey, list[Wait]]) -> bool:
+    def _crowds_queue(self, draft: Draft, staged: dict[QueueKey, list[Wait]]) -> bool:
         """True when a long wait of this plan would be one of `min_positions` waiting long at
         once in one queue: together they could be overtaken by cases planned later, which do
         not know of them when they arrive earlier. (A planted queue's cases wait long on
@@ -533,7 +516,7 @@ class Simulation:
                 return True
         return False
 
-    def _long_waits(self, draft: _Draft) -> list[tuple[QueueKey, Wait]]:
+    def _long_waits(self, draft: Draft) -> list[tuple[QueueKey, Wait]]:
         """The waits of this plan long enough to be overtaken."""
         rule = draft.service.oversight.queue_jump
         found = []
@@ -546,7 +529,7 @@ class Simulation:
                 found.append((key, replace(wait, ripe=due)))
         return found
 
-    def _officers_fit(self, drafts: Sequence[_Draft]) -> bool:
+    def _officers_fit(self, drafts: Sequence[Draft]) -> bool:
         """No officer completes more than `max_steps` of a kind within any `window`, counting
         earlier plans and these (a planted burst's own completions aside)."""
         planned: dict[OfficerKind, list[datetime]] = {}
@@ -565,7 +548,7 @@ class Simulation:
                     return False
         return True
 
-    def _representatives_fit(self, drafts: Sequence[_Draft], broker: str | None) -> bool:
+    def _representatives_fit(self, drafts: Sequence[Draft], broker: str | None) -> bool:
         """No representative but the planted broker files for more than `max_applicants` in
         any window, counting earlier plans and these."""
         filed: dict[tuple[str, str, str], list[datetime]] = {}
@@ -584,7 +567,7 @@ class Simulation:
                     return False
         return True
 
-    def _commit(self, drafts: Sequence[_Draft]) -> None:
+    def _commit(self, drafts: Sequence[Draft]) -> None:
         """Remember what later plans must respect."""
         for draft in drafts:
             service = draft.service
@@ -603,7 +586,7 @@ class Simulation:
 
     # --- planning ------------------------------------------------------------------------
 
-    def _draft(
+    def draft(
         self,
         service: Service,
         number: int,
@@ -615,7 +598,7 @@ class Simulation:
         special: dict[int, Special] | None = None,
         preset: dict[int, Officer] | None = None,
         representative: str | None = None,
-    ) -> _Draft | None:
+    ) -> Draft | None:
         """Times and officers for `path`, inside every deadline unless `late` says otherwise.
 
         `late = (index, "step")` puts that event past its own step sla; `(index, "case")` past the
@@ -626,7 +609,7 @@ class Simulation:
         agency = self.catalog.agencies[service.agency]
         calendar = self.calendars[agency.calendar]
         case_id = f"{service.code.upper()}-{self.tag}-{number:06d}"
-        draft = _Draft(service, calendar, case_id, path)
+        draft = Draft(service, calendar, case_id, path)
         times = _timeline(service, calendar, path, arrival, rng, late, special or {})
         if times is None:
             return None
@@ -711,7 +694,7 @@ class Simulation:
             return rng.choice(free)
         return _pseudonym(rng)
 
-    def _emit(self, draft: _Draft, rng: random.Random, *, duplicates: bool) -> list[Emission]:
+    def _emit(self, draft: Draft, rng: random.Random, *, duplicates: bool) -> list[Emission]:
         service = draft.service
         applicant = {"ref": "sim:" + "".join(rng.choices("abcdefghjkmnpqrstuvwxyz", k=14))}
         channel = "online" if not draft.calendar.is_working_time(draft.times[0]) else None
@@ -1105,7 +1088,7 @@ _JUDGED_HERE = frozenset(
 )
 
 
-def _applied(draft: _Draft) -> list[int]:
+def _applied(draft: Draft) -> list[int]:
     """Indexes of the events that move the case: not an out-of-order one, none after the end."""
     found = []
     for index, code in enumerate(draft.path):
@@ -1118,7 +1101,7 @@ def _applied(draft: _Draft) -> list[int]:
     return found
 
 
-def _applied_events(draft: _Draft, emissions: list[Emission]) -> list[tuple[int, Event]]:
+def _applied_events(draft: Draft, emissions: list[Emission]) -> list[tuple[int, Event]]:
     first: dict[str, Event] = {}
     for emission in emissions:
         first.setdefault(emission.event.event_id, emission.event)
@@ -1159,7 +1142,7 @@ def _sla_of(service: Service, code: str) -> Duration | None:
     return None if step is None else step.sla
 
 
-def _waits(draft: _Draft) -> list[tuple[QueueKey, Wait, bool]]:
+def _waits(draft: Draft) -> list[tuple[QueueKey, Wait, bool]]:
     """Where the planned case waits, and whether it leaves each queue by overtaking work."""
     service = draft.service
     rule = service.oversight.queue_jump
@@ -1198,7 +1181,7 @@ def _counts_for_burst(service: Service, step: Step) -> bool:
     )
 
 
-def _completions(draft: _Draft) -> list[tuple[int, OfficerKind, datetime]]:
+def _completions(draft: Draft) -> list[tuple[int, OfficerKind, datetime]]:
     """The steps of the plan an officer completes, as officer.burst counts them."""
     service = draft.service
     found = []
@@ -1226,7 +1209,7 @@ def _is_measured(service: Service, step: Step) -> bool:
     )
 
 
-def _measured(draft: _Draft) -> list[tuple[str, datetime]]:
+def _measured(draft: Draft) -> list[tuple[str, datetime]]:
     """The durations the plan adds to its peers' (`step:<code>` or `case`), with when."""
     service = draft.service
     applied = _applied(draft)
@@ -1256,12 +1239,17 @@ def _pseudonym(rng: random.Random) -> str:
 
 
 @dataclass(frozen=True)
-class _Planter:
-    """How to plant one rule: which services allow it, and how to build the case."""
+class Planter:
+    """How to plant one rule: which services allow it, and how to build the case.
+
+    `reading` is the reference reading of the rule for one event of a case, for a rule that
+    `reference.rules_raised` does not read itself (a rule added beside the rule table's).
+    """
 
     applies: Callable[[Simulation, Service], bool]
-    plant: Callable[[Simulation, Service, int, datetime, random.Random], _Draft | _Group | None]
+    plant: Callable[[Simulation, Service, int, datetime, random.Random], Draft | _Group | None]
     companions: frozenset[str] = frozenset()  # rules the planted case cannot avoid raising
+    reading: Reading | None = None
 
 
 def _happy(sim: Simulation, service: Service, rng: random.Random) -> list[str]:
@@ -1324,18 +1312,18 @@ def _slow_step_index(service: Service, path: list[str]) -> int | None:
 
 def _plant_step_overdue(
     sim: Simulation, service: Service, n: int, at: datetime, rng: random.Random
-) -> _Draft | None:
+) -> Draft | None:
     path = _happy(sim, service, rng)
     index = _late_step_index(service, path)
-    return None if index is None else sim._draft(service, n, at, rng, path, late=(index, "step"))
+    return None if index is None else sim.draft(service, n, at, rng, path, late=(index, "step"))
 
 
 def _plant_case_overdue(
     sim: Simulation, service: Service, n: int, at: datetime, rng: random.Random
-) -> _Draft | None:
+) -> Draft | None:
     path = _happy(sim, service, rng)
     index = _slow_step_index(service, path)
-    return None if index is None else sim._draft(service, n, at, rng, path, late=(index, "case"))
+    return None if index is None else sim.draft(service, n, at, rng, path, late=(index, "case"))
 
 
 def _removable(service: Service, path: list[str], *, mandatory: bool) -> list[int]:
@@ -1353,7 +1341,7 @@ def _removable(service: Service, path: list[str], *, mandatory: bool) -> list[in
 
 def _plant_invalid_transition(
     sim: Simulation, service: Service, n: int, at: datetime, rng: random.Random
-) -> _Draft | None:
+) -> Draft | None:
     path = _happy(sim, service, rng)
     options = [
         i
@@ -1362,20 +1350,20 @@ def _plant_invalid_transition(
     ]
     if not options:
         return None
-    return _without_step(sim._draft(service, n, at, rng, path), rng.choice(options))
+    return _without_step(sim.draft(service, n, at, rng, path), rng.choice(options))
 
 
 def _plant_skipped_step(
     sim: Simulation, service: Service, n: int, at: datetime, rng: random.Random
-) -> _Draft | None:
+) -> Draft | None:
     path = _happy(sim, service, rng)
     options = _removable(service, path, mandatory=True)
     if not options:
         return None
-    return _without_step(sim._draft(service, n, at, rng, path), rng.choice(options))
+    return _without_step(sim.draft(service, n, at, rng, path), rng.choice(options))
 
 
-def _without_step(draft: _Draft | None, index: int) -> _Draft | None:
+def _without_step(draft: Draft | None, index: int) -> Draft | None:
     """The planned case with one step left out and the others kept in time, so the step after
     it takes as long as both (the case is not faster than its peers for it)."""
     if draft is None:
@@ -1395,23 +1383,23 @@ def _without_step(draft: _Draft | None, index: int) -> _Draft | None:
 
 def _plant_deemed_near(
     sim: Simulation, service: Service, n: int, at: datetime, rng: random.Random
-) -> _Draft | None:
+) -> Draft | None:
     path = _happy(sim, service, rng)
     index = _unqueued_slow_index(service, path)
-    return None if index is None else sim._draft(service, n, at, rng, path, late=(index, "near"))
+    return None if index is None else sim.draft(service, n, at, rng, path, late=(index, "near"))
 
 
 def _plant_deemed_approved(
     sim: Simulation, service: Service, n: int, at: datetime, rng: random.Random
-) -> _Draft | None:
+) -> Draft | None:
     path = _happy(sim, service, rng)
     index = _unqueued_slow_index(service, path)
-    return None if index is None else sim._draft(service, n, at, rng, path, late=(index, "case"))
+    return None if index is None else sim.draft(service, n, at, rng, path, late=(index, "case"))
 
 
 def _plant_after_deemed(
     sim: Simulation, service: Service, n: int, at: datetime, rng: random.Random
-) -> _Draft | None:
+) -> Draft | None:
     """Rejected after the service limit passed undecided: after its deemed approval."""
     path = _happy(sim, service, rng)
     for index in range(1, len(path)):
@@ -1422,7 +1410,7 @@ def _plant_after_deemed(
         )
         if rejections and _slow_step_index(service, path[:index] + rejections[:1]) == index:
             path = [*path[:index], rng.choice(rejections)]
-            return sim._draft(service, n, at, rng, path, late=(index, "case"))
+            return sim.draft(service, n, at, rng, path, late=(index, "case"))
     return None
 
 
@@ -1438,11 +1426,11 @@ def _deemed_rejection_fits(service: Service, path: list[str]) -> bool:
 
 def _plant_after_terminal(
     sim: Simulation, service: Service, n: int, at: datetime, rng: random.Random
-) -> _Draft | None:
+) -> Draft | None:
     path = _happy(sim, service, rng)
     rejections = [s.code for s in service.steps if s.is_rejection]
     path.append(rng.choice(rejections) if rejections else path[-1])
-    draft = sim._draft(service, n, at, rng, path[:-1])
+    draft = sim.draft(service, n, at, rng, path[:-1])
     if draft is None:
         return None
     last = service.step(path[-1])
@@ -1461,8 +1449,8 @@ def _plant_after_terminal(
 
 def _plant_unknown_case(
     sim: Simulation, service: Service, n: int, at: datetime, rng: random.Random
-) -> _Draft | None:
-    draft = sim._draft(service, n, at, rng, _happy(sim, service, rng))
+) -> Draft | None:
+    draft = sim.draft(service, n, at, rng, _happy(sim, service, rng))
     if draft is None:
         return None
     draft.path, draft.times, draft.officers = draft.path[1:], draft.times[1:], draft.officers[1:]
@@ -1471,7 +1459,7 @@ def _plant_unknown_case(
 
 def _plant_reason_missing(
     sim: Simulation, service: Service, n: int, at: datetime, rng: random.Random
-) -> _Draft | None:
+) -> Draft | None:
     path = _happy(sim, service, rng)
     order = {step.code: i for i, step in enumerate(service.steps)}
     for index in range(len(path) - 1):
@@ -1488,7 +1476,7 @@ def _plant_reason_missing(
             break
     else:
         return None
-    draft = sim._draft(service, n, at, rng, path)
+    draft = sim.draft(service, n, at, rng, path)
     if draft is not None:
         draft.extra[len(path) - 1] = {"reason": None}
     return draft
@@ -1496,7 +1484,7 @@ def _plant_reason_missing(
 
 def _plant_same_officer(
     sim: Simulation, service: Service, n: int, at: datetime, rng: random.Random
-) -> _Draft | None:
+) -> Draft | None:
     path = _happy(sim, service, rng)
     pairs = []
     for first, second in service.separate:
@@ -1508,7 +1496,7 @@ def _plant_same_officer(
     if not pairs:
         return None
     a, b = rng.choice(pairs)
-    draft = sim._draft(service, n, at, rng, path)
+    draft = sim.draft(service, n, at, rng, path)
     if draft is None:
         return None
     earlier_officer, later = draft.officers[a], service.step(path[b])
@@ -1524,9 +1512,9 @@ def _plant_same_officer(
 
 def _plant_role_not_allowed(
     sim: Simulation, service: Service, n: int, at: datetime, rng: random.Random
-) -> _Draft | None:
+) -> Draft | None:
     path = _happy(sim, service, rng)
-    draft = sim._draft(service, n, at, rng, path)
+    draft = sim.draft(service, n, at, rng, path)
     if draft is None:
         return None
     indexes = [i for i, s in enumerate(_steps(service, path)) if s.roles]
@@ -1550,12 +1538,12 @@ def _plant_role_not_allowed(
 
 def _plant_fee_mismatch(
     sim: Simulation, service: Service, n: int, at: datetime, rng: random.Random
-) -> _Draft | None:
+) -> Draft | None:
     """A charge on a free service; where the service assesses its fee, a levy on top of the
     case's assessment (within the tariff where it fits) or an assessment off the tariff;
     elsewhere a payment off the tariff."""
     path = _happy(sim, service, rng)
-    draft = sim._draft(service, n, at, rng, path)
+    draft = sim.draft(service, n, at, rng, path)
     if draft is None:
         return None
     steps = _steps(service, path)
@@ -1603,7 +1591,7 @@ def _payment_index(service: Service, path: list[str]) -> int | None:
 
 def _plant_paid_twice(
     sim: Simulation, service: Service, n: int, at: datetime, rng: random.Random
-) -> _Draft | None:
+) -> Draft | None:
     """The assessed fee paid, then paid again (a second payment step right after the first,
     with a receipt of its own)."""
     path = _happy(sim, service, rng)
@@ -1611,12 +1599,12 @@ def _plant_paid_twice(
     if index is None:
         return None
     path = [*path[: index + 1], path[index], *path[index + 1 :]]
-    return sim._draft(service, n, at, rng, path)
+    return sim.draft(service, n, at, rng, path)
 
 
 def _plant_paid_before_assessment(
     sim: Simulation, service: Service, n: int, at: datetime, rng: random.Random
-) -> _Draft | None:
+) -> Draft | None:
     """Money taken at a step before the fee was assessed (at the submission or the check of the
     file), of an amount within the tariff; the assessed fee is paid later as well."""
     path = _happy(sim, service, rng)
@@ -1624,7 +1612,7 @@ def _plant_paid_before_assessment(
     first = next((i for i, s in enumerate(steps) if s.assessment), None)
     if first is None or _payment_index(service, path) is None:
         return None
-    draft = sim._draft(service, n, at, rng, path)
+    draft = sim.draft(service, n, at, rng, path)
     if draft is None:
         return None
     early = rng.randrange(first)
@@ -1634,10 +1622,10 @@ def _plant_paid_before_assessment(
 
 def _plant_no_receipt(
     sim: Simulation, service: Service, n: int, at: datetime, rng: random.Random
-) -> _Draft | None:
+) -> Draft | None:
     """The fee paid without an official receipt number."""
     path = _happy(sim, service, rng)
-    draft = sim._draft(service, n, at, rng, path)
+    draft = sim.draft(service, n, at, rng, path)
     if draft is None:
         return None
     index = next(i for i, s in enumerate(_steps(service, path)) if s.payment)
@@ -1648,11 +1636,11 @@ def _plant_no_receipt(
 
 def _plant_cash_to_officer(
     sim: Simulation, service: Service, n: int, at: datetime, rng: random.Random
-) -> _Draft | None:
+) -> Draft | None:
     """The fee handed in cash to an officer, on a service paid only through the bank or online:
     the right amount with a receipt, so the channel alone is wrong."""
     path = _happy(sim, service, rng)
-    draft = sim._draft(service, n, at, rng, path)
+    draft = sim.draft(service, n, at, rng, path)
     if draft is None:
         return None
     index = next(i for i, s in enumerate(_steps(service, path)) if s.payment)
@@ -1675,9 +1663,9 @@ def _plant_cash_to_officer(
 
 def _plant_backdated(
     sim: Simulation, service: Service, n: int, at: datetime, rng: random.Random
-) -> _Draft | None:
+) -> Draft | None:
     path = _happy(sim, service, rng)
-    draft = sim._draft(service, n, at, rng, path)
+    draft = sim.draft(service, n, at, rng, path)
     if draft is None:
         return None
     last = len(path) - 1
@@ -1693,12 +1681,12 @@ def _plant_backdated(
 
 def _plant_future(
     sim: Simulation, service: Service, n: int, at: datetime, rng: random.Random
-) -> _Draft | None:
+) -> Draft | None:
     path = _happy(sim, service, rng)
     ahead = timedelta(minutes=rng.randint(60, 180))
     if sim.regime == "backfill":
         path = path[:1]  # one anchored event: the rest of the case would precede it
-    draft = sim._draft(service, n, at + ahead, rng, path)
+    draft = sim.draft(service, n, at + ahead, rng, path)
     if draft is None:
         return None
     draft.sent_delay[0] = -ahead
@@ -1709,7 +1697,7 @@ def _plant_future(
 
 def _plant_out_of_order(
     sim: Simulation, service: Service, n: int, at: datetime, rng: random.Random
-) -> _Draft | None:
+) -> Draft | None:
     for _try in range(8):
         path = _walk(service, rng, happy=True)
         options = _out_of_order_indexes(service, path)
@@ -1717,7 +1705,7 @@ def _plant_out_of_order(
             break
     else:
         return None
-    draft = sim._draft(service, n, at, rng, path)
+    draft = sim.draft(service, n, at, rng, path)
     if draft is None:
         return None
     index = rng.choice(options)
@@ -1745,9 +1733,9 @@ def _out_of_order_indexes(service: Service, path: list[str]) -> list[int]:
 
 def _plant_conflicting_duplicate(
     sim: Simulation, service: Service, n: int, at: datetime, rng: random.Random
-) -> _Draft | None:
+) -> Draft | None:
     path = _happy(sim, service, rng)
-    draft = sim._draft(service, n, at, rng, path)
+    draft = sim.draft(service, n, at, rng, path)
     if draft is None:
         return None
     index = rng.randrange(1, len(path))
@@ -1844,16 +1832,14 @@ def _plant_queue_jump(
         path = _happy_through(service, rng, step.code)
         if path is None:
             return None
-        draft = sim._draft(service, n + k, arrival, rng, path, special={1: ("at", leave)})
+        draft = sim.draft(service, n + k, arrival, rng, path, special={1: ("at", leave)})
         if draft is None:
             return None
         drafts.append(draft)
     path = _happy_through(service, rng, step.code)
     if path is None:
         return None
-    jumper = sim._draft(
-        service, n + rule.min_positions, since, rng, path, special={1: ("at", done)}
-    )
+    jumper = sim.draft(service, n + rule.min_positions, since, rng, path, special={1: ("at", done)})
     if jumper is None:
         return None
     return _Group([*drafts, jumper], len(drafts))
@@ -1861,7 +1847,7 @@ def _plant_queue_jump(
 
 def _plant_too_fast(
     sim: Simulation, service: Service, n: int, at: datetime, rng: random.Random
-) -> _Draft | None:
+) -> Draft | None:
     """One step done in a fraction of the least honest time, once it has enough peers."""
     rule = service.oversight.speed_too_fast
     path = _happy(sim, service, rng)
@@ -1879,7 +1865,7 @@ def _plant_too_fast(
     if not options:
         return None
     index = rng.choice(options)
-    return sim._draft(service, n, at, rng, path, special={index: ("fast", rng.uniform(0.05, 0.25))})
+    return sim.draft(service, n, at, rng, path, special={index: ("fast", rng.uniform(0.05, 0.25))})
 
 
 def _plant_officer_burst(
@@ -1932,7 +1918,7 @@ def _plant_officer_burst(
         path = _happy_through(service, rng, step.code)
         if path is None:
             return None
-        draft = sim._draft(
+        draft = sim.draft(
             service, n + k, arrival, rng, path, special={1: ("at", done)}, preset={1: officer}
         )
         if draft is None:
@@ -1956,7 +1942,7 @@ def _plant_broker(
     for k in range(rule.max_applicants + 1):
         if k:
             moment = _working_start(calendar, moment + timedelta(hours=rng.uniform(2, 8)), rng)
-        draft = sim._draft(
+        draft = sim.draft(
             service, n + k, moment, rng, _happy(sim, service, rng), representative=ref
         )
         if draft is None:
@@ -1967,7 +1953,7 @@ def _plant_broker(
 
 def _plant_clock_reset(
     sim: Simulation, service: Service, n: int, at: datetime, rng: random.Random
-) -> _Draft | None:
+) -> Draft | None:
     """The clock stopped once more than `max_stops` allow, each time for a stated reason."""
     rule = service.oversight.clock_reset
     path = _happy(sim, service, rng)
@@ -1976,7 +1962,7 @@ def _plant_clock_reset(
         return None
     index, loop = cycle
     path = path[: index + 1] + loop * (rule.max_stops + 1) + path[index + 1 :]
-    return sim._draft(service, n, at, rng, path)
+    return sim.draft(service, n, at, rng, path)
 
 
 def _stop_cycle(service: Service, path: list[str]) -> tuple[int, list[str]] | None:
@@ -1999,7 +1985,7 @@ def _stop_cycle(service: Service, path: list[str]) -> tuple[int, list[str]] | No
 
 def _plant_off_hours(
     sim: Simulation, service: Service, n: int, at: datetime, rng: random.Random
-) -> _Draft | None:
+) -> Draft | None:
     """A staff step done in the evening of the day it would have been done."""
     path = _happy(sim, service, rng)
     options = []
@@ -2010,7 +1996,7 @@ def _plant_off_hours(
             options.append(index)
     if not options:
         return None
-    return sim._draft(service, n, at, rng, path, special={rng.choice(options): ("off_hours",)})
+    return sim.draft(service, n, at, rng, path, special={rng.choice(options): ("off_hours",)})
 
 
 def _queue_fits(sim: Simulation, service: Service) -> bool:
@@ -2078,12 +2064,12 @@ def _off_hours_fits(sim: Simulation, service: Service) -> bool:
     )
 
 
-_PLANTERS: dict[str, _Planter] = {
-    Rule.SLA_STEP_OVERDUE: _Planter(
+_PLANTERS: dict[str, Planter] = {
+    Rule.SLA_STEP_OVERDUE: Planter(
         _any(lambda s, p: _late_step_index(s, p) is not None and s.sla is not None),
         _plant_step_overdue,
     ),
-    Rule.SLA_CASE_OVERDUE: _Planter(
+    Rule.SLA_CASE_OVERDUE: Planter(
         _any(
             lambda s, p: (
                 _slow_step_index(s, p) is not None
@@ -2093,23 +2079,23 @@ _PLANTERS: dict[str, _Planter] = {
         ),
         _plant_case_overdue,
     ),
-    Rule.SLA_DEEMED_APPROVAL_NEAR: _Planter(
+    Rule.SLA_DEEMED_APPROVAL_NEAR: Planter(
         _any(lambda s, p: _unqueued_slow_index(s, p) is not None and s.deemed_approval is not None),
         _plant_deemed_near,
     ),
-    Rule.SLA_DEEMED_APPROVED: _Planter(
+    Rule.SLA_DEEMED_APPROVED: Planter(
         _any(lambda s, p: _unqueued_slow_index(s, p) is not None and s.deemed_approval is not None),
         _plant_deemed_approved,
         companions=frozenset({Rule.SLA_CASE_OVERDUE, Rule.SLA_DEEMED_APPROVAL_NEAR}),
     ),
-    Rule.PROCESS_AFTER_DEEMED_APPROVAL: _Planter(
+    Rule.PROCESS_AFTER_DEEMED_APPROVAL: Planter(
         _any(lambda s, p: s.deemed_approval is not None and _deemed_rejection_fits(s, p)),
         _plant_after_deemed,
         companions=frozenset(
             {Rule.SLA_CASE_OVERDUE, Rule.SLA_DEEMED_APPROVAL_NEAR, Rule.SLA_DEEMED_APPROVED}
         ),
     ),
-    Rule.PROCESS_INVALID_TRANSITION: _Planter(
+    Rule.PROCESS_INVALID_TRANSITION: Planter(
         _any(
             lambda s, p: any(
                 p[i + 1] not in s.allowed_after(p[i - 1]) for i in _removable(s, p, mandatory=False)
@@ -2117,19 +2103,19 @@ _PLANTERS: dict[str, _Planter] = {
         ),
         _plant_invalid_transition,
     ),
-    Rule.PROCESS_SKIPPED_STEP: _Planter(
+    Rule.PROCESS_SKIPPED_STEP: Planter(
         _any(lambda s, p: bool(_removable(s, p, mandatory=True))),
         _plant_skipped_step,
         companions=frozenset({Rule.PROCESS_INVALID_TRANSITION}),
     ),
-    Rule.PROCESS_AFTER_TERMINAL: _Planter(
+    Rule.PROCESS_AFTER_TERMINAL: Planter(
         _any(lambda s, p: any(st.is_rejection for st in s.steps)), _plant_after_terminal
     ),
-    Rule.PROCESS_UNKNOWN_CASE: _Planter(_any(lambda s, p: len(p) > 2), _plant_unknown_case),
-    Rule.PROCESS_REASON_MISSING: _Planter(
+    Rule.PROCESS_UNKNOWN_CASE: Planter(_any(lambda s, p: len(p) > 2), _plant_unknown_case),
+    Rule.PROCESS_REASON_MISSING: Planter(
         _any(lambda s, p: any(st.is_rejection for st in s.steps)), _plant_reason_missing
     ),
-    Rule.DUTY_SAME_OFFICER: _Planter(
+    Rule.DUTY_SAME_OFFICER: Planter(
         _any(
             lambda s, p: any(
                 a in p and b in p and (st := s.step(a)) is not None and bool(st.roles)
@@ -2138,24 +2124,24 @@ _PLANTERS: dict[str, _Planter] = {
         ),
         _plant_same_officer,
     ),
-    Rule.DUTY_ROLE_NOT_ALLOWED: _Planter(
+    Rule.DUTY_ROLE_NOT_ALLOWED: Planter(
         _any(lambda s, p: any(st.roles for st in _steps(s, p))), _plant_role_not_allowed
     ),
-    Rule.FEE_MISMATCH: _Planter(_any(_has_payment_or_free), _plant_fee_mismatch),
-    Rule.FEE_PAID_TWICE: _Planter(
+    Rule.FEE_MISMATCH: Planter(_any(_has_payment_or_free), _plant_fee_mismatch),
+    Rule.FEE_PAID_TWICE: Planter(
         _any(lambda s, p: _payment_index(s, p) is not None),
         _plant_paid_twice,
         # The catalogs let a case pay once: a second payment step is also out of the flow.
         companions=frozenset({Rule.PROCESS_INVALID_TRANSITION}),
     ),
-    Rule.FEE_PAID_BEFORE_ASSESSMENT: _Planter(
+    Rule.FEE_PAID_BEFORE_ASSESSMENT: Planter(
         _any(lambda s, p: _payment_index(s, p) is not None), _plant_paid_before_assessment
     ),
-    Rule.FEE_NO_RECEIPT: _Planter(
+    Rule.FEE_NO_RECEIPT: Planter(
         _any(lambda s, p: s.describes_payment and any(st.payment for st in _steps(s, p))),
         _plant_no_receipt,
     ),
-    Rule.FEE_CASH_TO_OFFICER: _Planter(
+    Rule.FEE_CASH_TO_OFFICER: Planter(
         _any(
             lambda s, p: (
                 s.payment_channels is not None
@@ -2165,18 +2151,21 @@ _PLANTERS: dict[str, _Planter] = {
         ),
         _plant_cash_to_officer,
     ),
-    Rule.TIME_BACKDATED: _Planter(_any(_long_sla), _plant_backdated),
-    Rule.TIME_FUTURE: _Planter(_any(_first_wait_is_long), _plant_future),
-    Rule.TIME_OUT_OF_ORDER: _Planter(
+    Rule.TIME_BACKDATED: Planter(_any(_long_sla), _plant_backdated),
+    Rule.TIME_FUTURE: Planter(_any(_first_wait_is_long), _plant_future),
+    Rule.TIME_OUT_OF_ORDER: Planter(
         _any(lambda s, p: bool(_out_of_order_indexes(s, p))), _plant_out_of_order
     ),
-    Rule.INTEGRITY_CONFLICTING_DUPLICATE: _Planter(
+    Rule.INTEGRITY_CONFLICTING_DUPLICATE: Planter(
         _any(lambda s, p: len(p) > 1), _plant_conflicting_duplicate
     ),
-    Rule.QUEUE_JUMP: _Planter(_queue_fits, _plant_queue_jump),
-    Rule.SPEED_TOO_FAST: _Planter(_speed_fits, _plant_too_fast),
-    Rule.OFFICER_BURST: _Planter(_burst_fits, _plant_officer_burst),
-    Rule.APPLICANT_BROKER: _Planter(_broker_fits, _plant_broker),
-    Rule.SLA_CLOCK_RESET_ABUSE: _Planter(_clock_fits, _plant_clock_reset),
-    Rule.TIME_OFF_HOURS: _Planter(_off_hours_fits, _plant_off_hours),
+    Rule.QUEUE_JUMP: Planter(_queue_fits, _plant_queue_jump),
+    Rule.SPEED_TOO_FAST: Planter(_speed_fits, _plant_too_fast),
+    Rule.OFFICER_BURST: Planter(_burst_fits, _plant_officer_burst),
+    Rule.APPLICANT_BROKER: Planter(_broker_fits, _plant_broker),
+    Rule.SLA_CLOCK_RESET_ABUSE: Planter(_clock_fits, _plant_clock_reset),
+    Rule.TIME_OFF_HOURS: Planter(_off_hours_fits, _plant_off_hours),
 }
+
+PLANTERS: Mapping[str, Planter] = MappingProxyType(_PLANTERS)
+"""How each rule of the rule table is planted; `Simulation(planters=...)` takes others."""

@@ -23,7 +23,7 @@ cash where the service takes none.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -32,9 +32,15 @@ from pantau.core.alerts import Rule
 from pantau.core.catalog import Service
 from pantau.core.events import Event, assessed_amount, canonical_bytes
 from pantau.core.working_time import ClockStop, WorkingCalendar
+from pantau_tracker.domain.standards import TrackerPolicy
 
-BACKDATED_TOLERANCE = timedelta(hours=24)
-FUTURE_TOLERANCE = timedelta(minutes=5)
+# The tolerances of the tracker's default policy, which the live stack runs with.
+BACKDATED_TOLERANCE = TrackerPolicy().backdated_tolerance
+FUTURE_TOLERANCE = TrackerPolicy().future_tolerance
+
+Reading = Callable[[Service, Event], bool]
+"""A rule's reading of one event of a case (True: the event raises it), for a rule this module
+does not read itself."""
 
 
 @dataclass(frozen=True)
@@ -46,9 +52,14 @@ class Delivery:
 
 
 def rules_raised(
-    service: Service, calendar: WorkingCalendar, deliveries: Iterable[Delivery]
+    service: Service,
+    calendar: WorkingCalendar,
+    deliveries: Iterable[Delivery],
+    *,
+    readings: Mapping[str, Reading] | None = None,
 ) -> frozenset[str]:
-    """The rule ids the contract says these deliveries of one case raise (timers aside)."""
+    """The rule ids the contract says these deliveries of one case raise (timers aside), with
+    those of `readings` whose reading of an applied event says so."""
     seen: dict[str, bytes] = {}
     raised: set[str] = set()
     current: str | None = None
@@ -98,6 +109,9 @@ def rules_raised(
             raised.add(Rule.TIME_OUT_OF_ORDER)
         if step.reason_required and not event.reason:
             raised.add(Rule.PROCESS_REASON_MISSING)
+        for rule, reads in (readings or {}).items():
+            if reads(service, event):
+                raised.add(rule)
         if step.roles and (event.officer is None or event.officer.role not in step.roles):
             raised.add(Rule.DUTY_ROLE_NOT_ALLOWED)
         if event.officer is not None:

@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from pantau.core.alerts import Alert, Category, Rule, Severity, format_detected_at
+from pantau.core.rule_table import LANGUAGES, RULES, render_message
 from pantau_alerts.core.cases import CaseSnapshot
 from pantau_alerts.core.lifecycle import ActionRecord, AlertState, AlertStatus, apply
 from pantau_alerts.core.routing import SEVERITY_ORDER
@@ -62,10 +63,30 @@ def _when(moment: datetime | None) -> str | None:
     return None if moment is None else format_detected_at(moment)
 
 
-def alert_view(state: AlertState) -> dict[str, Any]:
-    """An alert with its lifecycle, as the API and the live stream show it."""
+def rule_texts(alert: Alert, fields: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The alert's rule title and message in each language."""
+    info = RULES[alert.rule]
+    if fields is None:
+        fields = alert.model_dump(mode="json", exclude_none=True)
+    event_ids = fields.get("event_ids") or [None]
+    values = {**fields, "event_id": event_ids[-1], **alert.evidence}
     return {
-        **state.alert.model_dump(mode="json", exclude_none=True),
+        "title": {language: info.title(language) for language in LANGUAGES},
+        "messages": {
+            language: render_message(info, language, values) or alert.message
+            for language in LANGUAGES
+        },
+    }
+
+
+def alert_view(state: AlertState) -> dict[str, Any]:
+    """An alert with its lifecycle, as the API and the live stream show it: the alert's own
+    fields, its rule's `title` and its `messages` in Bahasa Indonesia and English (from the rule
+    table's templates, or the alert's own message where no template fits), then its status."""
+    fields = state.alert.model_dump(mode="json", exclude_none=True)
+    return {
+        **fields,
+        **rule_texts(state.alert, fields),
         "status": state.status.value,
         "acknowledged_by": state.acknowledged_by,
         "acknowledged_at": _when(state.acknowledged_at),

@@ -50,36 +50,8 @@ const I18N = {
   },
 };
 
-const RULES = {
-  "sla.step_overdue": ["Langkah melewati batas waktu", "Step overdue"],
-  "sla.case_overdue": ["Kasus melewati SLA", "Case overdue"],
-  "process.invalid_transition": ["Urutan langkah tidak sah", "Invalid transition"],
-  "process.skipped_step": ["Langkah wajib dilewati", "Mandatory step skipped"],
-  "process.after_terminal": ["Langkah setelah kasus selesai", "Step after case end"],
-  "process.unknown_case": ["Kasus tanpa langkah awal", "Case without a start step"],
-  "process.reason_missing": ["Alasan tidak diisi", "Reason missing"],
-  "duty.same_officer": ["Petugas sama pada tugas terpisah", "Same officer on separated duties"],
-  "duty.role_not_allowed": ["Peran petugas tidak berwenang", "Officer role not allowed"],
-  "fee.mismatch": ["Biaya tidak sesuai tarif atau penetapan", "Fee differs from tariff or assessment"],
-  "time.backdated": ["Pencatatan mundur (backdate)", "Backdated record"],
-  "time.future": ["Waktu di masa depan", "Time in the future"],
-  "time.out_of_order": ["Urutan waktu terbalik", "Out of order"],
-  "integrity.conflicting_duplicate": ["Duplikat dengan isi berbeda", "Conflicting duplicate"],
-  "queue.jump": ["Menyerobot antrean", "Queue jump"],
-  "speed.too_fast": ["Terlalu cepat dibanding sejenisnya", "Far faster than its peers"],
-  "officer.burst": ["Petugas memproses beruntun", "Officer burst"],
-  "applicant.broker": ["Dugaan calo", "Suspected broker"],
-  "sla.clock_reset_abuse": ["Penghentian waktu tidak wajar", "Clock stop abuse"],
-  "time.off_hours": ["Dikerjakan di luar jam kerja", "Work outside office hours"],
-  "citizen.report": ["Laporan pemohon", "Applicant's report"],
-  "sla.deemed_approval_near": ["Hampir fiktif positif", "Deemed approval near"],
-  "sla.deemed_approved": ["Fiktif positif: dianggap disetujui", "Deemed approved"],
-  "process.after_deemed_approval": ["Ditolak setelah fiktif positif", "Rejected after deemed approval"],
-  "fee.paid_twice": ["Dibayar dua kali", "Paid twice"],
-  "fee.paid_before_assessment": ["Dibayar sebelum penetapan retribusi", "Paid before assessment"],
-  "fee.no_receipt": ["Pembayaran tanpa bukti resmi", "Payment without a receipt"],
-  "fee.cash_to_officer": ["Bayar tunai ke petugas", "Cash paid to an officer"],
-};
+// Rule titles and messages come from the service (`GET /v1/rules`, and `title` and `messages`
+// on each alert), in both languages, from the rule table every Pantau process shares.
 
 const state = {
   lang: sessionStorage.getItem(LANG_KEY) || "id",
@@ -89,11 +61,13 @@ const state = {
   selected: null,
   stream: null,
   summaryTimer: null,
+  rules: {},
 };
 
 const $ = (sel) => document.querySelector(sel);
 const t = (key) => (I18N[state.lang][key] ?? key);
-const ruleName = (rule) => (RULES[rule] ? RULES[rule][state.lang === "id" ? 0 : 1] : rule);
+const ruleName = (rule, title) => (title || state.rules[rule] || {})[state.lang] || rule;
+const alertMessage = (a) => (a.messages && a.messages[state.lang]) || a.message;
 
 function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
@@ -176,6 +150,7 @@ async function signIn(token) {
   $("#login").classList.add("hidden");
   $("#app").classList.remove("hidden");
   $("#logout").classList.remove("hidden");
+  await loadRules();
   await loadAlerts();
   refreshSummary();
   refreshSla();
@@ -196,6 +171,11 @@ function signOut() {
 }
 
 // --- alerts --------------------------------------------------------------------------------
+
+async function loadRules() {
+  const body = await api("/v1/rules");
+  state.rules = Object.fromEntries(body.rules.map((r) => [r.rule, r.title]));
+}
 
 async function loadAlerts() {
   const params = new URLSearchParams({ limit: "200" });
@@ -218,7 +198,7 @@ function alertRow(a, fresh) {
     class: `alert-row${fresh ? " new" : ""}`, tabindex: "0", "data-alert-id": a.alert_id,
   },
   el("span", { class: `badge ${a.severity}`, text: t(a.severity) }),
-  el("span", { class: "title" }, ruleName(a.rule), el("span", { class: `status ${a.status}`, text: t(a.status) })),
+  el("span", { class: "title" }, ruleName(a.rule, a.title), el("span", { class: `status ${a.status}`, text: t(a.status) })),
   el("time", { datetime: a.detected_at, text: fmtTime(a.detected_at) }),
   el("span", { class: "sub", text: `${a.agency} · ${a.service} · ${a.case_id}${a.step ? " · " + a.step : ""}` }));
   row.addEventListener("click", () => openDetail(a.alert_id));
@@ -287,8 +267,8 @@ async function openDetail(alertId) {
   const a = await api(`/v1/alerts/${encodeURIComponent(alertId)}`);
   state.alerts.set(a.alert_id, { ...state.alerts.get(a.alert_id), ...a });
   $("#detail-title").replaceChildren(el("span", { class: `badge ${a.severity}`, text: t(a.severity) }), " ",
-    ruleName(a.rule), el("span", { class: `status ${a.status}`, text: t(a.status) }));
-  $("#detail-message").textContent = a.message;
+    ruleName(a.rule, a.title), el("span", { class: `status ${a.status}`, text: t(a.status) }));
+  $("#detail-message").textContent = alertMessage(a);
   const facts = [
     [t("agency"), a.agency], [t("service"), a.service], [t("case"), a.case_id], [t("step"), a.step],
     [t("officer"), a.officer_id], [t("occurred"), fmtTime(a.occurred_at)],

@@ -26,14 +26,19 @@ import orjson
 from pantau.core.alerts import Alert
 from pantau.core.catalog import Catalog
 from pantau.core.events import event_key
-from pantau.oversight import STATEFUL_RULES, StatefulRule, case_step_from_dict, route_key
-from pantau.oversight.case_step import instant_from_text, instant_text
-from pantau.oversight.rules import RuleRecord
 from pantau_tracker.domain.case import CaseState
 from pantau_tracker.domain.case_view import case_view
 from pantau_tracker.domain.decoded import DecodedTable
 from pantau_tracker.domain.ordering import OrderWrites, Released, StepOrder
 from pantau_tracker.domain.records import Rejection, read_record
+from pantau_tracker.domain.rulebook import (
+    STATEFUL_RULES,
+    StatefulRule,
+    case_step_from_dict,
+    route_key,
+)
+from pantau_tracker.domain.rulebook.case_step import instant_from_text, instant_text
+from pantau_tracker.domain.rulebook.cross_case import RuleRecord
 from pantau_tracker.domain.standards import Standards
 from pantau_tracker.domain.tracking import (
     Observation,

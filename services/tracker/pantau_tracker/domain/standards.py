@@ -25,8 +25,8 @@ class TrackerPolicy:
     `backfill_settle` holds back deadline timers of a case whose latest event is a backfill
     record: a historical load arrives much faster than the tracker may process it, and a timer
     must not call a deadline missed while the step that met it still waits in the backlog.
-    `cross_case` runs the cross-case rules (`pantau.oversight`) on every applied event; each
-    service's catalog `oversight:` section still switches single rules off.
+    `cross_case` runs the cross-case rules (`pantau_tracker.domain.rulebook`) on every applied
+    event; each service's catalog `oversight:` section still switches single rules off.
     """
 
     backdated_tolerance: timedelta = timedelta(hours=24)

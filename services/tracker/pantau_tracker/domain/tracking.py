@@ -6,38 +6,37 @@ the same trigger is replayed (a duplicate delivery after a crash, a repeated tim
 alerts it raised before are returned again byte for byte, so a lost publication is repaired and
 a received one is merely repeated with identical content.
 
-Cross-case rules (`pantau.oversight`): an event applied in order to an open case is also handed
-on as a `CaseStep` (the event with what the case knew just before it). The rules that need only
-the case (clock-stop abuse, off-hours work) run here; the adapter routes the step to the tables
-of the stateful ones. The step's case side is kept in the state for a few events, so that a
+Cross-case rules (`pantau_tracker.domain.rulebook`): an event applied in order to an open case is
+also handed on as a `CaseStep` (the event with what the case knew just before it). The rules that
+need only the case (clock-stop abuse, off-hours work) run here; the adapter routes the step to the
+tables of the stateful ones. The step's case side is kept in the state for a few events, so that a
 redelivered event is handed on again, unchanged, when its first hand-over may have been lost.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
 from typing import Any
 
 import orjson
 
-from pantau.core.alerts import Alert, Rule, detector_alert
+from pantau.core.alerts import Alert
 from pantau.core.catalog import Step
 from pantau.core.events import Event, content_digest, format_rfc3339, parse_rfc3339
-from pantau.oversight import CASE_RULES, CaseStep, RunningLimit, case_step_from_dict
-from pantau.oversight.rules import Origin
 from pantau_tracker.domain.case import CaseState, evolve, is_out_of_order
-from pantau_tracker.domain.deadlines import StepDeadline, deemed_deadlines, next_due
-from pantau_tracker.domain.rules import (
+from pantau_tracker.domain.deadlines import next_due
+from pantau_tracker.domain.rulebook import (
+    CASE_RULES,
+    CONFLICT,
+    DEADLINES,
     EVENT_DETECTORS,
-    case_overdue_alert,
-    deemed_approved_alert,
-    deemed_by,
-    deemed_warning_alert,
-    overdue_by,
-    step_overdue_alert,
+    CaseStep,
+    Origin,
+    RunningLimit,
+    case_step_from_dict,
 )
 from pantau_tracker.domain.standards import CaseStandard
 
@@ -122,9 +121,9 @@ def handle_event(
 
     alerts: list[Alert] = []
     if state is not None:
-        passed = _passed(state, standard, event.occurred_at)
+        passed = DEADLINES.passed(state, standard, event.occurred_at)
         if passed.any:
-            state, deadline_alerts = _fire_deadlines(state, standard, passed)
+            state, deadline_alerts = DEADLINES.fire(state, standard, passed)
             alerts.extend(deadline_alerts)
     for detector in EVENT_DETECTORS.values():
         alerts.extend(detector(state, event, received_at, standard))
@@ -217,11 +216,11 @@ def check_deadlines(state: CaseState, now: datetime, standard: CaseStandard) -> 
         and now < state.last_received_at + standard.policy.backfill_settle
     ):
         return Outcome(state, changed=False)
-    passed = _passed(state, standard, now)
+    passed = DEADLINES.passed(state, standard, now)
     if not passed.any:
         replayed = [_parse(r.body) for r in state.recent_for(TIMER_SOURCE)]
         return Outcome(state, [a for a in replayed if a.detected_at <= now], changed=False)
-    new_state, alerts = _fire_deadlines(state, standard, passed)
+    new_state, alerts = DEADLINES.fire(state, standard, passed)
     alerts = stamped(alerts, standard)
     new_state = new_state.with_alerts(
         TIMER_SOURCE, [(a.alert_id, a.to_json_bytes().decode()) for a in alerts]
@@ -241,51 +240,6 @@ def due_at(state: CaseState, standard: CaseStandard) -> datetime | None:
     return next_due(state, standard)
 
 
-@dataclass(frozen=True)
-class _Passed:
-    """The deadlines of a case that passed, unfired, before some instant."""
-
-    steps: list[StepDeadline]
-    case_due: datetime | None
-    deemed_warning: datetime | None
-    deemed_due: datetime | None
-
-    @property
-    def any(self) -> bool:
-        return bool(self.steps) or any(
-            at is not None for at in (self.case_due, self.deemed_warning, self.deemed_due)
-        )
-
-
-def _passed(state: CaseState, standard: CaseStandard, at: datetime) -> _Passed:
-    steps, case_due = overdue_by(state, standard, at)
-    warning, deemed = deemed_by(state, standard, at)
-    return _Passed(steps, case_due, warning, deemed)
-
-
-def _fire_deadlines(
-    state: CaseState, standard: CaseStandard, passed: _Passed
-) -> tuple[CaseState, list[Alert]]:
-    alerts = [step_overdue_alert(state, deadline) for deadline in passed.steps]
-    fired = {deadline.wait.trigger for deadline in passed.steps}
-    awaiting = tuple(
-        replace(wait, fired=True) if wait.trigger in fired else wait for wait in state.awaiting
-    )
-    state = state.but(awaiting=awaiting)
-    if passed.deemed_warning is not None:  # given before the deadline it warns of
-        due = passed.deemed_due or deemed_deadlines(state, standard)[1]
-        assert due is not None  # a warning is given only before a known deadline
-        alerts.append(deemed_warning_alert(state, standard, passed.deemed_warning, due))
-        state = state.but(deemed_warned=True)
-    if passed.case_due is not None:
-        alerts.append(case_overdue_alert(state, standard, passed.case_due))
-        state = state.but(case_overdue_fired=True)
-    if passed.deemed_due is not None:
-        alerts.append(deemed_approved_alert(state, standard, passed.deemed_due))
-        state = state.but(deemed_approved_at=passed.deemed_due, deemed_warned=True)
-    return state, alerts
-
-
 def _conflict(
     state: CaseState,
     event: Event,
@@ -294,30 +248,13 @@ def _conflict(
     digest: str,
     standard: CaseStandard,
 ) -> Outcome:
-    [alert] = stamped([_conflict_alert(event, seen, digest, received_at)], standard)
+    [alert] = stamped([CONFLICT(event, seen, digest, received_at)], standard)
     source = f"{event.event_id}:{digest}"
     if alert.alert_id in state.fired:
         replayed = [_parse(r.body) for r in state.recent_for(source)]
         return Outcome(state, replayed, changed=False, duplicate=True)
     new_state = state.with_alerts(source, [(alert.alert_id, alert.to_json_bytes().decode())])
     return Outcome(new_state, [alert])
-
-
-def _conflict_alert(event: Event, seen: str, digest: str, received_at: datetime) -> Alert:
-    return detector_alert(
-        Rule.INTEGRITY_CONFLICTING_DUPLICATE,
-        agency=event.agency,
-        service=event.service,
-        case_id=event.case_id,
-        trigger=f"{event.event_id}:{digest}",
-        detected_at=received_at,
-        message=f"Event {event.event_id} arrived again with different content",
-        step=event.step,
-        officer_id=None if event.officer is None else event.officer.id,
-        occurred_at=event.occurred_at,
-        evidence={"first_digest": seen, "new_digest": digest},
-        event_ids=[event.event_id],
-    )
 
 
 def _parse(body: str) -> Alert:

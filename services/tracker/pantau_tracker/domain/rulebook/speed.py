@@ -18,7 +18,9 @@ from typing import Any
 from pantau.core.alerts import Alert, Rule
 from pantau.core.durations import DurationUnit
 from pantau.core.events import Event
-from pantau.oversight.case_step import CaseStep, standard_unit
+from pantau_tracker.domain.rulebook.case_step import CaseStep, standard_unit
+from pantau_tracker.domain.rulebook.cross_case import StatefulRule
+from pantau_tracker.domain.rulebook.family import Family, Stage
 
 WHOLE_CASE = "case"  # the state's name for whole-case durations; step codes are `step:<code>`
 
@@ -154,3 +156,9 @@ def _hours(seconds: float) -> str:
     if seconds < 3600:
         return f"{seconds / 60:.0f} min"
     return f"{seconds / 3600:.1f} h"
+
+
+RULE = StatefulRule[SpeedState](
+    "speed", (Rule.SPEED_TOO_FAST,), speed_key, SpeedState, SpeedState.from_dict, observe_speed
+)
+FAMILY = Family(RULE.name, Stage.SERVICE, (Rule.SPEED_TOO_FAST,), RULE)

@@ -19,7 +19,9 @@ from pydantic import JsonValue
 
 from pantau.core.alerts import Alert, Rule
 from pantau.core.events import Event
-from pantau.oversight.case_step import CaseStep, instant_from_text, instant_text
+from pantau_tracker.domain.rulebook.case_step import CaseStep, instant_from_text, instant_text
+from pantau_tracker.domain.rulebook.cross_case import StatefulRule
+from pantau_tracker.domain.rulebook.family import Family, Stage
 
 EVIDENCE_CASES_MAX = 10  # overtaken cases named in an alert; the count says how many in all
 
@@ -205,3 +207,9 @@ def _alert(step: CaseStep, now: datetime, since: datetime, overtaken: list[Waiti
             "min_wait": str(policy.min_wait),
         },
     )
+
+
+RULE = StatefulRule[QueueState](
+    "queue", (Rule.QUEUE_JUMP,), queue_key, QueueState, QueueState.from_dict, observe_queue
+)
+FAMILY = Family(RULE.name, Stage.SERVICE, (Rule.QUEUE_JUMP,), RULE)

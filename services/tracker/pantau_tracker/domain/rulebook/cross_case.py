@@ -3,8 +3,8 @@
 A stateful rule keeps its state under its own key (`key`), which starts with the step's route
 key `<agency>|<service>` (`route_key`): the tracker re-keys the stream of applied steps by the
 route key, one record per step for all stateful rules, and keeps one table per rule, so every
-state is only ever changed on the partition of its service. A case rule needs only the case
-itself and runs where the case is processed.
+state is only ever changed on the partition of its service. A case-step rule (clock stops,
+office hours) needs only the case itself and runs where the case is processed.
 """
 
 from __future__ import annotations
@@ -16,17 +16,7 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from pantau.core.alerts import Alert
 from pantau.core.events import Event
-from pantau.oversight.applicants import (
-    RepresentativeActivity,
-    observe_representative,
-    representative_key,
-)
-from pantau.oversight.case_step import CaseStep
-from pantau.oversight.clock import check_clock_reset
-from pantau.oversight.hours import check_off_hours
-from pantau.oversight.officers import OfficerActivity, observe_officer, officer_key
-from pantau.oversight.queue import QueueState, observe_queue, queue_key
-from pantau.oversight.speed import SpeedState, observe_speed, speed_key
+from pantau_tracker.domain.rulebook.case_step import CaseStep
 
 
 def route_key(event: Event) -> str:
@@ -97,36 +87,3 @@ class RuleRecord(Generic[StateT]):
     def to_dict(self) -> dict[str, Any]:
         """The record as JSON-able data, for the table."""
         return {"state": self.state.to_dict()}
-
-
-QUEUE = StatefulRule[QueueState](
-    "queue", ("queue.jump",), queue_key, QueueState, QueueState.from_dict, observe_queue
-)
-SPEED = StatefulRule[SpeedState](
-    "speed", ("speed.too_fast",), speed_key, SpeedState, SpeedState.from_dict, observe_speed
-)
-OFFICERS = StatefulRule[OfficerActivity](
-    "officers",
-    ("officer.burst",),
-    officer_key,
-    OfficerActivity,
-    OfficerActivity.from_dict,
-    observe_officer,
-)
-REPRESENTATIVES = StatefulRule[RepresentativeActivity](
-    "representatives",
-    ("applicant.broker",),
-    representative_key,
-    RepresentativeActivity,
-    RepresentativeActivity.from_dict,
-    observe_representative,
-)
-
-STATEFUL_RULES: tuple[StatefulRule[Any], ...] = (QUEUE, SPEED, OFFICERS, REPRESENTATIVES)
-"""Every stateful cross-case rule; `name` is unique and fit for a table name."""
-
-CASE_RULES: tuple[Callable[[CaseStep, datetime], list[Alert]], ...] = (
-    check_clock_reset,
-    check_off_hours,
-)
-"""The cross-case rules that need only the case: call each with the step and `now`."""

@@ -9,7 +9,8 @@ from datetime import datetime
 
 from pantau.core.alerts import Alert, Rule
 from pantau.core.events import format_rfc3339
-from pantau.oversight.case_step import CaseStep
+from pantau_tracker.domain.rulebook.case_step import CaseStep
+from pantau_tracker.domain.rulebook.family import Family, Stage
 
 
 def check_off_hours(step: CaseStep, now: datetime) -> list[Alert]:
@@ -49,3 +50,6 @@ def check_off_hours(step: CaseStep, now: datetime) -> list[Alert]:
             },
         )
     ]
+
+
+FAMILY = Family("hours", Stage.CASE_STEP, (Rule.TIME_OFF_HOURS,), check_off_hours)

@@ -23,7 +23,9 @@ from pydantic import JsonValue
 from pantau.core.alerts import Alert, Rule
 from pantau.core.events import Event
 from pantau.core.pseudonym import has_standalone_nik_run
-from pantau.oversight.case_step import CaseStep, instant_from_text, instant_text
+from pantau_tracker.domain.rulebook.case_step import CaseStep, instant_from_text, instant_text
+from pantau_tracker.domain.rulebook.cross_case import StatefulRule
+from pantau_tracker.domain.rulebook.family import Family, Stage
 
 REPRESENTATIVE_ATTRIBUTE = "representative_ref"
 REPRESENTATIVE_REF_MAX_CHARS = 128
@@ -167,3 +169,14 @@ def _alert(step: CaseStep, now: datetime, ref: str, filings: list[Filing]) -> Al
         },
         event_ids=[f.event_id for f in shown if f.event_id != event.event_id],
     )
+
+
+RULE = StatefulRule[RepresentativeActivity](
+    "representatives",
+    (Rule.APPLICANT_BROKER,),
+    representative_key,
+    RepresentativeActivity,
+    RepresentativeActivity.from_dict,
+    observe_representative,
+)
+FAMILY = Family(RULE.name, Stage.SERVICE, (Rule.APPLICANT_BROKER,), RULE)

@@ -17,7 +17,9 @@ from pydantic import JsonValue
 
 from pantau.core.alerts import Alert, Rule
 from pantau.core.events import Event
-from pantau.oversight.case_step import CaseStep, instant_from_text, instant_text
+from pantau_tracker.domain.rulebook.case_step import CaseStep, instant_from_text, instant_text
+from pantau_tracker.domain.rulebook.cross_case import StatefulRule
+from pantau_tracker.domain.rulebook.family import Family, Stage
 
 EVIDENCE_EVENTS_MAX = 99  # other events of the burst listed in an alert, the latest ones
 
@@ -148,3 +150,14 @@ def _alert(step: CaseStep, now: datetime, completions: list[Completion]) -> Aler
         },
         event_ids=[c.event_id for c in others][-EVIDENCE_EVENTS_MAX:],
     )
+
+
+RULE = StatefulRule[OfficerActivity](
+    "officers",
+    (Rule.OFFICER_BURST,),
+    officer_key,
+    OfficerActivity,
+    OfficerActivity.from_dict,
+    observe_officer,
+)
+FAMILY = Family(RULE.name, Stage.SERVICE, (Rule.OFFICER_BURST,), RULE)

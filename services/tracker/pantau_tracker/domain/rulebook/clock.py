@@ -12,7 +12,8 @@ from pydantic import JsonValue
 
 from pantau.core.alerts import Alert, Rule
 from pantau.core.events import format_rfc3339
-from pantau.oversight.case_step import CaseStep, RunningLimit
+from pantau_tracker.domain.rulebook.case_step import CaseStep, RunningLimit
+from pantau_tracker.domain.rulebook.family import Family, Stage
 
 
 def check_clock_reset(step: CaseStep, now: datetime) -> list[Alert]:
@@ -85,3 +86,6 @@ def _remaining_share(step: CaseStep, limit: RunningLimit) -> float | None:
     if total.total_seconds() <= 0:
         return None
     return left / total
+
+
+FAMILY = Family("clock", Stage.CASE_STEP, (Rule.SLA_CLOCK_RESET_ABUSE,), check_clock_reset)
