@@ -28,7 +28,7 @@ from pantau.core.alerts import Alert
 from pantau.core.catalog import Catalog, load_catalog
 from pantau.core.events import Event, event_key, parse_rfc3339
 from pantau.settings import SAMPLE_CATALOG, TopicNames
-from pantau_tracker.domain.batches import arrived_late
+from pantau_tracker.domain.batches import arrived_late, judged_by
 from pantau_tracker.domain.case import CaseState
 from pantau_tracker.domain.case_view import case_view
 from pantau_tracker.domain.ordering import StepOrder
@@ -371,11 +371,14 @@ def oversight_entries(records: list[Record]) -> Iterator[tuple[Record, dict[str,
             yield record, entry
 
 
-def fold_oversight(records: list[Record], catalog: Catalog) -> dict[str, bytes]:
+def fold_oversight(
+    records: list[Record], catalog: Catalog, book: StandardsBook | None = None
+) -> dict[str, bytes]:
     """The alerts of the stateful cross-case rules: the oversight topic replayed through the
     event-time order and the rules, each partition in offset order (the order the tracker's
-    rule agent read it in), progress reports included."""
-    standards = Standards(catalog)
+    rule agent read it in), progress reports included. Each step is judged by the version of
+    the standards its case follows (`book`: the versions the tracker read)."""
+    standards = Standards(catalog, None, book)
     by_name = {rule.name: rule for rule in STATEFUL_RULES}
     stored: dict[tuple[str, str], dict[str, Any]] = {}
     alerts: dict[str, bytes] = {}
@@ -394,7 +397,9 @@ def fold_oversight(records: list[Record], catalog: Catalog) -> dict[str, bytes]:
             event = document["step"]["event"]
             if isinstance(event, str):
                 event = document["step"]["event"] = json.loads(event)
-            standard = standards.for_case(event["agency"], event["service"])
+            standard = standards.for_case(
+                event["agency"], event["service"], document.get("version")
+            )
             assert standard is not None
             step = case_step_from_dict(document["step"], standard.service, standard.calendar)
             received_at = parse_rfc3339(document["received_at"])
@@ -403,6 +408,8 @@ def fold_oversight(records: list[Record], catalog: Catalog) -> dict[str, bytes]:
                 key = rule.key(step.event)
                 assert key is not None
                 stored[name, key], raised = rule.apply(stored.get((name, key)), step, received_at)
+                if standard.version is not None:
+                    raised = [judged_by(alert, standard.version) for alert in raised]
                 if item.late_behind is not None:
                     raised = [arrived_late(alert, item.late_behind) for alert in raised]
                 alerts.update((alert.alert_id, alert.to_json_bytes()) for alert in raised)

@@ -609,7 +609,7 @@ def check_history(stack: Pipeline, ledger: Ledger, timeout: float = 40) -> dict[
     # it, and their alerts are those of the hand-over replayed through the rules.
     handed = read_topic(servers, oversight)
     assert handed_over(handed) == fold.observations, "the cross-case hand-over differs"
-    fold.alerts.update(fold_oversight(handed, catalog))
+    fold.alerts.update(fold_oversight(handed, catalog, book))
 
     client = Client(host=stack.database.host, port=stack.database.port)
     try:

@@ -27,9 +27,19 @@ from pantau.core.standards import (
     content_hash,
     new_version,
 )
-from pantau_tracker.domain.batches import CaseBatch, decode_state, encode_state
+from pantau_tracker.domain.batches import (
+    CaseBatch,
+    RuleBatch,
+    decode_state,
+    encode_rule_record,
+    encode_state,
+    hand_over_value,
+    rule_decoder,
+)
 from pantau_tracker.domain.case import CaseState
 from pantau_tracker.domain.decoded import DecodedTable
+from pantau_tracker.domain.ordering import END_OF_TIME, PROGRESS_KEY, StepOrder, progress_value
+from pantau_tracker.domain.rulebook import STATEFUL_RULES
 from pantau_tracker.domain.standards import Standards, TrackerPolicy
 
 AGENCY = "kota-malang.dpmptsp"
@@ -204,6 +214,8 @@ class Tracker:
         self.stored = DictTable()
         self.table = DecodedTable(self.stored, decode_state, encode_state, 100)
         self.alerts: list[Alert] = []
+        self.hand_overs: list[tuple[bytes, bytes]] = []  # (route, entry) for the cross-case rules
+        self.offset = 0  # of the next record on the events partition
 
     def submit(self, case_id: str, at: datetime, step: str = "submitted", n: int = 1) -> None:
         value = orjson.dumps(
@@ -219,7 +231,8 @@ class Tracker:
             }
         )
         fold = CaseBatch(self.standards.catalog, self.standards, self.table)
-        fold.event(event_key(AGENCY, case_id), value, 0, n, at + timedelta(seconds=5))
+        self.offset += 1
+        fold.event(event_key(AGENCY, case_id), value, 0, self.offset, at + timedelta(seconds=5))
         self._keep(fold)
 
     def check(self, case_id: str, now: datetime) -> None:
@@ -234,6 +247,23 @@ class Tracker:
             if write.state is not None and write.store:
                 self.table.save(key, 0, write.state, write.stored)
         self.alerts += [alert for _, alert in outcome.alerts]
+        self.hand_overs += [(hand_over.route, hand_over.entry) for hand_over in outcome.hand_overs]
+
+    def cross_case_alerts(self) -> list[Alert]:
+        """What the cross-case rules raise from every step handed on, all released at once."""
+        order_port = DictTable()
+        order = StepOrder(1, order_port.get)
+        tables = {
+            rule.name: DecodedTable(DictTable(), rule_decoder(rule), encode_rule_record, 50)
+            for rule in STATEFUL_RULES
+        }
+        fold = RuleBatch(self.standards, tables, order)
+        for route, entry in self.hand_overs:
+            fold.record(route, hand_over_value([entry]), 0)
+        fold.record(PROGRESS_KEY, progress_value({0: END_OF_TIME}), 0)
+        outcome = fold.finish()
+        assert not outcome.rejected
+        return [alert for _, alert in outcome.alerts]
 
     def state(self, case_id: str) -> CaseState:
         found = self.table.load(event_key(AGENCY, case_id), 0)
@@ -272,6 +302,41 @@ def test_a_limit_shortened_while_a_case_is_open_does_not_make_it_overdue_early()
     assert old_late.standard_version == 1
     assert old_late.evidence["sla"] == "10 days"
     assert b'"standard_version":1' in old_late.to_json_bytes()
+
+
+def _with_burst_limit(max_steps: int) -> dict[str, Any]:
+    doc = document()
+    doc["services"][0]["oversight"] = {
+        "officer_burst": {"max_steps": max_steps, "window": "60 minutes"}
+    }
+    return doc
+
+
+@pytest.mark.parametrize(("opened", "judged_by", "bursts"), [("before", 1, 1), ("after", 2, 0)])
+def test_the_cross_case_rules_judge_a_step_by_the_version_its_case_follows(
+    opened: str, judged_by: int, bursts: int
+) -> None:
+    """Version 1 lets an officer verify 2 cases an hour; version 2, in force from CHANGE, 100.
+    One officer verifies three cases within an hour after the change: cases opened before it
+    follow version 1 and set off `officer.burst`; cases opened after it follow version 2 and
+    do not."""
+    standards = Standards(
+        book=book(
+            version(1, _with_burst_limit(2)),
+            version(2, _with_burst_limit(100), valid_from=CHANGE),
+        )
+    )
+    tracker = Tracker(standards)
+    start = CHANGE - timedelta(days=1) if opened == "before" else CHANGE + timedelta(hours=1)
+    verified = CHANGE + timedelta(days=1)
+    for number in range(3):
+        case = f"{opened.upper()}-{number}"
+        tracker.submit(case, start)
+        tracker.submit(case, verified + timedelta(minutes=10 * number), "verified", 2)
+        assert tracker.state(case).standard_version == judged_by
+    raised = [a for a in tracker.cross_case_alerts() if a.rule == "officer.burst"]
+    assert len(raised) == bursts
+    assert all(alert.standard_version == judged_by for alert in raised)
 
 
 def test_a_scheduled_version_takes_effect_at_its_valid_from() -> None:

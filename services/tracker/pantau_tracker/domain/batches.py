@@ -307,7 +307,13 @@ class RuleBatch:
             event = data["event"]
             if isinstance(event, str):
                 event = data["event"] = orjson.loads(event)
-            standard = self._standards.for_case(str(event["agency"]), str(event["service"]))
+            # The version of the standards the step's case follows (absent: the newest).
+            version = entry.get("version")
+            standard = self._standards.for_case(
+                str(event["agency"]),
+                str(event["service"]),
+                version if type(version) is int else None,
+            )
             if standard is None:
                 raise ValueError("the step's service is not in the catalog")
             step = case_step_from_dict(data, standard.service, standard.calendar)
@@ -332,6 +338,8 @@ class RuleBatch:
             record, alerts = rule.fold(stored, step, received_at)
             self._working[slot] = record
             self.outcome.writes[slot] = RuleWrite(partition, record)
+            if standard.version is not None:
+                alerts = [judged_by(alert, standard.version) for alert in alerts]
             if item.late_behind is not None:
                 alerts = [arrived_late(alert, item.late_behind) for alert in alerts]
             self.outcome.alerts.extend((alert_key, alert) for alert in alerts)
@@ -339,6 +347,11 @@ class RuleBatch:
     def finish(self) -> RuleBatchOutcome:
         self.outcome.order = self._order.take_writes()
         return self.outcome
+
+
+def judged_by(alert: Alert, version: int) -> Alert:
+    """The alert naming the version of the standards it was judged by (its id stays)."""
+    return alert.model_copy(update={"standard_version": version})
 
 
 def arrived_late(alert: Alert, watermark: datetime) -> Alert:

@@ -62,11 +62,13 @@ class Outcome:
 @dataclass(frozen=True)
 class Observation:
     """An applied event handed to the stateful cross-case rules: the step and its receive time,
-    which the rules take as the moment of detection."""
+    which the rules take as the moment of detection, and the version of the standards its case
+    follows, which the rules judge the step by."""
 
     step: CaseStep
     received_at: datetime
     origin: Origin | None = None
+    version: int | None = None
 
     @cached_property
     def _case_side(self) -> dict[str, Any]:
@@ -77,6 +79,8 @@ class Observation:
         data: dict[str, Any] = {"received_at": format_rfc3339(self.received_at)}
         if self.origin is not None:
             data["origin"] = list(self.origin)
+        if self.version is not None:
+            data["version"] = self.version
         return data
 
     def context(self) -> str:
@@ -129,7 +133,8 @@ def handle_event(
         alerts.extend(detector(state, event, received_at, standard))
     observation = None
     if standard.policy.cross_case and is_applied_in_order(state, event):
-        observation = Observation(observe(state, event, standard), received_at, origin)
+        step = observe(state, event, standard)
+        observation = Observation(step, received_at, origin, standard.version)
         for rule in CASE_RULES:
             alerts.extend(rule(observation.step, received_at))
     new_state = evolve(
@@ -198,7 +203,7 @@ def _observed_again(state: CaseState, event: Event, standard: CaseStandard) -> O
     step = case_step_from_dict(data, standard.service, standard.calendar)
     first = data.get("origin")
     origin = None if first is None else (int(first[0]), int(first[1]))
-    return Observation(step, parse_rfc3339(data["received_at"]), origin)
+    return Observation(step, parse_rfc3339(data["received_at"]), origin, standard.version)
 
 
 def check_deadlines(state: CaseState, now: datetime, standard: CaseStandard) -> Outcome:
