@@ -6,6 +6,7 @@ them from simulated traffic; the publisher is a list (the real broker is in test
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 from datetime import UTC, datetime, timedelta
@@ -16,8 +17,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from pantau.core.alerts import Alert, Category, make_alert
-from pantau.core.catalog import Catalog, load_catalog
+from pantau.core.catalog import Catalog, load_catalog, load_catalog_documents
+from pantau.core.events import Event
 from pantau.core.pseudonym import has_standalone_nik_run
+from pantau.core.standards import StandardsBook, StandardVersion, canonical_document, new_version
 from pantau.traffic.generator import Simulation
 from pantau_status.api import create_app
 from pantau_status.book import CaseBook
@@ -487,3 +490,92 @@ def test_the_refusal_page_speaks_the_applicants_language(catalog: Catalog) -> No
     assert refused.status_code == 429
     assert 'lang="en"' in refused.text
     assert "Too many tries" in refused.text
+
+
+# --- the version of the standards a case follows ------------------------------------------------
+
+CHANGE = datetime(2026, 3, 10, 1, 0, tzinfo=UTC)  # version 2 shortens the PBG limit from here
+
+
+def pbg_versions() -> tuple[StandardVersion, StandardVersion]:
+    """The repository catalog as version 1, and as version 2 with PBG at 20 working days."""
+    _, documents = load_catalog_documents(CATALOG)
+    first = canonical_document(documents)
+    second = copy.deepcopy(first)
+    pbg = next(s for s in second["services"] if s["code"] == "pbg" and s["agency"] == MALANG)
+    pbg["sla"] = "20 working_days"
+    published = datetime(2026, 1, 1, tzinfo=UTC)
+    return (
+        new_version(1, first, valid_from=published, published_by="t", published_at=published),
+        new_version(2, second, valid_from=CHANGE, published_by="t", published_at=CHANGE),
+    )
+
+
+def test_a_case_is_shown_against_the_version_it_follows_for_its_whole_life(
+    catalog: Catalog,
+) -> None:
+    """PBG's limit is shortened from 28 to 20 working days while a case is open: that case's
+    page keeps showing 28 days and the deadline the tracker fixed under version 1, also when
+    its state names no version (it opened before the change); a case submitted after the change
+    shows 20 days and its shorter deadline. The case states come from the tracker's own core."""
+    v1, v2 = pbg_versions()
+    tracker = Standards(book=StandardsBook((v1,)))
+    states: dict[str, dict[str, Any]] = {}
+
+    def submit(case_id: str, at: datetime) -> None:
+        event = Event.model_validate(
+            {
+                "event_id": f"e-{case_id}",
+                "agency": MALANG,
+                "service": "pbg",
+                "case_id": case_id,
+                "step": "submitted",
+                "occurred_at": at.isoformat(),
+            }
+        )
+        standard = tracker.for_event(None, event)
+        assert standard is not None
+        outcome = handle_event(None, event, at, standard)
+        assert outcome.state is not None
+        states[case_id] = case_view(outcome.state, standard)
+
+    submit("PBG-OLD", CHANGE - timedelta(days=3))
+    assert tracker.learn(v2)  # published while PBG-OLD is open
+    submit("PBG-NEW", CHANGE + timedelta(days=1))
+    assert states["PBG-OLD"]["standard_version"] == 1  # the tracker's record carries it
+    assert states["PBG-NEW"]["standard_version"] == 2
+    unversioned = {**states["PBG-OLD"], "case_id": "PBG-KEPT", "standard_version": None}
+    assert states["PBG-OLD"]["due_at"] > states["PBG-NEW"]["due_at"]  # 28 vs 20 working days
+
+    now = CHANGE + timedelta(days=2)
+    client = make_client(
+        catalog, ready_book(*states.values(), unversioned), Sent(), now, burst=1000
+    )
+    shown = client.app.state.standards  # type: ignore[attr-defined]
+    assert shown.learn(v1)
+    assert shown.learn(v2)
+    assert not shown.learn(v2)  # read again from the topic: nothing new
+
+    def view(case_id: str) -> dict[str, Any]:
+        code = check_code(KEY, MALANG, case_id)
+        reply = client.post("/v1/status", json={"case_id": case_id, "code": code})
+        assert reply.status_code == 200, reply.text
+        answer: dict[str, Any] = reply.json()
+        return answer
+
+    for case_id in ("PBG-OLD", "PBG-KEPT"):
+        old = view(case_id)
+        assert old["service"]["time_limit"] == {"amount": 28, "unit": "working_days"}
+        assert old["due_at"] == states["PBG-OLD"]["due_at"]
+        assert old["late"] is False
+    new = view("PBG-NEW")
+    assert new["service"]["time_limit"] == {"amount": 20, "unit": "working_days"}
+    assert new["due_at"] == states["PBG-NEW"]["due_at"]
+    code = check_code(KEY, MALANG, "PBG-OLD")
+    page = client.post("/status", data={"receipt": "PBG-OLD", "code": code}).text
+    assert "28 hari kerja" in page
+    assert "20 hari kerja" not in page
+    code = check_code(KEY, MALANG, "PBG-NEW")
+    page = client.post("/status", data={"receipt": "PBG-NEW", "code": code}).text
+    assert "20 hari kerja" in page
+    assert "28 hari kerja" not in page

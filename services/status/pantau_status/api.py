@@ -10,7 +10,6 @@ import json
 import time
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qs
@@ -21,6 +20,7 @@ from prometheus_client import CollectorRegistry, Gauge, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from pantau.core.catalog import Catalog
+from pantau.core.standards import StandardsBook, StandardVersion
 from pantau_intake.api_keys import AgencyKeyring
 from pantau_status.book import CaseBook
 from pantau_status.core.codes import check_code
@@ -50,11 +50,32 @@ class _Refusal(Exception):
         self.lang = lang
 
 
-@dataclass
 class ShownStandards:
-    """The catalog the status page shows cases against."""
+    """What the status page shows cases against: every published version of the standards read
+    so far (a `StandardsBook`), and the catalog of `PANTAU_CATALOG` for when none is read.
 
-    catalog: Catalog
+    A case is shown against the version it follows for its whole life: the version the tracker
+    recorded on its state, else the one in force when it opened (`StandardsBook.followed`), so
+    a standard changed while a case is open changes neither its page nor its deadlines."""
+
+    def __init__(self, catalog: Catalog, book: StandardsBook | None = None) -> None:
+        self.unpublished = catalog
+        self.book = book or StandardsBook()
+
+    def learn(self, version: StandardVersion) -> bool:
+        """Keep a version read from the standards topic; False when it was known already."""
+        known = self.book.version(version.number)
+        if known is not None and known.content_hash == version.content_hash:
+            return False
+        self.book = self.book.with_version(version)
+        return True
+
+    def catalog_of(self, record: CaseRecord) -> Catalog:
+        """The catalog of the version `record` follows (`PANTAU_CATALOG` before any is read)."""
+        found = self.book.followed(
+            record.agency, record.service, record.standard_version, record.opened_at
+        )
+        return self.unpublished if found is None else found.catalog
 
 
 def create_app(
@@ -70,8 +91,8 @@ def create_app(
 ) -> FastAPI:
     """The app over one read model; `publish` sends an alert and returns after acks=all.
 
-    `app.state.standards.catalog` is the catalog cases are shown against; replacing it (a newer
-    published version of the standards) takes effect from the next request."""
+    `app.state.standards` (a `ShownStandards`) holds the versions of the standards cases are
+    shown against; a version it learns takes effect from the next request."""
     standards = ShownStandards(catalog)
     app = FastAPI(
         title="Pantau status",
@@ -117,16 +138,19 @@ def create_app(
         record = None
         if isinstance(receipt, str) and isinstance(code, str) and 0 < len(receipt) <= 128:
             record = book.find(key, receipt.strip(), code)
-        if record is not None and standards.catalog.service(record.agency, record.service) is None:
-            record = None  # a case of a service the catalog no longer has: nothing to show
+        if record is not None and (
+            standards.catalog_of(record).service(record.agency, record.service) is None
+        ):
+            record = None  # a case of a service its catalog does not have: nothing to show
         if record is None:
             counts["not_found"] += 1
         return record
 
     def view_of(record: CaseRecord, lang: str) -> dict[str, Any]:
-        service = standards.catalog.service(record.agency, record.service)
+        catalog = standards.catalog_of(record)
+        service = catalog.service(record.agency, record.service)
         assert service is not None
-        return public_view(record, standards.catalog, service, clock(), lang)
+        return public_view(record, catalog, service, clock(), lang)
 
     async def report(record: CaseRecord, kind_text: object, text: object) -> tuple[int, str]:
         """(HTTP status, outcome) of one report; outcome is an alert id or a problem."""
@@ -140,8 +164,9 @@ def create_app(
             cleaned, _ = clean_text(text or "")
         except ValueError as error:
             return 422, f"text: {error}"
-        calendar = standards.catalog.calendar_of(record.agency)
-        service = standards.catalog.service(record.agency, record.service)
+        catalog = standards.catalog_of(record)
+        calendar = catalog.calendar_of(record.agency)
+        service = catalog.service(record.agency, record.service)
         step = record.current_step
         if service is None or step is None or service.step(step) is None:
             step = None
@@ -231,7 +256,7 @@ def create_app(
         _, lang, receipt, code, record = await form_lookup(request)
         if record is None:
             return not_found_page(lang, receipt)
-        page = case_page(view_of(record, lang), standards.catalog, receipt, code, lang)
+        page = case_page(view_of(record, lang), standards.catalog_of(record), receipt, code, lang)
         return HTMLResponse(page, headers=_NO_STORE)
 
     @app.post("/report", include_in_schema=False)

@@ -13,8 +13,9 @@ from datetime import UTC, datetime
 import uvicorn
 from fastapi import FastAPI
 
-from pantau.adapters.standards_topic import NewestStandards, StandardsFollower
+from pantau.adapters.standards_topic import StandardsFollower, log_version
 from pantau.core.catalog import Catalog, CatalogError, load_catalog
+from pantau.core.standards import StandardVersion
 from pantau.logs import configure_logging
 from pantau_intake.api_keys import AgencyKeyring
 from pantau_intake.settings import ConfigurationError
@@ -66,14 +67,15 @@ def build_app(
                 await logs.stop()
                 await asyncio.sleep(RESTART_DELAY_S)
 
-    # Cases are shown against the newest published version of the standards once it is read.
-    newest = NewestStandards(
-        lambda version: setattr(app.state.standards, "catalog", version.catalog), log
-    )
+    # Every published version is kept: each case is shown against the version it follows.
+    def take(version: StandardVersion) -> None:
+        if app.state.standards.learn(version):
+            log_version(log, version)
+
     follower = StandardsFollower(
         settings.kafka_servers,
         topics.standards,
-        newest.take,
+        take,
         client_id=f"{settings.topic_prefix}status-standards",
     )
 

@@ -188,6 +188,29 @@ class StandardsBook:
                 return candidate
         return None
 
+    def followed(
+        self, agency: str, service: str, recorded: int | None, at: datetime | None
+    ) -> StandardVersion | None:
+        """The version a reader of a case's state or alerts shows the case against.
+
+        `recorded` is the version the tracker recorded (`standard_version` of the case state or
+        of an alert); when the book has it, that is the one. Without it, the version in force
+        at `at` (when the case opened, or what an alert is about) or the first later version
+        that has the service, as the tracker fixes it for a case; without `at`, or when no
+        version has the service, the newest. None only for an empty book."""
+        if recorded is not None:
+            found = self.version(recorded)
+            if found is not None:
+                return found
+        first = None if at is None else self.in_force(at)
+        if first is not None:
+            for candidate in self.versions:
+                if candidate.number >= first.number and candidate.catalog.service(
+                    agency, service
+                ):
+                    return candidate
+        return self.latest
+
 
 # --- what changed between two versions -----------------------------------------------------
 

@@ -1,7 +1,8 @@
 """What an applicant may see of a case: a whitelist over the tracker's state, and the standard.
 
 `project` keeps, from one `pantau.cases` record, only what the public view needs: the service,
-status, times, the steps done (code and time) and the deadlines. Officers, the applicant, event
+status, times, the steps done (code and time), the deadlines and the version of the service
+standards the case follows. Officers, the applicant, event
 ids, reasons and anything else the tracker adds never enter the read model, so no later change to
 the tracker's state can make them reach an applicant. `public_view` joins that with the service
 standard from the catalog; it shows only step codes the standard names.
@@ -40,6 +41,7 @@ class CaseRecord:
     steps: tuple[tuple[str, datetime], ...]
     awaiting: tuple[tuple[str, datetime | None, bool], ...]
     deemed_approved: bool = False  # the limit passed undecided: approved by law, still open
+    standard_version: int | None = None  # the version of the standards the case follows
 
 
 def _time(value: object) -> datetime | None:
@@ -85,6 +87,7 @@ def project(key: bytes | None, value: bytes | None) -> CaseRecord | None:
         if isinstance(item, Mapping) and (code := _text(item.get("step"))) is not None:
             awaiting.append((code, _time(item.get("due_at")), item.get("overdue") is True))
     status = raw.get("status")
+    version = raw.get("standard_version")
     return CaseRecord(
         agency=agency,
         service=service,
@@ -100,6 +103,9 @@ def project(key: bytes | None, value: bytes | None) -> CaseRecord | None:
         deemed_approved=status == "deemed_approved" and not raw.get("closed_at"),
         steps=tuple(steps),
         awaiting=tuple(awaiting),
+        standard_version=version
+        if isinstance(version, int) and not isinstance(version, bool) and version >= 1
+        else None,
     )
 
 
