@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import hashlib
 import json
 from collections.abc import Iterator
@@ -12,7 +13,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from pantau.core.alerts import Alert, make_alert
-from pantau.core.catalog import load_catalog
+from pantau.core.catalog import load_catalog, load_catalog_documents
+from pantau.core.standards import StandardVersion, canonical_document, new_version
 from pantau.settings import SAMPLE_CATALOG
 from pantau_alerts.api import create_app
 from pantau_alerts.core.operators import OperatorDirectory
@@ -352,3 +354,106 @@ def test_rules_and_alerts_come_with_titles_and_messages_in_both_languages(
     desk.on_alert(bare.to_json_bytes())
     [item] = client.get("/v1/alerts?case_id=Q-2", headers=MLG).json()["items"]
     assert item["messages"] == {"id": "test alert", "en": "test alert"}
+
+
+# --- the version of the standards a case follows ------------------------------------------------
+
+CHANGE = datetime(2026, 11, 16, 1, 0, tzinfo=UTC)  # version 2 takes effect (Mon 08:00 WIB)
+
+
+def pbg_versions() -> tuple[StandardVersion, StandardVersion]:
+    """The sample catalog as version 1; version 2 renames PBG, shortens its limit from 28 to 20
+    working days and the verification from 3 working days to 1."""
+    _, documents = load_catalog_documents(SAMPLE_CATALOG)
+    first = canonical_document(documents)
+    second = copy.deepcopy(first)
+    pbg = next(s for s in second["services"] if s["code"] == "pbg" and s["agency"] == MALANG)
+    pbg["sla"] = "20 working_days"
+    pbg["name"] = "PBG (standar 2)"
+    next(s for s in pbg["steps"] if s["code"] == "verified")["sla"] = "1 working_days"
+    published = datetime(2026, 1, 1, tzinfo=UTC)
+    return (
+        new_version(1, first, valid_from=published, published_by="t", published_at=published),
+        new_version(2, second, valid_from=CHANGE, published_by="t", published_at=published),
+    )
+
+
+def pbg_state(case_id: str, submitted: datetime, version: int | None) -> bytes:
+    """A case state verified two working days after submission, with no deadlines of the
+    tracker's own, so the timeline computes them from the standard."""
+    verified = submitted + timedelta(days=2)
+    state: dict[str, object] = {
+        "agency": MALANG,
+        "service": "pbg",
+        "case_id": case_id,
+        "current_step": "verified",
+        "steps": [
+            {"step": "submitted", "occurred_at": submitted.isoformat()},
+            {"step": "verified", "occurred_at": verified.isoformat()},
+        ],
+    }
+    if version is not None:
+        state["standard_version"] = version
+    return json.dumps(state).encode()
+
+
+def test_timelines_and_digests_are_drawn_with_the_version_each_case_follows(
+    setup: tuple[TestClient, AlertDesk, object],
+) -> None:
+    """Version 2 shortens PBG's limits while PBG-OLD is open: PBG-OLD's timeline (by itself, and
+    under its alerts: one judged by version 1, one that names no version) keeps the 28-day case
+    limit and the 3-day verification, so its verification two days in is on time; PBG-NEW,
+    submitted after the change, is drawn with the 20 days and 1 day, so its verification is late.
+    A digest of a day before the change names the service as version 1 does, one after as
+    version 2 does."""
+    client, desk, _ = setup
+    v1, v2 = pbg_versions()
+    assert desk.standards.learn(v2)
+    assert desk.standards.learn(v1)
+    assert not desk.standards.learn(v1)  # read again from the topic: nothing new
+    old_at = datetime(2026, 11, 10, 1, 0, tzinfo=UTC)  # Tue 08:00 WIB, before the change
+    new_at = datetime(2026, 11, 17, 1, 0, tzinfo=UTC)  # Tue 08:00 WIB, after it
+    desk.on_case(f"{MALANG}|PBG-OLD".encode(), pbg_state("PBG-OLD", old_at, 1))
+    desk.on_case(f"{MALANG}|PBG-KEPT".encode(), pbg_state("PBG-KEPT", old_at, None))
+    desk.on_case(f"{MALANG}|PBG-NEW".encode(), pbg_state("PBG-NEW", new_at, 2))
+    judged = alert(MALANG, "PBG-OLD", "sla.step_overdue").model_copy(
+        update={"standard_version": 1, "occurred_at": new_at}
+    )
+    unversioned = alert(MALANG, "PBG-KEPT", "queue.jump").model_copy(
+        update={"occurred_at": old_at + timedelta(days=1)}
+    )
+    desk.on_alert(judged.to_json_bytes())
+    desk.on_alert(unversioned.to_json_bytes())
+
+    def verification(timeline: dict[str, object]) -> bool:
+        steps = timeline["steps"]
+        assert isinstance(steps, list)
+        late: bool = steps[1]["late"]
+        return late
+
+    old = client.get(f"/v1/cases/{MALANG}/PBG-OLD", headers=MLG).json()
+    kept = client.get(f"/v1/cases/{MALANG}/PBG-KEPT", headers=MLG).json()
+    new = client.get(f"/v1/cases/{MALANG}/PBG-NEW", headers=MLG).json()
+    for timeline in (
+        old,
+        kept,
+        client.get(f"/v1/alerts/{judged.alert_id}", headers=MLG).json()["case"],
+        client.get(f"/v1/alerts/{unversioned.alert_id}", headers=MLG).json()["case"],
+    ):
+        assert timeline["service_name"] == "Persetujuan Bangunan Gedung"
+        assert verification(timeline) is False
+        assert timeline["due_at"] == old["due_at"]
+    assert new["service_name"] == "PBG (standar 2)"
+    assert verification(new) is True
+    # 28 working days from 10 Nov end in December; 20 from 17 Nov end before it.
+    assert old["due_at"] > "2026-12-17"
+    assert new["due_at"] < "2026-12-16"
+
+    def digest_name(day: str) -> str:
+        body = client.get("/v1/digest", params={"agency": MALANG, "date": day}, headers=MLG)
+        assert body.status_code == 200, body.text
+        pbg = next(s for s in body.json()["services"] if s["service"] == "pbg")
+        return str(pbg["service_name"])
+
+    assert digest_name("2026-11-15") == "Persetujuan Bangunan Gedung"
+    assert digest_name("2026-11-16") == "PBG (standar 2)"

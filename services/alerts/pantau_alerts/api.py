@@ -318,7 +318,9 @@ async def get_alert(alert_id: str, api: ApiDep, operator: OperatorDep) -> dict[s
     case = desk.board.case_of(state.alert)
     return {
         **alert_view(state),
-        "case": None if case is None else case_timeline(case, desk.catalog, desk.clock()),
+        "case": None
+        if case is None
+        else case_timeline(case, desk.standards.of_alert(state.alert, case), desk.clock()),
         "deliveries": desk.board.deliveries_of(alert_id),
     }
 
@@ -345,7 +347,7 @@ async def get_case(agency: str, case_id: str, api: ApiDep, operator: OperatorDep
         raise HTTPException(404, detail=f"no case state for {agency}|{case_id} yet")
     page, _ = desk.board.query(AlertQuery(agency=agency, case_id=case_id, limit=500), None)
     return {
-        **case_timeline(case, desk.catalog, desk.clock()),
+        **case_timeline(case, desk.standards.of_case(case), desk.clock()),
         "alerts": [alert_view(s) for s in page],
     }
 
@@ -359,7 +361,8 @@ async def sla(api: ApiDep, operator: OperatorDep, agency: str | None = None) -> 
         for c in desk.board.cases.values()
         if (agencies is None or c.agency in agencies) and (agency is None or c.agency == agency)
     ]
-    rows = service_health(cases, desk.catalog, desk.clock())
+    now = desk.clock()
+    rows = service_health(cases, desk.standards.at(now), now)
     rows = [
         r
         for r in rows
@@ -381,9 +384,10 @@ async def digest(
     desk = api.desk
     _scope(operator, agency)
     now = desk.clock()
-    chosen = day or previous_local_day(now, agency_timezone(desk.catalog, agency))
+    chosen = day or previous_local_day(now, agency_timezone(desk.standards.at(now), agency))
+    catalog = desk.standards.on_day(agency, chosen)
     return daily_digest(
-        desk.board.alerts.values(), desk.board.cases.values(), agency, chosen, desk.catalog, now
+        desk.board.alerts.values(), desk.board.cases.values(), agency, chosen, catalog, now
     )
 
 

@@ -19,7 +19,6 @@ from datetime import datetime
 from typing import Protocol
 
 from pantau.core.alerts import Alert, format_detected_at
-from pantau.core.catalog import Catalog
 from pantau_alerts.core.board import AlertBoard
 from pantau_alerts.core.digest import (
     agency_timezone,
@@ -28,6 +27,7 @@ from pantau_alerts.core.digest import (
     previous_local_day,
 )
 from pantau_alerts.core.routing import DeliveryStatus, Route, RoutingTable, backoff_delay
+from pantau_alerts.core.standards import CaseCatalogs
 
 __all__ = ["DeliveryDispatcher", "DeliveryFailed", "WebhookPoster"]
 
@@ -58,11 +58,11 @@ class DeliveryDispatcher:
         backoff: float = 1.0,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         concurrency: int = 8,
-        catalog: Catalog | None = None,
+        standards: CaseCatalogs | None = None,
     ) -> None:
         self.board = board
         self.routes = routes
-        self.catalog = catalog
+        self.standards = standards or CaseCatalogs(None)
         self._poster = poster
         self._record = record
         self._clock = clock
@@ -93,14 +93,15 @@ class DeliveryDispatcher:
     def send_digests(self) -> None:
         """Start yesterday's digest (agency local day) for each agency and digest route."""
         now = self._clock()
+        current = self.standards.at(now)
         agencies = {s.alert.agency for s in self.board.alerts.values()}
-        if self.catalog is not None:
-            agencies |= set(self.catalog.agencies)
+        if current is not None:
+            agencies |= set(current.agencies)
         for agency in sorted(agencies):
             routes = self.routes.digest_routes_for(agency)
             if not routes:
                 continue
-            day = previous_local_day(now, agency_timezone(self.catalog, agency))
+            day = previous_local_day(now, agency_timezone(current, agency))
             subject = digest_subject(agency, day)
             fresh = [r for r in routes if not self._known(subject, r)]
             if not fresh:
@@ -110,7 +111,7 @@ class DeliveryDispatcher:
                 self.board.cases.values(),
                 agency,
                 day,
-                self.catalog,
+                self.standards.on_day(agency, day),
                 now,
             )
             body = json.dumps(digest, ensure_ascii=False).encode()

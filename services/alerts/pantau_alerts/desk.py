@@ -33,6 +33,7 @@ from pantau_alerts.core.lifecycle import (
     parse_action,
 )
 from pantau_alerts.core.operators import Operator
+from pantau_alerts.core.standards import CaseCatalogs
 
 __all__ = ["ActionLog", "AlertDesk", "LiveHub", "LogUnavailable", "NotVisible", "UnknownAlert"]
 
@@ -128,7 +129,8 @@ class AlertDesk:
     ) -> None:
         self.board = AlertBoard()
         self.hub = LiveHub()
-        self.catalog = catalog
+        # The catalogs timelines and digests are drawn with: every version read, by case.
+        self.standards = CaseCatalogs(catalog)
         self.clock = clock
         self._log = log_port
         self._readback_timeout = readback_timeout

@@ -19,7 +19,7 @@ from prometheus_client.core import CounterMetricFamily
 from prometheus_client.registry import Collector
 
 from pantau.adapters.kafka_topics import ensure_topics
-from pantau.adapters.standards_topic import NewestStandards, StandardsFollower
+from pantau.adapters.standards_topic import StandardsFollower, log_version
 from pantau.core.catalog import Catalog, CatalogError, load_catalog
 from pantau.core.standards import StandardVersion
 from pantau.logs import configure_logging
@@ -79,7 +79,7 @@ class AlertsRuntime:
             self.follower = StandardsFollower(
                 settings.kafka_servers,
                 topics.standards,
-                NewestStandards(self.use_standards, log).take,
+                self.use_standards,
                 client_id=f"{settings.topic_prefix}alerts-standards",
             )
 
@@ -93,10 +93,10 @@ class AlertsRuntime:
             self.desk.alert_listeners.append(self.dispatcher.submit)
 
     def use_standards(self, version: StandardVersion) -> None:
-        """Draw timelines and digests with a newly published version of the standards."""
-        self.desk.catalog = version.catalog
-        if self.dispatcher is not None:
-            self.dispatcher.catalog = version.catalog
+        """Keep a version read from the standards topic: each case's timeline is drawn with the
+        version it follows, each digest with the version in force on its day."""
+        if self.desk.standards.learn(version):
+            log_version(log, version)
 
     async def follow_logs(self) -> None:
         # Re-reading after a failed start is safe: every record folds in idempotently.
@@ -152,7 +152,7 @@ class AlertsRuntime:
                 utc_now,
                 attempts=settings.webhook_attempts,
                 backoff=settings.webhook_backoff,
-                catalog=self.catalog,
+                standards=self.desk.standards,
             )
         loop = asyncio.get_running_loop()
         tasks = [loop.create_task(self.follow_logs()), loop.create_task(self.send_digests())]
@@ -186,8 +186,9 @@ def build_app(
 ) -> FastAPI:
     """The app with its Kafka reader, publisher and (when enabled) webhook dispatcher.
 
-    With `follow_standards`, timelines are drawn with the newest published version of the
-    standards as soon as it is read from the standards topic (until then with `catalog`)."""
+    With `follow_standards`, every published version of the standards is read from the
+    standards topic and each case's timeline drawn with the version it follows (until a
+    version is read, with `catalog`)."""
     runtime = AlertsRuntime(settings, routes, catalog, follow_standards)
     app = create_app(
         runtime.desk,

@@ -205,9 +205,7 @@ class StandardsBook:
         first = None if at is None else self.in_force(at)
         if first is not None:
             for candidate in self.versions:
-                if candidate.number >= first.number and candidate.catalog.service(
-                    agency, service
-                ):
+                if candidate.number >= first.number and candidate.catalog.service(agency, service):
                     return candidate
         return self.latest
 

@@ -2,10 +2,11 @@
 
 The tracker publishes the latest state of each case (compacted, keyed `<agency>|<case_id>`). Its
 exact shape is the tracker's business, so this module takes what it recognises — the `v_cases`
-columns (status, current_step, opened_at, closed_at, due_at, breached) and a list of applied
-steps under `steps`, `history`, `timeline` or `events` — and fills what is missing from the
-catalog: each step's deadline is its `sla` counted in the agency's working time from the step
-before it. A state it cannot read at all is skipped, never fatal.
+columns (status, current_step, opened_at, closed_at, due_at, breached, standard_version) and a
+list of applied steps under `steps`, `history`, `timeline` or `events` — and fills what is
+missing from the catalog it is given (that of the version of the standards the case follows):
+each step's deadline is its `sla` counted in the agency's working time from the step before it.
+A state it cannot read at all is skipped, never fatal.
 """
 
 from __future__ import annotations
@@ -59,6 +60,7 @@ class CaseSnapshot:
     breached: bool | None
     steps: tuple[StepMark, ...]
     raw: Mapping[str, Any]
+    standard_version: int | None = None  # the version of the standards the case follows
 
     @property
     def closed(self) -> bool:
@@ -142,6 +144,7 @@ def parse_case_state(key: str | None, data: bytes | str | Mapping[str, Any]) -> 
     current = raw.get("current_step")
     breached = raw.get("breached")
     status = raw.get("status")
+    version = raw.get("standard_version")
     return CaseSnapshot(
         agency=agency,
         service=service,
@@ -154,6 +157,9 @@ def parse_case_state(key: str | None, data: bytes | str | Mapping[str, Any]) -> 
         breached=bool(breached) if isinstance(breached, bool | int) else None,
         steps=steps,
         raw=raw,
+        standard_version=version
+        if isinstance(version, int) and not isinstance(version, bool) and version >= 1
+        else None,
     )
 
 
