@@ -60,8 +60,12 @@ _TABLES: tuple[tuple[str, str, str], ...] = (
         "alert_id IN (SELECT alert_id FROM {db}.alerts WHERE agency = {agency})",
     ),
     ("case_states", "ORDER BY (agency, service, case_id, version)", "agency = {agency}"),
-    ("service_standards", "ORDER BY (agency, service, loaded_at)", "agency = {agency}"),
-    ("service_steps", "ORDER BY (agency, service, step, loaded_at)", "agency = {agency}"),
+    ("service_standards", "ORDER BY (agency, service, version, loaded_at)", "agency = {agency}"),
+    (
+        "service_steps",
+        "ORDER BY (agency, service, version, step, loaded_at)",
+        "agency = {agency}",
+    ),
 )
 TABLES = tuple(name for name, _, _ in _TABLES)
 # History tables whose rows name every agency at once (a published standards version holds the

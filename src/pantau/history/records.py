@@ -113,7 +113,17 @@ STANDARD_VERSION_COLUMNS = (
     "catalog",
     "stored_at",
 )
-SERVICE_STANDARD_COLUMNS = ("agency", "service", "name", "sla", "fee_min", "fee_max", "loaded_at")
+SERVICE_STANDARD_COLUMNS = (
+    "agency",
+    "service",
+    "name",
+    "sla",
+    "fee_min",
+    "fee_max",
+    "loaded_at",
+    "version",
+    "valid_from",
+)
 SERVICE_STEP_COLUMNS = (
     "agency",
     "service",
@@ -125,6 +135,7 @@ SERVICE_STEP_COLUMNS = (
     "terminal",
     "successful",
     "loaded_at",
+    "version",
 )
 
 Row = tuple[Any, ...]
@@ -664,14 +675,25 @@ def alert_action_row(
 # --- the catalog's service standards -----------------------------------------------------------
 
 
-def standard_version_row(value: bytes, stored_at: datetime) -> Row | None:
-    """The `standards` row of a record of the standards topic, or None when it is not a valid
-    version (not one, a content hash that does not match, a catalog that does not validate)."""
+@dataclass(frozen=True)
+class TakenVersion:
+    """A version of the service standards read from the standards topic, as its rows: the
+    `standards` row and the rows of its services and steps (`service_standards`,
+    `service_steps`)."""
+
+    row: Row
+    services: list[Row]
+    steps: list[Row]
+
+
+def taken_version(value: bytes, stored_at: datetime) -> TakenVersion | None:
+    """The rows of a record of the standards topic, or None when it is not a valid version
+    (not one, a content hash that does not match, a catalog that does not validate)."""
     try:
         version = StandardVersion.from_record(value)
     except (ValueError, KeyError, TypeError, CatalogError):
         return None
-    return (
+    row = (
         version.number,
         version.content_hash,
         seconds(version.valid_from),
@@ -680,13 +702,29 @@ def standard_version_row(value: bytes, stored_at: datetime) -> Row | None:
         canonical_catalog(version.document).decode("utf-8"),
         seconds(stored_at),
     )
+    services, steps = standard_rows(
+        version.catalog, stored_at, version=version.number, valid_from=version.valid_from
+    )
+    return TakenVersion(row, services, steps)
 
 
-def standard_rows(catalog: Catalog, loaded_at: datetime) -> tuple[list[Row], list[Row]]:
-    """Rows of `service_standards` and `service_steps` for one snapshot of the catalog."""
+def standard_version_row(value: bytes, stored_at: datetime) -> Row | None:
+    """The `standards` row of a record of the standards topic, or None when it is not a valid
+    version."""
+    taken = taken_version(value, stored_at)
+    return None if taken is None else taken.row
+
+
+def standard_rows(
+    catalog: Catalog, loaded_at: datetime, version: int = 0, valid_from: datetime | None = None
+) -> tuple[list[Row], list[Row]]:
+    """Rows of `service_standards` and `service_steps` for one catalog: version `version` of
+    the published standards (valid from `valid_from`), or version 0 for the catalog a process
+    was started with when no version is published."""
     services: list[Row] = []
     steps: list[Row] = []
     loaded = seconds(loaded_at)
+    valid = seconds(valid_from) if valid_from is not None else DATETIME_MIN
     for service in catalog.services.values():
         services.append(
             (
@@ -697,6 +735,8 @@ def standard_rows(catalog: Catalog, loaded_at: datetime) -> tuple[list[Row], lis
                 service.fee.min.quantize(Decimal("0.01")),
                 service.fee.max.quantize(Decimal("0.01")),
                 loaded,
+                version,
+                valid,
             )
         )
         for index, step in enumerate(service.steps, start=1):
@@ -712,6 +752,7 @@ def standard_rows(catalog: Catalog, loaded_at: datetime) -> tuple[list[Row], lis
                     int(step.terminal),
                     int(step.is_success),
                     loaded,
+                    version,
                 )
             )
     return services, steps

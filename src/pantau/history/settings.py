@@ -58,5 +58,7 @@ class SinkSettings(CheckpointSettings):
         8003, ge=0, le=65535, description="port of the sink's /metrics (0: any free port)"
     )
     sink_load_standards: bool = Field(
-        True, description="store the catalog's service standards in ClickHouse at start"
+        True,
+        description="at start, store the catalog's service standards in ClickHouse (version 0) "
+        "and those of every stored version of the standards that has none",
     )

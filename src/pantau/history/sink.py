@@ -32,10 +32,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
 from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata, TopicPartition
 
-from pantau.core.catalog import Catalog, load_catalog
+from pantau.core.catalog import Catalog, CatalogError, load_catalog, parse_catalog
 from pantau.core.events import event_key, format_rfc3339
 from pantau.history.batches import Partition, TableBatch
 from pantau.history.chain import CaseKey, ChainHead, ChainHeads
@@ -51,14 +52,15 @@ from pantau.history.records import (
     STANDARD_VERSION_COLUMNS,
     Row,
     TakenEvent,
+    TakenVersion,
     alert_action_row,
     alert_row,
     case_state_row,
     chain_rows,
     seconds,
     standard_rows,
-    standard_version_row,
     take_event,
+    taken_version,
 )
 from pantau.history.settings import SinkSettings
 from pantau.history.sink_metrics import SinkMetrics
@@ -210,7 +212,7 @@ class HistorySink:
         table = self._tables[record.topic]
         partition: Partition = (record.topic, record.partition)
         now = self._monotonic()
-        item: TakenEvent | Row | None
+        item: TakenEvent | TakenVersion | Row | None
         value = record.value or b""
         if table == "events":
             item = take_event(
@@ -225,7 +227,7 @@ class HistorySink:
         elif table == "case_states":
             item = case_state_row(value, record.key, record.timestamp, record.offset, self._now())
         elif table == "standards":
-            item = standard_version_row(value, self._now())
+            item = taken_version(value, self._now())
         else:
             item = alert_action_row(value, record.key, record.timestamp, self._now())
         if item is None:
@@ -266,12 +268,22 @@ class HistorySink:
                 self._heads.put(case, head)
                 if self._checkpoints is not None:
                     self._checkpoints.note(case, head)
+        elif table == "standards":
+            # A version's services and steps first: once its `standards` row is stored and its
+            # offset committed, the views that judge cases by it find them (a retry stores
+            # them again, which the views show once).
+            versions: list[TakenVersion] = batch.items
+            services = [row for taken in versions for row in taken.services]
+            steps = [row for taken in versions for row in taken.steps]
+            self._store.insert("service_standards", SERVICE_STANDARD_COLUMNS, services)
+            self._store.insert("service_steps", SERVICE_STEP_COLUMNS, steps)
+            rows = [taken.row for taken in versions]
+            self._store.insert(table, STANDARD_VERSION_COLUMNS, rows)
         else:
             columns = {
                 "alerts": ALERT_COLUMNS,
                 "case_states": CASE_STATE_COLUMNS,
                 "alert_actions": ALERT_ACTION_COLUMNS,
-                "standards": STANDARD_VERSION_COLUMNS,
             }[table]
             rows = batch.items
             self._store.insert(table, columns, rows)
@@ -431,10 +443,32 @@ def build_consumer(settings: SinkSettings, listener: _Rebalance) -> ThreadedCons
 
 
 def store_standards(store: ClickHouseHistory, catalog: Catalog, now: datetime) -> None:
-    """Record the catalog's service standards, so auditors' views can compare against them."""
+    """Record the sink's own catalog as version 0 of the service standards (what cases judged
+    while no version was published are compared against), and the services and steps of every
+    stored version that has none yet (versions stored before the table had versions)."""
     services, steps = standard_rows(catalog, now)
     store.insert("service_standards", SERVICE_STANDARD_COLUMNS, services)
     store.insert("service_steps", SERVICE_STEP_COLUMNS, steps)
+    for table, columns, part in (
+        ("service_standards", SERVICE_STANDARD_COLUMNS, 0),
+        ("service_steps", SERVICE_STEP_COLUMNS, 1),
+    ):
+        missing = store.query(
+            "SELECT version, argMax(valid_from, stored_at), argMax(catalog, stored_at) "
+            f"FROM standards WHERE version NOT IN (SELECT version FROM {table}) "
+            "GROUP BY version ORDER BY version"
+        )
+        for number, valid_from, document in missing:
+            try:
+                catalog_of = parse_catalog(orjson.loads(document), f"standards version {number}")
+            except (ValueError, CatalogError) as error:
+                log.error("standards version %d in ClickHouse does not validate: %s", number, error)
+                continue
+            rows = standard_rows(
+                catalog_of, now, version=number, valid_from=valid_from.replace(tzinfo=UTC)
+            )
+            store.insert(table, columns, rows[part])
+            log.info("stored the %s of standards version %d", table.replace("_", " "), number)
 
 
 def quiet_collector() -> None:

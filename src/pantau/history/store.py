@@ -107,6 +107,15 @@ class ClickHouseHistory:
                     values[index] = epoch_seconds(values[index])
         self.insert_columns(table, columns, values)
 
+    def query(self, sql: str, params: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
+        """The rows of one query; raises on any failure."""
+        try:
+            rows: list[tuple[Any, ...]] = self._client.execute(sql, params)
+        except BaseException:
+            self._client.disconnect()
+            raise
+        return rows
+
     def _server_in_utc(self) -> bool:
         """True once connected to a server whose time zone is UTC, where a naive UTC datetime
         and its seconds since the epoch are the same `DateTime` (elsewhere the driver's own

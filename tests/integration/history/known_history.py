@@ -28,13 +28,14 @@ from pantau.history.records import (
     SERVICE_STEP_COLUMNS,
     STANDARD_VERSION_COLUMNS,
     AcceptedEvent,
+    TakenVersion,
     alert_action_row,
     alert_row,
     case_state_row,
     event_row,
     receipt_bytes,
     standard_rows,
-    standard_version_row,
+    taken_version,
 )
 from pantau.settings import SAMPLE_CATALOG
 
@@ -271,9 +272,10 @@ def case_state_rows() -> list[tuple[Any, ...]]:
 JUDGED_BY_VERSION_2 = "PBG-1"
 
 
-def standard_version_rows() -> list[tuple[Any, ...]]:
-    """The `standards` rows: the sample catalog as version 1 (stored twice, as after a retried
-    insert) and, with PBG's limit shortened, as version 2."""
+def standard_versions() -> list[TakenVersion]:
+    """The sample catalog as version 1 (stored twice, as after a retried insert) and, with
+    PBG's limit shortened, as version 2: each with its services and steps, as the sink stores
+    them."""
     _catalog, documents = load_catalog_documents(SAMPLE_CATALOG)
     first = canonical_document(documents)
     second = json.loads(json.dumps(first))
@@ -285,10 +287,15 @@ def standard_version_rows() -> list[tuple[Any, ...]]:
         version = new_version(
             number, document, valid_from=published, published_by=by, published_at=published
         )
-        row = standard_version_row(version.to_record(), STORED_AT)
-        assert row is not None
-        rows.append(row)
+        taken = taken_version(version.to_record(), STORED_AT)
+        assert taken is not None
+        rows.append(taken)
     return [*rows, rows[0]]
+
+
+def standard_version_rows() -> list[tuple[Any, ...]]:
+    """The `standards` rows of `standard_versions`."""
+    return [taken.row for taken in standard_versions()]
 
 
 def load(engine: Any) -> None:
@@ -301,3 +308,6 @@ def load(engine: Any) -> None:
     engine.insert("alert_actions", ALERT_ACTION_COLUMNS, action_rows())
     engine.insert("case_states", CASE_STATE_COLUMNS, case_state_rows())
     engine.insert("standards", STANDARD_VERSION_COLUMNS, standard_version_rows())
+    for taken in standard_versions():
+        engine.insert("service_standards", SERVICE_STANDARD_COLUMNS, taken.services)
+        engine.insert("service_steps", SERVICE_STEP_COLUMNS, taken.steps)
