@@ -109,6 +109,29 @@ def test_in_force_is_the_newest_version_whose_valid_from_has_come() -> None:
     assert StandardsBook().in_force(CHANGE) is None
 
 
+def test_a_reader_shows_a_case_against_the_version_it_follows() -> None:
+    """What the status page and the alerts service show a case against: the version its state
+    or alert records; without one, the version in force when it opened (or the first later one
+    that has its service); without a time, or a version the book lacks and no time, the newest."""
+    with_siup = document()
+    siup = copy.deepcopy(with_siup["services"][0])
+    siup["code"] = "siup"
+    with_siup["services"].append(siup)
+    v1 = version(1, document())
+    v2 = version(2, with_siup, valid_from=CHANGE)
+    v3 = version(3, with_siup, valid_from=CHANGE + timedelta(days=30))
+    standards = book(v1, v2, v3)
+    before = CHANGE - timedelta(days=1)
+    assert standards.followed(AGENCY, "sku", 1, CHANGE + timedelta(days=40)) == v1
+    assert standards.followed(AGENCY, "sku", None, before) == v1
+    assert standards.followed(AGENCY, "sku", None, CHANGE) == v2
+    assert standards.followed(AGENCY, "siup", None, before) == v2  # brought by version 2
+    assert standards.followed(AGENCY, "sku", 9, before) == v1  # unknown version: by its time
+    assert standards.followed(AGENCY, "sku", None, None) == v3
+    assert standards.followed(AGENCY, "nib", None, before) == v3  # no version has it
+    assert StandardsBook().followed(AGENCY, "sku", 1, before) is None
+
+
 def test_a_record_round_trips_and_a_tampered_one_is_refused() -> None:
     """A version read back from its record equals the published one; a record whose catalog
     no longer matches its content hash, or whose catalog is broken, is not a version."""

@@ -176,8 +176,8 @@ def log_version(logger: logging.Logger, version: StandardVersion) -> None:
 
 class NewestStandards:
     """The book as read so far, for a process that works with the newest catalog (the intake
-    checks events against it, the alerts service draws timelines with it): `take` a version
-    read from the topic; `on_newest` is called when it is the newest one."""
+    checks events against it): `take` a version read from the topic; `on_newest` is called
+    when it is the newest one."""
 
     def __init__(
         self,
