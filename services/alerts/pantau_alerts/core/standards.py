@@ -51,8 +51,9 @@ class CaseCatalogs:
 
     def of_alert(self, alert: Alert, case: CaseSnapshot | None) -> Catalog | None:
         """The catalog an alert's case is drawn with: the version the alert was judged by;
-        without one (a cross-case rule, a report), the version its case follows; else the one
-        in force when what the alert is about happened (or its case opened), else the newest."""
+        without one (a citizen's report, an alert raised before versions), the version its case
+        follows; else the one in force when what the alert is about happened (or its case
+        opened), else the newest."""
         recorded = alert.standard_version
         if recorded is None and case is not None:
             recorded = case.standard_version
