@@ -247,6 +247,54 @@ def test_every_version_is_kept_and_the_one_in_force_is_shown_as_the_standard(
     assert [count for _, count in counts] == [counts[0][1]] * 4
 
 
+def test_rows_stored_before_migration_0007_become_version_0(engine: Engine) -> None:
+    """A database at migration 0006 holding a catalog snapshot (no version columns yet) is
+    migrated: its rows are version 0, and the in-force views and v_step_durations still give
+    their limits to a case that follows no published version."""
+    database = f"pantau_upgrade_{uuid.uuid4().hex[:8]}"
+    migrations = load_migrations()
+    assert [m.version for m in migrations].index("0007") == 6
+    apply_migrations(engine, database, migrations[:6], report=lambda _: None)
+    try:
+        services, steps = standard_rows(load_catalog(SAMPLE_CATALOG), STORED_AT)
+        old_services = SERVICE_STANDARD_COLUMNS[:-2]  # without version, valid_from
+        old_steps = SERVICE_STEP_COLUMNS[:-1]  # without version
+        engine.insert(
+            f"`{database}`.service_standards",
+            old_services,
+            [row[: len(old_services)] for row in services],
+        )
+        engine.insert(
+            f"`{database}`.service_steps", old_steps, [row[: len(old_steps)] for row in steps]
+        )
+        events, _ = tracked()
+        accepted = AcceptedEvent(events[0], canonical_bytes(events[0]), events[0].occurred_at, 0, 0)
+        extended = ChainHead.empty().extended(
+            events[0].event_id, accepted.canonical, receipt_bytes(accepted)
+        )
+        assert extended is not None
+        engine.insert(
+            f"`{database}`.events", EVENT_COLUMNS, [event_row(accepted, extended[1], STORED_AT)]
+        )
+        assert apply_migrations(engine, database, migrations, report=lambda _: None) == ["0007"]
+        in_force = engine.rows(
+            f"SELECT version, sla FROM `{database}`.v_service_standards "
+            f"WHERE agency = '{KM}' AND service = 'pbg'"
+        )
+        assert in_force == [("0", "28 working_days")]
+        step = engine.rows(
+            f"SELECT version, sla FROM `{database}`.v_service_steps "
+            f"WHERE agency = '{KM}' AND service = 'pbg' AND step = 'verified'"
+        )
+        assert step == [("0", "3 working_days")]
+        durations = engine.rows(
+            f"SELECT case_id, step, standard_version FROM `{database}`.v_step_durations"
+        )
+        assert durations == [("PBG-OLD", "submitted", "0")]
+    finally:
+        engine.execute(f"DROP DATABASE IF EXISTS `{database}`")
+
+
 # --- the sink itself ---------------------------------------------------------------------------
 
 
