@@ -34,6 +34,7 @@ from pantau.history.records import (
     case_state_row,
     event_row,
     receipt_bytes,
+    seconds,
     standard_rows,
     taken_version,
 )
@@ -298,6 +299,35 @@ def standard_version_rows() -> list[tuple[Any, ...]]:
     return [taken.row for taken in standard_versions()]
 
 
+ERASURE_COLUMNS = (
+    "erasure_id",
+    "erased_at",
+    "erased_by",
+    "why",
+    "scope",
+    "applicant_key",
+    "data_keys",
+    "stored_at",
+)
+
+
+def erasure_rows() -> list[tuple[Any, ...]]:
+    """One applicant's erasure, recorded twice (the command run again), naming a data key no
+    stored event uses: `v_erasures` shows it once and `v_personal_data` marks nothing erased."""
+    erased_at = datetime(2026, 11, 20, 3, 0)
+    row = (
+        "erasure-1",
+        erased_at,
+        "dpo@kota-malang",
+        "applicant's request under UU PDP",
+        "applicant",
+        "a1:" + "0" * 64,
+        ["dk-never-used"],
+    )
+    stored = seconds(STORED_AT)
+    return [(*row, stored), (*row, stored + timedelta(seconds=1))]
+
+
 def load(engine: Any) -> None:
     """Insert the whole known history (and the sample catalog's standards) into an engine."""
     services, steps = standard_rows(load_catalog(SAMPLE_CATALOG), STORED_AT)
@@ -308,6 +338,7 @@ def load(engine: Any) -> None:
     engine.insert("alert_actions", ALERT_ACTION_COLUMNS, action_rows())
     engine.insert("case_states", CASE_STATE_COLUMNS, case_state_rows())
     engine.insert("standards", STANDARD_VERSION_COLUMNS, standard_version_rows())
+    engine.insert("erasures", ERASURE_COLUMNS, erasure_rows())
     for taken in standard_versions():
         engine.insert("service_standards", SERVICE_STANDARD_COLUMNS, taken.services)
         engine.insert("service_steps", SERVICE_STEP_COLUMNS, taken.steps)
