@@ -11,6 +11,7 @@ from clickhouse_driver.errors import Error as ClickHouseError
 from pantau.adapters.clickhouse_schema import apply_migrations, apply_replicated, load_migrations
 from pantau.adapters.kafka_topics import contract_topics, ensure_topics
 from pantau.adapters.key_store import personal_data_topics
+from pantau.history.auditors import refresh_agency_databases
 from pantau.history.store import connect
 from pantau.settings import CommonSettings
 
@@ -38,10 +39,13 @@ def bootstrap(settings: CommonSettings, *, kafka: bool = True, clickhouse: bool 
             connect(target, timeout=5, server=server, send_receive_timeout=60) for server in servers
         ]
         try:
+            migrations = load_migrations()
             if target.replicated:
-                apply_replicated(clients, target.database, load_migrations())
+                apply_replicated(clients, target.database, migrations)
             else:
-                apply_migrations(clients[0], target.database, load_migrations())
+                versions = apply_migrations(clients[0], target.database, migrations)
+                applied = [m for m in migrations if m.version in versions]
+                refresh_agency_databases(clients[0], target.database, applied, print)
         finally:
             for client in clients:
                 client.disconnect()

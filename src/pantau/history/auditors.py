@@ -25,14 +25,14 @@ import os
 import re
 import secrets
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pydantic import Field
 
-from pantau.adapters.clickhouse_schema import load_migrations
+from pantau.adapters.clickhouse_schema import Migration, load_migrations
 from pantau.settings import REPO_DIR, CommonSettings
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
@@ -113,13 +113,103 @@ def copy_statements(database: str, agency: str) -> tuple[list[str], list[str]]:
         backfill.append(
             f"INSERT INTO `{scoped}`.{table} SELECT * FROM `{database}`.{table} WHERE {where}"
         )
-    for migration in load_migrations():
+    create += view_statements(scoped, load_migrations())
+    return create, backfill
+
+
+@dataclass(frozen=True)
+class Column:
+    """A column of a table as `system.columns` describes it."""
+
+    name: str
+    type: str
+    default_kind: str = ""  # DEFAULT, MATERIALIZED, ALIAS or empty
+    default_expression: str = ""
+
+
+def missing_column_statements(
+    copy: str, source: Sequence[Column], present: Collection[str]
+) -> list[str]:
+    """The `ALTER`s that give an agency copy's storage (`copy`, quoted) the columns a migration
+    added to its history table since the copy was made, in the table's order. A copy selects
+    `*` from its table: without them, every insert into the table would fail on 18.16."""
+    statements = []
+    for column in source:
+        if column.name in present or column.default_kind in ("MATERIALIZED", "ALIAS"):
+            continue
+        default = f" DEFAULT {column.default_expression}" if column.default_kind else ""
+        statements.append(f"ALTER TABLE {copy} ADD COLUMN `{column.name}` {column.type}{default}")
+    return statements
+
+
+def view_statements(scoped: str, migrations: Sequence[Migration]) -> list[str]:
+    """The statements of `migrations` that (re)define the auditors' views, for an agency
+    database (those reading an unscoped table are left out, as at its creation)."""
+    found = []
+    for migration in migrations:
         for statement in migration.statements(scoped):
             if _READS_UNSCOPED.search(statement):
                 continue
             if statement.upper().startswith("CREATE VIEW") or _DROPS_VIEW.match(statement):
-                create.append(statement)
-    return create, backfill
+                found.append(statement)
+    return found
+
+
+def agency_databases(client: Any, database: str) -> list[str]:
+    """The agency databases made for `database` in database mode (they hold its copies)."""
+    rows = client.execute(
+        "SELECT database FROM system.tables WHERE startsWith(database, %(prefix)s) "
+        "AND name = 'events' AND engine = 'MaterializedView' ORDER BY database",
+        {"prefix": f"{database}__"},
+    )
+    return [str(name) for (name,) in rows]
+
+
+def _columns(client: Any, database: str, table: str) -> list[Column]:
+    rows = client.execute(
+        "SELECT name, type, default_kind, default_expression FROM system.columns "
+        "WHERE database = %(database)s AND table = %(table)s",
+        {"database": database, "table": table},
+    )
+    return [Column(str(n), str(t), str(k), str(e)) for n, t, k, e in rows]
+
+
+def _storage_of(client: Any, scoped: str, table: str) -> str | None:
+    """The table an agency copy stores its rows in: `.inner.<copy>` (18.16 and Ordinary
+    databases) or `.inner_id.<uuid>` (Atomic databases of current ClickHouse)."""
+    for name in (f".inner.{table}",):
+        if _columns(client, scoped, name):
+            return name
+    rows = client.execute(
+        "SELECT toString(uuid) FROM system.tables WHERE database = %(db)s AND name = %(name)s",
+        {"db": scoped, "name": table},
+    )
+    if rows and _columns(client, scoped, f".inner_id.{rows[0][0]}"):
+        return f".inner_id.{rows[0][0]}"
+    return None
+
+
+def refresh_agency_databases(
+    client: Any, database: str, applied: Sequence[Migration], report: Callable[[str], None]
+) -> None:
+    """Bring every agency database of `database` up to its schema after migrations: the
+    columns added to the history tables reach the copies' storage (so inserts keep working),
+    and the views the `applied` migrations (re)define are (re)defined in it too."""
+    for scoped in agency_databases(client, database):
+        changes = 0
+        for table in TABLES:
+            storage = _storage_of(client, scoped, table)
+            if storage is None:
+                continue
+            present = {column.name for column in _columns(client, scoped, storage)}
+            source = _columns(client, database, table)
+            for statement in missing_column_statements(f"`{scoped}`.`{storage}`", source, present):
+                client.execute(statement)
+                changes += 1
+        for statement in view_statements(scoped, applied):
+            client.execute(statement)
+            changes += 1
+        report(f"clickhouse {scoped}: agency copies brought up to date ({changes} statements)")
 
 
 def users_xml(name: str, password: str, scoped: str) -> str:
