@@ -10,6 +10,7 @@ and a step handed on again is dropped, whenever it comes.
 
 from __future__ import annotations
 
+import itertools
 import random
 import zlib
 from datetime import UTC, datetime, timedelta
@@ -37,11 +38,13 @@ from pantau_tracker.domain.batches import (
 )
 from pantau_tracker.domain.decoded import DecodedTable
 from pantau_tracker.domain.ordering import (
+    BACKLOG_BEHIND,
     END_OF_TIME,
     PROGRESS_KEY,
     StepOrder,
     micros,
     progress_value,
+    reading_backlog,
     source_progress,
 )
 from pantau_tracker.domain.rulebook import STATEFUL_RULES, case_step_from_dict
@@ -71,8 +74,6 @@ def catalog() -> Catalog:
 def sources(catalog: Catalog) -> dict[int, list[Entry]]:
     """The steps the tracker hands on from each of twelve partitions, in offset order, for 300
     simulated cases with every cross-case anomaly planted."""
-    standards = Standards(catalog, TrackerPolicy())
-    cases = DecodedTable(DictTable(), decode_state, encode_state, size=100_000)
     simulation = Simulation(
         catalog,
         seed=20,
@@ -81,6 +82,14 @@ def sources(catalog: Catalog) -> dict[int, list[Entry]]:
         anomaly_rate=0.5,
         rules=CROSS_CASE_RULES,
     )
+    return _handed_on(catalog, simulation)
+
+
+def _handed_on(catalog: Catalog, simulation: Simulation) -> dict[int, list[Entry]]:
+    """The steps a tracker hands on from each of twelve partitions for a simulation's events,
+    each received when the simulation sends it."""
+    standards = Standards(catalog, TrackerPolicy())
+    cases = DecodedTable(DictTable(), decode_state, encode_state, size=100_000)
     offsets = dict.fromkeys(range(PARTITIONS), 0)
     fold = CaseBatch(catalog, standards, cases)
     for emission in simulation:
@@ -181,7 +190,10 @@ class Rules:
 
 
 def _interleaved(
-    sources: dict[int, list[Entry]], rng: random.Random, report_every: float
+    sources: dict[int, list[Entry]],
+    rng: random.Random,
+    report_every: float,
+    lateness: timedelta = LATENESS,
 ) -> list[tuple[bytes, bytes, int]]:
     """The records the rules read: the sources' steps in a random interleaving that keeps each
     source's order, with progress reports as a tracker sends them (latest occurred_at applied,
@@ -206,7 +218,7 @@ def _interleaved(
                 for p in sources
                 if (
                     at := source_progress(
-                        caught_up=False, latest_occurred=latest.get(p), now=now, lateness=LATENESS
+                        caught_up=False, latest_occurred=latest.get(p), now=now, lateness=lateness
                     )
                 )
                 is not None
@@ -429,3 +441,72 @@ def test_a_step_dated_after_its_receipt_waits_only_for_its_receipt(
     assert order.held() == 1
     _fold(order, tables, port, _record(progress={0: wib(24), 1: wib(24)}), scenario_catalog)
     assert order.held() == 0
+
+
+def test_a_source_read_from_a_backlog_reports_with_the_backlog_lateness() -> None:
+    """A partition with more to read whose latest record was received more than
+    BACKLOG_BEHIND ago is read from a backlog; one keeping up, or read to its end, is not."""
+    now = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
+    old = now - BACKLOG_BEHIND - timedelta(seconds=1)
+    fresh = now - BACKLOG_BEHIND + timedelta(seconds=1)
+    assert reading_backlog(caught_up=False, latest_received=old, now=now)
+    assert not reading_backlog(caught_up=False, latest_received=fresh, now=now)
+    assert not reading_backlog(caught_up=True, latest_received=old, now=now)
+    assert not reading_backlog(caught_up=False, latest_received=None, now=now)
+
+
+# --- a backlog whose agencies sent steps days out of order ------------------------------------
+
+BACKLOG_LATENESS = timedelta(days=7)
+
+
+@pytest.fixture(scope="module")
+def backlog_sources(catalog: Catalog) -> dict[int, list[Entry]]:
+    """Every rule planted, as `pantau simulate` sends a history: some agencies send steps hours
+    or days after later ones (late uploads, backdated entries), so each partition's own steps are
+    out of event-time order by far more than the live lateness."""
+    simulation = Simulation(
+        catalog, seed=11, start=datetime(2026, 8, 2, 5, 0, tzinfo=UTC), cases=300, anomaly_rate=0.4
+    )
+    return _handed_on(catalog, simulation)
+
+
+def _judged(catalog: Catalog, records: list[tuple[bytes, bytes, int]], rng: random.Random) -> Rules:
+    rules = Rules(catalog)
+    first = 0
+    while first < len(records):
+        size = rng.choice([1, 7, 100, 2000])
+        rules.batch(records[first : first + size])
+        first += size
+    return rules
+
+
+def test_a_backlog_read_with_the_backlog_lateness_is_judged_alike_in_any_interleaving(
+    catalog: Catalog, backlog_sources: dict[int, list[Entry]]
+) -> None:
+    """With the live lateness, whether a step sent far out of order came after a progress report
+    (and so was judged on arrival, against whatever had been released by then) depends on the
+    interleaving. With the backlog lateness, every interleaving gives the alerts of the
+    event-time fold, and no step comes late."""
+    disorder = max(
+        latest - _occurred(raw)
+        for entries in backlog_sources.values()
+        for latest, (_, _, raw) in zip(
+            itertools.accumulate((_occurred(raw) for _, _, raw in entries), max),
+            entries,
+            strict=True,
+        )
+    )
+    assert timedelta(hours=1) < disorder < BACKLOG_LATENESS
+    expected, _ = _sorted_fold(catalog, backlog_sources)
+    live_late = []
+    for seed in range(6):
+        rng = random.Random(seed)
+        records = _interleaved(backlog_sources, rng, 0.3, lateness=timedelta(seconds=120))
+        live_late.append(_judged(catalog, records, rng).late)
+        rng = random.Random(seed)
+        records = _interleaved(backlog_sources, rng, 0.3, lateness=BACKLOG_LATENESS)
+        backlog = _judged(catalog, records, rng)
+        assert backlog.late == 0
+        assert {alert.to_json_bytes() for alert in backlog.alerts} == expected
+    assert max(live_late) > 0, live_late  # the live lateness leaves it to the timing

@@ -79,6 +79,7 @@ from pantau_tracker.domain.ordering import (
     StepOrder,
     micros,
     progress_value,
+    reading_backlog,
     source_progress,
 )
 from pantau_tracker.domain.records import Rejection, dlq_value
@@ -143,7 +144,11 @@ class Tracker:
         # applied, both known only once its hand-overs went out (the progress reports).
         self._next_offset: dict[int, int] = {}
         self._latest_occurred: dict[int, datetime] = {}
+        self._latest_received: dict[int, datetime] = {}  # the latest Kafka time applied
         self._lateness = timedelta(seconds=settings.tracker_allowed_lateness_s)
+        self._backlog_lateness = max(
+            self._lateness, timedelta(seconds=settings.tracker_backlog_lateness_s)
+        )
         self._handed_latest: datetime | None = None  # latest occurred_at handed on
         self._handed_since_report = False
         self._reported: tuple[datetime, bool] | None = None  # when; whether all were read
@@ -316,6 +321,7 @@ class Tracker:
         now: datetime | None = None
         events: dict[int, int] = {}
         checks: dict[int, int] = {}
+        received: dict[int, datetime] = {}
         for record in batch:
             message = record.message
             if message.topic == clock_topic:
@@ -332,6 +338,9 @@ class Tracker:
                 )
             received_at = datetime.fromtimestamp(message.timestamp, UTC)
             fold.event(message.key, message.value, message.partition, message.offset, received_at)
+            known = received.get(message.partition)
+            if known is None or received_at > known:
+                received[message.partition] = received_at
         outcome = fold.finish()
         await self._publish_cases(outcome)
         if outcome.hand_overs:
@@ -344,6 +353,7 @@ class Tracker:
             known = self._latest_occurred.get(partition)
             if known is None or latest > known:
                 self._latest_occurred[partition] = latest
+        self._latest_received.update(received)
         for record in batch:
             message = record.message
             if message.topic != clock_topic:
@@ -484,6 +494,7 @@ class Tracker:
             self.cases.forget()
         self._next_offset.clear()
         self._latest_occurred.clear()
+        self._latest_received.clear()
         if self.order is not None:
             self.order.forget()
             self._order_stale = True
@@ -569,11 +580,16 @@ class Tracker:
                 next_offset = consumer._committed_offset.get(tp) or 0
             caught_up = end is not None and next_offset >= int(end)
             everything_read = everything_read and caught_up
+            backlog = reading_backlog(
+                caught_up=caught_up,
+                latest_received=self._latest_received.get(tp.partition),
+                now=now,
+            )
             at = source_progress(
                 caught_up=caught_up,
                 latest_occurred=self._latest_occurred.get(tp.partition),
                 now=now,
-                lateness=self._lateness,
+                lateness=self._backlog_lateness if backlog else self._lateness,
             )
             if at is not None:
                 progress[tp.partition] = at

@@ -63,6 +63,14 @@ class TrackerSettings(CommonSettings):
         description="seconds the cross-case rules wait for earlier steps from other partitions "
         "before judging a step (event-time order); a step later than that is judged on arrival",
     )
+    tracker_backlog_lateness_s: float = Field(
+        7 * 86_400,
+        ge=0,
+        le=90 * 86_400,
+        description="the allowed lateness while a partition is read from a backlog (a replay, "
+        "a catch-up after an outage): steps its agency sent up to this much out of order are "
+        "still judged in event-time order, whatever the timing of the read",
+    )
     tracker_timer_interval_s: float = Field(
         1.0, gt=0, le=5, description="seconds between deadline timer ticks"
     )

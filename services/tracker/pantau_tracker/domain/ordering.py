@@ -86,6 +86,25 @@ def source_progress(
     return micros(min(latest_occurred, now) - lateness)
 
 
+# A source still reading records received longer ago than this is reading a backlog.
+BACKLOG_BEHIND = timedelta(seconds=10)
+
+
+def reading_backlog(*, caught_up: bool, latest_received: datetime | None, now: datetime) -> bool:
+    """True when a source partition is read from a backlog: it has more to read, and the
+    latest record applied was received more than `BACKLOG_BEHIND` before `now` (a replay, or
+    a catch-up after an outage; a worker keeping up reads records seconds old).
+
+    Its progress is then reported with the backlog lateness: how far the source has come is
+    known from the data alone, so a step its agency sent hours out of order is still judged
+    in event-time order; with the live lateness, whether such a step came after a progress
+    report (and so was judged on arrival) would depend on the timing of the read.
+    """
+    if caught_up or latest_received is None:
+        return False
+    return now - latest_received > BACKLOG_BEHIND
+
+
 def progress_value(progress: Mapping[int, int]) -> bytes:
     """A record of the oversight topic that only reports the progress of source partitions."""
     return orjson.dumps({"steps": [], "progress": {str(p): at for p, at in progress.items()}})
