@@ -47,6 +47,7 @@ from pantau.core.alerts import Rule
 from pantau.core.catalog import Catalog, Service, Step
 from pantau.core.durations import Duration, DurationUnit
 from pantau.core.events import ASSESSED_AMOUNT, Event
+from pantau.core.oversight_policy import ClockResetPolicy
 from pantau.core.rule_table import RULES, Kind, Table, rules_of
 from pantau.core.working_time import ClockStop, WorkingCalendar
 from pantau.traffic.crowd import Crowd, OfficerKind, QueueKey, Wait
@@ -433,25 +434,8 @@ class Simulation:
             if _is_staff(service, step, named) and _off_hours(calendar, at, policy):
                 raised.add(Rule.TIME_OFF_HOURS)
             if step.clock == "stop" and policy.clock_reset.enabled:
-                rule = policy.clock_reset
-                if len(stops) + 1 > rule.max_stops:
+                if _clock_stop_abused(draft, policy.clock_reset, event, opened, stops, awaiting):
                     raised.add(Rule.SLA_CLOCK_RESET_ABUSE)
-                if rule.reason_required and not (event.reason or "").strip():
-                    raised.add(Rule.SLA_CLOCK_RESET_ABUSE)
-                limits = [(since, name) for name, since in awaiting.items()]
-                if opened is not None and service.sla is not None:
-                    limits.append((opened, ""))
-                for since, name in limits:
-                    sla = service.sla if not name else _sla_of(service, name)
-                    assert sla is not None
-                    due = calendar.deadline(since, sla, stops)
-                    if due is None or due <= at:
-                        continue
-                    total = calendar.elapsed(since, due, sla.unit, stops)
-                    left = calendar.elapsed(at, due, sla.unit, stops)
-                    # A little above the threshold: a stop on its edge is not honest enough.
-                    if total.total_seconds() > 0 and left / total <= rule.late_fraction + 0.05:
-                        raised.add(Rule.SLA_CLOCK_RESET_ABUSE)
                 stops.append(ClockStop(at))
             elif step.clock == "resume":
                 if stops and stops[-1].resumed_at is None:
@@ -794,6 +778,38 @@ def _walk(service: Service, rng: random.Random, *, happy: bool = False) -> list[
     raise RuntimeError(f"no complete path found through {service.agency}/{service.code}")
 
 
+def _clock_stop_abused(
+    draft: Draft,
+    rule: ClockResetPolicy,
+    event: Event,
+    opened: datetime | None,
+    stops: list[ClockStop],
+    awaiting: dict[str, datetime],
+) -> bool:
+    """Whether a clock stop may read as `sla.clock_reset_abuse`: one stop too many, a stop
+    without its reason, or a stop near the end of a limit still running."""
+    service, calendar, at = draft.service, draft.calendar, event.occurred_at
+    if len(stops) + 1 > rule.max_stops:
+        return True
+    if rule.reason_required and not (event.reason or "").strip():
+        return True
+    limits = [(since, name) for name, since in awaiting.items()]
+    if opened is not None and service.sla is not None:
+        limits.append((opened, ""))
+    for since, name in limits:
+        sla = service.sla if not name else _sla_of(service, name)
+        assert sla is not None
+        due = calendar.deadline(since, sla, stops)
+        if due is None or due <= at:
+            continue
+        total = calendar.elapsed(since, due, sla.unit, stops)
+        left = calendar.elapsed(at, due, sla.unit, stops)
+        # A little above the threshold: a stop on its edge is not honest enough.
+        if total.total_seconds() > 0 and left / total <= rule.late_fraction + 0.05:
+            return True
+    return False
+
+
 def _stop_steps(service: Service) -> set[str]:
     return {step.code for step in service.steps if step.clock == "stop"}
 
@@ -844,39 +860,10 @@ def _timeline(
             if at is None:
                 return None
         else:
-            # Once a planted delay has spent the case clock, only the step slas still bind.
-            running = bound is not None and bound > before + 2 * MARGIN
-            limits = [bound] if running else []
-            awaited = {code.code} | service.allowed_after(previous.code)
-            if previous.clock is not None:
-                # A reader may still await what was due after the step before the clock stop.
-                awaited |= service.allowed_after(last_work_step)
-            for candidate in awaited:
-                pending = service.step(candidate)
-                if pending is not None and pending.sla is not None:
-                    # "From the step before it": the event before, or the last working step
-                    # before a clock stop; a clean case meets both readings.
-                    limits.append(calendar.deadline(before, pending.sla, stops))
-                    limits.append(calendar.deadline(last_work, pending.sla, stops))
-            limit = min((x for x in limits if x is not None), default=None)
-            if limit is None:
-                limit = before + timedelta(days=5)
+            awaited_from = (before, last_work, last_work_step)
+            limit = _waiting_limit(service, calendar, previous, code, awaited_from, bound, stops)
             how = special.get(index)
-            found: datetime | None
-            if how is None:
-                found = _place(service, calendar, code, before, limit, rng)
-            elif how[0] == "at":
-                found = how[1] if how[1] > before else None
-            elif how[0] == "fast":
-                found = _advance(calendar, before, _minimum(service, code) * how[1], True, rng)
-            else:  # off hours: the work of that day done in the evening instead
-                honest = _place(service, calendar, code, before, limit, rng)
-                found = None
-                if honest is not None:
-                    evening = honest.astimezone(calendar.tz).replace(
-                        hour=19, minute=rng.randint(0, 59), second=rng.randint(0, 59)
-                    )
-                    found = evening if evening > before else None
+            found = _placed(service, calendar, code, before, limit, how, rng)
             if found is None or (how is not None and how[0] != "fast" and found > limit - MARGIN):
                 return None  # a deadline would pass while the case waits for it
             at = found
@@ -886,6 +873,65 @@ def _timeline(
         elif code.clock is None:
             last_work, last_work_step = at, code.code
     return times
+
+
+def _waiting_limit(
+    service: Service,
+    calendar: WorkingCalendar,
+    previous: Step,
+    code: Step,
+    awaited_from: tuple[datetime, datetime, str],
+    bound: datetime | None,
+    stops: list[ClockStop],
+) -> datetime:
+    """The earliest deadline the step after `previous` must meet: the case's `bound` while it
+    still runs, and the limit of every step a reader may await from the step before or the last
+    working step (`awaited_from`: the time before, the last working step's time and code)."""
+    before, last_work, last_work_step = awaited_from
+    # Once a planted delay has spent the case clock, only the step slas still bind.
+    running = bound is not None and bound > before + 2 * MARGIN
+    limits = [bound] if running else []
+    awaited = {code.code} | service.allowed_after(previous.code)
+    if previous.clock is not None:
+        # A reader may still await what was due after the step before the clock stop.
+        awaited |= service.allowed_after(last_work_step)
+    for candidate in awaited:
+        pending = service.step(candidate)
+        if pending is not None and pending.sla is not None:
+            # "From the step before it": the event before, or the last working step
+            # before a clock stop; a clean case meets both readings.
+            limits.append(calendar.deadline(before, pending.sla, stops))
+            limits.append(calendar.deadline(last_work, pending.sla, stops))
+    limit = min((x for x in limits if x is not None), default=None)
+    return before + timedelta(days=5) if limit is None else limit
+
+
+def _placed(
+    service: Service,
+    calendar: WorkingCalendar,
+    code: Step,
+    before: datetime,
+    limit: datetime,
+    how: Special | None,
+    rng: random.Random,
+) -> datetime | None:
+    """When the step `code` happens after `before`: honest work within `limit`, or as the
+    special plan `how` says (at a given time, too fast, or in the evening)."""
+    if how is None:
+        return _place(service, calendar, code, before, limit, rng)
+    if how[0] == "at":
+        at: datetime = how[1]
+        return at if at > before else None
+    if how[0] == "fast":
+        return _advance(calendar, before, _minimum(service, code) * how[1], True, rng)
+    # off hours: the work of that day done in the evening instead
+    honest = _place(service, calendar, code, before, limit, rng)
+    if honest is None:
+        return None
+    evening = honest.astimezone(calendar.tz).replace(
+        hour=19, minute=rng.randint(0, 59), second=rng.randint(0, 59)
+    )
+    return evening if evening > before else None
 
 
 def _at_work(calendar: WorkingCalendar, at: datetime, after: datetime) -> datetime:
