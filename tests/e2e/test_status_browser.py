@@ -17,18 +17,19 @@ import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import httpx
 import pytest
 from playwright.sync_api import Page
 
-from alerts_harness import MALANG, REPO, TOKENS, AlertsProcess, free_port, write_operators
+from alerts_harness import MALANG, REPO, TOKENS, AlertsProcess, write_operators
 from browser import ARTIFACTS, chromium
 from pantau.core.alerts import alert_id
 from pantau.core.pseudonym import has_standalone_nik_run
 from pantau.settings import ClickHouseTarget
 from pantau_status.core.reports import report_day
+from ports import free_port
 
 STATUS_KEY = "status-e2e-key-0123456789"
 MALANG_KEY = "dev-kota-malang.dpmptsp"  # deploy/dev-api-keys.yaml
@@ -106,7 +107,8 @@ def stack(
         "PANTAU_LOG_LEVEL": "WARNING",
         "PANTAU_OPERATORS": str(write_operators(folder / "ops.yaml")),
     }
-    processes, logs = [], []
+    processes: list[subprocess.Popen[bytes]] = []
+    logs: list[IO[str]] = []
     alerts = status = None
     try:
         for name in ("tracker", "sink"):
@@ -138,9 +140,9 @@ def stack(
         )
         yield {"env": env, "cases": cases, "alerts": alerts, "status": status, "dir": folder}
     finally:
-        for process in (alerts, status):
-            if process is not None:
-                process.stop()
+        for service in (alerts, status):
+            if service is not None:
+                service.stop()
         for process in processes:
             process.terminate()
         for process in processes:

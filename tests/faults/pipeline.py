@@ -37,6 +37,7 @@ from pantau.bootstrap import bootstrap
 from pantau.settings import REPO_DIR, ClickHouseTarget, CommonSettings, TopicNames
 from pantau_tracker.domain.standards import TrackerPolicy
 from pantau_tracker.settings import TrackerSettings
+from ports import free_port
 from replicas import PrivateReplicas, free_ports_in_a_row
 from stacks import isolated_stack
 from tracker_harness import (
@@ -47,7 +48,6 @@ from tracker_harness import (
     expected_views,
     fold_oversight,
     fold_topic,
-    free_port,
     handed_over,
     sample_catalog,
     scenario_stream,
@@ -469,9 +469,9 @@ def pipeline(
     the events flow through that private broker (or cluster). `tracker_env` and `intake_settings`
     add PANTAU_* variables of those processes only.
     """
-    with isolated_stack(label) as stack:
+    with isolated_stack(label) as stack_env:
         env = {
-            **stack,
+            **stack_env,
             "PANTAU_CHECKPOINT_KEY": CHECKPOINT_KEY,
             "PANTAU_CHECKPOINT_DIR": str(tmp_path / "checkpoints"),
             "PANTAU_SINK_RETRY_MAX_SECONDS": "1",

@@ -7,7 +7,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from pipeline import (
+from faults.pipeline import (
     Ledger,
     PrivateClickHouse,
     check_history,

@@ -100,7 +100,10 @@ def test_intake_publishes_to_kafka_and_refuses_bad_requests(stack_env: dict[str,
 
         def send(body: Any, key: str | None = MALANG) -> httpx.Response:
             headers = auth(key) if key else {"Content-Type": "application/json"}
-            return client.post("/v1/events", content=json.dumps(body), headers=headers)
+            response: httpx.Response = client.post(
+                "/v1/events", content=json.dumps(body), headers=headers
+            )
+            return response
 
         assert send(event(f"{case}-0"), key=None).status_code == 401
         assert send(event(f"{case}-0"), key="wrong").status_code == 401

@@ -25,7 +25,8 @@ from pantau.settings import REPO_DIR, SAMPLE_CATALOG, CommonSettings
 from pantau_intake.app import create_app
 from pantau_intake.publisher import KafkaPublisher
 from pantau_intake.settings import IntakeSettings
-from tracker_harness import KAFKA, TrackerProcess, fresh_topics, producer, read_topic
+from stacks import KAFKA
+from tracker_harness import TrackerProcess, fresh_topics, producer, read_topic
 
 AGENCY = "kota-malang.dpmptsp"
 PICKUP_S = 10.0  # "within seconds"

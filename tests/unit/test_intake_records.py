@@ -16,7 +16,7 @@ from pantau_intake.submission import kafka_value
 
 KEY = PseudonymKey(b"unit-test-pseudonym-key-0123", "k3")
 
-_TEXT = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=1, max_size=30)
+_TEXT = st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), min_size=1, max_size=30)
 _JSON = st.recursive(
     st.none()
     | st.booleans()

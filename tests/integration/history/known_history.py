@@ -205,7 +205,9 @@ def alert_rows() -> list[tuple[Any, ...]]:
             occurred_at=None if anchor is None else at,
             event_ids=() if anchor is None else [anchor],
         )
-        rows.append(alert_row(alert.to_json_bytes(), STORED_AT))
+        row = alert_row(alert.to_json_bytes(), STORED_AT)
+        assert row is not None, "a known alert is a valid alert"
+        rows.append(row)
     return [rows[0], *rows]
 
 

@@ -13,9 +13,9 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
-from engines import ServerEngine
-from known_history import load
 
+from integration.history.engines import ServerEngine
+from integration.history.known_history import load
 from pantau.adapters.clickhouse_schema import Migration, apply_migrations, load_migrations
 from pantau.bootstrap import bootstrap
 from pantau.core.catalog import load_catalog

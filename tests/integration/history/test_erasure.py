@@ -20,8 +20,8 @@ from clickhouse_driver import Client
 from fastapi.testclient import TestClient
 from kafka import KafkaConsumer, TopicPartition
 from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient
-from sink_process import SinkProcess, wait_for
 
+from integration.history.sink_process import SinkProcess, wait_for
 from pantau.adapters.key_store import read_key_records, read_keys
 from pantau.adapters.sealed_publisher import SealedEventPublisher
 from pantau.core.pseudonym import PseudonymKey
@@ -155,7 +155,7 @@ def _clickhouse_text(client: Client, database: str) -> str:
     """Every cell of every table and view of the database, as text."""
     names = [row[0] for row in client.execute(f"SHOW TABLES FROM `{database}`")]
     assert {"events", "v_events", "erasures", "v_erasures", "v_personal_data"} <= set(names)
-    cells = []
+    cells: list[str] = []
     for name in names:
         for row in client.execute(f"SELECT * FROM `{database}`.`{name}`"):
             cells.extend(str(cell) for cell in row)

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 from clickhouse_driver import Client
-from known_history import ACTIONS, ALERTS, alert_rows, events
-from sink_process import SinkProcess, publish, publish_events, wait_for
 
+from integration.history.known_history import ACTIONS, ALERTS, alert_rows, events
+from integration.history.sink_process import SinkProcess, publish, publish_events, wait_for
 from pantau.core.events import Event
 from pantau.settings import CommonSettings
 
@@ -203,7 +203,11 @@ def action_records() -> list[tuple[bytes | None, bytes]]:
     ids = [str(row[0]) for row in alert_rows()[1:]]
     out: list[tuple[bytes | None, bytes]] = []
     for number, (index, action, actor, at) in enumerate(ACTIONS, start=1):
-        record = {"action_id": f"act-{number}", "alert_id": ids[index], "action": action}
+        record: dict[str, str | None] = {
+            "action_id": f"act-{number}",
+            "alert_id": ids[index],
+            "action": action,
+        }
         record |= {"actor": actor, "note": None, "at": at}
         out.append((ids[index].encode(), json.dumps(record).encode()))
     return [*out, out[0]]

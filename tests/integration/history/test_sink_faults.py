@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 from clickhouse_driver import Client
 from kafka.admin import KafkaAdminClient
-from sink_process import SinkProcess, publish_events, wait_for
 
+from integration.history.sink_process import SinkProcess, publish_events, wait_for
 from pantau.bootstrap import bootstrap
 from pantau.core.events import Event
 from pantau.settings import REPO_DIR, CommonSettings

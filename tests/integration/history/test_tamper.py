@@ -9,9 +9,9 @@ import time
 from pathlib import Path
 
 from clickhouse_driver import Client
-from known_history import events
-from sink_process import SinkProcess, publish_events, wait_for
 
+from integration.history.known_history import events
+from integration.history.sink_process import SinkProcess, publish_events, wait_for
 from pantau.history.records import EVENT_COLUMNS
 from pantau.settings import CommonSettings
 
