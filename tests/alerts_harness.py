@@ -20,6 +20,7 @@ import httpx
 from kafka import KafkaProducer
 
 from pantau.core.alerts import Alert, make_alert
+from pantau.core.events import event_key
 from ports import free_port
 
 REPO = Path(__file__).resolve().parents[1]
@@ -162,12 +163,12 @@ class AlertPublisher:
             **extra,
         )
         self.producer.send(
-            self.topic, key=f"{agency}|{case_id}".encode(), value=alert.to_json_bytes()
+            self.topic, key=event_key(agency, case_id), value=alert.to_json_bytes()
         ).get(timeout=10)
         return alert
 
     def publish_case(self, state: dict[str, Any]) -> None:
-        key = f"{state['agency']}|{state['case_id']}".encode()
+        key = event_key(state["agency"], state["case_id"])
         self.producer.send(self.cases_topic, key=key, value=json.dumps(state).encode()).get(10)
 
     def close(self) -> None:

@@ -7,6 +7,8 @@ its own beside a running `make up`.
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -57,3 +59,17 @@ def isolated_stack(label: str, partitions: int = 12) -> Iterator[dict[str, str]]
             client.execute(f"DROP DATABASE IF EXISTS `{target.database}`")
         finally:
             client.disconnect()
+
+
+def pantau_cli(
+    env: dict[str, str], *args: str, timeout: float = 400
+) -> subprocess.CompletedProcess[str]:
+    """`pantau <args>` in a subprocess with the stack's PANTAU_* variables; output captured."""
+    return subprocess.run(
+        [sys.executable, "-m", "pantau.cli", *args],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )

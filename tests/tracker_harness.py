@@ -183,20 +183,6 @@ class DictTable:
         assert self.data.pop(key)[0] == partition
 
 
-def pantau_cli(
-    env: dict[str, str], *args: str, timeout: float = 400
-) -> subprocess.CompletedProcess[str]:
-    """`pantau <args>` in a subprocess with the stack's PANTAU_* variables; output captured."""
-    return subprocess.run(
-        [sys.executable, "-m", "pantau.cli", *args],
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-
-
 def wait_nothing_held(workers: list[TrackerProcess], timeout: float = 60) -> None:
     """Until no worker holds a step for the cross-case rules (every step handed on is judged:
     a later progress report releases nothing more)."""

@@ -58,6 +58,7 @@ from faust.exceptions import SameNode
 from prometheus_client import CollectorRegistry
 
 from pantau.core.catalog import Catalog
+from pantau.core.events import event_key
 from pantau.core.standards import StandardsBook
 from pantau.metrics import metrics_payload
 from pantau_tracker import stream_runtime
@@ -607,7 +608,7 @@ class Tracker:
             request.headers.get("Authorization", ""), f"Bearer {token}"
         ):
             return web.json({"error": "a valid internal token is required"}, status=401)
-        key = f"{agency}|{case_id}".encode()
+        key = event_key(agency, case_id)
         try:
             return await self.app.router.route_req(self.table.name, key, web, request)
         except SameNode:

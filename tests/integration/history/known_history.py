@@ -16,7 +16,7 @@ from typing import Any
 
 from pantau.core.alerts import make_alert
 from pantau.core.catalog import load_catalog, load_catalog_documents
-from pantau.core.events import Event, canonical_bytes
+from pantau.core.events import Event, canonical_bytes, event_key
 from pantau.core.standards import canonical_document, new_version
 from pantau.history.chain import ChainHead
 from pantau.history.records import (
@@ -262,7 +262,7 @@ def case_state_rows() -> list[tuple[Any, ...]]:
             "breached": breached,
             "version": len(steps),
         }
-        key = f"{agency}|{case_id}".encode()
+        key = event_key(agency, case_id)
         for document in (first, latest):
             # Compact, as the tracker publishes it (orjson).
             compact = json.dumps(document, separators=(",", ":")).encode()
