@@ -1302,6 +1302,13 @@ def _happy(sim: Simulation, service: Service, rng: random.Random) -> list[str]:
     return _walk(service, rng, happy=True)
 
 
+def _happy_draft(
+    sim: Simulation, service: Service, n: int, at: datetime, rng: random.Random
+) -> Draft | None:
+    """An honest case along a happy path, for a planter to put its anomaly in."""
+    return sim.draft(service, n, at, rng, _happy(sim, service, rng))
+
+
 def _steps(service: Service, path: Sequence[str]) -> list[Step]:
     found = [service.step(code) for code in path]
     assert all(step is not None for step in found)
@@ -1354,22 +1361,6 @@ def _slow_step_index(service: Service, path: list[str]) -> int | None:
         if all((s := service.step(o)) is not None and s.sla is None for o in pending):
             return index
     return None
-
-
-def _plant_step_overdue(
-    sim: Simulation, service: Service, n: int, at: datetime, rng: random.Random
-) -> Draft | None:
-    path = _happy(sim, service, rng)
-    index = _late_step_index(service, path)
-    return None if index is None else sim.draft(service, n, at, rng, path, late=(index, "step"))
-
-
-def _plant_case_overdue(
-    sim: Simulation, service: Service, n: int, at: datetime, rng: random.Random
-) -> Draft | None:
-    path = _happy(sim, service, rng)
-    index = _slow_step_index(service, path)
-    return None if index is None else sim.draft(service, n, at, rng, path, late=(index, "case"))
 
 
 def _removable(service: Service, path: list[str], *, mandatory: bool) -> list[int]:
@@ -1425,22 +1416,6 @@ def _without_step(draft: Draft | None, index: int) -> Draft | None:
             return None
     del draft.path[index], draft.times[index], draft.officers[index]
     return draft
-
-
-def _plant_deemed_near(
-    sim: Simulation, service: Service, n: int, at: datetime, rng: random.Random
-) -> Draft | None:
-    path = _happy(sim, service, rng)
-    index = _unqueued_slow_index(service, path)
-    return None if index is None else sim.draft(service, n, at, rng, path, late=(index, "near"))
-
-
-def _plant_deemed_approved(
-    sim: Simulation, service: Service, n: int, at: datetime, rng: random.Random
-) -> Draft | None:
-    path = _happy(sim, service, rng)
-    index = _unqueued_slow_index(service, path)
-    return None if index is None else sim.draft(service, n, at, rng, path, late=(index, "case"))
 
 
 def _plant_after_deemed(
@@ -1559,10 +1534,10 @@ def _plant_same_officer(
 def _plant_role_not_allowed(
     sim: Simulation, service: Service, n: int, at: datetime, rng: random.Random
 ) -> Draft | None:
-    path = _happy(sim, service, rng)
-    draft = sim.draft(service, n, at, rng, path)
+    draft = _happy_draft(sim, service, n, at, rng)
     if draft is None:
         return None
+    path = draft.path
     indexes = [i for i, s in enumerate(_steps(service, path)) if s.roles]
     index = rng.choice(indexes)
     step = service.step(path[index])
@@ -1588,10 +1563,10 @@ def _plant_fee_mismatch(
     """A charge on a free service; where the service assesses its fee, a levy on top of the
     case's assessment (within the tariff where it fits) or an assessment off the tariff;
     elsewhere a payment off the tariff."""
-    path = _happy(sim, service, rng)
-    draft = sim.draft(service, n, at, rng, path)
+    draft = _happy_draft(sim, service, n, at, rng)
     if draft is None:
         return None
+    path = draft.path
     steps = _steps(service, path)
     fee = service.fee
     if fee.is_free:
@@ -1616,6 +1591,18 @@ def _plant_fee_mismatch(
         amount = _off_tariff(service, rng)
     draft.extra[paying] = {"payment": _paid(service, format(amount, "f"), rng)}
     return draft
+
+
+def _paying_step(service: Service, path: list[str]) -> int:
+    """The index of the first payment step of `path`."""
+    return next(i for i, s in enumerate(_steps(service, path)) if s.payment)
+
+
+def _fee_payment(draft: Draft, rng: random.Random, *, receipt: bool = True) -> dict[str, Any]:
+    """The payment of the case's fee: the assessed one, else an amount of the tariff (which
+    becomes the case's fee)."""
+    draft.fee = draft.fee or _tariff_amount(draft.service, rng)
+    return _paid(draft.service, draft.fee, rng, receipt=receipt)
 
 
 def _off_tariff(service: Service, rng: random.Random) -> Decimal:
@@ -1670,13 +1657,12 @@ def _plant_no_receipt(
     sim: Simulation, service: Service, n: int, at: datetime, rng: random.Random
 ) -> Draft | None:
     """The fee paid without an official receipt number."""
-    path = _happy(sim, service, rng)
-    draft = sim.draft(service, n, at, rng, path)
+    draft = _happy_draft(sim, service, n, at, rng)
     if draft is None:
         return None
-    index = next(i for i, s in enumerate(_steps(service, path)) if s.payment)
-    draft.fee = draft.fee or _tariff_amount(service, rng)
-    draft.extra[index] = {"payment": _paid(service, draft.fee, rng, receipt=False)}
+    path = draft.path
+    index = _paying_step(service, path)
+    draft.extra[index] = {"payment": _fee_payment(draft, rng, receipt=False)}
     return draft
 
 
@@ -1685,11 +1671,11 @@ def _plant_cash_to_officer(
 ) -> Draft | None:
     """The fee handed in cash to an officer, on a service paid only through the bank or online:
     the right amount with a receipt, so the channel alone is wrong."""
-    path = _happy(sim, service, rng)
-    draft = sim.draft(service, n, at, rng, path)
+    draft = _happy_draft(sim, service, n, at, rng)
     if draft is None:
         return None
-    index = next(i for i, s in enumerate(_steps(service, path)) if s.payment)
+    path = draft.path
+    index = _paying_step(service, path)
     used = {o.id for o in draft.officers if o is not None}
     pool = [
         o
@@ -1701,19 +1687,17 @@ def _plant_cash_to_officer(
     if not pool:
         return None
     draft.officers[index] = rng.choice(pool)
-    draft.fee = draft.fee or _tariff_amount(service, rng)
-    payment = _paid(service, draft.fee, rng)
-    draft.extra[index] = {"payment": payment | {"channel": "cash"}}
+    draft.extra[index] = {"payment": _fee_payment(draft, rng) | {"channel": "cash"}}
     return draft
 
 
 def _plant_backdated(
     sim: Simulation, service: Service, n: int, at: datetime, rng: random.Random
 ) -> Draft | None:
-    path = _happy(sim, service, rng)
-    draft = sim.draft(service, n, at, rng, path)
+    draft = _happy_draft(sim, service, n, at, rng)
     if draft is None:
         return None
+    path = draft.path
     last = len(path) - 1
     delay = timedelta(hours=rng.randint(50, 80))  # the record entered days after the fact
     if service.sla is not None:
@@ -1780,10 +1764,10 @@ def _out_of_order_indexes(service: Service, path: list[str]) -> list[int]:
 def _plant_conflicting_duplicate(
     sim: Simulation, service: Service, n: int, at: datetime, rng: random.Random
 ) -> Draft | None:
-    path = _happy(sim, service, rng)
-    draft = sim.draft(service, n, at, rng, path)
+    draft = _happy_draft(sim, service, n, at, rng)
     if draft is None:
         return None
+    path = draft.path
     index = rng.randrange(1, len(path))
     draft.duplicates.append((index, {"attributes": {"corrected": True}}))
     return draft
@@ -2108,6 +2092,28 @@ def _off_hours_fits(sim: Simulation, service: Service) -> bool:
     return service.oversight.off_hours.enabled and any(
         step.roles and _is_staff(service, step, False) for step in service.steps
     )
+
+
+def _late_planter(
+    find: Callable[[Service, list[str]], int | None], limit: str
+) -> Callable[[Simulation, Service, int, datetime, random.Random], Draft | None]:
+    """Plants a happy path whose step at `find` comes late, past the `limit` the plan names
+    ("step", "case" or "near": the warning before a deemed approval)."""
+
+    def plant(
+        sim: Simulation, service: Service, n: int, at: datetime, rng: random.Random
+    ) -> Draft | None:
+        path = _happy(sim, service, rng)
+        index = find(service, path)
+        return None if index is None else sim.draft(service, n, at, rng, path, late=(index, limit))
+
+    return plant
+
+
+_plant_step_overdue = _late_planter(_late_step_index, "step")
+_plant_case_overdue = _late_planter(_slow_step_index, "case")
+_plant_deemed_near = _late_planter(_unqueued_slow_index, "near")
+_plant_deemed_approved = _late_planter(_unqueued_slow_index, "case")
 
 
 _PLANTERS: dict[str, Planter] = {
