@@ -26,8 +26,8 @@ from kafka import KafkaConsumer, TopicPartition
 
 from pantau.core.events import Event
 from pantau.settings import REPO_DIR
+from pantau_intake.adapters.kafka_publisher import KafkaPublisher
 from pantau_intake.app import create_app
-from pantau_intake.publisher import KafkaPublisher
 from pantau_intake.settings import IntakeSettings
 from ports import free_port
 

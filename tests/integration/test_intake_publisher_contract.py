@@ -15,10 +15,10 @@ from aiokafka.partitioner import DefaultPartitioner
 from kafka import KafkaConsumer, TopicPartition
 
 from pantau.settings import TopicNames
-from pantau_intake.publisher import (
+from pantau_intake.adapters.kafka_publisher import KafkaPublisher
+from pantau_intake.domain.publishing import (
     EventPublisher,
     InMemoryPublisher,
-    KafkaPublisher,
     OutgoingRecord,
     PublishUnavailable,
 )

@@ -22,8 +22,8 @@ from pantau.bootstrap import bootstrap
 from pantau.catalog_publish import publish_catalog
 from pantau.core.events import event_key
 from pantau.settings import REPO_DIR, SAMPLE_CATALOG, CommonSettings
+from pantau_intake.adapters.kafka_publisher import KafkaPublisher
 from pantau_intake.app import create_app
-from pantau_intake.publisher import KafkaPublisher
 from pantau_intake.settings import IntakeSettings
 from stacks import KAFKA
 from tracker_harness import TrackerProcess, fresh_topics, producer, read_topic

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from pantau.core.events import IncomingEvent
 from pantau.core.pseudonym import PseudonymKey
-from pantau_intake.submission import kafka_value
+from pantau_intake.domain.submission import kafka_value
 
 KEY = PseudonymKey(b"unit-test-pseudonym-key-0123", "k3")
 

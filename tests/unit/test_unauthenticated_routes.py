@@ -26,7 +26,7 @@ from pantau_alerts.core.operators import OperatorDirectory
 from pantau_alerts.desk import AlertDesk
 from pantau_intake.api_keys import AgencyKeyring
 from pantau_intake.app import create_app as create_intake_app
-from pantau_intake.publisher import InMemoryPublisher
+from pantau_intake.domain.publishing import InMemoryPublisher
 from pantau_intake.settings import IntakeSettings
 from pantau_status.api import create_app as create_status_app
 from pantau_status.book import CaseBook

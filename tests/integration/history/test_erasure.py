@@ -24,8 +24,8 @@ from pantau.adapters.sealed_publisher import SealedEventPublisher
 from pantau.core.pseudonym import PseudonymKey
 from pantau.core.sealing import MasterKey, applicant_key_id, envelope_key, open_sealed
 from pantau.settings import REPO_DIR, TopicNames
+from pantau_intake.adapters.kafka_publisher import KafkaPublisher
 from pantau_intake.app import create_app
-from pantau_intake.publisher import KafkaPublisher
 from pantau_intake.settings import IntakeSettings
 from stacks import pantau_cli
 
