@@ -24,7 +24,7 @@ def isolated_stack(label: str, partitions: int = 12) -> Iterator[dict[str, str]]
     from clickhouse_driver import Client
     from kafka.admin import KafkaAdminClient
 
-    from pantau.bootstrap import bootstrap
+    from pantau.provisioning import provision
     from pantau.settings import CommonSettings
 
     tag = uuid.uuid4().hex[:10]
@@ -42,7 +42,7 @@ def isolated_stack(label: str, partitions: int = 12) -> Iterator[dict[str, str]]
         kafka=env["PANTAU_KAFKA"],
         partitions=partitions,
     )
-    bootstrap(settings)
+    provision(settings)
     try:
         yield env
     finally:

@@ -33,7 +33,7 @@ from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 
 from integration.history.sink_process import SinkProcess
 from pantau.adapters.standards_topic import read_book
-from pantau.bootstrap import bootstrap
+from pantau.provisioning import provision
 from pantau.settings import REPO_DIR, ClickHouseTarget, CommonSettings, TopicNames
 from pantau_tracker.domain.standards import TrackerPolicy
 from pantau_tracker.settings import TrackerSettings
@@ -486,9 +486,9 @@ def pipeline(
             kafka=env["PANTAU_KAFKA"],
         )
         if clickhouse is not None:
-            bootstrap(settings, kafka=False)
+            provision(settings, kafka=False)
         if broker is not None:
-            bootstrap(settings, clickhouse=False)
+            provision(settings, clickhouse=False)
         tracker = TrackerProcess(
             {**env, **(tracker_env or {})}, tmp_path / "tracker-state", tmp_path / "tracker.log"
         )

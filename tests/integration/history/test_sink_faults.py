@@ -20,8 +20,8 @@ from clickhouse_driver import Client
 from kafka.admin import KafkaAdminClient
 
 from integration.history.sink_process import SinkProcess, publish_events, wait_for
-from pantau.bootstrap import bootstrap
 from pantau.core.events import Event
+from pantau.provisioning import provision
 from pantau.settings import REPO_DIR, CommonSettings
 from ports import free_port
 from stacks import KAFKA
@@ -114,7 +114,7 @@ def test_clickhouse_outage_loses_and_doubles_nothing(
         topic_prefix=env["PANTAU_TOPIC_PREFIX"],
         clickhouse=env["PANTAU_CLICKHOUSE"],
     )
-    bootstrap(settings)
+    provision(settings)
     events = _events()
     client = Client(host="127.0.0.1", port=private_clickhouse.tcp_port, database="pantau_fault")
     sink = SinkProcess(env, tmp_path / "sink.log")
