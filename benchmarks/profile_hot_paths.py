@@ -62,25 +62,13 @@ from pantau_tracker.domain.records import read_event
 from pantau_tracker.domain.rulebook import STATEFUL_RULES
 from pantau_tracker.domain.standards import Standards, TrackerPolicy
 from pantau_tracker.domain.tracking import due_at, handle_event
-from tracker_harness import sample_catalog, scenario_stream
+from tracker_harness import (  # tables over dicts: RocksDB is not Pantau's own work
+    DictTable,
+    sample_catalog,
+    scenario_stream,
+)
 
 LATENESS = timedelta(minutes=2)  # the tracker's default allowed lateness
-
-
-class MemoryTable:
-    """The table port over a dict: what RocksDB does is not Pantau's own work."""
-
-    def __init__(self) -> None:
-        self.data: dict[bytes, bytes] = {}
-
-    def get(self, key: bytes, partition: int) -> bytes | None:
-        return self.data.get(key)
-
-    def put(self, key: bytes, partition: int, value: bytes) -> None:
-        self.data[key] = value
-
-    def delete(self, key: bytes, partition: int) -> None:
-        self.data.pop(key, None)
 
 
 def profiled(label: str, work: Callable[[], int], top: int) -> None:
@@ -150,12 +138,12 @@ class HotPaths:
     def worker(self, batch_size: int) -> int:
         """What a worker's agents do per batch, without Kafka: decode, fold, encode outputs,
         hand over, fold the stateful rules, encode their records."""
-        cases = DecodedTable(MemoryTable(), decode_state, encode_state, 20_000)
+        cases = DecodedTable(DictTable(), decode_state, encode_state, 20_000)
         rules = {
-            rule.name: DecodedTable(MemoryTable(), rule_decoder(rule), encode_rule_record, 5_000)
+            rule.name: DecodedTable(DictTable(), rule_decoder(rule), encode_rule_record, 5_000)
             for rule in STATEFUL_RULES
         }
-        order_table = MemoryTable()
+        order_table = DictTable()
         order = StepOrder(1, order_table.get)
         for first in range(0, len(self.records), batch_size):
             fold = CaseBatch(self.catalog, self.standards, cases)
