@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from faults.pipeline import PrivateClickHouse
+from replicas import PrivateClickHouse
 
 
 @pytest.fixture

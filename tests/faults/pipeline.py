@@ -38,7 +38,7 @@ from pantau.settings import REPO_DIR, ClickHouseTarget, CommonSettings, TopicNam
 from pantau_tracker.domain.standards import TrackerPolicy
 from pantau_tracker.settings import TrackerSettings
 from ports import free_port
-from replicas import PrivateReplicas, free_ports_in_a_row
+from replicas import PrivateClickHouse, PrivateReplicas, free_ports_in_a_row
 from stacks import isolated_stack
 from tracker_harness import (
     AGENCY,
@@ -318,58 +318,6 @@ class Pipeline:
         )
         self.workers.append(worker)
         return worker.start()
-
-
-class PrivateClickHouse:
-    """A ClickHouse server of our own (deploy/clickhouse.sh, free ports) that a test may freeze
-    or stop."""
-
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
-        self.tcp_port = free_port()
-        self.env = {
-            **os.environ,
-            "PANTAU_LOCAL_DIR": str(directory),
-            "PANTAU_CLICKHOUSE_TCP_PORT": str(self.tcp_port),
-            "PANTAU_CLICKHOUSE_HTTP_PORT": str(free_port()),
-        }
-
-    def run(self, action: str) -> None:
-        subprocess.run(
-            [str(REPO_DIR / "deploy" / "clickhouse.sh"), action],
-            env=self.env,
-            check=True,
-            capture_output=True,
-            timeout=90,
-        )
-
-    @property
-    def pid(self) -> int:
-        return int((self.directory / "run" / "clickhouse.pid").read_text().strip())
-
-    def wait_for_events(self, database: str, timeout: float = 40) -> None:
-        """Until the sink has stored a first event in `database`: the stream is flowing."""
-        client = Client(host="127.0.0.1", port=self.tcp_port)
-        try:
-            stored = f"SELECT count() FROM `{database}`.events"
-            deadline = time.monotonic() + timeout
-            while client.execute(stored)[0][0] < 1:
-                assert time.monotonic() < deadline, f"no event stored in {timeout:.0f} s"
-                time.sleep(0.5)
-        finally:
-            client.disconnect()
-
-    @property
-    def running(self) -> bool:
-        """Whether the server's process is there (it may be frozen)."""
-        try:
-            os.kill(self.pid, 0)
-        except (FileNotFoundError, ValueError, ProcessLookupError):
-            return False
-        return True
-
-    def url(self, database: str) -> str:
-        return f"clickhouse://default@127.0.0.1:{self.tcp_port}/{database}"
 
 
 def _share_kafka_jars(directory: Path) -> None:

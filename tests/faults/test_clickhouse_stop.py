@@ -9,12 +9,12 @@ from pathlib import Path
 
 from faults.pipeline import (
     Ledger,
-    PrivateClickHouse,
     check_history,
     intake_stream,
     pipeline,
     send_stream,
 )
+from replicas import PrivateClickHouse
 
 DOWN_S = 6
 

@@ -22,8 +22,8 @@ from kafka.admin import KafkaAdminClient
 from integration.history.sink_process import SinkProcess, publish_events, wait_for
 from pantau.core.events import Event
 from pantau.provisioning import provision
-from pantau.settings import REPO_DIR, CommonSettings
-from ports import free_port
+from pantau.settings import CommonSettings
+from replicas import PrivateClickHouse
 from stacks import KAFKA
 
 EVENTS = 10_000
@@ -38,28 +38,6 @@ STEPS = [  # ktp-el of the sample catalog: five events per case
 # table, Kafka's bounded prefetch and the bounded chain-head cache, on top of the interpreter
 # with pydantic, kafka-python and clickhouse-driver loaded (about 75 MiB on its own).
 MEMORY_BOUND_MIB = 150
-
-
-class PrivateClickHouse:
-    """A ClickHouse server of our own, started and stopped through the project's script."""
-
-    def __init__(self, directory: Path) -> None:
-        self.tcp_port = free_port()
-        self.env = {
-            **os.environ,
-            "PANTAU_LOCAL_DIR": str(directory),
-            "PANTAU_CLICKHOUSE_TCP_PORT": str(self.tcp_port),
-            "PANTAU_CLICKHOUSE_HTTP_PORT": str(free_port()),
-        }
-
-    def run(self, action: str) -> None:
-        subprocess.run(
-            [str(REPO_DIR / "deploy" / "clickhouse.sh"), action],
-            env=self.env,
-            check=True,
-            capture_output=True,
-            timeout=90,
-        )
 
 
 @pytest.fixture
