@@ -7,11 +7,13 @@ its own beside a running `make up`.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from pathlib import Path
 
 KAFKA_PORT = int(os.environ.get("PANTAU_KAFKA_PORT", "9092"))
 CLICKHOUSE_PORT = int(os.environ.get("PANTAU_CLICKHOUSE_TCP_PORT", "9000"))
@@ -73,3 +75,27 @@ def pantau_cli(
         timeout=timeout,
         check=False,
     )
+
+
+class PantauProcess:
+    """One long-running `pantau` process, its output kept in a log for failure messages."""
+
+    def __init__(self, command: list[str], env: Mapping[str, str], log_path: Path) -> None:
+        self.log_path = log_path
+        self._log = log_path.open("ab")
+        self.proc = subprocess.Popen(
+            command, env=dict(env), stdout=self._log, stderr=subprocess.STDOUT
+        )
+
+    def log_tail(self) -> str:
+        return self.log_path.read_text(errors="replace")[-3000:]
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._log.close()
