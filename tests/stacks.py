@@ -10,10 +10,14 @@ import os
 import signal
 import subprocess
 import sys
+import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import IO, Any
+
+import httpx
 
 KAFKA_PORT = int(os.environ.get("PANTAU_KAFKA_PORT", "9092"))
 CLICKHOUSE_PORT = int(os.environ.get("PANTAU_CLICKHOUSE_TCP_PORT", "9000"))
@@ -99,3 +103,30 @@ class PantauProcess:
                 self.proc.kill()
                 self.proc.wait()
         self._log.close()
+
+
+def stop_processes(processes: Sequence[subprocess.Popen[bytes]], logs: Sequence[IO[Any]]) -> None:
+    """Terminate the processes, kill those still there after 20 s, and close their logs."""
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    for log in logs:
+        log.close()
+
+
+def wait_intake_healthy(http: httpx.Client, process: subprocess.Popen[bytes], log: Path) -> None:
+    """Until the intake behind `http` answers `/healthz` (30 s at most); its log on failure."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        assert process.poll() is None, log.read_text()
+        try:
+            if http.get("/healthz").status_code == 200:
+                return
+        except httpx.TransportError:
+            time.sleep(0.2)
+    raise AssertionError(f"intake did not start: {log.read_text()}")

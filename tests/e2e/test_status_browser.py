@@ -29,7 +29,7 @@ from pantau.core.pseudonym import has_standalone_nik_run
 from pantau.settings import ClickHouseTarget
 from pantau_status.core.reports import report_day
 from ports import free_port
-from stacks import PantauProcess
+from stacks import PantauProcess, stop_processes
 
 STATUS_KEY = "status-e2e-key-0123456789"
 MALANG_KEY = "dev-kota-malang.dpmptsp"  # deploy/dev-api-keys.yaml
@@ -123,16 +123,7 @@ def stack(
         for service in (alerts, status):
             if service is not None:
                 service.stop()
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        for log in logs:
-            log.close()
+        stop_processes(processes, logs)
 
 
 def code_for(status: StatusProcess, case_id: str, key: str = MALANG_KEY) -> str:

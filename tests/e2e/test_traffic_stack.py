@@ -22,7 +22,7 @@ import pytest
 
 from pantau.traffic.log_facts import deadline_facts, fine_facts
 from ports import free_port
-from stacks import pantau_cli
+from stacks import pantau_cli, stop_processes
 
 REPO = Path(__file__).resolve().parents[2]
 WABO_CSV = REPO.parent / "shared" / "data" / "wabo-receipt.csv"
@@ -71,16 +71,7 @@ def stack(
     try:
         yield env
     finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        for log in logs:
-            log.close()
+        stop_processes(processes, logs)
 
 
 def _closed_fines() -> dict[date, set[str]]:

@@ -39,7 +39,7 @@ from pantau_tracker.domain.standards import TrackerPolicy
 from pantau_tracker.settings import TrackerSettings
 from ports import free_port
 from replicas import PrivateClickHouse, PrivateReplicas, free_ports_in_a_row
-from stacks import isolated_stack
+from stacks import isolated_stack, wait_intake_healthy
 from tracker_harness import (
     AGENCY,
     Record,
@@ -170,15 +170,7 @@ class Intake:
         self.http = httpx.Client(
             base_url=f"http://127.0.0.1:{self.port}", timeout=publish_timeout + 10
         )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            assert self.process.poll() is None, log.read_text()
-            try:
-                if self.http.get("/healthz").status_code == 200:
-                    return
-            except httpx.TransportError:
-                time.sleep(0.2)
-        raise AssertionError(f"intake did not start: {log.read_text()}")
+        wait_intake_healthy(self.http, self.process, log)
 
     def post(self, events: list[dict[str, Any]], key: str = MALANG_KEY) -> int | None:
         """The status of one batch, or None when no answer came."""

@@ -30,6 +30,7 @@ from pantau_intake.adapters.kafka_publisher import KafkaPublisher
 from pantau_intake.app import create_app
 from pantau_intake.settings import IntakeSettings
 from ports import free_port
+from stacks import wait_intake_healthy
 
 MALANG = "dev-kota-malang.dpmptsp"
 SLEMAN = "dev-kab-sleman.dpmptsp"
@@ -194,15 +195,7 @@ class IntakeProcess:
             [str(PANTAU), "intake"], env=env, stdout=self.log, stderr=subprocess.STDOUT
         )
         self.http = httpx.Client(base_url=f"http://127.0.0.1:{self.port}", timeout=30)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            assert self.process.poll() is None, log.read_text()
-            try:
-                if self.http.get("/healthz").status_code == 200:
-                    return
-            except httpx.TransportError:
-                time.sleep(0.2)
-        raise AssertionError(f"intake did not start: {log.read_text()}")
+        wait_intake_healthy(self.http, self.process, log)
 
     def post(self, body: Any) -> tuple[int, float]:
         started = time.monotonic()
