@@ -1660,8 +1660,7 @@ def _plant_no_receipt(
     draft = _happy_draft(sim, service, n, at, rng)
     if draft is None:
         return None
-    path = draft.path
-    index = _paying_step(service, path)
+    index = _paying_step(service, draft.path)
     draft.extra[index] = {"payment": _fee_payment(draft, rng, receipt=False)}
     return draft
 
@@ -1674,8 +1673,7 @@ def _plant_cash_to_officer(
     draft = _happy_draft(sim, service, n, at, rng)
     if draft is None:
         return None
-    path = draft.path
-    index = _paying_step(service, path)
+    index = _paying_step(service, draft.path)
     used = {o.id for o in draft.officers if o is not None}
     pool = [
         o
