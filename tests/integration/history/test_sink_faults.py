@@ -6,9 +6,6 @@ shared one, so it can be stopped and started under the sink.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -24,7 +21,7 @@ from pantau.core.events import Event
 from pantau.provisioning import provision
 from pantau.settings import CommonSettings
 from replicas import PrivateClickHouse
-from stacks import KAFKA
+from stacks import KAFKA, pantau_cli
 
 EVENTS = 10_000
 STEPS = [  # ktp-el of the sample catalog: five events per case
@@ -143,12 +140,6 @@ def test_clickhouse_outage_loses_and_doubles_nothing(
         f"rows stored {stored[0]} for {EVENTS} events; bound {MEMORY_BOUND_MIB} MiB"
     )
     assert peak_kib < MEMORY_BOUND_MIB * 1024
-    verified = subprocess.run(
-        [sys.executable, "-m", "pantau.cli", "verify", "all"],
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    verified = pantau_cli(env, "verify", "all", timeout=120)
     assert verified.returncode == 0, verified.stdout[-3000:]
     assert f"intact: {EVENTS // len(STEPS)} cases, {EVENTS} events" in verified.stdout
