@@ -43,7 +43,7 @@ down: ## stop everything `make up` started
 status: ## show what is running
 	deploy/stack.sh status
 
-lint: install ## ruff and mypy (never rewrites files)
+lint: install ## ruff (with the complexity check) and mypy strict over code, tests and benchmarks (never rewrites files)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy

@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -33,6 +32,10 @@ import httpx
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
+from ports import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 PANTAU = Path(sys.executable).parent / "pantau"
@@ -86,13 +89,6 @@ function done(summary, latency, requests)
     e.connect + e.read + e.write + e.timeout))
 end
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def baseline_app() -> FastAPI:

@@ -24,9 +24,9 @@ from pathlib import Path
 from clickhouse_driver import Client
 from kafka import KafkaAdminClient, KafkaProducer
 
-from pantau.bootstrap import bootstrap
 from pantau.core.events import Event, event_key
 from pantau.history.settings import SinkSettings
+from pantau.provisioning import provision
 from pantau.settings import CommonSettings
 
 STEPS = [
@@ -90,7 +90,7 @@ class Stack:
             topic_prefix=self.env["PANTAU_TOPIC_PREFIX"],
             clickhouse=self.env["PANTAU_CLICKHOUSE"],
         )
-        bootstrap(self.settings)
+        provision(self.settings)
         self.client = Client(host="127.0.0.1", port=9000, database=self.database)
 
     def publish(self, events: list[Event]) -> None:

@@ -32,7 +32,7 @@ def main(argv: list[str]) -> int:
     for round_number in range(1, rounds + 1):
         for processes in (1, 2):
             for name, python in builds.items():
-                bench_sink.sys.executable = python  # the interpreter `sink_rate` starts
+                sys.executable = python  # the interpreter `sink_rate` starts (one `sys` for all)
                 stack = bench_sink.Stack()
                 try:
                     stack.publish(events)
@@ -48,7 +48,7 @@ def main(argv: list[str]) -> int:
                         line += f"   bulk {stack.bulk_rate()[0]:>9,.0f} rows/s"
                     print(line, flush=True)
                 finally:
-                    bench_sink.sys.executable = builds["after"]
+                    sys.executable = builds["after"]
                     stack.remove()
     print(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     return 0

@@ -44,11 +44,11 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from pantau.settings import TopicNames
+from ports import free_port
 from stacks import KAFKA
 from tracker_harness import (
     TrackerProcess,
     consumer_lag,
-    free_port,
     fresh_topics,
     publish,
 )

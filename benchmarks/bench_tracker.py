@@ -27,6 +27,7 @@ import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer
 
@@ -34,8 +35,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from pantau.core.events import Event
 from pantau.settings import TopicNames
+from stacks import KAFKA
 from tracker_harness import (
-    KAFKA,
     TrackerProcess,
     consumer_lag,
     fresh_topics,
@@ -140,7 +141,7 @@ def main() -> int:
     # A working Monday in Jakarta, sent as history: the figures do not depend on the hour the
     # bench runs at (live cases stamped in the evening would all be off-hours work).
     start = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)
-    events = []
+    events: list[dict[str, Any]] = []
     index = 0
     while len(events) < args.events:
         events += pbg_case(f"bench-{index:06d}", start + timedelta(seconds=index % 3600))

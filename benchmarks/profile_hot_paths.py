@@ -62,25 +62,13 @@ from pantau_tracker.domain.records import read_event
 from pantau_tracker.domain.rulebook import STATEFUL_RULES
 from pantau_tracker.domain.standards import Standards, TrackerPolicy
 from pantau_tracker.domain.tracking import due_at, handle_event
-from tracker_harness import sample_catalog, scenario_stream
+from tracker_harness import (  # tables over dicts: RocksDB is not Pantau's own work
+    DictTable,
+    sample_catalog,
+    scenario_stream,
+)
 
 LATENESS = timedelta(minutes=2)  # the tracker's default allowed lateness
-
-
-class MemoryTable:
-    """The table port over a dict: what RocksDB does is not Pantau's own work."""
-
-    def __init__(self) -> None:
-        self.data: dict[bytes, bytes] = {}
-
-    def get(self, key: bytes, partition: int) -> bytes | None:
-        return self.data.get(key)
-
-    def put(self, key: bytes, partition: int, value: bytes) -> None:
-        self.data[key] = value
-
-    def delete(self, key: bytes, partition: int) -> None:
-        self.data.pop(key, None)
 
 
 def profiled(label: str, work: Callable[[], int], top: int) -> None:
@@ -101,34 +89,36 @@ def timed(label: str, work: Callable[[], int]) -> None:
     print(f"{label:<52} {seconds * 1e6 / count:>8.1f} µs/record  {count / seconds:>9,.0f}/s")
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--events", type=int, default=30_000)
-    parser.add_argument("--top", type=int, default=15)
-    args = parser.parse_args()
-    catalog = sample_catalog()
-    standards = Standards(catalog, TrackerPolicy())
-    start = datetime.now(UTC) - timedelta(hours=30)
-    documents = scenario_stream(max(1, args.events // 5), start, "prof")[: args.events]
-    records = [(event_key(d["agency"], d["case_id"]), json.dumps(d).encode()) for d in documents]
-    received_at = datetime.now(UTC)
+class HotPaths:
+    """The records of one run, decoded once, and each hot path timed over them."""
 
-    def decode() -> list[Event]:
+    def __init__(self, events: int) -> None:
+        self.catalog = sample_catalog()
+        self.standards = Standards(self.catalog, TrackerPolicy())
+        start = datetime.now(UTC) - timedelta(hours=30)
+        documents = scenario_stream(max(1, events // 5), start, "prof")[:events]
+        self.records = [
+            (event_key(d["agency"], d["case_id"]), json.dumps(d).encode()) for d in documents
+        ]
+        self.received_at = datetime.now(UTC)
+        self.events = self.decode()
+        self.arrivals = [
+            (event.occurred_at + timedelta(minutes=5)).astimezone(UTC) for event in self.events
+        ]
+
+    def decode(self) -> list[Event]:
         out = []
-        for key, value in records:
-            found = read_event(key, value, catalog)
+        for key, value in self.records:
+            found = read_event(key, value, self.catalog)
             if isinstance(found, Event):
                 out.append(found)
         return out
 
-    events = decode()
-    arrivals = [(event.occurred_at + timedelta(minutes=5)).astimezone(UTC) for event in events]
-
-    def track(with_outputs: bool) -> int:
+    def track(self, with_outputs: bool) -> int:
         states: dict[tuple[str, str], CaseState] = {}
-        for event in events:
+        for event in self.events:
             case = (event.agency, event.case_id)
-            standard = standards.for_case(event.agency, event.service)
+            standard = self.standards.for_case(event.agency, event.service)
             assert standard is not None
             # Received minutes after it happened, as in live traffic: no time.* alert on each.
             arrived = event.occurred_at + timedelta(minutes=5)
@@ -143,66 +133,60 @@ def main() -> int:
                 encode_state(outcome.state, 0)
                 orjson.dumps(case_view(outcome.state, standard))
                 due_at(outcome.state, standard)
-        return len(events)
+        return len(self.events)
 
-    def worker(batch_size: int) -> Callable[[], int]:
+    def worker(self, batch_size: int) -> int:
         """What a worker's agents do per batch, without Kafka: decode, fold, encode outputs,
         hand over, fold the stateful rules, encode their records."""
-
-        def run() -> int:
-            cases = DecodedTable(MemoryTable(), decode_state, encode_state, 20_000)
-            rules = {
-                rule.name: DecodedTable(
-                    MemoryTable(), rule_decoder(rule), encode_rule_record, 5_000
+        cases = DecodedTable(DictTable(), decode_state, encode_state, 20_000)
+        rules = {
+            rule.name: DecodedTable(DictTable(), rule_decoder(rule), encode_rule_record, 5_000)
+            for rule in STATEFUL_RULES
+        }
+        order_table = DictTable()
+        order = StepOrder(1, order_table.get)
+        for first in range(0, len(self.records), batch_size):
+            fold = CaseBatch(self.catalog, self.standards, cases)
+            for offset, (key, value) in enumerate(self.records[first : first + batch_size], first):
+                arrived = self.arrivals[offset]
+                fold.event(key, value, 0, offset, arrived)
+            outcome = fold.finish()
+            for _, alert in outcome.alerts:
+                alert.to_json_bytes()
+            for key, write in outcome.writes.items():
+                if write.state is not None and write.store:
+                    cases.save(key, write.partition, write.state, write.stored)
+            rule_fold = RuleBatch(self.standards, rules, order)
+            if outcome.hand_overs:
+                value = hand_over_value([h.entry for h in outcome.hand_overs])
+                rule_fold.record(b"route", value, 0)
+                # The progress report after the batch, as a worker reading a backlog
+                # sends it: the event-time order releases what it passed.
+                latest = max(outcome.latest_occurred.values())
+                at = source_progress(
+                    caught_up=False, latest_occurred=latest, now=latest, lateness=LATENESS
                 )
-                for rule in STATEFUL_RULES
-            }
-            order_table = MemoryTable()
-            order = StepOrder(1, order_table.get)
-            for first in range(0, len(records), batch_size):
-                fold = CaseBatch(catalog, standards, cases)
-                for offset, (key, value) in enumerate(records[first : first + batch_size], first):
-                    arrived = arrivals[offset]
-                    fold.event(key, value, 0, offset, arrived)
-                outcome = fold.finish()
-                for _, alert in outcome.alerts:
-                    alert.to_json_bytes()
-                for key, write in outcome.writes.items():
-                    if write.state is not None and write.store:
-                        cases.save(key, write.partition, write.state, write.stored)
-                rule_fold = RuleBatch(standards, rules, order)
-                if outcome.hand_overs:
-                    value = hand_over_value([h.entry for h in outcome.hand_overs])
-                    rule_fold.record(b"route", value, 0)
-                    # The progress report after the batch, as a worker reading a backlog
-                    # sends it: the event-time order releases what it passed.
-                    latest = max(outcome.latest_occurred.values())
-                    at = source_progress(
-                        caught_up=False, latest_occurred=latest, now=latest, lateness=LATENESS
-                    )
-                    assert at is not None
-                    rule_fold.record(PROGRESS_KEY, progress_value({0: at}), 0)
-                rule_outcome = rule_fold.finish()
-                for (name, state_key), rule_write in rule_outcome.writes.items():
-                    rules[name].save(state_key, rule_write.partition, rule_write.record)
-                rule_outcome.order.apply(order_table)
-                for _, alert in rule_outcome.alerts:
-                    alert.to_json_bytes()
-            return len(records)
+                assert at is not None
+                rule_fold.record(PROGRESS_KEY, progress_value({0: at}), 0)
+            rule_outcome = rule_fold.finish()
+            for (name, state_key), rule_write in rule_outcome.writes.items():
+                rules[name].save(state_key, rule_write.partition, rule_write.record)
+            rule_outcome.order.apply(order_table)
+            for _, alert in rule_outcome.alerts:
+                alert.to_json_bytes()
+        return len(self.records)
 
-        return run
-
-    def sink_batches() -> int:
+    def sink_batches(self) -> int:
         heads: dict[tuple[str, str], ChainHead] = {}
         rows = 0
         stored_at = seconds(datetime.now(UTC))
-        for first in range(0, len(records), 1000):
+        for first in range(0, len(self.records), 1000):
             batch = []
-            for offset, (_, value) in enumerate(records[first : first + 1000], first):
-                event = accept_event(value, catalog)
+            for offset, (_, value) in enumerate(self.records[first : first + 1000], first):
+                event = accept_event(value, self.catalog)
                 if event is not None:
                     batch.append(
-                        AcceptedEvent(event, canonical_bytes(event), received_at, 0, offset)
+                        AcceptedEvent(event, canonical_bytes(event), self.received_at, 0, offset)
                     )
             for accepted in batch:
                 case = (accepted.event.agency, accepted.event.case_id)
@@ -215,33 +199,40 @@ def main() -> int:
                 heads[case], link = extended
                 event_row_at(accepted, link, stored_at, receipt.decode("ascii"))
                 rows += 1
-        return len(records)
+        return len(self.records)
 
-    def sink_taken_batches() -> int:
+    def sink_taken_batches(self) -> int:
         heads: dict[tuple[str, str], ChainHead] = {}
         stored_at = seconds(datetime.now(UTC))
-        received_ms = int(received_at.timestamp() * 1000)
-        for first in range(0, len(records), 10_000):
+        received_ms = int(self.received_at.timestamp() * 1000)
+        for first in range(0, len(self.records), 10_000):
             batch = []
-            for offset, (_, value) in enumerate(records[first : first + 10_000], first):
-                taken = take_event(value, catalog, received_ms, 0, offset)
+            for offset, (_, value) in enumerate(self.records[first : first + 10_000], first):
+                taken = take_event(value, self.catalog, received_ms, 0, offset)
                 if taken is not None:
                     batch.append(taken)
             start = {t.case: heads.get(t.case, ChainHead.empty()) for t in batch}
             _, new_heads, _ = chain_rows(batch, start, stored_at)
             heads.update(new_heads)
-        return len(records)
+        return len(self.records)
 
-    print(f"{len(records)} records, {len(events)} valid events")
-    timed("tracker: read_event (decode + validate)", lambda: len(decode()))
-    timed("tracker: handle_event only", lambda: track(False))
-    timed("tracker: handle_event + state/view/alert JSON", lambda: track(True))
-    timed("tracker worker, one record per batch", worker(1))
-    timed("tracker worker, batches of 2,000", worker(2000))
-    timed("sink, contract model: accept + canonical + chain + row", sink_batches)
-    timed("sink: take_event + chain_rows (as `pantau sink` does)", sink_taken_batches)
-    profiled("tracker worker, batches of 2,000", worker(2000), args.top)
-    profiled("sink batch building", sink_taken_batches, args.top)
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=30_000)
+    parser.add_argument("--top", type=int, default=15)
+    args = parser.parse_args()
+    paths = HotPaths(args.events)
+    print(f"{len(paths.records)} records, {len(paths.events)} valid events")
+    timed("tracker: read_event (decode + validate)", lambda: len(paths.decode()))
+    timed("tracker: handle_event only", lambda: paths.track(False))
+    timed("tracker: handle_event + state/view/alert JSON", lambda: paths.track(True))
+    timed("tracker worker, one record per batch", lambda: paths.worker(1))
+    timed("tracker worker, batches of 2,000", lambda: paths.worker(2000))
+    timed("sink, contract model: accept + canonical + chain + row", paths.sink_batches)
+    timed("sink: take_event + chain_rows (as `pantau sink` does)", paths.sink_taken_batches)
+    profiled("tracker worker, batches of 2,000", lambda: paths.worker(2000), args.top)
+    profiled("sink batch building", paths.sink_taken_batches, args.top)
     return 0
 
 

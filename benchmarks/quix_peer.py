@@ -51,7 +51,7 @@ def main() -> int:
         events = app.topic(topic_name, key_deserializer="bytes", value_deserializer="bytes")
         alerts = app.topic(alerts_name, key_serializer="bytes", value_serializer="bytes")
 
-        def judge(value: bytes, key: bytes, timestamp: int, headers: Any, state: Any) -> list:
+        def judge(value: bytes, key: bytes, timestamp: int, headers: Any, state: Any) -> list[Any]:
             if not seen["first"]:
                 seen["first"] = time.perf_counter()
             found = read_event(key, value, catalog)

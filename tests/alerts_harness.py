@@ -6,8 +6,6 @@ import hashlib
 import json
 import os
 import queue
-import signal
-import subprocess
 import threading
 import time
 import uuid
@@ -20,7 +18,9 @@ import httpx
 from kafka import KafkaProducer
 
 from pantau.core.alerts import Alert, make_alert
+from pantau.core.events import event_key
 from ports import free_port
+from stacks import PantauProcess
 
 REPO = Path(__file__).resolve().parents[1]
 PANTAU = REPO / ".venv" / "bin" / "pantau"
@@ -49,18 +49,14 @@ def write_operators(path: Path) -> Path:
     return path
 
 
-class AlertsProcess:
+class AlertsProcess(PantauProcess):
     """One `pantau alerts` instance on a free port, with its log kept for failure messages."""
 
     def __init__(self, env: Mapping[str, str], log_path: Path, port: int | None = None) -> None:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = log_path
         full = {**os.environ, **env, "PANTAU_ALERTS_PORT": str(self.port)}
-        self._log = log_path.open("ab")
-        self.proc = subprocess.Popen(
-            [str(PANTAU), "alerts"], env=full, stdout=self._log, stderr=subprocess.STDOUT
-        )
+        super().__init__([str(PANTAU), "alerts"], full, log_path)
 
     def wait_ready(self, timeout: float = 30) -> None:
         deadline = time.monotonic() + timeout
@@ -74,19 +70,6 @@ class AlertsProcess:
                 pass
             time.sleep(0.1)
         raise AssertionError(f"pantau alerts not ready in {timeout}s: {self.log_tail()}")
-
-    def log_tail(self) -> str:
-        return self.log_path.read_text(errors="replace")[-3000:]
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self._log.close()
 
     def get(self, path: str, who: str = "insp", **params: Any) -> httpx.Response:
         return httpx.get(f"{self.url}{path}", headers=bearer(who), params=params, timeout=10)
@@ -162,12 +145,12 @@ class AlertPublisher:
             **extra,
         )
         self.producer.send(
-            self.topic, key=f"{agency}|{case_id}".encode(), value=alert.to_json_bytes()
+            self.topic, key=event_key(agency, case_id), value=alert.to_json_bytes()
         ).get(timeout=10)
         return alert
 
     def publish_case(self, state: dict[str, Any]) -> None:
-        key = f"{state['agency']}|{state['case_id']}".encode()
+        key = event_key(state["agency"], state["case_id"])
         self.producer.send(self.cases_topic, key=key, value=json.dumps(state).encode()).get(10)
 
     def close(self) -> None:

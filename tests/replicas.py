@@ -1,5 +1,6 @@
-"""Replicated ClickHouse for tests: two replicas of one shard and a ZooKeeper of their own,
-started and stopped by deploy/clickhouse.sh (PANTAU_CLICKHOUSE_REPLICAS) on free ports."""
+"""Private ClickHouse servers for tests, started and stopped by deploy/clickhouse.sh on free
+ports: a single server a test may freeze or stop, or two replicas of one shard and a ZooKeeper of
+their own (PANTAU_CLICKHOUSE_REPLICAS)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,63 @@ import subprocess
 import time
 from pathlib import Path
 
+from clickhouse_driver import Client
+
 from ports import free_port
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+class PrivateClickHouse:
+    """A ClickHouse server of our own (deploy/clickhouse.sh, free ports) that a test may freeze
+    or stop."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.tcp_port = free_port()
+        self.env = {
+            **os.environ,
+            "PANTAU_LOCAL_DIR": str(directory),
+            "PANTAU_CLICKHOUSE_TCP_PORT": str(self.tcp_port),
+            "PANTAU_CLICKHOUSE_HTTP_PORT": str(free_port()),
+        }
+
+    def run(self, action: str) -> None:
+        subprocess.run(
+            [str(REPO / "deploy" / "clickhouse.sh"), action],
+            env=self.env,
+            check=True,
+            capture_output=True,
+            timeout=90,
+        )
+
+    @property
+    def pid(self) -> int:
+        return int((self.directory / "run" / "clickhouse.pid").read_text().strip())
+
+    def wait_for_events(self, database: str, timeout: float = 40) -> None:
+        """Until the sink has stored a first event in `database`: the stream is flowing."""
+        client = Client(host="127.0.0.1", port=self.tcp_port)
+        try:
+            stored = f"SELECT count() FROM `{database}`.events"
+            deadline = time.monotonic() + timeout
+            while client.execute(stored)[0][0] < 1:
+                assert time.monotonic() < deadline, f"no event stored in {timeout:.0f} s"
+                time.sleep(0.5)
+        finally:
+            client.disconnect()
+
+    @property
+    def running(self) -> bool:
+        """Whether the server's process is there (it may be frozen)."""
+        try:
+            os.kill(self.pid, 0)
+        except (FileNotFoundError, ValueError, ProcessLookupError):
+            return False
+        return True
+
+    def url(self, database: str) -> str:
+        return f"clickhouse://default@127.0.0.1:{self.tcp_port}/{database}"
 
 
 def free_ports_in_a_row(count: int) -> int:

@@ -7,9 +7,17 @@ its own beside a running `make up`.
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Any
+
+import httpx
 
 KAFKA_PORT = int(os.environ.get("PANTAU_KAFKA_PORT", "9092"))
 CLICKHOUSE_PORT = int(os.environ.get("PANTAU_CLICKHOUSE_TCP_PORT", "9000"))
@@ -22,7 +30,7 @@ def isolated_stack(label: str, partitions: int = 12) -> Iterator[dict[str, str]]
     from clickhouse_driver import Client
     from kafka.admin import KafkaAdminClient
 
-    from pantau.bootstrap import bootstrap
+    from pantau.provisioning import provision
     from pantau.settings import CommonSettings
 
     tag = uuid.uuid4().hex[:10]
@@ -40,7 +48,7 @@ def isolated_stack(label: str, partitions: int = 12) -> Iterator[dict[str, str]]
         kafka=env["PANTAU_KAFKA"],
         partitions=partitions,
     )
-    bootstrap(settings)
+    provision(settings)
     try:
         yield env
     finally:
@@ -57,3 +65,68 @@ def isolated_stack(label: str, partitions: int = 12) -> Iterator[dict[str, str]]
             client.execute(f"DROP DATABASE IF EXISTS `{target.database}`")
         finally:
             client.disconnect()
+
+
+def pantau_cli(
+    env: dict[str, str], *args: str, timeout: float = 400
+) -> subprocess.CompletedProcess[str]:
+    """`pantau <args>` in a subprocess with the stack's PANTAU_* variables; output captured."""
+    return subprocess.run(
+        [sys.executable, "-m", "pantau.cli", *args],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+class PantauProcess:
+    """One long-running `pantau` process, its output kept in a log for failure messages."""
+
+    def __init__(self, command: list[str], env: Mapping[str, str], log_path: Path) -> None:
+        self.log_path = log_path
+        self._log = log_path.open("ab")
+        self.proc = subprocess.Popen(
+            command, env=dict(env), stdout=self._log, stderr=subprocess.STDOUT
+        )
+
+    def log_tail(self) -> str:
+        return self.log_path.read_text(errors="replace")[-3000:]
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._log.close()
+
+
+def stop_processes(processes: Sequence[subprocess.Popen[bytes]], logs: Sequence[IO[Any]]) -> None:
+    """Terminate the processes, kill those still there after 20 s, and close their logs."""
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    for log in logs:
+        log.close()
+
+
+def wait_intake_healthy(http: httpx.Client, process: subprocess.Popen[bytes], log: Path) -> None:
+    """Until the intake behind `http` answers `/healthz` (30 s at most); its log on failure."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        assert process.poll() is None, log.read_text()
+        try:
+            if http.get("/healthz").status_code == 200:
+                return
+        except httpx.TransportError:
+            time.sleep(0.2)
+    raise AssertionError(f"intake did not start: {log.read_text()}")

@@ -27,6 +27,7 @@ from pantau.adapters.kafka_topics import contract_topics, ensure_topics
 from pantau.core.alerts import Alert
 from pantau.core.catalog import Catalog, load_catalog
 from pantau.core.events import Event, event_key, parse_rfc3339
+from pantau.core.standards import StandardsBook
 from pantau.settings import SAMPLE_CATALOG, TopicNames
 from pantau_tracker.domain.batches import arrived_late, judged_by
 from pantau_tracker.domain.case import CaseState
@@ -34,7 +35,7 @@ from pantau_tracker.domain.case_view import case_view
 from pantau_tracker.domain.ordering import StepOrder
 from pantau_tracker.domain.records import Rejection, read_event
 from pantau_tracker.domain.rulebook import STATEFUL_RULES, case_step_from_dict
-from pantau_tracker.domain.standards import Standards, StandardsBook, TrackerPolicy
+from pantau_tracker.domain.standards import Standards, TrackerPolicy
 from pantau_tracker.domain.tracking import check_deadlines, handle_event
 from ports import free_port
 from stacks import CLICKHOUSE_PORT, KAFKA
@@ -180,20 +181,6 @@ class DictTable:
 
     def delete(self, key: bytes, partition: int) -> None:
         assert self.data.pop(key)[0] == partition
-
-
-def pantau_cli(
-    env: dict[str, str], *args: str, timeout: float = 400
-) -> subprocess.CompletedProcess[str]:
-    """`pantau <args>` in a subprocess with the stack's PANTAU_* variables; output captured."""
-    return subprocess.run(
-        [sys.executable, "-m", "pantau.cli", *args],
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
 
 
 def wait_nothing_held(workers: list[TrackerProcess], timeout: float = 60) -> None:

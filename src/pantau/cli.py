@@ -37,7 +37,7 @@ COMMANDS: tuple[Command, ...] = (
     Command(
         "bootstrap",
         "create the topics and apply the ClickHouse schema (idempotent)",
-        "pantau.bootstrap:main",
+        "pantau.provisioning:main",
     ),
     Command(
         "kafka",

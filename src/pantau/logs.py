@@ -6,7 +6,8 @@ the standard library's `logging` (our modules and the libraries: uvicorn, kafka-
 and structlog through one handler on stderr, so every line has the same keys:
 
     {"ts": "2026-11-27T02:15:00.123456Z", "level": "warning", "service": "intake",
-     "logger": "pantau_intake.publisher", "message": "...", "agency": "...", "case_id": "..."}
+     "logger": "pantau_intake.adapters.kafka_publisher", "message": "...", "agency": "...",
+     "case_id": "..."}
 
 `event_id`, `agency` and `case_id` appear when known: bound for a block with `log_context(...)`
 (contextvars, so they follow the asyncio task or thread), or passed per call

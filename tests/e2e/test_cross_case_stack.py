@@ -20,11 +20,11 @@ from pathlib import Path
 
 import pytest
 
+from stacks import pantau_cli
 from tracker_harness import (
     TrackerProcess,
     consumer_lag,
     fresh_topics,
-    pantau_cli,
     wait_nothing_held,
 )
 

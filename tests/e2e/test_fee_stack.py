@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from tracker_harness import TrackerProcess, consumer_lag, fresh_topics, pantau_cli
+from stacks import pantau_cli
+from tracker_harness import TrackerProcess, consumer_lag, fresh_topics
 
 REPO = Path(__file__).resolve().parents[2]
 CASES = 2000

@@ -88,7 +88,7 @@ def test_a_case_sent_over_http_reaches_the_views_once_with_its_alert_and_state(
     """Events posted to the intake appear once each in v_events (pseudonymised), the tracker's
     separation-of-duty alert in v_alerts and the closed case in v_cases."""
     case_id = f"PBG-E2E-{uuid.uuid4().hex[:8]}"
-    steps = [
+    steps: list[tuple[str, tuple[str, str] | None, dict[str, Any]]] = [
         ("submitted", None, {"applicant": {"nik": NIK}, "channel": "online"}),
         ("verified", ("V1", "verifier"), {}),
         ("fee_assessed", ("A1", "assessor"), {}),

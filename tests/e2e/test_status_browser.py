@@ -10,38 +10,38 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import httpx
 import pytest
 from playwright.sync_api import Page
 
-from alerts_harness import MALANG, REPO, TOKENS, AlertsProcess, free_port, write_operators
+from alerts_harness import MALANG, REPO, TOKENS, AlertsProcess, write_operators
 from browser import ARTIFACTS, chromium
 from pantau.core.alerts import alert_id
 from pantau.core.pseudonym import has_standalone_nik_run
 from pantau.settings import ClickHouseTarget
 from pantau_status.core.reports import report_day
+from ports import free_port
+from stacks import PantauProcess, stop_processes
 
 STATUS_KEY = "status-e2e-key-0123456789"
 MALANG_KEY = "dev-kota-malang.dpmptsp"  # deploy/dev-api-keys.yaml
 CASES = 24
 
 
-class StatusProcess:
+class StatusProcess(PantauProcess):
     """One `pantau status` on a free port, its log kept for failure messages."""
 
     def __init__(self, env: dict[str, str], log_path: Path, **settings: str) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = log_path
         full = {
             **os.environ,
             **env,
@@ -50,13 +50,7 @@ class StatusProcess:
             "PANTAU_API_KEYS": str(REPO / "deploy" / "dev-api-keys.yaml"),
             **settings,
         }
-        self._log = log_path.open("ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "pantau.cli", "status"],
-            env=full,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-        )
+        super().__init__([sys.executable, "-m", "pantau.cli", "status"], full, log_path)
 
     def readyz(self) -> dict[str, Any] | None:
         if self.proc.poll() is not None:
@@ -66,19 +60,6 @@ class StatusProcess:
         except httpx.HTTPError:
             return None
         return reply.json() if reply.status_code == 200 else None
-
-    def log_tail(self) -> str:
-        return self.log_path.read_text(errors="replace")[-3000:]
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self._log.close()
 
 
 def until(check: Callable[[], Any], timeout: float, what: str) -> Any:
@@ -106,7 +87,8 @@ def stack(
         "PANTAU_LOG_LEVEL": "WARNING",
         "PANTAU_OPERATORS": str(write_operators(folder / "ops.yaml")),
     }
-    processes, logs = [], []
+    processes: list[subprocess.Popen[bytes]] = []
+    logs: list[IO[str]] = []
     alerts = status = None
     try:
         for name in ("tracker", "sink"):
@@ -138,19 +120,10 @@ def stack(
         )
         yield {"env": env, "cases": cases, "alerts": alerts, "status": status, "dir": folder}
     finally:
-        for process in (alerts, status):
-            if process is not None:
-                process.stop()
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        for log in logs:
-            log.close()
+        for service in (alerts, status):
+            if service is not None:
+                service.stop()
+        stop_processes(processes, logs)
 
 
 def code_for(status: StatusProcess, case_id: str, key: str = MALANG_KEY) -> str:

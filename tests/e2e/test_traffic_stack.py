@@ -22,6 +22,7 @@ import pytest
 
 from pantau.traffic.log_facts import deadline_facts, fine_facts
 from ports import free_port
+from stacks import pantau_cli, stop_processes
 
 REPO = Path(__file__).resolve().parents[2]
 WABO_CSV = REPO.parent / "shared" / "data" / "wabo-receipt.csv"
@@ -31,19 +32,6 @@ ROAD_CSV = REPO.parent / "shared" / "data" / "roadtraffic100traces.csv"
 ROAD_MAPPING = REPO / "deploy" / "replay" / "roadtraffic" / "mapping.yaml"
 ROAD_CATALOG = REPO / "deploy" / "replay" / "roadtraffic" / "catalog.yaml"
 ROAD = "agency = 'it-police.roadtraffic'"
-
-
-def _pantau(
-    env: dict[str, str], *args: str, timeout: float = 240
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "pantau.cli", *args],
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +55,7 @@ def stack(
         "PANTAU_LOG_LEVEL": "WARNING",
     }
     # As `make up` does: the catalog folder becomes the newest standards version.
-    published = _pantau(env, "bootstrap", "--kafka-only")
+    published = pantau_cli(env, "bootstrap", "--kafka-only")
     assert published.returncode == 0, published.stderr
     processes, logs = [], []
     for name in ("tracker", "sink"):
@@ -83,16 +71,7 @@ def stack(
     try:
         yield env
     finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        for log in logs:
-            log.close()
+        stop_processes(processes, logs)
 
 
 def _closed_fines() -> dict[date, set[str]]:
@@ -157,7 +136,7 @@ def test_simulated_anomalies_are_found_exactly(stack: dict[str, str], tmp_path: 
     truth = tmp_path / "truth.jsonl"
     # The sample catalog only: the stack's catalog also has the WABO service, kept for the replay.
     sample = {**stack, "PANTAU_CATALOG": str(REPO / "catalog")}
-    sent = _pantau(
+    sent = pantau_cli(
         sample, "simulate", "--cases", "300", "--seed", "5", "--anomaly-rate", "0.5",
         "--truth", str(truth), "--via", "kafka",
     )  # fmt: skip
@@ -169,7 +148,7 @@ def test_simulated_anomalies_are_found_exactly(stack: dict[str, str], tmp_path: 
         150,
         "the tracker and sink to take in the simulated cases",
     )
-    judged = _pantau(
+    judged = pantau_cli(
         stack, "evaluate", "--truth", str(truth), "--idle", "10", "--rules", "contract",
         "--min-precision", "1", "--min-recall", "1",
     )  # fmt: skip
@@ -180,7 +159,7 @@ def test_simulated_anomalies_are_found_exactly(stack: dict[str, str], tmp_path: 
 @pytest.mark.timeout(420)
 def test_wabo_replay_stores_every_event_and_its_deadline_facts(stack: dict[str, str]) -> None:
     """All WABO events reach ClickHouse; cases closed past case:deadline match the CSV's count."""
-    replayed = _pantau(stack, "replay", str(WABO_CSV), "--mapping", str(WABO_MAPPING))
+    replayed = pantau_cli(stack, "replay", str(WABO_CSV), "--mapping", str(WABO_MAPPING))
     assert replayed.returncode == 0, replayed.stderr
     query = _clickhouse(stack)
     agency = "agency = 'coselog.wabo'"
@@ -278,7 +257,7 @@ def test_the_wabo_xes_form_replays_to_the_same_events(
         event_log(csv_rows(WABO_CSV), dates=(*dates, "case:startdate")),
         tmp_path / "wabo-receipt.xes",
     )
-    replayed = _pantau(stack, "replay", str(xes), "--mapping", str(WABO_MAPPING))
+    replayed = pantau_cli(stack, "replay", str(xes), "--mapping", str(WABO_MAPPING))
     assert replayed.returncode == 0, replayed.stderr
     assert "8,577 rows, 8,577 mapped, 1,329 closing events, 1,434 cases" in replayed.stderr
     query = _clickhouse(stack)
@@ -301,7 +280,7 @@ def test_roadtraffic_replay_stores_the_log_its_payments_and_officers(
     add up to the CSV's) and the officers who created the fines; the catalog allows every
     transition of the log."""
     facts = fine_facts(ROAD_CSV)
-    replayed = _pantau(stack, "replay", str(ROAD_CSV), "--mapping", str(ROAD_MAPPING))
+    replayed = pantau_cli(stack, "replay", str(ROAD_CSV), "--mapping", str(ROAD_MAPPING))
     assert replayed.returncode == 0, replayed.stderr
     assert "374 rows, 374 mapped, 0 closing events, 100 cases; dropped: none" in replayed.stderr
     query = _clickhouse(stack)

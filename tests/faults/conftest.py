@@ -12,7 +12,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from pipeline import PrivateClickHouse
+
+from replicas import PrivateClickHouse
 
 
 @pytest.fixture

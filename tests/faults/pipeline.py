@@ -33,12 +33,13 @@ from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 
 from integration.history.sink_process import SinkProcess
 from pantau.adapters.standards_topic import read_book
-from pantau.bootstrap import bootstrap
+from pantau.provisioning import provision
 from pantau.settings import REPO_DIR, ClickHouseTarget, CommonSettings, TopicNames
 from pantau_tracker.domain.standards import TrackerPolicy
 from pantau_tracker.settings import TrackerSettings
-from replicas import PrivateReplicas, free_ports_in_a_row
-from stacks import isolated_stack
+from ports import free_port
+from replicas import PrivateClickHouse, PrivateReplicas, free_ports_in_a_row
+from stacks import isolated_stack, wait_intake_healthy
 from tracker_harness import (
     AGENCY,
     Record,
@@ -47,7 +48,6 @@ from tracker_harness import (
     expected_views,
     fold_oversight,
     fold_topic,
-    free_port,
     handed_over,
     sample_catalog,
     scenario_stream,
@@ -170,15 +170,7 @@ class Intake:
         self.http = httpx.Client(
             base_url=f"http://127.0.0.1:{self.port}", timeout=publish_timeout + 10
         )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            assert self.process.poll() is None, log.read_text()
-            try:
-                if self.http.get("/healthz").status_code == 200:
-                    return
-            except httpx.TransportError:
-                time.sleep(0.2)
-        raise AssertionError(f"intake did not start: {log.read_text()}")
+        wait_intake_healthy(self.http, self.process, log)
 
     def post(self, events: list[dict[str, Any]], key: str = MALANG_KEY) -> int | None:
         """The status of one batch, or None when no answer came."""
@@ -320,58 +312,6 @@ class Pipeline:
         return worker.start()
 
 
-class PrivateClickHouse:
-    """A ClickHouse server of our own (deploy/clickhouse.sh, free ports) that a test may freeze
-    or stop."""
-
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
-        self.tcp_port = free_port()
-        self.env = {
-            **os.environ,
-            "PANTAU_LOCAL_DIR": str(directory),
-            "PANTAU_CLICKHOUSE_TCP_PORT": str(self.tcp_port),
-            "PANTAU_CLICKHOUSE_HTTP_PORT": str(free_port()),
-        }
-
-    def run(self, action: str) -> None:
-        subprocess.run(
-            [str(REPO_DIR / "deploy" / "clickhouse.sh"), action],
-            env=self.env,
-            check=True,
-            capture_output=True,
-            timeout=90,
-        )
-
-    @property
-    def pid(self) -> int:
-        return int((self.directory / "run" / "clickhouse.pid").read_text().strip())
-
-    def wait_for_events(self, database: str, timeout: float = 40) -> None:
-        """Until the sink has stored a first event in `database`: the stream is flowing."""
-        client = Client(host="127.0.0.1", port=self.tcp_port)
-        try:
-            stored = f"SELECT count() FROM `{database}`.events"
-            deadline = time.monotonic() + timeout
-            while client.execute(stored)[0][0] < 1:
-                assert time.monotonic() < deadline, f"no event stored in {timeout:.0f} s"
-                time.sleep(0.5)
-        finally:
-            client.disconnect()
-
-    @property
-    def running(self) -> bool:
-        """Whether the server's process is there (it may be frozen)."""
-        try:
-            os.kill(self.pid, 0)
-        except (FileNotFoundError, ValueError, ProcessLookupError):
-            return False
-        return True
-
-    def url(self, database: str) -> str:
-        return f"clickhouse://default@127.0.0.1:{self.tcp_port}/{database}"
-
-
 def _share_kafka_jars(directory: Path) -> None:
     """Link the jars deploy/kafka.sh already resolved (PANTAU_LOCAL_DIR, else the repository's
     .local) instead of resolving them again from Maven Central."""
@@ -469,9 +409,9 @@ def pipeline(
     the events flow through that private broker (or cluster). `tracker_env` and `intake_settings`
     add PANTAU_* variables of those processes only.
     """
-    with isolated_stack(label) as stack:
+    with isolated_stack(label) as stack_env:
         env = {
-            **stack,
+            **stack_env,
             "PANTAU_CHECKPOINT_KEY": CHECKPOINT_KEY,
             "PANTAU_CHECKPOINT_DIR": str(tmp_path / "checkpoints"),
             "PANTAU_SINK_RETRY_MAX_SECONDS": "1",
@@ -486,9 +426,9 @@ def pipeline(
             kafka=env["PANTAU_KAFKA"],
         )
         if clickhouse is not None:
-            bootstrap(settings, kafka=False)
+            provision(settings, kafka=False)
         if broker is not None:
-            bootstrap(settings, clickhouse=False)
+            provision(settings, clickhouse=False)
         tracker = TrackerProcess(
             {**env, **(tracker_env or {})}, tmp_path / "tracker-state", tmp_path / "tracker.log"
         )

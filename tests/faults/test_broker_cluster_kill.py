@@ -15,7 +15,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from pipeline import (
+
+from faults.pipeline import (
     Ledger,
     PrivateKafkaCluster,
     check_history,
@@ -24,7 +25,6 @@ from pipeline import (
     read_topic,
     send_stream,
 )
-
 from integration.history.sink_process import wait_for
 from pantau.adapters.kafka_topics import ClusterView, describe_cluster
 

@@ -11,7 +11,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from pipeline import (
+
+from faults.pipeline import (
     Ledger,
     PrivateBroker,
     check_history,
@@ -20,7 +21,6 @@ from pipeline import (
     read_topic,
     send_stream,
 )
-
 from integration.history.sink_process import wait_for
 
 

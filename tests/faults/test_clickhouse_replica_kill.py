@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 from clickhouse_driver import Client
-from pipeline import (
+
+from faults.pipeline import (
     CHECKPOINT_KEY,
     PANTAU,
     Ledger,
@@ -24,7 +25,6 @@ from pipeline import (
     pipeline,
     send_stream,
 )
-
 from integration.history.sink_process import wait_for
 from replicas import PrivateReplicas
 

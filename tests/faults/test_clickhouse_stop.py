@@ -7,14 +7,14 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from pipeline import (
+from faults.pipeline import (
     Ledger,
-    PrivateClickHouse,
     check_history,
     intake_stream,
     pipeline,
     send_stream,
 )
+from replicas import PrivateClickHouse
 
 DOWN_S = 6
 

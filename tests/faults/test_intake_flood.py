@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from clickhouse_driver import Client
-from pipeline import MALANG_KEY, Ledger, check_history, intake_stream, pipeline
+
+from faults.pipeline import MALANG_KEY, Ledger, check_history, intake_stream, pipeline
 
 REQUESTS = 5000
 CLIENTS = 4  # processes writing the flood; one Python process alone cannot start 5,000 at once

@@ -7,7 +7,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from pipeline import Ledger, check_history, intake_stream, pipeline
+from faults.pipeline import Ledger, check_history, intake_stream, pipeline
 
 CONCURRENT = 1000  # batch requests in flight at once; the intake serves a few hundred a second
 BATCH = 2

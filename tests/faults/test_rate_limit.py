@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from pipeline import (
+from faults.pipeline import (
     SLEMAN,
     SLEMAN_KEY,
     Answer,

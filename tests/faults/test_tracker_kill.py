@@ -7,8 +7,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from pipeline import Ledger, check_history, intake_stream, pipeline, send_stream
-
+from faults.pipeline import Ledger, check_history, intake_stream, pipeline, send_stream
 from tracker_harness import read_topic
 
 

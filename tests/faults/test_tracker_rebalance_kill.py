@@ -7,8 +7,14 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from pipeline import Ledger, check_history, group_members, intake_stream, pipeline, send_stream
-
+from faults.pipeline import (
+    Ledger,
+    check_history,
+    group_members,
+    intake_stream,
+    pipeline,
+    send_stream,
+)
 from integration.history.sink_process import wait_for
 from tracker_harness import TrackerProcess, read_topic
 
@@ -50,11 +56,11 @@ def test_tracker_kill_9_during_a_rebalance_loses_and_changes_nothing(
         killed_at = time.monotonic()
         assert not done.is_set(), "the stream ended before the crash"
         # The survivor owns every partition once the dead member's session expires.
-        servers, group = stack.env["PANTAU_KAFKA"], stack.topics.group("tracker")
+        kafka, group = stack.env["PANTAU_KAFKA"], stack.topics.group("tracker")
         everything = set(range(int(stack.env["PANTAU_PARTITIONS"])))
         wait_for(
             lambda: (
-                group_members(servers, group, stack.topics.events)
+                group_members(kafka, group, stack.topics.events)
                 == ("Stable", {second.url: everything})
             ),
             timeout=60,

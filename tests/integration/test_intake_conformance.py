@@ -22,7 +22,7 @@ from schemathesis.specs.openapi.checks import (
 from pantau.core.catalog import load_catalog
 from pantau.settings import REPO_DIR, SAMPLE_CATALOG
 from pantau_intake.app import create_app
-from pantau_intake.publisher import InMemoryPublisher
+from pantau_intake.domain.publishing import InMemoryPublisher
 from pantau_intake.settings import IntakeSettings
 
 KEY = "dev-kota-malang.dpmptsp"
@@ -65,7 +65,7 @@ def test_api_conforms_to_its_openapi(mode: GenerationMode) -> None:
             derandomize=True,
             database=None,
         )
-        def call(case: schemathesis.Case) -> None:
+        def call(case: schemathesis.Case[Any]) -> None:
             case.call_and_validate(headers={"Authorization": f"Bearer {KEY}"}, checks=CHECKS)
 
         call()

@@ -26,10 +26,11 @@ from kafka import KafkaConsumer, TopicPartition
 
 from pantau.core.events import Event
 from pantau.settings import REPO_DIR
+from pantau_intake.adapters.kafka_publisher import KafkaPublisher
 from pantau_intake.app import create_app
-from pantau_intake.publisher import KafkaPublisher
 from pantau_intake.settings import IntakeSettings
 from ports import free_port
+from stacks import wait_intake_healthy
 
 MALANG = "dev-kota-malang.dpmptsp"
 SLEMAN = "dev-kab-sleman.dpmptsp"
@@ -100,7 +101,10 @@ def test_intake_publishes_to_kafka_and_refuses_bad_requests(stack_env: dict[str,
 
         def send(body: Any, key: str | None = MALANG) -> httpx.Response:
             headers = auth(key) if key else {"Content-Type": "application/json"}
-            return client.post("/v1/events", content=json.dumps(body), headers=headers)
+            response: httpx.Response = client.post(
+                "/v1/events", content=json.dumps(body), headers=headers
+            )
+            return response
 
         assert send(event(f"{case}-0"), key=None).status_code == 401
         assert send(event(f"{case}-0"), key="wrong").status_code == 401
@@ -191,15 +195,7 @@ class IntakeProcess:
             [str(PANTAU), "intake"], env=env, stdout=self.log, stderr=subprocess.STDOUT
         )
         self.http = httpx.Client(base_url=f"http://127.0.0.1:{self.port}", timeout=30)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            assert self.process.poll() is None, log.read_text()
-            try:
-                if self.http.get("/healthz").status_code == 200:
-                    return
-            except httpx.TransportError:
-                time.sleep(0.2)
-        raise AssertionError(f"intake did not start: {log.read_text()}")
+        wait_intake_healthy(self.http, self.process, log)
 
     def post(self, body: Any) -> tuple[int, float]:
         started = time.monotonic()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -15,13 +14,14 @@ from aiokafka.partitioner import DefaultPartitioner
 from kafka import KafkaConsumer, TopicPartition
 
 from pantau.settings import TopicNames
-from pantau_intake.publisher import (
+from pantau_intake.adapters.kafka_publisher import KafkaPublisher
+from pantau_intake.domain.publishing import (
     EventPublisher,
     InMemoryPublisher,
-    KafkaPublisher,
     OutgoingRecord,
     PublishUnavailable,
 )
+from ports import free_port
 
 
 @dataclass
@@ -31,13 +31,6 @@ class Subject:
     publisher: EventPublisher
     published: Callable[[], list[tuple[bytes, bytes]]]
     broken: EventPublisher
-
-
-def _unused_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _kafka_records(servers: str, topic: str) -> list[tuple[bytes, bytes]]:
@@ -67,7 +60,7 @@ def subject(request: pytest.FixtureRequest) -> Iterator[Subject]:
     servers = stack_env["PANTAU_KAFKA"]
     topic = TopicNames(stack_env["PANTAU_TOPIC_PREFIX"]).events
     kafka = KafkaPublisher([servers], topic, timeout=10)
-    dead = KafkaPublisher([f"127.0.0.1:{_unused_port()}"], topic, timeout=1)
+    dead = KafkaPublisher([f"127.0.0.1:{free_port()}"], topic, timeout=1)
     yield Subject(kafka, lambda: _kafka_records(servers, topic), dead)
     asyncio.run(kafka.close())
     asyncio.run(dead.close())

@@ -17,8 +17,9 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from alerts_harness import AlertsProcess, free_port, write_operators
+from alerts_harness import AlertsProcess, write_operators
 from integration.history.sink_process import SinkProcess
+from ports import free_port
 from tracker_harness import TrackerProcess, fresh_topics
 
 REPO = Path(__file__).resolve().parents[2]

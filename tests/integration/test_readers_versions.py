@@ -34,7 +34,8 @@ from pantau_alerts.settings import AlertsSettings
 from pantau_status.core.codes import check_code
 from pantau_status.main import build_app as status_app
 from pantau_status.settings import StatusSettings
-from tracker_harness import KAFKA, fresh_topics, producer
+from stacks import KAFKA
+from tracker_harness import fresh_topics, producer
 
 MALANG = "kota-malang.dpmptsp"
 KEY = "integration-status-key-0123456789"

@@ -18,14 +18,15 @@ import pytest
 from fastapi.testclient import TestClient
 
 from pantau.adapters.standards_topic import read_book
-from pantau.bootstrap import bootstrap
 from pantau.catalog_publish import publish_catalog
 from pantau.core.events import event_key
+from pantau.provisioning import provision
 from pantau.settings import REPO_DIR, SAMPLE_CATALOG, CommonSettings
+from pantau_intake.adapters.kafka_publisher import KafkaPublisher
 from pantau_intake.app import create_app
-from pantau_intake.publisher import KafkaPublisher
 from pantau_intake.settings import IntakeSettings
-from tracker_harness import KAFKA, TrackerProcess, fresh_topics, producer, read_topic
+from stacks import KAFKA
+from tracker_harness import TrackerProcess, fresh_topics, producer, read_topic
 
 AGENCY = "kota-malang.dpmptsp"
 PICKUP_S = 10.0  # "within seconds"
@@ -229,11 +230,11 @@ def test_bootstrap_publishes_the_catalog_folder_until_a_version_is_published_by_
     def published() -> list[tuple[int, str]]:
         return [(v.number, v.published_by) for v in read_book([KAFKA], topic).versions]
 
-    bootstrap(settings_of(env, first), clickhouse=False)
-    bootstrap(settings_of(env, first), clickhouse=False)
+    provision(settings_of(env, first), clickhouse=False)
+    provision(settings_of(env, first), clickhouse=False)
     assert published() == [(1, "bootstrap")]
-    bootstrap(settings_of(env, second), clickhouse=False)
+    provision(settings_of(env, second), clickhouse=False)
     assert published() == [(1, "bootstrap"), (2, "bootstrap")]
     publish_catalog(settings_of(env, first), first, published_by="dinas", now=datetime.now(UTC))
-    bootstrap(settings_of(env, second), clickhouse=False)
+    provision(settings_of(env, second), clickhouse=False)
     assert published() == [(1, "bootstrap"), (2, "bootstrap"), (3, "dinas")]

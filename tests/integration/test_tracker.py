@@ -20,9 +20,9 @@ from pantau.core.alerts import CROSS_CASE_RULES
 from pantau.core.events import event_key
 from pantau.settings import SAMPLE_CATALOG, TopicNames
 from pantau_tracker.domain.standards import TrackerPolicy
+from stacks import KAFKA
 from tracker_harness import (
     AGENCY,
-    KAFKA,
     Record,
     TrackerProcess,
     alerts_in,

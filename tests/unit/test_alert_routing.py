@@ -75,7 +75,10 @@ routes:
   - {name: fees, match: {rule: [fee.mismatch]}, webhook: {url: "http://h/f"}}
 """
     )
-    names = lambda a: [r.name for r in table.targets_for(a)]  # noqa: E731
+
+    def names(alert: Alert) -> list[str]:
+        return [route.name for route in table.targets_for(alert)]
+
     assert names(an_alert()) == ["all", "malang-high"]
     assert names(an_alert("kab-sleman.dpmptsp", "fee.mismatch")) == ["all", "fees"]
     assert names(an_alert(rule="time.out_of_order")) == ["all"]  # low severity

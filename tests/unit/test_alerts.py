@@ -123,7 +123,7 @@ def test_rule_table_is_the_contracts() -> None:
 def test_rule_table_rows_are_consistent() -> None:
     """Each row is keyed by its own rule id and says when it fires."""
     for rule_id, info in RULES.items():
-        assert info.rule.value == rule_id
+        assert info.rule == rule_id
         assert info.fires_when
 
 

@@ -24,7 +24,8 @@ def _compose() -> dict[str, Any]:
 
 def _settings_class(target: str) -> type[BaseSettings]:
     module, _, name = target.partition(":")
-    cls = getattr(importlib.import_module(module), name)
+    cls: object = getattr(importlib.import_module(module), name)
+    assert isinstance(cls, type)
     assert issubclass(cls, BaseSettings)
     return cls
 

@@ -66,9 +66,9 @@ def test_every_key_is_read() -> None:
     assert policy.queue_jump.min_wait == Duration(1, DurationUnit.WORKING_DAYS)
     assert policy.queue_jump.max_waiting == 500
     assert policy.speed_too_fast.quantile == 0.1
-    assert policy.speed_too_fast.steps == {"verified"}
+    assert policy.speed_too_fast.steps == frozenset({"verified"})
     assert not policy.speed_too_fast.whole_case
-    assert policy.officer_burst.steps == {"approved"}
+    assert policy.officer_burst.steps == frozenset({"approved"})
     assert policy.applicant_broker.window == Duration(7, DurationUnit.DAYS)
     assert policy.clock_reset.max_stops == 0
     assert not policy.clock_reset.reason_required
@@ -130,4 +130,4 @@ def test_the_sample_catalog_still_loads() -> None:
     sleman = loaded.services[("kab-sleman.dpmptsp", "pbg")].oversight
     assert sleman.applicant_broker.max_applicants == 15
     akta = loaded.services[("kota-malang.disdukcapil", "akta-kelahiran")].oversight
-    assert akta.officer_burst.steps == {"verified"}
+    assert akta.officer_burst.steps == frozenset({"verified"})

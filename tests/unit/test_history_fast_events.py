@@ -42,8 +42,8 @@ STEPS = [
     for step in service.steps
 ]
 
-_PRINTABLE = st.characters(blacklist_categories=("Cs",)) | st.sampled_from(" \x7f\x85")
-_TEXT = st.characters(blacklist_categories=("Cs",)) | st.sampled_from("\t\n\r\x00\x1f")
+_PRINTABLE = st.characters(blacklist_categories=["Cs"]) | st.sampled_from(" \x7f\x85")
+_TEXT = st.characters(blacklist_categories=["Cs"]) | st.sampled_from("\t\n\r\x00\x1f")
 _SCALARS = (
     st.none()
     | st.booleans()
@@ -405,15 +405,15 @@ def test_chain_rows_link_as_extending_heads_one_event_at_a_time(
 
     expected_rows, expected_heads, expected_duplicates = [], dict(heads), 0
     for accepted in accepted_events:
-        case = (accepted.event.agency, accepted.event.case_id)
+        case_key = (accepted.event.agency, accepted.event.case_id)
         receipt = receipt_bytes(accepted)
-        extended = expected_heads[case].extended(
+        extended = expected_heads[case_key].extended(
             accepted.event.event_id, accepted.canonical, receipt
         )
         if extended is None:
             expected_duplicates += 1
             continue
-        expected_heads[case], link = extended
+        expected_heads[case_key], link = extended
         expected_rows.append(event_row_at(accepted, link, stored_at, receipt.decode("ascii")))
     assert rows == expected_rows
     assert new_heads == expected_heads

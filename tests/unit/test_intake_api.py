@@ -16,7 +16,7 @@ from pantau.core.catalog import Catalog, load_catalog
 from pantau.core.events import Event
 from pantau.settings import REPO_DIR, SAMPLE_CATALOG
 from pantau_intake.app import create_app
-from pantau_intake.publisher import InMemoryPublisher, OutgoingRecord
+from pantau_intake.domain.publishing import InMemoryPublisher, OutgoingRecord
 from pantau_intake.settings import IntakeSettings
 
 MALANG = "dev-kota-malang.dpmptsp"

@@ -7,7 +7,7 @@ import re
 import pytest
 
 from pantau_intake.api_keys import AgencyKeyring, key_digest
-from pantau_intake.rate_limit import AgencyRateLimiter
+from pantau_intake.domain.rate_limit import AgencyRateLimiter
 from pantau_intake.settings import ConfigurationError
 
 

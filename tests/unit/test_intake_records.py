@@ -12,11 +12,11 @@ from pydantic import ValidationError
 
 from pantau.core.events import IncomingEvent
 from pantau.core.pseudonym import PseudonymKey
-from pantau_intake.submission import kafka_value
+from pantau_intake.domain.submission import kafka_value
 
 KEY = PseudonymKey(b"unit-test-pseudonym-key-0123", "k3")
 
-_TEXT = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=1, max_size=30)
+_TEXT = st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), min_size=1, max_size=30)
 _JSON = st.recursive(
     st.none()
     | st.booleans()

@@ -14,7 +14,7 @@ from pantau.core.events import Event
 from pantau.core.sealing import SEALED_REASON, KeyRecord, MasterKey, open_sealed
 from pantau.settings import REPO_DIR, SAMPLE_CATALOG
 from pantau_intake.app import create_app
-from pantau_intake.publisher import InMemoryPublisher
+from pantau_intake.domain.publishing import InMemoryPublisher
 from pantau_intake.settings import ConfigurationError, IntakeSettings
 
 MALANG = "dev-kota-malang.dpmptsp"

@@ -29,7 +29,8 @@ TEXT = DOC.read_text(encoding="utf-8")
 
 
 def _block(language: str, index: int = 0) -> str:
-    return re.findall(rf"```{language}\n(.*?)```", TEXT, re.S)[index]
+    blocks: list[str] = re.findall(rf"```{language}\n(.*?)```", TEXT, re.S)
+    return blocks[index]
 
 
 def _rows(text: str) -> list[dict[str, str]]:

@@ -29,6 +29,8 @@ REF = "k1:" + "ab" * 32
 OTHER = "k1:" + "cd" * 32
 NOW = datetime(2026, 12, 3, 4, 0, tzinfo=UTC)
 
+_NO_KEYS: dict[str, DataKey] = {}  # a key store holding no key
+
 
 def _event(**changes: Any) -> dict[str, Any]:
     document: dict[str, Any] = {
@@ -88,7 +90,7 @@ def test_a_destroyed_key_shows_the_fields_as_erased() -> None:
     """Without its key (a tombstone in the store) the sealed fields read `[erased]`, and what the
     rules need stays."""
     key = DataKey.new(REF)
-    opened = open_sealed(seal(_event(), key), {}.get)
+    opened = open_sealed(seal(_event(), key), _NO_KEYS.get)
     assert opened.state == "erased"
     assert opened.document["reason"] == ERASED
     assert opened.document["attributes"] == {
@@ -107,7 +109,7 @@ def test_events_without_applicant_or_personal_fields_stay_as_they_are() -> None:
     plain = _event(attributes={"assessed_amount": "1.00"})
     del plain["reason"]
     assert seal(plain, key) == plain
-    assert open_sealed(plain, {}.get).state == "clear"
+    assert open_sealed(plain, _NO_KEYS.get).state == "clear"
 
 
 def test_a_key_of_another_applicant_is_refused_when_sealing() -> None:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from prometheus_client import generate_latest
 
-from pantau.history.sink import SinkCounters
+from pantau.history.sink import HistorySink, SinkCounters
 from pantau.history.sink_metrics import SinkMetrics
+from pantau.history.store import ClickHouseHistory
 
 
 @dataclass
@@ -38,7 +39,7 @@ def test_counters_pending_rows_and_pause_are_reported() -> None:
     """Rows by table, failed inserts, pending rows by table and the pause, as counted."""
     state = SinkState()
     metrics = SinkMetrics()
-    metrics.watch(state)
+    metrics.watch(cast(HistorySink, state))  # the fields the metrics read, and only those
     state.counters.add(state.counters.stored, "events", 7)
     state.counters.failed_inserts = 2
     state.pending_by_table = {"events": 3, "alerts": 0}
@@ -55,7 +56,7 @@ def test_inserts_are_timed_by_table_and_outcome_and_the_store_is_otherwise_untou
     """A timed store counts ok and failed INSERTs, re-raises the failure, delegates the rest."""
     metrics = SinkMetrics()
     store = Store()
-    timed = metrics.timed(store)
+    timed = metrics.timed(cast(ClickHouseHistory, store))  # insert and close, as the store has
     timed.insert("events", [], [(1,)])
     store.fail = True
     with pytest.raises(ConnectionError):

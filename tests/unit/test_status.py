@@ -18,7 +18,7 @@ from fastapi.testclient import TestClient
 
 from pantau.core.alerts import Alert, Category, make_alert
 from pantau.core.catalog import Catalog, load_catalog, load_catalog_documents
-from pantau.core.events import Event
+from pantau.core.events import Event, event_key
 from pantau.core.pseudonym import has_standalone_nik_run
 from pantau.core.standards import StandardsBook, StandardVersion, canonical_document, new_version
 from pantau.traffic.generator import Simulation
@@ -210,7 +210,7 @@ def make_client(
 def ready_book(*states: dict[str, Any]) -> CaseBook:
     book = CaseBook()
     for state in states:
-        key = f"{state['agency']}|{state['case_id']}".encode()
+        key = event_key(state["agency"], state["case_id"])
         book.on_case(key, json.dumps(state).encode())
     book.ready = True
     return book
@@ -403,7 +403,7 @@ def test_no_response_over_simulated_cases_carries_personal_data(catalog: Catalog
         if outcome.state is not None:
             states[key] = outcome.state
             view = case_view(outcome.state, standard)
-            book.on_case(f"{event.agency}|{event.case_id}".encode(), json.dumps(view).encode())
+            book.on_case(event_key(event.agency, event.case_id), json.dumps(view).encode())
         last = emission.sent_at
     book.ready = True
     assert len(book) == len(states) >= 150

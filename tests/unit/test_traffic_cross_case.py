@@ -235,7 +235,7 @@ def test_what_an_endless_run_remembers_stays_bounded(catalog: Catalog) -> None:
             + len(crowd._upcoming)
         )
 
-    sizes = []
+    sizes: list[int] = []
     marks = [START + timedelta(days=45), START + timedelta(days=90)]
     for emission in simulation:
         if emission.sent_at >= marks[len(sizes)]:

@@ -24,7 +24,12 @@ from xes_logs import csv_rows, event_log, write_xes
 REPO = Path(__file__).resolve().parents[2]
 WABO_CSV = REPO.parent / "shared" / "data" / "wabo-receipt.csv"
 WABO_MAPPING = REPO / "deploy" / "replay" / "wabo" / "mapping.yaml"
-WABO_DATES = ("time:timestamp", "case:deadline", "case:enddate", "case:enddate_planned")
+WABO_DATES: tuple[str, ...] = (
+    "time:timestamp",
+    "case:deadline",
+    "case:enddate",
+    "case:enddate_planned",
+)
 WABO_DATES += ("case:startdate",)
 NESTED = {
     # an attribute with nested ones, one of them named like the event's own activity
@@ -63,7 +68,9 @@ def test_the_wabo_xes_maps_to_the_same_events_as_its_csv(wabo_xes: Path) -> None
     assert xes_report == csv_report
     assert [e.to_json_bytes() for e in from_xes] == [e.to_json_bytes() for e in from_csv]
     closing = [e for e in from_xes if e.step == "closed"]
-    late = [e for e in closing if e.occurred_at > datetime.fromisoformat(e.attributes["due_at"])]
+    late = [
+        e for e in closing if e.occurred_at > datetime.fromisoformat(str(e.attributes["due_at"]))
+    ]
     assert len(late) == deadline_facts(WABO_CSV).closed_after_deadline == 377
 
 

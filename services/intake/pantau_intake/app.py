@@ -47,21 +47,21 @@ from pantau.core.standards import StandardVersion
 from pantau.core.working_time import WorkingCalendar
 from pantau.metrics import exposed_registry
 from pantau_intake.api_keys import AgencyKeyring
-from pantau_intake.publisher import EventPublisher, OutgoingRecord, PublishUnavailable
-from pantau_intake.rate_limit import AgencyRateLimiter
-from pantau_intake.settings import (
-    MAX_BATCH_EVENTS,
-    MAX_BODY_BYTES,
-    ConfigurationError,
-    IntakeSettings,
-)
-from pantau_intake.submission import (
+from pantau_intake.domain.publishing import EventPublisher, OutgoingRecord, PublishUnavailable
+from pantau_intake.domain.rate_limit import AgencyRateLimiter
+from pantau_intake.domain.submission import (
     Rejection,
     check_agency,
     decode_body,
     seal_records,
     to_records,
     validate_events,
+)
+from pantau_intake.settings import (
+    MAX_BATCH_EVENTS,
+    MAX_BODY_BYTES,
+    ConfigurationError,
+    IntakeSettings,
 )
 
 log = logging.getLogger(__name__)

@@ -21,8 +21,8 @@ from fastapi import FastAPI
 from pantau.core.catalog import CatalogError
 from pantau.logs import configure_logging
 from pantau.metrics import MULTIPROCESS_DIR
+from pantau_intake.adapters.kafka_publisher import KafkaPublisher
 from pantau_intake.app import create_app
-from pantau_intake.publisher import KafkaPublisher
 from pantau_intake.settings import ConfigurationError, IntakeSettings
 
 

@@ -58,6 +58,7 @@ from faust.exceptions import SameNode
 from prometheus_client import CollectorRegistry
 
 from pantau.core.catalog import Catalog
+from pantau.core.events import event_key
 from pantau.core.standards import StandardsBook
 from pantau.metrics import metrics_payload
 from pantau_tracker import stream_runtime
@@ -219,13 +220,7 @@ class Tracker:
         self.table: Any = None
         self.cases: DecodedTable[CaseState] | None = None
         if role in ("all", "cases"):
-            self.table = app.Table(
-                TABLE_NAME,
-                default=None,
-                partitions=settings.partitions,
-                key_type=bytes,
-                value_type=bytes,
-            )
+            self.table = self._bytes_table(TABLE_NAME)
             self.cases = DecodedTable(
                 stream_runtime.TablePartitions(self.table, topics.events, settings.partitions),
                 decode_state,
@@ -241,26 +236,13 @@ class Tracker:
         self.order: StepOrder | None = None
         self._order_stale = True  # the mirror of held steps must be rebuilt from the table
         if role in ("all", "rules"):
-            self.order_table = app.Table(
-                ORDER_TABLE,
-                default=None,
-                partitions=settings.partitions,
-                key_type=bytes,
-                value_type=bytes,
-            )
+            self.order_table = self._bytes_table(ORDER_TABLE)
             self._order_port = stream_runtime.TablePartitions(
                 self.order_table, settings.oversight_topic, settings.partitions
             )
             self.order = StepOrder(settings.partitions, self._order_port.get)
             self.rule_tables = {
-                rule.name: app.Table(
-                    f"oversight-{rule.name}",
-                    default=None,
-                    partitions=settings.partitions,
-                    key_type=bytes,
-                    value_type=bytes,
-                )
-                for rule in STATEFUL_RULES
+                rule.name: self._bytes_table(f"oversight-{rule.name}") for rule in STATEFUL_RULES
             }
             self.rule_records = {
                 rule.name: DecodedTable(
@@ -279,6 +261,17 @@ class Tracker:
         app.page("/readyz")(self._ready_page)
         app.on_partitions_revoked.connect(self._on_rebalance)
         app.on_partitions_assigned.connect(self._on_rebalance)
+
+    def _bytes_table(self, name: str) -> Any:
+        """A Faust table of raw bytes keys and values, partitioned as the events topic."""
+        app: Any = self.app
+        return app.Table(
+            name,
+            default=None,
+            partitions=self.settings.partitions,
+            key_type=bytes,
+            value_type=bytes,
+        )
 
     def changelog_topics(self) -> list[str]:
         """The changelog topic of every table (case states and each stateful rule)."""
@@ -623,7 +616,7 @@ class Tracker:
             request.headers.get("Authorization", ""), f"Bearer {token}"
         ):
             return web.json({"error": "a valid internal token is required"}, status=401)
-        key = f"{agency}|{case_id}".encode()
+        key = event_key(agency, case_id)
         try:
             return await self.app.router.route_req(self.table.name, key, web, request)
         except SameNode:

@@ -15,18 +15,17 @@ loop.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
-from aiokafka import AIOKafkaConsumer
 from kafka import KafkaConsumer, KafkaProducer
 from kafka import TopicPartition as SyncTopicPartition
 from kafka.errors import KafkaError
 
 from pantau.adapters.kafka_topics import FOREVER, TopicSpec
+from pantau.adapters.topic_follower import follow_topic
 from pantau.core.sealing import DataKey, KeyRecord, KeyRefused, MasterKey
 from pantau.settings import TopicNames
 
@@ -202,34 +201,14 @@ class ErasureFollower:
 
     async def run(self) -> None:
         """Read and follow until cancelled; retried after a Kafka failure."""
-        while True:
-            consumer = AIOKafkaConsumer(
-                bootstrap_servers=self._servers,
-                client_id=self._client_id,
-                group_id=None,
-                enable_auto_commit=False,
-                auto_offset_reset="earliest",
-                fetch_max_wait_ms=200,
-                metadata_max_age_ms=5000,
-            )
-            try:
-                await consumer.start()
-                consumer.subscribe([self._topic])
-                while True:
-                    batches = await consumer.getmany(timeout_ms=500)
-                    for records in batches.values():
-                        for record in records:
-                            applicant = _erased_applicant(record.value)
-                            if applicant is not None:
-                                self._on_erasure(applicant)
-            except KafkaError as error:
-                log.warning("reading %s failed, retrying: %s", self._topic, error)
-                await asyncio.sleep(2.0)
-            finally:
-                try:
-                    await consumer.stop()
-                except Exception:  # stopping after a failure: nothing left to do about it
-                    log.debug("error while stopping the erasures reader", exc_info=True)
+        await follow_topic(
+            self._servers, self._topic, self._client_id, self._read, logger=log, reader="erasures"
+        )
+
+    def _read(self, topic: str, offset: int, value: bytes | None) -> None:
+        applicant = _erased_applicant(value)
+        if applicant is not None:
+            self._on_erasure(applicant)
 
 
 def _erased_applicant(value: bytes | None) -> str | None:

@@ -9,16 +9,15 @@ every new version to a callback.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 
-from aiokafka import AIOKafkaConsumer
 from kafka import KafkaConsumer, KafkaProducer
 from kafka import TopicPartition as SyncTopicPartition
 from kafka.errors import KafkaError
 
 from pantau.adapters.kafka_topics import TopicSpec
+from pantau.adapters.topic_follower import follow_topic
 from pantau.core.catalog import CatalogError
 from pantau.core.events import format_rfc3339
 from pantau.core.standards import StandardsBook, StandardVersion
@@ -130,35 +129,14 @@ class StandardsFollower:
     async def run(self) -> None:
         """Read and follow until cancelled; a topic created later is picked up when the
         metadata is next refreshed (every few seconds)."""
-        while True:
-            # No group: every partition is read from the beginning and nothing is committed.
-            consumer = AIOKafkaConsumer(
-                bootstrap_servers=self._servers,
-                client_id=self._client_id,
-                group_id=None,
-                enable_auto_commit=False,
-                auto_offset_reset="earliest",
-                fetch_max_wait_ms=200,
-                metadata_max_age_ms=5000,
-            )
-            try:
-                await consumer.start()
-                consumer.subscribe([self._topic])
-                while True:
-                    batches = await consumer.getmany(timeout_ms=500)
-                    for tp, records in batches.items():
-                        for record in records:
-                            version = _version_of(record.value, f"{tp.topic}@{record.offset}")
-                            if version is not None:
-                                self._on_version(version)
-            except KafkaError as error:
-                log.warning("reading %s failed, retrying: %s", self._topic, error)
-                await asyncio.sleep(2.0)
-            finally:
-                try:
-                    await consumer.stop()
-                except Exception:  # stopping after a failure: nothing left to do about it
-                    log.debug("error while stopping the standards reader", exc_info=True)
+        await follow_topic(
+            self._servers, self._topic, self._client_id, self._read, logger=log, reader="standards"
+        )
+
+    def _read(self, topic: str, offset: int, value: bytes | None) -> None:
+        version = _version_of(value, f"{topic}@{offset}")
+        if version is not None:
+            self._on_version(version)
 
 
 def log_version(logger: logging.Logger, version: StandardVersion) -> None:

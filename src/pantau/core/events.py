@@ -79,6 +79,7 @@ __all__ = [
     "Timestamp",
     "assessed_amount",
     "canonical_bytes",
+    "case_key",
     "contains_raw_nik",
     "content_digest",
     "describe_errors",
@@ -88,6 +89,7 @@ __all__ = [
     "json_object",
     "parse_rfc3339",
     "redact_nik",
+    "service_key",
 ]
 
 ATTRIBUTES_MAX_BYTES = 8 * 1024
@@ -734,12 +736,22 @@ class IncomingEvent(_EventFields[IncomingApplicant]):
 # --- encodings -----------------------------------------------------------------------------------
 
 
-def event_key(agency: str, case_id: str) -> bytes:
-    """The Kafka key of a case's records: `<agency>|<case_id>` in UTF-8.
+def case_key(agency: str, case_id: str) -> str:
+    """A case's key as text: `<agency>|<case_id>`.
 
     Agency codes cannot contain `|`, so the first `|` always separates the two parts.
     """
-    return f"{agency}|{case_id}".encode()
+    return f"{agency}|{case_id}"
+
+
+def service_key(agency: str, service: str) -> str:
+    """A service's key as text: `<agency>|<service>`, the key of state kept per service."""
+    return f"{agency}|{service}"
+
+
+def event_key(agency: str, case_id: str) -> bytes:
+    """The Kafka key of a case's records: `case_key` in UTF-8."""
+    return case_key(agency, case_id).encode()
 
 
 def canonical_bytes(event: Event) -> bytes:

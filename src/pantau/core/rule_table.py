@@ -136,7 +136,7 @@ class RuleInfo:
     """A row of the rule table: the category the contract fixes, our default severity, what
     makes the rule look, its title and its message templates."""
 
-    rule: Rule
+    rule: str  # a `Rule` of the contract, or the id of a rule beside its enumeration
     category: Category
     severity: Severity
     fires_when: str

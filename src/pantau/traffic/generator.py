@@ -47,6 +47,7 @@ from pantau.core.alerts import Rule
 from pantau.core.catalog import Catalog, Service, Step
 from pantau.core.durations import Duration, DurationUnit
 from pantau.core.events import ASSESSED_AMOUNT, Event
+from pantau.core.oversight_policy import ClockResetPolicy
 from pantau.core.rule_table import RULES, Kind, Table, rules_of
 from pantau.core.working_time import ClockStop, WorkingCalendar
 from pantau.traffic.crowd import Crowd, OfficerKind, QueueKey, Wait
@@ -433,25 +434,8 @@ class Simulation:
             if _is_staff(service, step, named) and _off_hours(calendar, at, policy):
                 raised.add(Rule.TIME_OFF_HOURS)
             if step.clock == "stop" and policy.clock_reset.enabled:
-                rule = policy.clock_reset
-                if len(stops) + 1 > rule.max_stops:
+                if _clock_stop_abused(draft, policy.clock_reset, event, opened, stops, awaiting):
                     raised.add(Rule.SLA_CLOCK_RESET_ABUSE)
-                if rule.reason_required and not (event.reason or "").strip():
-                    raised.add(Rule.SLA_CLOCK_RESET_ABUSE)
-                limits = [(since, name) for name, since in awaiting.items()]
-                if opened is not None and service.sla is not None:
-                    limits.append((opened, ""))
-                for since, name in limits:
-                    sla = service.sla if not name else _sla_of(service, name)
-                    assert sla is not None
-                    due = calendar.deadline(since, sla, stops)
-                    if due is None or due <= at:
-                        continue
-                    total = calendar.elapsed(since, due, sla.unit, stops)
-                    left = calendar.elapsed(at, due, sla.unit, stops)
-                    # A little above the threshold: a stop on its edge is not honest enough.
-                    if total.total_seconds() > 0 and left / total <= rule.late_fraction + 0.05:
-                        raised.add(Rule.SLA_CLOCK_RESET_ABUSE)
                 stops.append(ClockStop(at))
             elif step.clock == "resume":
                 if stops and stops[-1].resumed_at is None:
@@ -794,6 +778,38 @@ def _walk(service: Service, rng: random.Random, *, happy: bool = False) -> list[
     raise RuntimeError(f"no complete path found through {service.agency}/{service.code}")
 
 
+def _clock_stop_abused(
+    draft: Draft,
+    rule: ClockResetPolicy,
+    event: Event,
+    opened: datetime | None,
+    stops: list[ClockStop],
+    awaiting: dict[str, datetime],
+) -> bool:
+    """Whether a clock stop may read as `sla.clock_reset_abuse`: one stop too many, a stop
+    without its reason, or a stop near the end of a limit still running."""
+    service, calendar, at = draft.service, draft.calendar, event.occurred_at
+    if len(stops) + 1 > rule.max_stops:
+        return True
+    if rule.reason_required and not (event.reason or "").strip():
+        return True
+    limits = [(since, name) for name, since in awaiting.items()]
+    if opened is not None and service.sla is not None:
+        limits.append((opened, ""))
+    for since, name in limits:
+        sla = service.sla if not name else _sla_of(service, name)
+        assert sla is not None
+        due = calendar.deadline(since, sla, stops)
+        if due is None or due <= at:
+            continue
+        total = calendar.elapsed(since, due, sla.unit, stops)
+        left = calendar.elapsed(at, due, sla.unit, stops)
+        # A little above the threshold: a stop on its edge is not honest enough.
+        if total.total_seconds() > 0 and left / total <= rule.late_fraction + 0.05:
+            return True
+    return False
+
+
 def _stop_steps(service: Service) -> set[str]:
     return {step.code for step in service.steps if step.clock == "stop"}
 
@@ -844,39 +860,10 @@ def _timeline(
             if at is None:
                 return None
         else:
-            # Once a planted delay has spent the case clock, only the step slas still bind.
-            running = bound is not None and bound > before + 2 * MARGIN
-            limits = [bound] if running else []
-            awaited = {code.code} | service.allowed_after(previous.code)
-            if previous.clock is not None:
-                # A reader may still await what was due after the step before the clock stop.
-                awaited |= service.allowed_after(last_work_step)
-            for candidate in awaited:
-                pending = service.step(candidate)
-                if pending is not None and pending.sla is not None:
-                    # "From the step before it": the event before, or the last working step
-                    # before a clock stop; a clean case meets both readings.
-                    limits.append(calendar.deadline(before, pending.sla, stops))
-                    limits.append(calendar.deadline(last_work, pending.sla, stops))
-            limit = min((x for x in limits if x is not None), default=None)
-            if limit is None:
-                limit = before + timedelta(days=5)
+            awaited_from = (before, last_work, last_work_step)
+            limit = _waiting_limit(service, calendar, previous, code, awaited_from, bound, stops)
             how = special.get(index)
-            found: datetime | None
-            if how is None:
-                found = _place(service, calendar, code, before, limit, rng)
-            elif how[0] == "at":
-                found = how[1] if how[1] > before else None
-            elif how[0] == "fast":
-                found = _advance(calendar, before, _minimum(service, code) * how[1], True, rng)
-            else:  # off hours: the work of that day done in the evening instead
-                honest = _place(service, calendar, code, before, limit, rng)
-                found = None
-                if honest is not None:
-                    evening = honest.astimezone(calendar.tz).replace(
-                        hour=19, minute=rng.randint(0, 59), second=rng.randint(0, 59)
-                    )
-                    found = evening if evening > before else None
+            found = _placed(service, calendar, code, before, limit, how, rng)
             if found is None or (how is not None and how[0] != "fast" and found > limit - MARGIN):
                 return None  # a deadline would pass while the case waits for it
             at = found
@@ -886,6 +873,65 @@ def _timeline(
         elif code.clock is None:
             last_work, last_work_step = at, code.code
     return times
+
+
+def _waiting_limit(
+    service: Service,
+    calendar: WorkingCalendar,
+    previous: Step,
+    code: Step,
+    awaited_from: tuple[datetime, datetime, str],
+    bound: datetime | None,
+    stops: list[ClockStop],
+) -> datetime:
+    """The earliest deadline the step after `previous` must meet: the case's `bound` while it
+    still runs, and the limit of every step a reader may await from the step before or the last
+    working step (`awaited_from`: the time before, the last working step's time and code)."""
+    before, last_work, last_work_step = awaited_from
+    # Once a planted delay has spent the case clock, only the step slas still bind.
+    running = bound is not None and bound > before + 2 * MARGIN
+    limits = [bound] if running else []
+    awaited = {code.code} | service.allowed_after(previous.code)
+    if previous.clock is not None:
+        # A reader may still await what was due after the step before the clock stop.
+        awaited |= service.allowed_after(last_work_step)
+    for candidate in awaited:
+        pending = service.step(candidate)
+        if pending is not None and pending.sla is not None:
+            # "From the step before it": the event before, or the last working step
+            # before a clock stop; a clean case meets both readings.
+            limits.append(calendar.deadline(before, pending.sla, stops))
+            limits.append(calendar.deadline(last_work, pending.sla, stops))
+    limit = min((x for x in limits if x is not None), default=None)
+    return before + timedelta(days=5) if limit is None else limit
+
+
+def _placed(
+    service: Service,
+    calendar: WorkingCalendar,
+    code: Step,
+    before: datetime,
+    limit: datetime,
+    how: Special | None,
+    rng: random.Random,
+) -> datetime | None:
+    """When the step `code` happens after `before`: honest work within `limit`, or as the
+    special plan `how` says (at a given time, too fast, or in the evening)."""
+    if how is None:
+        return _place(service, calendar, code, before, limit, rng)
+    if how[0] == "at":
+        at: datetime = how[1]
+        return at if at > before else None
+    if how[0] == "fast":
+        return _advance(calendar, before, _minimum(service, code) * how[1], True, rng)
+    # off hours: the work of that day done in the evening instead
+    honest = _place(service, calendar, code, before, limit, rng)
+    if honest is None:
+        return None
+    evening = honest.astimezone(calendar.tz).replace(
+        hour=19, minute=rng.randint(0, 59), second=rng.randint(0, 59)
+    )
+    return evening if evening > before else None
 
 
 def _at_work(calendar: WorkingCalendar, at: datetime, after: datetime) -> datetime:
@@ -1256,6 +1302,13 @@ def _happy(sim: Simulation, service: Service, rng: random.Random) -> list[str]:
     return _walk(service, rng, happy=True)
 
 
+def _happy_draft(
+    sim: Simulation, service: Service, n: int, at: datetime, rng: random.Random
+) -> Draft | None:
+    """An honest case along a happy path, for a planter to put its anomaly in."""
+    return sim.draft(service, n, at, rng, _happy(sim, service, rng))
+
+
 def _steps(service: Service, path: Sequence[str]) -> list[Step]:
     found = [service.step(code) for code in path]
     assert all(step is not None for step in found)
@@ -1308,22 +1361,6 @@ def _slow_step_index(service: Service, path: list[str]) -> int | None:
         if all((s := service.step(o)) is not None and s.sla is None for o in pending):
             return index
     return None
-
-
-def _plant_step_overdue(
-    sim: Simulation, service: Service, n: int, at: datetime, rng: random.Random
-) -> Draft | None:
-    path = _happy(sim, service, rng)
-    index = _late_step_index(service, path)
-    return None if index is None else sim.draft(service, n, at, rng, path, late=(index, "step"))
-
-
-def _plant_case_overdue(
-    sim: Simulation, service: Service, n: int, at: datetime, rng: random.Random
-) -> Draft | None:
-    path = _happy(sim, service, rng)
-    index = _slow_step_index(service, path)
-    return None if index is None else sim.draft(service, n, at, rng, path, late=(index, "case"))
 
 
 def _removable(service: Service, path: list[str], *, mandatory: bool) -> list[int]:
@@ -1379,22 +1416,6 @@ def _without_step(draft: Draft | None, index: int) -> Draft | None:
             return None
     del draft.path[index], draft.times[index], draft.officers[index]
     return draft
-
-
-def _plant_deemed_near(
-    sim: Simulation, service: Service, n: int, at: datetime, rng: random.Random
-) -> Draft | None:
-    path = _happy(sim, service, rng)
-    index = _unqueued_slow_index(service, path)
-    return None if index is None else sim.draft(service, n, at, rng, path, late=(index, "near"))
-
-
-def _plant_deemed_approved(
-    sim: Simulation, service: Service, n: int, at: datetime, rng: random.Random
-) -> Draft | None:
-    path = _happy(sim, service, rng)
-    index = _unqueued_slow_index(service, path)
-    return None if index is None else sim.draft(service, n, at, rng, path, late=(index, "case"))
 
 
 def _plant_after_deemed(
@@ -1513,10 +1534,10 @@ def _plant_same_officer(
 def _plant_role_not_allowed(
     sim: Simulation, service: Service, n: int, at: datetime, rng: random.Random
 ) -> Draft | None:
-    path = _happy(sim, service, rng)
-    draft = sim.draft(service, n, at, rng, path)
+    draft = _happy_draft(sim, service, n, at, rng)
     if draft is None:
         return None
+    path = draft.path
     indexes = [i for i, s in enumerate(_steps(service, path)) if s.roles]
     index = rng.choice(indexes)
     step = service.step(path[index])
@@ -1542,10 +1563,10 @@ def _plant_fee_mismatch(
     """A charge on a free service; where the service assesses its fee, a levy on top of the
     case's assessment (within the tariff where it fits) or an assessment off the tariff;
     elsewhere a payment off the tariff."""
-    path = _happy(sim, service, rng)
-    draft = sim.draft(service, n, at, rng, path)
+    draft = _happy_draft(sim, service, n, at, rng)
     if draft is None:
         return None
+    path = draft.path
     steps = _steps(service, path)
     fee = service.fee
     if fee.is_free:
@@ -1570,6 +1591,18 @@ def _plant_fee_mismatch(
         amount = _off_tariff(service, rng)
     draft.extra[paying] = {"payment": _paid(service, format(amount, "f"), rng)}
     return draft
+
+
+def _paying_step(service: Service, path: list[str]) -> int:
+    """The index of the first payment step of `path`."""
+    return next(i for i, s in enumerate(_steps(service, path)) if s.payment)
+
+
+def _fee_payment(draft: Draft, rng: random.Random, *, receipt: bool = True) -> dict[str, Any]:
+    """The payment of the case's fee: the assessed one, else an amount of the tariff (which
+    becomes the case's fee)."""
+    draft.fee = draft.fee or _tariff_amount(draft.service, rng)
+    return _paid(draft.service, draft.fee, rng, receipt=receipt)
 
 
 def _off_tariff(service: Service, rng: random.Random) -> Decimal:
@@ -1624,13 +1657,11 @@ def _plant_no_receipt(
     sim: Simulation, service: Service, n: int, at: datetime, rng: random.Random
 ) -> Draft | None:
     """The fee paid without an official receipt number."""
-    path = _happy(sim, service, rng)
-    draft = sim.draft(service, n, at, rng, path)
+    draft = _happy_draft(sim, service, n, at, rng)
     if draft is None:
         return None
-    index = next(i for i, s in enumerate(_steps(service, path)) if s.payment)
-    draft.fee = draft.fee or _tariff_amount(service, rng)
-    draft.extra[index] = {"payment": _paid(service, draft.fee, rng, receipt=False)}
+    index = _paying_step(service, draft.path)
+    draft.extra[index] = {"payment": _fee_payment(draft, rng, receipt=False)}
     return draft
 
 
@@ -1639,11 +1670,10 @@ def _plant_cash_to_officer(
 ) -> Draft | None:
     """The fee handed in cash to an officer, on a service paid only through the bank or online:
     the right amount with a receipt, so the channel alone is wrong."""
-    path = _happy(sim, service, rng)
-    draft = sim.draft(service, n, at, rng, path)
+    draft = _happy_draft(sim, service, n, at, rng)
     if draft is None:
         return None
-    index = next(i for i, s in enumerate(_steps(service, path)) if s.payment)
+    index = _paying_step(service, draft.path)
     used = {o.id for o in draft.officers if o is not None}
     pool = [
         o
@@ -1655,19 +1685,17 @@ def _plant_cash_to_officer(
     if not pool:
         return None
     draft.officers[index] = rng.choice(pool)
-    draft.fee = draft.fee or _tariff_amount(service, rng)
-    payment = _paid(service, draft.fee, rng)
-    draft.extra[index] = {"payment": payment | {"channel": "cash"}}
+    draft.extra[index] = {"payment": _fee_payment(draft, rng) | {"channel": "cash"}}
     return draft
 
 
 def _plant_backdated(
     sim: Simulation, service: Service, n: int, at: datetime, rng: random.Random
 ) -> Draft | None:
-    path = _happy(sim, service, rng)
-    draft = sim.draft(service, n, at, rng, path)
+    draft = _happy_draft(sim, service, n, at, rng)
     if draft is None:
         return None
+    path = draft.path
     last = len(path) - 1
     delay = timedelta(hours=rng.randint(50, 80))  # the record entered days after the fact
     if service.sla is not None:
@@ -1734,10 +1762,10 @@ def _out_of_order_indexes(service: Service, path: list[str]) -> list[int]:
 def _plant_conflicting_duplicate(
     sim: Simulation, service: Service, n: int, at: datetime, rng: random.Random
 ) -> Draft | None:
-    path = _happy(sim, service, rng)
-    draft = sim.draft(service, n, at, rng, path)
+    draft = _happy_draft(sim, service, n, at, rng)
     if draft is None:
         return None
+    path = draft.path
     index = rng.randrange(1, len(path))
     draft.duplicates.append((index, {"attributes": {"corrected": True}}))
     return draft
@@ -2062,6 +2090,28 @@ def _off_hours_fits(sim: Simulation, service: Service) -> bool:
     return service.oversight.off_hours.enabled and any(
         step.roles and _is_staff(service, step, False) for step in service.steps
     )
+
+
+def _late_planter(
+    find: Callable[[Service, list[str]], int | None], limit: str
+) -> Callable[[Simulation, Service, int, datetime, random.Random], Draft | None]:
+    """Plants a happy path whose step at `find` comes late, past the `limit` the plan names
+    ("step", "case" or "near": the warning before a deemed approval)."""
+
+    def plant(
+        sim: Simulation, service: Service, n: int, at: datetime, rng: random.Random
+    ) -> Draft | None:
+        path = _happy(sim, service, rng)
+        index = find(service, path)
+        return None if index is None else sim.draft(service, n, at, rng, path, late=(index, limit))
+
+    return plant
+
+
+_plant_step_overdue = _late_planter(_late_step_index, "step")
+_plant_case_overdue = _late_planter(_slow_step_index, "case")
+_plant_deemed_near = _late_planter(_unqueued_slow_index, "near")
+_plant_deemed_approved = _late_planter(_unqueued_slow_index, "case")
 
 
 _PLANTERS: dict[str, Planter] = {

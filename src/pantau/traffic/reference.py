@@ -24,13 +24,14 @@ cash where the service takes none.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 
 from pantau.core.alerts import Rule
-from pantau.core.catalog import Service
-from pantau.core.events import Event, assessed_amount, canonical_bytes
+from pantau.core.catalog import Service, Step
+from pantau.core.durations import Duration
+from pantau.core.events import Event, Payment, assessed_amount, canonical_bytes
 from pantau.core.working_time import ClockStop, WorkingCalendar
 from pantau_tracker.domain.standards import TrackerPolicy
 
@@ -60,140 +61,191 @@ def rules_raised(
 ) -> frozenset[str]:
     """The rule ids the contract says these deliveries of one case raise (timers aside), with
     those of `readings` whose reading of an applied event says so."""
-    seen: dict[str, bytes] = {}
-    raised: set[str] = set()
+    replay = _CaseReplay(service, calendar, readings or {})
+    for delivery in deliveries:
+        replay.deliver(delivery)
+    return frozenset(replay.raised)
+
+
+@dataclass
+class _CaseReplay:
+    """One case read event by event: what it has raised so far and what the next event is
+    judged against."""
+
+    service: Service
+    calendar: WorkingCalendar
+    readings: Mapping[str, Reading]
+    raised: set[str] = field(default_factory=set)
+    seen: dict[str, bytes] = field(default_factory=dict)
     current: str | None = None
-    closed = False
-    done: set[str] = set()
-    officers: dict[str, set[str]] = {}
+    closed: bool = False
+    done: set[str] = field(default_factory=set)
+    officers: dict[str, set[str]] = field(default_factory=dict)
     opened_at: datetime | None = None
     previous_at: datetime | None = None
     latest_at: datetime | None = None
     latest_seq: int | None = None
-    stops: list[ClockStop] = []
+    stops: list[ClockStop] = field(default_factory=list)
     stopped_at: datetime | None = None
-    deemed = service.deemed_approval
     deemed_at: datetime | None = None
-    first_at: dict[str, datetime] = {}  # when each step first happened
-    redo: set[str] = set()  # steps a clock resume led back to, awaited again
-    fee = service.fee
+    first_at: dict[str, datetime] = field(default_factory=dict)  # when each step first happened
+    redo: set[str] = field(default_factory=set)  # steps a clock resume led back to, awaited again
     assessed_at: datetime | None = None  # when the fee in force was assessed (None: never)
     assessed: Decimal | None = None  # its amount, when stated
-    settled = False  # the fee in force was paid
-    for delivery in deliveries:
+    settled: bool = False  # the fee in force was paid
+
+    def deliver(self, delivery: Delivery) -> None:
+        """Judge one delivery, then apply its event unless it repeats an earlier one."""
         event = delivery.event
         content = canonical_bytes(event)
-        if event.event_id in seen:
-            if seen[event.event_id] != content:
-                raised.add(Rule.INTEGRITY_CONFLICTING_DUPLICATE)
-            continue
-        seen[event.event_id] = content
-        at = event.occurred_at
-        if event.mode == "live" and delivery.received_at - at > BACKDATED_TOLERANCE:
-            raised.add(Rule.TIME_BACKDATED)
-        if at > delivery.received_at + FUTURE_TOLERANCE:
-            raised.add(Rule.TIME_FUTURE)
-        step = service.step(event.step)
+        if event.event_id in self.seen:
+            if self.seen[event.event_id] != content:
+                self.raised.add(Rule.INTEGRITY_CONFLICTING_DUPLICATE)
+            return
+        self.seen[event.event_id] = content
+        step = self.service.step(event.step)
         if step is None:
-            raise ValueError(f"{event.step!r} is not a step of {service.agency}/{service.code}")
-        if current is None:
+            raise ValueError(
+                f"{event.step!r} is not a step of {self.service.agency}/{self.service.code}"
+            )
+        self._judge_timing(delivery)
+        self._judge_process(event, step)
+        self._judge_duty(event, step)
+        self._judge_fee(event, step)
+        if not self.closed:
+            self._judge_deadlines(event, step)
+        self._apply(event, step)
+
+    def _judge_timing(self, delivery: Delivery) -> None:
+        at = delivery.event.occurred_at
+        if delivery.event.mode == "live" and delivery.received_at - at > BACKDATED_TOLERANCE:
+            self.raised.add(Rule.TIME_BACKDATED)
+        if at > delivery.received_at + FUTURE_TOLERANCE:
+            self.raised.add(Rule.TIME_FUTURE)
+
+    def _judge_process(self, event: Event, step: Step) -> None:
+        if self.current is None:
             if not step.start:
-                raised.add(Rule.PROCESS_UNKNOWN_CASE)
-        elif closed:
-            raised.add(Rule.PROCESS_AFTER_TERMINAL)
-        elif event.step not in service.allowed_after(current):
-            raised.add(Rule.PROCESS_INVALID_TRANSITION)
-        if latest_at is not None and at < latest_at:
-            raised.add(Rule.TIME_OUT_OF_ORDER)
-        if latest_seq is not None and event.seq is not None and event.seq < latest_seq:
-            raised.add(Rule.TIME_OUT_OF_ORDER)
+                self.raised.add(Rule.PROCESS_UNKNOWN_CASE)
+        elif self.closed:
+            self.raised.add(Rule.PROCESS_AFTER_TERMINAL)
+        elif event.step not in self.service.allowed_after(self.current):
+            self.raised.add(Rule.PROCESS_INVALID_TRANSITION)
+        if self.latest_at is not None and event.occurred_at < self.latest_at:
+            self.raised.add(Rule.TIME_OUT_OF_ORDER)
+        if self.latest_seq is not None and event.seq is not None and event.seq < self.latest_seq:
+            self.raised.add(Rule.TIME_OUT_OF_ORDER)
         if step.reason_required and not event.reason:
-            raised.add(Rule.PROCESS_REASON_MISSING)
-        for rule, reads in (readings or {}).items():
-            if reads(service, event):
-                raised.add(rule)
+            self.raised.add(Rule.PROCESS_REASON_MISSING)
+        for rule, reads in self.readings.items():
+            if reads(self.service, event):
+                self.raised.add(rule)
+
+    def _judge_duty(self, event: Event, step: Step) -> None:
         if step.roles and (event.officer is None or event.officer.role not in step.roles):
-            raised.add(Rule.DUTY_ROLE_NOT_ALLOWED)
-        if event.officer is not None:
-            for first, second in service.separate:
-                other = second if event.step == first else first if event.step == second else None
-                if other is not None and event.officer.id in officers.get(other, set()):
-                    raised.add(Rule.DUTY_SAME_OFFICER)
-            officers.setdefault(event.step, set()).add(event.officer.id)
+            self.raised.add(Rule.DUTY_ROLE_NOT_ALLOWED)
+        if event.officer is None:
+            return
+        for first, second in self.service.separate:
+            other = second if event.step == first else first if event.step == second else None
+            if other is not None and event.officer.id in self.officers.get(other, set()):
+                self.raised.add(Rule.DUTY_SAME_OFFICER)
+        self.officers.setdefault(event.step, set()).add(event.officer.id)
+
+    def _judge_fee(self, event: Event, step: Step) -> None:
+        fee = self.service.fee
         stated = _assessed(event) if step.assessment else None
         if stated is not None and not fee.allows(stated):
-            raised.add(Rule.FEE_MISMATCH)
-        payment = event.payment
-        if payment is not None:
-            amount = payment.amount
-            if fee.is_free:
-                off = amount > 0
-            elif assessed_at is not None and assessed is not None:
-                off = amount != assessed
-            else:
-                off = not fee.allows(amount)
-            if off:
-                raised.add(Rule.FEE_MISMATCH)
-            if amount > 0:
-                if assessed_at is not None and settled:
-                    raised.add(Rule.FEE_PAID_TWICE)
-                if service.assessment_steps and not service.assessment_steps & done:
-                    raised.add(Rule.FEE_PAID_BEFORE_ASSESSMENT)
-                described = bool(service.assessment_steps) or service.payment_channels is not None
-                if described and not (payment.receipt or "").strip():
-                    raised.add(Rule.FEE_NO_RECEIPT)
-                channels = service.payment_channels
-                if payment.channel == "cash" and channels is not None and "cash" not in channels:
-                    raised.add(Rule.FEE_CASH_TO_OFFICER)
-                settled = settled or assessed_at is not None
-        if step.assessment and (assessed_at is None or at >= assessed_at):
-            assessed_at, assessed, settled = at, stated, False
-        if not closed:
-            since = previous_at
-            if step.sla_from is not None:
-                since = None if event.step in done else first_at.get(step.sla_from)
-            elif event.step in done and event.step not in redo:
-                since = None  # done before, and no clock resume led back to it
-            if step.sla is not None and since is not None:
-                open_stops = [*stops, ClockStop(stopped_at)] if stopped_at else stops
-                due = calendar.deadline(since, step.sla, open_stops)
-                if due is not None and at > due:
-                    raised.add(Rule.SLA_STEP_OVERDUE)
-            if service.sla is not None and opened_at is not None:
-                open_stops = [*stops, ClockStop(stopped_at)] if stopped_at else stops
-                due = calendar.deadline(opened_at, service.sla, open_stops)
-                if due is not None and at > due:
-                    raised.add(Rule.SLA_CASE_OVERDUE)
-                if deemed is not None and due is not None:
-                    lead = timedelta(hours=deemed.warn_before.amount)
-                    if at > calendar.working_time_before(due, lead):
-                        raised.add(Rule.SLA_DEEMED_APPROVAL_NEAR)
-                    if at > due:
-                        raised.add(Rule.SLA_DEEMED_APPROVED)
-                        deemed_at = deemed_at or due
-            in_order = latest_at is None or at >= latest_at
-            if step.is_rejection and deemed_at is not None and at > deemed_at and in_order:
-                raised.add(Rule.PROCESS_AFTER_DEEMED_APPROVAL)
-            if step.is_success and not service.mandatory <= done | {event.step}:
-                raised.add(Rule.PROCESS_SKIPPED_STEP)
-        redo.discard(event.step)
-        first_at.setdefault(event.step, at)
-        if step.clock == "stop" and stopped_at is None:
-            stopped_at = at
-        elif step.clock == "resume" and stopped_at is not None:
-            stops.append(ClockStop(stopped_at, max(at, stopped_at)))
-            stopped_at = None
+            self.raised.add(Rule.FEE_MISMATCH)
+        if event.payment is not None:
+            self._judge_payment(event.payment)
+        at = event.occurred_at
+        if step.assessment and (self.assessed_at is None or at >= self.assessed_at):
+            self.assessed_at, self.assessed, self.settled = at, stated, False
+
+    def _judge_payment(self, payment: Payment) -> None:
+        service, fee, amount = self.service, self.service.fee, payment.amount
+        if fee.is_free:
+            off = amount > 0
+        elif self.assessed_at is not None and self.assessed is not None:
+            off = amount != self.assessed
+        else:
+            off = not fee.allows(amount)
+        if off:
+            self.raised.add(Rule.FEE_MISMATCH)
+        if amount <= 0:
+            return
+        if self.assessed_at is not None and self.settled:
+            self.raised.add(Rule.FEE_PAID_TWICE)
+        if service.assessment_steps and not service.assessment_steps & self.done:
+            self.raised.add(Rule.FEE_PAID_BEFORE_ASSESSMENT)
+        described = bool(service.assessment_steps) or service.payment_channels is not None
+        if described and not (payment.receipt or "").strip():
+            self.raised.add(Rule.FEE_NO_RECEIPT)
+        channels = service.payment_channels
+        if payment.channel == "cash" and channels is not None and "cash" not in channels:
+            self.raised.add(Rule.FEE_CASH_TO_OFFICER)
+        self.settled = self.settled or self.assessed_at is not None
+
+    def _open_stops(self) -> list[ClockStop]:
+        """The clock stops so far, with the one still running."""
+        if self.stopped_at:
+            return [*self.stops, ClockStop(self.stopped_at)]
+        return self.stops
+
+    def _judge_deadlines(self, event: Event, step: Step) -> None:
+        service, at = self.service, event.occurred_at
+        since = self.previous_at
+        if step.sla_from is not None:
+            since = None if event.step in self.done else self.first_at.get(step.sla_from)
+        elif event.step in self.done and event.step not in self.redo:
+            since = None  # done before, and no clock resume led back to it
+        if step.sla is not None and since is not None:
+            due = self.calendar.deadline(since, step.sla, self._open_stops())
+            if due is not None and at > due:
+                self.raised.add(Rule.SLA_STEP_OVERDUE)
+        if service.sla is not None and self.opened_at is not None:
+            self._judge_case_deadline(service.sla, at)
+        in_order = self.latest_at is None or at >= self.latest_at
+        if step.is_rejection and self.deemed_at is not None and at > self.deemed_at and in_order:
+            self.raised.add(Rule.PROCESS_AFTER_DEEMED_APPROVAL)
+        if step.is_success and not service.mandatory <= self.done | {event.step}:
+            self.raised.add(Rule.PROCESS_SKIPPED_STEP)
+
+    def _judge_case_deadline(self, sla: Duration, at: datetime) -> None:
+        assert self.opened_at is not None
+        due = self.calendar.deadline(self.opened_at, sla, self._open_stops())
+        if due is not None and at > due:
+            self.raised.add(Rule.SLA_CASE_OVERDUE)
+        deemed = self.service.deemed_approval
+        if deemed is not None and due is not None:
+            lead = timedelta(hours=deemed.warn_before.amount)
+            if at > self.calendar.working_time_before(due, lead):
+                self.raised.add(Rule.SLA_DEEMED_APPROVAL_NEAR)
+            if at > due:
+                self.raised.add(Rule.SLA_DEEMED_APPROVED)
+                self.deemed_at = self.deemed_at or due
+
+    def _apply(self, event: Event, step: Step) -> None:
+        """Fold the event into what the next one is judged against."""
+        at = event.occurred_at
+        self.redo.discard(event.step)
+        self.first_at.setdefault(event.step, at)
+        if step.clock == "stop" and self.stopped_at is None:
+            self.stopped_at = at
+        elif step.clock == "resume" and self.stopped_at is not None:
+            self.stops.append(ClockStop(self.stopped_at, max(at, self.stopped_at)))
+            self.stopped_at = None
         if step.clock == "resume":
-            redo |= service.allowed_after(event.step)
-        opened_at = at if opened_at is None else opened_at
-        current = event.step
-        closed = closed or step.terminal
-        done.add(event.step)
+            self.redo |= self.service.allowed_after(event.step)
+        self.opened_at = at if self.opened_at is None else self.opened_at
+        self.current = event.step
+        self.closed = self.closed or step.terminal
+        self.done.add(event.step)
         if step.clock is None:
-            previous_at = at
-        latest_at = at
-        latest_seq = event.seq if event.seq is not None else latest_seq
-    return frozenset(raised)
+            self.previous_at = at
+        self.latest_at = at
+        self.latest_seq = event.seq if event.seq is not None else self.latest_seq
 
 
 def _assessed(event: Event) -> Decimal | None:

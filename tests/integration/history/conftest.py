@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from engines import ChdbEngine, Engine, ServerEngine, migrate
-from known_history import load
 
+from integration.history.engines import ChdbEngine, Engine, ServerEngine, migrate
+from integration.history.known_history import load
 from stacks import CLICKHOUSE_PORT, isolated_stack
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from pantau.core.alerts import make_alert
 from pantau.core.catalog import load_catalog, load_catalog_documents
-from pantau.core.events import Event, canonical_bytes
+from pantau.core.events import Event, canonical_bytes, event_key
 from pantau.core.standards import canonical_document, new_version
 from pantau.history.chain import ChainHead
 from pantau.history.records import (
@@ -205,7 +205,9 @@ def alert_rows() -> list[tuple[Any, ...]]:
             occurred_at=None if anchor is None else at,
             event_ids=() if anchor is None else [anchor],
         )
-        rows.append(alert_row(alert.to_json_bytes(), STORED_AT))
+        row = alert_row(alert.to_json_bytes(), STORED_AT)
+        assert row is not None, "a known alert is a valid alert"
+        rows.append(row)
     return [rows[0], *rows]
 
 
@@ -260,7 +262,7 @@ def case_state_rows() -> list[tuple[Any, ...]]:
             "breached": breached,
             "version": len(steps),
         }
-        key = f"{agency}|{case_id}".encode()
+        key = event_key(agency, case_id)
         for document in (first, latest):
             # Compact, as the tracker publishes it (orjson).
             compact = json.dumps(document, separators=(",", ":")).encode()

@@ -62,7 +62,9 @@ def publish_events(servers: str, topic: str, events: list[Event]) -> None:
     producer.close()
 
 
-def publish(servers: str, topic: str, records: list[tuple[bytes | None, bytes]]) -> None:
+def publish(
+    servers: str | list[str], topic: str, records: list[tuple[bytes | None, bytes]]
+) -> None:
     """Publish raw (key, value) records."""
     producer = KafkaProducer(bootstrap_servers=servers, acks="all")
     for key, value in records:

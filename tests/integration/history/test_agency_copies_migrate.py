@@ -13,14 +13,14 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
-from engines import ServerEngine
-from known_history import load
 
+from integration.history.engines import ServerEngine
+from integration.history.known_history import load
 from pantau.adapters.clickhouse_schema import Migration, apply_migrations, load_migrations
-from pantau.bootstrap import bootstrap
 from pantau.core.catalog import load_catalog
 from pantau.history.auditors import agency_database, copy_statements, view_statements
 from pantau.history.records import SERVICE_STANDARD_COLUMNS, SERVICE_STEP_COLUMNS, standard_rows
+from pantau.provisioning import provision
 from pantau.settings import SAMPLE_CATALOG, CommonSettings
 from stacks import CLICKHOUSE_PORT
 
@@ -72,7 +72,7 @@ def test_bootstrap_brings_agency_copies_up_to_date_so_inserts_keep_working(
     settings = CommonSettings(
         clickhouse=f"clickhouse://default@127.0.0.1:{CLICKHOUSE_PORT}/{engine.database}"
     )
-    bootstrap(settings, kafka=False)
+    provision(settings, kafka=False)
     # The sink's insert of a published version's standards (0007's columns) goes through ...
     services, steps = standard_rows(
         load_catalog(SAMPLE_CATALOG),
@@ -96,5 +96,5 @@ def test_bootstrap_brings_agency_copies_up_to_date_so_inserts_keep_working(
     )
     assert in_force == 3
     # Running it again changes nothing.
-    bootstrap(settings, kafka=False)
+    provision(settings, kafka=False)
     engine.insert("service_standards", SERVICE_STANDARD_COLUMNS, services)

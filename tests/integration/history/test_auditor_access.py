@@ -7,8 +7,8 @@ from collections.abc import Iterator
 import pytest
 from clickhouse_driver import Client
 from clickhouse_driver.errors import ServerException
-from engines import ServerEngine
 
+from integration.history.engines import ServerEngine
 from stacks import CLICKHOUSE_PORT
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 
 import pytest
-from engines import Engine
 
+from integration.history.engines import Engine
 from pantau.settings import REPO_DIR
 
 COOKBOOK = REPO_DIR / "docs" / "auditor-cookbook.md"
@@ -132,7 +132,7 @@ EXPECTED: dict[int, list[tuple[object, ...]]] = {
 
 
 def _as_text(rows: list[tuple[object, ...]]) -> list[tuple[str, ...]]:
-    from engines import normalise
+    from integration.history.engines import normalise
 
     return [tuple(normalise(v) for v in row) for row in rows]
 

@@ -7,9 +7,6 @@ erasure is recorded."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,16 +17,17 @@ from clickhouse_driver import Client
 from fastapi.testclient import TestClient
 from kafka import KafkaConsumer, TopicPartition
 from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient
-from sink_process import SinkProcess, wait_for
 
+from integration.history.sink_process import SinkProcess, wait_for
 from pantau.adapters.key_store import read_key_records, read_keys
 from pantau.adapters.sealed_publisher import SealedEventPublisher
 from pantau.core.pseudonym import PseudonymKey
 from pantau.core.sealing import MasterKey, applicant_key_id, envelope_key, open_sealed
 from pantau.settings import REPO_DIR, TopicNames
+from pantau_intake.adapters.kafka_publisher import KafkaPublisher
 from pantau_intake.app import create_app
-from pantau_intake.publisher import KafkaPublisher
 from pantau_intake.settings import IntakeSettings
+from stacks import pantau_cli
 
 MASTER = "test-master-key-of-at-least-32-bytes!!"
 CHECKPOINT_KEY = "test-checkpoint-key"
@@ -48,16 +46,6 @@ def sealed_env(history_stack: dict[str, str], tmp_path: Path) -> dict[str, str]:
         "PANTAU_SINK_CHECKPOINT_SECONDS": "1",
         "PANTAU_MASTER_KEY": MASTER,
     }
-
-
-def _pantau(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "pantau.cli", *args],
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
 
 
 def _case(case_id: str, applicant: dict[str, str], secrets: dict[str, str]) -> list[dict[str, Any]]:
@@ -155,7 +143,7 @@ def _clickhouse_text(client: Client, database: str) -> str:
     """Every cell of every table and view of the database, as text."""
     names = [row[0] for row in client.execute(f"SHOW TABLES FROM `{database}`")]
     assert {"events", "v_events", "erasures", "v_erasures", "v_personal_data"} <= set(names)
-    cells = []
+    cells: list[str] = []
     for name in names:
         for row in client.execute(f"SELECT * FROM `{database}`.`{name}`"):
             cells.extend(str(cell) for cell in row)
@@ -163,7 +151,7 @@ def _clickhouse_text(client: Client, database: str) -> str:
 
 
 def _personal(env: dict[str, str], case_id: str) -> list[dict[str, Any]]:
-    shown = _pantau(env, "personal", "--case", f"{AGENCY}/{case_id}")
+    shown = pantau_cli(env, "personal", "--case", f"{AGENCY}/{case_id}")
     assert shown.returncode == 0, shown.stdout + shown.stderr
     return [json.loads(line) for line in shown.stdout.splitlines()]
 
@@ -207,14 +195,14 @@ def test_an_erased_applicant_reads_as_erased_everywhere_and_the_history_verifies
     assert before[2]["attributes"]["address"] == erased["address"]
 
     asked = datetime.now(UTC)
-    erase = _pantau(
+    erase = pantau_cli(
         env, "erase", "--case", f"{AGENCY}/E-{tag}", "--by", "ppid-kota-malang", "--reason", "PDP-7"
     )
     assert erase.returncode == 0, erase.stdout + erase.stderr
     # One writer within a key's lifetime: one data key for each applicant.
     assert f"erased {applicant_key_id(erased_ref)}: 1 data keys destroyed" in erase.stdout
 
-    verified = _pantau(env, "verify", "all")
+    verified = pantau_cli(env, "verify", "all")
     assert verified.returncode == 0, verified.stdout + verified.stderr
     assert "intact: 2 cases, 4 events" in verified.stdout
 
@@ -305,7 +293,7 @@ def test_a_running_intake_seals_with_a_new_key_after_an_erasure(
     app = _intake_app(env, follow_erasures=True)
     with TestClient(app) as client:
         _post(client, _case(f"B-{tag}", {"nik": NIK}, secrets)[1:])
-        erase = _pantau(env, "erase", "--applicant", ref, "--by", "ppid", "--reason", "PDP-8")
+        erase = pantau_cli(env, "erase", "--applicant", ref, "--by", "ppid", "--reason", "PDP-8")
         assert erase.returncode == 0, erase.stdout + erase.stderr
         wait_for(lambda: not app.state.intake.sealing.holds(applicant), timeout=30)
         _post(client, _case(f"A-{tag}", {"nik": NIK}, {**secrets, "reason": f"after {tag}"})[1:])

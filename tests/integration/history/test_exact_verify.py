@@ -23,8 +23,8 @@ import pytest
 from clickhouse_driver import Client
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
-from sink_process import SinkProcess, publish_events, wait_for
 
+from integration.history.sink_process import SinkProcess, publish_events, wait_for
 from pantau.core.catalog import load_catalog
 from pantau.core.events import Event
 from pantau.history.chain import CaseKey
@@ -423,8 +423,7 @@ def _literal(value: str) -> str:
 def test_rows_stored_before_receipts_were_sealed_verify_as_legacy(local_servers: None) -> None:
     """A store filled before migration 0003: after it, its rows are legacy (version 1), verify
     finds them intact and counts them, and still names an edited column in one of them."""
-    from engines import ServerEngine
-
+    from integration.history.engines import ServerEngine
     from pantau.adapters.clickhouse_schema import apply_migrations, load_migrations
     from pantau.core.events import canonical_bytes
     from pantau.history.chain import ChainHead

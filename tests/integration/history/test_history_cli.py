@@ -9,8 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from engines import ServerEngine
-
+from integration.history.engines import ServerEngine
 from stacks import CLICKHOUSE_PORT
 
 

@@ -8,9 +8,15 @@ import uuid
 from datetime import UTC, timedelta
 from typing import Any
 
-from engines import Engine, migrate
-from known_history import ALERTS, CASES, JUDGED_BY_VERSION_2, STORED_AT, event_rows, events
-
+from integration.history.engines import Engine, migrate
+from integration.history.known_history import (
+    ALERTS,
+    CASES,
+    JUDGED_BY_VERSION_2,
+    STORED_AT,
+    event_rows,
+    events,
+)
 from pantau.adapters.clickhouse_schema import load_migrations
 from pantau.core.events import Event, canonical_bytes
 from pantau.core.sealing import DataKey, applicant_key_id, seal
@@ -97,7 +103,10 @@ def test_v_standards_lists_each_version_once_and_v_cases_names_each_case_version
     ]
     hashes = engine.rows("SELECT uniqExact(content_hash) FROM v_standards")
     assert hashes == [("2",)]
-    versions = dict(engine.rows("SELECT case_id, standard_version FROM v_cases"))
+    versions = {
+        case: version
+        for case, version in engine.rows("SELECT case_id, standard_version FROM v_cases")
+    }
     assert versions.pop(JUDGED_BY_VERSION_2) == "2"
     assert set(versions.values()) == {"0"}
 

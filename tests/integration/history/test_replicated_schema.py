@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from engines import ServerEngine, normalise
-from known_history import load
-from test_cookbook import EXPECTED, _as_text, cookbook_queries
 
+from integration.history.engines import ServerEngine, normalise
+from integration.history.known_history import load
+from integration.history.test_cookbook import EXPECTED, _as_text, cookbook_queries
 from pantau.adapters.clickhouse_schema import apply_replicated, load_migrations
 from pantau.history.store import connect
 from pantau.settings import ClickHouseTarget

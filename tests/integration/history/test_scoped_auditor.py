@@ -21,11 +21,11 @@ from typing import Any
 import pytest
 from clickhouse_driver import Client
 from clickhouse_driver.errors import Error as ClickHouseError
-from engines import ChdbEngine, ServerEngine, migrate
-from known_history import load
-from sink_process import wait_for
-from test_cookbook import cookbook_queries
 
+from integration.history.engines import ChdbEngine, ServerEngine, migrate
+from integration.history.known_history import load
+from integration.history.sink_process import wait_for
+from integration.history.test_cookbook import cookbook_queries
 from pantau.history.auditors import (
     add_auditor,
     agency_database,

@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 from clickhouse_driver import Client
-from known_history import ACTIONS, ALERTS, alert_rows, events
-from sink_process import SinkProcess, publish, publish_events, wait_for
 
+from integration.history.known_history import ACTIONS, ALERTS, alert_rows, events
+from integration.history.sink_process import SinkProcess, publish, publish_events, wait_for
 from pantau.core.events import Event
 from pantau.settings import CommonSettings
+from stacks import pantau_cli
 
 CHECKPOINT_KEY = "test-checkpoint-key"
 
@@ -107,13 +105,7 @@ def test_published_records_appear_once_in_the_views_within_5_s(
     assert "Traceback" not in log, log
     checkpoints = list((tmp_path / "checkpoints").glob("checkpoints-*.jsonl"))
     assert checkpoints, "the sink signed no checkpoint"
-    verified = subprocess.run(
-        [sys.executable, "-m", "pantau.cli", "verify", "all"],
-        env={**os.environ, **sink_env},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    verified = pantau_cli(sink_env, "verify", "all", timeout=60)
     assert verified.returncode == 0, verified.stdout + verified.stderr
     assert f"intact: {len({(e.agency, e.case_id) for e in known}) + 1} cases" in verified.stdout
 
@@ -203,7 +195,11 @@ def action_records() -> list[tuple[bytes | None, bytes]]:
     ids = [str(row[0]) for row in alert_rows()[1:]]
     out: list[tuple[bytes | None, bytes]] = []
     for number, (index, action, actor, at) in enumerate(ACTIONS, start=1):
-        record = {"action_id": f"act-{number}", "alert_id": ids[index], "action": action}
+        record: dict[str, str | None] = {
+            "action_id": f"act-{number}",
+            "alert_id": ids[index],
+            "action": action,
+        }
         record |= {"actor": actor, "note": None, "at": at}
         out.append((ids[index].encode(), json.dumps(record).encode()))
     return [*out, out[0]]
@@ -266,12 +262,6 @@ def test_two_sinks_share_the_partitions_and_chain_every_case_once(
     assert len(chains) == cases
     for case_id, positions in chains:
         assert sorted(positions) == list(range(1, per_case + 1)), case_id
-    verified = subprocess.run(
-        [sys.executable, "-m", "pantau.cli", "verify", "all"],
-        env={**os.environ, **sink_env},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    verified = pantau_cli(sink_env, "verify", "all", timeout=120)
     assert verified.returncode == 0, verified.stdout + verified.stderr
     assert f"intact: {cases} cases, {len(generated)} events" in verified.stdout

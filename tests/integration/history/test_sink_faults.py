@@ -6,9 +6,6 @@ shared one, so it can be stopped and started under the sink.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -18,13 +15,13 @@ from pathlib import Path
 import pytest
 from clickhouse_driver import Client
 from kafka.admin import KafkaAdminClient
-from sink_process import SinkProcess, publish_events, wait_for
 
-from pantau.bootstrap import bootstrap
+from integration.history.sink_process import SinkProcess, publish_events, wait_for
 from pantau.core.events import Event
-from pantau.settings import REPO_DIR, CommonSettings
-from ports import free_port
-from stacks import KAFKA
+from pantau.provisioning import provision
+from pantau.settings import CommonSettings
+from replicas import PrivateClickHouse
+from stacks import KAFKA, pantau_cli
 
 EVENTS = 10_000
 STEPS = [  # ktp-el of the sample catalog: five events per case
@@ -38,28 +35,6 @@ STEPS = [  # ktp-el of the sample catalog: five events per case
 # table, Kafka's bounded prefetch and the bounded chain-head cache, on top of the interpreter
 # with pydantic, kafka-python and clickhouse-driver loaded (about 75 MiB on its own).
 MEMORY_BOUND_MIB = 150
-
-
-class PrivateClickHouse:
-    """A ClickHouse server of our own, started and stopped through the project's script."""
-
-    def __init__(self, directory: Path) -> None:
-        self.tcp_port = free_port()
-        self.env = {
-            **os.environ,
-            "PANTAU_LOCAL_DIR": str(directory),
-            "PANTAU_CLICKHOUSE_TCP_PORT": str(self.tcp_port),
-            "PANTAU_CLICKHOUSE_HTTP_PORT": str(free_port()),
-        }
-
-    def run(self, action: str) -> None:
-        subprocess.run(
-            [str(REPO_DIR / "deploy" / "clickhouse.sh"), action],
-            env=self.env,
-            check=True,
-            capture_output=True,
-            timeout=90,
-        )
 
 
 @pytest.fixture
@@ -114,7 +89,7 @@ def test_clickhouse_outage_loses_and_doubles_nothing(
         topic_prefix=env["PANTAU_TOPIC_PREFIX"],
         clickhouse=env["PANTAU_CLICKHOUSE"],
     )
-    bootstrap(settings)
+    provision(settings)
     events = _events()
     client = Client(host="127.0.0.1", port=private_clickhouse.tcp_port, database="pantau_fault")
     sink = SinkProcess(env, tmp_path / "sink.log")
@@ -165,12 +140,6 @@ def test_clickhouse_outage_loses_and_doubles_nothing(
         f"rows stored {stored[0]} for {EVENTS} events; bound {MEMORY_BOUND_MIB} MiB"
     )
     assert peak_kib < MEMORY_BOUND_MIB * 1024
-    verified = subprocess.run(
-        [sys.executable, "-m", "pantau.cli", "verify", "all"],
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    verified = pantau_cli(env, "verify", "all", timeout=120)
     assert verified.returncode == 0, verified.stdout[-3000:]
     assert f"intact: {EVENTS // len(STEPS)} cases, {EVENTS} events" in verified.stdout

@@ -23,9 +23,9 @@ from typing import Any
 import orjson
 import pytest
 from clickhouse_driver import Client
-from engines import Engine
-from sink_process import SinkProcess, publish, wait_for
 
+from integration.history.engines import Engine
+from integration.history.sink_process import SinkProcess, publish, wait_for
 from pantau.adapters.clickhouse_schema import apply_migrations, load_migrations
 from pantau.core.catalog import load_catalog, load_catalog_documents
 from pantau.core.events import Event, canonical_bytes

@@ -15,8 +15,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from engines import Engine
 
+from integration.history.engines import Engine
 from pantau.adapters.clickhouse_schema import apply_migrations, load_migrations
 from pantau.core.alerts import Alert
 from pantau.core.catalog import load_catalog

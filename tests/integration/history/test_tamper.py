@@ -2,30 +2,18 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 from clickhouse_driver import Client
-from known_history import events
-from sink_process import SinkProcess, publish_events, wait_for
 
+from integration.history.known_history import events
+from integration.history.sink_process import SinkProcess, publish_events, wait_for
 from pantau.history.records import EVENT_COLUMNS
 from pantau.settings import CommonSettings
+from stacks import pantau_cli
 
 KM, DK, SL = "kota-malang.dpmptsp", "kota-malang.disdukcapil", "kab-sleman.dpmptsp"
-
-
-def _verify(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "pantau.cli", "verify", *args],
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
 
 
 def _mutate(client: Client, statement: str) -> None:
@@ -69,7 +57,7 @@ def test_verify_names_updated_deleted_and_inserted_rows(
     finally:
         assert sink.stop() == 0, sink.log.read_text()  # a graceful stop signs the last heads
 
-    clean = _verify(env, "all")
+    clean = pantau_cli(env, "verify", "all", timeout=60)
     assert clean.returncode == 0, clean.stdout + clean.stderr
     assert f"intact: 7 cases, {len(known)} events" in clean.stdout
 
@@ -110,7 +98,7 @@ def test_verify_names_updated_deleted_and_inserted_rows(
     _mutate(client, f"ALTER TABLE events DELETE WHERE {where} AND received_at = '{received}'")
     time.sleep(0.1)
 
-    altered = _verify(env)
+    altered = pantau_cli(env, "verify", timeout=60)
     out = altered.stdout
     assert altered.returncode == 1, out + altered.stderr
     lines = out.splitlines()
@@ -129,9 +117,9 @@ def test_verify_names_updated_deleted_and_inserted_rows(
     assert not any("KTP-2" in line or "PBG-3" in line or "SLF-1" in line for line in lines), out
     assert "4 of 7 cases" in out, out
 
-    one = _verify(env, "--case", f"{DK}/KTP-2")
+    one = pantau_cli(env, "verify", "--case", f"{DK}/KTP-2", timeout=60)
     assert one.returncode == 0, one.stdout
     assert "intact: 1 cases, 2 events" in one.stdout
-    agency = _verify(env, "--agency", SL)
+    agency = pantau_cli(env, "verify", "--agency", SL, timeout=60)
     assert agency.returncode == 1, agency.stdout
     assert f"{SL}/R-1 position 7" in agency.stdout

@@ -21,7 +21,7 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from pantau.core.catalog import Service, Step
-from pantau.core.events import Event, assessed_amount, format_rfc3339, parse_rfc3339
+from pantau.core.events import Event, assessed_amount, case_key, format_rfc3339, parse_rfc3339
 from pantau.core.working_time import ClockStop
 
 SEEN_MAX = 64  # event ids remembered per case for deduplication (far above a case's length)
@@ -151,7 +151,7 @@ class CaseState:
     @property
     def key(self) -> str:
         """The case key, as on Kafka: `<agency>|<case_id>`."""
-        return f"{self.agency}|{self.case_id}"
+        return case_key(self.agency, self.case_id)
 
     @property
     def is_closed(self) -> bool:

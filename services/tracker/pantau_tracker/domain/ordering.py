@@ -39,7 +39,7 @@ from typing import Any
 
 import orjson
 
-from pantau.core.events import parse_rfc3339
+from pantau.core.events import parse_rfc3339, service_key
 from pantau_tracker.domain.decoded import TablePort
 
 HELD = b"held|"
@@ -309,7 +309,7 @@ def _route(entry: Mapping[str, Any]) -> bytes:
     event = entry["step"]["event"]
     if isinstance(event, str | bytes):
         event = orjson.loads(event)
-    return f"{event['agency']}|{event['service']}".encode()
+    return service_key(event["agency"], event["service"]).encode()
 
 
 def _held(entry: Mapping[str, Any], raw: bytes | None) -> Held:

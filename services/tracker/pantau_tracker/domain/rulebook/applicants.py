@@ -24,7 +24,7 @@ from pantau.core.alerts import Alert, Rule
 from pantau.core.events import Event
 from pantau.core.pseudonym import has_standalone_nik_run
 from pantau_tracker.domain.rulebook.case_step import CaseStep, instant_from_text, instant_text
-from pantau_tracker.domain.rulebook.cross_case import StatefulRule
+from pantau_tracker.domain.rulebook.cross_case import StatefulRule, route_key
 from pantau_tracker.domain.rulebook.family import Family, Stage
 
 REPRESENTATIVE_ATTRIBUTE = "representative_ref"
@@ -47,7 +47,7 @@ def representative_key(event: Event) -> str | None:
     """The state key of `RepresentativeActivity`: `<agency>|<service>|<representative_ref>`;
     None when the event names no usable representative. Filings are counted per service."""
     ref = representative_ref(event)
-    return None if ref is None else f"{event.agency}|{event.service}|{ref}"
+    return None if ref is None else f"{route_key(event)}|{ref}"
 
 
 @dataclass(frozen=True)

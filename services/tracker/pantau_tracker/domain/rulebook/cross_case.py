@@ -15,13 +15,13 @@ from datetime import datetime
 from typing import Any, Generic, Protocol, TypeVar
 
 from pantau.core.alerts import Alert
-from pantau.core.events import Event
+from pantau.core.events import Event, service_key
 from pantau_tracker.domain.rulebook.case_step import CaseStep
 
 
 def route_key(event: Event) -> str:
     """The key the tracker routes an applied step to the stateful rules by: its service."""
-    return f"{event.agency}|{event.service}"
+    return service_key(event.agency, event.service)
 
 
 Origin = tuple[int, int]

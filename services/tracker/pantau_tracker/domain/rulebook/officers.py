@@ -18,7 +18,7 @@ from pydantic import JsonValue
 from pantau.core.alerts import Alert, Rule
 from pantau.core.events import Event
 from pantau_tracker.domain.rulebook.case_step import CaseStep, instant_from_text, instant_text
-from pantau_tracker.domain.rulebook.cross_case import StatefulRule
+from pantau_tracker.domain.rulebook.cross_case import StatefulRule, route_key
 from pantau_tracker.domain.rulebook.family import Family, Stage
 
 EVIDENCE_EVENTS_MAX = 99  # other events of the burst listed in an alert, the latest ones
@@ -30,7 +30,7 @@ def officer_key(event: Event) -> str | None:
     one state, changed where that service's steps are handled."""
     if event.officer is None:
         return None
-    return f"{event.agency}|{event.service}|{event.officer.id}"
+    return f"{route_key(event)}|{event.officer.id}"
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from typing import Any
 from pydantic import JsonValue
 
 from pantau.core.alerts import Alert, Rule
-from pantau.core.events import Event
+from pantau.core.events import Event, service_key
 from pantau_tracker.domain.rulebook.case_step import CaseStep, instant_from_text, instant_text
 from pantau_tracker.domain.rulebook.cross_case import StatefulRule
 from pantau_tracker.domain.rulebook.family import Family, Stage
@@ -28,7 +28,7 @@ EVIDENCE_CASES_MAX = 10  # overtaken cases named in an alert; the count says how
 
 def queue_key(event: Event) -> str:
     """The state key of `QueueState`: `<agency>|<service>`."""
-    return f"{event.agency}|{event.service}"
+    return service_key(event.agency, event.service)
 
 
 @dataclass(frozen=True)

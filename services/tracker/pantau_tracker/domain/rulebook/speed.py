@@ -17,7 +17,7 @@ from typing import Any
 
 from pantau.core.alerts import Alert, Rule
 from pantau.core.durations import DurationUnit
-from pantau.core.events import Event
+from pantau.core.events import Event, service_key
 from pantau_tracker.domain.rulebook.case_step import CaseStep, standard_unit
 from pantau_tracker.domain.rulebook.cross_case import StatefulRule
 from pantau_tracker.domain.rulebook.family import Family, Stage
@@ -27,7 +27,7 @@ WHOLE_CASE = "case"  # the state's name for whole-case durations; step codes are
 
 def speed_key(event: Event) -> str:
     """The state key of `SpeedState`: `<agency>|<service>`."""
-    return f"{event.agency}|{event.service}"
+    return service_key(event.agency, event.service)
 
 
 @dataclass(frozen=True)

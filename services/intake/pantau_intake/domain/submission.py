@@ -29,7 +29,7 @@ from pantau.core.events import (
 )
 from pantau.core.pseudonym import PseudonymKey
 from pantau.core.sealing import ApplicantKeys
-from pantau_intake.publisher import OutgoingRecord
+from pantau_intake.domain.publishing import OutgoingRecord
 from pantau_intake.settings import MAX_BATCH_EVENTS
 
 

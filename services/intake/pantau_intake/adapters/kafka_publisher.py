@@ -1,9 +1,7 @@
-"""Where accepted events go: the `EventPublisher` port, its Kafka adapter and an in-memory fake.
+"""The Kafka adapter of the `EventPublisher` port (`pantau_intake.domain.publishing`).
 
-`publish` returns only once every record is durably acknowledged (for Kafka: acks=all from the
-in-sync replicas); anything else raises `PublishUnavailable`, and the intake then answers 503 so
-that the caller sends again. A 503 promises nothing either way: some records of the request may
-have been written, and the resend is deduplicated downstream by `event_id`.
+`publish` returns only once every record is acknowledged with acks=all by the in-sync replicas;
+anything else raises `PublishUnavailable`.
 """
 
 from __future__ import annotations
@@ -17,65 +15,16 @@ import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from typing import Protocol
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
+
+from pantau_intake.domain.publishing import OutgoingRecord, PublishUnavailable
 
 log = logging.getLogger(__name__)
 
 BATCH_BYTES = 512 * 1024  # largest record batch sent, below the broker's 1 MiB message limit
 LINGER_MS = 1  # a request's records and concurrent requests' share produce requests
 QUEUED_RECORDS = 1_000_000  # room for the in-flight limit's worth of 1000-event requests
-
-
-@dataclass(frozen=True)
-class OutgoingRecord:
-    """One event ready for `pantau.events`: its key, its JSON value, and its id for the reply."""
-
-    key: bytes
-    value: bytes
-    event_id: str
-
-
-class PublishUnavailable(Exception):
-    """The records could not be acknowledged in time; the message is safe to show to callers."""
-
-
-class EventPublisher(Protocol):
-    """Hands events to the event log durably, or says it could not."""
-
-    async def publish(self, records: Sequence[OutgoingRecord]) -> None:
-        """Return when every record is acknowledged; raise PublishUnavailable otherwise."""
-        ...
-
-    async def ready(self) -> bool:
-        """True when the event log is reachable and the events topic exists."""
-        ...
-
-    async def close(self) -> None:
-        """Finish what was sent (briefly) and release connections."""
-        ...
-
-
-class InMemoryPublisher:
-    """A fake event log for tests: records in a list; can be switched to fail like a dead broker."""
-
-    def __init__(self) -> None:
-        self.records: list[OutgoingRecord] = []
-        self.available = True
-        self.closed = False
-
-    async def publish(self, records: Sequence[OutgoingRecord]) -> None:
-        if not self.available or self.closed:
-            raise PublishUnavailable("the event log is unavailable")
-        self.records.extend(records)
-
-    async def ready(self) -> bool:
-        return self.available and not self.closed
-
-    async def close(self) -> None:
-        self.closed = True
 
 
 class KafkaPublisher:

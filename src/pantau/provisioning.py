@@ -1,5 +1,6 @@
-"""`pantau bootstrap`: the topics of PANTAU_TOPIC_PREFIX and the schema of PANTAU_CLICKHOUSE; the
-catalog of PANTAU_CATALOG is published as a standards version (see `publish_at_bootstrap`)."""
+"""Provisioning a stack (`pantau bootstrap`): the topics of PANTAU_TOPIC_PREFIX, the schema of
+PANTAU_CLICKHOUSE, and the catalog of PANTAU_CATALOG published as the first standards version
+(see `publish_at_bootstrap`)."""
 
 from __future__ import annotations
 
@@ -16,8 +17,9 @@ from pantau.history.store import connect
 from pantau.settings import CommonSettings
 
 
-def bootstrap(settings: CommonSettings, *, kafka: bool = True, clickhouse: bool = True) -> None:
-    """Create what is missing; leave what exists untouched."""
+def provision(settings: CommonSettings, *, kafka: bool = True, clickhouse: bool = True) -> None:
+    """Create the topics, apply the schema and publish the first standards version, as far as
+    they are missing; leave what exists untouched."""
     if kafka:
         ensure_topics(settings.kafka_servers, contract_topics(settings.topics, settings.partitions))
         ensure_topics(settings.kafka_servers, personal_data_topics(settings.topics))
@@ -58,7 +60,7 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     settings = CommonSettings()
     try:
-        bootstrap(settings, kafka=not args.clickhouse_only, clickhouse=not args.kafka_only)
+        provision(settings, kafka=not args.clickhouse_only, clickhouse=not args.kafka_only)
     except (RuntimeError, ValueError, ClickHouseError, OSError) as exc:
         print(f"pantau bootstrap: {exc}", file=sys.stderr)
         return 1

@@ -1,0 +1,1 @@
+"""The intake's adapters: the Kafka producer behind the `EventPublisher` port."""

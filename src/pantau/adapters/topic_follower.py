@@ -1,0 +1,57 @@
+"""Following a topic from its beginning without a consumer group: every record of every
+partition, then each new one, until cancelled; after a Kafka failure the reading starts again."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+from aiokafka import AIOKafkaConsumer
+from kafka.errors import KafkaError
+
+RecordHandler = Callable[[str, int, bytes | None], None]
+"""Takes one record: its topic, its offset and its value."""
+
+
+async def follow_topic(
+    servers: list[str],
+    topic: str,
+    client_id: str,
+    on_record: RecordHandler,
+    *,
+    logger: logging.Logger,
+    reader: str,
+) -> None:
+    """Hand every record of `topic` to `on_record`, from the beginning and then as they come.
+
+    A topic created later is picked up when the metadata is next refreshed (every few seconds).
+    Failures are logged on `logger`; `reader` names this reader in them.
+    """
+    while True:
+        # No group: every partition is read from the beginning and nothing is committed.
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=servers,
+            client_id=client_id,
+            group_id=None,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            fetch_max_wait_ms=200,
+            metadata_max_age_ms=5000,
+        )
+        try:
+            await consumer.start()
+            consumer.subscribe([topic])
+            while True:
+                batches = await consumer.getmany(timeout_ms=500)
+                for tp, records in batches.items():
+                    for record in records:
+                        on_record(tp.topic, record.offset, record.value)
+        except KafkaError as error:
+            logger.warning("reading %s failed, retrying: %s", topic, error)
+            await asyncio.sleep(2.0)
+        finally:
+            try:
+                await consumer.stop()
+            except Exception:  # stopping after a failure: nothing left to do about it
+                logger.debug("error while stopping the %s reader", reader, exc_info=True)
