@@ -26,8 +26,8 @@ from kafka import KafkaAdminClient, KafkaProducer
 
 from pantau.bootstrap import bootstrap
 from pantau.core.events import Event, event_key
-from pantau.history.settings import SinkSettings
 from pantau.settings import CommonSettings
+from pantau_sink.settings import SinkSettings
 
 STEPS = [
     ("submitted", None),

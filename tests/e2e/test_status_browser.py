@@ -28,7 +28,7 @@ from browser import ARTIFACTS, chromium
 from pantau.core.alerts import alert_id
 from pantau.core.pseudonym import has_standalone_nik_run
 from pantau.settings import ClickHouseTarget
-from pantau_status.core.reports import report_day
+from pantau_status.domain.reports import report_day
 
 STATUS_KEY = "status-e2e-key-0123456789"
 MALANG_KEY = "dev-kota-malang.dpmptsp"  # deploy/dev-api-keys.yaml

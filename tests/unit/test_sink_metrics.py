@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from prometheus_client import generate_latest
 
-from pantau.history.sink import SinkCounters
-from pantau.history.sink_metrics import SinkMetrics
+from pantau_sink.adapters.metrics import SinkMetrics
+from pantau_sink.app import SinkCounters
 
 
 @dataclass
