@@ -25,9 +25,9 @@ from clickhouse_driver import Client
 from kafka import KafkaAdminClient, KafkaProducer
 
 from pantau.core.events import Event, event_key
-from pantau.history.settings import SinkSettings
 from pantau.provisioning import provision
 from pantau.settings import CommonSettings
+from pantau_sink.settings import SinkSettings
 
 STEPS = [
     ("submitted", None),

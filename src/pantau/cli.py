@@ -80,8 +80,8 @@ COMMANDS: tuple[Command, ...] = (
     Command(
         "sink",
         "writes events, alerts, case states and actions to ClickHouse",
-        "pantau.history.sink:main",
-        "pantau.history.settings:SinkSettings",
+        "pantau_sink.main:main",
+        "pantau_sink.settings:SinkSettings",
         long_running=True,
     ),
     Command(

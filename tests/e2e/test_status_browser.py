@@ -27,7 +27,7 @@ from browser import ARTIFACTS, chromium
 from pantau.core.alerts import alert_id
 from pantau.core.pseudonym import has_standalone_nik_run
 from pantau.settings import ClickHouseTarget
-from pantau_status.core.reports import report_day
+from pantau_status.domain.reports import report_day
 from ports import free_port
 from stacks import PantauProcess, stop_processes
 

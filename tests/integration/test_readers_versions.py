@@ -27,11 +27,11 @@ from pantau.core.catalog import load_catalog, load_catalog_documents
 from pantau.core.standards import StandardVersion, canonical_document, new_version
 from pantau.settings import SAMPLE_CATALOG, TopicNames
 from pantau_alerts.adapters.kafka_logs import deliveries_topic_spec
-from pantau_alerts.core.operators import OperatorDirectory
-from pantau_alerts.core.routing import RoutingTable
+from pantau_alerts.domain.operators import OperatorDirectory
+from pantau_alerts.domain.routing import RoutingTable
 from pantau_alerts.main import build_app as alerts_app
 from pantau_alerts.settings import AlertsSettings
-from pantau_status.core.codes import check_code
+from pantau_status.domain.codes import check_code
 from pantau_status.main import build_app as status_app
 from pantau_status.settings import StatusSettings
 from stacks import KAFKA

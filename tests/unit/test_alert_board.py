@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 from pantau.core.alerts import Alert, make_alert
 from pantau.core.catalog import load_catalog
 from pantau.settings import SAMPLE_CATALOG
-from pantau_alerts.core.board import AlertBoard, AlertQuery
-from pantau_alerts.core.cases import CaseSnapshot, case_timeline, parse_case_state, service_health
-from pantau_alerts.core.lifecycle import ActionKind, ActionRecord, AlertStatus
+from pantau_alerts.domain.board import AlertBoard, AlertQuery
+from pantau_alerts.domain.cases import CaseSnapshot, case_timeline, parse_case_state, service_health
+from pantau_alerts.domain.lifecycle import ActionKind, ActionRecord, AlertStatus
 
 T0 = datetime(2026, 11, 27, 3, 0, tzinfo=UTC)
 MALANG = "kota-malang.dpmptsp"

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from pantau.core.alerts import Alert, make_alert
-from pantau_alerts.core.lifecycle import (
+from pantau_alerts.domain.lifecycle import (
     ActionKind,
     ActionRecord,
     AlertState,

@@ -10,10 +10,10 @@ from datetime import UTC, datetime
 import pytest
 
 from pantau.core.alerts import Alert, make_alert
-from pantau_alerts.core.board import AlertBoard
-from pantau_alerts.core.operators import OperatorDirectory, OperatorsError, Role
-from pantau_alerts.core.routing import Route, RoutesError, RoutingTable, backoff_delay
 from pantau_alerts.delivery import DeliveryDispatcher, DeliveryFailed
+from pantau_alerts.domain.board import AlertBoard
+from pantau_alerts.domain.operators import OperatorDirectory, OperatorsError, Role
+from pantau_alerts.domain.routing import Route, RoutesError, RoutingTable, backoff_delay
 
 T0 = datetime(2026, 11, 27, 3, 0, tzinfo=UTC)
 

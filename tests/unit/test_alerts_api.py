@@ -17,8 +17,8 @@ from pantau.core.catalog import load_catalog, load_catalog_documents
 from pantau.core.standards import StandardVersion, canonical_document, new_version
 from pantau.settings import SAMPLE_CATALOG
 from pantau_alerts.api import create_app
-from pantau_alerts.core.operators import OperatorDirectory
 from pantau_alerts.desk import AlertDesk
+from pantau_alerts.domain.operators import OperatorDirectory
 
 NOW = datetime(2026, 11, 27, 5, 0, tzinfo=UTC)
 MALANG = "kota-malang.dpmptsp"

@@ -11,7 +11,6 @@ import pytest
 
 from pantau.core.catalog import load_catalog
 from pantau.core.events import Event, canonical_bytes
-from pantau.history.batches import TableBatch
 from pantau.history.chain import ChainHead, ChainHeads, head_from_rows, link_hash
 from pantau.history.checkpoints import (
     BadCheckpoint,
@@ -32,6 +31,7 @@ from pantau.history.records import (
 )
 from pantau.history.verification import STORED_COLUMNS, StoredEvent, verify_case
 from pantau.settings import SAMPLE_CATALOG
+from pantau_sink.domain.batches import TableBatch
 
 NOW = datetime(2026, 11, 28, 3, 0, tzinfo=UTC)
 KM = "kota-malang.dpmptsp"

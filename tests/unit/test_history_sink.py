@@ -13,9 +13,9 @@ from pantau.core.catalog import load_catalog
 from pantau.core.events import Event, event_key
 from pantau.history.chain import CaseKey, ChainHead, head_from_rows
 from pantau.history.records import EVENT_COLUMNS
-from pantau.history.settings import SinkSettings
-from pantau.history.sink import HistorySink
 from pantau.settings import SAMPLE_CATALOG
+from pantau_sink.app import HistorySink
+from pantau_sink.settings import SinkSettings
 
 TOPIC = "t.events"
 

@@ -17,7 +17,7 @@ from pantau.core.catalog import load_catalog
 from pantau.core.rule_table import LANGUAGES, RULES, Kind, placeholders, render_message
 from pantau.traffic.generator import ALL_RULES, PLANTERS, Simulation
 from pantau.traffic.reference import Delivery, rules_raised
-from pantau_status.core.reports import ReportKind, report_alert
+from pantau_status.domain.reports import ReportKind, report_alert
 from pantau_tracker.domain.case import CaseState
 from pantau_tracker.domain.rulebook import (
     MODULES,

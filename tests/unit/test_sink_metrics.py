@@ -8,9 +8,9 @@ from typing import Any, cast
 import pytest
 from prometheus_client import generate_latest
 
-from pantau.history.sink import HistorySink, SinkCounters
-from pantau.history.sink_metrics import SinkMetrics
 from pantau.history.store import ClickHouseHistory
+from pantau_sink.adapters.metrics import SinkMetrics
+from pantau_sink.app import HistorySink, SinkCounters
 
 
 @dataclass

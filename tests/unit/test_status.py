@@ -24,9 +24,9 @@ from pantau.core.standards import StandardsBook, StandardVersion, canonical_docu
 from pantau.traffic.generator import Simulation
 from pantau_status.api import create_app
 from pantau_status.book import CaseBook
-from pantau_status.core.codes import check_code, code_matches, normalise_code
-from pantau_status.core.limits import AddressLimiter
-from pantau_status.core.reports import ReportKind, clean_text, report_alert
+from pantau_status.domain.codes import check_code, code_matches, normalise_code
+from pantau_status.domain.limits import AddressLimiter
+from pantau_status.domain.reports import ReportKind, clean_text, report_alert
 from pantau_tracker.domain.case import CaseState
 from pantau_tracker.domain.case_view import case_view
 from pantau_tracker.domain.standards import Standards

@@ -22,15 +22,15 @@ from pantau.core.catalog import load_catalog
 from pantau.metrics import MetricsServer
 from pantau.settings import SAMPLE_CATALOG
 from pantau_alerts.api import create_app as create_alerts_app
-from pantau_alerts.core.operators import OperatorDirectory
 from pantau_alerts.desk import AlertDesk
+from pantau_alerts.domain.operators import OperatorDirectory
 from pantau_intake.api_keys import AgencyKeyring
 from pantau_intake.app import create_app as create_intake_app
 from pantau_intake.domain.publishing import InMemoryPublisher
 from pantau_intake.settings import IntakeSettings
 from pantau_status.api import create_app as create_status_app
 from pantau_status.book import CaseBook
-from pantau_status.core.limits import AddressLimiter
+from pantau_status.domain.limits import AddressLimiter
 from pantau_tracker.app import create_app as create_tracker
 from pantau_tracker.settings import TrackerSettings
 

@@ -34,18 +34,18 @@ from starlette.types import HTTPExceptionHandler
 
 from pantau.core.alerts import RULES, Category, Rule, Severity
 from pantau.core.events import parse_rfc3339
-from pantau_alerts.core.board import AlertQuery, alert_view
-from pantau_alerts.core.cases import case_timeline, service_health
-from pantau_alerts.core.digest import agency_timezone, daily_digest, previous_local_day
-from pantau_alerts.core.lifecycle import (
+from pantau_alerts.desk import AlertDesk, LogUnavailable, NotVisible, UnknownAlert
+from pantau_alerts.domain.board import AlertQuery, alert_view
+from pantau_alerts.domain.cases import case_timeline, service_health
+from pantau_alerts.domain.digest import agency_timezone, daily_digest, previous_local_day
+from pantau_alerts.domain.lifecycle import (
     NOTE_MAX_CHARS,
     ActionKind,
     AlertStatus,
     IllegalMove,
     MalformedAction,
 )
-from pantau_alerts.core.operators import Operator, OperatorDirectory
-from pantau_alerts.desk import AlertDesk, LogUnavailable, NotVisible, UnknownAlert
+from pantau_alerts.domain.operators import Operator, OperatorDirectory
 
 __all__ = ["create_app"]
 

@@ -19,15 +19,15 @@ from datetime import datetime
 from typing import Protocol
 
 from pantau.core.alerts import Alert, format_detected_at
-from pantau_alerts.core.board import AlertBoard
-from pantau_alerts.core.digest import (
+from pantau_alerts.domain.board import AlertBoard
+from pantau_alerts.domain.digest import (
     agency_timezone,
     daily_digest,
     digest_subject,
     previous_local_day,
 )
-from pantau_alerts.core.routing import DeliveryStatus, Route, RoutingTable, backoff_delay
-from pantau_alerts.core.standards import CaseCatalogs
+from pantau_alerts.domain.routing import DeliveryStatus, Route, RoutingTable, backoff_delay
+from pantau_alerts.domain.standards import CaseCatalogs
 
 __all__ = ["DeliveryDispatcher", "DeliveryFailed", "WebhookPoster"]
 

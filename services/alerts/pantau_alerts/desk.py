@@ -22,9 +22,9 @@ from pydantic import ValidationError
 
 from pantau.core.alerts import Alert
 from pantau.core.catalog import Catalog
-from pantau_alerts.core.board import AlertBoard, alert_view
-from pantau_alerts.core.cases import parse_case_state
-from pantau_alerts.core.lifecycle import (
+from pantau_alerts.domain.board import AlertBoard, alert_view
+from pantau_alerts.domain.cases import parse_case_state
+from pantau_alerts.domain.lifecycle import (
     ActionKind,
     AlertState,
     IllegalMove,
@@ -32,8 +32,8 @@ from pantau_alerts.core.lifecycle import (
     decide,
     parse_action,
 )
-from pantau_alerts.core.operators import Operator
-from pantau_alerts.core.standards import CaseCatalogs
+from pantau_alerts.domain.operators import Operator
+from pantau_alerts.domain.standards import CaseCatalogs
 
 __all__ = ["ActionLog", "AlertDesk", "LiveHub", "LogUnavailable", "NotVisible", "UnknownAlert"]
 

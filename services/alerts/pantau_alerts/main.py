@@ -26,10 +26,10 @@ from pantau.logs import configure_logging
 from pantau_alerts.adapters.kafka_logs import KafkaLogs, deliveries_topic_spec
 from pantau_alerts.adapters.webhooks import HttpWebhookPoster
 from pantau_alerts.api import create_app
-from pantau_alerts.core.operators import OperatorDirectory, OperatorsError
-from pantau_alerts.core.routing import RoutesError, RoutingTable
 from pantau_alerts.delivery import DeliveryDispatcher
 from pantau_alerts.desk import AlertDesk
+from pantau_alerts.domain.operators import OperatorDirectory, OperatorsError
+from pantau_alerts.domain.routing import RoutesError, RoutingTable
 from pantau_alerts.settings import AlertsSettings
 
 log = logging.getLogger("pantau.alerts")

@@ -23,11 +23,11 @@ from pantau.core.catalog import Catalog
 from pantau.core.standards import StandardsBook, StandardVersion
 from pantau_intake.api_keys import AgencyKeyring
 from pantau_status.book import CaseBook
-from pantau_status.core.codes import check_code
-from pantau_status.core.limits import AddressLimiter
-from pantau_status.core.reports import ReportKind, clean_text, report_alert
-from pantau_status.core.texts import pick_lang, t
-from pantau_status.core.view import CaseRecord, public_view
+from pantau_status.domain.codes import check_code
+from pantau_status.domain.limits import AddressLimiter
+from pantau_status.domain.reports import ReportKind, clean_text, report_alert
+from pantau_status.domain.texts import pick_lang, t
+from pantau_status.domain.view import CaseRecord, public_view
 from pantau_status.pages import case_page, lookup_page, message_page
 
 __all__ = ["create_app"]

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import json
 
-from pantau_status.core.codes import code_matches
-from pantau_status.core.view import CaseRecord, project
+from pantau_status.domain.codes import code_matches
+from pantau_status.domain.view import CaseRecord, project
 
 __all__ = ["CaseBook"]
 

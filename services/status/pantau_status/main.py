@@ -22,8 +22,8 @@ from pantau_intake.settings import ConfigurationError
 from pantau_status.adapters.kafka_logs import StatusLogs
 from pantau_status.api import create_app
 from pantau_status.book import CaseBook
-from pantau_status.core.codes import MIN_KEY_BYTES
-from pantau_status.core.limits import AddressLimiter
+from pantau_status.domain.codes import MIN_KEY_BYTES
+from pantau_status.domain.limits import AddressLimiter
 from pantau_status.settings import StatusSettings
 
 log = logging.getLogger("pantau.status")

@@ -7,8 +7,8 @@ from typing import Any
 
 from pantau.core.catalog import Catalog
 from pantau.core.events import parse_rfc3339
-from pantau_status.core.reports import ReportKind
-from pantau_status.core.texts import format_local, format_money, t
+from pantau_status.domain.reports import ReportKind
+from pantau_status.domain.texts import format_local, format_money, t
 
 __all__ = ["case_page", "lookup_page", "message_page"]
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from pydantic import Field, SecretStr, field_validator
 
 from pantau.settings import CommonSettings
-from pantau_status.core.codes import MIN_KEY_BYTES
+from pantau_status.domain.codes import MIN_KEY_BYTES
 
 
 class StatusSettings(CommonSettings):

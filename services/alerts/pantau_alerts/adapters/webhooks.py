@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import httpx
 
-from pantau_alerts.core.routing import Route
 from pantau_alerts.delivery import DeliveryFailed
+from pantau_alerts.domain.routing import Route
 
 __all__ = ["HttpWebhookPoster"]
 

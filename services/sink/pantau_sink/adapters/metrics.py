@@ -16,8 +16,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 if TYPE_CHECKING:
-    from pantau.history.sink import HistorySink
     from pantau.history.store import ClickHouseHistory
+    from pantau_sink.app import HistorySink
 
 TABLES = ("events", "alerts", "case_states", "alert_actions")
 

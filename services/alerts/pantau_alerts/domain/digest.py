@@ -14,8 +14,8 @@ from zoneinfo import ZoneInfo
 
 from pantau.core.alerts import Severity, format_detected_at
 from pantau.core.catalog import Catalog
-from pantau_alerts.core.cases import CaseSnapshot, service_health
-from pantau_alerts.core.lifecycle import AlertState, AlertStatus
+from pantau_alerts.domain.cases import CaseSnapshot, service_health
+from pantau_alerts.domain.lifecycle import AlertState, AlertStatus
 
 __all__ = ["agency_timezone", "daily_digest", "digest_subject", "previous_local_day"]
 

@@ -16,9 +16,9 @@ from typing import Any
 
 from pantau.core.alerts import Alert, Category, Rule, Severity, format_detected_at
 from pantau.core.rule_table import LANGUAGES, RULES, render_message
-from pantau_alerts.core.cases import CaseSnapshot
-from pantau_alerts.core.lifecycle import ActionRecord, AlertState, AlertStatus, apply
-from pantau_alerts.core.routing import SEVERITY_ORDER
+from pantau_alerts.domain.cases import CaseSnapshot
+from pantau_alerts.domain.lifecycle import ActionRecord, AlertState, AlertStatus, apply
+from pantau_alerts.domain.routing import SEVERITY_ORDER
 
 __all__ = ["AlertBoard", "AlertQuery", "alert_view"]
 

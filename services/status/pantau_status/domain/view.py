@@ -18,7 +18,7 @@ from typing import Any
 
 from pantau.core.catalog import PAYMENT_CHANNELS, Catalog, Service
 from pantau.core.events import format_rfc3339, parse_rfc3339
-from pantau_status.core.texts import step_label
+from pantau_status.domain.texts import step_label
 
 __all__ = ["CaseRecord", "project", "public_view", "service_standard"]
 

@@ -15,8 +15,8 @@ from datetime import date, datetime, time, timedelta
 from pantau.core.alerts import Alert
 from pantau.core.catalog import Catalog
 from pantau.core.standards import StandardsBook, StandardVersion
-from pantau_alerts.core.cases import CaseSnapshot
-from pantau_alerts.core.digest import agency_timezone
+from pantau_alerts.domain.cases import CaseSnapshot
+from pantau_alerts.domain.digest import agency_timezone
 
 __all__ = ["CaseCatalogs"]
 

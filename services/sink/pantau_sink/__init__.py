@@ -1,0 +1,1 @@
+"""Pantau sink service: the history of record, written from Kafka into ClickHouse."""

@@ -1,0 +1,1 @@
+"""The sink's adapters: the Kafka consumer and its Prometheus metrics."""
