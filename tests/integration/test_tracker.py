@@ -300,7 +300,9 @@ def _expect_matching_output(
         contents[json.loads(record.value)["alert_id"]].add(record.value)
     changed = {alert_id: bodies for alert_id, bodies in contents.items() if len(bodies) > 1}
     assert changed == {}, "an alert_id was published with different contents"
-    assert set(contents) == set(fold.alerts)
+    extra = {a: next(iter(b)).decode() for a, b in contents.items() if a not in fold.alerts}
+    missing = {a: body.decode() for a, body in fold.alerts.items() if a not in contents}
+    assert (extra, missing) == ({}, {}), "published alerts (left) unlike the fold's (right)"
     assert {a: next(iter(b)) for a, b in contents.items()} == fold.alerts
     latest: dict[bytes, bytes | None] = {}
     for record in sorted(read_topic(names.cases, timeout=3), key=lambda r: r.offset):
@@ -454,11 +456,11 @@ def test_two_workers_give_the_same_alerts_as_one_and_no_duplicate_timer_alerts(
 def test_an_agent_crashing_on_every_record_makes_the_worker_unready(
     local_servers: None, tmp_path: Path
 ) -> None:
-    """A rule table's changelog created by hand with one partition instead of twelve: the rules
+    """The rules table's changelog created by hand with one partition instead of twelve: the rules
     agent crashes on its first table write and again after every restart, and /readyz answers
     503 naming the agent and the error instead of ready."""
     with fresh_topics() as env:
-        changelog = env["PANTAU_TOPIC_PREFIX"] + "tracker-oversight-queue-changelog"
+        changelog = env["PANTAU_TOPIC_PREFIX"] + "tracker-oversight-state-changelog"
         ensure_topics([KAFKA], [TopicSpec(changelog, 1, {"cleanup.policy": "compact"})], print)
         tracker = TrackerProcess(env, tmp_path / "state", tmp_path / "tracker.log").start()
         try:

@@ -31,9 +31,12 @@ Cross-case rules: an event applied in order is handed on to the stateful cross-c
 `<prefix>tracker-oversight` (the partition count of the events topic): per batch one record per
 destination partition, carrying the steps of every service routed there (keyed by service,
 `<agency>|<service>`), in the order they were applied. A second agent (concurrency 1) consumes that
-topic in batches and keeps one RocksDB table per rule; every state key starts with the service, so a
-state is only ever changed on its service's partition, and each changed state is written once per
-batch. Its alerts go to `pantau.alerts` keyed by the case they concern. The rules fold each step
+topic in batches and keeps every rule's states and the held steps in one RocksDB table
+(`oversight-state`); every state key starts with the service, so a state is only ever changed on its
+service's partition, and each changed state is written once per batch. A batch's writes go through
+a journal (`pantau_tracker.domain.journal`): its intent first, then the writes, on the one
+changelog partition, so a worker killed mid-batch leaves a batch that the next owner makes whole.
+Its alerts go to `pantau.alerts` keyed by the case they concern. The rules fold each step
 once (by its events-topic offset) and give its alerts again, identical, on redelivery; the case
 state keeps the latest hand-overs so that a redelivered event is handed on again (see
 `pantau_tracker.domain.tracking`). A worker runs both agents (`PANTAU_TRACKER_ROLE=all`) or one of
@@ -75,6 +78,7 @@ from pantau_tracker.domain.batches import (
 from pantau_tracker.domain.case import CaseState
 from pantau_tracker.domain.case_view import case_view
 from pantau_tracker.domain.decoded import DecodedTable
+from pantau_tracker.domain.journal import Journal, PrefixedPort
 from pantau_tracker.domain.ordering import (
     PROGRESS_KEY,
     StepOrder,
@@ -96,7 +100,8 @@ log = logging.getLogger("pantau.tracker")
 
 LOG_APPEND_TIME = 1  # Kafka timestamp type of broker append time
 TABLE_NAME = "cases"
-ORDER_TABLE = "oversight-order"
+RULES_TABLE = "oversight-state"  # the held steps, what was seen, progress and every rule state
+RULE_PREFIX = b"rule|"  # a rule state's key in RULES_TABLE: rule|<rule name>|<state key>
 STATE_CACHE_MAX = 20_000  # decoded case states kept in memory (a few KiB each)
 RULE_CACHE_MAX = 5_000  # decoded cross-case rule records kept in memory
 
@@ -230,25 +235,23 @@ class Tracker:
             app.agent(self.source, name="track", concurrency=1)(self._agent)
             app.timer(settings.tracker_timer_interval_s)(self._tick)
             app.page("/v1/cases/{agency}/{case_id}")(self._case_page)
-        self.rule_tables: dict[str, Any] = {}
+        # The cross-case rules keep everything in one table, so that one changelog partition
+        # holds each batch's writes in order, and the journal makes each batch whole.
+        self.rules_table: Any = None
         self.rule_records: dict[str, DecodedTable[RuleRecord[Any]]] = {}
-        self.order_table: Any = None
         self.order: StepOrder | None = None
         self._order_stale = True  # the mirror of held steps must be rebuilt from the table
         if role in ("all", "rules"):
-            self.order_table = self._bytes_table(ORDER_TABLE)
-            self._order_port = stream_runtime.TablePartitions(
-                self.order_table, settings.oversight_topic, settings.partitions
+            self.rules_table = self._bytes_table(RULES_TABLE)
+            self.journal = Journal(
+                stream_runtime.TablePartitions(
+                    self.rules_table, settings.oversight_topic, settings.partitions
+                )
             )
-            self.order = StepOrder(settings.partitions, self._order_port.get)
-            self.rule_tables = {
-                rule.name: self._bytes_table(f"oversight-{rule.name}") for rule in STATEFUL_RULES
-            }
+            self.order = StepOrder(settings.partitions, self.journal.get)
             self.rule_records = {
                 rule.name: DecodedTable(
-                    stream_runtime.TablePartitions(
-                        self.rule_tables[rule.name], settings.oversight_topic, settings.partitions
-                    ),
+                    PrefixedPort(self.journal, RULE_PREFIX + rule.name.encode() + b"|"),
                     rule_decoder(rule),
                     encode_rule_record,
                     RULE_CACHE_MAX,
@@ -274,8 +277,8 @@ class Tracker:
         )
 
     def changelog_topics(self) -> list[str]:
-        """The changelog topic of every table (case states and each stateful rule)."""
-        tables = [self.table, *self.rule_tables.values(), self.order_table]
+        """The changelog topic of every table (case states; the cross-case rules' state)."""
+        tables = [self.table, self.rules_table]
         return [table.changelog_topic.get_topic_name() for table in tables if table is not None]
 
     # --- the case agent -----------------------------------------------------------------------
@@ -410,6 +413,7 @@ class Tracker:
             await self._fold_rule_batch(batch, self.order)
         except BaseException:
             # The mirror may be ahead of the table: the batch is handled again from the table.
+            self.journal.discard()
             self._order_stale = True
             raise
 
@@ -434,19 +438,28 @@ class Tracker:
             await asyncio.gather(*sent)
         for (name, state_key), write in outcome.writes.items():
             self.rule_records[name].save(state_key, write.partition, write.record)
-        outcome.order.apply(self._order_port)
+        outcome.order.apply(self.journal)
+        self.journal.commit()
 
     def _rebuild_order(self) -> None:
-        """The mirror of held steps, from the table's partitions this worker owns."""
+        """Each owned partition's latest batch made whole (a worker may have died in it), then
+        the mirror of held steps, from the table's partitions this worker owns."""
         assert self.order is not None
         owned = {
             tp.partition
             for tp in self.app.consumer.assignment()
             if tp.topic == self.settings.oversight_topic
         }
+        self.journal.discard()
+        for records in self.rule_records.values():
+            records.forget()
+        for partition in sorted(owned):
+            redone = self.journal.recover(partition)
+            if redone:
+                log.info("partition %d: its latest rules batch made whole again", partition)
         partitions = list(range(self.settings.partitions))
         stored = []
-        for key, value in self.order_table.items():
+        for key, value in self.rules_table.items():
             if value is None or not key.startswith(b"held|"):
                 continue
             route = key[len(b"held|") :].rsplit(b"|", 3)[0]
