@@ -6,6 +6,7 @@ import argparse
 import logging
 from collections.abc import Callable
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from pantau.adapters.kafka_topics import TopicSpec, ensure_topics
@@ -76,7 +77,8 @@ def main(argv: list[str]) -> int:
 
     import faust  # imported late: Faust is heavy and `pantau --help` must stay fast
 
-    from pantau_tracker.app import create_app
+    from pantau_tracker.app import RULES_TABLE, create_app
+    from pantau_tracker.stream_runtime import discard_after_unclean_stop, mark_clean_stop
 
     tracker = create_app(settings, catalog, book=book)
     follow_standards(tracker.standards, settings)(tracker.app)
@@ -102,8 +104,23 @@ def main(argv: list[str]) -> int:
         logging_config={"version": 1, "disable_existing_loggers": False},
     )
     worker.spinner = None  # a terminal animation; it only garbles log files
+    if tracker.rules_table is not None:
+        discarded = discard_after_unclean_stop(
+            settings.data_dir, Path(tracker.app.conf.tabledir), RULES_TABLE
+        )
+        if discarded:
+            log.warning(
+                "the last worker on %s did not stop cleanly: %d local stores of %s discarded, "
+                "restored from the changelog",
+                settings.data_dir,
+                len(discarded),
+                RULES_TABLE,
+            )
+    code = 0
     try:
         worker.execute_from_commandline()
     except SystemExit as stop:
-        return int(stop.code or 0)
-    return 0
+        code = int(stop.code or 0)
+    if code == 0:
+        mark_clean_stop(settings.data_dir)
+    return code

@@ -20,17 +20,26 @@ safe for a processor whose effects must be durable before its offsets are commit
 - `hold`: `Stream.take_events` acknowledges a batch when its body ends, even when the body
   raised. Holding the batch's messages keeps them unacknowledged, so a crash in the middle of a
   batch never lets its offsets be committed; they are handled again after a restart.
+- `discard_after_unclean_stop`: a worker killed without a shutdown leaves a local store holding
+  writes whose changelog records never went out. Faust keeps that store and only reads the
+  changelog past it, so the changelog would lack those writes for good, and the next worker
+  restoring the table from it would have a hole. A table whose redelivered records are not
+  stored again (the cross-case rules drop a hand-over seen before) is restored from its
+  changelog instead, after any stop that was not clean.
 """
 
 from __future__ import annotations
 
+import shutil
 import weakref
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 from faust.streams import _current_event
 
 PRODUCER_BUFFER_MAX = 50_000  # table writes and effects queued before the conductor waits
+RUNNING = "worker-running"  # in the data folder while a worker runs; gone after a clean stop
 
 
 def drain_before_commit(producer: Any) -> None:
@@ -123,3 +132,22 @@ def hold(events: Iterable[Any]) -> None:
     """Keep these events' messages unacknowledged when `take_events` acks them after a crash."""
     for event in events:
         event.message.incref()
+
+
+def discard_after_unclean_stop(data_dir: Path, table_dir: Path, table: str) -> list[Path]:
+    """Delete the local stores of `table` when the worker last using `data_dir` did not stop
+    cleanly, so that they are restored from the changelog; then mark the folder as in use.
+    Gives the stores deleted."""
+    marker = data_dir / RUNNING
+    discarded: list[Path] = []
+    if marker.exists():
+        for store in sorted(table_dir.glob(f"{table}-*.db")):
+            shutil.rmtree(store)
+            discarded.append(store)
+    marker.touch()
+    return discarded
+
+
+def mark_clean_stop(data_dir: Path) -> None:
+    """The worker stopped cleanly: its changelog writes went out, its local stores can be kept."""
+    (data_dir / RUNNING).unlink(missing_ok=True)
