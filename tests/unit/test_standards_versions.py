@@ -109,6 +109,20 @@ def test_in_force_is_the_newest_version_whose_valid_from_has_come() -> None:
     assert StandardsBook().in_force(CHANGE) is None
 
 
+def test_a_version_read_again_is_learned_once_and_a_changed_one_replaces_it() -> None:
+    """Every reader takes versions in through `StandardsBook.learned`: the same version read
+    again gives nothing new; a version of the same number with other content replaces it."""
+    v1 = version(1, document())
+    first = StandardsBook().learned(v1)
+    assert first is not None
+    assert first.versions == (v1,)
+    assert first.learned(v1) is None
+    changed = version(1, document(sla="4 days"))
+    replaced = first.learned(changed)
+    assert replaced is not None
+    assert replaced.versions == (changed,)
+
+
 def test_a_reader_shows_a_case_against_the_version_it_follows() -> None:
     """What the status page and the alerts service show a case against: the version its state
     or alert records; without one, the version in force when it opened (or the first later one

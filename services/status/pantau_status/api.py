@@ -64,11 +64,10 @@ class ShownStandards:
 
     def learn(self, version: StandardVersion) -> bool:
         """Keep a version read from the standards topic; False when it was known already."""
-        known = self.book.version(version.number)
-        if known is not None and known.content_hash == version.content_hash:
-            return False
-        self.book = self.book.with_version(version)
-        return True
+        learned = self.book.learned(version)
+        if learned is not None:
+            self.book = learned
+        return learned is not None
 
     def catalog_of(self, record: CaseRecord) -> Catalog:
         """The catalog of the version `record` follows (`PANTAU_CATALOG` before any is read)."""

@@ -149,6 +149,14 @@ class StandardsBook:
         kept = [v for v in self.versions if v.number != version.number]
         return StandardsBook((*kept, version))
 
+    def learned(self, version: StandardVersion) -> StandardsBook | None:
+        """The book with `version`, read from the standards topic, taken in; None when the book
+        has it already (the same number with the same content)."""
+        known = self.version(version.number)
+        if known is not None and known.content_hash == version.content_hash:
+            return None
+        return self.with_version(version)
+
     def version(self, number: int) -> StandardVersion | None:
         """Version `number`, or None."""
         for found in self.versions:

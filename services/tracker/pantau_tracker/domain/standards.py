@@ -113,10 +113,10 @@ class Standards:
 
     def learn(self, version: StandardVersion) -> bool:
         """Take a version read from the standards topic; False when it was known already."""
-        known = self.book.version(version.number)
-        if known is not None and known.content_hash == version.content_hash:
+        learned = self.book.learned(version)
+        if learned is None:
             return False
-        self.book = self.book.with_version(version)
+        self.book = learned
         self._editions[version.number] = _Edition.of(version.catalog, version.number)
         return True
 
