@@ -158,6 +158,16 @@ SERVICE_STEP_COLUMNS = (
     "loaded_at",
     "version",
 )
+ERASURE_COLUMNS = (
+    "erasure_id",
+    "erased_at",
+    "erased_by",
+    "why",
+    "scope",
+    "applicant_key",
+    "data_keys",
+    "stored_at",
+)
 
 Row = tuple[Any, ...]
 
