@@ -25,6 +25,7 @@ from pantau.adapters.key_store import destroy_applicant_keys, read_keys
 from pantau.core.erasure import Erasure
 from pantau.core.pseudonym import has_standalone_nik_run
 from pantau.core.sealing import applicant_key_id, open_sealed
+from pantau.history.records import ERASURE_COLUMNS
 from pantau.history.store import connect
 from pantau.settings import CommonSettings, SealingSettings
 
@@ -67,8 +68,7 @@ def record_erasure(settings: CommonSettings, erasure: Erasure) -> None:
     client = connect(settings.clickhouse_target)
     try:
         client.execute(
-            "INSERT INTO erasures (erasure_id, erased_at, erased_by, why, scope, applicant_key, "
-            "data_keys, stored_at) VALUES",
+            f"INSERT INTO erasures ({', '.join(ERASURE_COLUMNS)}) VALUES",
             [
                 (
                     erasure.erasure_id,

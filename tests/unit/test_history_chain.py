@@ -21,13 +21,18 @@ from pantau.history.checkpoints import (
 )
 from pantau.history.records import (
     CASE_STATE_COLUMNS,
+    CONTENT_COLUMNS,
     EVENT_COLUMNS,
+    RECEIPT_COLUMNS,
     AcceptedEvent,
     accept_event,
     alert_action_row,
     case_state_row,
+    event_columns,
     event_row,
     receipt_bytes,
+    receipt_columns,
+    receipt_of_text,
 )
 from pantau.history.verification import STORED_COLUMNS, StoredEvent, verify_case
 from pantau.settings import SAMPLE_CATALOG
@@ -191,6 +196,23 @@ def test_an_intact_chain_verifies_clean_even_with_duplicate_rows() -> None:
     """No findings for an untouched chain, also when a retried insert stored a row twice."""
     rows = _stored_chain([_event(1), _event(2, "verified")])
     assert verify_case(KM, "PBG-9", [*rows, rows[1]], SignedHead(2, rows[1].hash, "t")) == []
+
+
+def test_verify_reads_every_events_column_the_sink_writes_but_stored_at() -> None:
+    """Each `events` column is named once; verify selects all but `stored_at`, and the columns
+    it checks are those the event and its receipt give, with the values the sink's row holds."""
+    assert len(set(EVENT_COLUMNS)) == len(EVENT_COLUMNS)
+    assert sorted(STORED_COLUMNS) == sorted(c for c in EVENT_COLUMNS if c != "stored_at")
+    event = _event(1)
+    accepted = AcceptedEvent(event, canonical_bytes(event), NOW, 3, 7)
+    extended = ChainHead.empty().extended(event.event_id, accepted.canonical)
+    assert extended is not None
+    row = dict(zip(EVENT_COLUMNS, event_row(accepted, extended[1], NOW), strict=True))
+    assert tuple(event_columns(event)) == CONTENT_COLUMNS
+    assert {name: row[name] for name in CONTENT_COLUMNS} == event_columns(event)
+    assert tuple(receipt_columns(accepted)) == RECEIPT_COLUMNS
+    assert {name: row[name] for name in RECEIPT_COLUMNS} == receipt_columns(accepted)
+    assert receipt_of_text(receipt_bytes(accepted).decode("ascii")) == receipt_columns(accepted)
 
 
 def test_verify_names_a_changed_column_a_deleted_row_and_a_deleted_tail() -> None:

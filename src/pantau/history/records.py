@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import orjson
 from pydantic import ValidationError
@@ -28,37 +28,58 @@ from pantau.core.standards import StandardVersion
 from pantau.core.standards import canonical_bytes as canonical_catalog
 from pantau.history.chain import SEALED, CaseKey, ChainHead, Link, link_hash
 
-EVENT_COLUMNS = (
-    "event_id",
-    "agency",
-    "service",
-    "case_id",
-    "step",
-    "seq",
-    "occurred_at",
-    "occurred_at_us",
-    "received_at",
-    "received_at_ms",
-    "officer_id",
-    "officer_role",
-    "applicant_ref",
-    "payment_amount",
-    "payment_currency",
-    "payment_receipt",
-    "reason",
-    "channel",
-    "mode",
-    "attributes",
-    "canonical",
-    "position",
-    "prev_hash",
-    "hash",
-    "source_partition",
-    "source_offset",
-    "stored_at",
-    "chain_version",
-    "receipt",
+# What an `events` column holds: a copy of a field of the hashed canonical event ("content",
+# what `event_columns` gives and verify checks), a part of the receipt the link seals ("receipt":
+# when and where the broker received the event, `receipt_columns`), the chain's link itself
+# ("link"), or the time the row was written, which nothing seals ("stored").
+EventColumnKind = Literal["content", "receipt", "link", "stored"]
+
+# Every `events` column once, in the table's order, with what it holds.
+EVENT_TABLE: tuple[tuple[str, EventColumnKind], ...] = (
+    ("event_id", "content"),
+    ("agency", "content"),
+    ("service", "content"),
+    ("case_id", "content"),
+    ("step", "content"),
+    ("seq", "content"),
+    ("occurred_at", "content"),
+    ("occurred_at_us", "content"),
+    ("received_at", "receipt"),
+    ("received_at_ms", "receipt"),
+    ("officer_id", "content"),
+    ("officer_role", "content"),
+    ("applicant_ref", "content"),
+    ("payment_amount", "content"),
+    ("payment_currency", "content"),
+    ("payment_receipt", "content"),
+    ("reason", "content"),
+    ("channel", "content"),
+    ("mode", "content"),
+    ("attributes", "content"),
+    ("canonical", "link"),
+    ("position", "link"),
+    ("prev_hash", "link"),
+    ("hash", "link"),
+    ("source_partition", "receipt"),
+    ("source_offset", "receipt"),
+    ("stored_at", "stored"),
+    ("chain_version", "link"),
+    ("receipt", "link"),
 )
+
+
+def _holding(kind: EventColumnKind) -> tuple[str, ...]:
+    """The `events` columns that hold one kind of value, in the table's order."""
+    return tuple(name for name, held in EVENT_TABLE if held == kind)
+
+
+EVENT_COLUMNS = tuple(name for name, _ in EVENT_TABLE)
+# The columns that copy the hashed canonical event, `event_id` first.
+CONTENT_COLUMNS = _holding("content")
+# The columns the receipt seals (chain version 2).
+RECEIPT_COLUMNS = _holding("receipt")
+# The link: the canonical event, its position, the hashes, the chain version and the receipt.
+LINK_COLUMNS = _holding("link")
 ALERT_COLUMNS = (
     "alert_id",
     "rule",
@@ -136,6 +157,16 @@ SERVICE_STEP_COLUMNS = (
     "successful",
     "loaded_at",
     "version",
+)
+ERASURE_COLUMNS = (
+    "erasure_id",
+    "erased_at",
+    "erased_by",
+    "why",
+    "scope",
+    "applicant_key",
+    "data_keys",
+    "stored_at",
 )
 
 Row = tuple[Any, ...]

@@ -18,41 +18,18 @@ from pydantic import ValidationError
 
 from pantau.history.chain import LEGACY, SEALED, link_hash
 from pantau.history.checkpoints import SignedHead
-from pantau.history.records import event_columns, event_of_canonical, receipt_of_text
+from pantau.history.records import (
+    CONTENT_COLUMNS,
+    LINK_COLUMNS,
+    RECEIPT_COLUMNS,
+    event_columns,
+    event_of_canonical,
+    receipt_of_text,
+)
 
-# The event columns that are copies of the hashed canonical event, in the order they are read.
-CHECKED_COLUMNS = (
-    "event_id",
-    "agency",
-    "service",
-    "case_id",
-    "step",
-    "seq",
-    "occurred_at",
-    "occurred_at_us",
-    "officer_id",
-    "officer_role",
-    "applicant_ref",
-    "payment_amount",
-    "payment_currency",
-    "payment_receipt",
-    "reason",
-    "channel",
-    "mode",
-    "attributes",
-)
-# The event columns the receipt seals (chain version 2).
-RECEIPT_COLUMNS = ("received_at", "received_at_ms", "source_partition", "source_offset")
-STORED_COLUMNS = (
-    "position",
-    "prev_hash",
-    "hash",
-    "canonical",
-    "chain_version",
-    "receipt",
-    *CHECKED_COLUMNS,
-    *RECEIPT_COLUMNS,
-)
+# The `events` columns verification reads: the link, then the columns that copy the hashed
+# canonical event (checked against it), then those the receipt seals (checked against it).
+STORED_COLUMNS = (*LINK_COLUMNS, *CONTENT_COLUMNS, *RECEIPT_COLUMNS)
 
 
 @dataclass(frozen=True)
@@ -77,7 +54,7 @@ class StoredEvent:
             str(values["prev_hash"]),
             str(values["hash"]),
             str(values["canonical"]),
-            tuple((name, values[name]) for name in CHECKED_COLUMNS),
+            tuple((name, values[name]) for name in CONTENT_COLUMNS),
             int(values["chain_version"]),
             str(values["receipt"]),
             tuple((name, values[name]) for name in RECEIPT_COLUMNS),

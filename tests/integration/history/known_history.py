@@ -23,6 +23,7 @@ from pantau.history.records import (
     ALERT_ACTION_COLUMNS,
     ALERT_COLUMNS,
     CASE_STATE_COLUMNS,
+    ERASURE_COLUMNS,
     EVENT_COLUMNS,
     SERVICE_STANDARD_COLUMNS,
     SERVICE_STEP_COLUMNS,
@@ -299,18 +300,6 @@ def standard_versions() -> list[TakenVersion]:
 def standard_version_rows() -> list[tuple[Any, ...]]:
     """The `standards` rows of `standard_versions`."""
     return [taken.row for taken in standard_versions()]
-
-
-ERASURE_COLUMNS = (
-    "erasure_id",
-    "erased_at",
-    "erased_by",
-    "why",
-    "scope",
-    "applicant_key",
-    "data_keys",
-    "stored_at",
-)
 
 
 def erasure_rows() -> list[tuple[Any, ...]]:

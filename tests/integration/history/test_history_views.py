@@ -21,7 +21,13 @@ from pantau.adapters.clickhouse_schema import load_migrations
 from pantau.core.events import Event, canonical_bytes
 from pantau.core.sealing import DataKey, applicant_key_id, seal
 from pantau.history.chain import ChainHead
-from pantau.history.records import EVENT_COLUMNS, AcceptedEvent, event_row, receipt_bytes
+from pantau.history.records import (
+    ERASURE_COLUMNS,
+    EVENT_COLUMNS,
+    AcceptedEvent,
+    event_row,
+    receipt_bytes,
+)
 
 VIEWS = sorted(
     set(
@@ -188,17 +194,7 @@ def test_v_personal_data_and_v_erasures_say_what_is_sealed_and_erased(
             ["d1:S-1"],
             STORED_AT.replace(tzinfo=None),
         )
-        columns = (
-            "erasure_id",
-            "erased_at",
-            "erased_by",
-            "why",
-            "scope",
-            "applicant_key",
-            "data_keys",
-            "stored_at",
-        )
-        engine.insert(f"{db}.erasures", columns, [erasure, erasure])
+        engine.insert(f"{db}.erasures", ERASURE_COLUMNS, [erasure, erasure])
         assert engine.rows(
             f"SELECT case_id, data_key, sealed, erased FROM {db}.v_personal_data ORDER BY case_id"
         ) == [
