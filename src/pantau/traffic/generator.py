@@ -357,6 +357,10 @@ class Simulation:
 
     # --- planning ------------------------------------------------------------------------
 
+    def calendar_of(self, service: Service) -> WorkingCalendar:
+        """The working calendar of the agency that runs `service`."""
+        return self.calendars[self.catalog.agencies[service.agency].calendar]
+
     def draft(
         self,
         service: Service,
@@ -377,8 +381,7 @@ class Simulation:
         `preset` names their officers, `representative` files the case (else one is chosen, or
         none, as for most cases).
         """
-        agency = self.catalog.agencies[service.agency]
-        calendar = self.calendars[agency.calendar]
+        calendar = self.calendar_of(service)
         case_id = f"{service.code.upper()}-{self.tag}-{number:06d}"
         draft = Draft(service, calendar, case_id, path)
         times = timeline(service, calendar, path, arrival, rng, late, special or {})

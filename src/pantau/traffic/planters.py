@@ -70,11 +70,19 @@ def _happy(sim: Simulation, service: Service, rng: random.Random) -> list[str]:
     return walk(service, rng, happy=True)
 
 
-def _happy_draft(
-    sim: Simulation, service: Service, n: int, at: datetime, rng: random.Random
-) -> Draft | None:
-    """An honest case along a happy path, for a planter to put its anomaly in."""
-    return sim.draft(service, n, at, rng, _happy(sim, service, rng))
+def _on_happy_draft(
+    change: Callable[[Simulation, Draft, random.Random], Draft | None],
+) -> Callable[[Simulation, Service, int, datetime, random.Random], Draft | None]:
+    """A planter that plans an honest case along a happy path and has `change` put its anomaly
+    in; None when the honest case does not fit or `change` finds no place for the anomaly."""
+
+    def plant(
+        sim: Simulation, service: Service, n: int, at: datetime, rng: random.Random
+    ) -> Draft | None:
+        draft = sim.draft(service, n, at, rng, _happy(sim, service, rng))
+        return None if draft is None else change(sim, draft, rng)
+
+    return plant
 
 
 def _steps(service: Service, path: Sequence[str]) -> list[Step]:
@@ -222,12 +230,8 @@ def _plant_after_terminal(
     return draft
 
 
-def _plant_unknown_case(
-    sim: Simulation, service: Service, n: int, at: datetime, rng: random.Random
-) -> Draft | None:
-    draft = sim.draft(service, n, at, rng, _happy(sim, service, rng))
-    if draft is None:
-        return None
+@_on_happy_draft
+def _plant_unknown_case(sim: Simulation, draft: Draft, rng: random.Random) -> Draft | None:
     draft.path, draft.times, draft.officers = draft.path[1:], draft.times[1:], draft.officers[1:]
     return draft
 
@@ -285,12 +289,9 @@ def _plant_same_officer(
     return draft
 
 
-def _plant_role_not_allowed(
-    sim: Simulation, service: Service, n: int, at: datetime, rng: random.Random
-) -> Draft | None:
-    draft = _happy_draft(sim, service, n, at, rng)
-    if draft is None:
-        return None
+@_on_happy_draft
+def _plant_role_not_allowed(sim: Simulation, draft: Draft, rng: random.Random) -> Draft | None:
+    service = draft.service
     path = draft.path
     indexes = [i for i, s in enumerate(_steps(service, path)) if s.roles]
     index = rng.choice(indexes)
@@ -311,15 +312,12 @@ def _plant_role_not_allowed(
     return draft
 
 
-def _plant_fee_mismatch(
-    sim: Simulation, service: Service, n: int, at: datetime, rng: random.Random
-) -> Draft | None:
+@_on_happy_draft
+def _plant_fee_mismatch(sim: Simulation, draft: Draft, rng: random.Random) -> Draft | None:
     """A charge on a free service; where the service assesses its fee, a levy on top of the
     case's assessment (within the tariff where it fits) or an assessment off the tariff;
     elsewhere a payment off the tariff."""
-    draft = _happy_draft(sim, service, n, at, rng)
-    if draft is None:
-        return None
+    service = draft.service
     path = draft.path
     steps = _steps(service, path)
     fee = service.fee
@@ -407,26 +405,20 @@ def _plant_paid_before_assessment(
     return draft
 
 
-def _plant_no_receipt(
-    sim: Simulation, service: Service, n: int, at: datetime, rng: random.Random
-) -> Draft | None:
+@_on_happy_draft
+def _plant_no_receipt(sim: Simulation, draft: Draft, rng: random.Random) -> Draft | None:
     """The fee paid without an official receipt number."""
-    draft = _happy_draft(sim, service, n, at, rng)
-    if draft is None:
-        return None
+    service = draft.service
     index = _paying_step(service, draft.path)
     draft.extra[index] = {"payment": _fee_payment(draft, rng, receipt=False)}
     return draft
 
 
-def _plant_cash_to_officer(
-    sim: Simulation, service: Service, n: int, at: datetime, rng: random.Random
-) -> Draft | None:
+@_on_happy_draft
+def _plant_cash_to_officer(sim: Simulation, draft: Draft, rng: random.Random) -> Draft | None:
     """The fee handed in cash to an officer, on a service paid only through the bank or online:
     the right amount with a receipt, so the channel alone is wrong."""
-    draft = _happy_draft(sim, service, n, at, rng)
-    if draft is None:
-        return None
+    service = draft.service
     index = _paying_step(service, draft.path)
     used = {o.id for o in draft.officers if o is not None}
     pool = [
@@ -443,12 +435,9 @@ def _plant_cash_to_officer(
     return draft
 
 
-def _plant_backdated(
-    sim: Simulation, service: Service, n: int, at: datetime, rng: random.Random
-) -> Draft | None:
-    draft = _happy_draft(sim, service, n, at, rng)
-    if draft is None:
-        return None
+@_on_happy_draft
+def _plant_backdated(sim: Simulation, draft: Draft, rng: random.Random) -> Draft | None:
+    service = draft.service
     path = draft.path
     last = len(path) - 1
     delay = timedelta(hours=rng.randint(50, 80))  # the record entered days after the fact
@@ -513,12 +502,8 @@ def _out_of_order_indexes(service: Service, path: list[str]) -> list[int]:
     return found
 
 
-def _plant_conflicting_duplicate(
-    sim: Simulation, service: Service, n: int, at: datetime, rng: random.Random
-) -> Draft | None:
-    draft = _happy_draft(sim, service, n, at, rng)
-    if draft is None:
-        return None
+@_on_happy_draft
+def _plant_conflicting_duplicate(sim: Simulation, draft: Draft, rng: random.Random) -> Draft | None:
     path = draft.path
     index = rng.randrange(1, len(path))
     draft.duplicates.append((index, {"attributes": {"corrected": True}}))
@@ -591,8 +576,7 @@ def _plant_queue_jump(
     step = _first_staff_step(service)
     if step is None:
         return None
-    agency = sim.catalog.agencies[service.agency]
-    calendar = sim.calendars[agency.calendar]
+    calendar = sim.calendar_of(service)
     least = minimum(service, step)
     begin = _working_start(calendar, at, rng)
     submitted = [
@@ -659,8 +643,7 @@ def _plant_officer_burst(
     step = _first_staff_step(service)
     if step is None:
         return None
-    agency = sim.catalog.agencies[service.agency]
-    calendar = sim.calendars[agency.calendar]
+    calendar = sim.calendar_of(service)
     window = rule.window.as_timedelta()
     gap = window * 0.8 / rule.max_steps
     span = gap * rule.max_steps
@@ -717,8 +700,7 @@ def _plant_broker(
     crosses the limit."""
     rule = service.oversight.applicant_broker
     ref = pseudonym(rng)
-    agency = sim.catalog.agencies[service.agency]
-    calendar = sim.calendars[agency.calendar]
+    calendar = sim.calendar_of(service)
     drafts = []
     moment = at
     for k in range(rule.max_applicants + 1):
@@ -790,8 +772,7 @@ def _queue_fits(sim: Simulation, service: Service) -> bool:
         return False
     if rule.steps is not None and step.code not in rule.steps:
         return False
-    agency = sim.catalog.agencies[service.agency]
-    calendar = sim.calendars[agency.calendar]
+    calendar = sim.calendar_of(service)
     begin = calendar.next_opening(sim.start) + timedelta(hours=1)
     waited = calendar.deadline(begin, rule.min_wait)
     due = calendar.deadline(begin, step.sla)
@@ -868,6 +849,14 @@ _plant_deemed_near = _late_planter(_unqueued_slow_index, "near")
 _plant_deemed_approved = _late_planter(_unqueued_slow_index, "case")
 
 
+# Which services allow a plant, where two rules are planted in the same kind of case.
+_deemed_delay_fits = _any(
+    lambda s, p: _unqueued_slow_index(s, p) is not None and s.deemed_approval is not None
+)
+_rejection_fits = _any(lambda s, p: any(st.is_rejection for st in s.steps))
+_assessed_payment_fits = _any(lambda s, p: _payment_index(s, p) is not None)
+
+
 _PLANTERS: dict[str, Planter] = {
     Rule.SLA_STEP_OVERDUE: Planter(
         _any(lambda s, p: _late_step_index(s, p) is not None and s.sla is not None),
@@ -884,11 +873,11 @@ _PLANTERS: dict[str, Planter] = {
         _plant_case_overdue,
     ),
     Rule.SLA_DEEMED_APPROVAL_NEAR: Planter(
-        _any(lambda s, p: _unqueued_slow_index(s, p) is not None and s.deemed_approval is not None),
+        _deemed_delay_fits,
         _plant_deemed_near,
     ),
     Rule.SLA_DEEMED_APPROVED: Planter(
-        _any(lambda s, p: _unqueued_slow_index(s, p) is not None and s.deemed_approval is not None),
+        _deemed_delay_fits,
         _plant_deemed_approved,
         companions=frozenset({Rule.SLA_CASE_OVERDUE, Rule.SLA_DEEMED_APPROVAL_NEAR}),
     ),
@@ -912,13 +901,9 @@ _PLANTERS: dict[str, Planter] = {
         _plant_skipped_step,
         companions=frozenset({Rule.PROCESS_INVALID_TRANSITION}),
     ),
-    Rule.PROCESS_AFTER_TERMINAL: Planter(
-        _any(lambda s, p: any(st.is_rejection for st in s.steps)), _plant_after_terminal
-    ),
+    Rule.PROCESS_AFTER_TERMINAL: Planter(_rejection_fits, _plant_after_terminal),
     Rule.PROCESS_UNKNOWN_CASE: Planter(_any(lambda s, p: len(p) > 2), _plant_unknown_case),
-    Rule.PROCESS_REASON_MISSING: Planter(
-        _any(lambda s, p: any(st.is_rejection for st in s.steps)), _plant_reason_missing
-    ),
+    Rule.PROCESS_REASON_MISSING: Planter(_rejection_fits, _plant_reason_missing),
     Rule.DUTY_SAME_OFFICER: Planter(
         _any(
             lambda s, p: any(
@@ -933,14 +918,12 @@ _PLANTERS: dict[str, Planter] = {
     ),
     Rule.FEE_MISMATCH: Planter(_any(_has_payment_or_free), _plant_fee_mismatch),
     Rule.FEE_PAID_TWICE: Planter(
-        _any(lambda s, p: _payment_index(s, p) is not None),
+        _assessed_payment_fits,
         _plant_paid_twice,
         # The catalogs let a case pay once: a second payment step is also out of the flow.
         companions=frozenset({Rule.PROCESS_INVALID_TRANSITION}),
     ),
-    Rule.FEE_PAID_BEFORE_ASSESSMENT: Planter(
-        _any(lambda s, p: _payment_index(s, p) is not None), _plant_paid_before_assessment
-    ),
+    Rule.FEE_PAID_BEFORE_ASSESSMENT: Planter(_assessed_payment_fits, _plant_paid_before_assessment),
     Rule.FEE_NO_RECEIPT: Planter(
         _any(lambda s, p: s.describes_payment and any(st.payment for st in _steps(s, p))),
         _plant_no_receipt,
