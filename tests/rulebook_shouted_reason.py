@@ -14,7 +14,9 @@ from datetime import datetime
 from pantau.core.catalog import Service
 from pantau.core.events import Event
 from pantau.core.rule_table import Category, Kind, RuleInfo, Severity, Table, Texts
-from pantau.traffic.generator import PLANTERS, Draft, Planter, Simulation
+from pantau.traffic.generator import Simulation
+from pantau.traffic.plans import Draft
+from pantau.traffic.planters import PLANTERS, Planter
 from pantau_tracker.domain.rulebook import Family, Stage
 from pantau_tracker.domain.standards import CaseStandard
 

@@ -15,7 +15,8 @@ import rulebook_shouted_reason as shouted
 from pantau.core.alerts import Alert, Rule
 from pantau.core.catalog import load_catalog
 from pantau.core.rule_table import LANGUAGES, RULES, Kind, placeholders, render_message
-from pantau.traffic.generator import ALL_RULES, PLANTERS, Simulation
+from pantau.traffic.generator import ALL_RULES, Simulation
+from pantau.traffic.planters import PLANTERS
 from pantau.traffic.reference import Delivery, rules_raised
 from pantau_status.domain.reports import ReportKind, report_alert
 from pantau_tracker.domain.case import CaseState
