@@ -3,6 +3,9 @@
 Processes are configured only by `PANTAU_*` variables (`pantau --help` lists them); arguments are
 for one-off tools (`pantau sql`, `pantau verify`, ...). Each command lives in its own module and is
 imported only when it runs, so `pantau --help` stays fast.
+
+Every long-running process starts the same way, through `start`: its arguments (`--help` only),
+its settings read from the environment, and logging configured by them.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import importlib.util
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from pydantic import ValidationError
 from pydantic_settings import BaseSettings
@@ -20,6 +24,8 @@ from pydantic_settings import BaseSettings
 from pantau.core.catalog import CatalogError
 from pantau.logs import configure_logging
 from pantau.settings import CommonSettings
+
+SettingsT = TypeVar("SettingsT", bound=CommonSettings)
 
 
 @dataclass(frozen=True)
@@ -198,6 +204,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def process_settings(service: str, settings_class: type[SettingsT]) -> SettingsT:
+    """The settings of one process, read from its `PANTAU_*` variables, with the process's
+    logging configured by them (level, format, and `service` on every line)."""
+    settings = settings_class()
+    configure_logging(service, settings.log_level, settings.log_format)
+    return settings
+
+
+def start(
+    service: str, description: str, settings_class: type[SettingsT], argv: Sequence[str]
+) -> SettingsT:
+    """The start of `pantau <service>`, a long-running process configured only by `PANTAU_*`
+    variables: its arguments are parsed (`--help` prints `description`; any other argument is
+    a usage error, exit 2), then its settings are built and its logging configured."""
+    argparse.ArgumentParser(prog=f"pantau {service}", description=description).parse_args(argv)
+    return process_settings(service, settings_class)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["processes"]:
@@ -211,8 +235,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"pantau: {command.name} is not available in this build", file=sys.stderr)
         return 2
     try:
-        common = CommonSettings()
-        configure_logging(command.name, common.log_level, common.log_format)
+        process_settings(command.name, CommonSettings)
         result = entry(list(args.args))
     except ValidationError as exc:
         print(f"pantau {command.name}: bad configuration:\n{exc}", file=sys.stderr)

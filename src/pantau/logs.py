@@ -1,7 +1,8 @@
 """One log format for every Pantau process: JSON lines by default, text for people at a terminal.
 
 `configure_logging(service, level, fmt)` is called once by each entry point (the `pantau` command
-does it for every command, the long-running processes again with their own settings). It routes
+does it for every command, the long-running processes again with their own settings, both
+through `pantau.cli.process_settings`). It routes
 the standard library's `logging` (our modules and the libraries: uvicorn, kafka-python, Faust)
 and structlog through one handler on stderr, so every line has the same keys:
 

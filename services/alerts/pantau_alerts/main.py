@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import logging
 import socket
@@ -20,9 +19,9 @@ from prometheus_client.registry import Collector
 
 from pantau.adapters.kafka_topics import ensure_topics
 from pantau.adapters.standards_topic import StandardsFollower, log_version
+from pantau.cli import start
 from pantau.core.catalog import Catalog, CatalogError, load_catalog
 from pantau.core.standards import StandardVersion
-from pantau.logs import configure_logging
 from pantau_alerts.adapters.kafka_logs import KafkaLogs, deliveries_topic_spec
 from pantau_alerts.adapters.webhooks import HttpWebhookPoster
 from pantau_alerts.api import create_app
@@ -232,14 +231,13 @@ def _read(path: Path, variable: str) -> str:
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(
-        prog="pantau alerts",
-        description="Operators' alert API, live stream and dashboard; configured by PANTAU_* "
+    settings = start(
+        "alerts",
+        "Operators' alert API, live stream and dashboard; configured by PANTAU_* "
         "variables (see `pantau --help`).",
+        AlertsSettings,
+        argv,
     )
-    parser.parse_args(argv)
-    settings = AlertsSettings()
-    configure_logging("alerts", settings.log_level, settings.log_format)
     try:
         operators, routes, catalog = _load(settings)
     except (OperatorsError, RoutesError) as error:

@@ -8,7 +8,6 @@ multiprocess mode), so `/metrics` on any worker reports the whole intake.
 
 from __future__ import annotations
 
-import argparse
 import gc
 import os
 import shutil
@@ -18,8 +17,8 @@ import tempfile
 import uvicorn
 from fastapi import FastAPI
 
+from pantau.cli import process_settings, start
 from pantau.core.catalog import CatalogError
-from pantau.logs import configure_logging
 from pantau.metrics import MULTIPROCESS_DIR
 from pantau_intake.adapters.kafka_publisher import KafkaPublisher
 from pantau_intake.app import create_app
@@ -53,20 +52,17 @@ def _app(settings: IntakeSettings) -> FastAPI:
 
 def worker_app() -> FastAPI:
     """The app of one worker process (uvicorn's factory when there are several)."""
-    settings = IntakeSettings()
-    configure_logging("intake", settings.log_level, settings.log_format)
-    return _app(settings)
+    return _app(process_settings("intake", IntakeSettings))
 
 
 def main(argv: list[str]) -> int:
     """Serve the intake until interrupted; 2 for a configuration it cannot run with."""
-    argparse.ArgumentParser(
-        prog="pantau intake",
-        description="HTTP intake for agency systems; configured by PANTAU_* variables "
-        "(see `pantau --help`).",
-    ).parse_args(argv)
-    settings = IntakeSettings()
-    configure_logging("intake", settings.log_level, settings.log_format)
+    settings = start(
+        "intake",
+        "HTTP intake for agency systems; configured by PANTAU_* variables (see `pantau --help`).",
+        IntakeSettings,
+        argv,
+    )
     try:
         app = _app(settings)  # also checks the configuration before any worker starts
     except (ConfigurationError, CatalogError) as error:

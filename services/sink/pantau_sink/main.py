@@ -6,7 +6,6 @@ server and the loop (`pantau_sink.app`), started and stopped on signals.
 
 from __future__ import annotations
 
-import argparse
 import gc
 import logging
 import os
@@ -18,6 +17,7 @@ from datetime import UTC, datetime
 
 import orjson
 
+from pantau.cli import start
 from pantau.core.catalog import Catalog, CatalogError, load_catalog, parse_catalog
 from pantau.history.records import (
     SERVICE_STANDARD_COLUMNS,
@@ -25,7 +25,6 @@ from pantau.history.records import (
     standard_rows,
 )
 from pantau.history.store import ClickHouseHistory, connect
-from pantau.logs import configure_logging
 from pantau.metrics import MetricsServer
 from pantau_sink.adapters.metrics import SinkMetrics
 from pantau_sink.app import CheckpointWriter, HistorySink, Rebalance, build_consumer
@@ -82,10 +81,7 @@ def writer_name() -> str:
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="pantau sink", description=__doc__.splitlines()[0])
-    parser.parse_args(argv)
-    settings = SinkSettings()
-    configure_logging("sink", settings.log_level, settings.log_format)
+    settings = start("sink", __doc__.splitlines()[0], SinkSettings, argv)
     catalog = load_catalog(settings.catalog)
     metrics = SinkMetrics()
     store = metrics.timed(ClickHouseHistory(connect(settings.clickhouse_target)))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import logging
 import sys
@@ -14,9 +13,9 @@ import uvicorn
 from fastapi import FastAPI
 
 from pantau.adapters.standards_topic import StandardsFollower, log_version
+from pantau.cli import start
 from pantau.core.catalog import Catalog, CatalogError, load_catalog
 from pantau.core.standards import StandardVersion
-from pantau.logs import configure_logging
 from pantau_intake.api_keys import AgencyKeyring
 from pantau_intake.settings import ConfigurationError
 from pantau_status.adapters.kafka_logs import StatusLogs
@@ -101,14 +100,13 @@ def build_app(
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(
-        prog="pantau status",
-        description="Applicants' status page and reports; configured by PANTAU_* variables "
+    settings = start(
+        "status",
+        "Applicants' status page and reports; configured by PANTAU_* variables "
         "(see `pantau --help`).",
+        StatusSettings,
+        argv,
     )
-    parser.parse_args(argv)
-    settings = StatusSettings()
-    configure_logging("status", settings.log_level, settings.log_format)
     secret = settings.status_key
     key = b"" if secret is None else secret.get_secret_value().encode("utf-8")
     if len(key) < MIN_KEY_BYTES:

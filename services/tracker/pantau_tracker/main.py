@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import logging
 from collections.abc import Callable
 from datetime import timedelta
@@ -11,9 +10,9 @@ from typing import Any
 
 from pantau.adapters.kafka_topics import TopicSpec, ensure_topics
 from pantau.adapters.standards_topic import StandardsFollower, log_version, read_book
+from pantau.cli import start
 from pantau.core.catalog import load_catalog
 from pantau.core.standards import StandardVersion
-from pantau.logs import configure_logging
 from pantau_tracker.domain.standards import Standards
 from pantau_tracker.settings import TrackerSettings
 
@@ -47,14 +46,13 @@ def follow_standards(standards: Standards, settings: TrackerSettings) -> Callabl
 
 def main(argv: list[str]) -> int:
     """Build the settings, make sure the clock topic exists, and run the Faust worker."""
-    parser = argparse.ArgumentParser(
-        prog="pantau tracker",
-        description="Live case state and rule detection. Configured by PANTAU_* variables "
+    settings = start(
+        "tracker",
+        "Live case state and rule detection. Configured by PANTAU_* variables "
         "(see `pantau --help`); GET /v1/cases/<agency>/<case_id> shows one case.",
+        TrackerSettings,
+        argv,
     )
-    parser.parse_args(argv)
-    settings = TrackerSettings()
-    configure_logging("tracker", settings.log_level, settings.log_format)
     catalog = load_catalog(settings.catalog)
     # Every published version, before the first event: a case is judged by its own version.
     book = read_book(settings.kafka_servers, settings.topics.standards)
