@@ -33,6 +33,12 @@ from pantau_alerts.settings import AlertsSettings
 
 log = logging.getLogger("pantau.alerts")
 
+# `pantau alerts --help`
+DESCRIPTION = (
+    "Operators' alert API, live stream and dashboard; configured by PANTAU_* "
+    "variables (see `pantau --help`)."
+)
+
 RESTART_DELAY_S = 2.0
 DIGEST_CHECK_S = 60.0
 
@@ -231,13 +237,7 @@ def _read(path: Path, variable: str) -> str:
 
 
 def main(argv: list[str]) -> int:
-    settings = start(
-        "alerts",
-        "Operators' alert API, live stream and dashboard; configured by PANTAU_* "
-        "variables (see `pantau --help`).",
-        AlertsSettings,
-        argv,
-    )
+    settings = start("alerts", DESCRIPTION, AlertsSettings, argv)
     try:
         operators, routes, catalog = _load(settings)
     except (OperatorsError, RoutesError) as error:

@@ -24,6 +24,11 @@ from pantau_intake.adapters.kafka_publisher import KafkaPublisher
 from pantau_intake.app import create_app
 from pantau_intake.settings import ConfigurationError, IntakeSettings
 
+# `pantau intake --help`
+DESCRIPTION = (
+    "HTTP intake for agency systems; configured by PANTAU_* variables (see `pantau --help`)."
+)
+
 
 def _app(settings: IntakeSettings) -> FastAPI:
     publisher = KafkaPublisher(
@@ -57,12 +62,7 @@ def worker_app() -> FastAPI:
 
 def main(argv: list[str]) -> int:
     """Serve the intake until interrupted; 2 for a configuration it cannot run with."""
-    settings = start(
-        "intake",
-        "HTTP intake for agency systems; configured by PANTAU_* variables (see `pantau --help`).",
-        IntakeSettings,
-        argv,
-    )
+    settings = start("intake", DESCRIPTION, IntakeSettings, argv)
     try:
         app = _app(settings)  # also checks the configuration before any worker starts
     except (ConfigurationError, CatalogError) as error:

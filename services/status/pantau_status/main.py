@@ -27,6 +27,11 @@ from pantau_status.settings import StatusSettings
 
 log = logging.getLogger("pantau.status")
 
+# `pantau status --help`
+DESCRIPTION = (
+    "Applicants' status page and reports; configured by PANTAU_* variables (see `pantau --help`)."
+)
+
 RESTART_DELAY_S = 2.0
 
 
@@ -100,13 +105,7 @@ def build_app(
 
 
 def main(argv: list[str]) -> int:
-    settings = start(
-        "status",
-        "Applicants' status page and reports; configured by PANTAU_* variables "
-        "(see `pantau --help`).",
-        StatusSettings,
-        argv,
-    )
+    settings = start("status", DESCRIPTION, StatusSettings, argv)
     secret = settings.status_key
     key = b"" if secret is None else secret.get_secret_value().encode("utf-8")
     if len(key) < MIN_KEY_BYTES:

@@ -18,6 +18,12 @@ from pantau_tracker.settings import TrackerSettings
 
 log = logging.getLogger("pantau.tracker")
 
+# `pantau tracker --help`
+DESCRIPTION = (
+    "Live case state and rule detection. Configured by PANTAU_* variables "
+    "(see `pantau --help`); GET /v1/cases/<agency>/<case_id> shows one case."
+)
+
 # Deadline checks and cross-case hand-overs are consumed within seconds; a day covers outages.
 INTERNAL_RETENTION = timedelta(days=1)
 
@@ -46,13 +52,7 @@ def follow_standards(standards: Standards, settings: TrackerSettings) -> Callabl
 
 def main(argv: list[str]) -> int:
     """Build the settings, make sure the clock topic exists, and run the Faust worker."""
-    settings = start(
-        "tracker",
-        "Live case state and rule detection. Configured by PANTAU_* variables "
-        "(see `pantau --help`); GET /v1/cases/<agency>/<case_id> shows one case.",
-        TrackerSettings,
-        argv,
-    )
+    settings = start("tracker", DESCRIPTION, TrackerSettings, argv)
     catalog = load_catalog(settings.catalog)
     # Every published version, before the first event: a case is judged by its own version.
     book = read_book(settings.kafka_servers, settings.topics.standards)
