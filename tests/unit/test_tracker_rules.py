@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+import samples
 from pantau.core.alerts import Alert
 from pantau.core.catalog import parse_catalog
 from pantau.core.events import Event
@@ -21,76 +22,37 @@ WIB = timezone(timedelta(hours=7))
 AGENCY = "kota-malang.dpmptsp"
 CASE = "PBG-2026-000123"
 
-CATALOG: dict[str, Any] = {
-    "calendars": {
-        "id-gov": {
-            "timezone": "Asia/Jakarta",
-            "weekdays": ["mon", "tue", "wed", "thu", "fri"],
-            "hours": {"mon-thu": "07:30-16:00", "fri": "07:30-16:30"},
-            "holidays": "ID",
-            "days_off": ["2026-12-24"],
-        },
-        "always": {"timezone": "UTC", "weekdays": "all", "hours": "00:00-24:00"},
+CATALOG: dict[str, Any] = samples.catalog_data(
+    samples.pbg_service(),
+    {
+        "code": "ktp-el",
+        "agency": "kota-malang.disdukcapil",
+        "name": "KTP-el",
+        "sla": "2 days",
+        "fee": 0,
+        "steps": [
+            {"code": "submitted", "start": True},
+            {"code": "verified", "sla": "4 hours"},
+            {"code": "handed_over", "terminal": True},
+        ],
     },
-    "agencies": [
-        {"code": AGENCY, "name": "DPMPTSP Kota Malang", "calendar": "id-gov"},
+    {
+        "code": "reklame",
+        "agency": AGENCY,
+        "name": "Reklame",
+        "fee": 150000,
+        "steps": [
+            {"code": "submitted", "start": True},
+            {"code": "paid", "payment": True},
+            {"code": "issued", "terminal": True},
+        ],
+    },
+    calendars={"id-gov": samples.id_gov_calendar(), "always": samples.always_calendar()},
+    agencies=[
+        samples.dpmptsp(),
         {"code": "kota-malang.disdukcapil", "name": "Disdukcapil", "calendar": "always"},
     ],
-    "services": [
-        {
-            "code": "pbg",
-            "agency": AGENCY,
-            "name": "Persetujuan Bangunan Gedung",
-            "sla": "28 working_days",
-            "fee": {"min": 100000, "max": 50000000},
-            "steps": [
-                {"code": "submitted", "start": True},
-                {"code": "verified", "roles": ["verifier"], "sla": "3 working_days"},
-                {"code": "fee_assessed", "roles": ["assessor"]},
-                {"code": "paid", "payment": True},
-                {"code": "approved", "roles": ["head"], "sla": "5 working_days"},
-                {"code": "issued", "terminal": True},
-                {"code": "rejected", "terminal": True, "reason_required": True},
-                {"code": "clarification_requested", "clock": "stop", "reason_required": True},
-                {"code": "clarification_received", "clock": "resume"},
-            ],
-            "next": {
-                "submitted": ["verified", "rejected", "clarification_requested"],
-                "verified": ["fee_assessed", "rejected", "clarification_requested"],
-                "clarification_requested": ["clarification_received"],
-                "clarification_received": ["verified"],
-                "fee_assessed": ["paid"],
-                "paid": ["approved", "rejected"],
-                "approved": ["issued"],
-            },
-            "mandatory": ["verified", "paid", "approved"],
-            "separate": [["verified", "approved"], ["fee_assessed", "paid"]],
-        },
-        {
-            "code": "ktp-el",
-            "agency": "kota-malang.disdukcapil",
-            "name": "KTP-el",
-            "sla": "2 days",
-            "fee": 0,
-            "steps": [
-                {"code": "submitted", "start": True},
-                {"code": "verified", "sla": "4 hours"},
-                {"code": "handed_over", "terminal": True},
-            ],
-        },
-        {
-            "code": "reklame",
-            "agency": AGENCY,
-            "name": "Reklame",
-            "fee": 150000,
-            "steps": [
-                {"code": "submitted", "start": True},
-                {"code": "paid", "payment": True},
-                {"code": "issued", "terminal": True},
-            ],
-        },
-    ],
-}
+)
 STANDARDS = Standards(parse_catalog(CATALOG, "test-catalog"))
 
 
