@@ -1,5 +1,6 @@
-"""Sample documents the unit tests share: the contract's example event and alert, and the pieces
-of the Kota Malang DPMPTSP catalog (its working calendar, the agency, the full PBG service).
+"""Sample documents the unit tests share: the contract's example event and alert, the pieces of
+the Kota Malang DPMPTSP catalog (its working calendar, the agency, the full PBG service), and
+one case's events folded by the tracker.
 
 Every function returns a fresh copy, so a test may break its sample one way without touching
 another test's."""
@@ -7,11 +8,15 @@ another test's."""
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from pantau.core.alerts import Alert
 from pantau.core.events import Event
+from pantau_tracker.domain.case import CaseState
+from pantau_tracker.domain.standards import CaseStandard
+from pantau_tracker.domain.tracking import handle_event
 
 AGENCY = "kota-malang.dpmptsp"
 WIB = timezone(timedelta(hours=7))
@@ -90,6 +95,24 @@ def numbered_event(
             **extra,
         }
     )
+
+
+def fold_case(
+    events: Iterable[Event],
+    standard: CaseStandard,
+    state: CaseState | None = None,
+    *,
+    received: timedelta = timedelta(seconds=2),
+) -> tuple[CaseState, list[Alert]]:
+    """The case after `events` (each handled `received` after it occurred), and every alert."""
+    alerts: list[Alert] = []
+    for item in events:
+        outcome = handle_event(state, item, item.occurred_at + received, standard)
+        assert outcome.state is not None
+        state = outcome.state
+        alerts.extend(outcome.alerts)
+    assert state is not None
+    return state, alerts
 
 
 # --- the catalog ---------------------------------------------------------------------------------

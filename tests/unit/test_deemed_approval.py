@@ -18,7 +18,7 @@ from pantau_tracker.domain.case import CaseState
 from pantau_tracker.domain.case_view import case_view
 from pantau_tracker.domain.deadlines import deemed_deadlines
 from pantau_tracker.domain.standards import CaseStandard, Standards
-from pantau_tracker.domain.tracking import check_deadlines, due_at, handle_event
+from pantau_tracker.domain.tracking import check_deadlines, due_at
 
 WIB = timezone(timedelta(hours=7))
 AGENCY = "kota-malang.dpmptsp"
@@ -79,14 +79,7 @@ def verified(at: datetime, n: int = 2) -> Event:
 def run(
     events: Iterable[Event], state: CaseState | None = None, standard: CaseStandard = PKKPR
 ) -> tuple[CaseState, list[Alert]]:
-    alerts: list[Alert] = []
-    for item in events:
-        outcome = handle_event(state, item, item.occurred_at + timedelta(seconds=2), standard)
-        assert outcome.state is not None
-        state = outcome.state
-        alerts.extend(outcome.alerts)
-    assert state is not None
-    return state, alerts
+    return samples.fold_case(events, standard, state)
 
 
 def rules(alerts: Iterable[Alert]) -> list[str]:

@@ -85,15 +85,7 @@ def opened() -> list[Event]:
 
 
 def run(events: Iterable[Event], standard: CaseStandard = PBG) -> tuple[CaseState, list[Alert]]:
-    state: CaseState | None = None
-    alerts: list[Alert] = []
-    for item in events:
-        outcome = handle_event(state, item, item.occurred_at + timedelta(seconds=2), standard)
-        assert outcome.state is not None
-        state = outcome.state
-        alerts.extend(outcome.alerts)
-    assert state is not None
-    return state, alerts
+    return samples.fold_case(events, standard)
 
 
 def rules(alerts: Iterable[Alert]) -> list[tuple[str, str | None]]:
