@@ -235,13 +235,18 @@ def test_case_overdue_by_timer_and_by_late_terminal_step_share_one_id() -> None:
     assert after_timer == []
 
 
-def test_working_day_deadline_skips_cuti_bersama_christmas_and_weekend() -> None:
-    """Submitted Wed 23 Dec: 24 Dec (day off), 25 Dec (holiday) and the weekend do not count."""
-    start = datetime(2026, 12, 23, 10, 0, tzinfo=WIB)
+def submitted(start: datetime) -> tuple[CaseState, datetime]:
+    """The case submitted at `start`, and when its one running step limit is due."""
     state, _ = run([event("submitted", start, n=1)])
     assert state is not None
     [deadline] = step_deadlines(state, PBG)
-    assert deadline.due_at == datetime(2026, 12, 30, 10, 0, tzinfo=WIB)
+    return state, deadline.due_at
+
+
+def test_working_day_deadline_skips_cuti_bersama_christmas_and_weekend() -> None:
+    """Submitted Wed 23 Dec: 24 Dec (day off), 25 Dec (holiday) and the weekend do not count."""
+    state, due_at = submitted(datetime(2026, 12, 23, 10, 0, tzinfo=WIB))
+    assert due_at == datetime(2026, 12, 30, 10, 0, tzinfo=WIB)
     in_time = event("verified", datetime(2026, 12, 30, 9, 59, tzinfo=WIB), n=2, officer="V")
     _, alerts = run([in_time], state=state)
     assert alerts == []
@@ -249,11 +254,8 @@ def test_working_day_deadline_skips_cuti_bersama_christmas_and_weekend() -> None
 
 def test_deadline_from_outside_office_hours_counts_from_the_next_opening() -> None:
     """Submitted Friday evening: the 3 working days start Monday 07:30."""
-    start = datetime(2026, 11, 27, 20, 0, tzinfo=WIB)
-    state, _ = run([event("submitted", start, n=1)])
-    assert state is not None
-    [deadline] = step_deadlines(state, PBG)
-    assert deadline.due_at == datetime(2026, 12, 3, 7, 30, tzinfo=WIB)
+    _, due_at = submitted(datetime(2026, 11, 27, 20, 0, tzinfo=WIB))
+    assert due_at == datetime(2026, 12, 3, 7, 30, tzinfo=WIB)
 
 
 def test_clock_stop_suspends_deadlines_and_resume_extends_them() -> None:
