@@ -114,6 +114,11 @@ def clean_pbg() -> list[Event]:
     ]
 
 
+def ktp_event(step: str, at: datetime, n: int, **extra: Any) -> Event:
+    """Event `n` of the test case at the Disdukcapil's KTP-el service (no office hours)."""
+    return event(step, at, n=n, service="ktp-el", agency="kota-malang.disdukcapil", **extra)
+
+
 def run(
     events: Iterable[Event],
     *,
@@ -207,27 +212,15 @@ def test_case_overdue_by_timer_and_by_late_terminal_step_share_one_id() -> None:
     assert ktp is not None
     start = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)
     opened = [
-        event("submitted", start, service="ktp-el", agency="kota-malang.disdukcapil", n=1),
-        event(
-            "verified",
-            start + timedelta(hours=1),
-            service="ktp-el",
-            agency="kota-malang.disdukcapil",
-            n=2,
-        ),
+        ktp_event("submitted", start, 1),
+        ktp_event("verified", start + timedelta(hours=1), 2),
     ]
     state, alerts = run(opened)
     assert alerts == []
     assert state is not None
     timer = check_deadlines(state, start + timedelta(days=2, seconds=1), ktp)
     assert rules(timer.alerts) == [("sla.case_overdue", None)]
-    closing = event(
-        "handed_over",
-        start + timedelta(days=3),
-        service="ktp-el",
-        agency="kota-malang.disdukcapil",
-        n=3,
-    )
+    closing = ktp_event("handed_over", start + timedelta(days=3), 3)
     _, late = run([*opened, closing])
     assert [a.to_json_bytes() for a in late] == [a.to_json_bytes() for a in timer.alerts]
     assert timer.state is not None
@@ -449,23 +442,19 @@ def test_fee_against_tariff(service: str, amount: str, expected: list[str]) -> N
 
 def test_any_payment_on_a_free_service() -> None:
     """A free service (fee 0) charged anything raises fee.mismatch; a zero payment does not."""
-    opened = event("submitted", T0, service="ktp-el", agency="kota-malang.disdukcapil", n=1)
-    charged = event(
+    opened = ktp_event("submitted", T0, 1)
+    charged = ktp_event(
         "verified",
         T0 + timedelta(hours=1),
-        service="ktp-el",
-        agency="kota-malang.disdukcapil",
-        n=2,
+        2,
         payment={"amount": "50000", "receipt": "KW-88121"},
     )
     _, alerts = run([opened, charged])
     assert rules(alerts) == [("fee.mismatch", "verified")]
-    zero = event(
+    zero = ktp_event(
         "verified",
         T0 + timedelta(hours=1),
-        service="ktp-el",
-        agency="kota-malang.disdukcapil",
-        n=2,
+        2,
         payment={"amount": "0"},
     )
     _, none = run([opened, zero])
