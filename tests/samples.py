@@ -21,6 +21,9 @@ from pantau_tracker.domain.tracking import handle_event
 AGENCY = "kota-malang.dpmptsp"
 WIB = timezone(timedelta(hours=7))
 
+# The fields every event carries (contract section 2).
+REQUIRED_EVENT_FIELDS = ("event_id", "agency", "service", "case_id", "step", "occurred_at")
+
 # Copied verbatim from docs/contract.md section 2.
 CONTRACT_EVENT = """
 {

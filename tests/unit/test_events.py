@@ -25,7 +25,7 @@ from pantau.core.events import (
     parse_rfc3339,
 )
 from pantau.core.pseudonym import pseudonymise_nik
-from samples import CONTRACT_EVENT, changed
+from samples import CONTRACT_EVENT, REQUIRED_EVENT_FIELDS, changed
 from samples import contract_event as full
 
 KEY = b"unit-test-pseudonym-key-32-bytes"
@@ -98,9 +98,7 @@ def test_minimal_event_gets_defaults() -> None:
     assert (event.reason, event.channel) == (None, None)
 
 
-@pytest.mark.parametrize(
-    "field", ["event_id", "agency", "service", "case_id", "step", "occurred_at"]
-)
+@pytest.mark.parametrize("field", REQUIRED_EVENT_FIELDS)
 def test_each_required_field_is_required(field: str) -> None:
     """Leaving out any required field is an error naming that field."""
     assert errors_of(minimal(**{field: None})) == {field: "required field is missing"}
@@ -635,16 +633,7 @@ def test_json_is_compact_utf8_without_absent_fields() -> None:
     encoded = parse(minimal(case_id="Kasus-Ñ")).to_json_bytes()
     assert b" " not in encoded
     assert "Kasus-Ñ".encode() in encoded
-    assert set(json.loads(encoded)) == {
-        "event_id",
-        "agency",
-        "service",
-        "case_id",
-        "step",
-        "occurred_at",
-        "mode",
-        "attributes",
-    }
+    assert set(json.loads(encoded)) == {*REQUIRED_EVENT_FIELDS, "mode", "attributes"}
 
 
 def test_from_json_bytes_rejects_malformed_json() -> None:

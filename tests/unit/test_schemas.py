@@ -19,7 +19,7 @@ from pantau.core.schemas import (
     render_schema,
     write_schemas,
 )
-from samples import CONTRACT_ALERT, CONTRACT_EVENT
+from samples import CONTRACT_ALERT, CONTRACT_EVENT, REQUIRED_EVENT_FIELDS
 
 SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schemas"
 
@@ -70,14 +70,7 @@ def test_event_schema_has_the_contract_fields() -> None:
     """The event schema lists the contract's fields and requires the six required ones."""
     schema = event_schema()
     assert set(schema["properties"]) == set(json.loads(CONTRACT_EVENT))
-    assert set(schema["required"]) == {
-        "event_id",
-        "agency",
-        "service",
-        "case_id",
-        "step",
-        "occurred_at",
-    }
+    assert set(schema["required"]) == set(REQUIRED_EVENT_FIELDS)
 
 
 def test_only_the_intake_schema_admits_a_nik() -> None:
