@@ -258,13 +258,7 @@ def test_any_interleaving_of_the_partitions_gives_the_alerts_of_event_time_order
     """Random interleavings, random progress reports, random batch cuts: the alerts and the
     rule states are those of the event-time fold, and no step came late."""
     rng = random.Random(seed)
-    records = _interleaved(sources, rng, report_every)
-    rules = Rules(catalog)
-    first = 0
-    while first < len(records):
-        size = rng.choice([1, 7, 100, 2000])
-        rules.batch(records[first : first + size])
-        first += size
+    rules = _judged(catalog, _interleaved(sources, rng, report_every), rng)
     expected_alerts, expected_states = sorted_fold
     assert rules.late == 0
     assert {alert.to_json_bytes() for alert in rules.alerts} == expected_alerts
