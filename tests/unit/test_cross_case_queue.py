@@ -26,12 +26,19 @@ def early_birds(cases: Cases, count: int = 4, day: int = 23) -> list[CaseStep]:
     return [cases.step(f"C{n}", "submitted", wib(day, 8, n)) for n in range(count)]
 
 
+def late_case(cases: Cases, day: int = 26) -> list[CaseStep]:
+    """Case LATE submitted at 09:00 on `day` (26 Nov 2026 is a Thursday), verified at 10:00."""
+    return [
+        cases.step("LATE", "submitted", wib(day, 9)),
+        cases.step("LATE", "verified", wib(day, 10), officer="V1"),
+    ]
+
+
 def test_a_late_case_verified_ahead_of_long_waiting_ones_is_a_queue_jump() -> None:
     """A Thursday case verified at once, while four Monday cases wait, is one jump naming them."""
     cases = Cases()
     steps = early_birds(cases)
-    steps.append(cases.step("LATE", "submitted", wib(26, 9)))
-    steps.append(cases.step("LATE", "verified", wib(26, 10), officer="V1"))
+    steps += late_case(cases)
     _state, alerts = run(steps)
     assert [alert.rule for alert in alerts] == [Rule.QUEUE_JUMP]
     alert = alerts[0]
@@ -68,8 +75,7 @@ def test_overtaking_within_the_margin_raises_nothing() -> None:
     """Cases that waited only a day longer (less than min_wait, 2 working days) do not count."""
     cases = Cases()
     steps = early_birds(cases)
-    steps.append(cases.step("LATE", "submitted", wib(24, 9)))
-    steps.append(cases.step("LATE", "verified", wib(24, 10), officer="V1"))
+    steps += late_case(cases, day=24)
     assert run(steps)[1] == []
 
 
@@ -77,8 +83,7 @@ def test_overtaking_fewer_than_min_positions_raises_nothing() -> None:
     """Overtaking two long-waiting cases is below the three positions required."""
     cases = Cases()
     steps = early_birds(cases, count=2)
-    steps.append(cases.step("LATE", "submitted", wib(26, 9)))
-    steps.append(cases.step("LATE", "verified", wib(26, 10), officer="V1"))
+    steps += late_case(cases)
     assert run(steps)[1] == []
 
 
@@ -117,8 +122,7 @@ def test_catalog_thresholds_are_used() -> None:
     """With min_positions 2 and min_wait 1 working_days, the smaller overtaking is alerted."""
     cases = Cases({"queue_jump": {"min_positions": 2, "min_wait": "1 working_days"}})
     steps = early_birds(cases, count=2)
-    steps.append(cases.step("LATE", "submitted", wib(24, 9)))
-    steps.append(cases.step("LATE", "verified", wib(24, 10), officer="V1"))
+    steps += late_case(cases, day=24)
     assert [alert.evidence["overtaken"] for alert in run(steps)[1]] == [2]
 
 
@@ -141,8 +145,7 @@ def test_cases_waiting_for_the_applicant_are_not_in_the_queue() -> None:
         cases.step(f"C{n}", "clarification_requested", wib(23, 10, n), officer="V1")
         for n in range(4)
     ]
-    steps.append(cases.step("LATE", "submitted", wib(26, 9)))
-    steps.append(cases.step("LATE", "verified", wib(26, 10), officer="V1"))
+    steps += late_case(cases)
     state, alerts = run(steps)
     assert alerts == []
     assert "clarification_requested" not in state.waiting
@@ -152,8 +155,7 @@ def test_only_the_listed_steps_are_checked() -> None:
     """With `steps: [approved]`, overtaking at verification is not alerted."""
     cases = Cases({"queue_jump": {"steps": ["approved"]}})
     steps = early_birds(cases)
-    steps.append(cases.step("LATE", "submitted", wib(26, 9)))
-    steps.append(cases.step("LATE", "verified", wib(26, 10), officer="V1"))
+    steps += late_case(cases)
     assert run(steps)[1] == []
 
 
@@ -161,8 +163,7 @@ def test_disabled_rule_raises_nothing() -> None:
     """`enabled: false` turns the rule off for the service."""
     cases = Cases({"queue_jump": {"enabled": False}})
     steps = early_birds(cases)
-    steps.append(cases.step("LATE", "submitted", wib(26, 9)))
-    steps.append(cases.step("LATE", "verified", wib(26, 10), officer="V1"))
+    steps += late_case(cases)
     assert run(steps)[1] == []
 
 
@@ -222,7 +223,6 @@ def test_a_step_stamped_a_year_ahead_does_not_empty_the_queue() -> None:
     cases = Cases()
     steps = early_birds(cases)
     steps.append(cases.step("TYPO", "submitted", wib(24, 9).replace(year=2027)))
-    steps.append(cases.step("LATE", "submitted", wib(26, 9)))
-    steps.append(cases.step("LATE", "verified", wib(26, 10), officer="V1"))
+    steps += late_case(cases)
     _state, alerts = run(steps)
     assert [(alert.case_id, alert.evidence["overtaken"]) for alert in alerts] == [("LATE", 4)]
