@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, TypeVar
 
+from pantau.core.alerts import Alert
 from pantau.core.catalog import Catalog, Service, parse_catalog
 from pantau.core.events import Event
 from pantau.core.working_time import ClockStop, WorkingCalendar
@@ -63,6 +65,41 @@ CATALOG: dict[str, Any] = catalog_data(
         ],
     },
 )
+
+
+StateT = TypeVar("StateT")
+Observe = Callable[[StateT, CaseStep, datetime], tuple[StateT, list[Alert]]]
+
+
+def observe_all(
+    observe: Observe[StateT], state: StateT, steps: list[CaseStep]
+) -> tuple[StateT, list[Alert]]:
+    """Feed the steps in order to one state, as the tracker would, collecting every alert."""
+    alerts: list[Alert] = []
+    for step in steps:
+        state, raised = observe(state, step, NOW)
+        alerts.extend(raised)
+    return state, alerts
+
+
+def observe_keyed(
+    observe: Observe[StateT],
+    key_of: Callable[[Event], str | None],
+    fresh: Callable[[], StateT],
+    steps: list[CaseStep],
+    states: dict[str, StateT] | None = None,
+) -> tuple[dict[str, StateT], list[Alert]]:
+    """Feed the steps in order to the state of their key (`fresh` for a key not seen, none for
+    a step without a key), as the tracker would, collecting every alert."""
+    states = dict(states or {})
+    alerts: list[Alert] = []
+    for step in steps:
+        key = key_of(step.event)
+        if key is None:
+            continue
+        states[key], raised = observe(states.get(key, fresh()), step, NOW)
+        alerts.extend(raised)
+    return states, alerts
 
 
 def catalog(oversight: dict[str, Any] | None = None, service: str = "pbg") -> Catalog:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from oversight_scenarios import AGENCY, NOW, Cases, wib
+from oversight_scenarios import AGENCY, Cases, observe_all, wib
 from pantau.core.alerts import Alert, Category, Rule, alert_id
 from pantau_tracker.domain.rulebook.case_step import CaseStep
 from pantau_tracker.domain.rulebook.queue import QueueState, observe_queue, queue_key
@@ -13,12 +13,7 @@ from pantau_tracker.domain.rulebook.queue import QueueState, observe_queue, queu
 
 def run(steps: list[CaseStep], state: QueueState | None = None) -> tuple[QueueState, list[Alert]]:
     """Feed the steps in order, as the tracker would, collecting every alert."""
-    state = state or QueueState()
-    alerts: list[Alert] = []
-    for step in steps:
-        state, raised = observe_queue(state, step, NOW)
-        alerts.extend(raised)
-    return state, alerts
+    return observe_all(observe_queue, state or QueueState(), steps)
 
 
 def early_birds(cases: Cases, count: int = 4, day: int = 23) -> list[CaseStep]:
