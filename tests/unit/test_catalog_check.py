@@ -18,7 +18,9 @@ agencies:
 services:
 """
 
-CATALOG = DEMO_AGENCY + """\
+CATALOG = (
+    DEMO_AGENCY
+    + """\
   - code: limited
     agency: demo.agency
     name: Limited
@@ -35,6 +37,7 @@ CATALOG = DEMO_AGENCY + """\
       - {code: opened, start: true}
       - {code: closed, terminal: true}
 """
+)
 
 
 def test_a_service_without_overall_sla_is_warned_about(
@@ -70,7 +73,9 @@ def test_a_limit_from_a_named_step_is_valid_and_not_warned_about(
     assert "services[unlimited@demo.agency]: no overall sla" in err
 
 
-PAYING = DEMO_AGENCY + """\
+PAYING = (
+    DEMO_AGENCY
+    + """\
   - code: assessed
     agency: demo.agency
     name: Assessed
@@ -86,6 +91,7 @@ PAYING = DEMO_AGENCY + """\
       assessed: [paid]
       paid: [closed]
 """
+)
 
 
 @pytest.mark.parametrize(
