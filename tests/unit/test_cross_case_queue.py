@@ -82,15 +82,22 @@ def test_overtaking_fewer_than_min_positions_raises_nothing() -> None:
     assert run(steps)[1] == []
 
 
+def paid_waiting(cases: Cases) -> list[CaseStep]:
+    """Four cases submitted 16 Nov, verified the next day and paid 23 Nov, awaiting approval."""
+    steps: list[CaseStep] = []
+    for n in range(4):
+        steps.append(cases.step(f"Y{n}", "submitted", wib(16, 8, n)))
+        steps.append(cases.step(f"Y{n}", "verified", wib(17, 9, n), officer="V1"))
+        steps.append(cases.step(f"Y{n}", "paid", wib(23, 9, n)))
+    return steps
+
+
 def test_passing_later_submitted_cases_is_no_jump() -> None:
     """An earlier-submitted case may pass later-submitted ones that reached the step first."""
     cases = Cases()
     steps = [cases.step("OLD", "submitted", wib(2, 8))]
     steps.append(cases.step("OLD", "verified", wib(3, 9), officer="V1"))
-    for n in range(4):
-        steps.append(cases.step(f"Y{n}", "submitted", wib(16, 8, n)))
-        steps.append(cases.step(f"Y{n}", "verified", wib(17, 9, n), officer="V1"))
-        steps.append(cases.step(f"Y{n}", "paid", wib(23, 9, n)))
+    steps += paid_waiting(cases)
     steps.append(cases.step("OLD", "paid", wib(26, 9)))
     steps.append(cases.step("OLD", "approved", wib(26, 10), officer="H1"))
     assert run(steps)[1] == []
@@ -99,11 +106,7 @@ def test_passing_later_submitted_cases_is_no_jump() -> None:
 def test_approval_ahead_of_earlier_paid_cases_is_a_jump() -> None:
     """The same passing by a case submitted after them is a jump, at any staff step."""
     cases = Cases()
-    steps: list[CaseStep] = []
-    for n in range(4):
-        steps.append(cases.step(f"Y{n}", "submitted", wib(16, 8, n)))
-        steps.append(cases.step(f"Y{n}", "verified", wib(17, 9, n), officer="V1"))
-        steps.append(cases.step(f"Y{n}", "paid", wib(23, 9, n)))
+    steps = paid_waiting(cases)
     steps.append(cases.step("NEW", "submitted", wib(25, 8)))
     steps.append(cases.step("NEW", "verified", wib(25, 9), officer="V1"))
     steps.append(cases.step("NEW", "paid", wib(26, 9)))
