@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, TypeVar
 
+from pantau.core.alerts import Alert
 from pantau.core.catalog import Catalog, Service, parse_catalog
 from pantau.core.events import Event
 from pantau.core.working_time import ClockStop, WorkingCalendar
 from pantau_tracker.domain.rulebook.case_step import CaseStep, RunningLimit
+from samples import catalog_data, pbg_service
 
 AGENCY = "kota-malang.dpmptsp"
 WIB = timezone(timedelta(hours=7))
@@ -23,58 +26,80 @@ def wib(day: int, hour: int = 9, minute: int = 0, month: int = 11) -> datetime:
     return datetime(2026, month, day, hour, minute, tzinfo=WIB)
 
 
-CATALOG: dict[str, Any] = {
-    "calendars": {
-        "id-gov": {
-            "timezone": "Asia/Jakarta",
-            "weekdays": ["mon", "tue", "wed", "thu", "fri"],
-            "hours": {"mon-thu": "07:30-16:00", "fri": "07:30-16:30"},
-            "holidays": "ID",
-            "days_off": ["2026-12-24"],
-        }
+# The PBG without its fee assessment (paid straight after verification), a clarification without
+# a reason, and neither mandatory steps nor separated duties.
+CATALOG: dict[str, Any] = catalog_data(
+    pbg_service(
+        steps=[
+            {"code": "submitted", "start": True},
+            {"code": "verified", "roles": ["verifier"], "sla": "3 working_days"},
+            {"code": "paid", "payment": True},
+            {"code": "approved", "roles": ["head"], "sla": "5 working_days"},
+            {"code": "issued", "terminal": True},
+            {"code": "rejected", "terminal": True, "reason_required": True},
+            {"code": "clarification_requested", "clock": "stop"},
+            {"code": "clarification_received", "clock": "resume"},
+        ],
+        next={
+            "submitted": ["verified", "rejected", "clarification_requested"],
+            "verified": ["paid", "rejected", "clarification_requested"],
+            "clarification_requested": ["clarification_received"],
+            "clarification_received": ["verified"],
+            "paid": ["approved"],
+            "approved": ["issued"],
+        },
+        mandatory=None,
+        separate=None,
+    ),
+    {
+        # A free counter service whose standard is minutes: fast is its promise.
+        "code": "legalisir",
+        "agency": AGENCY,
+        "name": "Legalisir dokumen",
+        "sla": "30 minutes",
+        "fee": 0,
+        "steps": [
+            {"code": "submitted", "start": True},
+            {"code": "stamped", "roles": ["clerk"]},
+            {"code": "issued", "terminal": True},
+        ],
     },
-    "agencies": [{"code": AGENCY, "name": "DPMPTSP Kota Malang", "calendar": "id-gov"}],
-    "services": [
-        {
-            "code": "pbg",
-            "agency": AGENCY,
-            "name": "Persetujuan Bangunan Gedung",
-            "sla": "28 working_days",
-            "fee": {"min": 100000, "max": 50000000},
-            "steps": [
-                {"code": "submitted", "start": True},
-                {"code": "verified", "roles": ["verifier"], "sla": "3 working_days"},
-                {"code": "paid", "payment": True},
-                {"code": "approved", "roles": ["head"], "sla": "5 working_days"},
-                {"code": "issued", "terminal": True},
-                {"code": "rejected", "terminal": True, "reason_required": True},
-                {"code": "clarification_requested", "clock": "stop"},
-                {"code": "clarification_received", "clock": "resume"},
-            ],
-            "next": {
-                "submitted": ["verified", "rejected", "clarification_requested"],
-                "verified": ["paid", "rejected", "clarification_requested"],
-                "clarification_requested": ["clarification_received"],
-                "clarification_received": ["verified"],
-                "paid": ["approved"],
-                "approved": ["issued"],
-            },
-        },
-        {
-            # A free counter service whose standard is minutes: fast is its promise.
-            "code": "legalisir",
-            "agency": AGENCY,
-            "name": "Legalisir dokumen",
-            "sla": "30 minutes",
-            "fee": 0,
-            "steps": [
-                {"code": "submitted", "start": True},
-                {"code": "stamped", "roles": ["clerk"]},
-                {"code": "issued", "terminal": True},
-            ],
-        },
-    ],
-}
+)
+
+
+StateT = TypeVar("StateT")
+Observe = Callable[[StateT, CaseStep, datetime], tuple[StateT, list[Alert]]]
+
+
+def observe_all(
+    observe: Observe[StateT], state: StateT, steps: list[CaseStep]
+) -> tuple[StateT, list[Alert]]:
+    """Feed the steps in order to one state, as the tracker would, collecting every alert."""
+    alerts: list[Alert] = []
+    for step in steps:
+        state, raised = observe(state, step, NOW)
+        alerts.extend(raised)
+    return state, alerts
+
+
+def observe_keyed(
+    observe: Observe[StateT],
+    key_of: Callable[[Event], str | None],
+    fresh: Callable[[], StateT],
+    steps: list[CaseStep],
+    states: dict[str, StateT] | None = None,
+) -> tuple[dict[str, StateT], list[Alert]]:
+    """Feed the steps in order to the state of their key (`fresh` for a key not seen, none for
+    a step without a key), as the tracker would, collecting every alert."""
+    states = dict(states or {})
+    alerts: list[Alert] = []
+    for step in steps:
+        key = key_of(step.event)
+        if key is None:
+            continue
+        states[key], raised = observe(states.get(key, fresh()), step, NOW)
+        alerts.extend(raised)
+    return states, alerts
 
 
 def catalog(oversight: dict[str, Any] | None = None, service: str = "pbg") -> Catalog:

@@ -14,7 +14,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -29,12 +29,21 @@ from pantau.core.catalog import Catalog, load_catalog
 from pantau.core.events import Event, event_key, parse_rfc3339
 from pantau.core.standards import StandardsBook
 from pantau.settings import SAMPLE_CATALOG, TopicNames
-from pantau_tracker.domain.batches import arrived_late, judged_by
+from pantau_tracker.domain.batches import (
+    arrived_late,
+    decode_state,
+    encode_rule_record,
+    encode_state,
+    judged_by,
+    rule_decoder,
+)
 from pantau_tracker.domain.case import CaseState
 from pantau_tracker.domain.case_view import case_view
+from pantau_tracker.domain.decoded import DecodedTable, TablePort
 from pantau_tracker.domain.ordering import StepOrder
 from pantau_tracker.domain.records import Rejection, read_event
 from pantau_tracker.domain.rulebook import STATEFUL_RULES, case_step_from_dict
+from pantau_tracker.domain.rulebook.cross_case import RuleRecord
 from pantau_tracker.domain.standards import Standards, TrackerPolicy
 from pantau_tracker.domain.tracking import check_deadlines, handle_event
 from ports import free_port
@@ -181,6 +190,27 @@ class DictTable:
 
     def delete(self, key: bytes, partition: int) -> None:
         assert self.data.pop(key)[0] == partition
+
+
+def case_table(size: int, port: TablePort | None = None) -> DecodedTable[CaseState]:
+    """The tracker's table of case states over `port` (a fresh one by default), caching `size`."""
+    return DecodedTable(DictTable() if port is None else port, decode_state, encode_state, size)
+
+
+def rule_tables(
+    size: int, ports: Mapping[str, TablePort] | None = None
+) -> dict[str, DecodedTable[RuleRecord[Any]]]:
+    """The tables of the cross-case rules, each over its port in `ports` (by default a fresh
+    one per rule) and caching `size` keys."""
+    return {
+        rule.name: DecodedTable(
+            DictTable() if ports is None else ports[rule.name],
+            rule_decoder(rule),
+            encode_rule_record,
+            size,
+        )
+        for rule in STATEFUL_RULES
+    }
 
 
 def wait_nothing_held(workers: list[TrackerProcess], timeout: float = 60) -> None:

@@ -22,27 +22,12 @@ from pantau.core.alerts import (
     make_alert,
 )
 from pantau.core.events import describe_errors
+from samples import CONTRACT_ALERT, contract_alert
 
 WIB = timezone(timedelta(hours=7))
 NOW = datetime(2026, 11, 27, 10, 2, 1, 120000, tzinfo=WIB)
 AGENCY = "kota-malang.dpmptsp"
 CASE = "PBG-2026-000123"
-
-CONTRACT_EXAMPLE = """
-{
-  "alert_id": "9c1e...",
-  "rule": "duty.same_officer",
-  "category": "abuse_of_authority",
-  "severity": "high",
-  "agency": "kota-malang.dpmptsp", "service": "pbg", "case_id": "PBG-2026-000123",
-  "step": "approved", "officer_id": "198702142010011003",
-  "occurred_at": "2026-11-27T10:02:00+07:00",
-  "detected_at": "2026-11-27T03:02:01.120Z",
-  "message": "Step approved done by the officer who did verified",
-  "evidence": {"verified_by": "198702142010011003"},
-  "event_ids": ["...", "..."]
-}
-"""
 
 CONTRACT_RULES = {
     "sla.step_overdue": "undue_delay",
@@ -60,6 +45,19 @@ CONTRACT_RULES = {
     "time.out_of_order": "integrity",
     "integrity.conflicting_duplicate": "integrity",
 }
+
+# What every alert carries, whatever its rule.
+REQUIRED_FIELDS = (
+    "alert_id",
+    "rule",
+    "category",
+    "severity",
+    "agency",
+    "service",
+    "case_id",
+    "detected_at",
+    "message",
+)
 
 # The cross-case rules and the applicants' reports of docs/contract-extensions.md, added beside
 # the contract's fourteen (a report's category follows its kind; the table holds the default).
@@ -79,17 +77,6 @@ EXTENSION_RULES = {
     "fee.no_receipt": "improper_request",
     "fee.cash_to_officer": "improper_request",
 }
-
-
-def example(**changes: Any) -> dict[str, Any]:
-    """The contract's example alert as a dict, with `changes` applied (None deletes a field)."""
-    data: dict[str, Any] = json.loads(CONTRACT_EXAMPLE)
-    for name, value in changes.items():
-        if value is None:
-            data.pop(name, None)
-        else:
-            data[name] = value
-    return data
 
 
 def parse(data: dict[str, Any]) -> Alert:
@@ -274,7 +261,7 @@ def test_make_alert_validates_its_fields() -> None:
 
 def test_contract_example_is_a_valid_alert() -> None:
     """The example alert of contract section 5 validates."""
-    alert = Alert.from_json_bytes(CONTRACT_EXAMPLE.encode())
+    alert = Alert.from_json_bytes(CONTRACT_ALERT.encode())
     assert alert.rule is Rule.DUTY_SAME_OFFICER
     assert alert.detected_at == datetime(2026, 11, 27, 3, 2, 1, 120000, tzinfo=UTC)
     assert alert.evidence == {"verified_by": "198702142010011003"}
@@ -282,25 +269,17 @@ def test_contract_example_is_a_valid_alert() -> None:
 
 def test_alert_json_round_trip_is_exact() -> None:
     """from_json_bytes(to_json_bytes(a)) == a, and the contract example survives byte for byte."""
-    alert = Alert.from_json_bytes(CONTRACT_EXAMPLE.encode())
+    alert = Alert.from_json_bytes(CONTRACT_ALERT.encode())
     encoded = alert.to_json_bytes()
     assert Alert.from_json_bytes(encoded) == alert
     assert Alert.from_json_bytes(encoded).to_json_bytes() == encoded
-    assert json.loads(encoded) == json.loads(CONTRACT_EXAMPLE)
+    assert json.loads(encoded) == json.loads(CONTRACT_ALERT)
 
 
 def test_alert_json_omits_absent_optional_fields() -> None:
     """step, officer_id and occurred_at are left out when absent; evidence and event_ids stay."""
     assert set(json.loads(fee_alert().to_json_bytes())) == {
-        "alert_id",
-        "rule",
-        "category",
-        "severity",
-        "agency",
-        "service",
-        "case_id",
-        "detected_at",
-        "message",
+        *REQUIRED_FIELDS,
         "evidence",
         "event_ids",
     }
@@ -319,7 +298,7 @@ def test_alert_json_omits_absent_optional_fields() -> None:
 )
 def test_detected_at_is_utc_with_milliseconds(detected_at: datetime | str, text: str) -> None:
     """detected_at is written in UTC with exactly three fraction digits and Z."""
-    alert = Alert.model_validate(example(detected_at=detected_at))
+    alert = Alert.model_validate(contract_alert(detected_at=detected_at))
     assert json.loads(alert.to_json_bytes())["detected_at"] == text
     assert alert.detected_at.tzinfo is UTC
 
@@ -335,7 +314,7 @@ def test_format_detected_at() -> None:
 def test_detected_at_must_be_rfc3339_with_offset(detected_at: Any) -> None:
     """Naive, space-separated or numeric detection times are rejected."""
     with pytest.raises(ValidationError):
-        parse(example() | {"detected_at": detected_at})
+        parse(contract_alert() | {"detected_at": detected_at})
 
 
 def test_detected_at_from_python_must_be_aware() -> None:
@@ -346,28 +325,15 @@ def test_detected_at_from_python_must_be_aware() -> None:
 
 def test_occurred_at_keeps_its_offset() -> None:
     """occurred_at of an alert is written with the event's own offset."""
-    alert = parse(example(occurred_at="2026-11-27T10:02:00+07:00"))
+    alert = parse(contract_alert(occurred_at="2026-11-27T10:02:00+07:00"))
     assert json.loads(alert.to_json_bytes())["occurred_at"] == "2026-11-27T10:02:00+07:00"
 
 
-@pytest.mark.parametrize(
-    "field",
-    [
-        "alert_id",
-        "rule",
-        "category",
-        "severity",
-        "agency",
-        "service",
-        "case_id",
-        "detected_at",
-        "message",
-    ],
-)
+@pytest.mark.parametrize("field", REQUIRED_FIELDS)
 def test_each_required_alert_field_is_required(field: str) -> None:
     """Leaving out any required field is an error naming that field."""
     with pytest.raises(ValidationError) as caught:
-        parse(example(**{field: None}))
+        parse(contract_alert(**{field: None}))
     assert describe_errors(caught.value) == [
         {"field": field, "message": "required field is missing"}
     ]
@@ -376,7 +342,7 @@ def test_each_required_alert_field_is_required(field: str) -> None:
 @pytest.mark.parametrize("field", ["step", "officer_id", "occurred_at", "evidence", "event_ids"])
 def test_optional_alert_fields(field: str) -> None:
     """step, officer_id, occurred_at, evidence and event_ids may be left out."""
-    parse(example(**{field: None}))
+    parse(contract_alert(**{field: None}))
 
 
 @pytest.mark.parametrize(
@@ -409,14 +375,14 @@ def test_optional_alert_fields(field: str) -> None:
 def test_invalid_alert_fields_are_rejected(field: str, value: Any) -> None:
     """Unknown rules, mismatched categories, bad formats and unknown fields are rejected."""
     with pytest.raises(ValidationError) as caught:
-        parse(example() | {field: value})
+        parse(contract_alert() | {field: value})
     assert any(error["field"].startswith(field) for error in describe_errors(caught.value))
 
 
 def test_category_must_match_the_rule() -> None:
     """An alert whose category is not its rule's says which category the rule has."""
     with pytest.raises(ValidationError) as caught:
-        parse(example(category="integrity"))
+        parse(contract_alert(category="integrity"))
     assert describe_errors(caught.value) == [
         {"field": "category", "message": "rule duty.same_officer has category abuse_of_authority"}
     ]
@@ -424,13 +390,13 @@ def test_category_must_match_the_rule() -> None:
 
 def test_severity_may_differ_from_the_default() -> None:
     """Severity is the table's default, not fixed: an alert may carry another."""
-    assert parse(example(severity="critical")).severity is Severity.CRITICAL
+    assert parse(contract_alert(severity="critical")).severity is Severity.CRITICAL
 
 
 def test_list_positions_appear_in_error_paths() -> None:
     """A bad event id in event_ids is reported as event_ids[i]."""
     with pytest.raises(ValidationError) as caught:
-        parse(example(event_ids=["ok", "not ok"]))
+        parse(contract_alert(event_ids=["ok", "not ok"]))
     assert [error["field"] for error in describe_errors(caught.value)] == ["event_ids[1]"]
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+import samples
 from pantau.core.catalog import (
     Catalog,
     CatalogError,
@@ -57,56 +58,11 @@ services:
 
 def catalog_data() -> dict[str, Any]:
     """A fresh copy of the contract's example catalog, to be broken one way per test."""
-    return {
-        "calendars": {
-            "id-gov": {
-                "timezone": "Asia/Jakarta",
-                "weekdays": ["mon", "tue", "wed", "thu", "fri"],
-                "hours": {"mon-thu": "07:30-16:00", "fri": "07:30-16:30"},
-                "holidays": "ID",
-                "days_off": ["2026-12-24"],
-            },
-            "always": {"timezone": "UTC", "weekdays": "all", "hours": "00:00-24:00"},
-        },
-        "agencies": [
-            {
-                "code": "kota-malang.dpmptsp",
-                "name": "Dinas Penanaman Modal dan PTSP Kota Malang",
-                "calendar": "id-gov",
-            }
-        ],
-        "services": [
-            {
-                "code": "pbg",
-                "agency": "kota-malang.dpmptsp",
-                "name": "Persetujuan Bangunan Gedung",
-                "sla": "28 working_days",
-                "fee": {"min": 100000, "max": 50000000},
-                "steps": [
-                    {"code": "submitted", "start": True},
-                    {"code": "verified", "roles": ["verifier"], "sla": "3 working_days"},
-                    {"code": "fee_assessed", "roles": ["assessor"]},
-                    {"code": "paid", "payment": True},
-                    {"code": "approved", "roles": ["head"], "sla": "5 working_days"},
-                    {"code": "issued", "terminal": True},
-                    {"code": "rejected", "terminal": True, "reason_required": True},
-                    {"code": "clarification_requested", "clock": "stop", "reason_required": True},
-                    {"code": "clarification_received", "clock": "resume"},
-                ],
-                "next": {
-                    "submitted": ["verified", "rejected", "clarification_requested"],
-                    "verified": ["fee_assessed", "rejected", "clarification_requested"],
-                    "clarification_requested": ["clarification_received"],
-                    "clarification_received": ["verified"],
-                    "fee_assessed": ["paid"],
-                    "paid": ["approved", "rejected"],
-                    "approved": ["issued"],
-                },
-                "mandatory": ["verified", "paid", "approved"],
-                "separate": [["verified", "approved"], ["fee_assessed", "paid"]],
-            }
-        ],
-    }
+    return samples.catalog_data(
+        samples.pbg_service(),
+        calendars={"id-gov": samples.id_gov_calendar(), "always": samples.always_calendar()},
+        agencies=[samples.dpmptsp("Dinas Penanaman Modal dan PTSP Kota Malang")],
+    )
 
 
 def pbg(data: dict[str, Any]) -> dict[str, Any]:

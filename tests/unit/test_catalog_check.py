@@ -9,12 +9,18 @@ import pytest
 
 from pantau.catalog_check import main
 
-CATALOG = """
+# One agency whose clock never stops; each catalog below adds its services.
+DEMO_AGENCY = """
 calendars:
   always: {timezone: UTC, weekdays: all, hours: "00:00-24:00"}
 agencies:
   - {code: demo.agency, name: Demo, calendar: always}
 services:
+"""
+
+CATALOG = (
+    DEMO_AGENCY
+    + """\
   - code: limited
     agency: demo.agency
     name: Limited
@@ -31,6 +37,7 @@ services:
       - {code: opened, start: true}
       - {code: closed, terminal: true}
 """
+)
 
 
 def test_a_service_without_overall_sla_is_warned_about(
@@ -66,12 +73,9 @@ def test_a_limit_from_a_named_step_is_valid_and_not_warned_about(
     assert "services[unlimited@demo.agency]: no overall sla" in err
 
 
-PAYING = """
-calendars:
-  always: {timezone: UTC, weekdays: all, hours: "00:00-24:00"}
-agencies:
-  - {code: demo.agency, name: Demo, calendar: always}
-services:
+PAYING = (
+    DEMO_AGENCY
+    + """\
   - code: assessed
     agency: demo.agency
     name: Assessed
@@ -87,6 +91,7 @@ services:
       assessed: [paid]
       paid: [closed]
 """
+)
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ import json
 from datetime import datetime, timedelta
 from typing import Any
 
-from oversight_scenarios import AGENCY, NOW, Cases, wib
+from oversight_scenarios import AGENCY, NOW, Cases, observe_keyed, wib
 from pantau.core.alerts import Alert, Category, Rule, alert_id
 from pantau_tracker.domain.rulebook.applicants import (
     RepresentativeActivity,
@@ -24,16 +24,9 @@ def run(
 ) -> tuple[dict[str, RepresentativeActivity], list[Alert]]:
     """Feed the steps in order to the state of their representative key, as the tracker would,
     collecting every alert."""
-    states = dict(states or {})
-    alerts: list[Alert] = []
-    for step in steps:
-        key = representative_key(step.event)
-        if key is None:
-            continue
-        state = states.get(key, RepresentativeActivity())
-        states[key], raised = observe_representative(state, step, NOW)
-        alerts.extend(raised)
-    return states, alerts
+    return observe_keyed(
+        observe_representative, representative_key, RepresentativeActivity, steps, states
+    )
 
 
 def filings(

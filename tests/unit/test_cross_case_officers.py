@@ -7,7 +7,7 @@ import json
 from datetime import datetime, timedelta
 from typing import Any
 
-from oversight_scenarios import AGENCY, NOW, Cases, wib
+from oversight_scenarios import AGENCY, Cases, observe_keyed, wib
 from pantau.core.alerts import Alert, Category, Rule, alert_id
 from pantau_tracker.domain.rulebook.case_step import CaseStep
 from pantau_tracker.domain.rulebook.officers import OfficerActivity, observe_officer, officer_key
@@ -18,15 +18,7 @@ def run(
 ) -> tuple[dict[str, OfficerActivity], list[Alert]]:
     """Feed the steps in order to the state of their officer key, as the tracker would,
     collecting every alert."""
-    states = dict(states or {})
-    alerts: list[Alert] = []
-    for step in steps:
-        key = officer_key(step.event)
-        if key is None:
-            continue
-        states[key], raised = observe_officer(states.get(key, OfficerActivity()), step, NOW)
-        alerts.extend(raised)
-    return states, alerts
+    return observe_keyed(observe_officer, officer_key, OfficerActivity, steps, states)
 
 
 def approvals(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from oversight_scenarios import AGENCY, NOW, Cases, wib
+from oversight_scenarios import AGENCY, Cases, observe_all, wib
 from pantau.core.alerts import Alert, Category, Rule, alert_id
 from pantau_tracker.domain.rulebook.case_step import CaseStep
 from pantau_tracker.domain.rulebook.queue import QueueState, observe_queue, queue_key
@@ -13,12 +13,7 @@ from pantau_tracker.domain.rulebook.queue import QueueState, observe_queue, queu
 
 def run(steps: list[CaseStep], state: QueueState | None = None) -> tuple[QueueState, list[Alert]]:
     """Feed the steps in order, as the tracker would, collecting every alert."""
-    state = state or QueueState()
-    alerts: list[Alert] = []
-    for step in steps:
-        state, raised = observe_queue(state, step, NOW)
-        alerts.extend(raised)
-    return state, alerts
+    return observe_all(observe_queue, state or QueueState(), steps)
 
 
 def early_birds(cases: Cases, count: int = 4, day: int = 23) -> list[CaseStep]:
@@ -26,12 +21,19 @@ def early_birds(cases: Cases, count: int = 4, day: int = 23) -> list[CaseStep]:
     return [cases.step(f"C{n}", "submitted", wib(day, 8, n)) for n in range(count)]
 
 
+def late_case(cases: Cases, day: int = 26) -> list[CaseStep]:
+    """Case LATE submitted at 09:00 on `day` (26 Nov 2026 is a Thursday), verified at 10:00."""
+    return [
+        cases.step("LATE", "submitted", wib(day, 9)),
+        cases.step("LATE", "verified", wib(day, 10), officer="V1"),
+    ]
+
+
 def test_a_late_case_verified_ahead_of_long_waiting_ones_is_a_queue_jump() -> None:
     """A Thursday case verified at once, while four Monday cases wait, is one jump naming them."""
     cases = Cases()
     steps = early_birds(cases)
-    steps.append(cases.step("LATE", "submitted", wib(26, 9)))
-    steps.append(cases.step("LATE", "verified", wib(26, 10), officer="V1"))
+    steps += late_case(cases)
     _state, alerts = run(steps)
     assert [alert.rule for alert in alerts] == [Rule.QUEUE_JUMP]
     alert = alerts[0]
@@ -68,8 +70,7 @@ def test_overtaking_within_the_margin_raises_nothing() -> None:
     """Cases that waited only a day longer (less than min_wait, 2 working days) do not count."""
     cases = Cases()
     steps = early_birds(cases)
-    steps.append(cases.step("LATE", "submitted", wib(24, 9)))
-    steps.append(cases.step("LATE", "verified", wib(24, 10), officer="V1"))
+    steps += late_case(cases, day=24)
     assert run(steps)[1] == []
 
 
@@ -77,9 +78,18 @@ def test_overtaking_fewer_than_min_positions_raises_nothing() -> None:
     """Overtaking two long-waiting cases is below the three positions required."""
     cases = Cases()
     steps = early_birds(cases, count=2)
-    steps.append(cases.step("LATE", "submitted", wib(26, 9)))
-    steps.append(cases.step("LATE", "verified", wib(26, 10), officer="V1"))
+    steps += late_case(cases)
     assert run(steps)[1] == []
+
+
+def paid_waiting(cases: Cases) -> list[CaseStep]:
+    """Four cases submitted 16 Nov, verified the next day and paid 23 Nov, awaiting approval."""
+    steps: list[CaseStep] = []
+    for n in range(4):
+        steps.append(cases.step(f"Y{n}", "submitted", wib(16, 8, n)))
+        steps.append(cases.step(f"Y{n}", "verified", wib(17, 9, n), officer="V1"))
+        steps.append(cases.step(f"Y{n}", "paid", wib(23, 9, n)))
+    return steps
 
 
 def test_passing_later_submitted_cases_is_no_jump() -> None:
@@ -87,10 +97,7 @@ def test_passing_later_submitted_cases_is_no_jump() -> None:
     cases = Cases()
     steps = [cases.step("OLD", "submitted", wib(2, 8))]
     steps.append(cases.step("OLD", "verified", wib(3, 9), officer="V1"))
-    for n in range(4):
-        steps.append(cases.step(f"Y{n}", "submitted", wib(16, 8, n)))
-        steps.append(cases.step(f"Y{n}", "verified", wib(17, 9, n), officer="V1"))
-        steps.append(cases.step(f"Y{n}", "paid", wib(23, 9, n)))
+    steps += paid_waiting(cases)
     steps.append(cases.step("OLD", "paid", wib(26, 9)))
     steps.append(cases.step("OLD", "approved", wib(26, 10), officer="H1"))
     assert run(steps)[1] == []
@@ -99,11 +106,7 @@ def test_passing_later_submitted_cases_is_no_jump() -> None:
 def test_approval_ahead_of_earlier_paid_cases_is_a_jump() -> None:
     """The same passing by a case submitted after them is a jump, at any staff step."""
     cases = Cases()
-    steps: list[CaseStep] = []
-    for n in range(4):
-        steps.append(cases.step(f"Y{n}", "submitted", wib(16, 8, n)))
-        steps.append(cases.step(f"Y{n}", "verified", wib(17, 9, n), officer="V1"))
-        steps.append(cases.step(f"Y{n}", "paid", wib(23, 9, n)))
+    steps = paid_waiting(cases)
     steps.append(cases.step("NEW", "submitted", wib(25, 8)))
     steps.append(cases.step("NEW", "verified", wib(25, 9), officer="V1"))
     steps.append(cases.step("NEW", "paid", wib(26, 9)))
@@ -117,8 +120,7 @@ def test_catalog_thresholds_are_used() -> None:
     """With min_positions 2 and min_wait 1 working_days, the smaller overtaking is alerted."""
     cases = Cases({"queue_jump": {"min_positions": 2, "min_wait": "1 working_days"}})
     steps = early_birds(cases, count=2)
-    steps.append(cases.step("LATE", "submitted", wib(24, 9)))
-    steps.append(cases.step("LATE", "verified", wib(24, 10), officer="V1"))
+    steps += late_case(cases, day=24)
     assert [alert.evidence["overtaken"] for alert in run(steps)[1]] == [2]
 
 
@@ -141,8 +143,7 @@ def test_cases_waiting_for_the_applicant_are_not_in_the_queue() -> None:
         cases.step(f"C{n}", "clarification_requested", wib(23, 10, n), officer="V1")
         for n in range(4)
     ]
-    steps.append(cases.step("LATE", "submitted", wib(26, 9)))
-    steps.append(cases.step("LATE", "verified", wib(26, 10), officer="V1"))
+    steps += late_case(cases)
     state, alerts = run(steps)
     assert alerts == []
     assert "clarification_requested" not in state.waiting
@@ -152,8 +153,7 @@ def test_only_the_listed_steps_are_checked() -> None:
     """With `steps: [approved]`, overtaking at verification is not alerted."""
     cases = Cases({"queue_jump": {"steps": ["approved"]}})
     steps = early_birds(cases)
-    steps.append(cases.step("LATE", "submitted", wib(26, 9)))
-    steps.append(cases.step("LATE", "verified", wib(26, 10), officer="V1"))
+    steps += late_case(cases)
     assert run(steps)[1] == []
 
 
@@ -161,8 +161,7 @@ def test_disabled_rule_raises_nothing() -> None:
     """`enabled: false` turns the rule off for the service."""
     cases = Cases({"queue_jump": {"enabled": False}})
     steps = early_birds(cases)
-    steps.append(cases.step("LATE", "submitted", wib(26, 9)))
-    steps.append(cases.step("LATE", "verified", wib(26, 10), officer="V1"))
+    steps += late_case(cases)
     assert run(steps)[1] == []
 
 
@@ -222,7 +221,6 @@ def test_a_step_stamped_a_year_ahead_does_not_empty_the_queue() -> None:
     cases = Cases()
     steps = early_birds(cases)
     steps.append(cases.step("TYPO", "submitted", wib(24, 9).replace(year=2027)))
-    steps.append(cases.step("LATE", "submitted", wib(26, 9)))
-    steps.append(cases.step("LATE", "verified", wib(26, 10), officer="V1"))
+    steps += late_case(cases)
     _state, alerts = run(steps)
     assert [(alert.case_id, alert.evidence["overtaken"]) for alert in alerts] == [("LATE", 4)]

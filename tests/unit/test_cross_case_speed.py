@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from oversight_scenarios import AGENCY, NOW, Cases, wib
+from oversight_scenarios import AGENCY, Cases, observe_all, wib
 from pantau.core.alerts import Alert, Category, Rule, alert_id
 from pantau_tracker.domain.rulebook.case_step import CaseStep
 from pantau_tracker.domain.rulebook.speed import SpeedState, low_quantile, observe_speed, speed_key
@@ -16,12 +16,7 @@ from pantau_tracker.domain.rulebook.speed import SpeedState, low_quantile, obser
 
 def run(steps: list[CaseStep], state: SpeedState | None = None) -> tuple[SpeedState, list[Alert]]:
     """Feed the steps in order, as the tracker would, collecting every alert."""
-    state = state or SpeedState()
-    alerts: list[Alert] = []
-    for step in steps:
-        state, raised = observe_speed(state, step, NOW)
-        alerts.extend(raised)
-    return state, alerts
+    return observe_all(observe_speed, state or SpeedState(), steps)
 
 
 def verified_peers(cases: Cases, count: int = 30) -> list[CaseStep]:

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+import samples
 from pantau.core.alerts import Alert
 from pantau.core.catalog import CatalogError, DeemedApproval, parse_catalog
 from pantau.core.durations import Duration, DurationUnit
@@ -17,7 +18,7 @@ from pantau_tracker.domain.case import CaseState
 from pantau_tracker.domain.case_view import case_view
 from pantau_tracker.domain.deadlines import deemed_deadlines
 from pantau_tracker.domain.standards import CaseStandard, Standards
-from pantau_tracker.domain.tracking import check_deadlines, due_at, handle_event
+from pantau_tracker.domain.tracking import check_deadlines, due_at
 
 WIB = timezone(timedelta(hours=7))
 AGENCY = "kota-malang.dpmptsp"
@@ -25,45 +26,33 @@ CASE = "PKKPR-2026-0042"
 
 
 def catalog(**service: Any) -> dict[str, Any]:
-    return {
-        "calendars": {
-            "id-gov": {
-                "timezone": "Asia/Jakarta",
-                "weekdays": ["mon", "tue", "wed", "thu", "fri"],
-                "hours": {"mon-thu": "07:30-16:00", "fri": "07:30-16:30"},
-                "holidays": "ID",
-                "days_off": ["2026-12-24"],
-            }
-        },
-        "agencies": [{"code": AGENCY, "name": "DPMPTSP Kota Malang", "calendar": "id-gov"}],
-        "services": [
-            {
-                "code": "pkkpr",
-                "agency": AGENCY,
-                "name": "Persetujuan Kesesuaian Kegiatan Pemanfaatan Ruang",
-                "sla": "3 working_days",
-                "fee": 0,
-                "deemed_approval": {"warn_before": "8 working_hours"},
-                "steps": [
-                    {"code": "submitted", "start": True},
-                    {"code": "verified", "roles": ["verifier"]},
-                    {"code": "approved", "roles": ["head"]},
-                    {"code": "issued", "terminal": True},
-                    {"code": "rejected", "terminal": True, "reason_required": True},
-                    {"code": "revision_requested", "clock": "stop", "reason_required": True},
-                    {"code": "revision_received", "clock": "resume"},
-                ],
-                "next": {
-                    "submitted": ["verified", "rejected", "revision_requested"],
-                    "verified": ["approved", "rejected"],
-                    "revision_requested": ["revision_received"],
-                    "revision_received": ["verified"],
-                    "approved": ["issued"],
-                },
-                **service,
-            }
-        ],
-    }
+    return samples.catalog_data(
+        {
+            "code": "pkkpr",
+            "agency": AGENCY,
+            "name": "Persetujuan Kesesuaian Kegiatan Pemanfaatan Ruang",
+            "sla": "3 working_days",
+            "fee": 0,
+            "deemed_approval": {"warn_before": "8 working_hours"},
+            "steps": [
+                {"code": "submitted", "start": True},
+                {"code": "verified", "roles": ["verifier"]},
+                {"code": "approved", "roles": ["head"]},
+                {"code": "issued", "terminal": True},
+                {"code": "rejected", "terminal": True, "reason_required": True},
+                {"code": "revision_requested", "clock": "stop", "reason_required": True},
+                {"code": "revision_received", "clock": "resume"},
+            ],
+            "next": {
+                "submitted": ["verified", "rejected", "revision_requested"],
+                "verified": ["approved", "rejected"],
+                "revision_requested": ["revision_received"],
+                "revision_received": ["verified"],
+                "approved": ["issued"],
+            },
+            **service,
+        }
+    )
 
 
 def _standard(data: dict[str, Any]) -> CaseStandard:
@@ -80,18 +69,7 @@ WARN = datetime(2026, 11, 25, 9, 30, tzinfo=WIB)
 
 
 def event(step: str, at: datetime, n: int, **extra: Any) -> Event:
-    return Event.model_validate(
-        {
-            "event_id": f"{CASE}:{n}",
-            "agency": AGENCY,
-            "service": "pkkpr",
-            "case_id": CASE,
-            "step": step,
-            "occurred_at": at.isoformat(),
-            "seq": n,
-            **extra,
-        }
-    )
+    return samples.numbered_event(CASE, "pkkpr", step, at, n, **extra)
 
 
 def verified(at: datetime, n: int = 2) -> Event:
@@ -101,14 +79,7 @@ def verified(at: datetime, n: int = 2) -> Event:
 def run(
     events: Iterable[Event], state: CaseState | None = None, standard: CaseStandard = PKKPR
 ) -> tuple[CaseState, list[Alert]]:
-    alerts: list[Alert] = []
-    for item in events:
-        outcome = handle_event(state, item, item.occurred_at + timedelta(seconds=2), standard)
-        assert outcome.state is not None
-        state = outcome.state
-        alerts.extend(outcome.alerts)
-    assert state is not None
-    return state, alerts
+    return samples.fold_case(events, standard, state)
 
 
 def rules(alerts: Iterable[Alert]) -> list[str]:

@@ -13,23 +13,16 @@ from pantau.core.events import event_key
 from pantau_tracker.domain.batches import (
     CaseBatch,
     RuleBatch,
-    decode_state,
-    encode_rule_record,
-    encode_state,
     hand_over_value,
-    rule_decoder,
 )
-from pantau_tracker.domain.decoded import DecodedTable
 from pantau_tracker.domain.ordering import (
     END_OF_TIME,
     PROGRESS_KEY,
     StepOrder,
     progress_value,
 )
-from pantau_tracker.domain.rulebook import STATEFUL_RULES
-from pantau_tracker.domain.rulebook.cross_case import RuleRecord
 from pantau_tracker.domain.standards import Standards, TrackerPolicy
-from tracker_harness import DictTable, sample_catalog, scenario_stream
+from tracker_harness import DictTable, case_table, rule_tables, sample_catalog, scenario_stream
 
 WIB = timezone(timedelta(hours=7))
 
@@ -83,11 +76,8 @@ def test_every_alert_the_detectors_raise_is_a_valid_alert() -> None:
     the detectors give only what validation would have accepted, unchanged."""
     catalog = sample_catalog()
     standards = Standards(catalog, TrackerPolicy())
-    cases = DecodedTable(DictTable(), decode_state, encode_state, size=10_000)
-    rules: dict[str, DecodedTable[RuleRecord[Any]]] = {
-        rule.name: DecodedTable(DictTable(), rule_decoder(rule), encode_rule_record, 100)
-        for rule in STATEFUL_RULES
-    }
+    cases = case_table(10_000)
+    rules = rule_tables(100)
     start = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)
     alerts: list[Alert] = []
     documents = scenario_stream(120, start, "det")

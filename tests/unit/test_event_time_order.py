@@ -30,11 +30,7 @@ from pantau.traffic.generator import CROSS_CASE_RULES, Simulation
 from pantau_tracker.domain.batches import (
     CaseBatch,
     RuleBatch,
-    decode_state,
-    encode_rule_record,
-    encode_state,
     hand_over_value,
-    rule_decoder,
 )
 from pantau_tracker.domain.decoded import DecodedTable
 from pantau_tracker.domain.ordering import (
@@ -51,7 +47,7 @@ from pantau_tracker.domain.rulebook import STATEFUL_RULES, case_step_from_dict
 from pantau_tracker.domain.rulebook.cross_case import RuleRecord
 from pantau_tracker.domain.standards import Standards, TrackerPolicy
 from pantau_tracker.domain.tracking import Observation
-from tracker_harness import DictTable
+from tracker_harness import DictTable, case_table, rule_tables
 
 CATALOG = Path(__file__).resolve().parents[2] / "catalog"
 PARTITIONS = 12
@@ -89,7 +85,7 @@ def _handed_on(catalog: Catalog, simulation: Simulation) -> dict[int, list[Entry
     """The steps a tracker hands on from each of twelve partitions for a simulation's events,
     each received when the simulation sends it."""
     standards = Standards(catalog, TrackerPolicy())
-    cases = DecodedTable(DictTable(), decode_state, encode_state, size=100_000)
+    cases = case_table(100_000)
     offsets = dict.fromkeys(range(PARTITIONS), 0)
     fold = CaseBatch(catalog, standards, cases)
     for emission in simulation:
@@ -125,11 +121,7 @@ def _sort_key(entry: bytes) -> tuple[int, int, str]:
 
 def _rule_tables() -> tuple[dict[str, DictTable], dict[str, DecodedTable[RuleRecord[Any]]]]:
     ports = {rule.name: DictTable() for rule in STATEFUL_RULES}
-    tables = {
-        rule.name: DecodedTable(ports[rule.name], rule_decoder(rule), encode_rule_record, 50)
-        for rule in STATEFUL_RULES
-    }
-    return ports, tables
+    return ports, rule_tables(50, ports)
 
 
 def _sorted_fold(catalog: Catalog, sources: dict[int, list[Entry]]) -> tuple[set[bytes], Any]:
@@ -266,13 +258,7 @@ def test_any_interleaving_of_the_partitions_gives_the_alerts_of_event_time_order
     """Random interleavings, random progress reports, random batch cuts: the alerts and the
     rule states are those of the event-time fold, and no step came late."""
     rng = random.Random(seed)
-    records = _interleaved(sources, rng, report_every)
-    rules = Rules(catalog)
-    first = 0
-    while first < len(records):
-        size = rng.choice([1, 7, 100, 2000])
-        rules.batch(records[first : first + size])
-        first += size
+    rules = _judged(catalog, _interleaved(sources, rng, report_every), rng)
     expected_alerts, expected_states = sorted_fold
     assert rules.late == 0
     assert {alert.to_json_bytes() for alert in rules.alerts} == expected_alerts

@@ -25,29 +25,12 @@ from pantau.core.events import (
     parse_rfc3339,
 )
 from pantau.core.pseudonym import pseudonymise_nik
+from samples import CONTRACT_EVENT, REQUIRED_EVENT_FIELDS, changed
+from samples import contract_event as full
 
 KEY = b"unit-test-pseudonym-key-32-bytes"
 NIK = "3507123456780001"
 NIP = "198702142010011003"
-
-CONTRACT_EXAMPLE = """
-{
-  "event_id": "kota-malang.dpmptsp:PBG-2026-000123:3",
-  "agency": "kota-malang.dpmptsp",
-  "service": "pbg",
-  "case_id": "PBG-2026-000123",
-  "step": "verified",
-  "occurred_at": "2026-11-27T09:15:00+07:00",
-  "seq": 3,
-  "officer": {"id": "198702142010011003", "role": "verifier"},
-  "applicant": {"ref": "k1:3f9a..."},
-  "payment": {"amount": "150000.00", "currency": "IDR", "receipt": "KW-88121"},
-  "reason": "berkas lengkap",
-  "channel": "counter",
-  "mode": "live",
-  "attributes": {}
-}
-"""
 
 
 def minimal(**changes: Any) -> dict[str, Any]:
@@ -60,23 +43,7 @@ def minimal(**changes: Any) -> dict[str, Any]:
         "step": "submitted",
         "occurred_at": "2026-11-27T09:15:00+07:00",
     }
-    for name, value in changes.items():
-        if value is None:
-            data.pop(name, None)
-        else:
-            data[name] = value
-    return data
-
-
-def full(**changes: Any) -> dict[str, Any]:
-    """The contract's example event as a dict, with `changes` applied (None deletes a field)."""
-    data: dict[str, Any] = json.loads(CONTRACT_EXAMPLE)
-    for name, value in changes.items():
-        if value is None:
-            data.pop(name, None)
-        else:
-            data[name] = value
-    return data
+    return changed(data, changes)
 
 
 def parse(data: dict[str, Any], model: type[Event] | type[IncomingEvent] = Event) -> Any:
@@ -107,7 +74,7 @@ def accepts(field: str, value: Any) -> bool:
 
 def test_contract_example_is_a_valid_event() -> None:
     """The example event of contract section 2 validates, field for field."""
-    event = Event.from_json_bytes(CONTRACT_EXAMPLE.encode())
+    event = Event.from_json_bytes(CONTRACT_EVENT.encode())
     assert event.event_id == "kota-malang.dpmptsp:PBG-2026-000123:3"
     assert event.occurred_at == datetime(2026, 11, 27, 2, 15, tzinfo=UTC)
     assert event.occurred_at.utcoffset() == timedelta(hours=7)
@@ -131,9 +98,7 @@ def test_minimal_event_gets_defaults() -> None:
     assert (event.reason, event.channel) == (None, None)
 
 
-@pytest.mark.parametrize(
-    "field", ["event_id", "agency", "service", "case_id", "step", "occurred_at"]
-)
+@pytest.mark.parametrize("field", REQUIRED_EVENT_FIELDS)
 def test_each_required_field_is_required(field: str) -> None:
     """Leaving out any required field is an error naming that field."""
     assert errors_of(minimal(**{field: None})) == {field: "required field is missing"}
@@ -668,16 +633,7 @@ def test_json_is_compact_utf8_without_absent_fields() -> None:
     encoded = parse(minimal(case_id="Kasus-Ñ")).to_json_bytes()
     assert b" " not in encoded
     assert "Kasus-Ñ".encode() in encoded
-    assert set(json.loads(encoded)) == {
-        "event_id",
-        "agency",
-        "service",
-        "case_id",
-        "step",
-        "occurred_at",
-        "mode",
-        "attributes",
-    }
+    assert set(json.loads(encoded)) == {*REQUIRED_EVENT_FIELDS, "mode", "attributes"}
 
 
 def test_from_json_bytes_rejects_malformed_json() -> None:

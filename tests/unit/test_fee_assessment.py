@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+import samples
 from pantau.core.alerts import FEE_RULES, RULES, Alert, Rule, alert_id
 from pantau.core.catalog import parse_catalog
 from pantau.core.events import Event, canonical_bytes
@@ -31,36 +32,26 @@ HEAD = {"id": "197512302000031001", "role": "head"}
 
 
 def catalog(**service: Any) -> dict[str, Any]:
-    return {
-        "calendars": {
-            "id-gov": {
-                "timezone": "Asia/Jakarta",
-                "weekdays": ["mon", "tue", "wed", "thu", "fri"],
-                "hours": {"mon-thu": "07:30-16:00", "fri": "07:30-16:30"},
-                "holidays": "ID",
-            }
+    return samples.catalog_data(
+        {
+            "code": "pbg",
+            "agency": AGENCY,
+            "name": "Persetujuan Bangunan Gedung",
+            "sla": "28 working_days",
+            "fee": {"min": 100000, "max": 50000000},
+            "payment_channels": ["bank", "online"],
+            "steps": [
+                {"code": "submitted", "start": True},
+                {"code": "verified", "roles": ["verifier"]},
+                {"code": "fee_assessed", "roles": ["assessor"], "assessment": True},
+                {"code": "paid", "payment": True},
+                {"code": "approved", "roles": ["head"]},
+                {"code": "issued", "terminal": True},
+            ],
+            **service,
         },
-        "agencies": [{"code": AGENCY, "name": "DPMPTSP Kota Malang", "calendar": "id-gov"}],
-        "services": [
-            {
-                "code": "pbg",
-                "agency": AGENCY,
-                "name": "Persetujuan Bangunan Gedung",
-                "sla": "28 working_days",
-                "fee": {"min": 100000, "max": 50000000},
-                "payment_channels": ["bank", "online"],
-                "steps": [
-                    {"code": "submitted", "start": True},
-                    {"code": "verified", "roles": ["verifier"]},
-                    {"code": "fee_assessed", "roles": ["assessor"], "assessment": True},
-                    {"code": "paid", "payment": True},
-                    {"code": "approved", "roles": ["head"]},
-                    {"code": "issued", "terminal": True},
-                ],
-                **service,
-            }
-        ],
-    }
+        calendars={"id-gov": samples.id_gov_calendar(days_off=False)},
+    )
 
 
 def _standard(data: dict[str, Any]) -> CaseStandard:
@@ -73,18 +64,7 @@ PBG = _standard(catalog())
 
 
 def event(step: str, hours: float, n: int, **extra: Any) -> Event:
-    return Event.model_validate(
-        {
-            "event_id": f"{CASE}:{n}",
-            "agency": AGENCY,
-            "service": "pbg",
-            "case_id": CASE,
-            "step": step,
-            "occurred_at": (T0 + timedelta(hours=hours)).isoformat(),
-            "seq": n,
-            **extra,
-        }
-    )
+    return samples.numbered_event(CASE, "pbg", step, T0 + timedelta(hours=hours), n, **extra)
 
 
 def assessed(amount: str | None, n: int = 3, hours: float = 3) -> Event:
@@ -105,15 +85,7 @@ def opened() -> list[Event]:
 
 
 def run(events: Iterable[Event], standard: CaseStandard = PBG) -> tuple[CaseState, list[Alert]]:
-    state: CaseState | None = None
-    alerts: list[Alert] = []
-    for item in events:
-        outcome = handle_event(state, item, item.occurred_at + timedelta(seconds=2), standard)
-        assert outcome.state is not None
-        state = outcome.state
-        alerts.extend(outcome.alerts)
-    assert state is not None
-    return state, alerts
+    return samples.fold_case(events, standard)
 
 
 def rules(alerts: Iterable[Alert]) -> list[tuple[str, str | None]]:

@@ -34,8 +34,18 @@ from pantau.history.records import (
     taken_of_event,
 )
 from pantau.settings import SAMPLE_CATALOG
+from samples import REQUIRED_EVENT_FIELDS
 
 CATALOG = load_catalog(SAMPLE_CATALOG)
+# A PBG submitted at the DPMPTSP: the required fields of an event and nothing else.
+SUBMITTED: dict[str, Any] = {
+    "event_id": "e1",
+    "agency": "kota-malang.dpmptsp",
+    "service": "pbg",
+    "case_id": "C",
+    "step": "submitted",
+    "occurred_at": "2026-11-27T09:15:00+07:00",
+}
 STEPS = [
     (service.agency, service.code, step.code)
     for service in CATALOG.services.values()
@@ -186,12 +196,7 @@ _WRONG = st.sampled_from(
     ]
 )
 _FIELDS = [
-    "event_id",
-    "agency",
-    "service",
-    "case_id",
-    "step",
-    "occurred_at",
+    *REQUIRED_EVENT_FIELDS,
     "seq",
     "officer",
     "applicant",
@@ -336,16 +341,7 @@ def test_floats_and_big_integers_in_attributes_are_left_to_the_model() -> None:
 def test_receive_columns_are_those_of_an_accepted_event(
     millis: int, partition: int, offset: int
 ) -> None:
-    event = Event.model_validate(
-        {
-            "event_id": "e1",
-            "agency": "kota-malang.dpmptsp",
-            "service": "pbg",
-            "case_id": "C",
-            "step": "submitted",
-            "occurred_at": "2026-11-27T09:15:00+07:00",
-        }
-    )
+    event = Event.model_validate(SUBMITTED)
     accepted = AcceptedEvent(event, canonical_bytes(event), from_millis(millis), partition, offset)
     columns = receipt_columns(accepted)
     received, received_ms, receipt = receive_columns(millis, partition, offset)
@@ -354,18 +350,12 @@ def test_receive_columns_are_those_of_an_accepted_event(
 
 
 def test_take_event_judges_the_catalog_as_accept_event_does() -> None:
-    base = {
-        "event_id": "e1",
-        "agency": "kota-malang.dpmptsp",
-        "service": "pbg",
-        "case_id": "C",
-        "step": "submitted",
-        "occurred_at": "2026-11-27T09:15:00+07:00",
-    }
-    good = json.dumps(base).encode()
+    good = json.dumps(SUBMITTED).encode()
     assert take_event(good, CATALOG, 0, 0, 0) is not None
     for field, value in (("agency", "no-such.agency"), ("service", "nope"), ("step", "nope")):
-        assert take_event(json.dumps({**base, field: value}).encode(), CATALOG, 0, 0, 0) is None
+        assert (
+            take_event(json.dumps({**SUBMITTED, field: value}).encode(), CATALOG, 0, 0, 0) is None
+        )
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])

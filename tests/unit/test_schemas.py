@@ -19,45 +19,9 @@ from pantau.core.schemas import (
     render_schema,
     write_schemas,
 )
+from samples import CONTRACT_ALERT, CONTRACT_EVENT, REQUIRED_EVENT_FIELDS
 
 SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schemas"
-
-# Copied verbatim from docs/contract.md section 2.
-CONTRACT_EVENT = """
-{
-  "event_id": "kota-malang.dpmptsp:PBG-2026-000123:3",
-  "agency": "kota-malang.dpmptsp",
-  "service": "pbg",
-  "case_id": "PBG-2026-000123",
-  "step": "verified",
-  "occurred_at": "2026-11-27T09:15:00+07:00",
-  "seq": 3,
-  "officer": {"id": "198702142010011003", "role": "verifier"},
-  "applicant": {"ref": "k1:3f9a..."},
-  "payment": {"amount": "150000.00", "currency": "IDR", "receipt": "KW-88121"},
-  "reason": "berkas lengkap",
-  "channel": "counter",
-  "mode": "live",
-  "attributes": {}
-}
-"""
-
-# Copied verbatim from docs/contract.md section 5.
-CONTRACT_ALERT = """
-{
-  "alert_id": "9c1e...",
-  "rule": "duty.same_officer",
-  "category": "abuse_of_authority",
-  "severity": "high",
-  "agency": "kota-malang.dpmptsp", "service": "pbg", "case_id": "PBG-2026-000123",
-  "step": "approved", "officer_id": "198702142010011003",
-  "occurred_at": "2026-11-27T10:02:00+07:00",
-  "detected_at": "2026-11-27T03:02:01.120Z",
-  "message": "Step approved done by the officer who did verified",
-  "evidence": {"verified_by": "198702142010011003"},
-  "event_ids": ["...", "..."]
-}
-"""
 
 
 @pytest.mark.parametrize("filename", sorted(SCHEMA_FILES))
@@ -106,14 +70,7 @@ def test_event_schema_has_the_contract_fields() -> None:
     """The event schema lists the contract's fields and requires the six required ones."""
     schema = event_schema()
     assert set(schema["properties"]) == set(json.loads(CONTRACT_EVENT))
-    assert set(schema["required"]) == {
-        "event_id",
-        "agency",
-        "service",
-        "case_id",
-        "step",
-        "occurred_at",
-    }
+    assert set(schema["required"]) == set(REQUIRED_EVENT_FIELDS)
 
 
 def test_only_the_intake_schema_admits_a_nik() -> None:

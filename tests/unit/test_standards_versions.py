@@ -31,16 +31,15 @@ from pantau_tracker.domain.batches import (
     CaseBatch,
     RuleBatch,
     decode_state,
-    encode_rule_record,
     encode_state,
     hand_over_value,
-    rule_decoder,
 )
 from pantau_tracker.domain.case import CaseState
 from pantau_tracker.domain.decoded import DecodedTable
 from pantau_tracker.domain.ordering import END_OF_TIME, PROGRESS_KEY, StepOrder, progress_value
 from pantau_tracker.domain.rulebook import STATEFUL_RULES
 from pantau_tracker.domain.standards import Standards, TrackerPolicy
+from tracker_harness import case_table, rule_tables
 
 AGENCY = "kota-malang.dpmptsp"
 LOG = logging.getLogger("test.standards")
@@ -249,7 +248,7 @@ class Tracker:
     def __init__(self, standards: Standards) -> None:
         self.standards = standards
         self.stored = DictTable()
-        self.table = DecodedTable(self.stored, decode_state, encode_state, 100)
+        self.table = case_table(100, self.stored)
         self.alerts: list[Alert] = []
         self.hand_overs: list[tuple[bytes, bytes]] = []  # (route, entry) for the cross-case rules
         self.offset = 0  # of the next record on the events partition
@@ -290,10 +289,7 @@ class Tracker:
         """What the cross-case rules raise from every step handed on, all released at once."""
         order_port = DictTable()
         order = StepOrder(1, order_port.get)
-        tables = {
-            rule.name: DecodedTable(DictTable(), rule_decoder(rule), encode_rule_record, 50)
-            for rule in STATEFUL_RULES
-        }
+        tables = rule_tables(50, {rule.name: DictTable() for rule in STATEFUL_RULES})
         fold = RuleBatch(self.standards, tables, order)
         for route, entry in self.hand_overs:
             fold.record(route, hand_over_value([entry]), 0)

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+import samples
 from pantau.core.alerts import Alert
 from pantau.core.catalog import CatalogError, parse_catalog
 from pantau.core.events import Event
@@ -76,14 +77,7 @@ def event(step: str, at: datetime, n: int) -> Event:
 
 
 def run(events: Iterable[Event], rules: CaseStandard) -> tuple[CaseState, list[Alert]]:
-    state: CaseState | None = None
-    alerts: list[Alert] = []
-    for item in events:
-        outcome = handle_event(state, item, item.occurred_at + timedelta(minutes=1), rules)
-        assert outcome.state is not None
-        state, alerts = outcome.state, alerts + outcome.alerts
-    assert state is not None
-    return state, alerts
+    return samples.fold_case(events, rules, received=timedelta(minutes=1))
 
 
 def overdue(alerts: Iterable[Alert]) -> list[tuple[str | None, object, datetime]]:

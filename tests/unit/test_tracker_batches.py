@@ -14,18 +14,14 @@ from pantau.core.events import Event, event_key
 from pantau_tracker.domain.batches import (
     CaseBatch,
     RuleBatch,
-    decode_state,
-    encode_rule_record,
     encode_state,
     hand_over_value,
-    rule_decoder,
 )
 from pantau_tracker.domain.decoded import DecodedTable
 from pantau_tracker.domain.ordering import END_OF_TIME, PROGRESS_KEY, StepOrder, progress_value
 from pantau_tracker.domain.rulebook import STATEFUL_RULES
-from pantau_tracker.domain.rulebook.cross_case import RuleRecord
 from pantau_tracker.domain.standards import Standards, TrackerPolicy
-from tracker_harness import DictTable, sample_catalog, scenario_stream
+from tracker_harness import DictTable, case_table, rule_tables, sample_catalog, scenario_stream
 
 PARTITIONS = 12
 
@@ -62,12 +58,9 @@ def _run(batch_size: int) -> dict[str, Any]:
     catalog = sample_catalog()
     standards = Standards(catalog, TrackerPolicy())
     port = DictTable()
-    cases = DecodedTable(port, decode_state, encode_state, size=50)
+    cases = case_table(50, port)
     rule_ports = {rule.name: DictTable() for rule in STATEFUL_RULES}
-    rules: dict[str, DecodedTable[RuleRecord[Any]]] = {
-        rule.name: DecodedTable(rule_ports[rule.name], rule_decoder(rule), encode_rule_record, 10)
-        for rule in STATEFUL_RULES
-    }
+    rules = rule_tables(10, rule_ports)
     order_port = DictTable()
     order = StepOrder(PARTITIONS, order_port.get)
     records = _records()
@@ -159,7 +152,7 @@ def test_a_case_is_read_from_the_table_once_per_batch() -> None:
     catalog = sample_catalog()
     standards = Standards(catalog, TrackerPolicy())
     port = DictTable()
-    cases = DecodedTable(port, decode_state, encode_state, size=1)  # no cache to help
+    cases = case_table(1, port)  # no cache to help
     start = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)
     documents = scenario_stream(5, start, "reads")
     fold = CaseBatch(catalog, standards, cases)

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+import samples
 from pantau.core.alerts import Alert
 from pantau.core.catalog import parse_catalog
 from pantau.core.events import Event
@@ -21,76 +22,37 @@ WIB = timezone(timedelta(hours=7))
 AGENCY = "kota-malang.dpmptsp"
 CASE = "PBG-2026-000123"
 
-CATALOG: dict[str, Any] = {
-    "calendars": {
-        "id-gov": {
-            "timezone": "Asia/Jakarta",
-            "weekdays": ["mon", "tue", "wed", "thu", "fri"],
-            "hours": {"mon-thu": "07:30-16:00", "fri": "07:30-16:30"},
-            "holidays": "ID",
-            "days_off": ["2026-12-24"],
-        },
-        "always": {"timezone": "UTC", "weekdays": "all", "hours": "00:00-24:00"},
+CATALOG: dict[str, Any] = samples.catalog_data(
+    samples.pbg_service(),
+    {
+        "code": "ktp-el",
+        "agency": "kota-malang.disdukcapil",
+        "name": "KTP-el",
+        "sla": "2 days",
+        "fee": 0,
+        "steps": [
+            {"code": "submitted", "start": True},
+            {"code": "verified", "sla": "4 hours"},
+            {"code": "handed_over", "terminal": True},
+        ],
     },
-    "agencies": [
-        {"code": AGENCY, "name": "DPMPTSP Kota Malang", "calendar": "id-gov"},
+    {
+        "code": "reklame",
+        "agency": AGENCY,
+        "name": "Reklame",
+        "fee": 150000,
+        "steps": [
+            {"code": "submitted", "start": True},
+            {"code": "paid", "payment": True},
+            {"code": "issued", "terminal": True},
+        ],
+    },
+    calendars={"id-gov": samples.id_gov_calendar(), "always": samples.always_calendar()},
+    agencies=[
+        samples.dpmptsp(),
         {"code": "kota-malang.disdukcapil", "name": "Disdukcapil", "calendar": "always"},
     ],
-    "services": [
-        {
-            "code": "pbg",
-            "agency": AGENCY,
-            "name": "Persetujuan Bangunan Gedung",
-            "sla": "28 working_days",
-            "fee": {"min": 100000, "max": 50000000},
-            "steps": [
-                {"code": "submitted", "start": True},
-                {"code": "verified", "roles": ["verifier"], "sla": "3 working_days"},
-                {"code": "fee_assessed", "roles": ["assessor"]},
-                {"code": "paid", "payment": True},
-                {"code": "approved", "roles": ["head"], "sla": "5 working_days"},
-                {"code": "issued", "terminal": True},
-                {"code": "rejected", "terminal": True, "reason_required": True},
-                {"code": "clarification_requested", "clock": "stop", "reason_required": True},
-                {"code": "clarification_received", "clock": "resume"},
-            ],
-            "next": {
-                "submitted": ["verified", "rejected", "clarification_requested"],
-                "verified": ["fee_assessed", "rejected", "clarification_requested"],
-                "clarification_requested": ["clarification_received"],
-                "clarification_received": ["verified"],
-                "fee_assessed": ["paid"],
-                "paid": ["approved", "rejected"],
-                "approved": ["issued"],
-            },
-            "mandatory": ["verified", "paid", "approved"],
-            "separate": [["verified", "approved"], ["fee_assessed", "paid"]],
-        },
-        {
-            "code": "ktp-el",
-            "agency": "kota-malang.disdukcapil",
-            "name": "KTP-el",
-            "sla": "2 days",
-            "fee": 0,
-            "steps": [
-                {"code": "submitted", "start": True},
-                {"code": "verified", "sla": "4 hours"},
-                {"code": "handed_over", "terminal": True},
-            ],
-        },
-        {
-            "code": "reklame",
-            "agency": AGENCY,
-            "name": "Reklame",
-            "fee": 150000,
-            "steps": [
-                {"code": "submitted", "start": True},
-                {"code": "paid", "payment": True},
-                {"code": "issued", "terminal": True},
-            ],
-        },
-    ],
-}
+)
 STANDARDS = Standards(parse_catalog(CATALOG, "test-catalog"))
 
 
@@ -150,6 +112,11 @@ def clean_pbg() -> list[Event]:
         event("approved", T0 + 4 * day, n=5, officer="197501012000011001", role="head"),
         event("issued", T0 + 4 * day + timedelta(hours=1), n=6),
     ]
+
+
+def ktp_event(step: str, at: datetime, n: int, **extra: Any) -> Event:
+    """Event `n` of the test case at the Disdukcapil's KTP-el service (no office hours)."""
+    return event(step, at, n=n, service="ktp-el", agency="kota-malang.disdukcapil", **extra)
 
 
 def run(
@@ -245,27 +212,15 @@ def test_case_overdue_by_timer_and_by_late_terminal_step_share_one_id() -> None:
     assert ktp is not None
     start = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)
     opened = [
-        event("submitted", start, service="ktp-el", agency="kota-malang.disdukcapil", n=1),
-        event(
-            "verified",
-            start + timedelta(hours=1),
-            service="ktp-el",
-            agency="kota-malang.disdukcapil",
-            n=2,
-        ),
+        ktp_event("submitted", start, 1),
+        ktp_event("verified", start + timedelta(hours=1), 2),
     ]
     state, alerts = run(opened)
     assert alerts == []
     assert state is not None
     timer = check_deadlines(state, start + timedelta(days=2, seconds=1), ktp)
     assert rules(timer.alerts) == [("sla.case_overdue", None)]
-    closing = event(
-        "handed_over",
-        start + timedelta(days=3),
-        service="ktp-el",
-        agency="kota-malang.disdukcapil",
-        n=3,
-    )
+    closing = ktp_event("handed_over", start + timedelta(days=3), 3)
     _, late = run([*opened, closing])
     assert [a.to_json_bytes() for a in late] == [a.to_json_bytes() for a in timer.alerts]
     assert timer.state is not None
@@ -273,13 +228,18 @@ def test_case_overdue_by_timer_and_by_late_terminal_step_share_one_id() -> None:
     assert after_timer == []
 
 
-def test_working_day_deadline_skips_cuti_bersama_christmas_and_weekend() -> None:
-    """Submitted Wed 23 Dec: 24 Dec (day off), 25 Dec (holiday) and the weekend do not count."""
-    start = datetime(2026, 12, 23, 10, 0, tzinfo=WIB)
+def submitted(start: datetime) -> tuple[CaseState, datetime]:
+    """The case submitted at `start`, and when its one running step limit is due."""
     state, _ = run([event("submitted", start, n=1)])
     assert state is not None
     [deadline] = step_deadlines(state, PBG)
-    assert deadline.due_at == datetime(2026, 12, 30, 10, 0, tzinfo=WIB)
+    return state, deadline.due_at
+
+
+def test_working_day_deadline_skips_cuti_bersama_christmas_and_weekend() -> None:
+    """Submitted Wed 23 Dec: 24 Dec (day off), 25 Dec (holiday) and the weekend do not count."""
+    state, due_at = submitted(datetime(2026, 12, 23, 10, 0, tzinfo=WIB))
+    assert due_at == datetime(2026, 12, 30, 10, 0, tzinfo=WIB)
     in_time = event("verified", datetime(2026, 12, 30, 9, 59, tzinfo=WIB), n=2, officer="V")
     _, alerts = run([in_time], state=state)
     assert alerts == []
@@ -287,11 +247,8 @@ def test_working_day_deadline_skips_cuti_bersama_christmas_and_weekend() -> None
 
 def test_deadline_from_outside_office_hours_counts_from_the_next_opening() -> None:
     """Submitted Friday evening: the 3 working days start Monday 07:30."""
-    start = datetime(2026, 11, 27, 20, 0, tzinfo=WIB)
-    state, _ = run([event("submitted", start, n=1)])
-    assert state is not None
-    [deadline] = step_deadlines(state, PBG)
-    assert deadline.due_at == datetime(2026, 12, 3, 7, 30, tzinfo=WIB)
+    _, due_at = submitted(datetime(2026, 11, 27, 20, 0, tzinfo=WIB))
+    assert due_at == datetime(2026, 12, 3, 7, 30, tzinfo=WIB)
 
 
 def test_clock_stop_suspends_deadlines_and_resume_extends_them() -> None:
@@ -485,23 +442,19 @@ def test_fee_against_tariff(service: str, amount: str, expected: list[str]) -> N
 
 def test_any_payment_on_a_free_service() -> None:
     """A free service (fee 0) charged anything raises fee.mismatch; a zero payment does not."""
-    opened = event("submitted", T0, service="ktp-el", agency="kota-malang.disdukcapil", n=1)
-    charged = event(
+    opened = ktp_event("submitted", T0, 1)
+    charged = ktp_event(
         "verified",
         T0 + timedelta(hours=1),
-        service="ktp-el",
-        agency="kota-malang.disdukcapil",
-        n=2,
+        2,
         payment={"amount": "50000", "receipt": "KW-88121"},
     )
     _, alerts = run([opened, charged])
     assert rules(alerts) == [("fee.mismatch", "verified")]
-    zero = event(
+    zero = ktp_event(
         "verified",
         T0 + timedelta(hours=1),
-        service="ktp-el",
-        agency="kota-malang.disdukcapil",
-        n=2,
+        2,
         payment={"amount": "0"},
     )
     _, none = run([opened, zero])

@@ -36,46 +36,25 @@ from pantau_tracker.settings import TrackerSettings
 
 REPO = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 11, 27, 5, 0, tzinfo=UTC)
+# Health, readiness and metrics, and the API description of a FastAPI process.
+API_PAGES = {
+    "/healthz",
+    "/readyz",
+    "/metrics",
+    "/docs",
+    "/docs/oauth2-redirect",
+    "/redoc",
+    "/openapi.json",
+}
 # Health, readiness and metrics everywhere; the intake's API description (README: /docs and
 # /openapi.json); the alerts dashboard's page and static files (they carry no data: the page
 # asks for an operator token before it reads anything).
 PUBLIC = {
-    "intake": {
-        "/healthz",
-        "/readyz",
-        "/metrics",
-        "/docs",
-        "/docs/oauth2-redirect",
-        "/redoc",
-        "/openapi.json",
-    },
-    "alerts": {
-        "/healthz",
-        "/readyz",
-        "/metrics",
-        "/docs",
-        "/docs/oauth2-redirect",
-        "/redoc",
-        "/openapi.json",
-        "/",
-        "/static/{name}",
-    },
+    "intake": API_PAGES,
+    "alerts": API_PAGES | {"/", "/static/{name}"},
     # The applicants' pages and their JSON twins: a receipt number and check code, not a login,
     # open a case (a wrong pair answers 404 like an unknown case).
-    "status": {
-        "/healthz",
-        "/readyz",
-        "/metrics",
-        "/docs",
-        "/docs/oauth2-redirect",
-        "/redoc",
-        "/openapi.json",
-        "/",
-        "/status",
-        "/report",
-        "/v1/status",
-        "/v1/reports",
-    },
+    "status": API_PAGES | {"/", "/status", "/report", "/v1/status", "/v1/reports"},
     # Faust's index page answers {"status": "OK"}; its table and router pages are switched off.
     "tracker": {"/healthz", "/readyz", "/metrics", "/"},
 }

@@ -335,103 +335,149 @@ def test_jakarta_has_no_dst_shift(gov: WorkingCalendar) -> None:
 # --- clock stops ------------------------------------------------------------------------------
 
 
-def test_stop_within_a_day_extends_working_hours(gov: WorkingCalendar) -> None:
-    """Mon 08:00 + 4 wh with the clock stopped 09:00-10:00 is due at 13:00."""
-    stops = [ClockStop(wib(3, 2, 9, 0), wib(3, 2, 10, 0))]
-    assert gov.deadline(wib(3, 2, 8, 0), d("4 working_hours"), stops) == wib(3, 2, 13, 0)
-
-
-def test_stop_across_days_extends_by_its_working_time(gov: WorkingCalendar) -> None:
-    """Stop Mon 15:00 - Tue 09:00 holds 2.5 working hours: Thu 10:00 moves to Thu 12:30."""
-    stops = [ClockStop(wib(3, 2, 15, 0), wib(3, 3, 9, 0))]
-    assert gov.deadline(wib(3, 2, 10, 0), d("3 working_days"), stops) == wib(3, 5, 12, 30)
-
-
-def test_stop_across_a_weekend_counts_working_time_only(gov: WorkingCalendar) -> None:
-    """Stop Fri 15:00 - Mon 08:30 holds 1.5 h Friday + 1 h Monday: Mon 10:00 -> Mon 12:30."""
-    stops = [ClockStop(wib(3, 6, 15, 0), wib(3, 9, 8, 30))]
-    assert gov.deadline(wib(3, 6, 10, 0), d("1 working_days"), stops) == wib(3, 9, 12, 30)
-
-
-def test_stop_across_a_weekend_counts_wall_time_for_wall_units(gov: WorkingCalendar) -> None:
-    """The same stop holds 65.5 wall hours: 3 days from Fri 10:00 moves to Thu 03:30."""
-    stops = [ClockStop(wib(3, 6, 15, 0), wib(3, 9, 8, 30))]
-    assert gov.deadline(wib(3, 6, 10, 0), d("3 days"), stops) == wib(3, 12, 3, 30)
-
-
-def test_stop_in_closed_hours_does_not_extend(gov: WorkingCalendar) -> None:
-    """A stop from Mon 17:00 to Tue 07:00 holds no working time: still due Tue 09:30."""
-    stops = [ClockStop(wib(3, 2, 17, 0), wib(3, 3, 7, 0))]
-    assert gov.deadline(wib(3, 2, 14, 0), d("4 working_hours"), stops) == wib(3, 3, 9, 30)
-
-
-def test_stop_without_working_time_keeps_a_closing_deadline(gov: WorkingCalendar) -> None:
-    """Fri 06:00 + 9 wh is due at 16:30; a 06:30-07:00 stop holds no working time."""
-    stops = [ClockStop(wib(3, 6, 6, 30), wib(3, 6, 7, 0))]
-    assert gov.deadline(wib(3, 6, 6, 0), d("9 working_hours"), stops) == wib(3, 6, 16, 30)
-
-
-def test_open_stop_before_deadline_gives_no_deadline(gov: WorkingCalendar) -> None:
-    """While a stop that began before the deadline is still open, there is no deadline."""
-    stops = [ClockStop(wib(3, 3, 9, 0), None)]
-    assert gov.deadline(wib(3, 2, 10, 0), d("3 working_days"), stops) is None
-
-
-def test_open_stop_before_start_gives_no_deadline(gov: WorkingCalendar) -> None:
-    """A step started while the case clock is stopped has no deadline yet."""
-    stops = [ClockStop(wib(3, 1, 9, 0), None)]
-    assert gov.deadline(wib(3, 2, 10, 0), d("2 hours"), stops) is None
-
-
-def test_open_stop_after_deadline_keeps_it(gov: WorkingCalendar) -> None:
-    """A stop opened after the deadline passed leaves the deadline where it was."""
-    stops = [ClockStop(wib(3, 5, 11, 0), None)]
-    assert gov.deadline(wib(3, 2, 10, 0), d("3 working_days"), stops) == wib(3, 5, 10, 0)
-
-
-def test_stop_after_deadline_does_not_extend(gov: WorkingCalendar) -> None:
-    """Mon 08:00 + 4 wh is due 12:00; a 13:00-14:00 stop came too late to count."""
-    stops = [ClockStop(wib(3, 2, 13, 0), wib(3, 2, 14, 0))]
-    assert gov.deadline(wib(3, 2, 8, 0), d("4 working_hours"), stops) == wib(3, 2, 12, 0)
-
-
-def test_stop_starting_exactly_at_deadline_does_not_extend(gov: WorkingCalendar) -> None:
-    """A stop beginning at the very instant the limit runs out does not extend it."""
-    stops = [ClockStop(wib(3, 2, 12, 0), wib(3, 2, 14, 0))]
-    assert gov.deadline(wib(3, 2, 8, 0), d("4 working_hours"), stops) == wib(3, 2, 12, 0)
-
-
-def test_unsorted_stops_chain_extensions(gov: WorkingCalendar) -> None:
-    """A 12:30 stop counts once the 09:00-10:00 stop pushed the deadline to 13:00: due 13:30."""
-    stops = [
-        ClockStop(wib(3, 2, 12, 30), wib(3, 2, 13, 0)),
-        ClockStop(wib(3, 2, 9, 0), wib(3, 2, 10, 0)),
-    ]
-    assert gov.deadline(wib(3, 2, 8, 0), d("4 working_hours"), stops) == wib(3, 2, 13, 30)
-
-
-def test_overlapping_stops_count_once(gov: WorkingCalendar) -> None:
-    """Stops 09:00-10:00 and 09:30-10:30 hold 1.5 h together, not 2 h: due 13:30."""
-    stops = [
-        ClockStop(wib(3, 2, 9, 30), wib(3, 2, 10, 30)),
-        ClockStop(wib(3, 2, 9, 0), wib(3, 2, 10, 0)),
-    ]
-    assert gov.deadline(wib(3, 2, 8, 0), d("4 working_hours"), stops) == wib(3, 2, 13, 30)
-
-
-def test_nested_stop_does_not_shorten_the_outer_one(gov: WorkingCalendar) -> None:
-    """A stop 09:30-10:00 inside a 09:00-11:00 stop adds nothing: 2 h held, due 14:00."""
-    stops = [
-        ClockStop(wib(3, 2, 9, 0), wib(3, 2, 11, 0)),
-        ClockStop(wib(3, 2, 9, 30), wib(3, 2, 10, 0)),
-    ]
-    assert gov.deadline(wib(3, 2, 8, 0), d("4 working_hours"), stops) == wib(3, 2, 14, 0)
-
-
-def test_stop_before_start_does_not_shorten_a_wall_limit(gov: WorkingCalendar) -> None:
-    """A stop that resumed before the start leaves a wall-clock deadline alone."""
-    stops = [ClockStop(wib(3, 1, 9, 0), wib(3, 1, 10, 0))]
-    assert gov.deadline(wib(3, 2, 8, 0), d("2 hours"), stops) == wib(3, 2, 10, 0)
+@pytest.mark.parametrize(
+    ("start", "limit", "stops", "expected"),
+    [
+        # Mon 08:00 + 4 wh with the clock stopped 09:00-10:00 is due at 13:00.
+        pytest.param(
+            wib(3, 2, 8, 0),
+            "4 working_hours",
+            [ClockStop(wib(3, 2, 9, 0), wib(3, 2, 10, 0))],
+            wib(3, 2, 13, 0),
+            id="within-a-day-extends-working-hours",
+        ),
+        # Stop Mon 15:00 - Tue 09:00 holds 2.5 working hours: Thu 10:00 moves to Thu 12:30.
+        pytest.param(
+            wib(3, 2, 10, 0),
+            "3 working_days",
+            [ClockStop(wib(3, 2, 15, 0), wib(3, 3, 9, 0))],
+            wib(3, 5, 12, 30),
+            id="across-days-extends-by-its-working-time",
+        ),
+        # Stop Fri 15:00 - Mon 08:30 holds 1.5 h Friday + 1 h Monday: Mon 10:00 -> Mon 12:30.
+        pytest.param(
+            wib(3, 6, 10, 0),
+            "1 working_days",
+            [ClockStop(wib(3, 6, 15, 0), wib(3, 9, 8, 30))],
+            wib(3, 9, 12, 30),
+            id="across-a-weekend-counts-working-time-only",
+        ),
+        # The same stop holds 65.5 wall hours: 3 days from Fri 10:00 moves to Thu 03:30.
+        pytest.param(
+            wib(3, 6, 10, 0),
+            "3 days",
+            [ClockStop(wib(3, 6, 15, 0), wib(3, 9, 8, 30))],
+            wib(3, 12, 3, 30),
+            id="across-a-weekend-counts-wall-time-for-wall-units",
+        ),
+        # A stop from Mon 17:00 to Tue 07:00 holds no working time: still due Tue 09:30.
+        pytest.param(
+            wib(3, 2, 14, 0),
+            "4 working_hours",
+            [ClockStop(wib(3, 2, 17, 0), wib(3, 3, 7, 0))],
+            wib(3, 3, 9, 30),
+            id="in-closed-hours-does-not-extend",
+        ),
+        # Fri 06:00 + 9 wh is due at 16:30; a 06:30-07:00 stop holds no working time.
+        pytest.param(
+            wib(3, 6, 6, 0),
+            "9 working_hours",
+            [ClockStop(wib(3, 6, 6, 30), wib(3, 6, 7, 0))],
+            wib(3, 6, 16, 30),
+            id="without-working-time-keeps-a-closing-deadline",
+        ),
+        # While a stop that began before the deadline is still open, there is no deadline.
+        pytest.param(
+            wib(3, 2, 10, 0),
+            "3 working_days",
+            [ClockStop(wib(3, 3, 9, 0), None)],
+            None,
+            id="open-before-deadline-gives-no-deadline",
+        ),
+        # A step started while the case clock is stopped has no deadline yet.
+        pytest.param(
+            wib(3, 2, 10, 0),
+            "2 hours",
+            [ClockStop(wib(3, 1, 9, 0), None)],
+            None,
+            id="open-before-start-gives-no-deadline",
+        ),
+        # A stop opened after the deadline passed leaves the deadline where it was.
+        pytest.param(
+            wib(3, 2, 10, 0),
+            "3 working_days",
+            [ClockStop(wib(3, 5, 11, 0), None)],
+            wib(3, 5, 10, 0),
+            id="open-after-deadline-keeps-it",
+        ),
+        # Mon 08:00 + 4 wh is due 12:00; a 13:00-14:00 stop came too late to count.
+        pytest.param(
+            wib(3, 2, 8, 0),
+            "4 working_hours",
+            [ClockStop(wib(3, 2, 13, 0), wib(3, 2, 14, 0))],
+            wib(3, 2, 12, 0),
+            id="after-deadline-does-not-extend",
+        ),
+        # A stop beginning at the very instant the limit runs out does not extend it.
+        pytest.param(
+            wib(3, 2, 8, 0),
+            "4 working_hours",
+            [ClockStop(wib(3, 2, 12, 0), wib(3, 2, 14, 0))],
+            wib(3, 2, 12, 0),
+            id="starting-exactly-at-deadline-does-not-extend",
+        ),
+        # A 12:30 stop counts once the 09:00-10:00 stop pushed the deadline to 13:00: due 13:30.
+        pytest.param(
+            wib(3, 2, 8, 0),
+            "4 working_hours",
+            [
+                ClockStop(wib(3, 2, 12, 30), wib(3, 2, 13, 0)),
+                ClockStop(wib(3, 2, 9, 0), wib(3, 2, 10, 0)),
+            ],
+            wib(3, 2, 13, 30),
+            id="unsorted-stops-chain-extensions",
+        ),
+        # Stops 09:00-10:00 and 09:30-10:30 hold 1.5 h together, not 2 h: due 13:30.
+        pytest.param(
+            wib(3, 2, 8, 0),
+            "4 working_hours",
+            [
+                ClockStop(wib(3, 2, 9, 30), wib(3, 2, 10, 30)),
+                ClockStop(wib(3, 2, 9, 0), wib(3, 2, 10, 0)),
+            ],
+            wib(3, 2, 13, 30),
+            id="overlapping-stops-count-once",
+        ),
+        # A stop 09:30-10:00 inside a 09:00-11:00 stop adds nothing: 2 h held, due 14:00.
+        pytest.param(
+            wib(3, 2, 8, 0),
+            "4 working_hours",
+            [
+                ClockStop(wib(3, 2, 9, 0), wib(3, 2, 11, 0)),
+                ClockStop(wib(3, 2, 9, 30), wib(3, 2, 10, 0)),
+            ],
+            wib(3, 2, 14, 0),
+            id="nested-stop-does-not-shorten-the-outer-one",
+        ),
+        # A stop that resumed before the start leaves a wall-clock deadline alone.
+        pytest.param(
+            wib(3, 2, 8, 0),
+            "2 hours",
+            [ClockStop(wib(3, 1, 9, 0), wib(3, 1, 10, 0))],
+            wib(3, 2, 10, 0),
+            id="before-start-does-not-shorten-a-wall-limit",
+        ),
+    ],
+)
+def test_clock_stops_move_the_deadline(
+    gov: WorkingCalendar,
+    start: datetime,
+    limit: str,
+    stops: list[ClockStop],
+    expected: datetime | None,
+) -> None:
+    """A deadline moves by the time its clock stops hold in its own unit (None: no deadline)."""
+    assert gov.deadline(start, d(limit), stops) == expected
 
 
 def test_stop_before_start_counts_only_after_start(gov: WorkingCalendar) -> None:

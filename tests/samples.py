@@ -1,0 +1,192 @@
+"""Sample documents the unit tests share: the contract's example event and alert, the pieces of
+the Kota Malang DPMPTSP catalog (its working calendar, the agency, the full PBG service), and
+one case's events folded by the tracker.
+
+Every function returns a fresh copy, so a test may break its sample one way without touching
+another test's."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from pantau.core.alerts import Alert
+from pantau.core.events import Event
+from pantau_tracker.domain.case import CaseState
+from pantau_tracker.domain.standards import CaseStandard
+from pantau_tracker.domain.tracking import handle_event
+
+AGENCY = "kota-malang.dpmptsp"
+WIB = timezone(timedelta(hours=7))
+
+# The fields every event carries (contract section 2).
+REQUIRED_EVENT_FIELDS = ("event_id", "agency", "service", "case_id", "step", "occurred_at")
+
+# Copied verbatim from docs/contract.md section 2.
+CONTRACT_EVENT = """
+{
+  "event_id": "kota-malang.dpmptsp:PBG-2026-000123:3",
+  "agency": "kota-malang.dpmptsp",
+  "service": "pbg",
+  "case_id": "PBG-2026-000123",
+  "step": "verified",
+  "occurred_at": "2026-11-27T09:15:00+07:00",
+  "seq": 3,
+  "officer": {"id": "198702142010011003", "role": "verifier"},
+  "applicant": {"ref": "k1:3f9a..."},
+  "payment": {"amount": "150000.00", "currency": "IDR", "receipt": "KW-88121"},
+  "reason": "berkas lengkap",
+  "channel": "counter",
+  "mode": "live",
+  "attributes": {}
+}
+"""
+
+# Copied verbatim from docs/contract.md section 5.
+CONTRACT_ALERT = """
+{
+  "alert_id": "9c1e...",
+  "rule": "duty.same_officer",
+  "category": "abuse_of_authority",
+  "severity": "high",
+  "agency": "kota-malang.dpmptsp", "service": "pbg", "case_id": "PBG-2026-000123",
+  "step": "approved", "officer_id": "198702142010011003",
+  "occurred_at": "2026-11-27T10:02:00+07:00",
+  "detected_at": "2026-11-27T03:02:01.120Z",
+  "message": "Step approved done by the officer who did verified",
+  "evidence": {"verified_by": "198702142010011003"},
+  "event_ids": ["...", "..."]
+}
+"""
+
+
+def changed(data: dict[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
+    """`data` with `changes` applied: a value replaces a top-level field, None deletes it."""
+    for name, value in changes.items():
+        if value is None:
+            data.pop(name, None)
+        else:
+            data[name] = value
+    return data
+
+
+def contract_event(**changes: Any) -> dict[str, Any]:
+    """The contract's example event as a dict, with `changes` applied (None deletes a field)."""
+    return changed(json.loads(CONTRACT_EVENT), changes)
+
+
+def contract_alert(**changes: Any) -> dict[str, Any]:
+    """The contract's example alert as a dict, with `changes` applied (None deletes a field)."""
+    return changed(json.loads(CONTRACT_ALERT), changes)
+
+
+def numbered_event(
+    case_id: str, service: str, step: str, at: datetime, n: int, **extra: Any
+) -> Event:
+    """Event number `n` (its `seq`, and the tail of its id) of `case_id` at the DPMPTSP."""
+    return Event.model_validate(
+        {
+            "event_id": f"{case_id}:{n}",
+            "agency": AGENCY,
+            "service": service,
+            "case_id": case_id,
+            "step": step,
+            "occurred_at": at.isoformat(),
+            "seq": n,
+            **extra,
+        }
+    )
+
+
+def fold_case(
+    events: Iterable[Event],
+    standard: CaseStandard,
+    state: CaseState | None = None,
+    *,
+    received: timedelta = timedelta(seconds=2),
+) -> tuple[CaseState, list[Alert]]:
+    """The case after `events` (each handled `received` after it occurred), and every alert."""
+    alerts: list[Alert] = []
+    for item in events:
+        outcome = handle_event(state, item, item.occurred_at + received, standard)
+        assert outcome.state is not None
+        state = outcome.state
+        alerts.extend(outcome.alerts)
+    assert state is not None
+    return state, alerts
+
+
+# --- the catalog ---------------------------------------------------------------------------------
+
+
+def id_gov_calendar(*, days_off: bool = True) -> dict[str, Any]:
+    """Indonesian office hours with the national holidays (and Christmas Eve 2026 off)."""
+    calendar: dict[str, Any] = {
+        "timezone": "Asia/Jakarta",
+        "weekdays": ["mon", "tue", "wed", "thu", "fri"],
+        "hours": {"mon-thu": "07:30-16:00", "fri": "07:30-16:30"},
+        "holidays": "ID",
+    }
+    if days_off:
+        calendar["days_off"] = ["2026-12-24"]
+    return calendar
+
+
+def always_calendar() -> dict[str, Any]:
+    """A calendar without closing time: every hour of every day counts."""
+    return {"timezone": "UTC", "weekdays": "all", "hours": "00:00-24:00"}
+
+
+def dpmptsp(name: str = "DPMPTSP Kota Malang") -> dict[str, Any]:
+    """The catalog entry of the agency, on the `id-gov` calendar."""
+    return {"code": AGENCY, "name": name, "calendar": "id-gov"}
+
+
+def pbg_service(**changes: Any) -> dict[str, Any]:
+    """The contract's example PBG service (building approval), with `changes` applied (None
+    deletes a field)."""
+    service: dict[str, Any] = {
+        "code": "pbg",
+        "agency": AGENCY,
+        "name": "Persetujuan Bangunan Gedung",
+        "sla": "28 working_days",
+        "fee": {"min": 100000, "max": 50000000},
+        "steps": [
+            {"code": "submitted", "start": True},
+            {"code": "verified", "roles": ["verifier"], "sla": "3 working_days"},
+            {"code": "fee_assessed", "roles": ["assessor"]},
+            {"code": "paid", "payment": True},
+            {"code": "approved", "roles": ["head"], "sla": "5 working_days"},
+            {"code": "issued", "terminal": True},
+            {"code": "rejected", "terminal": True, "reason_required": True},
+            {"code": "clarification_requested", "clock": "stop", "reason_required": True},
+            {"code": "clarification_received", "clock": "resume"},
+        ],
+        "next": {
+            "submitted": ["verified", "rejected", "clarification_requested"],
+            "verified": ["fee_assessed", "rejected", "clarification_requested"],
+            "clarification_requested": ["clarification_received"],
+            "clarification_received": ["verified"],
+            "fee_assessed": ["paid"],
+            "paid": ["approved", "rejected"],
+            "approved": ["issued"],
+        },
+        "mandatory": ["verified", "paid", "approved"],
+        "separate": [["verified", "approved"], ["fee_assessed", "paid"]],
+    }
+    return changed(service, changes)
+
+
+def catalog_data(
+    *services: dict[str, Any],
+    calendars: dict[str, Any] | None = None,
+    agencies: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """A catalog of `services`, by default of the DPMPTSP alone on the `id-gov` calendar."""
+    return {
+        "calendars": {"id-gov": id_gov_calendar()} if calendars is None else calendars,
+        "agencies": [dpmptsp()] if agencies is None else agencies,
+        "services": list(services),
+    }
