@@ -397,6 +397,60 @@ def test_a_step_handed_on_again_is_dropped_however_much_came_since(
     assert not any(key.startswith(b"held|") for key in port.data)
 
 
+def _fold_records(
+    records: list[tuple[int, bytes]], catalog_: Catalog, *, with_offsets: bool
+) -> tuple[list[Alert], dict[bytes, bytes]]:
+    """Records of oversight partition 0 (offset, value), each in a batch of its own: the alerts
+    and the table after them."""
+    order, tables, port = _order_rules()
+    alerts: list[Alert] = []
+    for offset, value in records:
+        fold = RuleBatch(Standards(catalog_, TrackerPolicy()), tables, order)
+        fold.record(b"route", value, 0, offset if with_offsets else None)
+        outcome = fold.finish()
+        for (name, state_key), write in outcome.writes.items():
+            tables[name].save(state_key, write.partition, write.record)
+        outcome.order.apply(port)
+        alerts.extend(alert for _, alert in outcome.alerts)
+    return alerts, {key: value for key, (_, value) in port.data.items()}
+
+
+def test_a_record_read_again_is_skipped_whole_so_its_progress_releases_nothing_early(
+    scenario_catalog: Catalog,
+) -> None:
+    """A worker restarts from its last committed offset and reads records its state holds
+    already. Their progress reports are of an earlier moment: here both sources had reported
+    far ahead, then went back to a backlog. Applied again, the old report would release the late
+    case's held steps before the waiting cases' earlier steps came in, and the queue jump would
+    never be seen. Skipped by offset, the stream read twice gives exactly the alerts and the
+    state of one reading."""
+    queue = Queue()
+    records = [
+        (0, _record(progress={0: wib(30), 1: wib(30)})),
+        (1, _record(progress={0: wib(22), 1: wib(22)})),
+        (
+            2,
+            _record(
+                _entry(queue.late_submitted, wib(26, 10), (1, 0)),
+                _entry(queue.jump, wib(26, 10), (1, 1)),
+            ),
+        ),
+        (3, _record(*(_entry(step, wib(23, 9), (0, n)) for n, step in enumerate(queue.waiting)))),
+        (4, _record(progress={0: wib(30), 1: wib(30)})),
+    ]
+    once, table_once = _fold_records(records, scenario_catalog, with_offsets=True)
+    assert [alert.rule.value for alert in once] == ["queue.jump"]
+    assert table_once[b"applied|0"] == b"4"
+    # The restart: records 0-2 read again after record 2 was applied.
+    read_again = [*records[:3], *records[:3], *records[3:]]
+    twice, table_twice = _fold_records(read_again, scenario_catalog, with_offsets=True)
+    assert twice == once
+    assert table_twice == table_once
+    # Taken as new records, the same reading misses the jump: what the offsets prevent.
+    unguarded, _ = _fold_records(read_again, scenario_catalog, with_offsets=False)
+    assert unguarded == []
+
+
 def test_source_progress_is_the_clock_once_read_to_the_end_and_never_ahead_of_it() -> None:
     now = datetime(2026, 12, 3, 8, 0, tzinfo=UTC)
     lateness = timedelta(minutes=2)

@@ -421,10 +421,11 @@ class Tracker:
         fold = RuleBatch(self.standards, self.rule_records, order)
         for record in batch:
             message = record.message
-            fold.record(message.key, message.value, message.partition)
+            fold.record(message.key, message.value, message.partition, message.offset)
         outcome = fold.finish()
         self.metrics.observations += outcome.steps
         self.counters.late_steps.inc(outcome.late)
+        self.counters.redelivered.inc(outcome.redelivered)
         sent: list[Any] = []
         for key, value, why in outcome.rejected:
             sent.append(await self._dead_letter(key, value, why))

@@ -91,6 +91,12 @@ class TrackerCounters:
             "Steps the cross-case rules judged on arrival, behind the event-time watermark",
             registry=registry,
         )
+        self.redelivered = Counter(
+            "pantau_tracker_redelivered_records",
+            "Records of the oversight topic read again after a restart or a rebalance and "
+            "skipped, their effects already in the state",
+            registry=registry,
+        )
         self.dlq = Counter(
             "pantau_tracker_dlq",
             "Records sent to the DLQ, by pantau.error code",

@@ -261,6 +261,7 @@ class RuleBatchOutcome:
     rejected: list[tuple[bytes | None, bytes | None, Rejection]] = field(default_factory=list)
     steps: int = 0
     late: int = 0
+    redelivered: int = 0
 
 
 class RuleBatch:
@@ -282,8 +283,15 @@ class RuleBatch:
         self._working: dict[tuple[str, bytes], RuleRecord[Any]] = {}
         self.outcome = RuleBatchOutcome()
 
-    def record(self, key: bytes | None, value: bytes | None, partition: int) -> None:
-        """Take one hand-over record, read from `partition`, and fold what it releases."""
+    def record(
+        self, key: bytes | None, value: bytes | None, partition: int, offset: int | None = None
+    ) -> None:
+        """Take one hand-over record, read from `partition` at `offset`, and fold what it
+        releases. A record at an offset the state has applied already is skipped (counted in
+        `redelivered`); without an offset, every record is taken as new."""
+        if offset is not None and not self._order.fresh(partition, offset):
+            self.outcome.redelivered += 1
+            return
         try:
             if key is None or value is None:
                 raise ValueError("the record has no key or no value")

@@ -20,10 +20,19 @@ arrives is late: it is judged on arrival, and its alerts say so (`arrived_late` 
 Deterministic: the outputs depend only on the records of the oversight topic in their order,
 so the same steps interleaved differently across source partitions give the same alerts, as
 long as each source's steps are no later than the allowed lateness within their own partition.
-At-least-once: a step is held once, by its origin (partition and offset in `pantau.events`,
-which a source hands on in offset order per service); a step handed on again after a restart is
-known by that and dropped. What is held, what was seen and the progress live in one table (the
-adapter persists `writes`), and are mirrored here; the mirror is rebuilt from the table after a
+At-least-once, twice over:
+- A record of the oversight topic read again (a worker restarts from its last committed offset,
+  which may be behind what its state holds) was applied already and is skipped whole: each
+  partition's offset of the last record applied is stored with the state (`fresh`). Applying it
+  again would not be harmless: its progress report is that of an earlier moment (progress can
+  go back, from a source's clock to the backlog it began reading), and it would release held
+  steps sooner than the first reading did, so they would be judged in another order.
+- A step is held once, by its origin (partition and offset in `pantau.events`, which a source
+  hands on in offset order per service); a step handed on again after a source's restart, in a
+  new record, is known by that and dropped.
+
+What is held, what was seen, the progress and the offsets applied live in one table (the adapter
+persists `writes`), and are mirrored here; the mirror is rebuilt from the table after a
 rebalance.
 
 Pure: no clock, no I/O; the adapter passes the stored records in and takes the writes out.
@@ -45,6 +54,7 @@ from pantau_tracker.domain.decoded import TablePort
 HELD = b"held|"
 SEEN = b"seen|"
 PROGRESS = b"progress|"
+APPLIED = b"applied|"
 PROGRESS_KEY = b"~progress"  # the key of a record that only reports progress
 HELD_MAX = 50_000  # steps one service may hold; beyond it the earliest go on regardless
 
@@ -177,6 +187,7 @@ class StepOrder:
         self._routes_on: dict[int, set[bytes]] = {}
         self._seen: dict[bytes, dict[int, int]] = {}
         self._progress: dict[int, dict[int, int]] = {}
+        self._applied: dict[int, int] = {}
         self.writes = OrderWrites()
 
     # --- the mirror -----------------------------------------------------------------------
@@ -187,6 +198,7 @@ class StepOrder:
         self._routes_on.clear()
         self._seen.clear()
         self._progress.clear()
+        self._applied.clear()
 
     def rebuild(self, stored: Iterable[tuple[bytes, bytes, int]]) -> None:
         """The mirror of held steps from the table's (key, value, partition) of owned partitions."""
@@ -210,6 +222,20 @@ class StepOrder:
         return writes
 
     # --- records --------------------------------------------------------------------------
+
+    def fresh(self, partition: int, offset: int) -> bool:
+        """Whether the record at `offset` of `partition` is new to the state (see the module);
+        a new one is noted as applied, with the writes of the batch it belongs to."""
+        applied = self._applied.get(partition)
+        if applied is None:
+            stored = self._load(APPLIED + b"%d" % partition, partition)
+            applied = -1 if stored is None else int(stored)
+        if offset <= applied:
+            self._applied[partition] = applied
+            return False
+        self._applied[partition] = offset
+        self.writes.put(APPLIED + b"%d" % partition, partition, b"%d" % offset)
+        return True
 
     def record(self, document: Mapping[str, Any], partition: int) -> Iterator[Released]:
         """Take one record of the oversight topic read from `partition` (its steps and progress)
