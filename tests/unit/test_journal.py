@@ -143,10 +143,18 @@ def test_the_batch_after_a_recovery_is_numbered_after_any_intent_seen() -> None:
     assert b'"batch":3' in crashed.data[0, b"intent|0"]
 
 
-def test_a_delete_made_again_of_a_key_already_gone_is_no_error() -> None:
-    table = LoggedTable({(0, b"a"): b"1"})
+def test_a_whole_batch_is_left_as_it_is_and_a_cut_one_names_what_it_made_again() -> None:
+    table = LoggedTable()
     journal = Journal(table)
-    journal.delete(b"a", 0)
+    journal.put(b"gone", 0, b"0")
     journal.commit()
-    assert Journal(table).recover(0) == 1
-    assert user_data(table) == {}
+    journal.delete(b"gone", 0)
+    journal.put(b"a", 0, b"1")
+    journal.put(b"b", 0, b"2")
+    journal.commit()
+    written = len(table.log)
+    assert Journal(table).recover(0) == 0  # whole: nothing written again
+    assert len(table.log) == written
+    cut = restored(table.log[:-1])  # the changelog lost the last write
+    assert Journal(cut).recover(0) == 1  # the delete and the first put are there already
+    assert user_data(cut) == {(0, b"a"): b"1", (0, b"b"): b"2"}

@@ -457,7 +457,11 @@ class Tracker:
         for partition in sorted(owned):
             redone = self.journal.recover(partition)
             if redone:
-                log.info("partition %d: its latest rules batch made whole again", partition)
+                log.info(
+                    "partition %d: its latest rules batch had been cut short; %d writes made again",
+                    partition,
+                    redone,
+                )
         partitions = list(range(self.settings.partitions))
         stored = []
         for key, value in self.rules_table.items():

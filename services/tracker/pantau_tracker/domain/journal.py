@@ -101,7 +101,8 @@ class Journal:
 
     def recover(self, partition: int) -> int:
         """Make again the writes of the partition's latest batch when it may have been cut short
-        (see the module). Gives how many writes were made again (0: nothing to do)."""
+        (see the module). Only the keys that differ are written. Gives how many were (0: the
+        batch was whole)."""
         head = self._port.get(INTENT + b"%d" % partition, partition)
         if head is None:
             return 0
@@ -119,13 +120,17 @@ class Journal:
                 self._batches[partition] = max(batch, tagged)
                 return 0
             writes.extend(_entries(chunk))
+        made = 0
         for key, value in writes:
+            stored = self._port.get(key, partition)
+            if stored == value:
+                continue
             if value is None:
-                if self._port.get(key, partition) is not None:
-                    self._port.delete(key, partition)
+                self._port.delete(key, partition)
             else:
                 self._port.put(key, partition, value)
-        return len(writes)
+            made += 1
+        return made
 
     def _batch_after(self, partition: int) -> int:
         known = self._batches.get(partition)
