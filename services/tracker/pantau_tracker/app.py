@@ -425,7 +425,11 @@ class Tracker:
         outcome = fold.finish()
         self.metrics.observations += outcome.steps
         self.counters.late_steps.inc(outcome.late)
-        self.counters.redelivered.inc(outcome.redelivered)
+        if outcome.redelivered:
+            self.counters.redelivered.inc(outcome.redelivered)
+            log.info(
+                "%d oversight records read again, applied already: skipped", outcome.redelivered
+            )
         sent: list[Any] = []
         for key, value, why in outcome.rejected:
             sent.append(await self._dead_letter(key, value, why))
