@@ -25,7 +25,7 @@ from prometheus_client import CollectorRegistry, Gauge, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from pantau.core.catalog import Catalog
-from pantau.core.standards import StandardsBook, StandardVersion
+from pantau.core.standards import StandardsSoFar
 from pantau_intake.api_keys import AgencyKeyring
 from pantau_status.book import CaseBook
 from pantau_status.domain.codes import check_code
@@ -55,24 +55,13 @@ class _Refusal(Exception):
         self.lang = lang
 
 
-class ShownStandards:
+class ShownStandards(StandardsSoFar[Catalog]):
     """What the status page shows cases against: every published version of the standards read
     so far (a `StandardsBook`), and the catalog of `PANTAU_CATALOG` for when none is read.
 
     A case is shown against the version it follows for its whole life: the version the tracker
     recorded on its state, else the one in force when it opened (`StandardsBook.followed`), so
     a standard changed while a case is open changes neither its page nor its deadlines."""
-
-    def __init__(self, catalog: Catalog, book: StandardsBook | None = None) -> None:
-        self.unpublished = catalog
-        self.book = book or StandardsBook()
-
-    def learn(self, version: StandardVersion) -> bool:
-        """Keep a version read from the standards topic; False when it was known already."""
-        learned = self.book.learned(version)
-        if learned is not None:
-            self.book = learned
-        return learned is not None
 
     def catalog_of(self, record: CaseRecord) -> Catalog:
         """The catalog of the version `record` follows (`PANTAU_CATALOG` before any is read)."""
