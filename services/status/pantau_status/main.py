@@ -128,6 +128,7 @@ def main(argv: list[str]) -> int:
         host=settings.status_host,
         port=settings.status_port,
         log_level=settings.log_level.lower(),
+        log_config=None,  # uvicorn's loggers go through the handler configure_logging set
         timeout_graceful_shutdown=3,
     )
     uvicorn.Server(config).run()
