@@ -1,19 +1,23 @@
 """Sample documents the unit tests share: the contract's example event and alert, the pieces of
 the Kota Malang DPMPTSP catalog (its working calendar, the agency, the full PBG service), and
-one case's events folded by the tracker.
+one case's events folded by the tracker, and the sample catalog as two versions of the standards.
 
 Every function returns a fresh copy, so a test may break its sample one way without touching
 another test's."""
 
 from __future__ import annotations
 
+import copy
 import json
-from collections.abc import Iterable, Mapping
-from datetime import datetime, timedelta, timezone
+from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 from pantau.core.alerts import Alert
+from pantau.core.catalog import load_catalog_documents
 from pantau.core.events import Event
+from pantau.core.standards import StandardVersion, canonical_document, new_version
+from pantau.settings import SAMPLE_CATALOG
 from pantau_tracker.domain.case import CaseState
 from pantau_tracker.domain.standards import CaseStandard
 from pantau_tracker.domain.tracking import handle_event
@@ -190,3 +194,38 @@ def catalog_data(
         "agencies": [dpmptsp()] if agencies is None else agencies,
         "services": list(services),
     }
+
+
+# --- the sample catalog as two versions of the standards -------------------------------------
+
+FIRST_PUBLISHED = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def sample_versions(
+    change: datetime,
+    revise: Callable[[dict[str, Any]], None],
+    *,
+    second_published_at: datetime = FIRST_PUBLISHED,
+) -> tuple[StandardVersion, StandardVersion]:
+    """The sample catalog as version 1, published and valid from `FIRST_PUBLISHED`, and as
+    version 2, valid from `change`, with `revise` applied to Kota Malang's PBG service."""
+    _, documents = load_catalog_documents(SAMPLE_CATALOG)
+    first = canonical_document(documents)
+    second = copy.deepcopy(first)
+    revise(next(s for s in second["services"] if s["code"] == "pbg" and s["agency"] == AGENCY))
+    return (
+        new_version(
+            1, first, valid_from=FIRST_PUBLISHED, published_by="t", published_at=FIRST_PUBLISHED
+        ),
+        new_version(
+            2, second, valid_from=change, published_by="t", published_at=second_published_at
+        ),
+    )
+
+
+def shorter_pbg(pbg: dict[str, Any]) -> None:
+    """PBG renamed, its limit shortened from 28 to 20 working days and the verification's from
+    3 working days to 1 (a `revise` of `sample_versions`)."""
+    pbg["sla"] = "20 working_days"
+    pbg["name"] = "PBG (standar 2)"
+    next(s for s in pbg["steps"] if s["code"] == "verified")["sla"] = "1 working_days"
