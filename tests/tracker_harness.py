@@ -304,9 +304,9 @@ def alerts_in(records: list[Record]) -> list[Alert]:
     return [Alert.from_json_bytes(r.value) for r in records if r.value is not None]
 
 
-def consumer_lag(group: str, topic: str) -> int:
+def consumer_lag(group: str, topic: str, servers: str = KAFKA) -> int:
     """Records of `topic` not yet committed by `group` (read without joining the group)."""
-    consumer = KafkaConsumer(bootstrap_servers=KAFKA, group_id=group, enable_auto_commit=False)
+    consumer = KafkaConsumer(bootstrap_servers=servers, group_id=group, enable_auto_commit=False)
     try:
         partitions = consumer.partitions_for_topic(topic) or set()
         tps = [TopicPartition(topic, p) for p in partitions]

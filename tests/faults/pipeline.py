@@ -45,6 +45,7 @@ from tracker_harness import (
     Record,
     TrackerProcess,
     apply_timers,
+    consumer_lag,
     expected_views,
     fold_oversight,
     fold_topic,
@@ -450,18 +451,6 @@ def pipeline(
             sink.stop()
 
 
-def consumer_lag(servers: str, group: str, topic: str) -> int:
-    """Records of `topic` not yet committed by `group` (read without joining the group)."""
-    consumer = KafkaConsumer(bootstrap_servers=servers, group_id=group, enable_auto_commit=False)
-    try:
-        partitions = consumer.partitions_for_topic(topic) or set()
-        tps = [TopicPartition(topic, p) for p in partitions]
-        ends = consumer.end_offsets(tps)
-        return sum(ends[tp] - (consumer.committed(tp) or 0) for tp in tps)
-    finally:
-        consumer.close()
-
-
 def group_members(servers: str, group: str, topic: str) -> tuple[str, dict[str, set[int]]]:
     """The consumer group's state and, for each member (by the web URL a tracker worker
     announces in its metadata), the partitions of `topic` assigned to it."""
@@ -503,10 +492,10 @@ def wait_drained(servers: str, groups_topics: list[tuple[str, str]], timeout: fl
     """Until every (group, topic) has committed everything on the topic."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if all(consumer_lag(servers, group, topic) == 0 for group, topic in groups_topics):
+        if all(consumer_lag(group, topic, servers) == 0 for group, topic in groups_topics):
             return
         time.sleep(0.5)
-    lags = {(g, t): consumer_lag(servers, g, t) for g, t in groups_topics}
+    lags = {(g, t): consumer_lag(g, t, servers) for g, t in groups_topics}
     raise AssertionError(f"not drained in {timeout} s: {lags}")
 
 

@@ -80,8 +80,20 @@ def test_stop_leaves_a_foreign_process_alone(squatter: int, tmp_path: Path) -> N
         sleeper.wait()
 
 
-def test_missing_java_is_named(tmp_path: Path) -> None:
-    """Without Java the broker does not start and the message says what to install."""
+@pytest.mark.parametrize(
+    ("variable", "absent", "message"),
+    [
+        pytest.param(
+            "PANTAU_JAVA", "no-java-here", "Java not found", id="test_missing_java_is_named"
+        ),
+        pytest.param(
+            "PANTAU_MVN", "no-mvn-here", "Maven not found", id="test_missing_maven_is_named"
+        ),
+    ],
+)
+def test_a_missing_tool_is_named(tmp_path: Path, variable: str, absent: str, message: str) -> None:
+    """Without Java, or without Maven (and no cached jars), the broker does not start and the
+    message names what to install."""
     result = _run(
         "kafka.sh",
         "start",
@@ -89,27 +101,11 @@ def test_missing_java_is_named(tmp_path: Path) -> None:
             "PANTAU_LOCAL_DIR": str(tmp_path),
             "PANTAU_KAFKA_PORT": str(free_port()),
             "PANTAU_KAFKA_CONTROLLER_PORT": str(free_port()),
-            "PANTAU_JAVA": str(tmp_path / "no-java-here"),
+            variable: str(tmp_path / absent),
         },
     )
     assert result.returncode != 0
-    assert "Java not found" in result.stderr
-
-
-def test_missing_maven_is_named(tmp_path: Path) -> None:
-    """Without Maven (and no cached jars) the message names Maven and how to get it."""
-    result = _run(
-        "kafka.sh",
-        "start",
-        {
-            "PANTAU_LOCAL_DIR": str(tmp_path),
-            "PANTAU_KAFKA_PORT": str(free_port()),
-            "PANTAU_KAFKA_CONTROLLER_PORT": str(free_port()),
-            "PANTAU_MVN": str(tmp_path / "no-mvn-here"),
-        },
-    )
-    assert result.returncode != 0
-    assert "Maven not found" in result.stderr
+    assert message in result.stderr
 
 
 def test_status_reports_a_stopped_server(tmp_path: Path) -> None:
