@@ -15,9 +15,12 @@ import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import httpx
+
+if TYPE_CHECKING:
+    from pantau.settings import CommonSettings
 
 KAFKA_PORT = int(os.environ.get("PANTAU_KAFKA_PORT", "9092"))
 CLICKHOUSE_PORT = int(os.environ.get("PANTAU_CLICKHOUSE_TCP_PORT", "9000"))
@@ -81,6 +84,39 @@ def pantau_cli(
     )
 
 
+def stack_settings(env: Mapping[str, str]) -> CommonSettings:
+    """The common settings of a stack's PANTAU_* variables: its broker, prefix and database."""
+    from pantau.settings import CommonSettings
+
+    return CommonSettings(
+        kafka=env["PANTAU_KAFKA"],
+        topic_prefix=env["PANTAU_TOPIC_PREFIX"],
+        clickhouse=env["PANTAU_CLICKHOUSE"],
+    )
+
+
+def start_pantau(command: str, env: Mapping[str, str], log: IO[Any]) -> subprocess.Popen[bytes]:
+    """`pantau <command>` as `make up` starts it, with the stack's variables, output to `log`."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "pantau.cli", command],
+        env={**os.environ, **env},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+
+
+def stop_process(process: subprocess.Popen[bytes], timeout: float = 30) -> None:
+    """Stop `process` with SIGTERM (a graceful stop), and kill it if it is still there after
+    `timeout` seconds."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 class PantauProcess:
     """One long-running `pantau` process, its output kept in a log for failure messages."""
 
@@ -95,13 +131,7 @@ class PantauProcess:
         return self.log_path.read_text(errors="replace")[-3000:]
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc, timeout=15)
         self._log.close()
 
 

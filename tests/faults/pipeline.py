@@ -34,12 +34,13 @@ from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from integration.history.sink_process import SinkProcess
 from pantau.adapters.standards_topic import read_book
 from pantau.provisioning import provision
-from pantau.settings import REPO_DIR, ClickHouseTarget, CommonSettings, TopicNames
+from pantau.settings import REPO_DIR, ClickHouseTarget, TopicNames
 from pantau_tracker.domain.standards import TrackerPolicy
 from pantau_tracker.settings import TrackerSettings
 from ports import free_port
-from replicas import PrivateClickHouse, PrivateReplicas, free_ports_in_a_row
-from stacks import isolated_stack, wait_intake_healthy
+from private_servers import PrivateBroker, PrivateKafkaCluster
+from replicas import PrivateClickHouse, PrivateReplicas
+from stacks import isolated_stack, stack_settings, wait_intake_healthy
 from tracker_harness import (
     AGENCY,
     Record,
@@ -313,88 +314,6 @@ class Pipeline:
         return worker.start()
 
 
-def _share_kafka_jars(directory: Path) -> None:
-    """Link the jars deploy/kafka.sh already resolved (PANTAU_LOCAL_DIR, else the repository's
-    .local) instead of resolving them again from Maven Central."""
-    for local in (os.environ.get("PANTAU_LOCAL_DIR"), str(REPO_DIR / ".local")):
-        shared_libs = Path(local or "") / "kafka" / "libs"
-        if local and shared_libs.is_dir():
-            (directory / "kafka").mkdir(parents=True)
-            (directory / "kafka" / "libs").symlink_to(shared_libs.resolve())
-            return
-
-
-class PrivateKafkaCluster:
-    """A cluster of our own (deploy/kafka.sh with PANTAU_KAFKA_BROKERS, free ports): brokers a
-    test may kill -9 one by one; `run("start")` brings back the ones that are down."""
-
-    def __init__(self, directory: Path, brokers: int = 3) -> None:
-        self.directory = directory
-        self.brokers = brokers
-        # One run of free ports for brokers and controllers, so that no two are the same.
-        self.port = free_ports_in_a_row(2 * brokers)
-        self.env = {
-            **os.environ,
-            "PANTAU_LOCAL_DIR": str(directory),
-            "PANTAU_KAFKA_BROKERS": str(brokers),
-            "PANTAU_KAFKA_PORT": str(self.port),
-            "PANTAU_KAFKA_CONTROLLER_PORT": str(self.port + brokers),
-            "PANTAU_KAFKA_HEAP": "-Xms128m -Xmx384m",
-        }
-        _share_kafka_jars(directory)
-
-    @property
-    def servers(self) -> str:
-        return ",".join(f"127.0.0.1:{self.port + i}" for i in range(self.brokers))
-
-    def run(self, action: str) -> None:
-        done = subprocess.run(
-            [str(REPO_DIR / "deploy" / "kafka.sh"), action],
-            env=self.env,
-            check=False,
-            capture_output=True,
-            text=True,
-            timeout=180,
-        )
-        assert done.returncode == 0, f"kafka.sh {action}: {done.stdout}{done.stderr}"
-
-    def pid(self, node: int) -> int:
-        return int((self.directory / "run" / f"kafka-node-{node}.pid").read_text().strip())
-
-
-class PrivateBroker:
-    """A Kafka broker of our own (deploy/kafka.sh, free ports) that a test may kill -9."""
-
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
-        self.port = free_port()
-        self.env = {
-            **os.environ,
-            "PANTAU_LOCAL_DIR": str(directory),
-            "PANTAU_KAFKA_PORT": str(self.port),
-            "PANTAU_KAFKA_CONTROLLER_PORT": str(free_port()),
-            "PANTAU_KAFKA_HEAP": "-Xms128m -Xmx512m",
-        }
-        _share_kafka_jars(directory)
-
-    @property
-    def servers(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    def run(self, action: str) -> None:
-        subprocess.run(
-            [str(REPO_DIR / "deploy" / "kafka.sh"), action],
-            env=self.env,
-            check=True,
-            capture_output=True,
-            timeout=120,
-        )
-
-    @property
-    def pid(self) -> int:
-        return int((self.directory / "run" / "kafka.pid").read_text().strip())
-
-
 @contextmanager
 def pipeline(
     tmp_path: Path,
@@ -421,11 +340,7 @@ def pipeline(
             env["PANTAU_CLICKHOUSE"] = clickhouse.url("pantau_faults")
         if broker is not None:
             env["PANTAU_KAFKA"] = broker.servers
-        settings = CommonSettings(
-            topic_prefix=env["PANTAU_TOPIC_PREFIX"],
-            clickhouse=env["PANTAU_CLICKHOUSE"],
-            kafka=env["PANTAU_KAFKA"],
-        )
+        settings = stack_settings(env)
         if clickhouse is not None:
             provision(settings, kafka=False)
         if broker is not None:

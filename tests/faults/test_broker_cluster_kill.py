@@ -18,7 +18,6 @@ import pytest
 
 from faults.pipeline import (
     Ledger,
-    PrivateKafkaCluster,
     check_history,
     intake_stream,
     pipeline,
@@ -27,6 +26,7 @@ from faults.pipeline import (
 )
 from integration.history.sink_process import wait_for
 from pantau.adapters.kafka_topics import ClusterView, describe_cluster
+from private_servers import PrivateKafkaCluster
 
 DOWN_S = 8
 WATCH = Path(__file__).with_name("cluster_watch.py")
@@ -35,12 +35,8 @@ WATCH = Path(__file__).with_name("cluster_watch.py")
 @pytest.fixture
 def private_cluster(tmp_path: Path, servers: None) -> Iterator[PrivateKafkaCluster]:
     """Three KRaft brokers for this test only (deploy/kafka.sh), stopped afterwards."""
-    cluster = PrivateKafkaCluster(tmp_path / "local", brokers=3)
-    try:
-        cluster.run("start")
+    with PrivateKafkaCluster(tmp_path / "local", brokers=3).started() as cluster:
         yield cluster
-    finally:
-        cluster.run("stop")  # also after a failed start: whatever did start
 
 
 def _view(cluster: PrivateKafkaCluster, prefix: str) -> ClusterView:

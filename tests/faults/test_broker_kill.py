@@ -14,7 +14,6 @@ import pytest
 
 from faults.pipeline import (
     Ledger,
-    PrivateBroker,
     check_history,
     intake_stream,
     pipeline,
@@ -22,17 +21,14 @@ from faults.pipeline import (
     send_stream,
 )
 from integration.history.sink_process import wait_for
+from private_servers import PrivateBroker
 
 
 @pytest.fixture
 def private_broker(tmp_path: Path, servers: None) -> Iterator[PrivateBroker]:
     """A Kafka broker for this test only, stopped afterwards."""
-    broker = PrivateBroker(tmp_path / "local")
-    broker.run("start")
-    try:
+    with PrivateBroker(tmp_path / "local").started() as broker:
         yield broker
-    finally:
-        broker.run("stop")
 
 
 def test_broker_kill_9_mid_stream_answers_503_or_202_and_stores_every_202(

@@ -36,12 +36,8 @@ DOWN_S = 20
 @pytest.fixture
 def private_replicas(tmp_path: Path, servers: None) -> Iterator[PrivateReplicas]:
     """Two replicas of one shard and their ZooKeeper for this test only, stopped afterwards."""
-    replicas = PrivateReplicas(tmp_path / "local", replicas=2)
-    try:
-        replicas.run("start")
+    with PrivateReplicas(tmp_path / "local", replicas=2).started() as replicas:
         yield replicas
-    finally:
-        replicas.run("stop")  # also after a failed start: whatever did start
 
 
 def _count(port: int, query: str) -> int:

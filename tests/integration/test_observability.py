@@ -7,7 +7,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -20,6 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from alerts_harness import AlertsProcess, write_operators
 from integration.history.sink_process import SinkProcess
 from ports import free_port
+from stacks import stop_process
 from tracker_harness import TrackerProcess, fresh_topics
 
 REPO = Path(__file__).resolve().parents[2]
@@ -173,12 +173,7 @@ def live(
             "intake_base": base,
         }
     finally:
-        intake.send_signal(signal.SIGTERM)
-        try:
-            intake.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            intake.kill()
-            intake.wait()
+        stop_process(intake)
         sink.stop()
         alerts.stop()
 

@@ -32,7 +32,8 @@ from pantau.history.records import EVENT_COLUMNS
 from pantau.history.store import ClickHouseHistory
 from pantau.history.verification import Finding
 from pantau.history.verify import verify_store
-from pantau.settings import SAMPLE_CATALOG, ClickHouseTarget, CommonSettings
+from pantau.settings import SAMPLE_CATALOG, ClickHouseTarget
+from stacks import stack_settings
 from strategies import rfc3339_texts
 
 KM = "kota-malang.dpmptsp"
@@ -51,11 +52,7 @@ class Stack:
     def __init__(self, env: dict[str, str], client: Client, log: Path) -> None:
         self.env = env
         self.client = client
-        self.settings = CommonSettings(
-            kafka=env["PANTAU_KAFKA"],
-            topic_prefix=env["PANTAU_TOPIC_PREFIX"],
-            clickhouse=env["PANTAU_CLICKHOUSE"],
-        )
+        self.settings = stack_settings(env)
         self.log = log
 
     def store(self, events: list[Event]) -> None:
