@@ -31,7 +31,6 @@ KAFKA = f"127.0.0.1:{KAFKA_PORT}"
 def isolated_stack(label: str, partitions: int = 12) -> Iterator[dict[str, str]]:
     """PANTAU_* variables of a fresh, bootstrapped stack; its topics and database go afterwards."""
     from clickhouse_driver import Client
-    from kafka.admin import KafkaAdminClient
 
     from pantau.provisioning import provision
     from pantau.settings import CommonSettings
@@ -55,13 +54,7 @@ def isolated_stack(label: str, partitions: int = 12) -> Iterator[dict[str, str]]
     try:
         yield env
     finally:
-        admin = KafkaAdminClient(bootstrap_servers=settings.kafka_servers)
-        try:
-            mine = [t for t in admin.list_topics() if t.startswith(settings.topic_prefix)]
-            if mine:
-                admin.delete_topics(mine)
-        finally:
-            admin.close()
+        delete_topics(settings.topic_prefix)
         target = settings.clickhouse_target
         client = Client(host=target.host, port=target.port)
         try:
@@ -82,6 +75,42 @@ def pantau_cli(
         timeout=timeout,
         check=False,
     )
+
+
+def delete_topics(prefix: str, servers: str = KAFKA) -> None:
+    """Delete every topic whose name starts with `prefix` (a stack's own)."""
+    from kafka.admin import KafkaAdminClient
+
+    admin = KafkaAdminClient(bootstrap_servers=servers)
+    try:
+        mine = [t for t in admin.list_topics() if t.startswith(prefix)]
+        if mine:
+            admin.delete_topics(mine)
+    finally:
+        admin.close()
+
+
+def wait_answering(
+    url: str, process: subprocess.Popen[bytes], timeout: float, log: Path | None = None
+) -> None:
+    """Until `url` answers 200; AssertionError when `process` exits first or `timeout` seconds
+    pass, with the end of `log` when given."""
+
+    def failed(what: str) -> AssertionError:
+        tail = "" if log is None else f": {log.read_text(errors='replace')[-3000:]}"
+        return AssertionError(f"{url} {what}{tail}")
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise failed(f"did not answer: its process exited with {process.returncode}")
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise failed(f"did not answer in {timeout:.0f} s")
 
 
 def stack_settings(env: Mapping[str, str]) -> CommonSettings:

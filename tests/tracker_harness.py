@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from pantau.adapters.kafka_topics import contract_topics, ensure_topics
 from pantau.core.alerts import Alert
@@ -47,7 +47,7 @@ from pantau_tracker.domain.rulebook.cross_case import RuleRecord
 from pantau_tracker.domain.standards import Standards, TrackerPolicy
 from pantau_tracker.domain.tracking import check_deadlines, handle_event
 from ports import free_port
-from stacks import CLICKHOUSE_PORT, KAFKA
+from stacks import CLICKHOUSE_PORT, KAFKA, delete_topics
 
 REPO = Path(__file__).resolve().parents[1]
 AGENCY = "kota-malang.dpmptsp"
@@ -67,13 +67,7 @@ def fresh_topics(partitions: int = 12) -> Iterator[dict[str, str]]:
     try:
         yield env
     finally:
-        admin = KafkaAdminClient(bootstrap_servers=KAFKA)
-        try:
-            mine = [t for t in admin.list_topics() if t.startswith(prefix)]
-            if mine:
-                admin.delete_topics(mine)
-        finally:
-            admin.close()
+        delete_topics(prefix)
 
 
 @dataclass
