@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
-from pantau.core.alerts import Alert
+from pantau.core.alerts import Alert, make_alert
 from pantau.core.catalog import load_catalog_documents
 from pantau.core.events import Event
 from pantau.core.standards import StandardVersion, canonical_document, new_version
@@ -84,6 +84,39 @@ def contract_event(**changes: Any) -> dict[str, Any]:
 def contract_alert(**changes: Any) -> dict[str, Any]:
     """The contract's example alert as a dict, with `changes` applied (None deletes a field)."""
     return changed(json.loads(CONTRACT_ALERT), changes)
+
+
+def minimal_event(case_id: str, step: str = "submitted", number: int = 1) -> dict[str, Any]:
+    """The required fields of a valid event: number `number` of PBG case `case_id` at the
+    DPMPTSP, at `step`, on 2026-11-27 at 09:15 WIB."""
+    return {
+        "event_id": f"{AGENCY}:{case_id}:{number}",
+        "agency": AGENCY,
+        "service": "pbg",
+        "case_id": case_id,
+        "step": step,
+        "occurred_at": "2026-11-27T09:15:00+07:00",
+    }
+
+
+ALERT_DETECTED_AT = datetime(2026, 11, 27, 3, 0, tzinfo=UTC)
+
+
+def sample_alert(rule: str = "duty.same_officer", **fields: Any) -> Alert:
+    """An alert of `rule` on PBG case PBG-1 at the DPMPTSP, triggered by event e1 and detected
+    at `ALERT_DETECTED_AT`, message "m"; `fields` replace those or add others (`make_alert`)."""
+    return make_alert(
+        rule,
+        **{
+            "agency": AGENCY,
+            "service": "pbg",
+            "case_id": "PBG-1",
+            "trigger": "e1",
+            "detected_at": ALERT_DETECTED_AT,
+            "message": "m",
+            **fields,
+        },
+    )
 
 
 def numbered_event(
@@ -193,6 +226,19 @@ def catalog_data(
         "calendars": {"id-gov": id_gov_calendar()} if calendars is None else calendars,
         "agencies": [dpmptsp()] if agencies is None else agencies,
         "services": list(services),
+    }
+
+
+def queue_jump_evidence() -> dict[str, Any]:
+    """The evidence of a `queue.jump` at `verified`: three earlier cases overtaken at
+    `submitted`, waiting since 2026-11-20T01:00:00Z, under the default thresholds."""
+    return {
+        "waited_at": "submitted",
+        "waiting_since": "2026-11-20T01:00:00Z",
+        "overtaken": 3,
+        "overtaken_cases": [],
+        "min_positions": 3,
+        "min_wait": "2 working_days",
     }
 
 

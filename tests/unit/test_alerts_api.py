@@ -18,7 +18,7 @@ from pantau.settings import SAMPLE_CATALOG
 from pantau_alerts.api import create_app
 from pantau_alerts.desk import AlertDesk
 from pantau_alerts.domain.operators import OperatorDirectory
-from samples import sample_versions, shorter_pbg
+from samples import queue_jump_evidence, sample_versions, shorter_pbg
 
 NOW = datetime(2026, 11, 27, 5, 0, tzinfo=UTC)
 MALANG = "kota-malang.dpmptsp"
@@ -326,14 +326,7 @@ def test_rules_and_alerts_come_with_titles_and_messages_in_both_languages(
         detected_at=NOW,
         step="verified",
         message="Step verified completed after waiting at submitted since ...",
-        evidence={
-            "waited_at": "submitted",
-            "waiting_since": "2026-11-20T01:00:00Z",
-            "overtaken": 3,
-            "overtaken_cases": [],
-            "min_positions": 3,
-            "min_wait": "2 working_days",
-        },
+        evidence=queue_jump_evidence(),
         event_ids=["e-9"],
     )
     desk.on_alert(jump.to_json_bytes())
