@@ -12,9 +12,9 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from pantau.core.catalog import Catalog, load_catalog
+from pantau.core.catalog import Catalog
 from pantau.core.events import Event
-from pantau.settings import REPO_DIR, SAMPLE_CATALOG
+from pantau.settings import REPO_DIR
 from pantau_intake.app import create_app
 from pantau_intake.domain.publishing import InMemoryPublisher, OutgoingRecord
 from pantau_intake.settings import IntakeSettings
@@ -44,11 +44,6 @@ def _settings(**overrides: Any) -> IntakeSettings:
         **overrides,
     }
     return IntakeSettings(**values)
-
-
-@pytest.fixture(scope="module")
-def catalog() -> Catalog:
-    return load_catalog(SAMPLE_CATALOG)
 
 
 @pytest.fixture

@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from pantau.core.catalog import Catalog, load_catalog
+from pantau.core.catalog import Catalog
 from pantau.core.events import Event
 from pantau.core.sealing import SEALED_REASON, KeyRecord, MasterKey, open_sealed
-from pantau.settings import REPO_DIR, SAMPLE_CATALOG
+from pantau.settings import REPO_DIR
 from pantau_intake.app import create_app
 from pantau_intake.domain.publishing import InMemoryPublisher
 from pantau_intake.settings import ConfigurationError, IntakeSettings
@@ -30,11 +30,6 @@ def _settings(**overrides: Any) -> IntakeSettings:
         **overrides,
     }
     return IntakeSettings(**values)
-
-
-@pytest.fixture(scope="module")
-def catalog() -> Catalog:
-    return load_catalog(SAMPLE_CATALOG)
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from pantau.core.alerts import Alert, Category, make_alert
-from pantau.core.catalog import Catalog, load_catalog
+from pantau.core.catalog import Catalog
 from pantau.core.events import Event, event_key
 from pantau.core.pseudonym import has_standalone_nik_run
 from pantau.core.standards import StandardsBook, StandardVersion
@@ -36,11 +36,6 @@ CATALOG = Path(__file__).resolve().parents[2] / "catalog"
 KEY = b"status-test-key-0123456789"
 MALANG = "kota-malang.dpmptsp"
 START = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
-
-
-@pytest.fixture(scope="module")
-def catalog() -> Catalog:
-    return load_catalog(CATALOG)
 
 
 # --- check codes -------------------------------------------------------------------------------
