@@ -23,7 +23,7 @@ from collections import defaultdict
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -250,6 +250,17 @@ def intake_stream(cases: int, start: datetime, tag: str) -> list[dict[str, Any]]
         else event
         for event in scenario_stream(cases, start, tag)
     ]
+
+
+def fault_traffic(cases: int, tag: str) -> tuple[list[dict[str, Any]], Ledger, threading.Event]:
+    """What a fault test sends while its fault strikes: the `intake_stream` of `cases` cases from
+    eight hours ago (ids tagged `tag`), an empty ledger, and the event the sender sets once the
+    stream is sent."""
+    return (
+        intake_stream(cases, datetime.now(UTC) - timedelta(hours=8), tag),
+        Ledger(),
+        threading.Event(),
+    )
 
 
 def for_agency(events: list[dict[str, Any]], agency: str) -> list[dict[str, Any]]:

@@ -7,19 +7,16 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from faults.pipeline import (
-    Ledger,
     check_history,
-    intake_stream,
+    fault_traffic,
     pipeline,
     read_topic,
     send_stream,
@@ -69,9 +66,7 @@ def test_leader_kill_9_on_three_brokers_fails_over_and_the_broker_catches_up(
     202'd event is in v_events once, alerts and cases equal a fold of the events; the broker,
     started again, is back in sync on every partition of the stack."""
     started = time.monotonic()
-    stream = intake_stream(600, datetime.now(UTC) - timedelta(hours=8), "cls")
-    ledger = Ledger()
-    done = threading.Event()
+    stream, ledger, done = fault_traffic(600, "cls")
     with pipeline(tmp_path, broker=private_cluster) as stack:
         prefix = stack.topics.prefix
         view = _view(private_cluster, prefix)
