@@ -115,6 +115,16 @@ class TrackerProcess:
         except urllib.error.HTTPError as error:
             return error.code, json.loads(error.read() or b"null")
 
+    @contextmanager
+    def running(self) -> Iterator[TrackerProcess]:
+        """The worker started and ready, and stopped afterwards."""
+        self.start()
+        try:
+            self.wait_ready()
+            yield self
+        finally:
+            self.stop()
+
     def wait_ready(self, timeout: float = 90) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
