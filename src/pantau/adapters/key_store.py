@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 from kafka import KafkaConsumer, KafkaProducer
@@ -25,7 +25,7 @@ from kafka import TopicPartition as SyncTopicPartition
 from kafka.errors import KafkaError
 
 from pantau.adapters.kafka_topics import FOREVER, TopicSpec
-from pantau.adapters.topic_follower import follow_topic
+from pantau.adapters.topic_follower import TopicFollower
 from pantau.core.sealing import DataKey, KeyRecord, KeyRefused, MasterKey
 from pantau.settings import TopicNames
 
@@ -183,32 +183,15 @@ def destroy_applicant_keys(servers: list[str], topic: str, applicant: str) -> li
     return [key[len(prefix) :].decode("ascii") for key in doomed]
 
 
-class ErasureFollower:
-    """Follows the erasures topic from the beginning and calls `on_erasure` with the applicant
+class ErasureFollower(TopicFollower[str]):
+    """Follows the erasures topic from the beginning and calls its `on_item` with the applicant
     key id of each erasure read, so that a writer stops sealing with a key just destroyed."""
 
-    def __init__(
-        self,
-        servers: list[str],
-        topic: str,
-        on_erasure: Callable[[str], None],
-        client_id: str,
-    ) -> None:
-        self._servers = servers
-        self._topic = topic
-        self._on_erasure = on_erasure
-        self._client_id = client_id
+    reader = "erasures"
+    logger = log
 
-    async def run(self) -> None:
-        """Read and follow until cancelled; retried after a Kafka failure."""
-        await follow_topic(
-            self._servers, self._topic, self._client_id, self._read, logger=log, reader="erasures"
-        )
-
-    def _read(self, topic: str, offset: int, value: bytes | None) -> None:
-        applicant = _erased_applicant(value)
-        if applicant is not None:
-            self._on_erasure(applicant)
+    def read_item(self, value: bytes | None, where: str) -> str | None:
+        return _erased_applicant(value)
 
 
 def _erased_applicant(value: bytes | None) -> str | None:

@@ -17,7 +17,7 @@ from kafka import TopicPartition as SyncTopicPartition
 from kafka.errors import KafkaError
 
 from pantau.adapters.kafka_topics import TopicSpec
-from pantau.adapters.topic_follower import follow_topic
+from pantau.adapters.topic_follower import TopicFollower
 from pantau.core.catalog import CatalogError
 from pantau.core.events import format_rfc3339
 from pantau.core.standards import StandardsBook, StandardVersion
@@ -110,33 +110,15 @@ def publish(servers: list[str], topic: str, version: StandardVersion) -> None:
         producer.close()
 
 
-class StandardsFollower:
-    """Follows the standards topic from the beginning and calls `on_version` with each version
+class StandardsFollower(TopicFollower[StandardVersion]):
+    """Follows the standards topic from the beginning and calls its `on_item` with each version
     it reads (also those already known: the callback decides what is new)."""
 
-    def __init__(
-        self,
-        servers: list[str],
-        topic: str,
-        on_version: Callable[[StandardVersion], None],
-        client_id: str,
-    ) -> None:
-        self._servers = servers
-        self._topic = topic
-        self._on_version = on_version
-        self._client_id = client_id
+    reader = "standards"
+    logger = log
 
-    async def run(self) -> None:
-        """Read and follow until cancelled; a topic created later is picked up when the
-        metadata is next refreshed (every few seconds)."""
-        await follow_topic(
-            self._servers, self._topic, self._client_id, self._read, logger=log, reader="standards"
-        )
-
-    def _read(self, topic: str, offset: int, value: bytes | None) -> None:
-        version = _version_of(value, f"{topic}@{offset}")
-        if version is not None:
-            self._on_version(version)
+    def read_item(self, value: bytes | None, where: str) -> StandardVersion | None:
+        return _version_of(value, where)
 
 
 def log_version(logger: logging.Logger, version: StandardVersion) -> None:

@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from abc import ABC, abstractmethod
 from collections.abc import Callable
+from typing import Generic, TypeVar
 
 from aiokafka import AIOKafkaConsumer
 from kafka.errors import KafkaError
 
 RecordHandler = Callable[[str, int, bytes | None], None]
 """Takes one record: its topic, its offset and its value."""
+
+ItemT = TypeVar("ItemT")
 
 
 async def follow_topic(
@@ -55,3 +59,40 @@ async def follow_topic(
                 await consumer.stop()
             except Exception:  # stopping after a failure: nothing left to do about it
                 logger.debug("error while stopping the %s reader", reader, exc_info=True)
+
+
+class TopicFollower(ABC, Generic[ItemT]):
+    """Follows a topic from the beginning and calls `on_item` with what each record holds
+    (`read_item`); a record that holds none is passed over."""
+
+    reader = ""  # names the reader in log lines
+    logger = logging.getLogger(__name__)  # where its failures are logged
+
+    def __init__(
+        self, servers: list[str], topic: str, on_item: Callable[[ItemT], None], client_id: str
+    ) -> None:
+        self._servers = servers
+        self._topic = topic
+        self._on_item = on_item
+        self._client_id = client_id
+
+    async def run(self) -> None:
+        """Read and follow until cancelled; retried after a Kafka failure; a topic created later
+        is picked up when the metadata is next refreshed (every few seconds)."""
+        await follow_topic(
+            self._servers,
+            self._topic,
+            self._client_id,
+            self._read,
+            logger=self.logger,
+            reader=self.reader,
+        )
+
+    def _read(self, topic: str, offset: int, value: bytes | None) -> None:
+        item = self.read_item(value, f"{topic}@{offset}")
+        if item is not None:
+            self._on_item(item)
+
+    @abstractmethod
+    def read_item(self, value: bytes | None, where: str) -> ItemT | None:
+        """What the record's `value` holds, or None; `where` names the record in log lines."""
