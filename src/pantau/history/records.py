@@ -24,6 +24,7 @@ from pantau.core.alerts import Alert
 from pantau.core.catalog import Catalog, CatalogError
 from pantau.core.events import Event, canonical_bytes, parse_rfc3339
 from pantau.core.fast_events import CheckedEvent, checked_event
+from pantau.core.json_objects import json_object
 from pantau.core.standards import StandardVersion
 from pantau.core.standards import canonical_bytes as canonical_catalog
 from pantau.history.chain import SEALED, CaseKey, ChainHead, Link, link_hash
@@ -571,10 +572,7 @@ def _object(value: bytes) -> dict[str, Any] | None:
         document = orjson.loads(value)
     except orjson.JSONDecodeError:
         # what orjson refuses and the standard library reads: NaN, integers beyond 64 bits
-        try:
-            document = json.loads(value)
-        except (ValueError, UnicodeDecodeError):
-            return None
+        return json_object(value)
     return document if isinstance(document, dict) else None
 
 
