@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from pantau.core.alerts import Alert, Category, make_alert
+from pantau.core.alerts import Alert, Category
 from pantau.core.catalog import Catalog
 from pantau.core.events import Event, event_key
 from pantau.core.pseudonym import has_standalone_nik_run
@@ -30,7 +30,7 @@ from pantau_tracker.domain.case import CaseState
 from pantau_tracker.domain.case_view import case_view
 from pantau_tracker.domain.standards import Standards
 from pantau_tracker.domain.tracking import handle_event
-from samples import sample_versions
+from samples import sample_alert, sample_versions
 
 CATALOG = Path(__file__).resolve().parents[2] / "catalog"
 KEY = b"status-test-key-0123456789"
@@ -130,16 +130,7 @@ def test_report_alert_category_follows_the_kind_and_its_id_the_local_day() -> No
 
 def test_other_rules_still_refuse_a_category_not_theirs() -> None:
     with pytest.raises(ValueError, match="category"):
-        make_alert(
-            "fee.mismatch",
-            agency=MALANG,
-            service="pbg",
-            case_id="PBG-1",
-            trigger="t",
-            detected_at=START,
-            message="m",
-            category=Category.UNDUE_DELAY,
-        )
+        sample_alert("fee.mismatch", detected_at=START, category=Category.UNDUE_DELAY)
 
 
 # --- the API over a read model -----------------------------------------------------------------
