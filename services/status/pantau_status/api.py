@@ -24,6 +24,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from prometheus_client import CollectorRegistry, Gauge, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from pantau import health
 from pantau.core.catalog import Catalog
 from pantau.core.standards import StandardsSoFar
 from pantau_intake.api_keys import AgencyKeyring
@@ -266,19 +267,12 @@ async def _refused(request: Request, exc: Exception) -> Response:
 
 # --- health --------------------------------------------------------------------------------------
 
-health_router = APIRouter(tags=["health"])
-
-
-@health_router.get("/healthz")
-async def healthz() -> dict[str, str]:
-    return {"status": "ok"}
+health_router = health.health_router()
 
 
 @health_router.get("/readyz")
 async def readyz(api: ApiDep) -> JSONResponse:
-    if api.book.ready:
-        return JSONResponse({"status": "ready", "cases": len(api.book)})
-    return JSONResponse({"status": "catching up with the case log"}, status_code=503)
+    return health.readiness(api.book.ready, "catching up with the case log", cases=len(api.book))
 
 
 @health_router.get("/metrics")
