@@ -17,6 +17,7 @@ from pantau.core.events import (
     Event,
     IncomingEvent,
     canonical_bytes,
+    case_of_key,
     contains_raw_nik,
     content_digest,
     describe_errors,
@@ -648,6 +649,13 @@ def test_event_key_is_agency_bar_case_id() -> None:
         b"kota-malang.dpmptsp|PBG-2026-000123"
     )
     assert event_key("abc", "Kasus Ñ|2") == "abc|Kasus Ñ|2".encode()
+
+
+def test_case_of_key_reads_back_what_event_key_wrote() -> None:
+    """The agency is up to the first `|`; a case id may hold `|` of its own."""
+    assert case_of_key(event_key("abc", "Kasus Ñ|2")) == ("abc", "Kasus Ñ|2")
+    assert case_of_key("kota-malang.dpmptsp|PBG-1") == ("kota-malang.dpmptsp", "PBG-1")
+    assert case_of_key(b"no-bar") == ("no-bar", "")
 
 
 # --- canonical form ------------------------------------------------------------------------------

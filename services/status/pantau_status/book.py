@@ -3,6 +3,7 @@ ids of the applicants' reports already on `pantau.alerts`."""
 
 from __future__ import annotations
 
+from pantau.core.events import case_of_key
 from pantau.core.json_objects import json_object
 from pantau_status.domain.codes import code_matches
 from pantau_status.domain.view import CaseRecord, project
@@ -29,8 +30,7 @@ class CaseBook:
         """Fold one `pantau.cases` record in: the newest state wins, a tombstone removes."""
         if value is None:
             if key:
-                agency, _, case_id = key.decode("utf-8", "replace").partition("|")
-                self._drop(agency, case_id)
+                self._drop(*case_of_key(key))
             return
         record = project(key, value)
         if record is None:

@@ -22,7 +22,7 @@ from pydantic import ValidationError
 
 from pantau.core.alerts import Alert
 from pantau.core.catalog import Catalog, CatalogError
-from pantau.core.events import Event, canonical_bytes, parse_rfc3339
+from pantau.core.events import Event, canonical_bytes, case_of_key, parse_rfc3339
 from pantau.core.fast_events import CheckedEvent, checked_event
 from pantau.core.json_objects import json_object
 from pantau.core.standards import StandardVersion
@@ -617,8 +617,7 @@ def _flag(document: Mapping[str, Any], *names: str) -> bool:
 def _key_parts(key: bytes | None) -> tuple[str, str]:
     if not key:
         return "", ""
-    agency, _, case_id = key.decode("utf-8", errors="replace").partition("|")
-    return agency, case_id
+    return case_of_key(key)
 
 
 def case_state_row(

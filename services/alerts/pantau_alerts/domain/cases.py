@@ -18,7 +18,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from pantau.core.catalog import Catalog, Service
-from pantau.core.events import format_rfc3339, parse_rfc3339
+from pantau.core.events import case_of_key, format_rfc3339, parse_rfc3339
 from pantau.core.json_objects import json_object
 from pantau.core.working_time import ClockStop, WorkingCalendar
 
@@ -131,7 +131,7 @@ def parse_case_state(key: str | None, data: bytes | str | Mapping[str, Any]) -> 
     assert isinstance(raw, Mapping)
     agency, case_id = raw.get("agency"), raw.get("case_id")
     if (not isinstance(agency, str) or not isinstance(case_id, str)) and key and "|" in key:
-        agency, _, case_id = key.partition("|")
+        agency, case_id = case_of_key(key)
     service = raw.get("service")
     if not isinstance(agency, str) or not isinstance(case_id, str) or not isinstance(service, str):
         return None

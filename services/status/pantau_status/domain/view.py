@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from pantau.core.catalog import PAYMENT_CHANNELS, Catalog, Service
-from pantau.core.events import format_rfc3339, parse_rfc3339
+from pantau.core.events import case_of_key, format_rfc3339, parse_rfc3339
 from pantau.core.json_objects import json_object
 from pantau_status.domain.texts import step_label
 
@@ -67,7 +67,7 @@ def project(key: bytes | None, value: bytes | None) -> CaseRecord | None:
     agency, service = _text(raw.get("agency")), _text(raw.get("service"))
     case_id = _text(raw.get("case_id"))
     if (agency is None or case_id is None) and key:
-        agency, _, case_id = key.decode("utf-8", "replace").partition("|")
+        agency, case_id = case_of_key(key)
     if not agency or not case_id or service is None:
         return None
     steps: list[tuple[str, datetime]] = []
