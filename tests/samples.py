@@ -17,7 +17,8 @@ from pantau.core.alerts import Alert, make_alert
 from pantau.core.catalog import load_catalog_documents
 from pantau.core.events import Event
 from pantau.core.standards import StandardVersion, canonical_document, new_version
-from pantau.settings import SAMPLE_CATALOG
+from pantau.settings import REPO_DIR, SAMPLE_CATALOG
+from pantau_intake.settings import IntakeSettings
 from pantau_tracker.domain.case import CaseState
 from pantau_tracker.domain.standards import CaseStandard
 from pantau_tracker.domain.tracking import handle_event
@@ -117,6 +118,17 @@ def sample_alert(rule: str = "duty.same_officer", **fields: Any) -> Alert:
             **fields,
         },
     )
+
+
+def intake_settings(**overrides: Any) -> IntakeSettings:
+    """The intake's settings in the unit tests: the development API keys and a fixed pseudonym
+    key, with `overrides`."""
+    values: dict[str, Any] = {
+        "api_keys": REPO_DIR / "deploy" / "dev-api-keys.yaml",
+        "pseudonym_key": "unit-test-pseudonym-key-0123456789",
+        **overrides,
+    }
+    return IntakeSettings(**values)
 
 
 def numbered_event(
