@@ -23,12 +23,10 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
@@ -36,6 +34,7 @@ from fastapi.responses import Response
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from ports import free_port
+from stacks import delete_topics, wait_answering
 
 REPO = Path(__file__).resolve().parents[1]
 PANTAU = Path(sys.executable).parent / "pantau"
@@ -147,17 +146,10 @@ def ensure_wrk() -> str:
 
 
 def wait_healthy(base_url: str, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"server at {base_url} exited with {process.returncode}")
-        try:
-            if httpx.get(f"{base_url}/healthz", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    raise SystemExit(f"server at {base_url} did not start")
+    try:
+        wait_answering(f"{base_url}/healthz", process, timeout=60)
+    except AssertionError as error:
+        raise SystemExit(f"server at {base_url} did not start: {error}") from None
 
 
 @dataclass
@@ -284,7 +276,7 @@ def main() -> int:
         for server in servers:
             server.terminate()
             server.wait(timeout=30)
-        _delete_topics(prefix)
+        delete_topics(prefix, KAFKA)
 
     results = [best[name] for name, *_ in scenarios]
     print()
@@ -308,18 +300,6 @@ def main() -> int:
         print(f"non-202 responses or socket errors in: {', '.join(bad)}")
         return 1
     return 0
-
-
-def _delete_topics(prefix: str) -> None:
-    from kafka.admin import KafkaAdminClient
-
-    admin = KafkaAdminClient(bootstrap_servers=KAFKA)
-    try:
-        mine = [t for t in admin.list_topics() if t.startswith(prefix)]
-        if mine:
-            admin.delete_topics(mine)
-    finally:
-        admin.close()
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from typing import IO
 
 from clickhouse_driver import Client
 from kafka import KafkaAdminClient, KafkaProducer
@@ -184,27 +185,28 @@ class Stack:
             print(f"{processes} processes: group joined after {window[1]} of {count} rows")
         return rows / max(finished - window[0], 1e-9), cpu / max(rows, 1)
 
+    def _clickhouse_client(
+        self, query: str, stdin: IO[bytes] | None = None, stdout: IO[bytes] | None = None
+    ) -> None:
+        """clickhouse-client running `query` on the stack's database."""
+        subprocess.run(
+            ["clickhouse-client", "--database", self.database, "--query", query],
+            stdin=stdin,
+            stdout=stdout,
+            check=True,
+        )
+
     def bulk_rate(self) -> tuple[float, int, float, float]:
         """Rows/s of clickhouse-client inserting the stored rows again, rows, seconds, and its
         CPU seconds per row."""
         exported = Path(tempfile.gettempdir()) / f"bench-sink-{self.tag}.jsonl"
         with exported.open("wb") as out:
-            subprocess.run(
-                ["clickhouse-client", "--database", self.database, "--query",
-                 "SELECT * FROM events FORMAT JSONEachRow"],
-                stdout=out,
-                check=True,
-            )  # fmt: skip
+            self._clickhouse_client("SELECT * FROM events FORMAT JSONEachRow", stdout=out)
         self.client.execute("CREATE TABLE events_bulk AS events")
         with exported.open("rb") as rows:
             cpu_before = children_cpu_seconds()
             started = time.monotonic()
-            subprocess.run(
-                ["clickhouse-client", "--database", self.database, "--query",
-                 "INSERT INTO events_bulk FORMAT JSONEachRow"],
-                stdin=rows,
-                check=True,
-            )  # fmt: skip
+            self._clickhouse_client("INSERT INTO events_bulk FORMAT JSONEachRow", stdin=rows)
             bulk_seconds = time.monotonic() - started
             bulk_cpu = children_cpu_seconds() - cpu_before
         exported.unlink()

@@ -17,6 +17,10 @@ import os
 import sys
 from pathlib import Path
 
+# `bench_sink` is this folder's module: found as a script's neighbour when run, but not when
+# pytest imports this file in importlib mode, which puts no test file's folder on the path.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
 import bench_sink
 
 

@@ -45,7 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from pantau.settings import TopicNames
 from ports import free_port
-from stacks import KAFKA
+from stacks import KAFKA, wait_answering
 from tracker_harness import (
     TrackerProcess,
     consumer_lag,
@@ -316,17 +316,10 @@ def start_intake(env: dict[str, str], port: int, log: Path) -> subprocess.Popen[
 
 
 def wait_http(url: str, process: subprocess.Popen[bytes], timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"{url} exited with {process.returncode}")
-        try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    raise SystemExit(f"{url} did not become ready")
+    try:
+        wait_answering(url, process, timeout)
+    except AssertionError as error:
+        raise SystemExit(str(error)) from None
 
 
 def latency(tracker_events_per_s: float, intake_events_per_s: float) -> dict[str, Any]:

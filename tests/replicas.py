@@ -5,21 +5,24 @@ their own (PANTAU_CLICKHOUSE_REPLICAS)."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import time
 from pathlib import Path
 
 from clickhouse_driver import Client
 
-from ports import free_port
+from ports import free_port, free_ports_in_a_row
+from private_servers import PrivateServer
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-class PrivateClickHouse:
+class PrivateClickHouse(PrivateServer):
     """A ClickHouse server of our own (deploy/clickhouse.sh, free ports) that a test may freeze
     or stop."""
+
+    script = "clickhouse.sh"
+    timeout = 90
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
@@ -30,15 +33,6 @@ class PrivateClickHouse:
             "PANTAU_CLICKHOUSE_TCP_PORT": str(self.tcp_port),
             "PANTAU_CLICKHOUSE_HTTP_PORT": str(free_port()),
         }
-
-    def run(self, action: str) -> None:
-        subprocess.run(
-            [str(REPO / "deploy" / "clickhouse.sh"), action],
-            env=self.env,
-            check=True,
-            capture_output=True,
-            timeout=90,
-        )
 
     @property
     def pid(self) -> int:
@@ -69,29 +63,15 @@ class PrivateClickHouse:
         return f"clickhouse://default@127.0.0.1:{self.tcp_port}/{database}"
 
 
-def free_ports_in_a_row(count: int) -> int:
-    """The first of `count` consecutive free loopback ports."""
-    for _ in range(200):
-        first = free_port()
-        if first + count > 65535:
-            continue
-        try:
-            for port in range(first + 1, first + count):
-                with socket.socket() as sock:
-                    sock.bind(("127.0.0.1", port))
-        except OSError:
-            continue
-        return first
-    raise AssertionError(f"no {count} consecutive free ports")
-
-
 def _shared_local_dir() -> Path:
     return Path(os.environ.get("PANTAU_LOCAL_DIR") or REPO / ".local")
 
 
-class PrivateReplicas:
+class PrivateReplicas(PrivateServer):
     """The replicas of one shard (and their ZooKeeper) in `directory`; `pid(i)` is replica i's
     server process, which a test may kill -9; `run("start")` brings back what is down."""
+
+    script = "clickhouse.sh"
 
     def __init__(self, directory: Path, replicas: int = 2) -> None:
         self.directory = directory
@@ -127,17 +107,6 @@ class PrivateReplicas:
     def url(self, database: str) -> str:
         hosts = ",".join(f"127.0.0.1:{port}" for port in self.ports)
         return f"clickhouse://default@{hosts}/{database}"
-
-    def run(self, action: str) -> None:
-        done = subprocess.run(
-            [str(REPO / "deploy" / "clickhouse.sh"), action],
-            env=self.env,
-            check=False,
-            capture_output=True,
-            text=True,
-            timeout=180,
-        )
-        assert done.returncode == 0, f"clickhouse.sh {action}: {done.stdout}{done.stderr}"
 
     def pid(self, replica: int) -> int:
         path = self.directory / "run" / f"clickhouse-replica-{replica}.pid"

@@ -1,19 +1,24 @@
 """Sample documents the unit tests share: the contract's example event and alert, the pieces of
 the Kota Malang DPMPTSP catalog (its working calendar, the agency, the full PBG service), and
-one case's events folded by the tracker.
+one case's events folded by the tracker, and the sample catalog as two versions of the standards.
 
 Every function returns a fresh copy, so a test may break its sample one way without touching
 another test's."""
 
 from __future__ import annotations
 
+import copy
 import json
-from collections.abc import Iterable, Mapping
-from datetime import datetime, timedelta, timezone
+from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
-from pantau.core.alerts import Alert
+from pantau.core.alerts import Alert, make_alert
+from pantau.core.catalog import load_catalog_documents
 from pantau.core.events import Event
+from pantau.core.standards import StandardVersion, canonical_document, new_version
+from pantau.settings import REPO_DIR, SAMPLE_CATALOG
+from pantau_intake.settings import IntakeSettings
 from pantau_tracker.domain.case import CaseState
 from pantau_tracker.domain.standards import CaseStandard
 from pantau_tracker.domain.tracking import handle_event
@@ -80,6 +85,50 @@ def contract_event(**changes: Any) -> dict[str, Any]:
 def contract_alert(**changes: Any) -> dict[str, Any]:
     """The contract's example alert as a dict, with `changes` applied (None deletes a field)."""
     return changed(json.loads(CONTRACT_ALERT), changes)
+
+
+def minimal_event(case_id: str, step: str = "submitted", number: int = 1) -> dict[str, Any]:
+    """The required fields of a valid event: number `number` of PBG case `case_id` at the
+    DPMPTSP, at `step`, on 2026-11-27 at 09:15 WIB."""
+    return {
+        "event_id": f"{AGENCY}:{case_id}:{number}",
+        "agency": AGENCY,
+        "service": "pbg",
+        "case_id": case_id,
+        "step": step,
+        "occurred_at": "2026-11-27T09:15:00+07:00",
+    }
+
+
+ALERT_DETECTED_AT = datetime(2026, 11, 27, 3, 0, tzinfo=UTC)
+
+
+def sample_alert(rule: str = "duty.same_officer", **fields: Any) -> Alert:
+    """An alert of `rule` on PBG case PBG-1 at the DPMPTSP, triggered by event e1 and detected
+    at `ALERT_DETECTED_AT`, message "m"; `fields` replace those or add others (`make_alert`)."""
+    return make_alert(
+        rule,
+        **{
+            "agency": AGENCY,
+            "service": "pbg",
+            "case_id": "PBG-1",
+            "trigger": "e1",
+            "detected_at": ALERT_DETECTED_AT,
+            "message": "m",
+            **fields,
+        },
+    )
+
+
+def intake_settings(**overrides: Any) -> IntakeSettings:
+    """The intake's settings in the unit tests: the development API keys and a fixed pseudonym
+    key, with `overrides`."""
+    values: dict[str, Any] = {
+        "api_keys": REPO_DIR / "deploy" / "dev-api-keys.yaml",
+        "pseudonym_key": "unit-test-pseudonym-key-0123456789",
+        **overrides,
+    }
+    return IntakeSettings(**values)
 
 
 def numbered_event(
@@ -190,3 +239,51 @@ def catalog_data(
         "agencies": [dpmptsp()] if agencies is None else agencies,
         "services": list(services),
     }
+
+
+def queue_jump_evidence() -> dict[str, Any]:
+    """The evidence of a `queue.jump` at `verified`: three earlier cases overtaken at
+    `submitted`, waiting since 2026-11-20T01:00:00Z, under the default thresholds."""
+    return {
+        "waited_at": "submitted",
+        "waiting_since": "2026-11-20T01:00:00Z",
+        "overtaken": 3,
+        "overtaken_cases": [],
+        "min_positions": 3,
+        "min_wait": "2 working_days",
+    }
+
+
+# --- the sample catalog as two versions of the standards -------------------------------------
+
+FIRST_PUBLISHED = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def sample_versions(
+    change: datetime,
+    revise: Callable[[dict[str, Any]], None],
+    *,
+    second_published_at: datetime = FIRST_PUBLISHED,
+) -> tuple[StandardVersion, StandardVersion]:
+    """The sample catalog as version 1, published and valid from `FIRST_PUBLISHED`, and as
+    version 2, valid from `change`, with `revise` applied to Kota Malang's PBG service."""
+    _, documents = load_catalog_documents(SAMPLE_CATALOG)
+    first = canonical_document(documents)
+    second = copy.deepcopy(first)
+    revise(next(s for s in second["services"] if s["code"] == "pbg" and s["agency"] == AGENCY))
+    return (
+        new_version(
+            1, first, valid_from=FIRST_PUBLISHED, published_by="t", published_at=FIRST_PUBLISHED
+        ),
+        new_version(
+            2, second, valid_from=change, published_by="t", published_at=second_published_at
+        ),
+    )
+
+
+def shorter_pbg(pbg: dict[str, Any]) -> None:
+    """PBG renamed, its limit shortened from 28 to 20 working days and the verification's from
+    3 working days to 1 (a `revise` of `sample_versions`)."""
+    pbg["sla"] = "20 working_days"
+    pbg["name"] = "PBG (standar 2)"
+    next(s for s in pbg["steps"] if s["code"] == "verified")["sla"] = "1 working_days"

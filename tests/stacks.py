@@ -15,9 +15,12 @@ import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import httpx
+
+if TYPE_CHECKING:
+    from pantau.settings import CommonSettings
 
 KAFKA_PORT = int(os.environ.get("PANTAU_KAFKA_PORT", "9092"))
 CLICKHOUSE_PORT = int(os.environ.get("PANTAU_CLICKHOUSE_TCP_PORT", "9000"))
@@ -28,7 +31,6 @@ KAFKA = f"127.0.0.1:{KAFKA_PORT}"
 def isolated_stack(label: str, partitions: int = 12) -> Iterator[dict[str, str]]:
     """PANTAU_* variables of a fresh, bootstrapped stack; its topics and database go afterwards."""
     from clickhouse_driver import Client
-    from kafka.admin import KafkaAdminClient
 
     from pantau.provisioning import provision
     from pantau.settings import CommonSettings
@@ -52,13 +54,7 @@ def isolated_stack(label: str, partitions: int = 12) -> Iterator[dict[str, str]]
     try:
         yield env
     finally:
-        admin = KafkaAdminClient(bootstrap_servers=settings.kafka_servers)
-        try:
-            mine = [t for t in admin.list_topics() if t.startswith(settings.topic_prefix)]
-            if mine:
-                admin.delete_topics(mine)
-        finally:
-            admin.close()
+        delete_topics(settings.topic_prefix)
         target = settings.clickhouse_target
         client = Client(host=target.host, port=target.port)
         try:
@@ -81,6 +77,75 @@ def pantau_cli(
     )
 
 
+def delete_topics(prefix: str, servers: str = KAFKA) -> None:
+    """Delete every topic whose name starts with `prefix` (a stack's own)."""
+    from kafka.admin import KafkaAdminClient
+
+    admin = KafkaAdminClient(bootstrap_servers=servers)
+    try:
+        mine = [t for t in admin.list_topics() if t.startswith(prefix)]
+        if mine:
+            admin.delete_topics(mine)
+    finally:
+        admin.close()
+
+
+def wait_answering(
+    url: str, process: subprocess.Popen[bytes], timeout: float, log: Path | None = None
+) -> None:
+    """Until `url` answers 200; AssertionError when `process` exits first or `timeout` seconds
+    pass, with the end of `log` when given."""
+
+    def failed(what: str) -> AssertionError:
+        tail = "" if log is None else f": {log.read_text(errors='replace')[-3000:]}"
+        return AssertionError(f"{url} {what}{tail}")
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise failed(f"did not answer: its process exited with {process.returncode}")
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise failed(f"did not answer in {timeout:.0f} s")
+
+
+def stack_settings(env: Mapping[str, str]) -> CommonSettings:
+    """The common settings of a stack's PANTAU_* variables: its broker, prefix and database."""
+    from pantau.settings import CommonSettings
+
+    return CommonSettings(
+        kafka=env["PANTAU_KAFKA"],
+        topic_prefix=env["PANTAU_TOPIC_PREFIX"],
+        clickhouse=env["PANTAU_CLICKHOUSE"],
+    )
+
+
+def start_pantau(command: str, env: Mapping[str, str], log: IO[Any]) -> subprocess.Popen[bytes]:
+    """`pantau <command>` as `make up` starts it, with the stack's variables, output to `log`."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "pantau.cli", command],
+        env={**os.environ, **env},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+
+
+def stop_process(process: subprocess.Popen[bytes], timeout: float = 30) -> None:
+    """Stop `process` with SIGTERM (a graceful stop), and kill it if it is still there after
+    `timeout` seconds."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 class PantauProcess:
     """One long-running `pantau` process, its output kept in a log for failure messages."""
 
@@ -95,13 +160,7 @@ class PantauProcess:
         return self.log_path.read_text(errors="replace")[-3000:]
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc, timeout=15)
         self._log.close()
 
 

@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from pantau.adapters.kafka_topics import contract_topics, ensure_topics
 from pantau.core.alerts import Alert
@@ -47,7 +47,7 @@ from pantau_tracker.domain.rulebook.cross_case import RuleRecord
 from pantau_tracker.domain.standards import Standards, TrackerPolicy
 from pantau_tracker.domain.tracking import check_deadlines, handle_event
 from ports import free_port
-from stacks import CLICKHOUSE_PORT, KAFKA
+from stacks import CLICKHOUSE_PORT, KAFKA, delete_topics
 
 REPO = Path(__file__).resolve().parents[1]
 AGENCY = "kota-malang.dpmptsp"
@@ -67,13 +67,7 @@ def fresh_topics(partitions: int = 12) -> Iterator[dict[str, str]]:
     try:
         yield env
     finally:
-        admin = KafkaAdminClient(bootstrap_servers=KAFKA)
-        try:
-            mine = [t for t in admin.list_topics() if t.startswith(prefix)]
-            if mine:
-                admin.delete_topics(mine)
-        finally:
-            admin.close()
+        delete_topics(prefix)
 
 
 @dataclass
@@ -120,6 +114,16 @@ class TrackerProcess:
                 return response.status, json.loads(response.read())
         except urllib.error.HTTPError as error:
             return error.code, json.loads(error.read() or b"null")
+
+    @contextmanager
+    def running(self) -> Iterator[TrackerProcess]:
+        """The worker started and ready, and stopped afterwards."""
+        self.start()
+        try:
+            self.wait_ready()
+            yield self
+        finally:
+            self.stop()
 
     def wait_ready(self, timeout: float = 90) -> None:
         deadline = time.monotonic() + timeout
@@ -304,9 +308,9 @@ def alerts_in(records: list[Record]) -> list[Alert]:
     return [Alert.from_json_bytes(r.value) for r in records if r.value is not None]
 
 
-def consumer_lag(group: str, topic: str) -> int:
+def consumer_lag(group: str, topic: str, servers: str = KAFKA) -> int:
     """Records of `topic` not yet committed by `group` (read without joining the group)."""
-    consumer = KafkaConsumer(bootstrap_servers=KAFKA, group_id=group, enable_auto_commit=False)
+    consumer = KafkaConsumer(bootstrap_servers=servers, group_id=group, enable_auto_commit=False)
     try:
         partitions = consumer.partitions_for_topic(topic) or set()
         tps = [TopicPartition(topic, p) for p in partitions]

@@ -127,6 +127,14 @@ def _json_dumps(value: object, **_: object) -> str:
     return orjson.dumps(value, default=str).decode("utf-8")
 
 
+def level_number_of(level: str) -> int:
+    """The `logging` number of a level name (any case); ValueError for a name it does not know."""
+    number = logging.getLevelName(level.upper())
+    if not isinstance(number, int):
+        raise ValueError(f"unknown log level {level!r}: use DEBUG, INFO, WARNING or ERROR")
+    return number
+
+
 def configure_logging(
     service: str,
     level: str = "INFO",
@@ -139,9 +147,7 @@ def configure_logging(
     Idempotent: a second call replaces the first (the `pantau` command configures logging before
     it knows the process's own settings; the process then configures it again).
     """
-    level_number = logging.getLevelName(level.upper())
-    if not isinstance(level_number, int):
-        raise ValueError(f"unknown log level {level!r}: use DEBUG, INFO, WARNING or ERROR")
+    level_number = level_number_of(level)
     shared: list[structlog.types.Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,

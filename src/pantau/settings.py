@@ -15,6 +15,8 @@ from urllib.parse import unquote, urlparse
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from pantau.logs import level_number_of
+
 if TYPE_CHECKING:
     from pantau.core.sealing import MasterKey
 
@@ -149,6 +151,12 @@ class CommonSettings(BaseSettings):
     log_format: Literal["json", "text"] = Field(
         "json", description="json: one JSON object per line; text: for people at a terminal"
     )
+
+    @field_validator("log_level")
+    @classmethod
+    def _level_is_known(cls, value: str) -> str:
+        level_number_of(value)  # a ValueError names the levels there are
+        return value
 
     @field_validator("topic_prefix")
     @classmethod

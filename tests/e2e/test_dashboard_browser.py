@@ -22,6 +22,7 @@ from alerts_harness import (
 from browser import ARTIFACTS, chromium
 from pantau.core.events import format_rfc3339
 from pantau.core.rule_table import RULES
+from samples import queue_jump_evidence
 
 
 @pytest.fixture
@@ -160,14 +161,7 @@ def test_the_indonesian_dashboard_names_every_rule_and_speaks_indonesian(
             MALANG,
             "queue.jump",
             step="verified",
-            evidence={
-                "waited_at": "submitted",
-                "waiting_since": "2026-11-20T01:00:00Z",
-                "overtaken": 3,
-                "overtaken_cases": [],
-                "min_positions": 3,
-                "min_wait": "2 working_days",
-            },
+            evidence=queue_jump_evidence(),
         )
         row = f'[data-alert-id="{alert.alert_id}"]'
         page.wait_for_selector(row, state="attached", timeout=5_000)

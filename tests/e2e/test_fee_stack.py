@@ -37,12 +37,8 @@ def tracker(
     folder = tmp_path_factory.mktemp("fee-stack")
     with fresh_topics(partitions=12) as stack:
         env = {**stack, "PANTAU_CATALOG": str(REPO / "catalog"), "PANTAU_LOG_LEVEL": "WARNING"}
-        worker = TrackerProcess(env, folder / "state", folder / "tracker.log").start()
-        try:
-            worker.wait_ready()
+        with TrackerProcess(env, folder / "state", folder / "tracker.log").running():
             yield env
-        finally:
-            worker.stop()
 
 
 @pytest.mark.timeout(600)

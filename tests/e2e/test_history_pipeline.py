@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -18,6 +17,7 @@ from clickhouse_driver import Client
 
 from pantau.settings import REPO_DIR, ClickHouseTarget
 from ports import free_port
+from stacks import start_pantau
 
 KM = "kota-malang.dpmptsp"
 NIK = "3507123456780001"
@@ -54,18 +54,7 @@ def pipeline(stack_env: dict[str, str], tmp_path: Path) -> Iterator[dict[str, st
     processes = []
     for command in ("tracker", "sink", "intake"):
         log = (tmp_path / f"{command}.log").open("wb")
-        processes.append(
-            (
-                command,
-                log,
-                subprocess.Popen(
-                    [sys.executable, "-m", "pantau.cli", command],
-                    env=env,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                ),
-            )
-        )
+        processes.append((command, log, start_pantau(command, env, log)))
     try:
         yield env
     finally:

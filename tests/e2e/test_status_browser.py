@@ -29,7 +29,7 @@ from pantau.core.pseudonym import has_standalone_nik_run
 from pantau.settings import ClickHouseTarget
 from pantau_status.domain.reports import report_day
 from ports import free_port
-from stacks import PantauProcess, stop_processes
+from stacks import PantauProcess, start_pantau, stop_processes
 
 STATUS_KEY = "status-e2e-key-0123456789"
 MALANG_KEY = "dev-kota-malang.dpmptsp"  # deploy/dev-api-keys.yaml
@@ -93,14 +93,7 @@ def stack(
     try:
         for name in ("tracker", "sink"):
             logs.append((folder / f"{name}.log").open("w"))
-            processes.append(
-                subprocess.Popen(
-                    [sys.executable, "-m", "pantau.cli", name],
-                    env={**os.environ, **env},
-                    stdout=logs[-1],
-                    stderr=subprocess.STDOUT,
-                )
-            )
+            processes.append(start_pantau(name, env, logs[-1]))
         truth = folder / "truth.jsonl"
         sent = subprocess.run(
             [sys.executable, "-m", "pantau.cli", "simulate", "--cases", str(CASES), "--seed",

@@ -9,9 +9,6 @@ doi:10.4121/uuid:270fd440-1057-4fb9-89a9-b699b47990f5, as sampled in the pm4py t
 from __future__ import annotations
 
 import csv
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime
@@ -22,7 +19,7 @@ import pytest
 
 from pantau.traffic.log_facts import deadline_facts, fine_facts
 from ports import free_port
-from stacks import pantau_cli, stop_processes
+from stacks import pantau_cli, start_pantau, stop_processes
 
 REPO = Path(__file__).resolve().parents[2]
 WABO_CSV = REPO.parent / "shared" / "data" / "wabo-receipt.csv"
@@ -60,14 +57,7 @@ def stack(
     processes, logs = [], []
     for name in ("tracker", "sink"):
         logs.append((folder / f"{name}.log").open("w"))
-        processes.append(
-            subprocess.Popen(
-                [sys.executable, "-m", "pantau.cli", name],
-                env={**os.environ, **env},
-                stdout=logs[-1],
-                stderr=subprocess.STDOUT,
-            )
-        )
+        processes.append(start_pantau(name, env, logs[-1]))
     try:
         yield env
     finally:

@@ -24,11 +24,9 @@ def servers(local_servers: None) -> None:
 @pytest.fixture
 def private_clickhouse(tmp_path: Path, servers: None) -> Iterator[PrivateClickHouse]:
     """A ClickHouse server for this test only; thawed and stopped afterwards."""
-    server = PrivateClickHouse(tmp_path / "local")
-    server.run("start")
-    try:
-        yield server
-    finally:
-        if server.running:
-            os.kill(server.pid, signal.SIGCONT)  # a frozen server cannot stop
-        server.run("stop")
+    with PrivateClickHouse(tmp_path / "local").started() as server:
+        try:
+            yield server
+        finally:
+            if server.running:
+                os.kill(server.pid, signal.SIGCONT)  # a frozen server cannot stop

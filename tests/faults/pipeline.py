@@ -23,7 +23,7 @@ from collections import defaultdict
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -34,17 +34,19 @@ from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from integration.history.sink_process import SinkProcess
 from pantau.adapters.standards_topic import read_book
 from pantau.provisioning import provision
-from pantau.settings import REPO_DIR, ClickHouseTarget, CommonSettings, TopicNames
+from pantau.settings import REPO_DIR, ClickHouseTarget, TopicNames
 from pantau_tracker.domain.standards import TrackerPolicy
 from pantau_tracker.settings import TrackerSettings
 from ports import free_port
-from replicas import PrivateClickHouse, PrivateReplicas, free_ports_in_a_row
-from stacks import isolated_stack, wait_intake_healthy
+from private_servers import PrivateBroker, PrivateKafkaCluster
+from replicas import PrivateClickHouse, PrivateReplicas
+from stacks import isolated_stack, stack_settings, wait_intake_healthy
 from tracker_harness import (
     AGENCY,
     Record,
     TrackerProcess,
     apply_timers,
+    consumer_lag,
     expected_views,
     fold_oversight,
     fold_topic,
@@ -250,6 +252,17 @@ def intake_stream(cases: int, start: datetime, tag: str) -> list[dict[str, Any]]
     ]
 
 
+def fault_traffic(cases: int, tag: str) -> tuple[list[dict[str, Any]], Ledger, threading.Event]:
+    """What a fault test sends while its fault strikes: the `intake_stream` of `cases` cases from
+    eight hours ago (ids tagged `tag`), an empty ledger, and the event the sender sets once the
+    stream is sent."""
+    return (
+        intake_stream(cases, datetime.now(UTC) - timedelta(hours=8), tag),
+        Ledger(),
+        threading.Event(),
+    )
+
+
 def for_agency(events: list[dict[str, Any]], agency: str) -> list[dict[str, Any]]:
     """The same traffic sent by another agency with a service of the same code (Kab. Sleman
     has a PBG too, with a step more): other case keys and event ids, other alerts."""
@@ -312,88 +325,6 @@ class Pipeline:
         return worker.start()
 
 
-def _share_kafka_jars(directory: Path) -> None:
-    """Link the jars deploy/kafka.sh already resolved (PANTAU_LOCAL_DIR, else the repository's
-    .local) instead of resolving them again from Maven Central."""
-    for local in (os.environ.get("PANTAU_LOCAL_DIR"), str(REPO_DIR / ".local")):
-        shared_libs = Path(local or "") / "kafka" / "libs"
-        if local and shared_libs.is_dir():
-            (directory / "kafka").mkdir(parents=True)
-            (directory / "kafka" / "libs").symlink_to(shared_libs.resolve())
-            return
-
-
-class PrivateKafkaCluster:
-    """A cluster of our own (deploy/kafka.sh with PANTAU_KAFKA_BROKERS, free ports): brokers a
-    test may kill -9 one by one; `run("start")` brings back the ones that are down."""
-
-    def __init__(self, directory: Path, brokers: int = 3) -> None:
-        self.directory = directory
-        self.brokers = brokers
-        # One run of free ports for brokers and controllers, so that no two are the same.
-        self.port = free_ports_in_a_row(2 * brokers)
-        self.env = {
-            **os.environ,
-            "PANTAU_LOCAL_DIR": str(directory),
-            "PANTAU_KAFKA_BROKERS": str(brokers),
-            "PANTAU_KAFKA_PORT": str(self.port),
-            "PANTAU_KAFKA_CONTROLLER_PORT": str(self.port + brokers),
-            "PANTAU_KAFKA_HEAP": "-Xms128m -Xmx384m",
-        }
-        _share_kafka_jars(directory)
-
-    @property
-    def servers(self) -> str:
-        return ",".join(f"127.0.0.1:{self.port + i}" for i in range(self.brokers))
-
-    def run(self, action: str) -> None:
-        done = subprocess.run(
-            [str(REPO_DIR / "deploy" / "kafka.sh"), action],
-            env=self.env,
-            check=False,
-            capture_output=True,
-            text=True,
-            timeout=180,
-        )
-        assert done.returncode == 0, f"kafka.sh {action}: {done.stdout}{done.stderr}"
-
-    def pid(self, node: int) -> int:
-        return int((self.directory / "run" / f"kafka-node-{node}.pid").read_text().strip())
-
-
-class PrivateBroker:
-    """A Kafka broker of our own (deploy/kafka.sh, free ports) that a test may kill -9."""
-
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
-        self.port = free_port()
-        self.env = {
-            **os.environ,
-            "PANTAU_LOCAL_DIR": str(directory),
-            "PANTAU_KAFKA_PORT": str(self.port),
-            "PANTAU_KAFKA_CONTROLLER_PORT": str(free_port()),
-            "PANTAU_KAFKA_HEAP": "-Xms128m -Xmx512m",
-        }
-        _share_kafka_jars(directory)
-
-    @property
-    def servers(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    def run(self, action: str) -> None:
-        subprocess.run(
-            [str(REPO_DIR / "deploy" / "kafka.sh"), action],
-            env=self.env,
-            check=True,
-            capture_output=True,
-            timeout=120,
-        )
-
-    @property
-    def pid(self) -> int:
-        return int((self.directory / "run" / "kafka.pid").read_text().strip())
-
-
 @contextmanager
 def pipeline(
     tmp_path: Path,
@@ -420,11 +351,7 @@ def pipeline(
             env["PANTAU_CLICKHOUSE"] = clickhouse.url("pantau_faults")
         if broker is not None:
             env["PANTAU_KAFKA"] = broker.servers
-        settings = CommonSettings(
-            topic_prefix=env["PANTAU_TOPIC_PREFIX"],
-            clickhouse=env["PANTAU_CLICKHOUSE"],
-            kafka=env["PANTAU_KAFKA"],
-        )
+        settings = stack_settings(env)
         if clickhouse is not None:
             provision(settings, kafka=False)
         if broker is not None:
@@ -448,18 +375,6 @@ def pipeline(
             for worker in [tracker, *(stack.workers if stack is not None else [])]:
                 worker.stop()
             sink.stop()
-
-
-def consumer_lag(servers: str, group: str, topic: str) -> int:
-    """Records of `topic` not yet committed by `group` (read without joining the group)."""
-    consumer = KafkaConsumer(bootstrap_servers=servers, group_id=group, enable_auto_commit=False)
-    try:
-        partitions = consumer.partitions_for_topic(topic) or set()
-        tps = [TopicPartition(topic, p) for p in partitions]
-        ends = consumer.end_offsets(tps)
-        return sum(ends[tp] - (consumer.committed(tp) or 0) for tp in tps)
-    finally:
-        consumer.close()
 
 
 def group_members(servers: str, group: str, topic: str) -> tuple[str, dict[str, set[int]]]:
@@ -503,10 +418,10 @@ def wait_drained(servers: str, groups_topics: list[tuple[str, str]], timeout: fl
     """Until every (group, topic) has committed everything on the topic."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if all(consumer_lag(servers, group, topic) == 0 for group, topic in groups_topics):
+        if all(consumer_lag(group, topic, servers) == 0 for group, topic in groups_topics):
             return
         time.sleep(0.5)
-    lags = {(g, t): consumer_lag(servers, g, t) for g, t in groups_topics}
+    lags = {(g, t): consumer_lag(g, t, servers) for g, t in groups_topics}
     raise AssertionError(f"not drained in {timeout} s: {lags}")
 
 

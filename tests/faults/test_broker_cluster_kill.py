@@ -7,26 +7,23 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from faults.pipeline import (
-    Ledger,
-    PrivateKafkaCluster,
     check_history,
-    intake_stream,
+    fault_traffic,
     pipeline,
     read_topic,
     send_stream,
 )
 from integration.history.sink_process import wait_for
 from pantau.adapters.kafka_topics import ClusterView, describe_cluster
+from private_servers import PrivateKafkaCluster
 
 DOWN_S = 8
 WATCH = Path(__file__).with_name("cluster_watch.py")
@@ -35,12 +32,8 @@ WATCH = Path(__file__).with_name("cluster_watch.py")
 @pytest.fixture
 def private_cluster(tmp_path: Path, servers: None) -> Iterator[PrivateKafkaCluster]:
     """Three KRaft brokers for this test only (deploy/kafka.sh), stopped afterwards."""
-    cluster = PrivateKafkaCluster(tmp_path / "local", brokers=3)
-    try:
-        cluster.run("start")
+    with PrivateKafkaCluster(tmp_path / "local", brokers=3).started() as cluster:
         yield cluster
-    finally:
-        cluster.run("stop")  # also after a failed start: whatever did start
 
 
 def _view(cluster: PrivateKafkaCluster, prefix: str) -> ClusterView:
@@ -73,9 +66,7 @@ def test_leader_kill_9_on_three_brokers_fails_over_and_the_broker_catches_up(
     202'd event is in v_events once, alerts and cases equal a fold of the events; the broker,
     started again, is back in sync on every partition of the stack."""
     started = time.monotonic()
-    stream = intake_stream(600, datetime.now(UTC) - timedelta(hours=8), "cls")
-    ledger = Ledger()
-    done = threading.Event()
+    stream, ledger, done = fault_traffic(600, "cls")
     with pipeline(tmp_path, broker=private_cluster) as stack:
         prefix = stack.topics.prefix
         view = _view(private_cluster, prefix)

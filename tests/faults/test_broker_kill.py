@@ -4,35 +4,28 @@ from __future__ import annotations
 
 import os
 import signal
-import threading
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from faults.pipeline import (
-    Ledger,
-    PrivateBroker,
     check_history,
-    intake_stream,
+    fault_traffic,
     pipeline,
     read_topic,
     send_stream,
 )
 from integration.history.sink_process import wait_for
+from private_servers import PrivateBroker
 
 
 @pytest.fixture
 def private_broker(tmp_path: Path, servers: None) -> Iterator[PrivateBroker]:
     """A Kafka broker for this test only, stopped afterwards."""
-    broker = PrivateBroker(tmp_path / "local")
-    broker.run("start")
-    try:
+    with PrivateBroker(tmp_path / "local").started() as broker:
         yield broker
-    finally:
-        broker.run("stop")
 
 
 def test_broker_kill_9_mid_stream_answers_503_or_202_and_stores_every_202(
@@ -43,9 +36,7 @@ def test_broker_kill_9_mid_stream_answers_503_or_202_and_stores_every_202(
     started = time.monotonic()
     # About 40 s of flow at the pace below: the stream must outlast the first alert, the kill
     # and the broker's restart even when the intake answers fast and the machine is loaded.
-    stream = intake_stream(800, datetime.now(UTC) - timedelta(hours=8), "brk")
-    ledger = Ledger()
-    done = threading.Event()
+    stream, ledger, done = fault_traffic(800, "brk")
     with pipeline(tmp_path, broker=private_broker) as stack:
         sender = send_stream(stack.intake, stream, ledger, batch=20, pause=0.2, done=done)
         wait_for(lambda: read_topic(private_broker.servers, stack.topics.alerts), timeout=40)

@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import os
 import signal
-import threading
 import time
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from faults.pipeline import (
-    Ledger,
     check_history,
-    intake_stream,
+    fault_traffic,
     pipeline,
     send_stream,
 )
@@ -27,9 +24,7 @@ def test_clickhouse_frozen_mid_stream_loses_and_doubles_nothing(
     """ClickHouse stopped with SIGSTOP for 10 s while events flow, then SIGCONT: the intake keeps
     answering 202, and afterwards every 202'd event is in v_events once, alerts and cases right."""
     started = time.monotonic()
-    stream = intake_stream(400, datetime.now(UTC) - timedelta(hours=8), "frz")
-    ledger = Ledger()
-    done = threading.Event()
+    stream, ledger, done = fault_traffic(400, "frz")
     with pipeline(tmp_path, clickhouse=private_clickhouse) as stack:
         sender = send_stream(stack.intake, stream, ledger, batch=20, pause=0.2, done=done)
         private_clickhouse.wait_for_events(stack.database.database)

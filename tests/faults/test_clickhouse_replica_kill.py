@@ -7,10 +7,9 @@ import json
 import os
 import signal
 import subprocess
-import threading
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -19,9 +18,8 @@ from clickhouse_driver import Client
 from faults.pipeline import (
     CHECKPOINT_KEY,
     PANTAU,
-    Ledger,
     check_history,
-    intake_stream,
+    fault_traffic,
     pipeline,
     send_stream,
 )
@@ -36,12 +34,8 @@ DOWN_S = 20
 @pytest.fixture
 def private_replicas(tmp_path: Path, servers: None) -> Iterator[PrivateReplicas]:
     """Two replicas of one shard and their ZooKeeper for this test only, stopped afterwards."""
-    replicas = PrivateReplicas(tmp_path / "local", replicas=2)
-    try:
-        replicas.run("start")
+    with PrivateReplicas(tmp_path / "local", replicas=2).started() as replicas:
         yield replicas
-    finally:
-        replicas.run("stop")  # also after a failed start: whatever did start
 
 
 def _count(port: int, query: str) -> int:
@@ -92,9 +86,7 @@ def test_replica_kill_9_under_the_sink_loses_and_doubles_nothing_and_it_catches_
     is in v_events once on both replicas, the views of both replicas are equal, every chain
     verifies on each replica, and the killed replica holds every row again."""
     started = time.monotonic()
-    stream = intake_stream(700, datetime.now(UTC) - timedelta(hours=8), "rpk")
-    ledger = Ledger()
-    done = threading.Event()
+    stream, ledger, done = fault_traffic(700, "rpk")
     first, second = private_replicas.ports
     with pipeline(tmp_path, clickhouse=private_replicas) as stack:
         db = stack.database.database

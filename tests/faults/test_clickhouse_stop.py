@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import threading
 import time
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from faults.pipeline import (
-    Ledger,
     check_history,
-    intake_stream,
+    fault_traffic,
     pipeline,
     send_stream,
 )
@@ -26,9 +23,7 @@ def test_clickhouse_stopped_mid_stream_and_restarted_loses_and_doubles_nothing(
     started again: the intake keeps answering 202, the sink waits it out, and every 202'd event
     is in v_events once with alerts and case states equal to a fold of the events."""
     started = time.monotonic()
-    stream = intake_stream(300, datetime.now(UTC) - timedelta(hours=8), "chs")
-    ledger = Ledger()
-    done = threading.Event()
+    stream, ledger, done = fault_traffic(300, "chs")
     with pipeline(tmp_path, clickhouse=private_clickhouse) as stack:
         sender = send_stream(stack.intake, stream, ledger, batch=20, pause=0.2, done=done)
         private_clickhouse.wait_for_events(stack.database.database)

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import threading
 import time
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from faults.pipeline import Ledger, check_history, intake_stream, pipeline, send_stream
+from faults.pipeline import check_history, fault_traffic, pipeline, send_stream
 from tracker_harness import read_topic
 
 
@@ -15,9 +13,7 @@ def test_tracker_kill_9_mid_stream_loses_and_changes_nothing(servers: None, tmp_
     """Tracker killed with SIGKILL mid-stream and restarted: every 202'd event is stored once,
     alerts keep one content each and case states equal a fold of the events."""
     started = time.monotonic()
-    stream = intake_stream(300, datetime.now(UTC) - timedelta(hours=8), "kill")
-    ledger = Ledger()
-    done = threading.Event()
+    stream, ledger, done = fault_traffic(300, "kill")
     with pipeline(tmp_path) as stack:
         sender = send_stream(stack.intake, stream, ledger, batch=20, pause=0.1, done=done)
         read_topic(stack.topics.alerts, until=lambda r: len(r) >= 20, timeout=30)

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import threading
 import time
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from faults.pipeline import (
-    Ledger,
     check_history,
+    fault_traffic,
     group_members,
-    intake_stream,
     pipeline,
     send_stream,
 )
@@ -36,9 +33,7 @@ def test_tracker_kill_9_during_a_rebalance_loses_and_changes_nothing(
     rebalances: the second takes every partition over, the first restarts and rejoins, and every
     202'd event is stored once with alerts and case states equal to a fold of the events."""
     started = time.monotonic()
-    stream = intake_stream(300, datetime.now(UTC) - timedelta(hours=8), "rbl")
-    ledger = Ledger()
-    done = threading.Event()
+    stream, ledger, done = fault_traffic(300, "rbl")
     with pipeline(tmp_path, label="rebalance", tracker_env=SESSION_TIMEOUT) as stack:
         first = stack.tracker
         sender = send_stream(stack.intake, stream, ledger, batch=20, pause=0.2, done=done)

@@ -132,7 +132,22 @@ def test_cross_agency_reads_and_actions_are_refused(
     assert proc.get("/v1/alerts", who="insp", severity="urgent").status_code == 422
 
 
-class FlakyReceiver:
+class Receiver:
+    """A webhook receiver on a free port of 127.0.0.1, each request served in a thread of its
+    own by `handler`, until `close`."""
+
+    def serve(self, handler: type[BaseHTTPRequestHandler], path: str) -> None:
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}{path}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class FlakyReceiver(Receiver):
     """A webhook receiver on 127.0.0.1 answering 500 twice per alert, then 200."""
 
     def __init__(self) -> None:
@@ -153,13 +168,7 @@ class FlakyReceiver:
             def log_message(self, *args: object) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.serve(Handler, "/hook")
 
 
 def test_webhook_failing_twice_is_delivered_exactly_once(
@@ -203,7 +212,7 @@ def test_webhook_failing_twice_is_delivered_exactly_once(
         receiver.close()
 
 
-class HangingReceiver:
+class HangingReceiver(Receiver):
     """A webhook receiver that never answers in time."""
 
     def __init__(self, delay: float) -> None:
@@ -221,14 +230,7 @@ class HangingReceiver:
             def log_message(self, *args: object) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/slow"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.serve(Handler, "/slow")
 
 
 def test_hanging_webhook_times_out_into_a_dead_letter(

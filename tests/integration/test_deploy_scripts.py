@@ -80,8 +80,20 @@ def test_stop_leaves_a_foreign_process_alone(squatter: int, tmp_path: Path) -> N
         sleeper.wait()
 
 
-def test_missing_java_is_named(tmp_path: Path) -> None:
-    """Without Java the broker does not start and the message says what to install."""
+@pytest.mark.parametrize(
+    ("variable", "absent", "message"),
+    [
+        pytest.param(
+            "PANTAU_JAVA", "no-java-here", "Java not found", id="test_missing_java_is_named"
+        ),
+        pytest.param(
+            "PANTAU_MVN", "no-mvn-here", "Maven not found", id="test_missing_maven_is_named"
+        ),
+    ],
+)
+def test_a_missing_tool_is_named(tmp_path: Path, variable: str, absent: str, message: str) -> None:
+    """Without Java, or without Maven (and no cached jars), the broker does not start and the
+    message names what to install."""
     result = _run(
         "kafka.sh",
         "start",
@@ -89,27 +101,11 @@ def test_missing_java_is_named(tmp_path: Path) -> None:
             "PANTAU_LOCAL_DIR": str(tmp_path),
             "PANTAU_KAFKA_PORT": str(free_port()),
             "PANTAU_KAFKA_CONTROLLER_PORT": str(free_port()),
-            "PANTAU_JAVA": str(tmp_path / "no-java-here"),
+            variable: str(tmp_path / absent),
         },
     )
     assert result.returncode != 0
-    assert "Java not found" in result.stderr
-
-
-def test_missing_maven_is_named(tmp_path: Path) -> None:
-    """Without Maven (and no cached jars) the message names Maven and how to get it."""
-    result = _run(
-        "kafka.sh",
-        "start",
-        {
-            "PANTAU_LOCAL_DIR": str(tmp_path),
-            "PANTAU_KAFKA_PORT": str(free_port()),
-            "PANTAU_KAFKA_CONTROLLER_PORT": str(free_port()),
-            "PANTAU_MVN": str(tmp_path / "no-mvn-here"),
-        },
-    )
-    assert result.returncode != 0
-    assert "Maven not found" in result.stderr
+    assert message in result.stderr
 
 
 def test_status_reports_a_stopped_server(tmp_path: Path) -> None:
@@ -123,29 +119,51 @@ def test_status_reports_a_stopped_server(tmp_path: Path) -> None:
     assert "kafka: not running" in result.stdout
 
 
-def test_kafka_cluster_layout_gives_each_broker_its_own_port(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("script", "action", "variable", "count", "several", "single", "bad"),
+    [
+        pytest.param(
+            "kafka.sh",
+            "servers",
+            "PANTAU_KAFKA_BROKERS",
+            "3",
+            "127.0.0.1:19092,127.0.0.1:19093,127.0.0.1:19094",
+            "127.0.0.1:9092",
+            "three",
+            id="test_kafka_cluster_layout_gives_each_broker_its_own_port",
+        ),
+        pytest.param(
+            "clickhouse.sh",
+            "url",
+            "PANTAU_CLICKHOUSE_REPLICAS",
+            "2",
+            "clickhouse://default@127.0.0.1:19000,127.0.0.1:19001/pantau",
+            "clickhouse://default@127.0.0.1:9000/pantau",
+            "0",
+            id="test_clickhouse_replicas_layout_gives_each_replica_its_own_ports",
+        ),
+    ],
+)
+def test_a_cluster_layout_gives_each_server_its_own_ports(
+    tmp_path: Path,
+    script: str,
+    action: str,
+    variable: str,
+    count: str,
+    several: str,
+    single: str,
+    bad: str,
+) -> None:
     """PANTAU_KAFKA_BROKERS=3 lists three brokers on consecutive ports from PANTAU_KAFKA_PORT
-    (19092 by default, away from the single broker's 9092)."""
-    env = {"PANTAU_LOCAL_DIR": str(tmp_path), "PANTAU_KAFKA_BROKERS": "3"}
-    result = _run("kafka.sh", "servers", env)
+    (19092 by default, away from the single broker's 9092); PANTAU_CLICKHOUSE_REPLICAS=2 names
+    both replicas in the URL the stack then uses, on ports away from the single server's 9000.
+    Anything but 1 to 9 servers is refused."""
+    env = {"PANTAU_LOCAL_DIR": str(tmp_path), variable: count}
+    result = _run(script, action, env)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "127.0.0.1:19092,127.0.0.1:19093,127.0.0.1:19094"
-    single = _run("kafka.sh", "servers", {"PANTAU_LOCAL_DIR": str(tmp_path)})
-    assert single.stdout.strip() == "127.0.0.1:9092"
-    wrong = _run("kafka.sh", "servers", {**env, "PANTAU_KAFKA_BROKERS": "three"})
+    assert result.stdout.strip() == several
+    alone = _run(script, action, {"PANTAU_LOCAL_DIR": str(tmp_path)})
+    assert alone.stdout.strip() == single
+    wrong = _run(script, action, {**env, variable: bad})
     assert wrong.returncode != 0
-    assert "PANTAU_KAFKA_BROKERS must be 1 to 9" in wrong.stderr
-
-
-def test_clickhouse_replicas_layout_gives_each_replica_its_own_ports(tmp_path: Path) -> None:
-    """PANTAU_CLICKHOUSE_REPLICAS=2 names both replicas in the URL the stack then uses, on
-    ports away from the single server's 9000."""
-    env = {"PANTAU_LOCAL_DIR": str(tmp_path), "PANTAU_CLICKHOUSE_REPLICAS": "2"}
-    result = _run("clickhouse.sh", "url", env)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "clickhouse://default@127.0.0.1:19000,127.0.0.1:19001/pantau"
-    single = _run("clickhouse.sh", "url", {"PANTAU_LOCAL_DIR": str(tmp_path)})
-    assert single.stdout.strip() == "clickhouse://default@127.0.0.1:9000/pantau"
-    wrong = _run("clickhouse.sh", "url", {**env, "PANTAU_CLICKHOUSE_REPLICAS": "0"})
-    assert wrong.returncode != 0
-    assert "PANTAU_CLICKHOUSE_REPLICAS must be 1 to 9" in wrong.stderr
+    assert f"{variable} must be 1 to 9" in wrong.stderr

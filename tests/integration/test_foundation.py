@@ -11,15 +11,7 @@ from clickhouse_driver import Client
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import ConfigResource, ConfigResourceType
 
-from pantau.settings import CommonSettings
-
-
-def _settings(env: dict[str, str]) -> CommonSettings:
-    return CommonSettings(
-        kafka=env["PANTAU_KAFKA"],
-        topic_prefix=env["PANTAU_TOPIC_PREFIX"],
-        clickhouse=env["PANTAU_CLICKHOUSE"],
-    )
+from stacks import stack_settings
 
 
 def test_broker_is_apache_kafka_4(stack_env: dict[str, str]) -> None:
@@ -33,7 +25,7 @@ def test_broker_is_apache_kafka_4(stack_env: dict[str, str]) -> None:
 
 def test_produce_and_consume_round_trip_with_append_time(stack_env: dict[str, str]) -> None:
     """A record produced with acks=all comes back intact, stamped with broker append time."""
-    topic = _settings(stack_env).topics.events
+    topic = stack_settings(stack_env).topics.events
     key, value = b"kota-malang.dpmptsp|PBG-1", uuid.uuid4().bytes
     producer = KafkaProducer(bootstrap_servers=stack_env["PANTAU_KAFKA"], acks="all")
     sent_at_ms = int(datetime.now(UTC).timestamp() * 1000)
@@ -57,7 +49,7 @@ def test_produce_and_consume_round_trip_with_append_time(stack_env: dict[str, st
 
 def test_bootstrap_created_the_contract_topics(stack_env: dict[str, str]) -> None:
     """Bootstrap creates the five contract topics, with compaction on the case-state topic."""
-    names = _settings(stack_env).topics
+    names = stack_settings(stack_env).topics
     admin = KafkaAdminClient(bootstrap_servers=stack_env["PANTAU_KAFKA"])
     try:
         topics = set(admin.list_topics())
@@ -94,7 +86,7 @@ def test_bootstrap_twice_changes_nothing(stack_env: dict[str, str]) -> None:
 
 def test_clickhouse_stores_and_returns_rows(stack_env: dict[str, str]) -> None:
     """The real ClickHouse server accepts an insert into the events table and returns the row."""
-    target = _settings(stack_env).clickhouse_target
+    target = stack_settings(stack_env).clickhouse_target
     client = Client(host=target.host, port=target.port, database=target.database)
     try:
         event_id = f"probe:{uuid.uuid4().hex}"

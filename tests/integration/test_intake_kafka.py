@@ -30,6 +30,7 @@ from pantau_intake.adapters.kafka_publisher import KafkaPublisher
 from pantau_intake.app import create_app
 from pantau_intake.settings import IntakeSettings
 from ports import free_port
+from private_servers import PrivateBroker
 from stacks import wait_intake_healthy
 
 MALANG = "dev-kota-malang.dpmptsp"
@@ -141,32 +142,14 @@ def port_open(port: int) -> bool:
         return False
 
 
-class PrivateBroker:
-    """A Kafka broker of our own, started and stopped through deploy/kafka.sh."""
-
-    def __init__(self, root: Path) -> None:
-        self.port = free_port()
-        self.env = {
-            **os.environ,
-            "PANTAU_LOCAL_DIR": str(root),
-            "PANTAU_KAFKA_PORT": str(self.port),
-            "PANTAU_KAFKA_CONTROLLER_PORT": str(free_port()),
-            "PANTAU_KAFKA_HEAP": "-Xms128m -Xmx512m",
-        }
-        shared_libs = REPO_DIR / ".local" / "kafka" / "libs"
-        if shared_libs.is_dir():  # reuse the resolved jars instead of resolving them again
-            (root / "kafka").mkdir(parents=True)
-            (root / "kafka" / "libs").symlink_to(shared_libs)
-
-    @property
-    def servers(self) -> str:
-        return f"127.0.0.1:{self.port}"
+class StoppableBroker(PrivateBroker):
+    """A private broker the test stops and starts again; `stop` waits until its port is closed."""
 
     def start(self) -> None:
-        subprocess.run([str(REPO_DIR / "deploy" / "kafka.sh"), "start"], env=self.env, check=True)
+        self.run("start")
 
     def stop(self) -> None:
-        subprocess.run([str(REPO_DIR / "deploy" / "kafka.sh"), "stop"], env=self.env, check=True)
+        self.run("stop")
         deadline = time.monotonic() + 30
         while port_open(self.port) and time.monotonic() < deadline:
             time.sleep(0.1)  # the JVM may still be closing its sockets
@@ -174,9 +157,9 @@ class PrivateBroker:
 
 
 @pytest.fixture
-def private_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateBroker]:
+def private_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StoppableBroker]:
     root = tmp_path_factory.mktemp("kafka-private")
-    broker = PrivateBroker(root)
+    broker = StoppableBroker(root)
     try:
         yield broker
     finally:
@@ -211,7 +194,7 @@ class IntakeProcess:
         print("".join(self.log_path.read_text().splitlines(keepends=True)[-60:]))
 
 
-def test_intake_survives_kafka_outages(private_broker: PrivateBroker, tmp_path: Path) -> None:
+def test_intake_survives_kafka_outages(private_broker: StoppableBroker, tmp_path: Path) -> None:
     """Kafka down at start and stopped mid-traffic: 503 within a bounded time, /readyz fails,
     nothing unacknowledged is reported accepted, and it recovers without a restart."""
     prefix = f"outage-{uuid.uuid4().hex[:8]}."

@@ -7,7 +7,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -20,6 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from alerts_harness import AlertsProcess, write_operators
 from integration.history.sink_process import SinkProcess
 from ports import free_port
+from stacks import stop_process, wait_answering
 from tracker_harness import TrackerProcess, fresh_topics
 
 REPO = Path(__file__).resolve().parents[2]
@@ -72,19 +72,6 @@ def exposed_names(url: str) -> set[str]:
         names.update(family.name + suffix for suffix in suffixes)
         names.update(sample.name for sample in family.samples)
     return names
-
-
-def wait_http(url: str, process: subprocess.Popen[bytes], log: Path, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert process.poll() is None, log.read_text()[-3000:]
-        try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError(f"{url} did not answer: {log.read_text()[-3000:]}")
 
 
 def post_event(base: str, case: str) -> httpx.Response:
@@ -161,9 +148,9 @@ def live(
     )
     try:
         base = f"http://127.0.0.1:{port}"
-        wait_http(f"{base}/healthz", intake, intake_log)
+        wait_answering(f"{base}/healthz", intake, 60, intake_log)
         alerts.wait_ready()
-        wait_http(f"http://127.0.0.1:{sink.metrics_port}/healthz", sink.process, sink.log)
+        wait_answering(f"http://127.0.0.1:{sink.metrics_port}/healthz", sink.process, 60, sink.log)
         # Labelled series appear with their first value (across workers: not before).
         assert post_event(base, "OBS-first").status_code == 202
         yield {
@@ -173,12 +160,7 @@ def live(
             "intake_base": base,
         }
     finally:
-        intake.send_signal(signal.SIGTERM)
-        try:
-            intake.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            intake.kill()
-            intake.wait()
+        stop_process(intake)
         sink.stop()
         alerts.stop()
 

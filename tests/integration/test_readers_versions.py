@@ -9,7 +9,6 @@ with the standards follower and the Kafka readers, inside the test's client.
 
 from __future__ import annotations
 
-import copy
 import json
 import time
 from collections.abc import Callable, Iterator
@@ -23,8 +22,8 @@ from fastapi.testclient import TestClient
 from alerts_harness import bearer, write_operators
 from pantau.adapters.kafka_topics import ensure_topics
 from pantau.adapters.standards_topic import publish, standards_topic_spec
-from pantau.core.catalog import load_catalog, load_catalog_documents
-from pantau.core.standards import StandardVersion, canonical_document, new_version
+from pantau.core.catalog import load_catalog
+from pantau.core.standards import StandardVersion
 from pantau.settings import SAMPLE_CATALOG, TopicNames
 from pantau_alerts.adapters.kafka_logs import deliveries_topic_spec
 from pantau_alerts.domain.operators import OperatorDirectory
@@ -34,13 +33,13 @@ from pantau_alerts.settings import AlertsSettings
 from pantau_status.domain.codes import check_code
 from pantau_status.main import build_app as status_app
 from pantau_status.settings import StatusSettings
+from samples import sample_versions, shorter_pbg
 from stacks import KAFKA
 from tracker_harness import fresh_topics, producer
 
 MALANG = "kota-malang.dpmptsp"
 KEY = "integration-status-key-0123456789"
 PICKUP_S = 15.0
-PUBLISHED = datetime(2026, 1, 1, tzinfo=UTC)
 CHANGE = datetime(2026, 11, 16, 1, 0, tzinfo=UTC)  # version 2 takes effect (Mon 08:00 WIB)
 OLD_AT = datetime(2026, 11, 10, 1, 0, tzinfo=UTC)  # PBG-OLD submitted, Tue 08:00 WIB
 NEW_AT = datetime(2026, 11, 17, 1, 0, tzinfo=UTC)  # PBG-NEW submitted, Tue 08:00 WIB
@@ -56,17 +55,7 @@ def stack(local_servers: None) -> Iterator[dict[str, str]]:
 
 
 def versions() -> tuple[StandardVersion, StandardVersion]:
-    _, documents = load_catalog_documents(SAMPLE_CATALOG)
-    first = canonical_document(documents)
-    second = copy.deepcopy(first)
-    pbg = next(s for s in second["services"] if s["code"] == "pbg" and s["agency"] == MALANG)
-    pbg["sla"] = "20 working_days"
-    pbg["name"] = "PBG (standar 2)"
-    next(s for s in pbg["steps"] if s["code"] == "verified")["sla"] = "1 working_days"
-    return (
-        new_version(1, first, valid_from=PUBLISHED, published_by="t", published_at=PUBLISHED),
-        new_version(2, second, valid_from=CHANGE, published_by="t", published_at=PUBLISHED),
-    )
+    return sample_versions(CHANGE, shorter_pbg)
 
 
 def case_state(case_id: str, submitted: datetime, version: int | None) -> dict[str, Any]:

@@ -78,12 +78,8 @@ def worker(
         shutil.copy(source, catalog / source.name)
     (catalog / "zz-timer-test.yaml").write_text(TIMER_TEST_CATALOG)
     env = {**stack, "PANTAU_CATALOG": str(catalog)}
-    tracker = TrackerProcess(env, folder / "state", folder / "tracker.log").start()
-    try:
-        tracker.wait_ready()
+    with TrackerProcess(env, folder / "state", folder / "tracker.log").running() as tracker:
         yield tracker
-    finally:
-        tracker.stop()
 
 
 def topics(env: dict[str, str]) -> TopicNames:

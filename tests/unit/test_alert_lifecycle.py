@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from pantau.core.alerts import Alert, make_alert
+from pantau.core.alerts import Alert
 from pantau_alerts.domain.lifecycle import (
     ActionKind,
     ActionRecord,
@@ -18,20 +18,13 @@ from pantau_alerts.domain.lifecycle import (
     decide,
     parse_action,
 )
+from samples import sample_alert
 
 T0 = datetime(2026, 11, 27, 3, 0, tzinfo=UTC)
 
 
 def an_alert(case_id: str = "PBG-1") -> Alert:
-    return make_alert(
-        "duty.same_officer",
-        agency="kota-malang.dpmptsp",
-        service="pbg",
-        case_id=case_id,
-        trigger="e1",
-        detected_at=T0,
-        message="same officer",
-    )
+    return sample_alert(case_id=case_id, detected_at=T0, message="same officer")
 
 
 def act(state: AlertState, kind: ActionKind, note: str | None = None, n: int = 1) -> AlertState:

@@ -9,25 +9,18 @@ from datetime import UTC, datetime
 
 import pytest
 
-from pantau.core.alerts import Alert, make_alert
+from pantau.core.alerts import Alert
 from pantau_alerts.delivery import DeliveryDispatcher, DeliveryFailed
 from pantau_alerts.domain.board import AlertBoard
 from pantau_alerts.domain.operators import OperatorDirectory, OperatorsError, Role
 from pantau_alerts.domain.routing import Route, RoutesError, RoutingTable, backoff_delay
+from samples import sample_alert
 
 T0 = datetime(2026, 11, 27, 3, 0, tzinfo=UTC)
 
 
 def an_alert(agency: str = "kota-malang.dpmptsp", rule: str = "duty.same_officer") -> Alert:
-    return make_alert(
-        rule,
-        agency=agency,
-        service="pbg",
-        case_id="PBG-1",
-        trigger="e1",
-        detected_at=T0,
-        message="m",
-    )
+    return sample_alert(rule, agency=agency, detected_at=T0)
 
 
 def test_operators_authenticate_by_token_digest() -> None:

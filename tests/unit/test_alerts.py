@@ -22,7 +22,7 @@ from pantau.core.alerts import (
     make_alert,
 )
 from pantau.core.events import describe_errors
-from samples import CONTRACT_ALERT, contract_alert
+from samples import CONTRACT_ALERT, contract_alert, sample_alert
 
 WIB = timezone(timedelta(hours=7))
 NOW = datetime(2026, 11, 27, 10, 2, 1, 120000, tzinfo=WIB)
@@ -239,15 +239,7 @@ def test_make_alert_is_deterministic() -> None:
 def test_make_alert_rejects_an_unknown_rule() -> None:
     """make_alert refuses a rule not in the table."""
     with pytest.raises(ValueError, match="not a valid Rule"):
-        make_alert(
-            "fee.unknown",
-            agency=AGENCY,
-            service="pbg",
-            case_id=CASE,
-            trigger="e1",
-            detected_at=NOW,
-            message="m",
-        )
+        sample_alert("fee.unknown", case_id=CASE, detected_at=NOW)
 
 
 def test_make_alert_validates_its_fields() -> None:

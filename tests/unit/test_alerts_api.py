@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import copy
 import hashlib
 import json
 from collections.abc import Iterator
@@ -13,12 +12,13 @@ import pytest
 from fastapi.testclient import TestClient
 
 from pantau.core.alerts import Alert, make_alert
-from pantau.core.catalog import load_catalog, load_catalog_documents
-from pantau.core.standards import StandardVersion, canonical_document, new_version
+from pantau.core.catalog import load_catalog
+from pantau.core.standards import StandardVersion
 from pantau.settings import SAMPLE_CATALOG
 from pantau_alerts.api import create_app
 from pantau_alerts.desk import AlertDesk
 from pantau_alerts.domain.operators import OperatorDirectory
+from samples import queue_jump_evidence, sample_versions, shorter_pbg
 
 NOW = datetime(2026, 11, 27, 5, 0, tzinfo=UTC)
 MALANG = "kota-malang.dpmptsp"
@@ -326,14 +326,7 @@ def test_rules_and_alerts_come_with_titles_and_messages_in_both_languages(
         detected_at=NOW,
         step="verified",
         message="Step verified completed after waiting at submitted since ...",
-        evidence={
-            "waited_at": "submitted",
-            "waiting_since": "2026-11-20T01:00:00Z",
-            "overtaken": 3,
-            "overtaken_cases": [],
-            "min_positions": 3,
-            "min_wait": "2 working_days",
-        },
+        evidence=queue_jump_evidence(),
         event_ids=["e-9"],
     )
     desk.on_alert(jump.to_json_bytes())
@@ -364,18 +357,7 @@ CHANGE = datetime(2026, 11, 16, 1, 0, tzinfo=UTC)  # version 2 takes effect (Mon
 def pbg_versions() -> tuple[StandardVersion, StandardVersion]:
     """The sample catalog as version 1; version 2 renames PBG, shortens its limit from 28 to 20
     working days and the verification from 3 working days to 1."""
-    _, documents = load_catalog_documents(SAMPLE_CATALOG)
-    first = canonical_document(documents)
-    second = copy.deepcopy(first)
-    pbg = next(s for s in second["services"] if s["code"] == "pbg" and s["agency"] == MALANG)
-    pbg["sla"] = "20 working_days"
-    pbg["name"] = "PBG (standar 2)"
-    next(s for s in pbg["steps"] if s["code"] == "verified")["sla"] = "1 working_days"
-    published = datetime(2026, 1, 1, tzinfo=UTC)
-    return (
-        new_version(1, first, valid_from=published, published_by="t", published_at=published),
-        new_version(2, second, valid_from=CHANGE, published_by="t", published_at=published),
-    )
+    return sample_versions(CHANGE, shorter_pbg)
 
 
 def pbg_state(case_id: str, submitted: datetime, version: int | None) -> bytes:

@@ -51,6 +51,18 @@ def test_processes_lists_only_long_running_commands(capsys: pytest.CaptureFixtur
     assert "catalog" not in listed
 
 
+def test_an_unknown_log_level_is_a_clear_configuration_error(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], root_logging: None
+) -> None:
+    """`PANTAU_LOG_LEVEL=LOUD` is reported as bad configuration (exit 2), not a traceback."""
+    monkeypatch.setenv("PANTAU_LOG_LEVEL", "LOUD")
+    assert main(["catalog"]) == 2
+    err = capsys.readouterr().err
+    assert "bad configuration" in err
+    assert "unknown log level 'LOUD': use DEBUG, INFO, WARNING or ERROR" in err
+    assert "Traceback" not in err
+
+
 def test_catalog_command_accepts_the_sample(capsys: pytest.CaptureFixture[str]) -> None:
     """`pantau catalog` validates the sample catalog and lists its agencies."""
     assert main(["catalog"]) == 0

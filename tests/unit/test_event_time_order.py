@@ -14,7 +14,6 @@ import itertools
 import random
 import zlib
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -24,7 +23,7 @@ from hypothesis import strategies as st
 
 from oversight_scenarios import Cases, wib
 from pantau.core.alerts import Alert
-from pantau.core.catalog import Catalog, load_catalog
+from pantau.core.catalog import Catalog
 from pantau.core.events import event_key
 from pantau.traffic.generator import CROSS_CASE_RULES, Simulation
 from pantau_tracker.domain.batches import (
@@ -49,7 +48,6 @@ from pantau_tracker.domain.standards import Standards, TrackerPolicy
 from pantau_tracker.domain.tracking import Observation
 from tracker_harness import DictTable, case_table, rule_tables
 
-CATALOG = Path(__file__).resolve().parents[2] / "catalog"
 PARTITIONS = 12
 LATENESS = timedelta(minutes=10)
 
@@ -59,11 +57,6 @@ def _partition(key: bytes) -> int:
 
 
 Entry = tuple[int, bytes, bytes]  # (destination partition, route, entry JSON)
-
-
-@pytest.fixture(scope="module")
-def catalog() -> Catalog:
-    return load_catalog(CATALOG)
 
 
 @pytest.fixture(scope="module")

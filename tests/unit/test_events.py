@@ -17,6 +17,7 @@ from pantau.core.events import (
     Event,
     IncomingEvent,
     canonical_bytes,
+    case_of_key,
     contains_raw_nik,
     content_digest,
     describe_errors,
@@ -25,7 +26,7 @@ from pantau.core.events import (
     parse_rfc3339,
 )
 from pantau.core.pseudonym import pseudonymise_nik
-from samples import CONTRACT_EVENT, REQUIRED_EVENT_FIELDS, changed
+from samples import CONTRACT_EVENT, REQUIRED_EVENT_FIELDS, changed, minimal_event
 from samples import contract_event as full
 
 KEY = b"unit-test-pseudonym-key-32-bytes"
@@ -35,15 +36,7 @@ NIP = "198702142010011003"
 
 def minimal(**changes: Any) -> dict[str, Any]:
     """The required fields of a valid event, with `changes` applied (None deletes a field)."""
-    data: dict[str, Any] = {
-        "event_id": "kota-malang.dpmptsp:PBG-2026-000123:1",
-        "agency": "kota-malang.dpmptsp",
-        "service": "pbg",
-        "case_id": "PBG-2026-000123",
-        "step": "submitted",
-        "occurred_at": "2026-11-27T09:15:00+07:00",
-    }
-    return changed(data, changes)
+    return changed(minimal_event("PBG-2026-000123"), changes)
 
 
 def parse(data: dict[str, Any], model: type[Event] | type[IncomingEvent] = Event) -> Any:
@@ -656,6 +649,13 @@ def test_event_key_is_agency_bar_case_id() -> None:
         b"kota-malang.dpmptsp|PBG-2026-000123"
     )
     assert event_key("abc", "Kasus Ñ|2") == "abc|Kasus Ñ|2".encode()
+
+
+def test_case_of_key_reads_back_what_event_key_wrote() -> None:
+    """The agency is up to the first `|`; a case id may hold `|` of its own."""
+    assert case_of_key(event_key("abc", "Kasus Ñ|2")) == ("abc", "Kasus Ñ|2")
+    assert case_of_key("kota-malang.dpmptsp|PBG-1") == ("kota-malang.dpmptsp", "PBG-1")
+    assert case_of_key(b"no-bar") == ("no-bar", "")
 
 
 # --- canonical form ------------------------------------------------------------------------------

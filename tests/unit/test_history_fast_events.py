@@ -35,6 +35,7 @@ from pantau.history.records import (
 )
 from pantau.settings import SAMPLE_CATALOG
 from samples import REQUIRED_EVENT_FIELDS
+from strategies import rfc3339_texts
 
 CATALOG = load_catalog(SAMPLE_CATALOG)
 # A PBG submitted at the DPMPTSP: the required fields of an event and nothing else.
@@ -77,24 +78,7 @@ _JSON = st.recursive(
 
 
 def _timestamps() -> st.SearchStrategy[str]:
-    moments = st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30))
-    offsets = st.integers(min_value=-(23 * 60 + 59), max_value=23 * 60 + 59)
-    fractions = st.sampled_from(["", "3", "6", "9"])
-
-    def text(moment: datetime, offset: int, fraction: str) -> str:
-        base = f"{moment.year:04d}-{moment:%m-%dT%H:%M:%S}"
-        if fraction == "3":
-            base += f".{moment.microsecond // 1000:03d}"
-        elif fraction == "6":
-            base += f".{moment.microsecond:06d}"
-        elif fraction == "9":
-            base += f".{moment.microsecond:06d}789"
-        if offset == 0:
-            return base + "Z"
-        sign = "-" if offset < 0 else "+"
-        return base + f"{sign}{abs(offset) // 60:02d}:{abs(offset) % 60:02d}"
-
-    return st.builds(text, moments, offsets, fractions)
+    return rfc3339_texts(datetime(1, 1, 2), datetime(9999, 12, 30))
 
 
 @st.composite

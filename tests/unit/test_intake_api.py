@@ -12,17 +12,16 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from pantau.core.catalog import Catalog, load_catalog
+from pantau.core.catalog import Catalog
 from pantau.core.events import Event
-from pantau.settings import REPO_DIR, SAMPLE_CATALOG
 from pantau_intake.app import create_app
 from pantau_intake.domain.publishing import InMemoryPublisher, OutgoingRecord
 from pantau_intake.settings import IntakeSettings
+from samples import intake_settings
 
 MALANG = "dev-kota-malang.dpmptsp"
 SLEMAN = "dev-kab-sleman.dpmptsp"
 NIK = "3573010101900001"
-PSEUDONYM_KEY = "unit-test-pseudonym-key-0123456789"
 
 
 class FakeClock:
@@ -36,19 +35,7 @@ class FakeClock:
 
 
 def _settings(**overrides: Any) -> IntakeSettings:
-    values: dict[str, Any] = {
-        "api_keys": REPO_DIR / "deploy" / "dev-api-keys.yaml",
-        "pseudonym_key": PSEUDONYM_KEY,
-        "intake_rate": 10.0,
-        "intake_burst": 1000,
-        **overrides,
-    }
-    return IntakeSettings(**values)
-
-
-@pytest.fixture(scope="module")
-def catalog() -> Catalog:
-    return load_catalog(SAMPLE_CATALOG)
+    return intake_settings(**{"intake_rate": 10.0, "intake_burst": 1000, **overrides})
 
 
 @pytest.fixture

@@ -9,13 +9,13 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from pantau.core.catalog import Catalog, load_catalog
+from pantau.core.catalog import Catalog
 from pantau.core.events import Event
 from pantau.core.sealing import SEALED_REASON, KeyRecord, MasterKey, open_sealed
-from pantau.settings import REPO_DIR, SAMPLE_CATALOG
 from pantau_intake.app import create_app
 from pantau_intake.domain.publishing import InMemoryPublisher
 from pantau_intake.settings import ConfigurationError, IntakeSettings
+from samples import intake_settings
 
 MALANG = "dev-kota-malang.dpmptsp"
 NIK = "3573010101900001"
@@ -23,18 +23,7 @@ MASTER = "unit-test-master-key-0123456789abcdef"
 
 
 def _settings(**overrides: Any) -> IntakeSettings:
-    values: dict[str, Any] = {
-        "api_keys": REPO_DIR / "deploy" / "dev-api-keys.yaml",
-        "pseudonym_key": "unit-test-pseudonym-key-0123456789",
-        "master_key": MASTER,
-        **overrides,
-    }
-    return IntakeSettings(**values)
-
-
-@pytest.fixture(scope="module")
-def catalog() -> Catalog:
-    return load_catalog(SAMPLE_CATALOG)
+    return intake_settings(**{"master_key": MASTER, **overrides})
 
 
 @pytest.fixture

@@ -24,6 +24,7 @@ from pantau.core.sealing import (
     open_sealed,
     seal,
 )
+from samples import minimal_event
 
 REF = "k1:" + "ab" * 32
 OTHER = "k1:" + "cd" * 32
@@ -34,12 +35,8 @@ _NO_KEYS: dict[str, DataKey] = {}  # a key store holding no key
 
 def _event(**changes: Any) -> dict[str, Any]:
     document: dict[str, Any] = {
+        **minimal_event("PBG-1", "rejected"),
         "event_id": "km:PBG-1:2",
-        "agency": "kota-malang.dpmptsp",
-        "service": "pbg",
-        "case_id": "PBG-1",
-        "step": "rejected",
-        "occurred_at": "2026-11-27T09:15:00+07:00",
         "applicant": {"ref": REF},
         "reason": "Ibu Siti Rahayu, Jl. Kawi 12: sertifikat tanah tidak sah",
         "attributes": {

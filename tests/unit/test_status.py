@@ -6,7 +6,6 @@ them from simulated traffic; the publisher is a list (the real broker is in test
 
 from __future__ import annotations
 
-import copy
 import json
 import re
 from datetime import UTC, datetime, timedelta
@@ -16,11 +15,11 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from pantau.core.alerts import Alert, Category, make_alert
-from pantau.core.catalog import Catalog, load_catalog, load_catalog_documents
+from pantau.core.alerts import Alert, Category
+from pantau.core.catalog import Catalog
 from pantau.core.events import Event, event_key
 from pantau.core.pseudonym import has_standalone_nik_run
-from pantau.core.standards import StandardsBook, StandardVersion, canonical_document, new_version
+from pantau.core.standards import StandardsBook, StandardVersion
 from pantau.traffic.generator import Simulation
 from pantau_status.api import create_app
 from pantau_status.book import CaseBook
@@ -31,16 +30,12 @@ from pantau_tracker.domain.case import CaseState
 from pantau_tracker.domain.case_view import case_view
 from pantau_tracker.domain.standards import Standards
 from pantau_tracker.domain.tracking import handle_event
+from samples import sample_alert, sample_versions
 
 CATALOG = Path(__file__).resolve().parents[2] / "catalog"
 KEY = b"status-test-key-0123456789"
 MALANG = "kota-malang.dpmptsp"
 START = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
-
-
-@pytest.fixture(scope="module")
-def catalog() -> Catalog:
-    return load_catalog(CATALOG)
 
 
 # --- check codes -------------------------------------------------------------------------------
@@ -135,16 +130,7 @@ def test_report_alert_category_follows_the_kind_and_its_id_the_local_day() -> No
 
 def test_other_rules_still_refuse_a_category_not_theirs() -> None:
     with pytest.raises(ValueError, match="category"):
-        make_alert(
-            "fee.mismatch",
-            agency=MALANG,
-            service="pbg",
-            case_id="PBG-1",
-            trigger="t",
-            detected_at=START,
-            message="m",
-            category=Category.UNDUE_DELAY,
-        )
+        sample_alert("fee.mismatch", detected_at=START, category=Category.UNDUE_DELAY)
 
 
 # --- the API over a read model -----------------------------------------------------------------
@@ -499,16 +485,11 @@ CHANGE = datetime(2026, 3, 10, 1, 0, tzinfo=UTC)  # version 2 shortens the PBG l
 
 def pbg_versions() -> tuple[StandardVersion, StandardVersion]:
     """The repository catalog as version 1, and as version 2 with PBG at 20 working days."""
-    _, documents = load_catalog_documents(CATALOG)
-    first = canonical_document(documents)
-    second = copy.deepcopy(first)
-    pbg = next(s for s in second["services"] if s["code"] == "pbg" and s["agency"] == MALANG)
-    pbg["sla"] = "20 working_days"
-    published = datetime(2026, 1, 1, tzinfo=UTC)
-    return (
-        new_version(1, first, valid_from=published, published_by="t", published_at=published),
-        new_version(2, second, valid_from=CHANGE, published_by="t", published_at=CHANGE),
-    )
+
+    def shorter(pbg: dict[str, Any]) -> None:
+        pbg["sla"] = "20 working_days"
+
+    return sample_versions(CHANGE, shorter, second_published_at=CHANGE)
 
 
 def test_a_case_is_shown_against_the_version_it_follows_for_its_whole_life(

@@ -103,16 +103,33 @@ def test_a_limit_from_a_named_step_runs_across_other_steps() -> None:
     assert overdue(alerts) == [("send_fine", "create_fine", T0 + 90 * DAY)]
 
 
-def test_a_limit_from_a_named_step_is_met_once_the_step_is_done() -> None:
-    """Sent on day 30, paid twice after: no payment starts a new wait for the fine."""
+@pytest.mark.parametrize(
+    ("steps", "catalog"),
+    [
+        pytest.param(
+            [("create_fine", 0), ("send_fine", 30), ("payment", 60), ("payment", 200)],
+            FROM_CREATION,
+            id="test_a_limit_from_a_named_step_is_met_once_the_step_is_done",
+        ),
+        pytest.param(
+            [("create_fine", 0), ("send_fine", 5), ("payment", 10)],
+            FROM_BEFORE,
+            id="test_a_step_done_is_not_awaited_again_after_an_ordinary_step",
+        ),
+    ],
+)
+def test_a_step_done_in_time_is_awaited_no_more(
+    steps: list[tuple[str, int]], catalog: CaseStandard
+) -> None:
+    """Sent on day 30, paid twice after: no payment starts a new wait for the fine (a limit
+    from a named step). The default reading: payment may lead to send_fine, but a fine already
+    sent is not awaited again, and nothing is raised however long the case stays open."""
     state, alerts = run(
-        [event("create_fine", T0, 1), event("send_fine", T0 + 30 * DAY, 2),
-         event("payment", T0 + 60 * DAY, 3), event("payment", T0 + 200 * DAY, 4)],
-        FROM_CREATION,
-    )  # fmt: skip
+        [event(step, T0 + day * DAY, n) for n, (step, day) in enumerate(steps, start=1)], catalog
+    )
     assert alerts == []
     assert state.awaiting == ()
-    assert later(state, FROM_CREATION) == []
+    assert later(state, catalog) == []
 
 
 def test_the_timer_raises_a_named_step_limit_once() -> None:
@@ -133,19 +150,6 @@ def test_the_timer_raises_a_named_step_limit_once() -> None:
     again = check_deadlines(paid.state, T0 + 400 * DAY, FROM_CREATION)
     assert again.changed is False
     assert [a.alert_id for a in again.alerts] == [a.alert_id for a in fired.alerts]
-
-
-def test_a_step_done_is_not_awaited_again_after_an_ordinary_step() -> None:
-    """The default reading: payment may lead to send_fine, but a fine already sent is not
-    awaited again, and nothing is raised however long the case stays open."""
-    state, alerts = run(
-        [event("create_fine", T0, 1), event("send_fine", T0 + 5 * DAY, 2),
-         event("payment", T0 + 10 * DAY, 3)],
-        FROM_BEFORE,
-    )  # fmt: skip
-    assert alerts == []
-    assert state.awaiting == ()
-    assert later(state, FROM_BEFORE) == []
 
 
 def test_a_step_reported_late_ends_its_wait() -> None:

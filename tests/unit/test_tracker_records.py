@@ -11,6 +11,7 @@ from pantau.core.catalog import load_catalog
 from pantau.core.events import Event
 from pantau.settings import SAMPLE_CATALOG
 from pantau_tracker.domain.records import Rejection, dlq_value, read_event
+from samples import minimal_event
 
 CATALOG = load_catalog(SAMPLE_CATALOG)
 NIK = "3507012345678901"
@@ -18,16 +19,7 @@ KEY = b"kota-malang.dpmptsp|PBG-1"
 
 
 def doc(**changes: Any) -> dict[str, Any]:
-    base: dict[str, Any] = {
-        "event_id": "kota-malang.dpmptsp:PBG-1:1",
-        "agency": "kota-malang.dpmptsp",
-        "service": "pbg",
-        "case_id": "PBG-1",
-        "step": "submitted",
-        "occurred_at": "2026-11-27T09:15:00+07:00",
-    }
-    base.update(changes)
-    return base
+    return {**minimal_event("PBG-1"), **changes}
 
 
 def encoded(document: dict[str, Any]) -> bytes:

@@ -6,12 +6,11 @@ import argparse
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from pantau.core.catalog import Catalog, load_catalog
+from pantau.core.catalog import Catalog
 from pantau.core.events import Event
 from pantau.core.working_time import ClockStop, WorkingCalendar
 from pantau.traffic.generator import (
@@ -26,16 +25,10 @@ from pantau.traffic.scoring import score, table
 from pantau.traffic.simulate import planted_rules
 from pantau_tracker.domain.rulebook import CASE_RULES, STATEFUL_RULES, CaseStep, RunningLimit
 
-CATALOG = Path(__file__).resolve().parents[2] / "catalog"
 START = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 # When `pantau simulate` really sends a bounded history: after every simulated event, and
 # within `queue_jump.stale_after` of it (see `history_start`).
 REAL_SEND = START + timedelta(days=130)
-
-
-@pytest.fixture(scope="module")
-def catalog() -> Catalog:
-    return load_catalog(CATALOG)
 
 
 @dataclass

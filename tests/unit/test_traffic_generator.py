@@ -6,23 +6,16 @@ import itertools
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 
 from pantau.core.alerts import Rule
-from pantau.core.catalog import Catalog, load_catalog
+from pantau.core.catalog import Catalog
 from pantau.core.events import canonical_bytes
 from pantau.core.working_time import ClockStop, WorkingCalendar
 from pantau.traffic.generator import ALL_RULES, CONTRACT_RULES, CaseTruth, Emission, Simulation
 
-CATALOG = Path(__file__).resolve().parents[2] / "catalog"
 START = datetime(2026, 6, 1, 8, 0, tzinfo=UTC)
-
-
-@pytest.fixture(scope="module")
-def catalog() -> Catalog:
-    return load_catalog(CATALOG)
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,6 @@ from aiohttp.test_utils import TestServer
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry
-from pydantic import SecretStr
 from starlette.routing import BaseRoute, Route
 
 from pantau.core.catalog import load_catalog
@@ -27,12 +26,12 @@ from pantau_alerts.domain.operators import OperatorDirectory
 from pantau_intake.api_keys import AgencyKeyring
 from pantau_intake.app import create_app as create_intake_app
 from pantau_intake.domain.publishing import InMemoryPublisher
-from pantau_intake.settings import IntakeSettings
 from pantau_status.api import create_app as create_status_app
 from pantau_status.book import CaseBook
 from pantau_status.domain.limits import AddressLimiter
 from pantau_tracker.app import create_app as create_tracker
 from pantau_tracker.settings import TrackerSettings
+from samples import intake_settings
 
 REPO = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 11, 27, 5, 0, tzinfo=UTC)
@@ -125,10 +124,7 @@ def judged(answers: list[tuple[str, str, int]], public: set[str]) -> list[str]:
 def test_intake_routes_need_an_agency_key_but_the_documented_public_ones() -> None:
     """POST /v1/events and GET /v1/catalog answer 401 without a key; health, readiness,
     metrics and the API description answer."""
-    settings = IntakeSettings(
-        api_keys=REPO / "deploy" / "dev-api-keys.yaml",
-        pseudonym_key=SecretStr("unit-test-pseudonym-key-0123"),
-    )
+    settings = intake_settings()
     publisher = InMemoryPublisher()
     app = create_intake_app(settings, publisher=publisher)
     with TestClient(app) as client:

@@ -32,6 +32,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from pydantic import BaseModel, Field
 from starlette.types import HTTPExceptionHandler
 
+from pantau import health
 from pantau.core.alerts import RULES, Category, Rule, Severity
 from pantau.core.events import parse_rfc3339
 from pantau_alerts.desk import AlertDesk, LogUnavailable, NotVisible, UnknownAlert
@@ -195,19 +196,14 @@ _ERROR_HANDLERS: dict[type[Exception], HTTPExceptionHandler] = {
 
 # --- health --------------------------------------------------------------------------------------
 
-health_router = APIRouter(tags=["health"])
-
-
-@health_router.get("/healthz")
-async def healthz() -> dict[str, str]:
-    return {"status": "ok"}
+health_router = health.health_router()
 
 
 @health_router.get("/readyz")
 async def readyz(api: ApiDep) -> JSONResponse:
-    if api.desk.ready:
-        return JSONResponse({"status": "ready", "alerts": len(api.desk.board.alerts)})
-    return JSONResponse({"status": "catching up with the logs"}, status_code=503)
+    return health.readiness(
+        api.desk.ready, "catching up with the logs", alerts=len(api.desk.board.alerts)
+    )
 
 
 @health_router.get("/metrics")

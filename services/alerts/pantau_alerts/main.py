@@ -19,7 +19,7 @@ from prometheus_client.registry import Collector
 
 from pantau.adapters.kafka_topics import ensure_topics
 from pantau.adapters.standards_topic import StandardsFollower, log_version
-from pantau.cli import start
+from pantau.cli import http_server_config, start
 from pantau.core.catalog import Catalog, CatalogError, load_catalog
 from pantau.core.standards import StandardVersion
 from pantau_alerts.adapters.kafka_logs import KafkaLogs, deliveries_topic_spec
@@ -259,14 +259,7 @@ def main(argv: list[str]) -> int:
         "delivered here" if settings.alerts_deliver else "left to another instance",
     )
     app = build_app(settings, operators, routes, catalog, follow_standards=True)
-    config = uvicorn.Config(
-        app,
-        host=settings.alerts_host,
-        port=settings.alerts_port,
-        log_level=settings.log_level.lower(),
-        log_config=None,  # uvicorn's loggers go through the handler configure_logging set
-        timeout_graceful_shutdown=3,
-    )
+    config = http_server_config(app, settings.alerts_host, settings.alerts_port, settings.log_level)
     _Server(config, on_shutdown=app.state.desk.hub.close).run()
     return 0
 

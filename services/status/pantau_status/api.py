@@ -24,8 +24,9 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from prometheus_client import CollectorRegistry, Gauge, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from pantau import health
 from pantau.core.catalog import Catalog
-from pantau.core.standards import StandardsBook, StandardVersion
+from pantau.core.standards import StandardsSoFar
 from pantau_intake.api_keys import AgencyKeyring
 from pantau_status.book import CaseBook
 from pantau_status.domain.codes import check_code
@@ -55,24 +56,13 @@ class _Refusal(Exception):
         self.lang = lang
 
 
-class ShownStandards:
+class ShownStandards(StandardsSoFar[Catalog]):
     """What the status page shows cases against: every published version of the standards read
     so far (a `StandardsBook`), and the catalog of `PANTAU_CATALOG` for when none is read.
 
     A case is shown against the version it follows for its whole life: the version the tracker
     recorded on its state, else the one in force when it opened (`StandardsBook.followed`), so
     a standard changed while a case is open changes neither its page nor its deadlines."""
-
-    def __init__(self, catalog: Catalog, book: StandardsBook | None = None) -> None:
-        self.unpublished = catalog
-        self.book = book or StandardsBook()
-
-    def learn(self, version: StandardVersion) -> bool:
-        """Keep a version read from the standards topic; False when it was known already."""
-        learned = self.book.learned(version)
-        if learned is not None:
-            self.book = learned
-        return learned is not None
 
     def catalog_of(self, record: CaseRecord) -> Catalog:
         """The catalog of the version `record` follows (`PANTAU_CATALOG` before any is read)."""
@@ -277,19 +267,12 @@ async def _refused(request: Request, exc: Exception) -> Response:
 
 # --- health --------------------------------------------------------------------------------------
 
-health_router = APIRouter(tags=["health"])
-
-
-@health_router.get("/healthz")
-async def healthz() -> dict[str, str]:
-    return {"status": "ok"}
+health_router = health.health_router()
 
 
 @health_router.get("/readyz")
 async def readyz(api: ApiDep) -> JSONResponse:
-    if api.book.ready:
-        return JSONResponse({"status": "ready", "cases": len(api.book)})
-    return JSONResponse({"status": "catching up with the case log"}, status_code=503)
+    return health.readiness(api.book.ready, "catching up with the case log", cases=len(api.book))
 
 
 @health_router.get("/metrics")

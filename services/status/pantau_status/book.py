@@ -3,8 +3,8 @@ ids of the applicants' reports already on `pantau.alerts`."""
 
 from __future__ import annotations
 
-import json
-
+from pantau.core.events import case_of_key
+from pantau.core.json_objects import json_object
 from pantau_status.domain.codes import code_matches
 from pantau_status.domain.view import CaseRecord, project
 
@@ -30,8 +30,7 @@ class CaseBook:
         """Fold one `pantau.cases` record in: the newest state wins, a tombstone removes."""
         if value is None:
             if key:
-                agency, _, case_id = key.decode("utf-8", "replace").partition("|")
-                self._drop(agency, case_id)
+                self._drop(*case_of_key(key))
             return
         record = project(key, value)
         if record is None:
@@ -51,11 +50,8 @@ class CaseBook:
         """Remember the id of every applicant report, so each is accepted once."""
         if value is None or _REPORT_RULE not in value:
             return
-        try:
-            document = json.loads(value)
-        except (ValueError, UnicodeDecodeError):
-            return
-        if isinstance(document, dict) and document.get("rule") == "citizen.report":
+        document = json_object(value)
+        if document is not None and document.get("rule") == "citizen.report":
             alert_id = document.get("alert_id")
             if isinstance(alert_id, str):
                 self.reported.add(alert_id)

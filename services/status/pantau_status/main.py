@@ -13,7 +13,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from pantau.adapters.standards_topic import StandardsFollower, log_version
-from pantau.cli import start
+from pantau.cli import http_server_config, start
 from pantau.core.catalog import Catalog, CatalogError, load_catalog
 from pantau.core.standards import StandardVersion
 from pantau_intake.api_keys import AgencyKeyring
@@ -123,12 +123,6 @@ def main(argv: list[str]) -> int:
     if keyring is None:
         log.warning("PANTAU_API_KEYS is not set: agency systems cannot fetch check codes")
     app = build_app(settings, catalog, key, keyring)
-    config = uvicorn.Config(
-        app,
-        host=settings.status_host,
-        port=settings.status_port,
-        log_level=settings.log_level.lower(),
-        timeout_graceful_shutdown=3,
-    )
+    config = http_server_config(app, settings.status_host, settings.status_port, settings.log_level)
     uvicorn.Server(config).run()
     return 0

@@ -60,6 +60,7 @@ from aiokafka.partitioner import DefaultPartitioner
 from faust.exceptions import SameNode
 from prometheus_client import CollectorRegistry
 
+from pantau.core.alerts import Alert
 from pantau.core.catalog import Catalog
 from pantau.core.events import event_key
 from pantau.core.standards import StandardsBook
@@ -368,13 +369,7 @@ class Tracker:
         metrics.events += outcome.events
         metrics.duplicates += outcome.duplicates
         metrics.checks += outcome.checks
-        sent: list[Any] = []
-        for key, value, why in outcome.rejected:
-            sent.append(await self._dead_letter(key, value, why))
-        for key, alert in outcome.alerts:
-            sent.append(await self.alerts_topic.send(key=key, value=alert.to_json_bytes()))
-            self.counters.alerts.labels(alert.rule).inc()
-        metrics.alerts += len(outcome.alerts)
+        sent = await self._send_rejected_and_alerts(outcome.rejected, outcome.alerts)
         by_partition: dict[int, tuple[bytes, list[bytes]]] = {}
         partitions = list(range(self.settings.partitions))
         for hand_over in outcome.hand_overs:
@@ -399,6 +394,22 @@ class Tracker:
             self.index.set(key, write.partition, write.due)
         if sent:
             await asyncio.gather(*sent)
+
+    async def _send_rejected_and_alerts(
+        self,
+        rejected: Sequence[tuple[bytes | None, bytes | None, Rejection]],
+        alerts: Sequence[tuple[bytes, Alert]],
+    ) -> list[Any]:
+        """Send a batch's rejected records to the dead letters and its alerts to the alerts
+        topic, counted; the sends, to be awaited before the batch's states are stored."""
+        sent: list[Any] = []
+        for key, value, why in rejected:
+            sent.append(await self._dead_letter(key, value, why))
+        for key, alert in alerts:
+            sent.append(await self.alerts_topic.send(key=key, value=alert.to_json_bytes()))
+            self.counters.alerts.labels(alert.rule).inc()
+        self.metrics.alerts += len(alerts)
+        return sent
 
     # --- the cross-case rules -----------------------------------------------------------------
 
@@ -430,13 +441,7 @@ class Tracker:
             log.info(
                 "%d oversight records read again, applied already: skipped", outcome.redelivered
             )
-        sent: list[Any] = []
-        for key, value, why in outcome.rejected:
-            sent.append(await self._dead_letter(key, value, why))
-        for key, alert in outcome.alerts:
-            sent.append(await self.alerts_topic.send(key=key, value=alert.to_json_bytes()))
-            self.counters.alerts.labels(alert.rule).inc()
-        self.metrics.alerts += len(outcome.alerts)
+        sent = await self._send_rejected_and_alerts(outcome.rejected, outcome.alerts)
         if sent:
             # The alerts are acknowledged before the states that raised them are stored: a
             # crash in between judges the steps again and gives the same alerts (same ids).

@@ -17,15 +17,14 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
-from kafka import KafkaConsumer, KafkaProducer
-from kafka import TopicPartition as SyncTopicPartition
+from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
 from pantau.adapters.kafka_topics import FOREVER, TopicSpec
-from pantau.adapters.topic_follower import follow_topic
+from pantau.adapters.topic_follower import TopicFollower, read_to_end
 from pantau.core.sealing import DataKey, KeyRecord, KeyRefused, MasterKey
 from pantau.settings import TopicNames
 
@@ -78,46 +77,14 @@ class KeyRing:
         return self.keys.get(key_id)
 
 
-def _consumer(servers: list[str], timeout_s: float) -> KafkaConsumer:
-    try:
-        return KafkaConsumer(
-            bootstrap_servers=servers,
-            client_id="pantau-key-store",
-            group_id=None,
-            enable_auto_commit=False,
-            request_timeout_ms=int(timeout_s * 1000) + 1000,
-            consumer_timeout_ms=int(timeout_s * 1000),
-        )
-    except KafkaError as error:
-        raise RuntimeError(f"cannot reach Kafka at {','.join(servers)}: {error}") from error
-
-
 def read_key_records(
     servers: list[str], topic: str, timeout_s: float = 15.0
 ) -> Iterator[tuple[bytes, bytes | None]]:
     """Every (key, value) of the key store, read to its end in order; a tombstone's value is
     None. Raises RuntimeError when Kafka cannot be reached or the topic does not end in time."""
-    consumer = _consumer(servers, timeout_s)
-    try:
-        found = consumer.partitions_for_topic(topic)
-        if not found:
-            return
-        partitions = [SyncTopicPartition(topic, p) for p in sorted(found)]
-        consumer.assign(partitions)
-        consumer.seek_to_beginning(*partitions)
-        ends = consumer.end_offsets(partitions)
-        remaining = {tp for tp, end in ends.items() if end > 0}
-        while remaining:
-            polled = consumer.poll(timeout_ms=int(timeout_s * 1000))
-            if not polled:
-                raise RuntimeError(f"timed out reading {topic}")
-            for records in polled.values():
-                for record in records:
-                    if record.key is not None:
-                        yield record.key, record.value
-            remaining = {tp for tp in remaining if consumer.position(tp) < ends[tp]}
-    finally:
-        consumer.close()
+    for record in read_to_end(servers, topic, "pantau-key-store", timeout_s):
+        if record.key is not None:
+            yield record.key, record.value
 
 
 def read_keys(servers: list[str], topic: str, master: MasterKey) -> KeyRing:
@@ -183,32 +150,15 @@ def destroy_applicant_keys(servers: list[str], topic: str, applicant: str) -> li
     return [key[len(prefix) :].decode("ascii") for key in doomed]
 
 
-class ErasureFollower:
-    """Follows the erasures topic from the beginning and calls `on_erasure` with the applicant
+class ErasureFollower(TopicFollower[str]):
+    """Follows the erasures topic from the beginning and calls its `on_item` with the applicant
     key id of each erasure read, so that a writer stops sealing with a key just destroyed."""
 
-    def __init__(
-        self,
-        servers: list[str],
-        topic: str,
-        on_erasure: Callable[[str], None],
-        client_id: str,
-    ) -> None:
-        self._servers = servers
-        self._topic = topic
-        self._on_erasure = on_erasure
-        self._client_id = client_id
+    reader = "erasures"
+    logger = log
 
-    async def run(self) -> None:
-        """Read and follow until cancelled; retried after a Kafka failure."""
-        await follow_topic(
-            self._servers, self._topic, self._client_id, self._read, logger=log, reader="erasures"
-        )
-
-    def _read(self, topic: str, offset: int, value: bytes | None) -> None:
-        applicant = _erased_applicant(value)
-        if applicant is not None:
-            self._on_erasure(applicant)
+    def read_item(self, value: bytes | None, where: str) -> str | None:
+        return _erased_applicant(value)
 
 
 def _erased_applicant(value: bytes | None) -> str | None:

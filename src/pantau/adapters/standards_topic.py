@@ -12,12 +12,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from kafka import KafkaConsumer, KafkaProducer
-from kafka import TopicPartition as SyncTopicPartition
+from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
 from pantau.adapters.kafka_topics import TopicSpec
-from pantau.adapters.topic_follower import follow_topic
+from pantau.adapters.topic_follower import TopicFollower, read_to_end
 from pantau.core.catalog import CatalogError
 from pantau.core.events import format_rfc3339
 from pantau.core.standards import StandardsBook, StandardVersion
@@ -52,39 +51,11 @@ def _version_of(value: bytes | None, where: str) -> StandardVersion | None:
 def read_book(servers: list[str], topic: str, timeout_s: float = 15.0) -> StandardsBook:
     """Every version on `topic`, read to its end; an empty book when the topic is empty or
     missing. Raises RuntimeError when Kafka cannot be reached."""
-    try:
-        consumer = KafkaConsumer(
-            bootstrap_servers=servers,
-            client_id="pantau-standards-reader",
-            group_id=None,
-            enable_auto_commit=False,
-            request_timeout_ms=int(timeout_s * 1000) + 1000,
-            consumer_timeout_ms=int(timeout_s * 1000),
-        )
-    except KafkaError as error:
-        raise RuntimeError(f"cannot reach Kafka at {','.join(servers)}: {error}") from error
     book = StandardsBook()
-    try:
-        found = consumer.partitions_for_topic(topic)
-        if not found:
-            return book
-        partitions = [SyncTopicPartition(topic, p) for p in sorted(found)]
-        consumer.assign(partitions)
-        consumer.seek_to_beginning(*partitions)
-        ends = consumer.end_offsets(partitions)
-        remaining = {tp for tp, end in ends.items() if end > 0}
-        while remaining:
-            polled = consumer.poll(timeout_ms=int(timeout_s * 1000))
-            if not polled:
-                raise RuntimeError(f"timed out reading {topic}")
-            for tp, records in polled.items():
-                for record in records:
-                    version = _version_of(record.value, f"{tp.topic}@{record.offset}")
-                    if version is not None:
-                        book = book.with_version(version)
-            remaining = {tp for tp in remaining if consumer.position(tp) < ends[tp]}
-    finally:
-        consumer.close()
+    for record in read_to_end(servers, topic, "pantau-standards-reader", timeout_s):
+        version = _version_of(record.value, f"{record.topic}@{record.offset}")
+        if version is not None:
+            book = book.with_version(version)
     return book
 
 
@@ -110,33 +81,15 @@ def publish(servers: list[str], topic: str, version: StandardVersion) -> None:
         producer.close()
 
 
-class StandardsFollower:
-    """Follows the standards topic from the beginning and calls `on_version` with each version
+class StandardsFollower(TopicFollower[StandardVersion]):
+    """Follows the standards topic from the beginning and calls its `on_item` with each version
     it reads (also those already known: the callback decides what is new)."""
 
-    def __init__(
-        self,
-        servers: list[str],
-        topic: str,
-        on_version: Callable[[StandardVersion], None],
-        client_id: str,
-    ) -> None:
-        self._servers = servers
-        self._topic = topic
-        self._on_version = on_version
-        self._client_id = client_id
+    reader = "standards"
+    logger = log
 
-    async def run(self) -> None:
-        """Read and follow until cancelled; a topic created later is picked up when the
-        metadata is next refreshed (every few seconds)."""
-        await follow_topic(
-            self._servers, self._topic, self._client_id, self._read, logger=log, reader="standards"
-        )
-
-    def _read(self, topic: str, offset: int, value: bytes | None) -> None:
-        version = _version_of(value, f"{topic}@{offset}")
-        if version is not None:
-            self._on_version(version)
+    def read_item(self, value: bytes | None, where: str) -> StandardVersion | None:
+        return _version_of(value, where)
 
 
 def log_version(logger: logging.Logger, version: StandardVersion) -> None:

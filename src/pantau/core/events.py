@@ -744,6 +744,14 @@ def case_key(agency: str, case_id: str) -> str:
     return f"{agency}|{case_id}"
 
 
+def case_of_key(key: bytes | str) -> tuple[str, str]:
+    """The (agency, case_id) a case key names (`case_key`, or `event_key` in UTF-8; a byte that
+    is not UTF-8 is replaced). A key without `|` is all agency and no case id."""
+    text = key.decode("utf-8", errors="replace") if isinstance(key, bytes) else key
+    agency, _, case_id = text.partition("|")
+    return agency, case_id
+
+
 def service_key(agency: str, service: str) -> str:
     """A service's key as text: `<agency>|<service>`, the key of state kept per service."""
     return f"{agency}|{service}"

@@ -11,9 +11,8 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from pantau.core.durations import Duration, DurationUnit, parse_duration
-
-Report = Callable[[str, str], None]
+from pantau.core.durations import Duration, DurationUnit
+from pantau.core.entry_reader import EntryReader, Report, listing
 
 # Durations are frozen values, so module-level defaults are shared safely.
 _TWO_WORKING_DAYS = Duration(2, DurationUnit.WORKING_DAYS)
@@ -172,10 +171,15 @@ def read_oversight(
     )
 
 
-class _Reader:
+class _Reader(EntryReader):
+    duration_example = "2 working_days"
+
     def __init__(self, report: Report, step_codes: Collection[str] | None) -> None:
-        self.report = report
+        self._report = report
         self.step_codes = step_codes
+
+    def report(self, entry: str, message: str) -> None:
+        self._report(entry, message)
 
     def section(
         self, entry: str, value: object, fields: Mapping[str, Callable[[_Reader, str, object], Any]]
@@ -193,12 +197,6 @@ class _Reader:
             if parsed is not None:
                 read[key] = parsed
         return read
-
-    def flag(self, entry: str, value: object) -> bool | None:
-        if not isinstance(value, bool):
-            self.report(entry, f"must be true or false, not {value!r}")
-            return None
-        return value
 
     def count(self, entry: str, value: object) -> int | None:
         return self.at_least(entry, value, 1)
@@ -234,16 +232,6 @@ class _Reader:
             return None
         return number
 
-    def duration(self, entry: str, value: object) -> Duration | None:
-        if not isinstance(value, str):
-            self.report(entry, f"a duration must be text like '2 working_days', not {value!r}")
-            return None
-        try:
-            return parse_duration(value)
-        except ValueError as error:
-            self.report(entry, str(error))
-            return None
-
     def wall_duration(self, entry: str, value: object) -> Duration | None:
         found = self.duration(entry, value)
         if found is not None and found.unit not in _WALL_UNITS:
@@ -263,7 +251,7 @@ class _Reader:
             if not isinstance(code, str) or (
                 self.step_codes is not None and code not in self.step_codes
             ):
-                known = ", ".join(self.step_codes or ()) or "none"
+                known = listing(self.step_codes or ())
                 self.report(entry, f"unknown step {code!r} (steps: {known})")
             elif code in codes:
                 self.report(entry, f"step {code!r} is listed twice")

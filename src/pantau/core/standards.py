@@ -13,7 +13,7 @@ import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import orjson
 
@@ -21,6 +21,8 @@ from pantau.core.catalog import Catalog, Service, Step, parse_catalog
 from pantau.core.events import format_rfc3339, parse_rfc3339
 
 SECTIONS = ("calendars", "agencies", "services")
+
+CatalogT = TypeVar("CatalogT", bound=Catalog | None)
 
 
 def canonical_document(documents: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
@@ -216,6 +218,23 @@ class StandardsBook:
                 if candidate.number >= first.number and candidate.catalog.service(agency, service):
                     return candidate
         return self.latest
+
+
+class StandardsSoFar(Generic[CatalogT]):
+    """The versions of the standards read so far from the standards topic (a `StandardsBook`,
+    which only grows), and `unpublished`: the catalog of `PANTAU_CATALOG`, for before any is read.
+    """
+
+    def __init__(self, catalog: CatalogT, book: StandardsBook | None = None) -> None:
+        self.unpublished: CatalogT = catalog
+        self.book = book or StandardsBook()
+
+    def learn(self, version: StandardVersion) -> bool:
+        """Keep a version read from the standards topic; False when it was known already."""
+        learned = self.book.learned(version)
+        if learned is not None:
+            self.book = learned
+        return learned is not None
 
 
 # --- what changed between two versions -----------------------------------------------------

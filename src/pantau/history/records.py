@@ -22,8 +22,9 @@ from pydantic import ValidationError
 
 from pantau.core.alerts import Alert
 from pantau.core.catalog import Catalog, CatalogError
-from pantau.core.events import Event, canonical_bytes, parse_rfc3339
+from pantau.core.events import Event, canonical_bytes, case_of_key, parse_rfc3339
 from pantau.core.fast_events import CheckedEvent, checked_event
+from pantau.core.json_objects import json_object
 from pantau.core.standards import StandardVersion
 from pantau.core.standards import canonical_bytes as canonical_catalog
 from pantau.history.chain import SEALED, CaseKey, ChainHead, Link, link_hash
@@ -571,10 +572,7 @@ def _object(value: bytes) -> dict[str, Any] | None:
         document = orjson.loads(value)
     except orjson.JSONDecodeError:
         # what orjson refuses and the standard library reads: NaN, integers beyond 64 bits
-        try:
-            document = json.loads(value)
-        except (ValueError, UnicodeDecodeError):
-            return None
+        return json_object(value)
     return document if isinstance(document, dict) else None
 
 
@@ -619,8 +617,7 @@ def _flag(document: Mapping[str, Any], *names: str) -> bool:
 def _key_parts(key: bytes | None) -> tuple[str, str]:
     if not key:
         return "", ""
-    agency, _, case_id = key.decode("utf-8", errors="replace").partition("|")
-    return agency, case_id
+    return case_of_key(key)
 
 
 def case_state_row(

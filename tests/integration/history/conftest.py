@@ -13,6 +13,8 @@ from integration.history.engines import ChdbEngine, Engine, ServerEngine, migrat
 from integration.history.known_history import load
 from stacks import CLICKHOUSE_PORT, isolated_stack
 
+CHECKPOINT_KEY = "test-checkpoint-key"
+
 
 @pytest.fixture(scope="session")
 def chdb_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChdbEngine]:
@@ -51,6 +53,17 @@ def history_stack(local_servers: None) -> Iterator[dict[str, str]]:
     """
     with isolated_stack("history") as env:
         yield env
+
+
+@pytest.fixture
+def sink_env(history_stack: dict[str, str], tmp_path: Path) -> dict[str, str]:
+    """The isolated stack's variables plus a checkpoint key and directory."""
+    return {
+        **history_stack,
+        "PANTAU_CHECKPOINT_KEY": CHECKPOINT_KEY,
+        "PANTAU_CHECKPOINT_DIR": str(tmp_path / "checkpoints"),
+        "PANTAU_SINK_CHECKPOINT_SECONDS": "1",
+    }
 
 
 @pytest.fixture

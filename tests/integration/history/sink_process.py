@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -15,6 +14,7 @@ from kafka import KafkaProducer
 
 from pantau.core.events import Event, event_key
 from ports import free_port
+from stacks import stop_process
 
 
 class SinkProcess:
@@ -40,13 +40,7 @@ class SinkProcess:
 
     def stop(self) -> int:
         """Stop it with SIGTERM (a graceful stop) and return its exit status."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process)
         self._out.close()
         return self.process.returncode
 

@@ -30,22 +30,16 @@ from pantau_intake.settings import IntakeSettings
 from stacks import pantau_cli
 
 MASTER = "test-master-key-of-at-least-32-bytes!!"
-CHECKPOINT_KEY = "test-checkpoint-key"
 PSEUDONYM_KEY = "integration-test-pseudonym-key"
 NIK = "3573010101900002"
 AGENCY = "kota-malang.dpmptsp"
 
 
 @pytest.fixture
-def sealed_env(history_stack: dict[str, str], tmp_path: Path) -> dict[str, str]:
-    """The isolated stack's variables, a checkpoint key and directory, and the master key."""
-    return {
-        **history_stack,
-        "PANTAU_CHECKPOINT_KEY": CHECKPOINT_KEY,
-        "PANTAU_CHECKPOINT_DIR": str(tmp_path / "checkpoints"),
-        "PANTAU_SINK_CHECKPOINT_SECONDS": "1",
-        "PANTAU_MASTER_KEY": MASTER,
-    }
+def sealed_env(sink_env: dict[str, str]) -> dict[str, str]:
+    """The sink's variables (the isolated stack, a checkpoint key and directory) and the master
+    key."""
+    return {**sink_env, "PANTAU_MASTER_KEY": MASTER}
 
 
 def _case(case_id: str, applicant: dict[str, str], secrets: dict[str, str]) -> list[dict[str, Any]]:

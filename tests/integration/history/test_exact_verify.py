@@ -32,7 +32,9 @@ from pantau.history.records import EVENT_COLUMNS
 from pantau.history.store import ClickHouseHistory
 from pantau.history.verification import Finding
 from pantau.history.verify import verify_store
-from pantau.settings import SAMPLE_CATALOG, ClickHouseTarget, CommonSettings
+from pantau.settings import SAMPLE_CATALOG, ClickHouseTarget
+from stacks import stack_settings
+from strategies import rfc3339_texts
 
 KM = "kota-malang.dpmptsp"
 CATALOG = load_catalog(SAMPLE_CATALOG)
@@ -50,11 +52,7 @@ class Stack:
     def __init__(self, env: dict[str, str], client: Client, log: Path) -> None:
         self.env = env
         self.client = client
-        self.settings = CommonSettings(
-            kafka=env["PANTAU_KAFKA"],
-            topic_prefix=env["PANTAU_TOPIC_PREFIX"],
-            clickhouse=env["PANTAU_CLICKHOUSE"],
-        )
+        self.settings = stack_settings(env)
         self.log = log
 
     def store(self, events: list[Event]) -> None:
@@ -223,26 +221,7 @@ _JSON = st.recursive(
 
 
 def _timestamps() -> st.SearchStrategy[str]:
-    moments = st.datetimes(
-        min_value=datetime(1960, 1, 1), max_value=datetime(2150, 12, 31)
-    )  # naive local wall time, given an offset below
-    offsets = st.integers(min_value=-(23 * 60 + 59), max_value=23 * 60 + 59)
-    fractions = st.sampled_from(["", "3", "6", "9"])
-
-    def text(moment: datetime, offset: int, fraction: str) -> str:
-        base = moment.strftime("%Y-%m-%dT%H:%M:%S")
-        if fraction == "3":
-            base += f".{moment.microsecond // 1000:03d}"
-        elif fraction == "6":
-            base += f".{moment.microsecond:06d}"
-        elif fraction == "9":
-            base += f".{moment.microsecond:06d}789"
-        if offset == 0:
-            return base + "Z"
-        sign = "-" if offset < 0 else "+"
-        return base + f"{sign}{abs(offset) // 60:02d}:{abs(offset) % 60:02d}"
-
-    return st.builds(text, moments, offsets, fractions)
+    return rfc3339_texts(datetime(1960, 1, 1), datetime(2150, 12, 31))
 
 
 rejected: list[dict[str, Any]] = []

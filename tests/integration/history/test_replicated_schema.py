@@ -56,12 +56,8 @@ class ReplicatedEngine:
 def replicas(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateReplicas]:
     """Two replicas and their ZooKeeper for this module, stopped afterwards."""
     directory: Path = tmp_path_factory.mktemp("replicas") / "local"
-    cluster = PrivateReplicas(directory, replicas=2)
-    try:
-        cluster.run("start")
+    with PrivateReplicas(directory, replicas=2).started() as cluster:
         yield cluster
-    finally:
-        cluster.run("stop")  # also after a failed start: whatever did start
 
 
 @pytest.fixture(scope="module")

@@ -6,35 +6,12 @@ import json
 import time
 from pathlib import Path
 
-import pytest
 from clickhouse_driver import Client
 
 from integration.history.known_history import ACTIONS, ALERTS, alert_rows, events
 from integration.history.sink_process import SinkProcess, publish, publish_events, wait_for
 from pantau.core.events import Event
-from pantau.settings import CommonSettings
-from stacks import pantau_cli
-
-CHECKPOINT_KEY = "test-checkpoint-key"
-
-
-def _settings(env: dict[str, str]) -> CommonSettings:
-    return CommonSettings(
-        kafka=env["PANTAU_KAFKA"],
-        topic_prefix=env["PANTAU_TOPIC_PREFIX"],
-        clickhouse=env["PANTAU_CLICKHOUSE"],
-    )
-
-
-@pytest.fixture
-def sink_env(history_stack: dict[str, str], tmp_path: Path) -> dict[str, str]:
-    """The isolated stack's variables plus a checkpoint key and directory."""
-    return {
-        **history_stack,
-        "PANTAU_CHECKPOINT_KEY": CHECKPOINT_KEY,
-        "PANTAU_CHECKPOINT_DIR": str(tmp_path / "checkpoints"),
-        "PANTAU_SINK_CHECKPOINT_SECONDS": "1",
-    }
+from stacks import pantau_cli, stack_settings
 
 
 def _count(client: Client, query: str) -> int:
@@ -47,7 +24,7 @@ def test_published_records_appear_once_in_the_views_within_5_s(
     """Events, alerts, case states and actions published to Kafka reach the v_* views once each,
     within 5 s (and the standards version published at bootstrap, v_standards); a replayed
     event is not stored again and an invalid one is skipped."""
-    names = _settings(sink_env).topics
+    names = stack_settings(sink_env).topics
     servers = sink_env["PANTAU_KAFKA"]
     client = history_client
     sink = SinkProcess(sink_env, tmp_path / "sink.log")
@@ -115,7 +92,7 @@ def test_a_restarted_sink_does_not_chain_a_stored_event_again(
 ) -> None:
     """After a restart (empty head cache) a replayed event is found in ClickHouse and skipped;
     new events of the same case extend its stored chain."""
-    names = _settings(sink_env).topics
+    names = stack_settings(sink_env).topics
     servers = sink_env["PANTAU_KAFKA"]
     client = history_client
     known = events()[:3]  # PBG-1: submitted, verified, fee_assessed
@@ -211,7 +188,7 @@ def test_two_sinks_share_the_partitions_and_chain_every_case_once(
     """A second sink joining the group mid-stream takes over partitions (the first stores and
     commits what it holds when they are revoked): every event is stored once, each case's
     chain has positions 1..n without a gap, and verify finds every chain intact."""
-    names = _settings(sink_env).topics
+    names = stack_settings(sink_env).topics
     servers = sink_env["PANTAU_KAFKA"]
     cases, per_case = 300, 4
     generated = [

@@ -19,9 +19,8 @@ from kafka.admin import KafkaAdminClient
 from integration.history.sink_process import SinkProcess, publish_events, wait_for
 from pantau.core.events import Event
 from pantau.provisioning import provision
-from pantau.settings import CommonSettings
 from replicas import PrivateClickHouse
-from stacks import KAFKA, pantau_cli
+from stacks import KAFKA, pantau_cli, stack_settings
 
 EVENTS = 10_000
 STEPS = [  # ktp-el of the sample catalog: five events per case
@@ -40,12 +39,8 @@ MEMORY_BOUND_MIB = 150
 @pytest.fixture
 def private_clickhouse(tmp_path: Path, local_servers: None) -> Iterator[PrivateClickHouse]:
     """A private ClickHouse server for this test, stopped afterwards."""
-    server = PrivateClickHouse(tmp_path / "local")
-    server.run("start")
-    try:
+    with PrivateClickHouse(tmp_path / "local").started() as server:
         yield server
-    finally:
-        server.run("stop")
 
 
 def _events() -> list[Event]:
@@ -84,11 +79,7 @@ def test_clickhouse_outage_loses_and_doubles_nothing(
         "PANTAU_CHECKPOINT_KEY": "fault-test-key",
         "PANTAU_CHECKPOINT_DIR": str(tmp_path / "checkpoints"),
     }
-    settings = CommonSettings(
-        kafka=env["PANTAU_KAFKA"],
-        topic_prefix=env["PANTAU_TOPIC_PREFIX"],
-        clickhouse=env["PANTAU_CLICKHOUSE"],
-    )
+    settings = stack_settings(env)
     provision(settings)
     events = _events()
     client = Client(host="127.0.0.1", port=private_clickhouse.tcp_port, database="pantau_fault")

@@ -179,6 +179,17 @@ def changed(engine: Engine) -> Iterator[tuple[Engine, str]]:
     engine.execute(f"DROP DATABASE IF EXISTS `{database}`")
 
 
+def _pbg_rows(
+    engine: Engine, database: str, columns: str, view: str, then: str = ""
+) -> list[tuple[str, ...]]:
+    """`columns` of Kota Malang's PBG rows of `view` in `database`; `then` adds to the query
+    (a further condition, a grouping)."""
+    return engine.rows(
+        f"SELECT {columns} FROM `{database}`.{view} "
+        f"WHERE agency = '{KM}' AND service = 'pbg' {then}"
+    )
+
+
 def test_the_tracker_pins_each_case_to_its_version(changed: tuple[Engine, str]) -> None:
     """The premise: v_cases says PBG-OLD follows version 1 and PBG-NEW version 2."""
     engine, database = changed
@@ -220,9 +231,12 @@ def test_every_version_is_kept_and_the_one_in_force_is_shown_as_the_standard(
     """The by-version views hold versions 0 to 3 once each; v_service_standards and
     v_service_steps show version 2, in force now (version 3 is still scheduled)."""
     engine, database = changed
-    by_version = engine.rows(
-        f"SELECT version, count(), any(sla) FROM `{database}`.v_service_standards_by_version "
-        f"WHERE agency = '{KM}' AND service = 'pbg' GROUP BY version ORDER BY version"
+    by_version = _pbg_rows(
+        engine,
+        database,
+        "version, count(), any(sla)",
+        "v_service_standards_by_version",
+        "GROUP BY version ORDER BY version",
     )
     assert by_version == [
         ("0", "1", "28 working_days"),
@@ -230,19 +244,16 @@ def test_every_version_is_kept_and_the_one_in_force_is_shown_as_the_standard(
         ("2", "1", "28 working_days"),
         ("3", "1", "10 working_days"),
     ]
-    in_force = engine.rows(
-        f"SELECT version, valid_from, fee_min FROM `{database}`.v_service_standards "
-        f"WHERE agency = '{KM}' AND service = 'pbg'"
-    )
+    in_force = _pbg_rows(engine, database, "version, valid_from, fee_min", "v_service_standards")
     assert in_force == [("2", "2026-11-16 01:00:00", "150000")]
-    step = engine.rows(
-        f"SELECT version, sla FROM `{database}`.v_service_steps "
-        f"WHERE agency = '{KM}' AND service = 'pbg' AND step = 'verified'"
-    )
+    step = _pbg_rows(engine, database, "version, sla", "v_service_steps", "AND step = 'verified'")
     assert step == [("2", "1 working_days")]
-    counts = engine.rows(
-        f"SELECT version, count() FROM `{database}`.v_service_steps_by_version "
-        f"WHERE agency = '{KM}' AND service = 'pbg' GROUP BY version ORDER BY version"
+    counts = _pbg_rows(
+        engine,
+        database,
+        "version, count()",
+        "v_service_steps_by_version",
+        "GROUP BY version ORDER BY version",
     )
     assert [count for _, count in counts] == [counts[0][1]] * 4
 
@@ -277,14 +288,10 @@ def test_rows_stored_before_migration_0007_become_version_0(engine: Engine) -> N
             f"`{database}`.events", EVENT_COLUMNS, [event_row(accepted, extended[1], STORED_AT)]
         )
         assert apply_migrations(engine, database, migrations, report=lambda _: None) == ["0007"]
-        in_force = engine.rows(
-            f"SELECT version, sla FROM `{database}`.v_service_standards "
-            f"WHERE agency = '{KM}' AND service = 'pbg'"
-        )
+        in_force = _pbg_rows(engine, database, "version, sla", "v_service_standards")
         assert in_force == [("0", "28 working_days")]
-        step = engine.rows(
-            f"SELECT version, sla FROM `{database}`.v_service_steps "
-            f"WHERE agency = '{KM}' AND service = 'pbg' AND step = 'verified'"
+        step = _pbg_rows(
+            engine, database, "version, sla", "v_service_steps", "AND step = 'verified'"
         )
         assert step == [("0", "3 working_days")]
         durations = engine.rows(

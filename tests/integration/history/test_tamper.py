@@ -10,8 +10,7 @@ from clickhouse_driver import Client
 from integration.history.known_history import events
 from integration.history.sink_process import SinkProcess, publish_events, wait_for
 from pantau.history.records import EVENT_COLUMNS
-from pantau.settings import CommonSettings
-from stacks import pantau_cli
+from stacks import pantau_cli, stack_settings
 
 KM, DK, SL = "kota-malang.dpmptsp", "kota-malang.disdukcapil", "kab-sleman.dpmptsp"
 
@@ -41,11 +40,7 @@ def test_verify_names_updated_deleted_and_inserted_rows(
         "PANTAU_CHECKPOINT_KEY": "tamper-test-key",
         "PANTAU_CHECKPOINT_DIR": str(tmp_path / "checkpoints"),
     }
-    settings = CommonSettings(
-        kafka=env["PANTAU_KAFKA"],
-        topic_prefix=env["PANTAU_TOPIC_PREFIX"],
-        clickhouse=env["PANTAU_CLICKHOUSE"],
-    )
+    settings = stack_settings(env)
     client = history_client
     known = events()
     sink = SinkProcess(env, tmp_path / "sink.log")

@@ -11,7 +11,6 @@ A state it cannot read at all is skipped, never fatal.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -19,7 +18,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from pantau.core.catalog import Catalog, Service
-from pantau.core.events import format_rfc3339, parse_rfc3339
+from pantau.core.events import case_of_key, format_rfc3339, parse_rfc3339
+from pantau.core.json_objects import json_object
 from pantau.core.working_time import ClockStop, WorkingCalendar
 
 __all__ = [
@@ -123,12 +123,7 @@ def _marks(raw: Mapping[str, Any]) -> tuple[StepMark, ...]:
 
 def parse_case_state(key: str | None, data: bytes | str | Mapping[str, Any]) -> CaseSnapshot | None:
     """A snapshot from one record of the cases topic, or None when it is unusable."""
-    raw: object = data
-    if isinstance(data, bytes | str):
-        try:
-            raw = json.loads(data)
-        except (ValueError, UnicodeDecodeError):
-            return None
+    raw = json_object(data) if isinstance(data, bytes | str) else data
     if not isinstance(raw, Mapping):
         return None
     if isinstance(raw.get("case"), Mapping):  # a wrapper {"case": {...}, ...}
@@ -136,7 +131,7 @@ def parse_case_state(key: str | None, data: bytes | str | Mapping[str, Any]) -> 
     assert isinstance(raw, Mapping)
     agency, case_id = raw.get("agency"), raw.get("case_id")
     if (not isinstance(agency, str) or not isinstance(case_id, str)) and key and "|" in key:
-        agency, _, case_id = key.partition("|")
+        agency, case_id = case_of_key(key)
     service = raw.get("service")
     if not isinstance(agency, str) or not isinstance(case_id, str) or not isinstance(service, str):
         return None

@@ -14,26 +14,16 @@ from datetime import date, datetime, time, timedelta
 
 from pantau.core.alerts import Alert
 from pantau.core.catalog import Catalog
-from pantau.core.standards import StandardsBook, StandardVersion
+from pantau.core.standards import StandardsSoFar, StandardVersion
 from pantau_alerts.domain.cases import CaseSnapshot
 from pantau_alerts.domain.digest import agency_timezone
 
 __all__ = ["CaseCatalogs"]
 
 
-class CaseCatalogs:
-    """The versions of the standards read so far and the unpublished catalog."""
-
-    def __init__(self, catalog: Catalog | None, book: StandardsBook | None = None) -> None:
-        self.unpublished = catalog
-        self.book = book or StandardsBook()
-
-    def learn(self, version: StandardVersion) -> bool:
-        """Keep a version read from the standards topic; False when it was known already."""
-        learned = self.book.learned(version)
-        if learned is not None:
-            self.book = learned
-        return learned is not None
+class CaseCatalogs(StandardsSoFar[Catalog | None]):
+    """The versions of the standards read so far and the unpublished catalog (None when
+    `PANTAU_CATALOG` is unusable)."""
 
     def _catalog(self, version: StandardVersion | None) -> Catalog | None:
         return self.unpublished if version is None else version.catalog

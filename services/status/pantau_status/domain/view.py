@@ -10,14 +10,14 @@ standard from the catalog; it shows only step codes the standard names.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from pantau.core.catalog import PAYMENT_CHANNELS, Catalog, Service
-from pantau.core.events import format_rfc3339, parse_rfc3339
+from pantau.core.events import case_of_key, format_rfc3339, parse_rfc3339
+from pantau.core.json_objects import json_object
 from pantau_status.domain.texts import step_label
 
 __all__ = ["CaseRecord", "project", "public_view", "service_standard"]
@@ -61,16 +61,13 @@ def project(key: bytes | None, value: bytes | None) -> CaseRecord | None:
     """The public record of one `pantau.cases` record, or None when it is unusable."""
     if value is None:
         return None
-    try:
-        raw = json.loads(value)
-    except (ValueError, UnicodeDecodeError):
-        return None
-    if not isinstance(raw, Mapping):
+    raw = json_object(value)
+    if raw is None:
         return None
     agency, service = _text(raw.get("agency")), _text(raw.get("service"))
     case_id = _text(raw.get("case_id"))
     if (agency is None or case_id is None) and key:
-        agency, _, case_id = key.decode("utf-8", "replace").partition("|")
+        agency, case_id = case_of_key(key)
     if not agency or not case_id or service is None:
         return None
     steps: list[tuple[str, datetime]] = []
