@@ -71,16 +71,22 @@ class PseudonymKey:
 
     secret: bytes = field(repr=False)
     version: str = "k1"
+    # HMAC-SHA256 keyed with `secret`, nothing hashed yet: each NIK continues a copy of it.
+    # Copying it skips the key schedule and OpenSSL's digest lookup by name (4 -> 1.7 µs).
+    _keyed: hmac.HMAC = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         _check_key(self.secret, self.version)
+        object.__setattr__(self, "_keyed", hmac.new(self.secret, digestmod=hashlib.sha256))
 
     def pseudonymise(self, nik: str) -> str:
         """The versioned pseudonym of `nik` under this key (`pseudonymise_nik`, with the key
-        checked once, at construction, and the digest in one call)."""
+        checked and scheduled once, at construction)."""
         if not is_valid_nik(nik):
             raise ValueError("a NIK is exactly 16 digits (0-9)")
-        return f"{self.version}:{hmac.digest(self.secret, nik.encode('ascii'), 'sha256').hex()}"
+        digest = self._keyed.copy()
+        digest.update(nik.encode("ascii"))
+        return f"{self.version}:{digest.hexdigest()}"
 
 
 def _check_key(key: bytes, version: str) -> None:

@@ -9,13 +9,13 @@ have been written, and the resend is deduplicated downstream by `event_id`.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 
-@dataclass(frozen=True)
-class OutgoingRecord:
-    """One event ready for `pantau.events`: its key, its JSON value, and its id for the reply."""
+class OutgoingRecord(NamedTuple):
+    """One event ready for `pantau.events`: its key, its JSON value, and its id for the reply.
+
+    A named tuple: one is built per event, at half the cost of a frozen dataclass."""
 
     key: bytes
     value: bytes
