@@ -46,7 +46,7 @@ from pantau.core.identifiers import (
 from pantau.core.pseudonym import document_contains_raw_nik
 
 
-def _anchored(pattern: str) -> str:
+def anchored(pattern: str) -> str:
     """A pattern msgspec applies (with `re.search`) to the whole text: `^...$` would also take a
     text ending in a line break."""
     return r"\A(?:" + pattern.removeprefix("^").removesuffix("$") + r")\Z"
@@ -65,9 +65,11 @@ _CENT = Decimal("0.01")
 _MAX_DEPTH = 16
 
 
-class _Officer(msgspec.Struct, forbid_unknown_fields=True):
-    id: Annotated[str, msgspec.Meta(pattern=_anchored(OFFICER_ID_PATTERN))]
-    role: Annotated[str, msgspec.Meta(pattern=_anchored(ROLE_PATTERN))]
+class OfficerFields(msgspec.Struct, forbid_unknown_fields=True):
+    """An event's `officer`, checked while it is parsed (also the intake's fast path)."""
+
+    id: Annotated[str, msgspec.Meta(pattern=anchored(OFFICER_ID_PATTERN))]
+    role: Annotated[str, msgspec.Meta(pattern=anchored(ROLE_PATTERN))]
 
 
 class _Applicant(msgspec.Struct, forbid_unknown_fields=True):
@@ -85,14 +87,14 @@ class _Event(msgspec.Struct, forbid_unknown_fields=True):
     """The shape of an event, as msgspec checks it in compiled code while it parses; what
     it cannot express (printable text, raw-NIK runs, times, amounts) `_checked` checks after."""
 
-    event_id: Annotated[str, msgspec.Meta(pattern=_anchored(EVENT_ID_PATTERN))]
-    agency: Annotated[str, msgspec.Meta(pattern=_anchored(AGENCY_PATTERN))]
-    service: Annotated[str, msgspec.Meta(pattern=_anchored(SERVICE_PATTERN))]
+    event_id: Annotated[str, msgspec.Meta(pattern=anchored(EVENT_ID_PATTERN))]
+    agency: Annotated[str, msgspec.Meta(pattern=anchored(AGENCY_PATTERN))]
+    service: Annotated[str, msgspec.Meta(pattern=anchored(SERVICE_PATTERN))]
     case_id: Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
-    step: Annotated[str, msgspec.Meta(pattern=_anchored(STEP_PATTERN))]
+    step: Annotated[str, msgspec.Meta(pattern=anchored(STEP_PATTERN))]
     occurred_at: str
     seq: Annotated[int, msgspec.Meta(ge=1, le=_SEQ_MAX)] | None = None
-    officer: _Officer | None = None
+    officer: OfficerFields | None = None
     applicant: _Applicant | None = None
     payment: _Payment | None = None
     reason: Annotated[str, msgspec.Meta(min_length=1, max_length=REASON_MAX_CHARS)] | None = None

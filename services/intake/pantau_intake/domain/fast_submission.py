@@ -42,11 +42,10 @@ from pantau.core.events import (
     json_object,
     parse_rfc3339,
 )
+from pantau.core.fast_events import OfficerFields, anchored
 from pantau.core.identifiers import (
     AGENCY_PATTERN,
     EVENT_ID_PATTERN,
-    OFFICER_ID_PATTERN,
-    ROLE_PATTERN,
     SERVICE_PATTERN,
     STEP_PATTERN,
 )
@@ -55,14 +54,8 @@ from pantau_intake.domain.publishing import OutgoingRecord
 from pantau_intake.settings import MAX_BATCH_EVENTS
 
 
-def _anchored(pattern: str) -> str:
-    """A pattern msgspec applies (with `re.search`) to the whole text: `^...$` would also take a
-    text ending in a line break."""
-    return r"\A(?:" + pattern.removeprefix("^").removesuffix("$") + r")\Z"
-
-
 def _matching(pattern: str) -> Meta:
-    return Meta(pattern=_anchored(pattern))
+    return Meta(pattern=anchored(pattern))
 
 
 _Bounded = Annotated[str, Meta(min_length=1, max_length=128)]
@@ -70,11 +63,6 @@ _Bounded = Annotated[str, Meta(min_length=1, max_length=128)]
 # --- what a body may hold, as msgspec checks it while it parses ---------------------------------
 # Optional members default to UNSET, not None, so that writing the document again gives exactly
 # the members it had (an explicit null included), for the duplicate-member count.
-
-
-class _Officer(Struct, forbid_unknown_fields=True):
-    id: Annotated[str, _matching(OFFICER_ID_PATTERN)]
-    role: Annotated[str, _matching(ROLE_PATTERN)]
 
 
 class _Applicant(Struct, forbid_unknown_fields=True):
@@ -99,7 +87,7 @@ class _Event(Struct, forbid_unknown_fields=True):
     step: str
     occurred_at: str
     seq: Annotated[int, Meta(ge=1, le=2**63 - 1)] | UnsetType | None = UNSET
-    officer: _Officer | UnsetType | None = UNSET
+    officer: OfficerFields | UnsetType | None = UNSET
     applicant: _Applicant | UnsetType | None = UNSET
     payment: _Payment | UnsetType | None = UNSET
     reason: Annotated[str, Meta(min_length=1, max_length=REASON_MAX_CHARS)] | UnsetType | None = (
@@ -140,7 +128,7 @@ class _Record(Struct, omit_defaults=True):
     step: str
     occurred_at: str
     seq: int | None = None
-    officer: _Officer | None = None
+    officer: OfficerFields | None = None
     applicant: _Ref | None = None
     payment: _Paid | None = None
     reason: str | None = None
