@@ -7,6 +7,7 @@ Kafka with acks=all, the intake with its 202.
 
 from __future__ import annotations
 
+import argparse
 import sys
 import time
 from collections.abc import Mapping
@@ -15,6 +16,7 @@ from typing import Any, Protocol, TextIO
 import httpx
 
 from pantau.core.events import Event, event_key
+from pantau.traffic.settings import SimulateSettings, read_api_keys
 
 
 class TrafficPublisher(Protocol):
@@ -233,3 +235,19 @@ def _clock(seconds: float | None) -> str:
         return "?"
     whole = int(seconds)
     return f"{whole // 3600}:{whole % 3600 // 60:02d}:{whole % 60:02d}"
+
+
+def chosen_publisher(
+    command: str, args: argparse.Namespace, settings: SimulateSettings
+) -> TrafficPublisher:
+    """The publisher `pantau <command>` sends with: `--via` (else PANTAU_SIMULATE_VIA) Kafka, or
+    the intake at `--intake-url` with the keys of `--api-keys` (else the settings')."""
+    via = args.via or settings.simulate_via
+    if via == "kafka":
+        return KafkaTrafficPublisher(settings.kafka_servers, settings.topics.events)
+    keys_file = args.api_keys or settings.simulate_api_keys
+    if keys_file is None:
+        raise SystemExit(
+            f"pantau {command}: --via http needs --api-keys or PANTAU_SIMULATE_API_KEYS"
+        )
+    return HttpTrafficPublisher(args.intake_url or settings.intake_url, read_api_keys(keys_file))
