@@ -1,6 +1,7 @@
 """Sample documents the unit tests share: the contract's example event and alert, the pieces of
 the Kota Malang DPMPTSP catalog (its working calendar, the agency, the full PBG service), and
-one case's events folded by the tracker, and the sample catalog as two versions of the standards.
+one case's events folded by the tracker, and the sample catalog as two versions of the standards;
+and `SentRecords`, which stands in for a Kafka producer.
 
 Every function returns a fresh copy, so a test may break its sample one way without touching
 another test's."""
@@ -287,3 +288,19 @@ def shorter_pbg(pbg: dict[str, Any]) -> None:
     pbg["sla"] = "20 working_days"
     pbg["name"] = "PBG (standar 2)"
     next(s for s in pbg["steps"] if s["code"] == "verified")["sla"] = "1 working_days"
+
+
+class SentRecords:
+    """Stands in for a Kafka producer: keeps every (key, value) sent, in order; while `down`,
+    sending raises `failure` (an exception type) with `message`, as an unreachable broker does."""
+
+    def __init__(self, failure: type[Exception], message: str) -> None:
+        self.records: list[tuple[str, bytes]] = []
+        self.down = False
+        self._failure = failure
+        self._message = message
+
+    async def __call__(self, key: str, value: bytes) -> None:
+        if self.down:
+            raise self._failure(self._message)
+        self.records.append((key, value))

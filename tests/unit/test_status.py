@@ -30,7 +30,7 @@ from pantau_tracker.domain.case import CaseState
 from pantau_tracker.domain.case_view import case_view
 from pantau_tracker.domain.standards import Standards
 from pantau_tracker.domain.tracking import handle_event
-from samples import sample_alert, sample_versions
+from samples import SentRecords, sample_alert, sample_versions
 
 CATALOG = Path(__file__).resolve().parents[2] / "catalog"
 KEY = b"status-test-key-0123456789"
@@ -166,15 +166,9 @@ def pbg_case(case_id: str, now: datetime) -> dict[str, Any]:
     }
 
 
-class Sent:
+class Sent(SentRecords):
     def __init__(self) -> None:
-        self.records: list[tuple[str, bytes]] = []
-        self.fail = False
-
-    async def __call__(self, key: str, value: bytes) -> None:
-        if self.fail:
-            raise TimeoutError("broker unavailable")
-        self.records.append((key, value))
+        super().__init__(TimeoutError, "broker unavailable")
 
 
 def make_client(
@@ -300,9 +294,9 @@ def test_a_report_becomes_one_alert_per_kind_per_day(catalog: Catalog) -> None:
     client = make_client(catalog, ready_book(pbg_case("PBG-9", now)), sent, now)
     code = check_code(KEY, MALANG, "PBG-9")
     body = {"case_id": "PBG-9", "code": code, "kind": "overcharge", "text": "WA 081234567890"}
-    sent.fail = True
+    sent.down = True
     assert client.post("/v1/reports", json=body).status_code == 503  # not acknowledged: no 2xx
-    sent.fail = False
+    sent.down = False
     first = client.post("/v1/reports", json=body)
     assert first.status_code == 202, first.text
     again = client.post("/v1/reports", json=body)
