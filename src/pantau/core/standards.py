@@ -25,6 +25,12 @@ SECTIONS = ("calendars", "agencies", "services")
 CatalogT = TypeVar("CatalogT", bound=Catalog | None)
 
 
+def recorded_version(value: object) -> int | None:
+    """A version of the standards as a record names it (the `standard_version` of a case
+    state): a whole number from 1; None for anything else, or when it is absent."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 1 else None
+
+
 def canonical_document(documents: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     """The documents of a valid catalog (one per file, in load order) merged into one: the
     calendars of every file, then the agencies and the services in catalog order. A catalog
