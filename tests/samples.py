@@ -16,7 +16,7 @@ from typing import Any
 
 from pantau.core.alerts import Alert, make_alert
 from pantau.core.catalog import load_catalog_documents
-from pantau.core.events import Event
+from pantau.core.events import Event, format_rfc3339
 from pantau.core.standards import StandardVersion, canonical_document, new_version
 from pantau.settings import REPO_DIR, SAMPLE_CATALOG
 from pantau_intake.settings import IntakeSettings
@@ -148,6 +148,28 @@ def numbered_event(
             **extra,
         }
     )
+
+
+def tracked_case(
+    case_id: str, opened: datetime, current_step: str, steps: list[dict[str, Any]], **more: Any
+) -> dict[str, Any]:
+    """A PBG case of the DPMPTSP as the tracker publishes it on `pantau.cases`: open since
+    `opened`, at `current_step` after `steps`, due 40 days after it opened and not late, with
+    no step limit running; `more` adds or replaces fields."""
+    return {
+        "agency": AGENCY,
+        "service": "pbg",
+        "case_id": case_id,
+        "status": "open",
+        "current_step": current_step,
+        "opened_at": format_rfc3339(opened),
+        "closed_at": None,
+        "steps": steps,
+        "due_at": format_rfc3339(opened + timedelta(days=40)),
+        "breached": False,
+        "deadlines": [],
+        **more,
+    }
 
 
 def fold_case(
