@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from typing import Any, Protocol, TextIO
 
@@ -39,7 +40,26 @@ class PublishError(Exception):
     """Events could not be delivered; the message says why."""
 
 
-class KafkaTrafficPublisher:
+class _ConnectedPublisher(ABC):
+    """A publisher holding connections: `close` flushes, then releases them even when the flush
+    fails."""
+
+    @abstractmethod
+    def flush(self) -> int:
+        """Wait until everything queued is acknowledged; the number acknowledged so far."""
+
+    @abstractmethod
+    def release(self) -> None:
+        """Close the publisher's connections."""
+
+    def close(self) -> None:
+        try:
+            self.flush()
+        finally:
+            self.release()
+
+
+class KafkaTrafficPublisher(_ConnectedPublisher):
     """Produces to the events topic with an idempotent producer (acks=all, ordered retries)."""
 
     def __init__(self, servers: list[str], topic: str) -> None:
@@ -83,14 +103,11 @@ class KafkaTrafficPublisher:
             raise PublishError(f"Kafka refused an event: {self.failure}")
         return self.acked
 
-    def close(self) -> None:
-        try:
-            self.flush()
-        finally:
-            self.producer.close()
+    def release(self) -> None:
+        self.producer.close()
 
 
-class HttpTrafficPublisher:
+class HttpTrafficPublisher(_ConnectedPublisher):
     """Posts batches to the intake's `POST /v1/events`, one agency key per batch.
 
     Retries 429 and 503 after their `Retry-After`; any other refusal stops the run, since it
@@ -157,11 +174,8 @@ class HttpTrafficPublisher:
             self._post(agency)
         return self.acked
 
-    def close(self) -> None:
-        try:
-            self.flush()
-        finally:
-            self.client.close()
+    def release(self) -> None:
+        self.client.close()
 
 
 class NullPublisher:
