@@ -13,8 +13,7 @@
 # brings back a replica that died), `stop` stops them all, `url` prints the PANTAU_CLICKHOUSE URL.
 source "$(dirname "$0")/lib.sh"
 
-CH_REPLICAS="${PANTAU_CLICKHOUSE_REPLICAS:-1}"
-[[ "$CH_REPLICAS" =~ ^[1-9]$ ]] || fail "clickhouse: PANTAU_CLICKHOUSE_REPLICAS must be 1 to 9, got '$CH_REPLICAS'"
+CH_REPLICAS="$(cluster_size clickhouse PANTAU_CLICKHOUSE_REPLICAS)"
 if [ "$CH_REPLICAS" -gt 1 ]; then
   PANTAU_CLICKHOUSE_TCP_PORT="${PANTAU_CLICKHOUSE_TCP_PORT:-19000}"
   PANTAU_CLICKHOUSE_HTTP_PORT="${PANTAU_CLICKHOUSE_HTTP_PORT:-18123}"
@@ -59,20 +58,11 @@ render_config() {
 }
 
 start() {
-  # Two starts at once (parallel test runs) must not both launch a server: take turns.
-  exec 9>"$RUN_DIR/clickhouse.lock"
-  flock 9
-  if pid_alive clickhouse "$MARKER"; then
-    say "clickhouse: already running (pid $(cat "$RUN_DIR/clickhouse.pid")) on $CH_HOST:$CH_TCP_PORT"
-    return 0
-  fi
-  if probe clickhouse "$CH_HOST" "$CH_HTTP_PORT"; then
-    say "clickhouse: a server already answers on $CH_HOST:$CH_HTTP_PORT; reusing it"
-    return 0
-  fi
-  for port in "$CH_TCP_PORT" "$CH_HTTP_PORT"; do
-    port_taken "$CH_HOST" "$port" && fail "clickhouse: port $CH_HOST:$port is taken by another program; free it or set PANTAU_CLICKHOUSE_TCP_PORT / PANTAU_CLICKHOUSE_HTTP_PORT"
-  done
+  claim_start clickhouse "$MARKER" "$CH_HOST:$CH_TCP_PORT" "a server" \
+    clickhouse "$CH_HOST" "$CH_HTTP_PORT" || return 0
+  ports_free clickhouse "$CH_HOST" \
+    "free it or set PANTAU_CLICKHOUSE_TCP_PORT / PANTAU_CLICKHOUSE_HTTP_PORT" \
+    "$CH_TCP_PORT" "$CH_HTTP_PORT"
   ensure_installed
   render_config
   say "clickhouse: starting on $CH_HOST:$CH_TCP_PORT (native) and :$CH_HTTP_PORT (HTTP); logs in $CH_LOG_DIR"
@@ -85,14 +75,8 @@ start() {
 }
 
 status() {
-  if pid_alive clickhouse "$MARKER"; then
-    say "clickhouse: running (pid $(cat "$RUN_DIR/clickhouse.pid")) on $CH_HOST:$CH_TCP_PORT"
-  elif probe clickhouse "$CH_HOST" "$CH_HTTP_PORT"; then
-    say "clickhouse: a server not started by these scripts answers on $CH_HOST:$CH_HTTP_PORT"
-  else
-    say "clickhouse: not running"
-    return 1
-  fi
+  server_status clickhouse "$MARKER" "$CH_HOST:$CH_TCP_PORT" "a server" \
+    clickhouse "$CH_HOST" "$CH_HTTP_PORT"
 }
 
 # ---- replicas of one shard, with ZooKeeper -------------------------------------------------------
@@ -102,12 +86,12 @@ ZK_DIR="$PANTAU_LOCAL_DIR/zookeeper"
 ZK_LOG_DIR="$LOG_DIR/zookeeper"
 ZK_MARKER="pantau-zookeeper@$CH_HOST:$ZK_PORT"
 INTERSERVER_PORT="${PANTAU_CLICKHOUSE_INTERSERVER_PORT:-19109}"
-JAVA="${PANTAU_JAVA:-java}"
-MVN="${PANTAU_MVN:-mvn}"
 
 replica_tcp() { echo $((CH_TCP_PORT + $1 - 1)); }
 replica_http() { echo $((CH_HTTP_PORT + $1 - 1)); }
 replica_dir() { echo "$CH_DIR/replica-$1"; }
+replica_name() { echo "clickhouse-replica-$1"; }
+replica_marker() { echo "$(replica_dir "$1")/config.xml"; }
 
 cluster_url() {
   local i hosts=""
@@ -116,21 +100,8 @@ cluster_url() {
 }
 
 zookeeper_jars() {
-  local libs="$ZK_DIR/libs" stamp want
-  stamp="$libs/.resolved"
-  want="$(sha256sum "$DEPLOY_DIR/clickhouse/zookeeper-pom.xml" | cut -c1-16)"
-  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then return 0; fi
-  command -v "$MVN" >/dev/null 2>&1 || fail "clickhouse: Maven not found ($MVN): install it (apt-get install -y maven) so the ZooKeeper jars can be resolved"
-  say "clickhouse: resolving ZooKeeper jars from Maven Central (first run only)..."
-  rm -rf "$libs" && mkdir -p "$libs" "$ZK_LOG_DIR"
-  if ! timeout "${PANTAU_MVN_TIMEOUT:-900}" "$MVN" -B -q -f "$DEPLOY_DIR/clickhouse/zookeeper-pom.xml" \
-        -Daether.connector.connectTimeout=20000 -Daether.connector.requestTimeout=120000 \
-        dependency:copy-dependencies \
-        -DoutputDirectory="$libs" -DincludeScope=runtime >"$ZK_LOG_DIR/mvn.log" 2>&1; then
-    tail -n 20 "$ZK_LOG_DIR/mvn.log" >&2
-    fail "clickhouse: could not resolve the ZooKeeper jars (is Maven Central reachable?); full log: $ZK_LOG_DIR/mvn.log"
-  fi
-  echo "$want" > "$stamp"
+  maven_jars clickhouse "$DEPLOY_DIR/clickhouse/zookeeper-pom.xml" "$ZK_DIR/libs" "$ZK_LOG_DIR" \
+    "ZooKeeper jars"
 }
 
 # Serving, not only up: `srvr` names the server's mode once it has loaded its data.
@@ -177,59 +148,43 @@ render_replica() {
 }
 
 replicas_start() {
-  exec 9>"$RUN_DIR/clickhouse-replicas.lock"
-  flock 9
-  local i started=() pid
+  take_lock clickhouse-replicas
+  local i started=()
   for ((i = 1; i <= CH_REPLICAS; i++)); do
     pid_alive "clickhouse-replica-$i" "$(replica_dir "$i")/config.xml" && continue
-    for port in "$(replica_tcp "$i")" "$(replica_http "$i")" "$((INTERSERVER_PORT + i - 1))"; do
-      port_taken "$CH_HOST" "$port" && fail "clickhouse: port $CH_HOST:$port (replica $i) is taken by another program; free it or set PANTAU_CLICKHOUSE_TCP_PORT / _HTTP_PORT / _INTERSERVER_PORT"
-    done
+    ports_free "clickhouse replica $i" "$CH_HOST" \
+      "free it or set PANTAU_CLICKHOUSE_TCP_PORT / _HTTP_PORT / _INTERSERVER_PORT" \
+      "$(replica_tcp "$i")" "$(replica_http "$i")" "$((INTERSERVER_PORT + i - 1))"
   done
   ensure_installed
   zookeeper_start
   for ((i = 1; i <= CH_REPLICAS; i++)); do
-    if pid_alive "clickhouse-replica-$i" "$(replica_dir "$i")/config.xml"; then
-      say "clickhouse: replica $i already running (pid $(cat "$RUN_DIR/clickhouse-replica-$i.pid")) on $CH_HOST:$(replica_tcp "$i")"
-      continue
-    fi
+    member_running clickhouse "replica $i" "clickhouse-replica-$i" "$(replica_dir "$i")/config.xml" \
+      "$CH_HOST:$(replica_tcp "$i")" && continue
     render_replica "$i"
     say "clickhouse: starting replica $i on $CH_HOST:$(replica_tcp "$i") (native) and :$(replica_http "$i") (HTTP)"
-    nohup "$(server_binary)" --config-file="$(replica_dir "$i")/config.xml" </dev/null \
-      >>"$LOG_DIR/clickhouse-replica-$i/console.log" 2>&1 9>&- &
-    echo $! > "$RUN_DIR/clickhouse-replica-$i.pid"
+    launch "clickhouse-replica-$i" "$LOG_DIR/clickhouse-replica-$i/console.log" \
+      "$(server_binary)" --config-file="$(replica_dir "$i")/config.xml"
     started+=("$i")
   done
   for i in "${started[@]}"; do
-    pid="$(cat "$RUN_DIR/clickhouse-replica-$i.pid")"
-    wait_until 60 "$LOG_DIR/clickhouse-replica-$i/clickhouse-server.err.log" "$pid" \
-      probe clickhouse "$CH_HOST" "$(replica_http "$i")" \
-      || fail "clickhouse: replica $i did not start; logs in $LOG_DIR/clickhouse-replica-$i"
-    say "clickhouse: replica $i ready on $CH_HOST:$(replica_tcp "$i")"
+    member_ready clickhouse "replica $i" "clickhouse-replica-$i" 60 \
+      "$LOG_DIR/clickhouse-replica-$i/clickhouse-server.err.log" "$LOG_DIR/clickhouse-replica-$i" \
+      "$CH_HOST:$(replica_tcp "$i")" clickhouse "$CH_HOST" "$(replica_http "$i")"
   done
   say "clickhouse: $CH_REPLICAS replicas of cluster 'pantau': $(cluster_url)"
 }
 
 replicas_stop() {
-  local i
-  for ((i = 1; i <= CH_REPLICAS; i++)); do
-    stop_pid "clickhouse-replica-$i" "$(replica_dir "$i")/config.xml" 30 "$CH_HOST" "$(replica_tcp "$i")" &
-  done
-  wait
+  stop_members "$CH_REPLICAS" 30 replica_name replica_marker "$CH_HOST" replica_tcp
   stop_pid zookeeper "$ZK_MARKER" 30 "$CH_HOST" "$ZK_PORT"
 }
 
 replicas_status() {
-  local i rc=0
+  local rc=0
   if pid_alive zookeeper "$ZK_MARKER"; then say "zookeeper: running (pid $(cat "$RUN_DIR/zookeeper.pid")) on $CH_HOST:$ZK_PORT"; else say "zookeeper: not running"; rc=1; fi
-  for ((i = 1; i <= CH_REPLICAS; i++)); do
-    if pid_alive "clickhouse-replica-$i" "$(replica_dir "$i")/config.xml"; then
-      say "clickhouse: replica $i running (pid $(cat "$RUN_DIR/clickhouse-replica-$i.pid")) on $CH_HOST:$(replica_tcp "$i")"
-    else
-      say "clickhouse: replica $i not running"
-      rc=1
-    fi
-  done
+  members_status clickhouse replica "$CH_REPLICAS" replica_name replica_marker "$CH_HOST" \
+    replica_tcp || rc=1
   return $rc
 }
 

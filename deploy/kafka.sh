@@ -11,8 +11,7 @@
 # also brings back a node that died), `stop` stops them all, `servers` prints the bootstrap list.
 source "$(dirname "$0")/lib.sh"
 
-KAFKA_BROKERS="${PANTAU_KAFKA_BROKERS:-1}"
-[[ "$KAFKA_BROKERS" =~ ^[1-9]$ ]] || fail "kafka: PANTAU_KAFKA_BROKERS must be 1 to 9, got '$KAFKA_BROKERS'"
+KAFKA_BROKERS="$(cluster_size kafka PANTAU_KAFKA_BROKERS)"
 if [ "$KAFKA_BROKERS" -gt 1 ]; then
   PANTAU_KAFKA_PORT="${PANTAU_KAFKA_PORT:-19092}"
   PANTAU_KAFKA_CONTROLLER_PORT="${PANTAU_KAFKA_CONTROLLER_PORT:-19192}"
@@ -29,8 +28,6 @@ DATA="$KAFKA_DIR/data"
 KLOG_DIR="$LOG_DIR/kafka"
 CONSOLE_LOG="$KLOG_DIR/console.log"
 MARKER="pantau-kafka-broker"
-JAVA="${PANTAU_JAVA:-java}"
-MVN="${PANTAU_MVN:-mvn}"
 
 need_java() {
   command -v "$JAVA" >/dev/null 2>&1 || fail "kafka: Java not found ($JAVA): install a JDK 17 (apt-get install -y openjdk-17-jre-headless)"
@@ -40,21 +37,7 @@ need_java() {
 }
 
 resolve_jars() {
-  local stamp="$LIBS/.resolved" want
-  want="$(sha256sum "$DEPLOY_DIR/kafka/pom.xml" | cut -c1-16)"
-  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then return 0; fi
-  command -v "$MVN" >/dev/null 2>&1 || fail "kafka: Maven not found ($MVN): install it (apt-get install -y maven) so the Kafka jars can be resolved"
-  say "kafka: resolving broker jars from Maven Central (first run only)..."
-  rm -rf "$LIBS" && mkdir -p "$LIBS" "$KLOG_DIR"
-  # Bounded: an unreachable registry ends with a message instead of a hang.
-  if ! timeout "${PANTAU_MVN_TIMEOUT:-900}" "$MVN" -B -q -f "$DEPLOY_DIR/kafka/pom.xml" \
-        -Daether.connector.connectTimeout=20000 -Daether.connector.requestTimeout=120000 \
-        dependency:copy-dependencies \
-        -DoutputDirectory="$LIBS" -DincludeScope=runtime >"$KLOG_DIR/mvn.log" 2>&1; then
-    tail -n 20 "$KLOG_DIR/mvn.log" >&2
-    fail "kafka: could not resolve the broker jars (is Maven Central reachable?); full log: $KLOG_DIR/mvn.log"
-  fi
-  echo "$want" > "$stamp"
+  maven_jars kafka "$DEPLOY_DIR/kafka/pom.xml" "$LIBS" "$KLOG_DIR" "broker jars"
 }
 
 render_config() {
@@ -84,20 +67,10 @@ format_storage() {
 }
 
 start() {
-  # Two starts at once (parallel test runs) must not both launch a server: take turns.
-  exec 9>"$RUN_DIR/kafka.lock"
-  flock 9
-  if pid_alive kafka "$MARKER"; then
-    say "kafka: already running (pid $(cat "$RUN_DIR/kafka.pid")) on $KAFKA_HOST:$KAFKA_PORT"
-    return 0
-  fi
-  if probe kafka "$KAFKA_HOST" "$KAFKA_PORT"; then
-    say "kafka: a broker already answers on $KAFKA_HOST:$KAFKA_PORT; reusing it"
-    return 0
-  fi
-  for port in "$KAFKA_PORT" "$CONTROLLER_PORT"; do
-    port_taken "$KAFKA_HOST" "$port" && fail "kafka: port $KAFKA_HOST:$port is taken by another program that is not a Kafka broker; free it or set PANTAU_KAFKA_PORT / PANTAU_KAFKA_CONTROLLER_PORT"
-  done
+  claim_start kafka "$MARKER" "$KAFKA_HOST:$KAFKA_PORT" "a broker" \
+    kafka "$KAFKA_HOST" "$KAFKA_PORT" || return 0
+  ports_free kafka "$KAFKA_HOST" "free it or set PANTAU_KAFKA_PORT / PANTAU_KAFKA_CONTROLLER_PORT" \
+    "$KAFKA_PORT" "$CONTROLLER_PORT"
   need_java
   resolve_jars
   render_config
@@ -112,14 +85,7 @@ start() {
 }
 
 status() {
-  if pid_alive kafka "$MARKER"; then
-    say "kafka: running (pid $(cat "$RUN_DIR/kafka.pid")) on $KAFKA_HOST:$KAFKA_PORT"
-  elif probe kafka "$KAFKA_HOST" "$KAFKA_PORT"; then
-    say "kafka: a broker not started by these scripts answers on $KAFKA_HOST:$KAFKA_PORT"
-  else
-    say "kafka: not running"
-    return 1
-  fi
+  server_status kafka "$MARKER" "$KAFKA_HOST:$KAFKA_PORT" "a broker" kafka "$KAFKA_HOST" "$KAFKA_PORT"
 }
 
 # ---- a cluster of PANTAU_KAFKA_BROKERS nodes ----------------------------------------------------
@@ -128,6 +94,7 @@ CLUSTER_DIR="$KAFKA_DIR/cluster"
 node_port() { echo $((KAFKA_PORT + $1 - 1)); }
 node_controller_port() { echo $((CONTROLLER_PORT + $1 - 1)); }
 node_marker() { echo "pantau-kafka-node-$1@$KAFKA_HOST:$(node_port "$1")"; }
+node_name() { echo "kafka-node-$1"; }
 
 cluster_servers() {
   local i out=""
@@ -188,62 +155,42 @@ format_cluster() {
 }
 
 cluster_start() {
-  exec 9>"$RUN_DIR/kafka-cluster.lock"
-  flock 9
-  local i port cport started=() pid
+  take_lock kafka-cluster
+  local i started=()
   for ((i = 1; i <= KAFKA_BROKERS; i++)); do
-    port="$(node_port "$i")" cport="$(node_controller_port "$i")"
     pid_alive "kafka-node-$i" "$(node_marker "$i")" && continue
-    for p in "$port" "$cport"; do
-      port_taken "$KAFKA_HOST" "$p" && fail "kafka: port $KAFKA_HOST:$p (node $i) is taken by another program; free it or set PANTAU_KAFKA_PORT / PANTAU_KAFKA_CONTROLLER_PORT"
-    done
+    ports_free "kafka node $i" "$KAFKA_HOST" \
+      "free it or set PANTAU_KAFKA_PORT / PANTAU_KAFKA_CONTROLLER_PORT" \
+      "$(node_port "$i")" "$(node_controller_port "$i")"
   done
   need_java
   resolve_jars
   format_cluster
   # Every missing node at once: a node is ready only when a majority of the quorum is up.
   for ((i = 1; i <= KAFKA_BROKERS; i++)); do
-    if pid_alive "kafka-node-$i" "$(node_marker "$i")"; then
-      say "kafka: node $i already running (pid $(cat "$RUN_DIR/kafka-node-$i.pid")) on $KAFKA_HOST:$(node_port "$i")"
-      continue
-    fi
+    member_running kafka "node $i" "kafka-node-$i" "$(node_marker "$i")" \
+      "$KAFKA_HOST:$(node_port "$i")" && continue
     say "kafka: starting node $i on $KAFKA_HOST:$(node_port "$i") (logs in $LOG_DIR/kafka-cluster/node-$i)"
     node_java_args "$i"
-    nohup "${JAVA_ARGS[@]}" kafka.Kafka "$CLUSTER_DIR/node-$i/server.properties" </dev/null \
-      >>"$LOG_DIR/kafka-cluster/node-$i/console.log" 2>&1 9>&- &
-    echo $! > "$RUN_DIR/kafka-node-$i.pid"
+    launch "kafka-node-$i" "$LOG_DIR/kafka-cluster/node-$i/console.log" \
+      "${JAVA_ARGS[@]}" kafka.Kafka "$CLUSTER_DIR/node-$i/server.properties"
     started+=("$i")
   done
   for i in "${started[@]}"; do
-    pid="$(cat "$RUN_DIR/kafka-node-$i.pid")"
-    wait_until 120 "$LOG_DIR/kafka-cluster/node-$i/server.log" "$pid" \
-      probe kafka "$KAFKA_HOST" "$(node_port "$i")" \
-      || fail "kafka: node $i did not start; logs: $LOG_DIR/kafka-cluster/node-$i/"
-    say "kafka: node $i ready on $KAFKA_HOST:$(node_port "$i")"
+    member_ready kafka "node $i" "kafka-node-$i" 120 "$LOG_DIR/kafka-cluster/node-$i/server.log" \
+      "$LOG_DIR/kafka-cluster/node-$i/" "$KAFKA_HOST:$(node_port "$i")" \
+      kafka "$KAFKA_HOST" "$(node_port "$i")"
   done
   say "kafka: cluster of $KAFKA_BROKERS brokers: $(cluster_servers)"
 }
 
 cluster_stop() {
   # All at once: a node stopped after the others lost the quorum it needs for a clean shutdown.
-  local i
-  for ((i = 1; i <= KAFKA_BROKERS; i++)); do
-    stop_pid "kafka-node-$i" "$(node_marker "$i")" 60 "$KAFKA_HOST" "$(node_port "$i")" &
-  done
-  wait
+  stop_members "$KAFKA_BROKERS" 60 node_name node_marker "$KAFKA_HOST" node_port
 }
 
 cluster_status() {
-  local i rc=0
-  for ((i = 1; i <= KAFKA_BROKERS; i++)); do
-    if pid_alive "kafka-node-$i" "$(node_marker "$i")"; then
-      say "kafka: node $i running (pid $(cat "$RUN_DIR/kafka-node-$i.pid")) on $KAFKA_HOST:$(node_port "$i")"
-    else
-      say "kafka: node $i not running"
-      rc=1
-    fi
-  done
-  return $rc
+  members_status kafka node "$KAFKA_BROKERS" node_name node_marker "$KAFKA_HOST" node_port
 }
 
 if [ "$KAFKA_BROKERS" -gt 1 ]; then

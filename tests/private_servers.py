@@ -21,7 +21,20 @@ class PrivateServer:
 
     script = ""  # the deploy/ script, such as kafka.sh
     timeout = 180  # seconds one action may take
-    env: dict[str, str]
+
+    def __init__(self, directory: Path, variables: dict[str, object]) -> None:
+        """Servers kept in `directory` (as their PANTAU_LOCAL_DIR), the script run with this
+        process's environment and the `PANTAU_` `variables` given."""
+        self.directory = directory
+        self.env = {
+            **os.environ,
+            "PANTAU_LOCAL_DIR": str(directory),
+            **{f"PANTAU_{name}": str(value) for name, value in variables.items()},
+        }
+
+    def pid_of(self, name: str) -> int:
+        """The process of the server the script keeps as `name` (its run/<name>.pid)."""
+        return int((self.directory / "run" / f"{name}.pid").read_text().strip())
 
     def run(self, action: str) -> None:
         done = subprocess.run(
@@ -63,18 +76,18 @@ class PrivateKafkaCluster(PrivateServer):
     script = "kafka.sh"
 
     def __init__(self, directory: Path, brokers: int = 3) -> None:
-        self.directory = directory
         self.brokers = brokers
         # One run of free ports for brokers and controllers, so that no two are the same.
         self.port = free_ports_in_a_row(2 * brokers)
-        self.env = {
-            **os.environ,
-            "PANTAU_LOCAL_DIR": str(directory),
-            "PANTAU_KAFKA_BROKERS": str(brokers),
-            "PANTAU_KAFKA_PORT": str(self.port),
-            "PANTAU_KAFKA_CONTROLLER_PORT": str(self.port + brokers),
-            "PANTAU_KAFKA_HEAP": "-Xms128m -Xmx384m",
-        }
+        super().__init__(
+            directory,
+            {
+                "KAFKA_BROKERS": brokers,
+                "KAFKA_PORT": self.port,
+                "KAFKA_CONTROLLER_PORT": self.port + brokers,
+                "KAFKA_HEAP": "-Xms128m -Xmx384m",
+            },
+        )
         _share_kafka_jars(directory)
 
     @property
@@ -82,7 +95,7 @@ class PrivateKafkaCluster(PrivateServer):
         return ",".join(f"127.0.0.1:{self.port + i}" for i in range(self.brokers))
 
     def pid(self, node: int) -> int:
-        return int((self.directory / "run" / f"kafka-node-{node}.pid").read_text().strip())
+        return self.pid_of(f"kafka-node-{node}")
 
 
 class PrivateBroker(PrivateServer):
@@ -92,15 +105,15 @@ class PrivateBroker(PrivateServer):
     timeout = 120
 
     def __init__(self, directory: Path) -> None:
-        self.directory = directory
         self.port = free_port()
-        self.env = {
-            **os.environ,
-            "PANTAU_LOCAL_DIR": str(directory),
-            "PANTAU_KAFKA_PORT": str(self.port),
-            "PANTAU_KAFKA_CONTROLLER_PORT": str(free_port()),
-            "PANTAU_KAFKA_HEAP": "-Xms128m -Xmx512m",
-        }
+        super().__init__(
+            directory,
+            {
+                "KAFKA_PORT": self.port,
+                "KAFKA_CONTROLLER_PORT": free_port(),
+                "KAFKA_HEAP": "-Xms128m -Xmx512m",
+            },
+        )
         _share_kafka_jars(directory)
 
     @property
@@ -109,4 +122,4 @@ class PrivateBroker(PrivateServer):
 
     @property
     def pid(self) -> int:
-        return int((self.directory / "run" / "kafka.pid").read_text().strip())
+        return self.pid_of("kafka")

@@ -25,18 +25,15 @@ class PrivateClickHouse(PrivateServer):
     timeout = 90
 
     def __init__(self, directory: Path) -> None:
-        self.directory = directory
         self.tcp_port = free_port()
-        self.env = {
-            **os.environ,
-            "PANTAU_LOCAL_DIR": str(directory),
-            "PANTAU_CLICKHOUSE_TCP_PORT": str(self.tcp_port),
-            "PANTAU_CLICKHOUSE_HTTP_PORT": str(free_port()),
-        }
+        super().__init__(
+            directory,
+            {"CLICKHOUSE_TCP_PORT": self.tcp_port, "CLICKHOUSE_HTTP_PORT": free_port()},
+        )
 
     @property
     def pid(self) -> int:
-        return int((self.directory / "run" / "clickhouse.pid").read_text().strip())
+        return self.pid_of("clickhouse")
 
     def wait_for_events(self, database: str, timeout: float = 40) -> None:
         """Until the sink has stored a first event in `database`: the stream is flowing."""
@@ -74,20 +71,20 @@ class PrivateReplicas(PrivateServer):
     script = "clickhouse.sh"
 
     def __init__(self, directory: Path, replicas: int = 2) -> None:
-        self.directory = directory
         self.replicas = replicas
         # One run of free ports for everything, so that no two of them are the same.
         first = free_ports_in_a_row(3 * replicas + 1)
         self.tcp_port = first
-        self.env = {
-            **os.environ,
-            "PANTAU_LOCAL_DIR": str(directory),
-            "PANTAU_CLICKHOUSE_REPLICAS": str(replicas),
-            "PANTAU_CLICKHOUSE_TCP_PORT": str(first),
-            "PANTAU_CLICKHOUSE_HTTP_PORT": str(first + replicas),
-            "PANTAU_CLICKHOUSE_INTERSERVER_PORT": str(first + 2 * replicas),
-            "PANTAU_ZOOKEEPER_PORT": str(first + 3 * replicas),
-        }
+        super().__init__(
+            directory,
+            {
+                "CLICKHOUSE_REPLICAS": replicas,
+                "CLICKHOUSE_TCP_PORT": first,
+                "CLICKHOUSE_HTTP_PORT": first + replicas,
+                "CLICKHOUSE_INTERSERVER_PORT": first + 2 * replicas,
+                "ZOOKEEPER_PORT": first + 3 * replicas,
+            },
+        )
         # ZooKeeper's jars resolved once into the shared folder, linked from the private one.
         shared = _shared_local_dir()
         subprocess.run(
@@ -109,8 +106,7 @@ class PrivateReplicas(PrivateServer):
         return f"clickhouse://default@{hosts}/{database}"
 
     def pid(self, replica: int) -> int:
-        path = self.directory / "run" / f"clickhouse-replica-{replica}.pid"
-        return int(path.read_text().strip())
+        return self.pid_of(f"clickhouse-replica-{replica}")
 
     def sync(self, database: str, timeout: float = 60) -> None:
         """Every replica has fetched every part of every replicated table of `database`."""

@@ -1,6 +1,7 @@
 """Sample documents the unit tests share: the contract's example event and alert, the pieces of
 the Kota Malang DPMPTSP catalog (its working calendar, the agency, the full PBG service), and
-one case's events folded by the tracker, and the sample catalog as two versions of the standards.
+one case's events folded by the tracker, and the sample catalog as two versions of the standards;
+and `SentRecords`, which stands in for a Kafka producer.
 
 Every function returns a fresh copy, so a test may break its sample one way without touching
 another test's."""
@@ -15,7 +16,7 @@ from typing import Any
 
 from pantau.core.alerts import Alert, make_alert
 from pantau.core.catalog import load_catalog_documents
-from pantau.core.events import Event
+from pantau.core.events import Event, format_rfc3339
 from pantau.core.standards import StandardVersion, canonical_document, new_version
 from pantau.settings import REPO_DIR, SAMPLE_CATALOG
 from pantau_intake.settings import IntakeSettings
@@ -147,6 +148,28 @@ def numbered_event(
             **extra,
         }
     )
+
+
+def tracked_case(
+    case_id: str, opened: datetime, current_step: str, steps: list[dict[str, Any]], **more: Any
+) -> dict[str, Any]:
+    """A PBG case of the DPMPTSP as the tracker publishes it on `pantau.cases`: open since
+    `opened`, at `current_step` after `steps`, due 40 days after it opened and not late, with
+    no step limit running; `more` adds or replaces fields."""
+    return {
+        "agency": AGENCY,
+        "service": "pbg",
+        "case_id": case_id,
+        "status": "open",
+        "current_step": current_step,
+        "opened_at": format_rfc3339(opened),
+        "closed_at": None,
+        "steps": steps,
+        "due_at": format_rfc3339(opened + timedelta(days=40)),
+        "breached": False,
+        "deadlines": [],
+        **more,
+    }
 
 
 def fold_case(
@@ -287,3 +310,19 @@ def shorter_pbg(pbg: dict[str, Any]) -> None:
     pbg["sla"] = "20 working_days"
     pbg["name"] = "PBG (standar 2)"
     next(s for s in pbg["steps"] if s["code"] == "verified")["sla"] = "1 working_days"
+
+
+class SentRecords:
+    """Stands in for a Kafka producer: keeps every (key, value) sent, in order; while `down`,
+    sending raises `failure` (an exception type) with `message`, as an unreachable broker does."""
+
+    def __init__(self, failure: type[Exception], message: str) -> None:
+        self.records: list[tuple[str, bytes]] = []
+        self.down = False
+        self._failure = failure
+        self._message = message
+
+    async def __call__(self, key: str, value: bytes) -> None:
+        if self.down:
+            raise self._failure(self._message)
+        self.records.append((key, value))

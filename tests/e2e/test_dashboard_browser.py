@@ -22,7 +22,7 @@ from alerts_harness import (
 from browser import ARTIFACTS, chromium
 from pantau.core.events import format_rfc3339
 from pantau.core.rule_table import RULES
-from samples import queue_jump_evidence
+from samples import queue_jump_evidence, tracked_case
 
 
 @pytest.fixture
@@ -53,15 +53,11 @@ def service(service_env: dict[str, str], tmp_path: Path) -> Iterator[AlertsProce
 def case_state(case_id: str, now: datetime) -> dict[str, Any]:
     """A case as the tracker publishes it: opened 9 days ago, verified late, awaiting payment."""
     opened = now - timedelta(days=9)
-    return {
-        "agency": MALANG,
-        "service": "pbg",
-        "case_id": case_id,
-        "status": "open",
-        "current_step": "fee_assessed",
-        "opened_at": format_rfc3339(opened),
-        "closed_at": None,
-        "steps": [
+    return tracked_case(
+        case_id,
+        opened,
+        "fee_assessed",
+        [
             {"step": "submitted", "occurred_at": format_rfc3339(opened), "officers": []},
             {
                 "step": "verified",
@@ -74,10 +70,7 @@ def case_state(case_id: str, now: datetime) -> dict[str, Any]:
                 "officers": ["198702142010011003"],
             },
         ],
-        "due_at": format_rfc3339(opened + timedelta(days=40)),
-        "breached": False,
-        "deadlines": [],
-    }
+    )
 
 
 def sign_in(page: Page, url: str, token: str) -> None:

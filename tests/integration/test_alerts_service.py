@@ -132,6 +132,18 @@ def test_cross_agency_reads_and_actions_are_refused(
     assert proc.get("/v1/alerts", who="insp", severity="urgent").status_code == 422
 
 
+class QuietHandler(BaseHTTPRequestHandler):
+    """A receiver's request handler that answers with an empty body and logs nothing."""
+
+    def answer(self, status: int) -> None:
+        self.send_response(status)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
 class Receiver:
     """A webhook receiver on a free port of 127.0.0.1, each request served in a thread of its
     own by `handler`, until `close`."""
@@ -154,19 +166,14 @@ class FlakyReceiver(Receiver):
         self.calls: list[tuple[int, str | None]] = []
         receiver = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_POST(self) -> None:
                 self.rfile.read(int(self.headers.get("Content-Length", "0")))
                 key = self.headers.get("Idempotency-Key")
                 earlier = sum(1 for _, k in receiver.calls if k == key)
                 status = 500 if earlier < 2 else 200
                 receiver.calls.append((status, key))
-                self.send_response(status)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                pass
+                self.answer(status)
 
         self.serve(Handler, "/hook")
 
@@ -219,16 +226,11 @@ class HangingReceiver(Receiver):
         self.calls = 0
         receiver = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_POST(self) -> None:
                 receiver.calls += 1
                 time.sleep(delay)
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                pass
+                self.answer(200)
 
         self.serve(Handler, "/slow")
 

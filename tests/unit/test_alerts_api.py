@@ -18,7 +18,7 @@ from pantau.settings import SAMPLE_CATALOG
 from pantau_alerts.api import create_app
 from pantau_alerts.desk import AlertDesk
 from pantau_alerts.domain.operators import OperatorDirectory
-from samples import queue_jump_evidence, sample_versions, shorter_pbg
+from samples import SentRecords, queue_jump_evidence, sample_versions, shorter_pbg
 
 NOW = datetime(2026, 11, 27, 5, 0, tzinfo=UTC)
 MALANG = "kota-malang.dpmptsp"
@@ -43,18 +43,15 @@ MLG = {"Authorization": "Bearer t-mlg"}
 SLM = {"Authorization": "Bearer t-slm"}
 
 
-class InMemoryActionLog:
+class InMemoryActionLog(SentRecords):
     """Acknowledges at once and delivers the record back like the Kafka reader would."""
 
     def __init__(self) -> None:
+        super().__init__(ConnectionError, "broker unreachable")
         self.desk: AlertDesk | None = None
-        self.actions: list[tuple[str, bytes]] = []
-        self.down = False
 
     async def publish_action(self, key: str, value: bytes) -> None:
-        if self.down:
-            raise ConnectionError("broker unreachable")
-        self.actions.append((key, value))
+        await self(key, value)
         assert self.desk is not None
         asyncio.get_running_loop().call_soon(self.desk.on_action, value)
 
@@ -124,7 +121,7 @@ def test_cross_agency_reads_and_actions_are_refused(
     assert response.status_code == 403
     assert client.get(f"/v1/cases/{MALANG}/PBG-1", headers=SLM).status_code == 403
     assert client.get("/v1/sla", params={"agency": MALANG}, headers=SLM).status_code == 403
-    assert action_log.actions == []
+    assert action_log.records == []
 
 
 def test_lifecycle_answers_200_then_409(
@@ -141,7 +138,7 @@ def test_lifecycle_answers_200_then_409(
     assert client.post(url, json={"action": "resolve"}, headers=INSP).json()["status"] == "resolved"
     again = client.post(url, json={"action": "resolve"}, headers=INSP)
     assert again.status_code == 409
-    published = [json.loads(v) for _, v in action_log.actions]
+    published = [json.loads(v) for _, v in action_log.records]
     assert [p["action"] for p in published] == ["ack", "resolve"]
     assert all(p["alert_id"] == alert_id and p["actor"] == "insp" for p in published)
 

@@ -32,24 +32,27 @@ HEAD = {"id": "197512302000031001", "role": "head"}
 
 
 def catalog(**service: Any) -> dict[str, Any]:
+    """The contract's PBG service (its tariff of 100,000 to 50,000,000), paid at the bank or
+    online, its fee assessed at a step of its own; no step limits, clock stops or order of
+    steps, and a calendar without days off; `service` changes it further."""
     return samples.catalog_data(
-        {
-            "code": "pbg",
-            "agency": AGENCY,
-            "name": "Persetujuan Bangunan Gedung",
-            "sla": "28 working_days",
-            "fee": {"min": 100000, "max": 50000000},
-            "payment_channels": ["bank", "online"],
-            "steps": [
-                {"code": "submitted", "start": True},
-                {"code": "verified", "roles": ["verifier"]},
-                {"code": "fee_assessed", "roles": ["assessor"], "assessment": True},
-                {"code": "paid", "payment": True},
-                {"code": "approved", "roles": ["head"]},
-                {"code": "issued", "terminal": True},
-            ],
-            **service,
-        },
+        samples.pbg_service(
+            **{
+                "payment_channels": ["bank", "online"],
+                "steps": [
+                    {"code": "submitted", "start": True},
+                    {"code": "verified", "roles": ["verifier"]},
+                    {"code": "fee_assessed", "roles": ["assessor"], "assessment": True},
+                    {"code": "paid", "payment": True},
+                    {"code": "approved", "roles": ["head"]},
+                    {"code": "issued", "terminal": True},
+                ],
+                "next": None,
+                "mandatory": None,
+                "separate": None,
+                **service,
+            }
+        ),
         calendars={"id-gov": samples.id_gov_calendar(days_off=False)},
     )
 

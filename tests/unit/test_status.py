@@ -30,7 +30,7 @@ from pantau_tracker.domain.case import CaseState
 from pantau_tracker.domain.case_view import case_view
 from pantau_tracker.domain.standards import Standards
 from pantau_tracker.domain.tracking import handle_event
-from samples import sample_alert, sample_versions
+from samples import SentRecords, sample_alert, sample_versions, tracked_case
 
 CATALOG = Path(__file__).resolve().parents[2] / "catalog"
 KEY = b"status-test-key-0123456789"
@@ -137,16 +137,14 @@ def test_other_rules_still_refuse_a_category_not_theirs() -> None:
 
 
 def pbg_case(case_id: str, now: datetime) -> dict[str, Any]:
+    """Verified two days after it opened nine days ago; awaiting a fee assessment, and a step
+    the public must not see overdue; with a NIK-like reason and an applicant's ref."""
     opened = now - timedelta(days=9)
-    return {
-        "agency": MALANG,
-        "service": "pbg",
-        "case_id": case_id,
-        "status": "open",
-        "current_step": "verified",
-        "opened_at": opened.isoformat(),
-        "closed_at": None,
-        "steps": [
+    return tracked_case(
+        case_id,
+        opened,
+        "verified",
+        [
             {"step": "submitted", "event_id": "e1", "occurred_at": opened.isoformat()},
             {
                 "step": "verified",
@@ -155,26 +153,18 @@ def pbg_case(case_id: str, now: datetime) -> dict[str, Any]:
                 "officers": ["198702142010011003"],
             },
         ],
-        "due_at": (opened + timedelta(days=40)).isoformat(),
-        "breached": False,
-        "deadlines": [
+        deadlines=[
             {"step": "fee_assessed", "after_step": "verified", "due_at": None, "overdue": False},
             {"step": "secret_step", "due_at": (now - timedelta(days=1)).isoformat()},
         ],
-        "reason": "alasan 3507123456789012",
-        "applicant": {"ref": "k1:abcdef"},
-    }
+        reason="alasan 3507123456789012",
+        applicant={"ref": "k1:abcdef"},
+    )
 
 
-class Sent:
+class Sent(SentRecords):
     def __init__(self) -> None:
-        self.records: list[tuple[str, bytes]] = []
-        self.fail = False
-
-    async def __call__(self, key: str, value: bytes) -> None:
-        if self.fail:
-            raise TimeoutError("broker unavailable")
-        self.records.append((key, value))
+        super().__init__(TimeoutError, "broker unavailable")
 
 
 def make_client(
@@ -300,9 +290,9 @@ def test_a_report_becomes_one_alert_per_kind_per_day(catalog: Catalog) -> None:
     client = make_client(catalog, ready_book(pbg_case("PBG-9", now)), sent, now)
     code = check_code(KEY, MALANG, "PBG-9")
     body = {"case_id": "PBG-9", "code": code, "kind": "overcharge", "text": "WA 081234567890"}
-    sent.fail = True
+    sent.down = True
     assert client.post("/v1/reports", json=body).status_code == 503  # not acknowledged: no 2xx
-    sent.fail = False
+    sent.down = False
     first = client.post("/v1/reports", json=body)
     assert first.status_code == 202, first.text
     again = client.post("/v1/reports", json=body)

@@ -62,18 +62,11 @@ FROM_BEFORE = standard("90 days")
 
 
 def event(step: str, at: datetime, n: int) -> Event:
-    doc: dict[str, Any] = {
-        "event_id": f"A1:{n}",
-        "agency": AGENCY,
-        "service": "fine",
-        "case_id": "A1",
-        "step": step,
-        "occurred_at": at.isoformat(),
-        "mode": "backfill",
-    }
-    if step == "payment":
-        doc["payment"] = {"amount": "35.00", "currency": "IDR"}
-    return Event.model_validate(doc)
+    """Event `n` of fine A1 at the police, backfilled without a `seq`; a payment pays 35.00."""
+    paid = {"payment": {"amount": "35.00", "currency": "IDR"}} if step == "payment" else {}
+    return samples.numbered_event(
+        "A1", "fine", step, at, n, agency=AGENCY, seq=None, mode="backfill", **paid
+    )
 
 
 def run(events: Iterable[Event], rules: CaseStandard) -> tuple[CaseState, list[Alert]]:

@@ -14,9 +14,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
 from pantau.core.catalog import AGENCY_CODE
+from pantau.core.yaml_documents import yaml_document
 from pantau_intake.settings import ConfigurationError
 
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
@@ -56,10 +55,7 @@ class AgencyKeyring:
     @classmethod
     def from_yaml(cls, text: str, source: str) -> AgencyKeyring:
         """Parse `keys: [{agency, sha256}]`; raise ConfigurationError naming every problem."""
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as error:
-            raise ConfigurationError(f"{source}: not valid YAML: {error}") from None
+        data = yaml_document(text, source, ConfigurationError)
         items = data.get("keys") if isinstance(data, dict) else None
         if not isinstance(items, list) or not items:
             raise ConfigurationError(

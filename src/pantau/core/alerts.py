@@ -7,7 +7,7 @@ import json
 import re
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, NotRequired, TypedDict, Unpack
 
 from pydantic import (
     AfterValidator,
@@ -42,6 +42,7 @@ __all__ = [
     "EVIDENCE_MAX_BYTES",
     "RULES",
     "Alert",
+    "AlertFields",
     "Category",
     "Rule",
     "RuleInfo",
@@ -205,21 +206,25 @@ class Alert(BaseModel):
         return cls.model_validate_json(data)
 
 
+class AlertFields(TypedDict):
+    """What an alert says beyond its rule (see `make_alert`): where it is, what it is about,
+    when it was raised and why, with the events it rests on."""
+
+    agency: str
+    service: str
+    case_id: str
+    trigger: str
+    detected_at: datetime
+    message: str
+    step: NotRequired[str | None]
+    officer_id: NotRequired[str | None]
+    occurred_at: NotRequired[datetime | None]
+    evidence: NotRequired[Mapping[str, JsonValue] | None]
+    event_ids: NotRequired[Iterable[str]]
+
+
 def make_alert(
-    rule: str,
-    *,
-    agency: str,
-    service: str,
-    case_id: str,
-    trigger: str,
-    detected_at: datetime,
-    message: str,
-    step: str | None = None,
-    officer_id: str | None = None,
-    occurred_at: datetime | None = None,
-    evidence: Mapping[str, JsonValue] | None = None,
-    event_ids: Iterable[str] = (),
-    category: Category | None = None,
+    rule: str, *, category: Category | None = None, **fields: Unpack[AlertFields]
 ) -> Alert:
     """An alert of `rule` with its category and default severity from the rule table.
 
@@ -228,57 +233,30 @@ def make_alert(
     The id comes from `alert_id(rule, agency, case_id, trigger)`; see there for `trigger`.
     Raises ValueError for an unknown rule and pydantic.ValidationError for invalid fields.
     """
-    return Alert.model_validate(
-        _alert_values(
-            rule,
-            agency,
-            service,
-            case_id,
-            trigger,
-            detected_at,
-            message,
-            step,
-            officer_id,
-            occurred_at,
-            evidence,
-            event_ids,
-            category,
-        )
-    )
+    return Alert.model_validate(_alert_values(rule, fields, fields["detected_at"], category))
 
 
 def _alert_values(
-    rule: str,
-    agency: str,
-    service: str,
-    case_id: str,
-    trigger: str,
-    detected_at: datetime,
-    message: str,
-    step: str | None,
-    officer_id: str | None,
-    occurred_at: datetime | None,
-    evidence: Mapping[str, JsonValue] | None,
-    event_ids: Iterable[str],
-    category: Category | None,
+    rule: str, fields: AlertFields, detected_at: datetime, category: Category | None
 ) -> dict[str, object]:
     """The fields of an alert in declaration order, its id, category and severity filled in."""
     info = RULES[Rule(rule).value]
+    agency, case_id = fields["agency"], fields["case_id"]
     return {
-        "alert_id": alert_id(rule, agency, case_id, trigger),
+        "alert_id": alert_id(rule, agency, case_id, fields["trigger"]),
         "rule": info.rule,
         "category": info.category if category is None else category,
         "severity": info.severity,
         "agency": agency,
-        "service": service,
+        "service": fields["service"],
         "case_id": case_id,
-        "step": step,
-        "officer_id": officer_id,
-        "occurred_at": occurred_at,
+        "step": fields.get("step"),
+        "officer_id": fields.get("officer_id"),
+        "occurred_at": fields.get("occurred_at"),
         "detected_at": detected_at,
-        "message": message,
-        "evidence": dict(evidence or {}),
-        "event_ids": list(event_ids),
+        "message": fields["message"],
+        "evidence": dict(fields.get("evidence") or {}),
+        "event_ids": list(fields.get("event_ids", ())),
         "standard_version": None,
     }
 
@@ -286,21 +264,7 @@ def _alert_values(
 _ALERT_FIELDS = tuple(Alert.model_fields)
 
 
-def detector_alert(
-    rule: str,
-    *,
-    agency: str,
-    service: str,
-    case_id: str,
-    trigger: str,
-    detected_at: datetime,
-    message: str,
-    step: str | None = None,
-    officer_id: str | None = None,
-    occurred_at: datetime | None = None,
-    evidence: Mapping[str, JsonValue] | None = None,
-    event_ids: Iterable[str] = (),
-) -> Alert:
+def detector_alert(rule: str, **fields: Unpack[AlertFields]) -> Alert:
     """`make_alert` for Pantau's own detectors, built without validating it again.
 
     A detector makes its alert from an event that was validated when it was read (its codes,
@@ -310,25 +274,14 @@ def detector_alert(
     and severity from the table and `detected_at` in UTC truncated to milliseconds. Input from
     outside (a citizen's report, an operator) goes through `make_alert`.
     """
+    detected_at, occurred_at = fields["detected_at"], fields.get("occurred_at")
     if detected_at.utcoffset() is None or (
         occurred_at is not None and occurred_at.utcoffset() is None
     ):
         raise ValueError("an alert's times must be aware")
     utc = detected_at.astimezone(UTC)
     values = _alert_values(
-        rule,
-        agency,
-        service,
-        case_id,
-        trigger,
-        utc.replace(microsecond=utc.microsecond - utc.microsecond % 1000),
-        message,
-        step,
-        officer_id,
-        occurred_at,
-        evidence,
-        event_ids,
-        None,
+        rule, fields, utc.replace(microsecond=utc.microsecond - utc.microsecond % 1000), None
     )
     alert = Alert.__new__(Alert)
     object.__setattr__(alert, "__dict__", values)

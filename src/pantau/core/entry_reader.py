@@ -21,6 +21,28 @@ def listing(names: Iterable[str]) -> str:
     return ", ".join(names) or "none"
 
 
+def distinct_names(
+    values: Iterable[object],
+    kind: str,
+    refusal: Callable[[object], str | None],
+    report: Callable[[str], None],
+) -> frozenset[str]:
+    """The names listed in `values`. A value `refusal` objects to (it must object to any that is
+    not text) or one listed twice is reported (`kind` names what the names are) and left out."""
+    names: set[str] = set()
+    for value in values:
+        refused = refusal(value)
+        if refused is not None:
+            report(refused)
+            continue
+        assert isinstance(value, str)
+        if value in names:
+            report(f"{kind} {value!r} is listed twice")
+        else:
+            names.add(value)
+    return frozenset(names)
+
+
 class EntryReader(ABC):
     """Reads values of a YAML document, reporting what is wrong with each and going on."""
 

@@ -37,6 +37,7 @@ from pydantic import (
     model_serializer,
     model_validator,
 )
+from pydantic.fields import FieldInfo
 from pydantic_core import ErrorDetails, PydanticCustomError
 
 from pantau.core.identifiers import (
@@ -132,101 +133,105 @@ def _text(value: str) -> str:
 
 
 _PRINTABLE_PATTERN = r"^[^\x00-\x1f\x7f-\x9f]+$"  # the schema's approximation of isprintable()
+
+
+def _code(
+    pattern: str, min_length: int, max_length: int, description: str, message: str
+) -> tuple[FieldInfo, AfterValidator]:
+    """What an identifier or a catalog code is: its bounds, description and pattern in the
+    schema, and a full match of `pattern`, refused with `message` (which says what it expects)."""
+    return (
+        Field(
+            min_length=min_length,
+            max_length=max_length,
+            description=description,
+            json_schema_extra={"pattern": pattern},
+        ),
+        _matching(pattern, message),
+    )
+
+
+def _printable_text(max_length: int, description: str) -> tuple[FieldInfo, AfterValidator]:
+    """What a bounded printable text is: 1 to `max_length` characters with no control character
+    or line break."""
+    return (
+        Field(
+            min_length=1,
+            max_length=max_length,
+            description=description,
+            json_schema_extra={"pattern": _PRINTABLE_PATTERN},
+        ),
+        AfterValidator(_printable),
+    )
+
+
 # What the identifier fields must fully match: `pantau.core.identifiers`, shared with the
 # catalog and with `event_documents`' fast check.
 
 EventId = Annotated[
     str,
-    Field(
-        min_length=1,
-        max_length=128,
-        description="The idempotency key of the event.",
-        json_schema_extra={"pattern": EVENT_ID_PATTERN},
+    *_code(
+        EVENT_ID_PATTERN,
+        1,
+        128,
+        "The idempotency key of the event.",
+        "must be 1-128 characters of A-Z a-z 0-9 . _ : -",
     ),
-    _matching(EVENT_ID_PATTERN, "must be 1-128 characters of A-Z a-z 0-9 . _ : -"),
 ]
 AgencyCode = Annotated[
     str,
-    Field(
-        min_length=3,
-        max_length=64,
-        description="The agency's catalog code.",
-        json_schema_extra={"pattern": AGENCY_PATTERN},
-    ),
-    _matching(
+    *_code(
         AGENCY_PATTERN,
+        3,
+        64,
+        "The agency's catalog code.",
         "must be 3-64 characters of a-z 0-9 . - starting with a letter or digit",
     ),
 ]
 ServiceCode = Annotated[
     str,
-    Field(
-        min_length=2,
-        max_length=64,
-        description="The service's catalog code, unique within its agency.",
-        json_schema_extra={"pattern": SERVICE_PATTERN},
-    ),
-    _matching(
+    *_code(
         SERVICE_PATTERN,
+        2,
+        64,
+        "The service's catalog code, unique within its agency.",
         "must be 2-64 characters of a-z 0-9 _ - starting with a letter or digit",
     ),
 ]
 StepCode = Annotated[
     str,
-    Field(
-        min_length=1,
-        max_length=64,
-        description="A step code of the service in the catalog.",
-        json_schema_extra={"pattern": STEP_PATTERN},
-    ),
-    _matching(
+    *_code(
         STEP_PATTERN,
+        1,
+        64,
+        "A step code of the service in the catalog.",
         "must be 1-64 characters of a-z 0-9 _ - starting with a letter or digit",
     ),
 ]
 RoleCode = Annotated[
     str,
-    Field(
-        min_length=1,
-        max_length=64,
-        description="The officer's role, as the catalog names roles.",
-        json_schema_extra={"pattern": ROLE_PATTERN},
-    ),
-    _matching(
+    *_code(
         ROLE_PATTERN,
+        1,
+        64,
+        "The officer's role, as the catalog names roles.",
         "must be 1-64 characters of a-z 0-9 _ . - starting with a letter or digit",
     ),
 ]
 OfficerId = Annotated[
     str,
-    Field(
-        min_length=1,
-        max_length=64,
-        description="The officer's id, e.g. an 18-digit NIP.",
-        json_schema_extra={"pattern": OFFICER_ID_PATTERN},
+    *_code(
+        OFFICER_ID_PATTERN,
+        1,
+        64,
+        "The officer's id, e.g. an 18-digit NIP.",
+        "must be 1-64 characters of A-Z a-z 0-9 . _ : @ -",
     ),
-    _matching(OFFICER_ID_PATTERN, "must be 1-64 characters of A-Z a-z 0-9 . _ : @ -"),
 ]
 CaseId = Annotated[
-    str,
-    Field(
-        min_length=1,
-        max_length=128,
-        description="The case's id at the agency: 1-128 printable characters.",
-        json_schema_extra={"pattern": _PRINTABLE_PATTERN},
-    ),
-    AfterValidator(_printable),
+    str, *_printable_text(128, "The case's id at the agency: 1-128 printable characters.")
 ]
-Receipt = Annotated[
-    str,
-    Field(
-        min_length=1,
-        max_length=128,
-        description="The receipt number of the payment.",
-        json_schema_extra={"pattern": _PRINTABLE_PATTERN},
-    ),
-    AfterValidator(_printable),
-]
+Receipt = Annotated[str, *_printable_text(128, "The receipt number of the payment.")]
 
 
 def _no_nik_in_text(value: str) -> str:

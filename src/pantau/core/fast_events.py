@@ -18,6 +18,7 @@ its `attributes` is left to the model too.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal, NamedTuple
@@ -55,14 +56,14 @@ def anchored(pattern: str) -> str:
 _AMOUNT_MATCH = _AMOUNT.fullmatch
 # The common spellings of an RFC 3339 time, which the C parser reads as `parse_rfc3339` does
 # (whole, milli or micro seconds; `Z` or an offset below 24 hours); the rest goes to it.
-_COMMON_TIME = re.compile(
+COMMON_TIME = re.compile(
     r"[0-9]{4}-[0-9]{2}-[0-9]{2}T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-9]{2}(?:\.[0-9]{3}|\.[0-9]{6})?"
     r"(?:Z|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])"
 ).fullmatch
 _SEQ_MAX = 2**63 - 1
 _CENT = Decimal("0.01")
 # Deeper `attributes` are left to the model, whose JSON parser has its own nesting limit.
-_MAX_DEPTH = 16
+MAX_DEPTH = 16
 
 
 class OfficerFields(msgspec.Struct, forbid_unknown_fields=True):
@@ -119,20 +120,34 @@ class CheckedEvent(NamedTuple):
     attributes_text: str
 
 
-def _plain(value: object, depth: int) -> bool:
-    """True when `value` holds no float and nests at most `_MAX_DEPTH` levels."""
-    kind = type(value)
-    if kind is dict:
-        return depth < _MAX_DEPTH and all(
-            _plain(child, depth + 1)
-            for child in value.values()  # type: ignore[attr-defined]
-        )
-    if kind is list:
-        return depth < _MAX_DEPTH and all(
-            _plain(child, depth + 1)
-            for child in value  # type: ignore[attr-defined]
-        )
-    return kind is not float
+def plain_values(int_max: int) -> Callable[[object, int], bool]:
+    """A check that a JSON value (at a depth) holds no float, no integer below -2**63 or above
+    `int_max`, and nests at most `MAX_DEPTH` levels: what a fast path writes exactly as the
+    model's serializer does."""
+
+    def plain(value: object, depth: int) -> bool:
+        kind = type(value)
+        if kind is str:  # the most common value: decided first
+            return True
+        if kind is dict:
+            return depth < MAX_DEPTH and all(
+                plain(child, depth + 1)
+                for child in value.values()  # type: ignore[attr-defined]
+            )
+        if kind is list:
+            return depth < MAX_DEPTH and all(
+                plain(child, depth + 1)
+                for child in value  # type: ignore[attr-defined]
+            )
+        if kind is int:
+            return -(2**63) <= value <= int_max  # type: ignore[operator]
+        return kind is not float
+
+    return plain
+
+
+# orjson writes integers up to 2**64 - 1.
+_plain = plain_values(2**64 - 1)
 
 
 def checked_event(value: bytes) -> CheckedEvent | None:
@@ -151,7 +166,7 @@ def _checked(value: bytes) -> CheckedEvent | None:
     occurred_text = event.occurred_at
     occurred_at = (
         datetime.fromisoformat(occurred_text)
-        if _COMMON_TIME(occurred_text)
+        if COMMON_TIME(occurred_text)
         else parse_rfc3339(occurred_text)
     )
     canonical: dict[str, Any] = {

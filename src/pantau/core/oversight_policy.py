@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pantau.core.durations import Duration, DurationUnit
-from pantau.core.entry_reader import EntryReader, Report, listing
+from pantau.core.entry_reader import EntryReader, Report, distinct_names, listing
 
 # Durations are frozen values, so module-level defaults are shared safely.
 _TWO_WORKING_DAYS = Duration(2, DurationUnit.WORKING_DAYS)
@@ -246,18 +246,17 @@ class _Reader(EntryReader):
         if not isinstance(value, list):
             self.report(entry, f"must be a list of step codes, not {value!r}")
             return None
-        codes: set[str] = set()
-        for code in value:
-            if not isinstance(code, str) or (
-                self.step_codes is not None and code not in self.step_codes
-            ):
-                known = listing(self.step_codes or ())
-                self.report(entry, f"unknown step {code!r} (steps: {known})")
-            elif code in codes:
-                self.report(entry, f"step {code!r} is listed twice")
-            else:
-                codes.add(code)
-        return frozenset(codes)
+        known = self.step_codes
+        return distinct_names(
+            value,
+            "step",
+            lambda code: (
+                None
+                if isinstance(code, str) and (known is None or code in known)
+                else f"unknown step {code!r} (steps: {listing(known or ())})"
+            ),
+            lambda message: self.report(entry, message),
+        )
 
 
 _Parse = Callable[[_Reader, str, object], Any]

@@ -10,19 +10,25 @@ whole life. Nothing here reads a clock or does I/O: times are passed in.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 import orjson
 
-from pantau.core.catalog import Catalog, Service, Step, parse_catalog
+from pantau.core.catalog import Catalog, Fee, Service, Step, parse_catalog
 from pantau.core.events import format_rfc3339, parse_rfc3339
 
 SECTIONS = ("calendars", "agencies", "services")
 
 CatalogT = TypeVar("CatalogT", bound=Catalog | None)
+
+
+def recorded_version(value: object) -> int | None:
+    """A version of the standards as a record names it (the `standard_version` of a case
+    state): a whole number from 1; None for anything else, or when it is absent."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 1 else None
 
 
 def canonical_document(documents: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
@@ -290,13 +296,7 @@ def _pairs(before: Mapping[str, Any], after: Mapping[str, Any]) -> str:
 
 def _service_changes(old: Service, new: Service) -> list[str]:
     label = f"service {new.code}@{new.agency}"
-    lines: list[str] = []
-    if old.name != new.name:
-        lines.append(f"~ {label}: name {old.name!r} -> {new.name!r}")
-    if old.sla != new.sla:
-        lines.append(f"~ {label}: limit (sla) {_shown(old.sla)} -> {_shown(new.sla)}")
-    if old.fee != new.fee:
-        lines.append(f"~ {label}: fee {_fee(old)} -> {_fee(new)}")
+    lines = _field_changes(label, old, new, _FIELDS_BEFORE_STEPS)
     old_steps = {step.code: step for step in old.steps}
     new_steps = {step.code: step for step in new.steps}
     for code in [c for c in new_steps if c not in old_steps]:
@@ -305,22 +305,39 @@ def _service_changes(old: Service, new: Service) -> list[str]:
         lines.append(f"~ {label}: - step {code}")
     for code in [c for c in new_steps if c in old_steps]:
         lines.extend(_step_changes(label, old_steps[code], new_steps[code]))
-    if dict(old.next) != dict(new.next):
-        lines.append(f"~ {label}: allowed transitions (next) changed")
-    if old.mandatory != new.mandatory:
-        lines.append(f"~ {label}: mandatory {_shown(old.mandatory)} -> {_shown(new.mandatory)}")
-    if old.separate != new.separate:
-        lines.append(f"~ {label}: separate {list(old.separate)} -> {list(new.separate)}")
-    if old.deemed_approval != new.deemed_approval:
-        lines.append(f"~ {label}: deemed approval changed")
-    if old.oversight != new.oversight:
-        lines.append(f"~ {label}: oversight thresholds changed")
+    lines.extend(_field_changes(label, old, new, _FIELDS_AFTER_STEPS))
     return lines
 
 
-def _fee(service: Service) -> str:
-    fee = service.fee
+def _fee(fee: Fee) -> str:
     return f"{fee.min}" if fee.is_fixed else f"{fee.min}-{fee.max}"
+
+
+# The fields of a service a change names, in the order it names them: how each is called, what
+# is compared, and how a value is shown (None: the change is only said to have happened).
+_Field = tuple[str, Callable[[Service], Any], Callable[[Any], str] | None]
+_FIELDS_BEFORE_STEPS: tuple[_Field, ...] = (
+    ("name", lambda service: service.name, repr),
+    ("limit (sla)", lambda service: service.sla, _shown),
+    ("fee", lambda service: service.fee, _fee),
+)
+_FIELDS_AFTER_STEPS: tuple[_Field, ...] = (
+    ("allowed transitions (next)", lambda service: dict(service.next), None),
+    ("mandatory", lambda service: service.mandatory, _shown),
+    ("separate", lambda service: service.separate, lambda separate: str(list(separate))),
+    ("deemed approval", lambda service: service.deemed_approval, None),
+    ("oversight thresholds", lambda service: service.oversight, None),
+)
+
+
+def _field_changes(label: str, old: Service, new: Service, fields: tuple[_Field, ...]) -> list[str]:
+    lines = []
+    for title, value, shown in fields:
+        before, after = value(old), value(new)
+        if before != after:
+            change = "changed" if shown is None else f"{shown(before)} -> {shown(after)}"
+            lines.append(f"~ {label}: {title} {change}")
+    return lines
 
 
 def _step_changes(label: str, old: Step, new: Step) -> list[str]:

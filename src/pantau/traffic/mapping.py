@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict, Unpack
 from zoneinfo import ZoneInfo
 
 import yaml
@@ -83,6 +83,15 @@ class CaseEnd:
     column: str
     step: str
     event_id: str
+
+
+class ReadOptions(TypedDict, total=False):
+    """How a log is read into events (see `LogMapping.event_records`)."""
+
+    case_suffix: str
+    order: str
+    log_name: str
+    progress: Callable[[int], None] | None
 
 
 @dataclass
@@ -204,18 +213,10 @@ class LogMapping:
         return "xes" if log.name.lower().endswith((".xes", ".xes.gz")) else "csv"
 
     def events(
-        self,
-        rows: Iterable[Mapping[str, str]],
-        *,
-        case_suffix: str = "",
-        order: str = "time",
-        log_name: str = "log",
-        progress: Callable[[int], None] | None = None,
+        self, rows: Iterable[Mapping[str, str]], **options: Unpack[ReadOptions]
     ) -> tuple[list[Event], MappingReport]:
         """Every event of the log, and the report (see `event_records`)."""
-        records, report = self.event_records(
-            rows, case_suffix=case_suffix, order=order, log_name=log_name, progress=progress
-        )
+        records, report = self.event_records(rows, **options)
         return [Event.model_validate_json(record) for record in records], report
 
     def event_records(

@@ -7,14 +7,17 @@ Kafka with acks=all, the intake with its 202.
 
 from __future__ import annotations
 
+import argparse
 import sys
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from typing import Any, Protocol, TextIO
 
 import httpx
 
 from pantau.core.events import Event, event_key
+from pantau.traffic.settings import SimulateSettings, read_api_keys
 
 
 class TrafficPublisher(Protocol):
@@ -37,7 +40,26 @@ class PublishError(Exception):
     """Events could not be delivered; the message says why."""
 
 
-class KafkaTrafficPublisher:
+class _ConnectedPublisher(ABC):
+    """A publisher holding connections: `close` flushes, then releases them even when the flush
+    fails."""
+
+    @abstractmethod
+    def flush(self) -> int:
+        """Wait until everything queued is acknowledged; the number acknowledged so far."""
+
+    @abstractmethod
+    def release(self) -> None:
+        """Close the publisher's connections."""
+
+    def close(self) -> None:
+        try:
+            self.flush()
+        finally:
+            self.release()
+
+
+class KafkaTrafficPublisher(_ConnectedPublisher):
     """Produces to the events topic with an idempotent producer (acks=all, ordered retries)."""
 
     def __init__(self, servers: list[str], topic: str) -> None:
@@ -81,14 +103,11 @@ class KafkaTrafficPublisher:
             raise PublishError(f"Kafka refused an event: {self.failure}")
         return self.acked
 
-    def close(self) -> None:
-        try:
-            self.flush()
-        finally:
-            self.producer.close()
+    def release(self) -> None:
+        self.producer.close()
 
 
-class HttpTrafficPublisher:
+class HttpTrafficPublisher(_ConnectedPublisher):
     """Posts batches to the intake's `POST /v1/events`, one agency key per batch.
 
     Retries 429 and 503 after their `Retry-After`; any other refusal stops the run, since it
@@ -155,11 +174,8 @@ class HttpTrafficPublisher:
             self._post(agency)
         return self.acked
 
-    def close(self) -> None:
-        try:
-            self.flush()
-        finally:
-            self.client.close()
+    def release(self) -> None:
+        self.client.close()
 
 
 class NullPublisher:
@@ -233,3 +249,19 @@ def _clock(seconds: float | None) -> str:
         return "?"
     whole = int(seconds)
     return f"{whole // 3600}:{whole % 3600 // 60:02d}:{whole % 60:02d}"
+
+
+def chosen_publisher(
+    command: str, args: argparse.Namespace, settings: SimulateSettings
+) -> TrafficPublisher:
+    """The publisher `pantau <command>` sends with: `--via` (else PANTAU_SIMULATE_VIA) Kafka, or
+    the intake at `--intake-url` with the keys of `--api-keys` (else the settings')."""
+    via = args.via or settings.simulate_via
+    if via == "kafka":
+        return KafkaTrafficPublisher(settings.kafka_servers, settings.topics.events)
+    keys_file = args.api_keys or settings.simulate_api_keys
+    if keys_file is None:
+        raise SystemExit(
+            f"pantau {command}: --via http needs --api-keys or PANTAU_SIMULATE_API_KEYS"
+        )
+    return HttpTrafficPublisher(args.intake_url or settings.intake_url, read_api_keys(keys_file))

@@ -33,13 +33,11 @@ from pantau.core.catalog import Catalog, load_catalog
 from pantau.core.events import Event
 from pantau.traffic.mapping import LogMapping, MappingError, xes_rows
 from pantau.traffic.publishing import (
-    HttpTrafficPublisher,
-    KafkaTrafficPublisher,
     Progress,
     PublishError,
-    TrafficPublisher,
+    chosen_publisher,
 )
-from pantau.traffic.settings import SimulateSettings, read_api_keys
+from pantau.traffic.settings import SimulateSettings
 
 log = logging.getLogger("pantau.replay")
 
@@ -114,7 +112,7 @@ def main(argv: list[str]) -> int:
     )
     if args.dry_run:
         return 0
-    publisher = _publisher(args, settings)
+    publisher = chosen_publisher("replay", args, settings)
     progress = Progress("replay", total=total)
     count = 0
     began = time.monotonic()
@@ -165,13 +163,3 @@ def check_against_catalog(events: list[Event], catalog: Catalog, source: str) ->
         if service.step(event.step) is None:
             raise ValueError(f"step {event.step} is not in {event.agency}/{event.service}")
         known.add(key)
-
-
-def _publisher(args: argparse.Namespace, settings: SimulateSettings) -> TrafficPublisher:
-    via = args.via or settings.simulate_via
-    if via == "kafka":
-        return KafkaTrafficPublisher(settings.kafka_servers, settings.topics.events)
-    keys_file = args.api_keys or settings.simulate_api_keys
-    if keys_file is None:
-        raise SystemExit("pantau replay: --via http needs --api-keys or PANTAU_SIMULATE_API_KEYS")
-    return HttpTrafficPublisher(args.intake_url or settings.intake_url, read_api_keys(keys_file))

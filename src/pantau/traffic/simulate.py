@@ -40,15 +40,14 @@ from pantau.traffic.generator import (
     Simulation,
 )
 from pantau.traffic.publishing import (
-    HttpTrafficPublisher,
-    KafkaTrafficPublisher,
     NullPublisher,
     Progress,
     PublishError,
     TrafficPublisher,
+    chosen_publisher,
 )
 from pantau.traffic.scoring import write_truth
-from pantau.traffic.settings import SimulateSettings, read_api_keys
+from pantau.traffic.settings import SimulateSettings
 
 log = logging.getLogger("pantau.simulate")
 
@@ -172,13 +171,7 @@ def planted_rules(text: str) -> tuple[str, ...]:
 def _publisher(args: argparse.Namespace, settings: SimulateSettings) -> TrafficPublisher:
     if args.generate_only:
         return NullPublisher()
-    via = args.via or settings.simulate_via
-    if via == "kafka":
-        return KafkaTrafficPublisher(settings.kafka_servers, settings.topics.events)
-    keys_file = args.api_keys or settings.simulate_api_keys
-    if keys_file is None:
-        raise SystemExit("pantau simulate: --via http needs --api-keys or PANTAU_SIMULATE_API_KEYS")
-    return HttpTrafficPublisher(args.intake_url or settings.intake_url, read_api_keys(keys_file))
+    return chosen_publisher("simulate", args, settings)
 
 
 def history_start(now: datetime, cases: int, cases_per_day: float) -> datetime:

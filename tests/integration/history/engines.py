@@ -14,20 +14,18 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 from pantau.adapters.clickhouse_schema import apply_migrations, load_migrations
+from pantau.history.tables import cell
 
 _NUMBER = re.compile(r"-?\d{1,15}(\.\d+)?")
 
 
 def normalise(value: Any) -> str:
-    """One cell as comparable text: numbers without trailing zeros, times as ISO-like text."""
-    if value is None:
-        return "NULL"
+    """One cell as comparable text: numbers without trailing zeros; NULL and times as the
+    history's tables show them."""
     if isinstance(value, bool):
         return str(int(value))
-    if isinstance(value, datetime):
-        return value.strftime("%Y-%m-%d %H:%M:%S")
-    if isinstance(value, date):
-        return value.isoformat()
+    if value is None or isinstance(value, date):  # a datetime is a date too
+        return cell(value)
     if isinstance(value, list | tuple):
         return "[" + ",".join(normalise(v) for v in value) + "]"
     if isinstance(value, int | float | Decimal):

@@ -11,6 +11,7 @@ the other cases by no published version.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -165,24 +166,38 @@ def events() -> list[Event]:
     return out
 
 
-def event_rows() -> list[tuple[Any, ...]]:
-    """The `events` rows as the sink writes them, with one row stored twice (a retry)."""
+def chained_rows(
+    events: Sequence[Event], received: Callable[[Event], datetime], stored_at: datetime
+) -> list[tuple[Any, ...]]:
+    """The `events` rows the sink writes for `events` read in this order from partition 0,
+    each received at `received(event)`, every case's events chained."""
     heads: dict[tuple[str, str], ChainHead] = {}
     rows = []
-    for offset, event in enumerate(events()):
+    for offset, event in enumerate(events):
         case = (event.agency, event.case_id)
-        received = event.occurred_at.astimezone(UTC) + LATE.get(
-            (event.case_id, event.step), timedelta(seconds=5)
-        )
-        accepted = AcceptedEvent(event, canonical_bytes(event), received, 0, offset)
+        accepted = AcceptedEvent(event, canonical_bytes(event), received(event), 0, offset)
         extended = heads.get(case, ChainHead.empty()).extended(
             event.event_id, accepted.canonical, receipt_bytes(accepted)
         )
         assert extended is not None
         heads[case], link = extended
-        rows.append(event_row(accepted, link, STORED_AT))
+        rows.append(event_row(accepted, link, stored_at))
+    return rows
+
+
+def event_rows() -> list[tuple[Any, ...]]:
+    """The `events` rows as the sink writes them, with one row stored twice (a retry)."""
+
+    def received(event: Event) -> datetime:
+        late = LATE.get((event.case_id, event.step), timedelta(seconds=5))
+        return event.occurred_at.astimezone(UTC) + late
+
+    known = events()
+    rows = []
+    for event, row in zip(known, chained_rows(known, received, STORED_AT), strict=True):
+        rows.append(row)
         if (event.case_id, event.step) == ("PBG-1", "paid"):
-            rows.append(rows[-1])
+            rows.append(row)
     return rows
 
 

@@ -25,6 +25,7 @@ import pytest
 from clickhouse_driver import Client
 
 from integration.history.engines import Engine
+from integration.history.known_history import KM, chained_rows
 from integration.history.sink_process import SinkProcess, publish, wait_for
 from pantau.adapters.clickhouse_schema import apply_migrations, load_migrations
 from pantau.core.catalog import load_catalog, load_catalog_documents
@@ -50,7 +51,6 @@ from pantau_tracker.domain.case_view import case_view
 from pantau_tracker.domain.standards import Standards
 from pantau_tracker.domain.tracking import handle_event
 
-KM = "kota-malang.dpmptsp"
 STORED_AT = datetime(2026, 11, 28, tzinfo=UTC)
 PUBLISHED = datetime(2026, 1, 1, tzinfo=UTC)
 CHANGE = datetime(2026, 11, 16, 1, 0, tzinfo=UTC)  # version 2 takes effect (Mon 08:00 WIB)
@@ -138,17 +138,9 @@ def load(engine: Engine, database: str) -> None:
     """The two cases as the sink stores them, the three versions with their services and
     steps, and the sample catalog as version 0."""
     events, states = tracked()
-    heads: dict[str, ChainHead] = {}
-    rows = []
-    for offset, event in enumerate(events):
-        received = event.occurred_at.astimezone(UTC) + timedelta(seconds=5)
-        accepted = AcceptedEvent(event, canonical_bytes(event), received, 0, offset)
-        extended = heads.get(event.case_id, ChainHead.empty()).extended(
-            event.event_id, accepted.canonical, receipt_bytes(accepted)
-        )
-        assert extended is not None
-        heads[event.case_id], link = extended
-        rows.append(event_row(accepted, link, STORED_AT))
+    rows = chained_rows(
+        events, lambda event: event.occurred_at.astimezone(UTC) + timedelta(seconds=5), STORED_AT
+    )
     engine.insert(f"`{database}`.events", EVENT_COLUMNS, rows)
     case_rows = []
     for offset, state in enumerate(states):

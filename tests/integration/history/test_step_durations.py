@@ -17,20 +17,17 @@ from typing import Any
 import pytest
 
 from integration.history.engines import Engine
+from integration.history.known_history import KM, chained_rows
 from pantau.adapters.clickhouse_schema import apply_migrations, load_migrations
 from pantau.core.alerts import Alert
 from pantau.core.catalog import load_catalog
-from pantau.core.events import Event, canonical_bytes
-from pantau.history.chain import ChainHead
+from pantau.core.events import Event
 from pantau.history.records import (
     ALERT_COLUMNS,
     EVENT_COLUMNS,
     SERVICE_STANDARD_COLUMNS,
     SERVICE_STEP_COLUMNS,
-    AcceptedEvent,
     alert_row,
-    event_row,
-    receipt_bytes,
     standard_rows,
 )
 from pantau.settings import SAMPLE_CATALOG
@@ -38,7 +35,6 @@ from pantau_tracker.domain.case import CaseState
 from pantau_tracker.domain.standards import Standards, TrackerPolicy
 from pantau_tracker.domain.tracking import check_deadlines, handle_event
 
-KM = "kota-malang.dpmptsp"
 STORED_AT = datetime(2026, 12, 1, tzinfo=UTC)
 TIMER_AT = datetime(2026, 11, 30, tzinfo=UTC)  # the timer's last look at open cases
 ASKED = {"reason": "gambar struktur belum lengkap"}
@@ -105,17 +101,9 @@ def revisited(engine: Engine) -> Iterator[tuple[Engine, str, list[Alert]]]:
     apply_migrations(engine, database, load_migrations(), report=lambda _: None)
     events = _events()
     alerts = _tracked(events)
-    heads: dict[str, ChainHead] = {}
-    rows = []
-    for offset, event in enumerate(events):
-        received = event.occurred_at.astimezone(UTC).replace(second=5)
-        accepted = AcceptedEvent(event, canonical_bytes(event), received, 0, offset)
-        extended = heads.get(event.case_id, ChainHead.empty()).extended(
-            event.event_id, accepted.canonical, receipt_bytes(accepted)
-        )
-        assert extended is not None
-        heads[event.case_id], link = extended
-        rows.append(event_row(accepted, link, STORED_AT))
+    rows = chained_rows(
+        events, lambda event: event.occurred_at.astimezone(UTC).replace(second=5), STORED_AT
+    )
     services, steps = standard_rows(load_catalog(SAMPLE_CATALOG), STORED_AT)
     engine.insert(f"`{database}`.service_standards", SERVICE_STANDARD_COLUMNS, services)
     engine.insert(f"`{database}`.service_steps", SERVICE_STEP_COLUMNS, steps)

@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 from pantau.core.catalog import Catalog, Service
 from pantau.core.events import case_of_key, format_rfc3339, parse_rfc3339
 from pantau.core.json_objects import json_object
+from pantau.core.standards import recorded_version
 from pantau.core.working_time import ClockStop, WorkingCalendar
 
 __all__ = [
@@ -139,7 +140,6 @@ def parse_case_state(key: str | None, data: bytes | str | Mapping[str, Any]) -> 
     current = raw.get("current_step")
     breached = raw.get("breached")
     status = raw.get("status")
-    version = raw.get("standard_version")
     return CaseSnapshot(
         agency=agency,
         service=service,
@@ -152,9 +152,7 @@ def parse_case_state(key: str | None, data: bytes | str | Mapping[str, Any]) -> 
         breached=bool(breached) if isinstance(breached, bool | int) else None,
         steps=steps,
         raw=raw,
-        standard_version=version
-        if isinstance(version, int) and not isinstance(version, bool) and version >= 1
-        else None,
+        standard_version=recorded_version(raw.get("standard_version")),
     )
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-import yaml
+from pantau.core.yaml_documents import yaml_document
 
 __all__ = ["Operator", "OperatorDirectory", "OperatorsError", "Role"]
 
@@ -108,11 +108,7 @@ class OperatorDirectory:
     @classmethod
     def from_yaml(cls, text: str, source: str = "operators") -> OperatorDirectory:
         """Parse the YAML text of an operators file."""
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as error:
-            raise OperatorsError(f"{source}: not valid YAML: {error}") from None
-        return cls.parse(data, source)
+        return cls.parse(yaml_document(text, source, OperatorsError), source)
 
     def authenticate(self, token: str) -> Operator | None:
         """The operator whose token this is, or None.

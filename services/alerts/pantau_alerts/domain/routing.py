@@ -22,9 +22,8 @@ from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import yaml
-
 from pantau.core.alerts import RULES, Alert, Severity
+from pantau.core.yaml_documents import yaml_document
 
 __all__ = [
     "SEVERITY_ORDER",
@@ -179,11 +178,7 @@ class RoutingTable:
     @classmethod
     def from_yaml(cls, text: str, source: str = "routes") -> RoutingTable:
         """Parse the YAML text of a routes file."""
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as error:
-            raise RoutesError(f"{source}: not valid YAML: {error}") from None
-        return cls.parse(data, source)
+        return cls.parse(yaml_document(text, source, RoutesError), source)
 
 
 def backoff_delay(attempt: int, base: float, cap: float = 60.0) -> float:

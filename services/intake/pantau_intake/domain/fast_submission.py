@@ -42,7 +42,7 @@ from pantau.core.events import (
     json_object,
     parse_rfc3339,
 )
-from pantau.core.fast_events import OfficerFields, anchored
+from pantau.core.fast_events import COMMON_TIME, OfficerFields, anchored, plain_values
 from pantau.core.identifiers import (
     AGENCY_PATTERN,
     EVENT_ID_PATTERN,
@@ -144,15 +144,9 @@ _ENCODE = _ENCODER.encode
 _ENCODE_LINES = _ENCODER.encode_lines
 _ESCAPED_COLON = re.compile(rb"\\u003[aA]").search
 
-# The common spellings of an RFC 3339 time, which the C parser reads as `parse_rfc3339` does
-# (whole, milli or micro seconds; `Z` or an offset below 24 hours); the rest goes to it.
-_COMMON_TIME = re.compile(
-    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-9]{2}(?:\.[0-9]{3}|\.[0-9]{6})?"
-    r"(?:Z|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])"
-).fullmatch
 _from_iso = datetime.fromisoformat
-_INT_MIN, _INT_MAX = -(2**63), 2**63 - 1
-_MAX_DEPTH = 16  # deeper `attributes` are left to the model
+# Integers beyond 64 bits (signed) and deeper `attributes` are left to the model.
+_plain = plain_values(2**63 - 1)
 _ATTRIBUTES_CHECK = json_object(ATTRIBUTES_MAX_BYTES)  # the model's own check
 _UNSURE = (msgspec.MsgspecError, ValueError, TypeError, OverflowError, PydanticCustomError)
 
@@ -183,7 +177,7 @@ def _formatted_time(text: str) -> str:
     """`format_rfc3339(parse_rfc3339(text))`, remembered for the texts seen last."""
     found = _TIMES.get(text)
     if found is None:
-        if _COMMON_TIME(text) and text[:4] not in ("0001", "9999"):
+        if COMMON_TIME(text) and text[:4] not in ("0001", "9999"):
             found = format_rfc3339(_from_iso(text))
         else:
             found = format_rfc3339(parse_rfc3339(text))
@@ -321,22 +315,3 @@ def _paid(payment: _Payment) -> _Paid:
         receipt=receipt,
         channel=None if channel is UNSET else channel,
     )
-
-
-def _plain(value: object, depth: int) -> bool:
-    """True when `value` holds no float, no integer beyond 64 bits, and nests at most
-    `_MAX_DEPTH` levels: what msgspec writes exactly as the model's serializer does."""
-    kind = type(value)
-    if kind is dict:
-        return depth < _MAX_DEPTH and all(
-            _plain(child, depth + 1)
-            for child in value.values()  # type: ignore[attr-defined]
-        )
-    if kind is list:
-        return depth < _MAX_DEPTH and all(
-            _plain(child, depth + 1)
-            for child in value  # type: ignore[attr-defined]
-        )
-    if kind is int:
-        return _INT_MIN <= value <= _INT_MAX  # type: ignore[operator]
-    return kind is not float

@@ -18,6 +18,7 @@ from typing import Any
 from pantau.core.catalog import PAYMENT_CHANNELS, Catalog, Service
 from pantau.core.events import case_of_key, format_rfc3339, parse_rfc3339
 from pantau.core.json_objects import json_object
+from pantau.core.standards import recorded_version
 from pantau_status.domain.texts import step_label
 
 __all__ = ["CaseRecord", "project", "public_view", "service_standard"]
@@ -84,7 +85,6 @@ def project(key: bytes | None, value: bytes | None) -> CaseRecord | None:
         if isinstance(item, Mapping) and (code := _text(item.get("step"))) is not None:
             awaiting.append((code, _time(item.get("due_at")), item.get("overdue") is True))
     status = raw.get("status")
-    version = raw.get("standard_version")
     return CaseRecord(
         agency=agency,
         service=service,
@@ -100,9 +100,7 @@ def project(key: bytes | None, value: bytes | None) -> CaseRecord | None:
         deemed_approved=status == "deemed_approved" and not raw.get("closed_at"),
         steps=tuple(steps),
         awaiting=tuple(awaiting),
-        standard_version=version
-        if isinstance(version, int) and not isinstance(version, bool) and version >= 1
-        else None,
+        standard_version=recorded_version(raw.get("standard_version")),
     )
 
 

@@ -191,18 +191,19 @@ class CatalogReader(EntryReader):
                 self.read_calendar(cal_id, body)
         else:
             self.report("calendars", "must be a mapping of calendar id to calendar")
-        agencies = data.get("agencies", [])
-        if isinstance(agencies, list):
-            for index, item in enumerate(agencies, start=1):
-                self.read_agency(index, item)
-        else:
-            self.report("agencies", "must be a list of agencies")
-        services = data.get("services", [])
-        if isinstance(services, list):
-            for index, item in enumerate(services, start=1):
-                self.services.append(self.read_service(index, item))
-        else:
-            self.report("services", "must be a list of services")
+        for index, item in enumerate(self.listed(data, "agencies"), start=1):
+            self.read_agency(index, item)
+        for index, item in enumerate(self.listed(data, "services"), start=1):
+            self.services.append(self.read_service(index, item))
+
+    def listed(self, data: Mapping[str, Any], section: str) -> list[Any]:
+        """The entries of the list `section` of a catalog file (none when it is absent); none,
+        after reporting, when it is not a list."""
+        entries = data.get(section, [])
+        if isinstance(entries, list):
+            return entries
+        self.report(section, f"must be a list of {section}")
+        return []
 
     def build(self, source: str) -> Catalog:
         """Cross-check what was read (references, duplicates) and build the catalog."""

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from pantau.core.catalog.model import ROLE_NAME, STEP_CODE, Fee, Step
 from pantau.core.durations import Duration
-from pantau.core.entry_reader import listing
+from pantau.core.entry_reader import distinct_names, listing
 
 if TYPE_CHECKING:
     from pantau.core.catalog.loading import CatalogReader
@@ -166,15 +166,16 @@ class ProcessReader:
                 f"any officer may do the step), not {value!r}",
             )
             return frozenset()
-        roles: set[str] = set()
-        for role in value:
-            if not isinstance(role, str) or not ROLE_NAME.fullmatch(role):
-                self.report(entry, f"bad role name {role!r}: expected {ROLE_NAME.pattern}")
-            elif role in roles:
-                self.report(entry, f"role {role!r} is listed twice")
-            else:
-                roles.add(role)
-        return frozenset(roles)
+        return distinct_names(
+            value,
+            "role",
+            lambda role: (
+                None
+                if isinstance(role, str) and ROLE_NAME.fullmatch(role)
+                else f"bad role name {role!r}: expected {ROLE_NAME.pattern}"
+            ),
+            lambda message: self.report(entry, message),
+        )
 
     def check_sla_starts(self, by_code: Mapping[str, Step]) -> None:
         """Each `sla.from` names another step of the service, one that does not end the case."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from pantau.core.alerts import Alert, Rule
 from pantau.core.events import Event, format_rfc3339
@@ -21,28 +21,22 @@ def detect_time(
     lag = now - event.occurred_at
     if event.mode == "live" and lag > policy.backdated_tolerance:
         alerts.append(
-            event_alert(
+            _beyond_tolerance(
                 Rule.TIME_BACKDATED,
                 event,
                 now,
                 f"Live event received {_hours(lag.total_seconds())} after it occurred",
-                evidence={
-                    "received_at": format_rfc3339(now),
-                    "tolerance_seconds": int(policy.backdated_tolerance.total_seconds()),
-                },
+                policy.backdated_tolerance,
             )
         )
     if event.occurred_at - now > policy.future_tolerance:
         alerts.append(
-            event_alert(
+            _beyond_tolerance(
                 Rule.TIME_FUTURE,
                 event,
                 now,
                 f"Event occurs {_hours(-lag.total_seconds())} after it was received",
-                evidence={
-                    "received_at": format_rfc3339(now),
-                    "tolerance_seconds": int(policy.future_tolerance.total_seconds()),
-                },
+                policy.future_tolerance,
             )
         )
     if state is not None and is_out_of_order(state, event):
@@ -61,6 +55,22 @@ def detect_time(
             )
         )
     return alerts
+
+
+def _beyond_tolerance(
+    rule: Rule, event: Event, now: datetime, message: str, tolerance: timedelta
+) -> Alert:
+    """The alert of an event whose time is off by more than the policy's `tolerance`."""
+    return event_alert(
+        rule,
+        event,
+        now,
+        message,
+        evidence={
+            "received_at": format_rfc3339(now),
+            "tolerance_seconds": int(tolerance.total_seconds()),
+        },
+    )
 
 
 def _hours(seconds: float) -> str:
