@@ -12,6 +12,11 @@ safe for a processor whose effects must be durable before its offsets are commit
   offsets. Records fetched in that window were handled with no committed offset known; Faust
   then committed past a hole (events lost) or never committed the partition again. The flow is
   stopped during the seek, so a fetch that returns meanwhile is dropped and fetched again.
+  "Fetched again" needs a position to go back to: Faust seeks back to the committed offsets,
+  and a partition the group never committed was left where the dropped fetch had moved it
+  (at the end of the topic: every record in it skipped, the lag never falling). Such a
+  partition is now sent back to its beginning, where a group without offsets starts
+  (`consumer_auto_offset_reset="earliest"`).
 - `widen_producer_buffer`: the conductor waits for the producer's send buffer to ebb below 100
   records before it hands each record on, so a batch's writes paused consuming on every batch.
 - `TablePartitions`: a Faust table picks the changelog partition and the local store of a write
@@ -32,7 +37,7 @@ from __future__ import annotations
 
 import shutil
 import weakref
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -59,15 +64,36 @@ def seek_with_flow_stopped(consumer: Any) -> None:
 
     With the flow stopped, records fetched before the seek are dropped (Faust seeks back to the
     committed offsets when a fetch returns while the flow is stopped). Every caller of the seek
-    resumes the flow right after it.
+    resumes the flow right after it. A stream partition without a committed offset goes back to
+    its beginning, so that records dropped there are fetched again too.
     """
     seek = consumer.perform_seek
+    seek_to_committed = consumer.seek_to_committed
 
     async def perform_seek() -> None:
         consumer.stop_flow()
         await seek()
 
+    async def seek_to_committed_or_beginning() -> Any:
+        committed = await seek_to_committed()
+        changelogs = consumer.app.tables.changelog_topics
+        never = never_committed(committed, changelogs)
+        if never:
+            await consumer._thread.seek_to_beginning(*never)
+        return committed
+
     consumer.perform_seek = perform_seek
+    consumer.seek_to_committed = seek_to_committed_or_beginning
+
+
+def never_committed(committed: Mapping[Any, int | None], changelogs: Iterable[str]) -> list[Any]:
+    """The stream partitions of `committed` (partition -> committed offset) that the group has
+    no offset for. Changelog partitions are left alone: table recovery places them itself."""
+    skip = set(changelogs)
+    return sorted(
+        (tp for tp, offset in committed.items() if not offset and tp.topic not in skip),
+        key=lambda tp: (tp.topic, tp.partition),
+    )
 
 
 def widen_producer_buffer(producer: Any) -> None:
