@@ -29,23 +29,16 @@ def kafka(host: str, port: int) -> bool:
         with socket.create_connection((host, port), timeout=3) as sock:
             sock.settimeout(3)
             sock.sendall(struct.pack(">i", len(body)) + body)
-            header = _read(sock, 4)
-            (size,) = struct.unpack(">i", header)
-            payload = _read(sock, size)
-    except OSError:
+            # A buffered reader reads until it has the bytes asked for, the end or the timeout.
+            with sock.makefile("rb") as replies:
+                (size,) = struct.unpack(">i", replies.read(4))
+                payload = replies.read(size)
+    except (OSError, struct.error):
+        return False
+    if len(payload) < 6:
         return False
     correlation_id, error_code = struct.unpack(">ih", payload[:6])
     return correlation_id == 7 and error_code == 0
-
-
-def _read(sock: socket.socket, n: int) -> bytes:
-    data = b""
-    while len(data) < n:
-        chunk = sock.recv(n - len(data))
-        if not chunk:
-            raise OSError("connection closed")
-        data += chunk
-    return data
 
 
 def clickhouse(host: str, port: int) -> bool:

@@ -269,21 +269,13 @@ def broker_answers(server: str, seconds: float) -> bool:
         with socket.create_connection((host.strip("[]"), int(port)), timeout=seconds) as sock:
             sock.settimeout(seconds)
             sock.sendall(struct.pack(">i", len(body)) + body)
-            (size,) = struct.unpack(">i", _read_exactly(sock, 4))
-            reply = _read_exactly(sock, min(size, 1 << 20))
+            # A buffered reader reads until it has the bytes asked for, the end or the timeout.
+            with sock.makefile("rb") as replies:
+                (size,) = struct.unpack(">i", replies.read(4))
+                reply = replies.read(min(size, 1 << 20))
     except (OSError, ValueError, struct.error):
         return False
     if len(reply) < 6:
         return False
     correlation_id, error_code = struct.unpack(">ih", reply[:6])
     return bool(correlation_id == 1 and error_code == 0)
-
-
-def _read_exactly(sock: socket.socket, size: int) -> bytes:
-    data = b""
-    while len(data) < size:
-        chunk = sock.recv(size - len(data))
-        if not chunk:
-            raise OSError("connection closed")
-        data += chunk
-    return data
