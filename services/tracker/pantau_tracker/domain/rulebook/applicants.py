@@ -23,7 +23,13 @@ from pydantic import JsonValue
 from pantau.core.alerts import Alert, Rule
 from pantau.core.events import Event
 from pantau.core.pseudonym import has_standalone_nik_run
-from pantau_tracker.domain.rulebook.case_step import CaseStep, instant_from_text, instant_text
+from pantau_tracker.domain.rulebook.case_step import (
+    CaseStep,
+    instant_from_text,
+    instant_text,
+    instants_from_text,
+    instants_text,
+)
 from pantau_tracker.domain.rulebook.cross_case import StatefulRule, route_key
 from pantau_tracker.domain.rulebook.family import Family, Stage
 
@@ -77,9 +83,7 @@ class RepresentativeActivity:
                 ]
                 for service, items in sorted(self.filings.items())
             },
-            "alerted_through": {
-                service: instant_text(at) for service, at in sorted(self.alerted_through.items())
-            },
+            "alerted_through": instants_text(self.alerted_through),
         }
 
     @classmethod
@@ -93,10 +97,7 @@ class RepresentativeActivity:
                 )
                 for service, items in data["filings"].items()
             },
-            alerted_through={
-                str(service): instant_from_text(at)
-                for service, at in data["alerted_through"].items()
-            },
+            alerted_through=instants_from_text(data["alerted_through"]),
         )
 
 

@@ -216,3 +216,13 @@ def instant_from_text(text: Any) -> datetime:
     if moment.tzinfo is None:
         return parse_rfc3339(text)
     return moment
+
+
+def instants_text(instants: Mapping[str, datetime]) -> dict[str, str]:
+    """Instants by key as stored in state, in key order (`instant_text` each)."""
+    return {key: instant_text(moment) for key, moment in sorted(instants.items())}
+
+
+def instants_from_text(data: Mapping[Any, Any]) -> dict[str, datetime]:
+    """Instants by key read back from state (`instants_text`'s form); ValueError on bad text."""
+    return {str(key): instant_from_text(text) for key, text in data.items()}

@@ -17,7 +17,13 @@ from pydantic import JsonValue
 
 from pantau.core.alerts import Alert, Rule
 from pantau.core.events import Event
-from pantau_tracker.domain.rulebook.case_step import CaseStep, instant_from_text, instant_text
+from pantau_tracker.domain.rulebook.case_step import (
+    CaseStep,
+    instant_from_text,
+    instant_text,
+    instants_from_text,
+    instants_text,
+)
 from pantau_tracker.domain.rulebook.cross_case import StatefulRule, route_key
 from pantau_tracker.domain.rulebook.family import Family, Stage
 
@@ -57,9 +63,7 @@ class OfficerActivity:
                 kind: [[instant_text(c.at), c.case_id, c.event_id] for c in completions]
                 for kind, completions in sorted(self.recent.items())
             },
-            "alerted_through": {
-                kind: instant_text(at) for kind, at in sorted(self.alerted_through.items())
-            },
+            "alerted_through": instants_text(self.alerted_through),
         }
 
     @classmethod
@@ -73,9 +77,7 @@ class OfficerActivity:
                 )
                 for kind, completions in data["recent"].items()
             },
-            alerted_through={
-                str(kind): instant_from_text(at) for kind, at in data["alerted_through"].items()
-            },
+            alerted_through=instants_from_text(data["alerted_through"]),
         )
 
 
