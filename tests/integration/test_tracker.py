@@ -12,6 +12,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -310,19 +311,25 @@ def _expect_matching_output(
         assert json.loads(latest[key] or b"null") == view, key
 
 
+def _stream_with_overdue_cases(tag: str) -> list[dict[str, Any]]:
+    """400 scenario events of the last eight hours, and among them the first events of 30 cases
+    whose first deadline passed long ago: the timer alerts those before and after a crash, and
+    must do so once with one content."""
+    now = datetime.now(UTC)
+    stream = scenario_stream(400, now - timedelta(hours=8), tag)
+    for i in range(30):
+        late = pbg_case(f"{tag}-late-{i}", now - timedelta(days=12, hours=i), "clean")[:1]
+        stream.insert(i * 60, late[0])
+    return stream
+
+
 def test_kill_9_mid_stream_then_restart_loses_and_changes_nothing(
     local_servers: None, tmp_path: Path
 ) -> None:
     """kill -9 while events stream in; after a restart every alert and case state is right."""
     with fresh_topics() as env:
         names = topics(env)
-        now = datetime.now(UTC)
-        stream = scenario_stream(400, now - timedelta(hours=8), "crash")
-        # Cases whose first deadline passed long ago: the timer alerts them, before and after
-        # the crash, and must do so once with one content.
-        for i in range(30):
-            late = pbg_case(f"crash-late-{i}", now - timedelta(days=12, hours=i), "clean")[:1]
-            stream.insert(i * 60, late[0])
+        stream = _stream_with_overdue_cases("crash")
         tracker = TrackerProcess(env, tmp_path / "state", tmp_path / "tracker.log").start()
         done = threading.Event()
 
@@ -363,11 +370,7 @@ def test_kill_9_then_restart_with_state_deleted_restores_table_and_loses_nothing
     with fresh_topics() as env:
         names = topics(env)
         group = names.group("tracker")
-        now = datetime.now(UTC)
-        stream = scenario_stream(400, now - timedelta(hours=8), "wipe")
-        for i in range(30):
-            late = pbg_case(f"wipe-late-{i}", now - timedelta(days=12, hours=i), "clean")[:1]
-            stream.insert(i * 60, late[0])
+        stream = _stream_with_overdue_cases("wipe")
         # The shortest session timeout: each restart waits for the killed member to expire.
         env = {**env, "PANTAU_TRACKER_SESSION_TIMEOUT_S": "6"}
         state = tmp_path / "state"
