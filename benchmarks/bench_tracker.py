@@ -1,16 +1,20 @@
 """Tracker throughput next to a bare consumer, on the real broker, measured in the same run.
 
 Publishes N valid events (whole PBG cases on a working day, sent as history, every detector
-runs) to two fresh prefixes, then:
+runs) to a fresh prefix for each tracker run, then:
 - baseline: an aiokafka consumer that only decodes each event with `Event.from_json_bytes`;
 - tracker: `pantau tracker` (Faust, RocksDB state, all detectors, alerts and case states out),
   timed from its first case-state record on `pantau.cases` until it has committed every event
   and every cross-case hand-over; with the cross-case rules off
   (`PANTAU_TRACKER_CROSS_CASE=false`), with them on, and with them on in two processes (a
-  `cases` worker and a `rules` worker, `PANTAU_TRACKER_ROLE`), each on its own prefix.
+  `cases` worker and a `rules` worker, `PANTAU_TRACKER_ROLE`), each on its own prefix;
+- two workers sharing the 12 partitions, with every rule and with the contract rules only.
 
 The cases all belong to one service and one verifier, so the cross-case rules work on their
-worst case: one hot queue of up to 500 waiting cases per step, rewritten on every step.
+worst case: one hot queue of up to 500 waiting cases per step, rewritten on every step. A
+service's cross-case rules run on the one partition its key falls on, so a second worker takes
+over half of the per-case work but none of that service's rule work: the two-worker run with
+the contract rules only shows how the per-case work alone scales.
 
     .venv/bin/python benchmarks/bench_tracker.py [--events 50000]
 """
@@ -152,11 +156,16 @@ def main() -> int:
         fresh_topics() as env,
         fresh_topics() as split_env,
         fresh_topics() as pair_env,
+        fresh_topics() as plain_pair_env,
         tempfile.TemporaryDirectory() as folder,
     ):
         names = TopicNames(env["PANTAU_TOPIC_PREFIX"])
-        print(f"publishing {len(events)} events of {index} cases to 4 prefixes ...", flush=True)
-        for stack in (plain, env, split_env, pair_env):
+        stacks = (plain, env, split_env, pair_env, plain_pair_env)
+        print(
+            f"publishing {len(events)} events of {index} cases to {len(stacks)} prefixes",
+            flush=True,
+        )
+        for stack in stacks:
             publish(events, TopicNames(stack["PANTAU_TOPIC_PREFIX"]).events)
 
         bare = asyncio.run(bare_consumer(names.events, len(events)))
@@ -169,6 +178,10 @@ def main() -> int:
         print(f"tracker as cases + rules workers done in {split:.2f} s ...", flush=True)
         pair = tracked_seconds(pair_env, Path(folder) / "pair", index, True, ("all", "all"))
         print(f"tracker as two workers done in {pair:.2f} s ...", flush=True)
+        plain_pair = tracked_seconds(
+            plain_pair_env, Path(folder) / "plain-pair", index, False, ("all", "all")
+        )
+        print(f"tracker as two workers, contract rules, done in {plain_pair:.2f} s", flush=True)
         quix = quix_peer_seconds(TopicNames(plain["PANTAU_TOPIC_PREFIX"]), len(events))
 
         print()
@@ -179,12 +192,15 @@ def main() -> int:
             ("pantau tracker (Faust, RocksDB, all rules)", tracked),
             ("pantau tracker, cases + rules workers", split),
             ("pantau tracker, two workers on 12 partitions", pair),
+            ("pantau tracker, contract rules, two workers", plain_pair),
             *([("quix streams peer, same core, contract rules", quix)] if quix else []),
         ):
             print(
                 f"{label:<48} {len(events):>8} {seconds:>9.2f} {len(events) / seconds:>10.0f}",
                 flush=True,
             )
+        print(f"two workers against one, every rule: {tracked / pair:.2f}x")
+        print(f"two workers against one, contract rules only: {without / plain_pair:.2f}x")
     return 0
 
 
