@@ -9,13 +9,17 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from pantau.core.events import (
     ATTRIBUTES_MAX_BYTES,
+    ORJSON_PLAIN,
     Applicant,
     Event,
     IncomingEvent,
+    _compact_json,
     canonical_bytes,
     case_of_key,
     contains_raw_nik,
@@ -28,6 +32,7 @@ from pantau.core.events import (
 from pantau.core.pseudonym import pseudonymise_nik
 from samples import CONTRACT_EVENT, REQUIRED_EVENT_FIELDS, changed, minimal_event
 from samples import contract_event as full
+from strategies import json_documents
 
 KEY = b"unit-test-pseudonym-key-32-bytes"
 NIK = "3507123456780001"
@@ -744,6 +749,44 @@ def test_canonical_bytes_survive_a_json_round_trip() -> None:
     """An event read back from its Kafka bytes has the same canonical form."""
     event = parse(full(occurred_at="2026-11-27T09:15:00.5+07:00"))
     assert canonical_bytes(Event.from_json_bytes(event.to_json_bytes())) == canonical_bytes(event)
+
+
+def _standard_json(value: object, sort_keys: bool) -> bytes:
+    return json.dumps(
+        value, ensure_ascii=False, allow_nan=False, separators=(",", ":"), sort_keys=sort_keys
+    ).encode("utf-8")
+
+
+# Any character but a lone surrogate: control characters, quotes, backslashes, U+2028, astral.
+ANY_CHARACTER = st.characters(exclude_categories=["Cs"])
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(value=json_documents(ANY_CHARACTER, ['"', "\\", "\u2028", "\x7f", "\x1f"]))
+def test_compact_json_writes_the_standard_librarys_bytes(value: Any) -> None:
+    """Canonical forms and the attributes' size are written by orjson where it writes what the
+    standard library writes; the bytes are the standard library's either way, keys sorted or
+    not, floats and integers beyond 64 bits included (those take the standard library)."""
+    for sort_keys in (False, True):
+        assert _compact_json(value, sort_keys=sort_keys) == _standard_json(value, sort_keys)
+
+
+def test_compact_json_takes_orjson_only_for_plain_values() -> None:
+    """The fast writer is used for what it writes alike, and never for a float (orjson writes
+    1e-07 as 1e-7) or an integer beyond 64 bits (orjson refuses it)."""
+    assert ORJSON_PLAIN({"a": ["x", 1, True, None, {"b": -(2**63)}]}, 0)
+    assert not ORJSON_PLAIN({"a": [1e-07]}, 0)
+    assert not ORJSON_PLAIN({"a": 2**64}, 0)
+    assert not ORJSON_PLAIN(Decimal("1"), 0)
+    assert _compact_json({"a": 1e-07, "b": 2**64}) == b'{"a":1e-07,"b":18446744073709551616}'
+
+
+def test_compact_json_refuses_what_the_standard_library_refuses() -> None:
+    """NaN, and a lone surrogate (orjson refuses it; the standard library's text is not UTF-8)."""
+    with pytest.raises(ValueError, match="JSON compliant"):
+        _compact_json({"a": float("nan")})
+    with pytest.raises(UnicodeEncodeError):
+        _compact_json({"a": "\ud800"})
 
 
 # --- friendly errors -----------------------------------------------------------------------------

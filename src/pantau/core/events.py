@@ -22,6 +22,7 @@ from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from decimal import Decimal
 from typing import Annotated, Any, Generic, Literal, Self, TypeVar
 
+import orjson
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -60,6 +61,7 @@ from pantau.core.pseudonym import (
 __all__ = [
     "ASSESSED_AMOUNT",
     "ATTRIBUTES_MAX_BYTES",
+    "ORJSON_PLAIN",
     "AgencyCode",
     "Applicant",
     "Attributes",
@@ -89,6 +91,7 @@ __all__ = [
     "format_rfc3339",
     "json_object",
     "parse_rfc3339",
+    "plain_values",
     "redact_nik",
     "service_key",
 ]
@@ -528,7 +531,52 @@ def json_object(max_bytes: int) -> Callable[[dict[str, JsonValue]], dict[str, Js
     return check
 
 
+# Deeper JSON is left to the standard library (and `attributes` to the model, whose JSON
+# parser has its own nesting limit).
+MAX_DEPTH = 16
+
+
+def plain_values(int_max: int) -> Callable[[object, int], bool]:
+    """A check that a JSON value (at a depth) holds only strings, integers from -2**63 to
+    `int_max`, booleans and null in lists and objects nested at most `MAX_DEPTH` levels: what
+    orjson writes byte for byte as the standard library's compact encoder does
+    (`ensure_ascii=False`). Floats it may write differently (`1e-07` and `1e-7`)."""
+
+    def plain(value: object, depth: int) -> bool:
+        kind = type(value)
+        if kind is str:  # the most common value: decided first
+            return True
+        if kind is dict:
+            return depth < MAX_DEPTH and all(
+                plain(child, depth + 1)
+                for child in value.values()  # type: ignore[attr-defined]
+            )
+        if kind is list:
+            return depth < MAX_DEPTH and all(
+                plain(child, depth + 1)
+                for child in value  # type: ignore[attr-defined]
+            )
+        if kind is int:
+            return -(2**63) <= value <= int_max  # type: ignore[operator]
+        return value is None or kind is bool
+
+    return plain
+
+
+# orjson writes integers up to 2**64 - 1.
+ORJSON_PLAIN = plain_values(2**64 - 1)
+
+
 def _compact_json(value: object, *, sort_keys: bool = False) -> bytes:
+    """Compact UTF-8 JSON as the standard library writes it (`ensure_ascii=False`; ValueError
+    for NaN and Infinity). Plain values (`ORJSON_PLAIN`) are written by orjson, which gives the
+    same bytes several times faster; anything else, or anything orjson refuses (a lone
+    surrogate, a key that is not a string), by the standard library, as before."""
+    if ORJSON_PLAIN(value, 0):
+        try:
+            return orjson.dumps(value, option=orjson.OPT_SORT_KEYS if sort_keys else 0)
+        except orjson.JSONEncodeError:
+            pass
     return json.dumps(
         value, ensure_ascii=False, allow_nan=False, separators=(",", ":"), sort_keys=sort_keys
     ).encode("utf-8")

@@ -18,7 +18,6 @@ its `attributes` is left to the model too.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal, NamedTuple
@@ -30,6 +29,7 @@ from pydantic_core import PydanticCustomError
 from pantau.core.events import (
     _AMOUNT,
     ATTRIBUTES_MAX_BYTES,
+    ORJSON_PLAIN,
     REASON_MAX_CHARS,
     _no_nik_in_text,
     _no_nik_run,
@@ -62,8 +62,6 @@ COMMON_TIME = re.compile(
 ).fullmatch
 _SEQ_MAX = 2**63 - 1
 _CENT = Decimal("0.01")
-# Deeper `attributes` are left to the model, whose JSON parser has its own nesting limit.
-MAX_DEPTH = 16
 
 
 class OfficerFields(msgspec.Struct, forbid_unknown_fields=True):
@@ -118,36 +116,6 @@ class CheckedEvent(NamedTuple):
     amount: Decimal | None
     canonical: bytes
     attributes_text: str
-
-
-def plain_values(int_max: int) -> Callable[[object, int], bool]:
-    """A check that a JSON value (at a depth) holds no float, no integer below -2**63 or above
-    `int_max`, and nests at most `MAX_DEPTH` levels: what a fast path writes exactly as the
-    model's serializer does."""
-
-    def plain(value: object, depth: int) -> bool:
-        kind = type(value)
-        if kind is str:  # the most common value: decided first
-            return True
-        if kind is dict:
-            return depth < MAX_DEPTH and all(
-                plain(child, depth + 1)
-                for child in value.values()  # type: ignore[attr-defined]
-            )
-        if kind is list:
-            return depth < MAX_DEPTH and all(
-                plain(child, depth + 1)
-                for child in value  # type: ignore[attr-defined]
-            )
-        if kind is int:
-            return -(2**63) <= value <= int_max  # type: ignore[operator]
-        return kind is not float
-
-    return plain
-
-
-# orjson writes integers up to 2**64 - 1.
-_plain = plain_values(2**64 - 1)
 
 
 def checked_event(value: bytes) -> CheckedEvent | None:
@@ -211,7 +179,7 @@ def _checked(value: bytes) -> CheckedEvent | None:
         canonical["channel"] = event.channel
     attributes = event.attributes
     if attributes:
-        if not _plain(attributes, 0):
+        if not ORJSON_PLAIN(attributes, 0):
             return None
         text = orjson.dumps(attributes, option=orjson.OPT_SORT_KEYS)
         if len(text) > ATTRIBUTES_MAX_BYTES or document_contains_raw_nik(attributes):

@@ -41,8 +41,9 @@ from pantau.core.events import (
     format_rfc3339,
     json_object,
     parse_rfc3339,
+    plain_values,
 )
-from pantau.core.fast_events import COMMON_TIME, OfficerFields, anchored, plain_values
+from pantau.core.fast_events import COMMON_TIME, OfficerFields, anchored
 from pantau.core.identifiers import (
     AGENCY_PATTERN,
     EVENT_ID_PATTERN,
