@@ -107,7 +107,8 @@ def components() -> dict[str, Any]:
         for name, row in rows.items()
     }
 
-    # Four tracker runs (rules off, on, cases + rules workers, two workers): 20,000 events each.
+    # Five tracker runs (rules off, on, cases + rules workers, two workers with every rule and
+    # with the contract rules only): 20,000 events each.
     events = scaled(20_000, 5000)
     text = run_script(["benchmarks/bench_tracker.py", f"--events={events}"])
     tracker: dict[str, Any] = {}
@@ -120,7 +121,9 @@ def components() -> dict[str, Any]:
             tracker["tracker_two_workers_events_per_s"] = number(line.split()[-1])
         elif line.startswith("pantau tracker, contract rules only"):
             tracker["tracker_contract_rules_only_events_per_s"] = number(line.split()[-1])
-        elif line.startswith("pantau tracker"):
+        elif line.startswith("pantau tracker, contract rules, two workers"):
+            tracker["tracker_contract_rules_two_workers_events_per_s"] = number(line.split()[-1])
+        elif line.startswith("pantau tracker (Faust, RocksDB, all rules)"):
             tracker["tracker_events_per_s"] = number(line.split()[-1])
     tracker["events"] = events
     out["tracker"] = tracker
@@ -560,6 +563,11 @@ def table(results: dict[str, Any]) -> str:
         row(
             "tracker events/s, two workers",
             f"{tracker['tracker_two_workers_events_per_s']:,.0f}",
+            "(two `all` processes sharing 12 partitions)",
+        )
+        row(
+            "tracker events/s, two workers, rules off",
+            f"{tracker['tracker_contract_rules_two_workers_events_per_s']:,.0f}",
             "(two `all` processes sharing 12 partitions)",
         )
         sink = results["components"]["sink"]
