@@ -21,7 +21,9 @@ safe for a processor whose effects must be durable before its offsets are commit
   records before it hands each record on, so a batch's writes paused consuming on every batch.
 - `TablePartitions`: a Faust table picks the changelog partition and the local store of a write
   from the record being iterated (a context variable). A batch is handled after iteration, so
-  every read and write names its partition explicitly.
+  every read and write names its partition explicitly. A delete also names it to the RocksDB
+  store, which otherwise deletes the key in every partition's database once the key has left
+  its small index of recent keys.
 - `hold`: `Stream.take_events` acknowledges a batch when its body ends, even when the body
   raised. Holding the batch's messages keeps them unacknowledged, so a crash in the middle of a
   batch never lets its offsets be committed; they are handled again after a restart.
@@ -148,6 +150,12 @@ class TablePartitions:
 
     def delete(self, key: bytes, partition: int) -> None:
         self._on(partition)
+        # The RocksDB store deletes in the partition its key index names, and in every
+        # partition's database when the key has left that index (1,000 keys by default): 12
+        # deletes where one will do, the cross-case rules' held steps nearly always among them.
+        index = getattr(self._table.data, "_key_index", None)
+        if index is not None:
+            index[key] = partition
         try:
             del self._table[key]
         finally:
