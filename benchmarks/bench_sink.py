@@ -30,6 +30,10 @@ from pantau.provisioning import provision
 from pantau.settings import CommonSettings
 from pantau_sink.settings import SinkSettings
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
+from stacks import group_stable
+
 STEPS = [
     ("submitted", None),
     ("verified", ("OP1", "operator")),
@@ -114,17 +118,7 @@ class Stack:
 
     def group_ready(self, admin: KafkaAdminClient, members: int) -> bool:
         """True when the sink group is stable with `members` members, each holding partitions."""
-        group_id = self.settings.topics.group("sink")
-        try:
-            group = admin.describe_groups([group_id])[group_id]
-        except Exception:  # the group does not exist yet, or the coordinator is moving
-            return False
-        joined = group.get("members") or []
-        return (
-            group.get("group_state") == "Stable"
-            and len(joined) == members
-            and all(m["member_assignment"]["assigned_partitions"] for m in joined)
-        )
+        return group_stable(admin, self.settings.topics.group("sink"), members)
 
     def sink_rate(self, count: int, processes: int) -> tuple[float, float] | None:
         """Rows/s of `processes` sink processes storing `count` published events, and their CPU

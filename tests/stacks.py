@@ -20,6 +20,8 @@ from typing import IO, TYPE_CHECKING, Any
 import httpx
 
 if TYPE_CHECKING:
+    from kafka import KafkaAdminClient
+
     from pantau.settings import CommonSettings
 
 KAFKA_PORT = int(os.environ.get("PANTAU_KAFKA_PORT", "9092"))
@@ -88,6 +90,21 @@ def delete_topics(prefix: str, servers: str = KAFKA) -> None:
             admin.delete_topics(mine)
     finally:
         admin.close()
+
+
+def group_stable(admin: KafkaAdminClient, group_id: str, members: int) -> bool:
+    """True when consumer group `group_id` is stable with `members` members, each holding
+    partitions: the moment a several-process run stops rebalancing and shares the work."""
+    try:
+        group = admin.describe_groups([group_id])[group_id]
+    except Exception:  # the group does not exist yet, or the coordinator is moving
+        return False
+    joined = group.get("members") or []
+    return (
+        group.get("group_state") == "Stable"
+        and len(joined) == members
+        and all(m["member_assignment"]["assigned_partitions"] for m in joined)
+    )
 
 
 def wait_answering(

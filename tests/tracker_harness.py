@@ -146,13 +146,27 @@ class TrackerProcess:
         except (OSError, ValueError):
             return False
 
+    def metric(self, name: str) -> float:
+        """The sum of the worker's samples of metric `name` over all their labels (0 for a
+        labelled metric with no sample yet)."""
+        with urllib.request.urlopen(self.url + "/metrics", timeout=5) as response:  # noqa: S310
+            lines = response.read().decode().splitlines()
+        families = (f"# TYPE {name} ", f"# TYPE {name.removesuffix('_total')} ")
+        if not any(line.startswith(families) for line in lines):
+            raise AssertionError(f"the worker does not report {name}")
+        return sum(
+            float(line.rsplit(" ", 1)[1])
+            for line in lines
+            if line.startswith((name + " ", name + "{"))
+        )
+
     def held_steps(self) -> int:
         """The steps the worker's cross-case rules hold behind the event-time watermark."""
-        with urllib.request.urlopen(self.url + "/metrics", timeout=5) as response:  # noqa: S310
-            for line in response.read().decode().splitlines():
-                if line.startswith("pantau_tracker_held_steps "):
-                    return int(float(line.split()[1]))
-        raise AssertionError("the worker does not report pantau_tracker_held_steps")
+        return int(self.metric("pantau_tracker_held_steps"))
+
+    def handled_events(self) -> int:
+        """Events the worker has handled since it started (a record read again counts again)."""
+        return int(self.metric("pantau_tracker_events_total"))
 
     def log_tail(self, lines: int = 40) -> str:
         text = self.log_path.read_text(errors="replace").splitlines()
