@@ -16,6 +16,7 @@ from pantau_tracker.domain.batches import (
     RuleBatch,
     encode_state,
     hand_over_value,
+    hand_over_values,
 )
 from pantau_tracker.domain.decoded import DecodedTable
 from pantau_tracker.domain.ordering import END_OF_TIME, PROGRESS_KEY, StepOrder, progress_value
@@ -199,3 +200,22 @@ def test_trusted_event_equals_the_validated_one() -> None:
         trusted = Event.trusted(orjson.loads(validated.to_json_bytes()))
         assert trusted == validated
         assert trusted.to_json_bytes() == validated.to_json_bytes()
+
+
+def test_a_batch_hand_over_is_split_in_order_below_the_size_limit() -> None:
+    """The broker refuses a record above 1 MB: a batch's steps for one partition go out in as
+    many records as keep each within the limit, in their order; a step above it goes alone."""
+    entries = [b'{"n":%d,"pad":"%s"}' % (n, b"x" * (n * 37 % 500)) for n in range(2000)]
+    limit = 64 * 1024
+    values = hand_over_values(entries, limit)
+    assert len(values) > 1
+    assert all(len(value) <= limit + len(b'{"steps":[]}') for value in values)
+    steps = [step for value in values for step in orjson.loads(value)["steps"]]
+    assert steps == [orjson.loads(entry) for entry in entries]
+    assert hand_over_values(entries[:3], limit) == [hand_over_value(entries[:3])]
+    big = b'{"pad":"%s"}' % (b"y" * 100_000)
+    assert hand_over_values([entries[0], big, entries[1]], limit) == [
+        hand_over_value([entries[0]]),
+        hand_over_value([big]),
+        hand_over_value([entries[1]]),
+    ]

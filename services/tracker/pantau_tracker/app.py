@@ -73,7 +73,7 @@ from pantau_tracker.domain.batches import (
     decode_state,
     encode_rule_record,
     encode_state,
-    hand_over_value,
+    hand_over_values,
     rule_decoder,
 )
 from pantau_tracker.domain.case import CaseState
@@ -376,10 +376,10 @@ class Tracker:
             partition = self._partitioner(hand_over.route, partitions, partitions)
             by_partition.setdefault(partition, (hand_over.route, []))[1].append(hand_over.entry)
         for partition, (route, entries) in by_partition.items():
-            value = hand_over_value(entries)
-            sent.append(
-                await self.oversight_topic.send(key=route, value=value, partition=partition)
-            )
+            for value in hand_over_values(entries):
+                sent.append(
+                    await self.oversight_topic.send(key=route, value=value, partition=partition)
+                )
         for key, write in outcome.writes.items():
             state = write.state
             if state is None:

@@ -240,6 +240,28 @@ def hand_over_value(entries: list[bytes]) -> bytes:
     return b'{"steps":[' + b",".join(entries) + b"]}"
 
 
+# The broker refuses a record above 1 MB (`message.max.bytes`): 2,000 steps of one service,
+# or a few dozen events with large attributes, are more than that.
+HAND_OVER_BYTES = 512 * 1024
+
+
+def hand_over_values(entries: list[bytes], limit: int = HAND_OVER_BYTES) -> list[bytes]:
+    """The records of the oversight topic carrying a batch's steps for one partition, in their
+    order: as few as keep each within `limit` bytes (a step larger than that is alone in one)."""
+    values: list[bytes] = []
+    group: list[bytes] = []
+    size = 0
+    for entry in entries:
+        if group and size + len(entry) + 1 > limit:
+            values.append(hand_over_value(group))
+            group, size = [], 0
+        group.append(entry)
+        size += len(entry) + 1
+    if group:
+        values.append(hand_over_value(group))
+    return values
+
+
 # --- the cross-case rules ---------------------------------------------------------------------
 
 
