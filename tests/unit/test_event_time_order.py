@@ -26,6 +26,7 @@ from pantau.core.alerts import Alert
 from pantau.core.catalog import Catalog
 from pantau.core.events import event_key
 from pantau.traffic.generator import CROSS_CASE_RULES, Simulation
+from pantau_tracker.domain import ordering
 from pantau_tracker.domain.batches import (
     CaseBatch,
     RuleBatch,
@@ -504,14 +505,161 @@ def backlog_sources(catalog: Catalog) -> dict[int, list[Entry]]:
     return _handed_on(catalog, simulation)
 
 
-def _judged(catalog: Catalog, records: list[tuple[bytes, bytes, int]], rng: random.Random) -> Rules:
+def _judged(
+    catalog: Catalog,
+    records: list[tuple[bytes, bytes, int]],
+    rng: random.Random,
+    rebalance_every: float = 0.0,
+    sizes: tuple[int, ...] = (1, 7, 100, 2000),
+) -> Rules:
+    """The records judged in batches cut at random, and after a batch, at that rate, a rebalance:
+    the order's mirror rebuilt from what its table holds, as a worker does."""
     rules = Rules(catalog)
     first = 0
     while first < len(records):
-        size = rng.choice([1, 7, 100, 2000])
+        size = rng.choice(sizes)
         rules.batch(records[first : first + size])
         first += size
+        if rng.random() < rebalance_every:
+            held = rules.order.held()
+            rules.order.rebuild(_stored(rules.order_port))
+            assert rules.order.held() == held
     return rules
+
+
+def _grouped(
+    records: list[tuple[bytes, bytes, int]], rng: random.Random
+) -> list[tuple[bytes, bytes, int]]:
+    """The records with the steps between two progress reports merged into one record per
+    destination partition of up to 50 steps, each partition's in their order, as a tracker
+    hands on a batch's steps."""
+    out: list[tuple[bytes, bytes, int]] = []
+    pending: dict[int, list[bytes]] = {}
+
+    def flush() -> None:
+        for partition, steps in pending.items():
+            for first in range(0, len(steps), size := rng.randint(1, 50)):
+                out.append((b"route", hand_over_value(steps[first : first + size]), partition))
+        pending.clear()
+
+    for key, value, partition in records:
+        if key == PROGRESS_KEY:
+            flush()
+            out.append((key, value, partition))
+        else:
+            pending.setdefault(partition, []).extend(
+                orjson.dumps(step) for step in orjson.loads(value)["steps"]
+            )
+    flush()
+    return out
+
+
+def _stored(port: DictTable) -> list[tuple[bytes, bytes, int]]:
+    return [(key, value, partition) for key, (partition, value) in port.data.items()]
+
+
+@settings(
+    max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(seed=st.integers(0, 2**32 - 1))
+def test_a_rebalance_between_any_two_batches_changes_nothing(
+    catalog: Catalog,
+    sources: dict[int, list[Entry]],
+    sorted_fold: tuple[set[bytes], Any],
+    seed: int,
+) -> None:
+    """The held steps are stored in chunks, rewritten as some are released: whatever the table
+    holds after any batch rebuilds the same order, so the alerts and the rule states are those
+    of the event-time fold however often the partitions move."""
+    rng = random.Random(seed)
+    records = _grouped(_interleaved(sources, rng, 1.0), rng)
+    assert max(len(orjson.loads(value)["steps"]) for _, value, _ in records) > 1
+    rules = _judged(catalog, records, rng, rebalance_every=0.3, sizes=(1, 3, 10))
+    expected_alerts, expected_states = sorted_fold
+    assert {alert.to_json_bytes() for alert in rules.alerts} == expected_alerts
+    assert len(rules.alerts) == len(expected_alerts)
+    assert rules.states() == expected_states
+    assert not any(key.startswith(b"held|") for key in rules.order_port.data)
+
+
+def _held_keys(port: DictTable) -> list[bytes]:
+    return [key for key in port.data if key.startswith(b"held|")]
+
+
+def test_the_steps_one_record_holds_are_one_table_write_until_the_last_is_released(
+    scenario_catalog: Catalog,
+) -> None:
+    """Six steps held by one record are one chunk; releasing four rewrites it with the two left,
+    which a rebuilt order holds again; releasing those deletes it."""
+    queue = Queue()
+    order, tables, port = _order_rules()
+    steps = [*queue.waiting, queue.late_submitted, queue.jump]
+    record = _record(*(_entry(step, wib(26, 11), (0, n)) for n, step in enumerate(steps)))
+    _fold(order, tables, port, record, scenario_catalog)
+    assert order.held() == 6
+    [chunk] = _held_keys(port)
+    assert len(orjson.loads(port.data[chunk][1])) == 6
+    _fold(order, tables, port, _record(progress={0: wib(24), 1: wib(24)}), scenario_catalog)
+    assert order.held() == 2
+    assert _held_keys(port) == [chunk]
+    left = orjson.loads(port.data[chunk][1])
+    assert [entry["step"]["event"]["case_id"] for entry in left] == [
+        queue.late_submitted.event.case_id
+    ] * 2
+    rebuilt = StepOrder(2, port.get)
+    rebuilt.rebuild(_stored(port))
+    assert rebuilt.held() == 2
+    alerts = _fold(
+        rebuilt, tables, port, _record(progress={0: wib(27), 1: wib(27)}), scenario_catalog
+    )
+    assert [alert.rule.value for alert in alerts] == ["queue.jump"]
+    assert rebuilt.held() == 0
+    assert _held_keys(port) == []
+
+
+def test_a_chunk_stays_below_its_size_and_a_large_record_holds_several(
+    scenario_catalog: Catalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A chunk is one changelog record, which the broker refuses above 1 MB: the steps one
+    record holds beyond the chunk size go into further chunks, all rebuilt alike."""
+    monkeypatch.setattr(ordering, "CHUNK_BYTES", 4000)
+    cases = Cases()
+    steps = [cases.step(f"W{n}", "submitted", wib(23, 8, n)) for n in range(40)]
+    order, tables, port = _order_rules()
+    record = _record(*(_entry(step, wib(26, 11), (0, n)) for n, step in enumerate(steps)))
+    _fold(order, tables, port, record, scenario_catalog)
+    chunks = _held_keys(port)
+    assert len(chunks) > 1
+    assert all(len(port.data[key][1]) <= 4000 + 2 for key in chunks)
+    assert sum(len(orjson.loads(port.data[key][1])) for key in chunks) == 40
+    rebuilt = StepOrder(2, port.get)
+    rebuilt.rebuild(_stored(port))
+    assert rebuilt.held() == 40
+    _fold(rebuilt, tables, port, _record(progress={0: wib(27), 1: wib(27)}), scenario_catalog)
+    assert rebuilt.held() == 0
+    assert _held_keys(port) == []
+
+
+def test_a_step_held_under_its_own_key_before_chunks_is_rebuilt_and_released(
+    scenario_catalog: Catalog,
+) -> None:
+    """A table written before chunks holds each step under a key of its own, its entry as the
+    value: rebuilt, held, and its key deleted when it is released."""
+    queue = Queue()
+    order, tables, port = _order_rules()
+    step = queue.waiting[0]
+    entry = _entry(step, wib(23, 9), (0, 0))
+    key = b"held|kota-malang.dpmptsp|pbg|%020d|%020d|%s" % (
+        micros(step.event.occurred_at),
+        micros(wib(23, 9)),
+        step.event.event_id.encode(),
+    )
+    port.put(key, 0, entry)
+    order.rebuild(_stored(port))
+    assert order.held() == 1
+    _fold(order, tables, port, _record(progress={0: wib(24), 1: wib(24)}), scenario_catalog)
+    assert order.held() == 0
+    assert _held_keys(port) == []
 
 
 def test_a_backlog_read_with_the_backlog_lateness_is_judged_alike_in_any_interleaving(

@@ -482,7 +482,12 @@ class Tracker:
                 stored.append((key, value, partition))
         self.order.rebuild(stored)
         self._order_stale = False
-        log.info("cross-case order rebuilt: %d held on partitions %s", len(stored), sorted(owned))
+        log.info(
+            "cross-case order rebuilt: %d steps held in %d chunks on partitions %s",
+            self.order.held(),
+            len(stored),
+            sorted(owned),
+        )
 
     def _crashing(self, agent: str, error: Exception) -> None:
         """Note an agent's crash: Faust restarts the agent, but until it handles a batch again

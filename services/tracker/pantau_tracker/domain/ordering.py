@@ -33,7 +33,10 @@ At-least-once, twice over:
 
 What is held, what was seen, the progress and the offsets applied live in one table (the adapter
 persists `writes`), and are mirrored here; the mirror is rebuilt from the table after a
-rebalance.
+rebalance. The steps one record holds for one service are stored together, as one chunk (a JSON
+array of their entries), rewritten with what is left when some are released and deleted when
+none is: a table write costs the adapter a changelog record, and a backlog holds every step
+until its end.
 
 Pure: no clock, no I/O; the adapter passes the stored records in and takes the writes out.
 """
@@ -57,6 +60,9 @@ PROGRESS = b"progress|"
 APPLIED = b"applied|"
 PROGRESS_KEY = b"~progress"  # the key of a record that only reports progress
 HELD_MAX = 50_000  # steps one service may hold; beyond it the earliest go on regardless
+# A chunk of held steps is one table write and one changelog record, which the broker refuses
+# above 1 MB: a record holding more for one service than this starts another chunk.
+CHUNK_BYTES = 256 * 1024
 
 SortKey = tuple[int, int, str]
 
@@ -122,16 +128,34 @@ def progress_value(progress: Mapping[int, int]) -> bytes:
 
 @dataclass(frozen=True, order=True)
 class Held:
-    """A step held for release: its sort key, where it was read and its entry as JSON."""
+    """A step held for release: its sort key, where it was read, its entry as JSON and the key
+    of the chunk it is stored in."""
 
     sort: SortKey
     source: int = field(compare=False)
     offset: int = field(compare=False)
     raw: bytes = field(compare=False)
+    chunk: bytes = field(compare=False, default=b"")
 
-    def key(self, route: bytes) -> bytes:
-        occurred, received, event_id = self.sort
-        return b"%s%s|%020d|%020d|%s" % (HELD, route, occurred, received, event_id.encode())
+
+def chunk_key(route: bytes, source: int, offset: int) -> bytes:
+    """The table key of the steps one record holds for service `route`, named by the origin of
+    the first of them (origins are unique). Three fields follow the route, as they did in the
+    key of a single held step before chunks: `held|<route>|<source>|<offset>|chunk`."""
+    return b"%s%s|%020d|%020d|chunk" % (HELD, route, source, offset)
+
+
+@dataclass
+class _Chunk:
+    """The held steps of one stored chunk that are not yet released, by origin."""
+
+    partition: int
+    steps: dict[tuple[int, int], Held] = field(default_factory=dict)
+    stored: bool = False  # in the table (or in writes not yet taken)
+    size: int = 0  # bytes of the entries it was written with
+
+    def value(self) -> bytes:
+        return b"[" + b",".join(held.raw for held in self.steps.values()) + b"]"
 
 
 @dataclass(frozen=True)
@@ -151,9 +175,6 @@ class OrderWrites:
     puts: dict[bytes, tuple[int, bytes | None]] = field(default_factory=dict)
 
     def put(self, key: bytes, partition: int, value: bytes | None) -> None:
-        if value is None and key.startswith(HELD) and key in self.puts:
-            del self.puts[key]  # held and released within these writes: never stored
-            return
         self.puts[key] = (partition, value)
 
     def apply(self, port: TablePort) -> None:
@@ -188,6 +209,8 @@ class StepOrder:
         self._seen: dict[bytes, dict[int, int]] = {}
         self._progress: dict[int, dict[int, int]] = {}
         self._applied: dict[int, int] = {}
+        self._chunks: dict[bytes, _Chunk] = {}
+        self._touched: set[bytes] = set()  # chunks changed since the writes were last taken
         self.writes = OrderWrites()
 
     # --- the mirror -----------------------------------------------------------------------
@@ -199,18 +222,25 @@ class StepOrder:
         self._seen.clear()
         self._progress.clear()
         self._applied.clear()
+        self._chunks.clear()
+        self._touched.clear()
 
     def rebuild(self, stored: Iterable[tuple[bytes, bytes, int]]) -> None:
-        """The mirror of held steps from the table's (key, value, partition) of owned partitions."""
+        """The mirror of held steps from the table's (key, value, partition) of owned partitions:
+        chunks, and single steps as stored before chunks (a one-step chunk under its own key)."""
         self.forget()
         for key, value, partition in stored:
             if not key.startswith(HELD) or value is None:
                 continue
-            entry = orjson.loads(value)
-            held = _held(entry, value)
-            route = _route(entry)
-            bisect.insort(self._held.setdefault(route, []), held)
-            self._routes_on.setdefault(partition, set()).add(route)
+            found = orjson.loads(value)
+            chunk = self._chunks[key] = _Chunk(partition, stored=True)
+            for entry in found if isinstance(found, list) else [found]:
+                raw = orjson.dumps(entry)
+                held = _held(entry, raw, key)
+                chunk.steps[held.source, held.offset] = held
+                route = _route(entry)
+                bisect.insort(self._held.setdefault(route, []), held)
+                self._routes_on.setdefault(partition, set()).add(route)
 
     def held(self) -> int:
         """Steps held now."""
@@ -218,6 +248,16 @@ class StepOrder:
 
     def take_writes(self) -> OrderWrites:
         """The writes since the last call, for the adapter to store."""
+        for key in self._touched:
+            chunk = self._chunks[key]
+            if chunk.steps:
+                self.writes.put(key, chunk.partition, chunk.value())
+                chunk.stored = True
+                continue
+            del self._chunks[key]
+            if chunk.stored:
+                self.writes.put(key, chunk.partition, None)
+        self._touched.clear()
         writes, self.writes = self.writes, OrderWrites()
         return writes
 
@@ -246,6 +286,7 @@ class StepOrder:
         progress = {int(p): int(at) for p, at in (document.get("progress") or {}).items()}
         parsed = [(entry, _route(entry), _held(entry, None)) for entry in entries]
         watermark = self.watermark(partition)
+        chunks: dict[bytes, bytes] = {}  # the keys of this record's chunks, by route
         for entry, route, held in parsed:
             seen = self._seen_of(route, partition)
             if held.offset <= seen.get(held.source, -1):
@@ -259,14 +300,21 @@ class StepOrder:
                 yield Released(route, entry, from_micros(watermark))
                 continue
             raw = orjson.dumps(entry)
-            held = Held(held.sort, held.source, held.offset, raw)
+            key = chunks.get(route)
+            if key is None or self._chunks[key].size + len(raw) > CHUNK_BYTES:
+                key = chunks[route] = chunk_key(route, held.source, held.offset)
+                self._chunks[key] = _Chunk(partition)
+                self._touched.add(key)
+            chunk = self._chunks[key]
+            held = Held(held.sort, held.source, held.offset, raw, key)
+            chunk.steps[held.source, held.offset] = held
+            chunk.size += len(raw) + 1
             steps = self._held.setdefault(route, [])
             bisect.insort(steps, held)
             self._routes_on.setdefault(partition, set()).add(route)
-            self.writes.put(held.key(route), partition, raw)
             if len(steps) > self._held_max:
                 # Bounded: the earliest step goes on now, in order, without waiting longer.
-                yield self._release_first(route, partition)
+                yield self._release_first(route)
         if progress:
             known = self._progress_of(partition)
             changed = {p: at for p, at in progress.items() if known.get(p) != at}
@@ -295,14 +343,15 @@ class StepOrder:
         for route in sorted(routes):
             steps = self._held[route]
             while steps and steps[0].sort[0] <= watermark:
-                yield self._release_first(route, partition)
+                yield self._release_first(route)
             if not steps:
                 del self._held[route]
                 routes.discard(route)
 
-    def _release_first(self, route: bytes, partition: int) -> Released:
+    def _release_first(self, route: bytes) -> Released:
         held = self._held[route].pop(0)
-        self.writes.put(held.key(route), partition, None)
+        del self._chunks[held.chunk].steps[held.source, held.offset]
+        self._touched.add(held.chunk)
         return Released(route, orjson.loads(held.raw))
 
     def _seen_of(self, route: bytes, partition: int) -> dict[int, int]:
@@ -338,7 +387,7 @@ def _route(entry: Mapping[str, Any]) -> bytes:
     return service_key(event["agency"], event["service"]).encode()
 
 
-def _held(entry: Mapping[str, Any], raw: bytes | None) -> Held:
+def _held(entry: Mapping[str, Any], raw: bytes | None, chunk: bytes = b"") -> Held:
     event = entry["step"]["event"]
     if isinstance(event, str | bytes):
         event = orjson.loads(event)
@@ -347,4 +396,6 @@ def _held(entry: Mapping[str, Any], raw: bytes | None) -> Held:
     # clock ahead, `time.future`) is placed at its receipt rather than held until its date.
     occurred = min(micros(parse_rfc3339(str(event["occurred_at"]))), received)
     source, offset = entry["origin"]
-    return Held((occurred, received, str(event["event_id"])), int(source), int(offset), raw or b"")
+    return Held(
+        (occurred, received, str(event["event_id"])), int(source), int(offset), raw or b"", chunk
+    )
