@@ -43,7 +43,7 @@ Pure: no clock, no I/O; the adapter passes the stored records in and takes the w
 
 from __future__ import annotations
 
-import bisect
+import heapq
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -204,7 +204,8 @@ class StepOrder:
         self._sources = sources
         self._load = load
         self._held_max = held_max
-        self._held: dict[bytes, list[Held]] = {}
+        # Per service, a heap of (sort key, origin, step): the earliest first, compared in C.
+        self._held: dict[bytes, list[tuple[SortKey, tuple[int, int], Held]]] = {}
         self._routes_on: dict[int, set[bytes]] = {}
         self._seen: dict[bytes, dict[int, int]] = {}
         self._progress: dict[int, dict[int, int]] = {}
@@ -239,7 +240,7 @@ class StepOrder:
                 held = _held(entry, raw, key)
                 chunk.steps[held.source, held.offset] = held
                 route = _route(entry)
-                bisect.insort(self._held.setdefault(route, []), held)
+                heapq.heappush(self._held.setdefault(route, []), _queued(held))
                 self._routes_on.setdefault(partition, set()).add(route)
 
     def held(self) -> int:
@@ -287,15 +288,15 @@ class StepOrder:
         parsed = [(entry, _route(entry), _held(entry, None)) for entry in entries]
         watermark = self.watermark(partition)
         chunks: dict[bytes, bytes] = {}  # the keys of this record's chunks, by route
+        # What was seen of each service, stored once the record is taken in; also for a step
+        # handed on again (held or judged already), in case only the local store had it when
+        # the process died.
+        seen_of: dict[bytes, dict[int, int]] = {}
         for entry, route, held in parsed:
-            seen = self._seen_of(route, partition)
+            seen = seen_of[route] = self._seen_of(route, partition)
             if held.offset <= seen.get(held.source, -1):
-                # Handed on again (a restart of the source): held or judged already. Store what
-                # was seen again, in case only the local store had it when the process died.
-                self.writes.put(SEEN + route, partition, orjson.dumps(_text_keys(seen)))
-                continue
+                continue  # handed on again (a restart of the source)
             seen[held.source] = held.offset
-            self.writes.put(SEEN + route, partition, orjson.dumps(_text_keys(seen)))
             if watermark is not None and held.sort[0] <= watermark:
                 yield Released(route, entry, from_micros(watermark))
                 continue
@@ -310,11 +311,13 @@ class StepOrder:
             chunk.steps[held.source, held.offset] = held
             chunk.size += len(raw) + 1
             steps = self._held.setdefault(route, [])
-            bisect.insort(steps, held)
+            heapq.heappush(steps, _queued(held))
             self._routes_on.setdefault(partition, set()).add(route)
             if len(steps) > self._held_max:
                 # Bounded: the earliest step goes on now, in order, without waiting longer.
                 yield self._release_first(route)
+        for route, seen in seen_of.items():
+            self.writes.put(SEEN + route, partition, orjson.dumps(_text_keys(seen)))
         if progress:
             known = self._progress_of(partition)
             changed = {p: at for p, at in progress.items() if known.get(p) != at}
@@ -342,14 +345,14 @@ class StepOrder:
             return
         for route in sorted(routes):
             steps = self._held[route]
-            while steps and steps[0].sort[0] <= watermark:
+            while steps and steps[0][0][0] <= watermark:
                 yield self._release_first(route)
             if not steps:
                 del self._held[route]
                 routes.discard(route)
 
     def _release_first(self, route: bytes) -> Released:
-        held = self._held[route].pop(0)
+        held = heapq.heappop(self._held[route])[2]
         del self._chunks[held.chunk].steps[held.source, held.offset]
         self._touched.add(held.chunk)
         return Released(route, orjson.loads(held.raw))
@@ -385,6 +388,12 @@ def _route(entry: Mapping[str, Any]) -> bytes:
     if isinstance(event, str | bytes):
         event = orjson.loads(event)
     return service_key(event["agency"], event["service"]).encode()
+
+
+def _queued(held: Held) -> tuple[SortKey, tuple[int, int], Held]:
+    """A held step as its service's heap keeps it (origins are unique: steps are never compared,
+    and list.pop(0) of a backlog's 50,000 steps per release would be quadratic)."""
+    return held.sort, (held.source, held.offset), held
 
 
 def _held(entry: Mapping[str, Any], raw: bytes | None, chunk: bytes = b"") -> Held:
