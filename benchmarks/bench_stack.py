@@ -113,6 +113,23 @@ def whole(tracker: dict[str, Any], key: str) -> str:
     return f"{rate:,.0f}" if rate is not None else "?"
 
 
+def tracker_figures(text: str) -> dict[str, Any]:
+    """The events/s of each row of `bench_tracker.py`'s table, under `TRACKER_ROWS` keys; a
+    tracker run's rate from its first record under the same key with `_whole`."""
+    tracker: dict[str, Any] = {}
+    for line in text.splitlines():
+        # A row is its label padded to 48 characters, then the figures: the bare consumer's
+        # events, seconds and events/s; a tracker run's also the rate from its first record.
+        key = TRACKER_ROWS.get(line[:48].rstrip())
+        figures = line[48:].split()
+        if key == "bare_consumer_events_per_s" and len(figures) == 3:
+            tracker[key] = number(figures[2])
+        elif key and len(figures) == 4:
+            tracker[key] = number(figures[2])
+            tracker[key.replace("_events_per_s", "_whole_events_per_s")] = number(figures[3])
+    return tracker
+
+
 def components() -> dict[str, Any]:
     out: dict[str, Any] = {}
     text = run_script(["benchmarks/bench_intake.py", f"--seconds={scaled(10, 3)}", "--rounds=1"])
@@ -130,17 +147,7 @@ def components() -> dict[str, Any]:
     # with the contract rules only): 20,000 events each.
     events = scaled(20_000, 5000)
     text = run_script(["benchmarks/bench_tracker.py", f"--events={events}"])
-    tracker: dict[str, Any] = {}
-    for line in text.splitlines():
-        # A row is its label padded to 48 characters, then the figures: the bare consumer's
-        # events, seconds and events/s; a tracker run's also the rate from its first record.
-        key = TRACKER_ROWS.get(line[:48].rstrip())
-        figures = line[48:].split()
-        if key == "bare_consumer_events_per_s" and len(figures) == 3:
-            tracker[key] = number(figures[2])
-        elif key and len(figures) == 4:
-            tracker[key] = number(figures[2])
-            tracker[key.replace("_events_per_s", "_whole_events_per_s")] = number(figures[3])
+    tracker = tracker_figures(text)
     tracker["events"] = events
     out["tracker"] = tracker
 
