@@ -586,6 +586,24 @@ def _held_keys(port: DictTable) -> list[bytes]:
     return [key for key in port.data if key.startswith(b"held|")]
 
 
+def _rebuilt_and_released(
+    port: DictTable,
+    tables: dict[str, DecodedTable[RuleRecord[Any]]],
+    catalog_: Catalog,
+    held: int,
+    until: datetime,
+) -> list[Alert]:
+    """A worker taking the partitions over: its order, rebuilt from the table, holds `held`
+    steps; progress to `until` releases them all and leaves no held key. Gives the alerts."""
+    rebuilt = StepOrder(2, port.get)
+    rebuilt.rebuild(_stored(port))
+    assert rebuilt.held() == held
+    alerts = _fold(rebuilt, tables, port, _record(progress={0: until, 1: until}), catalog_)
+    assert rebuilt.held() == 0
+    assert _held_keys(port) == []
+    return alerts
+
+
 def test_the_steps_one_record_holds_are_one_table_write_until_the_last_is_released(
     scenario_catalog: Catalog,
 ) -> None:
@@ -606,15 +624,8 @@ def test_the_steps_one_record_holds_are_one_table_write_until_the_last_is_releas
     assert [entry["step"]["event"]["case_id"] for entry in left] == [
         queue.late_submitted.event.case_id
     ] * 2
-    rebuilt = StepOrder(2, port.get)
-    rebuilt.rebuild(_stored(port))
-    assert rebuilt.held() == 2
-    alerts = _fold(
-        rebuilt, tables, port, _record(progress={0: wib(27), 1: wib(27)}), scenario_catalog
-    )
+    alerts = _rebuilt_and_released(port, tables, scenario_catalog, held=2, until=wib(27))
     assert [alert.rule.value for alert in alerts] == ["queue.jump"]
-    assert rebuilt.held() == 0
-    assert _held_keys(port) == []
 
 
 def test_a_chunk_stays_below_its_size_and_a_large_record_holds_several(
@@ -632,12 +643,7 @@ def test_a_chunk_stays_below_its_size_and_a_large_record_holds_several(
     assert len(chunks) > 1
     assert all(len(port.data[key][1]) <= 4000 + 2 for key in chunks)
     assert sum(len(orjson.loads(port.data[key][1])) for key in chunks) == 40
-    rebuilt = StepOrder(2, port.get)
-    rebuilt.rebuild(_stored(port))
-    assert rebuilt.held() == 40
-    _fold(rebuilt, tables, port, _record(progress={0: wib(27), 1: wib(27)}), scenario_catalog)
-    assert rebuilt.held() == 0
-    assert _held_keys(port) == []
+    _rebuilt_and_released(port, tables, scenario_catalog, held=40, until=wib(27))
 
 
 def test_a_step_held_under_its_own_key_before_chunks_is_rebuilt_and_released(
@@ -646,7 +652,7 @@ def test_a_step_held_under_its_own_key_before_chunks_is_rebuilt_and_released(
     """A table written before chunks holds each step under a key of its own, its entry as the
     value: rebuilt, held, and its key deleted when it is released."""
     queue = Queue()
-    order, tables, port = _order_rules()
+    _, tables, port = _order_rules()
     step = queue.waiting[0]
     entry = _entry(step, wib(23, 9), (0, 0))
     key = b"held|kota-malang.dpmptsp|pbg|%020d|%020d|%s" % (
@@ -655,11 +661,7 @@ def test_a_step_held_under_its_own_key_before_chunks_is_rebuilt_and_released(
         step.event.event_id.encode(),
     )
     port.put(key, 0, entry)
-    order.rebuild(_stored(port))
-    assert order.held() == 1
-    _fold(order, tables, port, _record(progress={0: wib(24), 1: wib(24)}), scenario_catalog)
-    assert order.held() == 0
-    assert _held_keys(port) == []
+    _rebuilt_and_released(port, tables, scenario_catalog, held=1, until=wib(24))
 
 
 def test_a_backlog_read_with_the_backlog_lateness_is_judged_alike_in_any_interleaving(
