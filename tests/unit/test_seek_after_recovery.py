@@ -11,9 +11,15 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
 from aiokafka import TopicPartition
+from aiokafka.consumer.subscription_state import SubscriptionState
 
-from pantau_tracker.stream_runtime import never_committed, seek_with_flow_stopped
+from pantau_tracker.stream_runtime import (
+    check_placed_partitions_only,
+    never_committed,
+    seek_with_flow_stopped,
+)
 
 EVENTS = "p.events"
 CHANGELOG = "p.tracker-cases-changelog"
@@ -91,3 +97,47 @@ def test_never_committed_orders_by_topic_and_partition() -> None:
         TopicPartition("a", 3),
         TopicPartition("b", 1),
     ]
+
+
+class _Client:
+    """aiokafka's consumer at the port the check reads: its subscription state."""
+
+    def __init__(self, subscriptions: SubscriptionState) -> None:
+        self._fetcher = type("Fetcher", (), {"_subscriptions": subscriptions})()
+
+
+class _CheckedConsumer:
+    """Faust's consumer at the port of its stalled-stream check, which reads each partition's
+    position from aiokafka as Faust's `verify_event_path` does."""
+
+    def __init__(self, client: _Client) -> None:
+        self._thread = type("Thread", (), {"_ensure_consumer": lambda _self: client})()
+        self.checked: list[TopicPartition] = []
+
+    def verify_event_path(self, now: float, tp: TopicPartition) -> None:
+        state = self._thread._ensure_consumer()._fetcher._subscriptions.subscription.assignment
+        state.state_value(tp).position  # noqa: B018 (aiokafka asserts there is one)
+        self.checked.append(tp)
+
+
+def test_the_stalled_stream_check_skips_a_partition_not_yet_placed() -> None:
+    """A partition sent back to its beginning has no position until the reset is done; the
+    check read it and aiokafka's assertion crashed the worker. It is now skipped until placed."""
+
+    async def scenario() -> None:
+        subscriptions = SubscriptionState()
+        placed, resetting = TopicPartition(EVENTS, 0), TopicPartition(EVENTS, 1)
+        subscriptions.assign_from_user({placed, resetting})
+        subscriptions.seek(placed, 5)
+        consumer = _CheckedConsumer(_Client(subscriptions))
+        with pytest.raises(AssertionError):
+            consumer.verify_event_path(0.0, resetting)
+        check_placed_partitions_only(consumer)
+        consumer.verify_event_path(0.0, resetting)
+        consumer.verify_event_path(0.0, placed)
+        assert consumer.checked == [placed]
+        subscriptions.seek(resetting, 0)
+        consumer.verify_event_path(0.0, resetting)
+        assert consumer.checked == [placed, resetting]
+
+    asyncio.run(scenario())

@@ -207,6 +207,7 @@ class Tracker:
         )
         stream_runtime.drain_before_commit(self.app.producer)
         stream_runtime.seek_with_flow_stopped(self.app.consumer)
+        stream_runtime.check_placed_partitions_only(self.app.consumer)
         stream_runtime.widen_producer_buffer(self.app.producer)
         app: Any = self.app  # Faust's own annotations do not fit bound-method pages
         raw: dict[str, Any] = {

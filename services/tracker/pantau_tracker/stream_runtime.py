@@ -17,6 +17,10 @@ safe for a processor whose effects must be durable before its offsets are commit
   (at the end of the topic: every record in it skipped, the lag never falling). Such a
   partition is now sent back to its beginning, where a group without offsets starts
   (`consumer_auto_offset_reset="earliest"`).
+- `check_placed_partitions_only`: Faust's periodic check for stalled streams reads every
+  partition's position, and aiokafka asserts there is one; a partition sent back to its
+  beginning has none until the reset is done, and a check in that window crashed the worker
+  right after a restart. The check now skips such a partition until it is placed.
 - `widen_producer_buffer`: the conductor waits for the producer's send buffer to ebb below 100
   records before it hands each record on, so a batch's writes paused consuming on every batch.
 - `TablePartitions`: a Faust table picks the changelog partition and the local store of a write
@@ -43,6 +47,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from aiokafka import TopicPartition
 from faust.streams import _current_event
 
 PRODUCER_BUFFER_MAX = 50_000  # table writes and effects queued before the conductor waits
@@ -86,6 +91,33 @@ def seek_with_flow_stopped(consumer: Any) -> None:
 
     consumer.perform_seek = perform_seek
     consumer.seek_to_committed = seek_to_committed_or_beginning
+
+
+def check_placed_partitions_only(consumer: Any) -> None:
+    """Leave a partition without a position out of Faust's periodic check for stalled streams.
+
+    The check reads each assigned partition's position, and aiokafka asserts there is one. A
+    partition sent back to its beginning (`seek_with_flow_stopped`) has none until the reset is
+    done, and a check in that window crashed the consumer, and with it the worker, right after a
+    restart. The check only logs; such a partition is checked again at its next round.
+    """
+    verify = consumer.verify_event_path
+
+    def verify_event_path(now: float, tp: Any) -> None:
+        if has_position(consumer._thread._ensure_consumer(), tp):
+            verify(now, tp)
+
+    consumer.verify_event_path = verify_event_path
+
+
+def has_position(client: Any, tp: Any) -> bool:
+    """Whether the aiokafka consumer `client` knows where it reads partition `tp` (a partition
+    it does not hold counts as placed: the check is left to whoever looks it up)."""
+    subscription = client._fetcher._subscriptions.subscription
+    if subscription is None or subscription.assignment is None:
+        return True
+    state = subscription.assignment.state_value(TopicPartition(tp.topic, tp.partition))
+    return state is None or bool(state.has_valid_position)
 
 
 def never_committed(committed: Mapping[Any, int | None], changelogs: Iterable[str]) -> list[Any]:
