@@ -31,6 +31,11 @@ from pantau.core.events import (
     ATTRIBUTES_MAX_BYTES,
     ORJSON_PLAIN,
     REASON_MAX_CHARS,
+    Applicant,
+    Event,
+    Officer,
+    Payment,
+    _built,
     _no_nik_in_text,
     _no_nik_run,
     _text,
@@ -192,3 +197,43 @@ def _checked(value: bytes) -> CheckedEvent | None:
     canonical["occurred_at"] = utc.isoformat(timespec="microseconds") + "Z"
     encoded = orjson.dumps(canonical, option=orjson.OPT_SORT_KEYS)
     return CheckedEvent(event, occurred_at, utc, amount, encoded, attributes_text)
+
+
+def model_event(checked: CheckedEvent) -> Event:
+    """The contract model's event of a checked record, built from its checked values without
+    validating them again: equal to what `Event.model_validate` makes of the same record."""
+    fields = checked.event
+    officer = fields.officer
+    applicant = fields.applicant
+    payment = fields.payment
+    return _built(
+        Event,
+        {
+            "event_id": fields.event_id,
+            "agency": fields.agency,
+            "service": fields.service,
+            "case_id": fields.case_id,
+            "step": fields.step,
+            "occurred_at": checked.occurred_at,
+            "seq": fields.seq,
+            "officer": None
+            if officer is None
+            else _built(Officer, {"id": officer.id, "role": officer.role}),
+            "applicant": None if applicant is None else _built(Applicant, {"ref": applicant.ref}),
+            "payment": None
+            if payment is None
+            else _built(
+                Payment,
+                {
+                    "amount": checked.amount,
+                    "currency": payment.currency,
+                    "receipt": payment.receipt,
+                    "channel": payment.channel,
+                },
+            ),
+            "reason": fields.reason,
+            "channel": fields.channel,
+            "mode": fields.mode,
+            "attributes": fields.attributes,
+        },
+    )

@@ -132,11 +132,11 @@ class CaseBatch:
         if isinstance(found, Rejection):
             self.outcome.rejected.append((key, value, found))
             return
-        event, raw = found
+        event, raw, digest = found
         standard = self._standards.for_event(state, event)
         if standard is None or key is None:  # read_record checked both; kept for the type checker
             return
-        outcome = handle_event(state, event, received_at, standard, (partition, offset))
+        outcome = handle_event(state, event, received_at, standard, (partition, offset), digest)
         self.outcome.events += 1
         self.outcome.duplicates += outcome.duplicate
         occurred = min(event.occurred_at, received_at)  # as the event-time order places it

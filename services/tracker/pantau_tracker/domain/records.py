@@ -8,8 +8,10 @@ carries a NIK.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import orjson
 from pydantic import ValidationError
@@ -18,11 +20,13 @@ from pantau.core.catalog import Catalog
 from pantau.core.events import (
     Event,
     contains_raw_nik,
+    content_digest,
     describe_errors,
     document_contains_raw_nik,
     event_key,
     redact_nik,
 )
+from pantau.core.fast_events import checked_event, model_event
 from pantau.core.pseudonym import has_standalone_nik_run
 
 
@@ -46,18 +50,31 @@ def read_event(key: bytes | None, value: bytes | None, catalog: Catalog) -> Even
     key is not `<agency>|<case_id>`, so it may sit on another partition than its case).
     """
     found = read_record(key, value, catalog)
-    return found if isinstance(found, Rejection) else found[0]
+    return found if isinstance(found, Rejection) else found.event
 
 
-def read_record(
-    key: bytes | None, value: bytes | None, catalog: Catalog
-) -> tuple[Event, bytes] | Rejection:
-    """`read_event`, also giving the record's bytes, which are then a valid event's JSON.
+class ReadEvent(NamedTuple):
+    """A record's valid event, the record's bytes (that event's JSON) and the event's
+    `content_digest`."""
 
-    The value is parsed once: the raw-NIK scan and the validation both work on that parse.
+    event: Event
+    raw: bytes
+    digest: str
+
+
+def read_record(key: bytes | None, value: bytes | None, catalog: Catalog) -> ReadEvent | Rejection:
+    """`read_event`, also giving the record's bytes and the event's content digest.
+
+    A record the fast reading vouches for (`checked_event`: no raw NIK, valid, and its
+    canonical form made while parsing) is not validated again. Anything else is parsed once
+    and judged by the raw-NIK scan and the contract model, which name what is wrong.
     """
     if value is None:
         return Rejection("malformed", "the record has no value")
+    checked = checked_event(value)
+    if checked is not None:
+        event = model_event(checked)
+        return _placed(key, value, event, hashlib.sha256(checked.canonical).hexdigest(), catalog)
     try:
         document = orjson.loads(value)
     except orjson.JSONDecodeError:
@@ -77,6 +94,14 @@ def read_record(
             f"{p['field'] or '(event)'}: {p['message']}" for p in describe_errors(error)
         )
         return Rejection("schema", problems[:2000])
+    return _placed(key, value, event, content_digest(event), catalog)
+
+
+def _placed(
+    key: bytes | None, value: bytes, event: Event, digest: str, catalog: Catalog
+) -> ReadEvent | Rejection:
+    """The valid `event` when the catalog knows its agency, service and step and the record
+    sits under its case's key."""
     if catalog.agency(event.agency) is None:
         return Rejection("unknown_agency", f"agency {event.agency} is not in the catalog")
     service = catalog.service(event.agency, event.service)
@@ -90,7 +115,7 @@ def read_record(
         )
     if key != event_key(event.agency, event.case_id):
         return Rejection("key_mismatch", "the record key is not <agency>|<case_id> of the event")
-    return event, value
+    return ReadEvent(event, value, digest)
 
 
 def _lenient(value: bytes) -> object | None:

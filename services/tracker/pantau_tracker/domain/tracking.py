@@ -107,13 +107,16 @@ def handle_event(
     received_at: datetime,
     standard: CaseStandard,
     origin: Origin | None = None,
+    digest: str | None = None,
 ) -> Outcome:
     """Judge `event`, received at `received_at`, against the case so far, and fold it in.
 
     `origin` is where the event was read (partition and offset of the events topic); the
-    stateful cross-case rules use it to recognise a step they folded in already.
+    stateful cross-case rules use it to recognise a step they folded in already. `digest` is
+    the event's `content_digest` when the reading made it already.
     """
-    digest = content_digest(event)
+    if digest is None:
+        digest = content_digest(event)
     if state is not None:
         seen = state.digest_of(event.event_id)
         if seen == digest:
