@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pantau.core.events import parse_rfc3339
+from pantau.core.events import format_rfc3339, parse_rfc3339, trusted_time
 from pantau.core.pseudonym import PseudonymKey, pseudonymise_nik
 
 _PATTERN = re.compile(
@@ -78,6 +78,19 @@ _TIMESTAMPS = st.builds(
 def test_parse_rfc3339_is_the_definition(text: str) -> None:
     """Valid timestamps parse to the same instant and offset; everything else is refused."""
     assert _outcome(parse_rfc3339, text) == _outcome(reference, text)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(_TIMESTAMPS)
+def test_a_time_read_again_is_the_time_first_read(text: str) -> None:
+    """`trusted_time` of a time the parser accepted, or of what `format_rfc3339` wrote of it,
+    is the same instant with the same offset."""
+    first = _outcome(parse_rfc3339, text)
+    if first == "refused":
+        return
+    assert _outcome(trusted_time, text) == first
+    written = format_rfc3339(parse_rfc3339(text))
+    assert _outcome(trusted_time, written) == _outcome(parse_rfc3339, written)
 
 
 def test_the_edges_of_the_calendar_are_refused_like_the_definition() -> None:

@@ -709,7 +709,7 @@ class Event(_EventFields[Applicant]):
                 "service": document["service"],
                 "case_id": document["case_id"],
                 "step": document["step"],
-                "occurred_at": _trusted_time(document["occurred_at"]),
+                "occurred_at": trusted_time(document["occurred_at"]),
                 "seq": document.get("seq"),
                 "officer": None
                 if officer is None
@@ -739,8 +739,9 @@ class Event(_EventFields[Applicant]):
 _EVENT_FIELDS = frozenset(Event.model_fields)
 
 
-def _trusted_time(text: str) -> datetime:
-    """`parse_rfc3339` of a time it accepted before, by the C parser where that agrees."""
+def trusted_time(text: str) -> datetime:
+    """`parse_rfc3339` of a time it accepted before (or `format_rfc3339` wrote), by the C
+    parser where that agrees: several times faster."""
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:  # fractions beyond microseconds

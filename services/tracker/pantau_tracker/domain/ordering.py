@@ -51,7 +51,7 @@ from typing import Any
 
 import orjson
 
-from pantau.core.events import parse_rfc3339, service_key
+from pantau.core.events import service_key, trusted_time
 from pantau_tracker.domain.decoded import TablePort
 
 HELD = b"held|"
@@ -400,10 +400,11 @@ def _held(entry: Mapping[str, Any], raw: bytes | None, chunk: bytes = b"") -> He
     event = entry["step"]["event"]
     if isinstance(event, str | bytes):
         event = orjson.loads(event)
-    received = micros(parse_rfc3339(str(entry["received_at"])))
+    # Both times were validated (or written) by the tracker before it handed the step on.
+    received = micros(trusted_time(str(entry["received_at"])))
     # Nothing happens after it was received: a step dated ahead of its receipt (a source's
     # clock ahead, `time.future`) is placed at its receipt rather than held until its date.
-    occurred = min(micros(parse_rfc3339(str(event["occurred_at"]))), received)
+    occurred = min(micros(trusted_time(str(event["occurred_at"]))), received)
     source, offset = entry["origin"]
     return Held(
         (occurred, received, str(event["event_id"])), int(source), int(offset), raw or b"", chunk
