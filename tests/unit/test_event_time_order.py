@@ -145,27 +145,44 @@ def _sorted_fold(catalog: Catalog, sources: dict[int, list[Entry]]) -> tuple[set
 
 
 class Rules:
-    """The rule agent's side: the order, the rule tables and what they gave."""
+    """The rule agent's side: the order (over `partitions` partitions of the events topic), the
+    rule tables and what they gave."""
 
-    def __init__(self, catalog: Catalog) -> None:
+    def __init__(self, catalog: Catalog, partitions: int = PARTITIONS) -> None:
         self.standards = Standards(catalog, TrackerPolicy())
+        self.partitions = partitions
         self.order_port = DictTable()
-        self.order = StepOrder(PARTITIONS, self.order_port.get)
+        self.order = StepOrder(partitions, self.order_port.get)
         self.ports, self.tables = _rule_tables()
         self.alerts: list[Alert] = []
         self.late = 0
 
-    def batch(self, records: list[tuple[bytes, bytes, int]]) -> None:
+    def batch(self, records: list[tuple[bytes, bytes, int]]) -> list[Alert]:
+        """Hand-over records (key, value, partition) folded in one batch: the alerts they gave."""
         fold = RuleBatch(self.standards, self.tables, self.order)
         for key, value, partition in records:
             fold.record(key, value, partition)
+        return self._finish(fold)
+
+    def fold(self, value: bytes, offset: int | None = None) -> list[Alert]:
+        """One hand-over record of oversight partition 0, read at `offset` (None: taken as new),
+        folded in a batch of its own: the alerts it gave."""
+        fold = RuleBatch(self.standards, self.tables, self.order)
+        fold.record(b"route", value, 0, offset)
+        return self._finish(fold)
+
+    def _finish(self, fold: RuleBatch) -> list[Alert]:
+        """The batch's outcome stored as a worker stores it: rule states, then the order's
+        writes."""
         outcome = fold.finish()
         assert not outcome.rejected
         self.late += outcome.late
-        self.alerts += [alert for _, alert in outcome.alerts]
+        alerts = [alert for _, alert in outcome.alerts]
+        self.alerts += alerts
         for (name, state_key), write in outcome.writes.items():
             self.tables[name].save(state_key, write.partition, write.record)
         outcome.order.apply(self.order_port)
+        return alerts
 
     def states(self) -> dict[tuple[str, str], dict[str, Any]]:
         return {
@@ -288,29 +305,6 @@ class Queue:
         self.jump = cases.step("LATE", "verified", wib(26, 10), officer="V1")
 
 
-def _order_rules() -> tuple[StepOrder, dict[str, DecodedTable[RuleRecord[Any]]], DictTable]:
-    port = DictTable()
-    _, tables = _rule_tables()
-    return StepOrder(2, port.get), tables, port
-
-
-def _fold(
-    order: StepOrder,
-    tables: dict[str, DecodedTable[RuleRecord[Any]]],
-    port: DictTable,
-    value: bytes,
-    catalog_: Catalog,
-) -> list[Alert]:
-    fold = RuleBatch(Standards(catalog_, TrackerPolicy()), tables, order)
-    fold.record(b"route", value, 0)
-    outcome = fold.finish()
-    assert not outcome.rejected
-    for (name, state_key), write in outcome.writes.items():
-        tables[name].save(state_key, write.partition, write.record)
-    outcome.order.apply(port)
-    return [alert for _, alert in outcome.alerts]
-
-
 @pytest.fixture
 def scenario_catalog() -> Catalog:
     from oversight_scenarios import catalog as scenario
@@ -322,25 +316,25 @@ def test_nothing_is_judged_before_every_partition_has_reported(scenario_catalog:
     """Steps wait while a partition of the events topic has not said how far it has come: the
     queue jump of the case from partition 1 is not judged before partition 0's queue is in."""
     queue = Queue()
-    order, tables, port = _order_rules()
+    rules = Rules(scenario_catalog, partitions=2)
     received = wib(26, 10, 1)
     jump = _record(
         _entry(queue.late_submitted, received, (1, 0)),
         _entry(queue.jump, received, (1, 1)),
         progress={1: wib(27)},
     )
-    assert _fold(order, tables, port, jump, scenario_catalog) == []
-    assert order.held() == 2
+    assert rules.fold(jump) == []
+    assert rules.order.held() == 2
     earlier = _record(
         *(_entry(step, wib(23, 9), (0, n)) for n, step in enumerate(queue.waiting)),
         progress={0: wib(27)},
     )
-    alerts = _fold(order, tables, port, earlier, scenario_catalog)
+    alerts = rules.fold(earlier)
     assert [alert.rule.value for alert in alerts] == ["queue.jump"]
     assert alerts[0].case_id.endswith("LATE")
     assert alerts[0].evidence["overtaken"] == 4
     assert "arrived_late" not in alerts[0].evidence
-    assert order.held() == 0
+    assert rules.order.held() == 0
 
 
 def test_a_step_behind_the_watermark_is_judged_on_arrival_and_says_it_came_late(
@@ -349,17 +343,17 @@ def test_a_step_behind_the_watermark_is_judged_on_arrival_and_says_it_came_late(
     """Once both partitions have reported past it, a step that comes after is late: it is
     judged at once, and its alert names the watermark it arrived behind."""
     queue = Queue()
-    order, tables, port = _order_rules()
+    rules = Rules(scenario_catalog, partitions=2)
     waiting = _record(
         *(_entry(step, wib(23, 9), (0, n)) for n, step in enumerate(queue.waiting)),
         progress={0: wib(30), 1: wib(30)},
     )
-    assert _fold(order, tables, port, waiting, scenario_catalog) == []
+    assert rules.fold(waiting) == []
     late = _record(
         _entry(queue.late_submitted, wib(30, 10), (1, 0)),
         _entry(queue.jump, wib(30, 10), (1, 1)),
     )
-    alerts = _fold(order, tables, port, late, scenario_catalog)
+    alerts = rules.fold(late)
     assert [alert.rule.value for alert in alerts] == ["queue.jump"]
     assert alerts[0].evidence["arrived_late"] == {"watermark": "2026-11-30T02:00:00Z"}
 
@@ -371,24 +365,24 @@ def test_a_step_handed_on_again_is_dropped_however_much_came_since(
     after thousands of others, and a lower offset of another partition is still a new step.
     What is kept of origins is one offset per partition of the events topic."""
     queue = Queue()
-    order, tables, port = _order_rules()
+    rules = Rules(scenario_catalog, partitions=2)
     first = _entry(queue.waiting[0], wib(23, 9), (0, 5))
-    _fold(order, tables, port, _record(first), scenario_catalog)
+    rules.fold(_record(first))
     cases = Cases()
     for n in range(3000):
         step = cases.step(f"D{n}", "submitted", wib(23, 10))
-        _fold(order, tables, port, _record(_entry(step, wib(23, 11), (0, 6 + n))), scenario_catalog)
-    assert order.held() == 3001
-    _fold(order, tables, port, _record(first), scenario_catalog)
-    assert order.held() == 3001
+        rules.fold(_record(_entry(step, wib(23, 11), (0, 6 + n))))
+    assert rules.order.held() == 3001
+    rules.fold(_record(first))
+    assert rules.order.held() == 3001
     other = _entry(queue.waiting[1], wib(23, 9), (1, 0))
-    _fold(order, tables, port, _record(other), scenario_catalog)
-    assert order.held() == 3002
-    seen = orjson.loads(port.data[b"seen|kota-malang.dpmptsp|pbg"][1])
+    rules.fold(_record(other))
+    assert rules.order.held() == 3002
+    seen = orjson.loads(rules.order_port.data[b"seen|kota-malang.dpmptsp|pbg"][1])
     assert seen == {"0": 3005, "1": 0}
-    _fold(order, tables, port, _record(progress={0: wib(30), 1: wib(30)}), scenario_catalog)
-    assert order.held() == 0
-    assert not any(key.startswith(b"held|") for key in port.data)
+    rules.fold(_record(progress={0: wib(30), 1: wib(30)}))
+    assert rules.order.held() == 0
+    assert not any(key.startswith(b"held|") for key in rules.order_port.data)
 
 
 def _fold_records(
@@ -396,17 +390,10 @@ def _fold_records(
 ) -> tuple[list[Alert], dict[bytes, bytes]]:
     """Records of oversight partition 0 (offset, value), each in a batch of its own: the alerts
     and the table after them."""
-    order, tables, port = _order_rules()
-    alerts: list[Alert] = []
+    rules = Rules(catalog_, partitions=2)
     for offset, value in records:
-        fold = RuleBatch(Standards(catalog_, TrackerPolicy()), tables, order)
-        fold.record(b"route", value, 0, offset if with_offsets else None)
-        outcome = fold.finish()
-        for (name, state_key), write in outcome.writes.items():
-            tables[name].save(state_key, write.partition, write.record)
-        outcome.order.apply(port)
-        alerts.extend(alert for _, alert in outcome.alerts)
-    return alerts, {key: value for key, (_, value) in port.data.items()}
+        rules.fold(value, offset if with_offsets else None)
+    return rules.alerts, {key: value for key, (_, value) in rules.order_port.data.items()}
 
 
 def test_a_record_read_again_is_skipped_whole_so_its_progress_releases_nothing_early(
@@ -469,12 +456,12 @@ def test_a_step_dated_after_its_receipt_waits_only_for_its_receipt(
 ) -> None:
     """A source's clock ahead of the tracker's (`time.future`) does not hold its step until the
     date it claims: nothing happens after it was received."""
-    order, tables, port = _order_rules()
+    rules = Rules(scenario_catalog, partitions=2)
     ahead = Cases().step("AHEAD", "submitted", wib(28, 9))
-    _fold(order, tables, port, _record(_entry(ahead, wib(23, 9), (0, 0))), scenario_catalog)
-    assert order.held() == 1
-    _fold(order, tables, port, _record(progress={0: wib(24), 1: wib(24)}), scenario_catalog)
-    assert order.held() == 0
+    rules.fold(_record(_entry(ahead, wib(23, 9), (0, 0))))
+    assert rules.order.held() == 1
+    rules.fold(_record(progress={0: wib(24), 1: wib(24)}))
+    assert rules.order.held() == 0
 
 
 def test_a_source_read_from_a_backlog_reports_with_the_backlog_lateness() -> None:
@@ -586,21 +573,15 @@ def _held_keys(port: DictTable) -> list[bytes]:
     return [key for key in port.data if key.startswith(b"held|")]
 
 
-def _rebuilt_and_released(
-    port: DictTable,
-    tables: dict[str, DecodedTable[RuleRecord[Any]]],
-    catalog_: Catalog,
-    held: int,
-    until: datetime,
-) -> list[Alert]:
+def _rebuilt_and_released(rules: Rules, held: int, until: datetime) -> list[Alert]:
     """A worker taking the partitions over: its order, rebuilt from the table, holds `held`
     steps; progress to `until` releases them all and leaves no held key. Gives the alerts."""
-    rebuilt = StepOrder(2, port.get)
-    rebuilt.rebuild(_stored(port))
-    assert rebuilt.held() == held
-    alerts = _fold(rebuilt, tables, port, _record(progress={0: until, 1: until}), catalog_)
-    assert rebuilt.held() == 0
-    assert _held_keys(port) == []
+    rules.order = StepOrder(rules.partitions, rules.order_port.get)
+    rules.order.rebuild(_stored(rules.order_port))
+    assert rules.order.held() == held
+    alerts = rules.fold(_record(progress=dict.fromkeys(range(rules.partitions), until)))
+    assert rules.order.held() == 0
+    assert _held_keys(rules.order_port) == []
     return alerts
 
 
@@ -610,21 +591,21 @@ def test_the_steps_one_record_holds_are_one_table_write_until_the_last_is_releas
     """Six steps held by one record are one chunk; releasing four rewrites it with the two left,
     which a rebuilt order holds again; releasing those deletes it."""
     queue = Queue()
-    order, tables, port = _order_rules()
+    rules = Rules(scenario_catalog, partitions=2)
     steps = [*queue.waiting, queue.late_submitted, queue.jump]
     record = _record(*(_entry(step, wib(26, 11), (0, n)) for n, step in enumerate(steps)))
-    _fold(order, tables, port, record, scenario_catalog)
-    assert order.held() == 6
-    [chunk] = _held_keys(port)
-    assert len(orjson.loads(port.data[chunk][1])) == 6
-    _fold(order, tables, port, _record(progress={0: wib(24), 1: wib(24)}), scenario_catalog)
-    assert order.held() == 2
-    assert _held_keys(port) == [chunk]
-    left = orjson.loads(port.data[chunk][1])
+    rules.fold(record)
+    assert rules.order.held() == 6
+    [chunk] = _held_keys(rules.order_port)
+    assert len(orjson.loads(rules.order_port.data[chunk][1])) == 6
+    rules.fold(_record(progress={0: wib(24), 1: wib(24)}))
+    assert rules.order.held() == 2
+    assert _held_keys(rules.order_port) == [chunk]
+    left = orjson.loads(rules.order_port.data[chunk][1])
     assert [entry["step"]["event"]["case_id"] for entry in left] == [
         queue.late_submitted.event.case_id
     ] * 2
-    alerts = _rebuilt_and_released(port, tables, scenario_catalog, held=2, until=wib(27))
+    alerts = _rebuilt_and_released(rules, held=2, until=wib(27))
     assert [alert.rule.value for alert in alerts] == ["queue.jump"]
 
 
@@ -636,14 +617,14 @@ def test_a_chunk_stays_below_its_size_and_a_large_record_holds_several(
     monkeypatch.setattr(ordering, "CHUNK_BYTES", 4000)
     cases = Cases()
     steps = [cases.step(f"W{n}", "submitted", wib(23, 8, n)) for n in range(40)]
-    order, tables, port = _order_rules()
+    rules = Rules(scenario_catalog, partitions=2)
     record = _record(*(_entry(step, wib(26, 11), (0, n)) for n, step in enumerate(steps)))
-    _fold(order, tables, port, record, scenario_catalog)
-    chunks = _held_keys(port)
+    rules.fold(record)
+    chunks = _held_keys(rules.order_port)
     assert len(chunks) > 1
-    assert all(len(port.data[key][1]) <= 4000 + 2 for key in chunks)
-    assert sum(len(orjson.loads(port.data[key][1])) for key in chunks) == 40
-    _rebuilt_and_released(port, tables, scenario_catalog, held=40, until=wib(27))
+    assert all(len(rules.order_port.data[key][1]) <= 4000 + 2 for key in chunks)
+    assert sum(len(orjson.loads(rules.order_port.data[key][1])) for key in chunks) == 40
+    _rebuilt_and_released(rules, held=40, until=wib(27))
 
 
 def test_a_step_held_under_its_own_key_before_chunks_is_rebuilt_and_released(
@@ -652,7 +633,7 @@ def test_a_step_held_under_its_own_key_before_chunks_is_rebuilt_and_released(
     """A table written before chunks holds each step under a key of its own, its entry as the
     value: rebuilt, held, and its key deleted when it is released."""
     queue = Queue()
-    _, tables, port = _order_rules()
+    rules = Rules(scenario_catalog, partitions=2)
     step = queue.waiting[0]
     entry = _entry(step, wib(23, 9), (0, 0))
     key = b"held|kota-malang.dpmptsp|pbg|%020d|%020d|%s" % (
@@ -660,8 +641,8 @@ def test_a_step_held_under_its_own_key_before_chunks_is_rebuilt_and_released(
         micros(wib(23, 9)),
         step.event.event_id.encode(),
     )
-    port.put(key, 0, entry)
-    _rebuilt_and_released(port, tables, scenario_catalog, held=1, until=wib(24))
+    rules.order_port.put(key, 0, entry)
+    _rebuilt_and_released(rules, held=1, until=wib(24))
 
 
 def test_a_backlog_read_with_the_backlog_lateness_is_judged_alike_in_any_interleaving(
