@@ -82,6 +82,7 @@ __all__ = [
     "Timestamp",
     "assessed_amount",
     "canonical_bytes",
+    "canonical_digest",
     "case_key",
     "contains_raw_nik",
     "content_digest",
@@ -838,7 +839,13 @@ def canonical_bytes(event: Event) -> bytes:
 
 def content_digest(event: Event) -> str:
     """SHA-256 hex of `canonical_bytes(event)`."""
-    return hashlib.sha256(canonical_bytes(event)).hexdigest()
+    return canonical_digest(canonical_bytes(event))
+
+
+def canonical_digest(canonical: bytes) -> str:
+    """The `content_digest` of an event whose canonical form is `canonical`, for a reading that
+    made that form already."""
+    return hashlib.sha256(canonical).hexdigest()
 
 
 # --- errors --------------------------------------------------------------------------------------

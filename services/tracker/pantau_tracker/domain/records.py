@@ -8,7 +8,6 @@ carries a NIK.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -19,6 +18,7 @@ from pydantic import ValidationError
 from pantau.core.catalog import Catalog
 from pantau.core.events import (
     Event,
+    canonical_digest,
     contains_raw_nik,
     content_digest,
     describe_errors,
@@ -74,7 +74,7 @@ def read_record(key: bytes | None, value: bytes | None, catalog: Catalog) -> Rea
     checked = checked_event(value)
     if checked is not None:
         event = model_event(checked)
-        return _placed(key, value, event, hashlib.sha256(checked.canonical).hexdigest(), catalog)
+        return _placed(key, value, event, canonical_digest(checked.canonical), catalog)
     try:
         document = orjson.loads(value)
     except orjson.JSONDecodeError:
