@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+# kafka-python as the product runs it: its connections close their sockets however they end
+import pantau.adapters.kafka_client  # noqa: F401
 from stacks import isolated_stack
 
 REPO = Path(__file__).resolve().parents[1]

@@ -18,9 +18,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from clickhouse_driver.errors import Error as ClickHouseError
-from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
+from pantau.adapters.kafka_client import KafkaProducer
 from pantau.adapters.key_store import destroy_applicant_keys, read_keys
 from pantau.core.erasure import Erasure
 from pantau.core.pseudonym import has_standalone_nik_run

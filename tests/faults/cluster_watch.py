@@ -6,9 +6,6 @@ process can compare it with its own).
 
 failed-over: every partition of TOPIC has a leader that is not BROKER.
 in-sync: BROKER is registered again and in sync on every partition of the stack (PREFIX).
-
-A process of its own because kafka-python 3.0 drops the socket of a refused connection (the
-killed broker refuses them) without closing it, which the test suite would report as a leak.
 """
 
 from __future__ import annotations

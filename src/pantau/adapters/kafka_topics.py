@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
+from pantau.adapters.kafka_client import KafkaAdminClient, NewTopic
 from pantau.settings import TopicNames
 
 FOREVER = "-1"

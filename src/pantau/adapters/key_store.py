@@ -20,9 +20,9 @@ import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
-from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
+from pantau.adapters.kafka_client import KafkaProducer
 from pantau.adapters.kafka_topics import FOREVER, TopicSpec
 from pantau.adapters.topic_follower import TopicFollower, read_to_end
 from pantau.core.sealing import DataKey, KeyRecord, KeyRefused, MasterKey

@@ -22,9 +22,9 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
+from pantau.adapters.kafka_client import KafkaProducer
 from pantau.adapters.key_store import publish_keys
 from pantau.core.events import Event, event_key
 from pantau.core.sealing import ApplicantKeys, MasterKey

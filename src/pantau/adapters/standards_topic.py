@@ -12,9 +12,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
+from pantau.adapters.kafka_client import KafkaProducer
 from pantau.adapters.kafka_topics import TopicSpec
 from pantau.adapters.topic_follower import TopicFollower, read_to_end
 from pantau.core.catalog import CatalogError

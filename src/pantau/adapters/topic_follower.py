@@ -11,9 +11,10 @@ from collections.abc import Callable, Iterator
 from typing import Any, Generic, TypeVar
 
 from aiokafka import AIOKafkaConsumer
-from kafka import KafkaConsumer
-from kafka import TopicPartition as SyncTopicPartition
 from kafka.errors import KafkaError
+
+from pantau.adapters.kafka_client import KafkaConsumer
+from pantau.adapters.kafka_client import TopicPartition as SyncTopicPartition
 
 RecordHandler = Callable[[str, int, bytes | None], None]
 """Takes one record: its topic, its offset and its value."""

@@ -88,7 +88,7 @@ def main(argv: list[str]) -> int:
 
 def alerts_from_kafka(settings: CommonSettings, idle: float) -> Iterator[Raised]:
     """Every alert on the alerts topic from the beginning, until `idle` seconds without one."""
-    from kafka import KafkaConsumer, TopicPartition
+    from pantau.adapters.kafka_client import KafkaConsumer, TopicPartition
 
     consumer = KafkaConsumer(
         bootstrap_servers=settings.kafka_servers,

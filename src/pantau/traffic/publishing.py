@@ -63,7 +63,7 @@ class KafkaTrafficPublisher(_ConnectedPublisher):
     """Produces to the events topic with an idempotent producer (acks=all, ordered retries)."""
 
     def __init__(self, servers: list[str], topic: str) -> None:
-        from kafka import KafkaProducer
+        from pantau.adapters.kafka_client import KafkaProducer
 
         self.topic = topic
         self.producer = KafkaProducer(

@@ -169,7 +169,7 @@ class KafkaPublisher:
             # Checked first with a bare socket: kafka-python's admin client leaks its I/O thread
             # and sockets when it cannot bootstrap, and probes repeat for as long as Kafka is down.
             return False
-        from kafka.admin import KafkaAdminClient
+        from pantau.adapters.kafka_client import KafkaAdminClient
 
         try:
             admin = KafkaAdminClient(
