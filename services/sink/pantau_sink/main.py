@@ -6,7 +6,6 @@ server and the loop (`pantau_sink.app`), started and stopped on signals.
 
 from __future__ import annotations
 
-import gc
 import logging
 import os
 import signal
@@ -18,6 +17,7 @@ from datetime import UTC, datetime
 import orjson
 
 from pantau.cli import start
+from pantau.collector import quiet_collector
 from pantau.core.catalog import Catalog, CatalogError, load_catalog, parse_catalog
 from pantau.history.records import (
     SERVICE_STANDARD_COLUMNS,
@@ -60,19 +60,6 @@ def store_standards(store: ClickHouseHistory, catalog: Catalog, now: datetime) -
             )
             store.insert(table, columns, rows[part])
             log.info("stored the %s of standards version %d", table.replace("_", " "), number)
-
-
-def quiet_collector() -> None:
-    """Keep the cycle collector from re-walking what a batch holds.
-
-    A batch keeps thousands of rows (tuples, dicts, datetimes) alive until its insert, so with
-    the default thresholds every few hundred records set off a collection that walks them all
-    again, about a quarter of the sink's CPU. The sink's records make no reference cycles, so
-    collections can be rare: everything built at start is frozen out of them, and a young
-    collection waits for 100,000 new objects (a few batches' worth, a few MiB).
-    """
-    gc.freeze()
-    gc.set_threshold(100_000, 50, 100)
 
 
 def writer_name() -> str:

@@ -11,6 +11,7 @@ from typing import Any
 from pantau.adapters.kafka_topics import TopicSpec, ensure_topics
 from pantau.adapters.standards_topic import StandardsFollower, log_version, read_book
 from pantau.cli import start
+from pantau.collector import quiet_collector
 from pantau.core.catalog import load_catalog
 from pantau.core.standards import StandardVersion
 from pantau_tracker.domain.standards import Standards
@@ -114,6 +115,7 @@ def main(argv: list[str]) -> int:
                 len(discarded),
                 RULES_TABLE,
             )
+    quiet_collector()
     code = 0
     try:
         worker.execute_from_commandline()
