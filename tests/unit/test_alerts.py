@@ -9,6 +9,8 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from pantau.core.alerts import (
@@ -168,6 +170,25 @@ def test_alert_id_is_pinned() -> None:
     assert alert_id("duty.same_officer", AGENCY, CASE, f"{AGENCY}:{CASE}:5") == (
         "6b865044a18aa3c1814c03ceb7dd50b9"
     )
+
+
+# Every code point but lone surrogates, which no UTF-8 text carries.
+ANY_TEXT = st.text(alphabet=st.characters(exclude_categories=["Cs"]))
+
+
+@settings(max_examples=500)
+@given(st.lists(ANY_TEXT, min_size=3, max_size=3))
+def test_alert_id_hashes_the_json_array_it_documents(texts: list[str]) -> None:
+    """The id is SHA-256 over `json.dumps(["pantau.alert/v1", rule, agency, case_id, trigger],
+    ensure_ascii=False, separators=(",", ":"))` in UTF-8, for any text (escapes included)."""
+    agency, case_id, trigger = texts
+    documented = json.dumps(
+        ["pantau.alert/v1", "fee.mismatch", agency, case_id, trigger],
+        ensure_ascii=False,
+        separators=(",", ":"),
+    ).encode("utf-8")
+    expected = hashlib.sha256(documented).hexdigest()[:32]
+    assert alert_id("fee.mismatch", agency, case_id, trigger) == expected
 
 
 def test_alert_id_accepts_the_enum() -> None:

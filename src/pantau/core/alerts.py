@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Annotated, NotRequired, TypedDict, Unpack
 
+import orjson
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -83,8 +83,10 @@ def alert_id(rule: str, agency: str, case_id: str, trigger: str) -> str:
     Raises ValueError for a rule not in the table.
     """
     parts = [_ALERT_ID_DOMAIN, Rule(rule).value, agency, case_id, trigger]
-    encoded = json.dumps(parts, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-    return hashlib.sha256(encoded).hexdigest()[:32]
+    # orjson writes an array of strings exactly as `json.dumps(parts, ensure_ascii=False,
+    # separators=(",", ":"))` encoded in UTF-8 (a property test holds them together), in a
+    # twentieth of the time: detectors raise an alert on many steps.
+    return hashlib.sha256(orjson.dumps(parts)).hexdigest()[:32]
 
 
 def format_detected_at(moment: datetime) -> str:
