@@ -145,7 +145,6 @@ class KafkaPublisher:
             return self._current
 
     # --- readiness -------------------------------------------------------------------------------
-    # --- readiness -------------------------------------------------------------------------------
 
     async def ready(self) -> bool:
         # A fresh admin connection per probe: it proves the broker answers now, not that it
