@@ -73,6 +73,10 @@ faults: install servers ## fault suite alone: kill -9 (also of a cluster broker 
 bench-recovery: install servers ## tracker memory and recovery after kill -9 with 1,000,000 open cases (~25 min)
 	PANTAU_BENCH_OPEN_CASES=$${PANTAU_BENCH_OPEN_CASES:-1000000} $(BIN)/python benchmarks/bench_stack.py --recovery-only
 
+.PHONY: bench-latency
+bench-latency: install servers ## 202 -> alert latency at 200 and 1,000 events/s and 80% of saturation, alone (~2 min)
+	$(BIN)/python benchmarks/bench_stack.py --latency-only
+
 .PHONY: bench-sink
 bench-sink: install servers ## sink rows/s into ClickHouse next to a bulk clickhouse-client insert
 	$(BIN)/python benchmarks/bench_sink.py

@@ -8,7 +8,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 
-from bench_stack import TRACKER_ROWS, tracker_figures
+from bench_stack import TRACKER_ROWS, keeps_up, tracker_figures
 
 OUTPUT = """\
 pantau tracker, contract rules only: 19.84 s from the first case state, steady window 19.84 s
@@ -41,3 +41,20 @@ def test_every_row_of_the_tracker_bench_is_read_under_its_own_key() -> None:
         "tracker_contract_rules_two_workers_whole_events_per_s": 2791,
     }
     assert set(TRACKER_ROWS.values()) <= set(figures)
+
+
+def _run(sent: int, alerts: int, accepted_per_s: float, alerts_per_s: float) -> dict[str, float]:
+    return {
+        "offered_events_per_s": 400.0,
+        "sent": sent,
+        "alerts": alerts,
+        "accepted_events_per_s": accepted_per_s,
+        "alerts_per_s": alerts_per_s,
+    }
+
+
+def test_a_load_is_kept_up_with_only_when_every_alert_came_at_about_the_offered_rate() -> None:
+    assert keeps_up(_run(4000, 4000, 399.0, 380.0))
+    assert not keeps_up(_run(4000, 3999, 399.0, 380.0))  # an alert missing
+    assert not keeps_up(_run(4000, 4000, 399.0, 330.0))  # a backlog grew through the run
+    assert not keeps_up(_run(4000, 4000, 300.0, 380.0))  # the requests themselves fell behind
