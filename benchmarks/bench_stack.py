@@ -363,14 +363,15 @@ def wait_http(url: str, process: subprocess.Popen[bytes], timeout: float = 90) -
 
 
 SUSTAINED_TRIES = 4
-KEEPS_UP = 0.9
+KEEPS_UP = 0.95
 
 
 def keeps_up(run: dict[str, Any]) -> bool:
     """Whether the stack kept up with an offered load: every request got its 202 and every
-    alert came, at no less than 90% of the offered rate counted from the first 202 to the last
-    alert (over a 10 s load, alerts that lag by about a second still pass; a backlog that grows
-    through the run does not)."""
+    alert came, at no less than 95% of the offered rate counted from the first 202 to the last
+    alert. Over a 10 s load that allows alerts about half a second behind their requests
+    throughout; a backlog that grows through the run fails it.
+    """
     offered = float(run["offered_events_per_s"])
     return bool(
         run["alerts"] == run["sent"]
