@@ -74,7 +74,7 @@ bench-recovery: install servers ## tracker memory and recovery after kill -9 wit
 	PANTAU_BENCH_OPEN_CASES=$${PANTAU_BENCH_OPEN_CASES:-1000000} $(BIN)/python benchmarks/bench_stack.py --recovery-only
 
 .PHONY: bench-latency
-bench-latency: install servers ## 202 -> alert latency at 200 and 1,000 events/s and 80% of saturation, alone (~2 min)
+bench-latency: install servers ## 202 -> alert latency at 200 and 1,000 events/s and the sustained rate, alone (~1-2 min)
 	$(BIN)/python benchmarks/bench_stack.py --latency-only
 
 .PHONY: bench-sink
