@@ -95,6 +95,10 @@ $(QUIX_STAMP): pyproject.toml
 bench-tracker: install servers $(QUIX_STAMP) ## tracker events/s (all rules, RocksDB) next to a bare consumer and a Quix Streams peer
 	$(BIN)/python benchmarks/bench_tracker.py
 
+.PHONY: bench-tracker-load
+bench-tracker-load: install servers ## tracker CPU per event at steady offered loads, next to idle and a backlog (~3 min)
+	$(BIN)/python benchmarks/bench_tracker_load.py
+
 .PHONY: bench
 bench: install servers $(QUIX_STAMP) ## the whole stack next to same-run baselines (~10 min; PANTAU_BENCH_SCALE=0.1 for a quick run)
 	$(BIN)/python benchmarks/bench_stack.py
