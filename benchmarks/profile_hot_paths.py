@@ -8,9 +8,12 @@
   the contract model (`accept_event`, `canonical_bytes`, `ChainHead.extended`, `event_row_at`
   per event, in batches of 1,000) for comparison.
 
-Prints µs per record and the functions with the most own time (cProfile).
+Prints µs per record and the functions with the most own time (cProfile). The cycle collector
+is tuned as `pantau tracker` and `pantau sink` tune it (`pantau.collector.quiet_collector`),
+once the records are built; `--default-collector` keeps Python's defaults.
 
     .venv/bin/python benchmarks/profile_hot_paths.py [--events 30000] [--top 15]
+        [--default-collector]
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 import orjson
 
+from pantau.collector import quiet_collector
 from pantau.core.events import Event, canonical_bytes, event_key
 from pantau.history.chain import ChainHead
 from pantau.history.records import (
@@ -221,9 +225,17 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=30_000)
     parser.add_argument("--top", type=int, default=15)
+    parser.add_argument(
+        "--default-collector",
+        action="store_true",
+        help="Python's default cycle-collector thresholds instead of the services' tuning",
+    )
     args = parser.parse_args()
     paths = HotPaths(args.events)
-    print(f"{len(paths.records)} records, {len(paths.events)} valid events")
+    if not args.default_collector:
+        quiet_collector()  # as the services do once they are set up
+    collector = "Python's default" if args.default_collector else "tuned as in the services"
+    print(f"{len(paths.records)} records, {len(paths.events)} valid events; collector {collector}")
     timed("tracker: read_event (decode + validate)", lambda: len(paths.decode()))
     timed("tracker: handle_event only", lambda: paths.track(False))
     timed("tracker: handle_event + state/view/alert JSON", lambda: paths.track(True))
