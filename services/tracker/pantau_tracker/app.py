@@ -49,6 +49,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -105,6 +106,7 @@ RULES_TABLE = "oversight-state"  # the held steps, what was seen, progress and e
 RULE_PREFIX = b"rule|"  # a rule state's key in RULES_TABLE: rule|<rule name>|<state key>
 STATE_CACHE_MAX = 20_000  # decoded case states kept in memory (a few KiB each)
 RULE_CACHE_MAX = 5_000  # decoded cross-case rule records kept in memory
+FETCH_HOLD_BYTES = 64 * 1024  # a held fetch answers once this much has gathered
 
 Clock = Callable[[], datetime]
 
@@ -170,6 +172,7 @@ class Tracker:
                 self._oldest_overdue,
                 self._ready,
                 self._held_steps,
+                lambda: self.fetch_hold.holding,
             )
         )
         topics = settings.topics
@@ -209,6 +212,10 @@ class Tracker:
         stream_runtime.seek_with_flow_stopped(self.app.consumer)
         stream_runtime.check_placed_partitions_only(self.app.consumer)
         stream_runtime.widen_producer_buffer(self.app.producer)
+        self.fetch_hold = stream_runtime.FetchHold(
+            self.app.consumer, FETCH_HOLD_BYTES, settings.tracker_fetch_hold_ms
+        )
+        self._rate_since: tuple[float, int] | None = None  # monotonic time, events handled
         app: Any = self.app  # Faust's own annotations do not fit bound-method pages
         raw: dict[str, Any] = {
             "key_type": bytes,
@@ -570,6 +577,7 @@ class Tracker:
     async def _tick(self) -> None:
         if not self._ready():
             return
+        self._hold_fetches()
         owned = self._owned_partitions()
         if owned != self._indexed_partitions:
             # A rebalance changed what this worker owns; its table is recovered (ready).
@@ -582,6 +590,21 @@ class Tracker:
             )
         if self.settings.tracker_cross_case:
             await self._report_progress(owned)
+
+    def _hold_fetches(self) -> None:
+        """Fetches held or not (`stream_runtime.FetchHold`) by the events handled since the
+        last tick and the records behind now on every topic the worker's agents read (the
+        hand-overs may be behind while the events are not)."""
+        now, handled = time.monotonic(), self.metrics.events
+        since, self._rate_since = self._rate_since, (now, handled)
+        if since is None or now <= since[0]:
+            return
+        rate = (handled - since[1]) / (now - since[0])
+        settings = self.settings
+        topics = (settings.topics.events, settings.clock_topic, settings.oversight_topic)
+        before = self.fetch_hold.holding
+        if self.fetch_hold.update(rate, sum(self._behind(topics).values())) != before:
+            log.info("fetches %s", "held" if self.fetch_hold.holding else "answered at once")
 
     async def _report_progress(self, owned: set[int]) -> None:
         """Tell every partition of the oversight topic how far each owned events partition has
@@ -670,19 +693,26 @@ class Tracker:
 
     def _lag(self) -> dict[int, int]:
         """Records of the owned events partitions not yet read, by partition."""
+        return {
+            tp.partition: behind
+            for tp, behind in self._behind((self.settings.topics.events,)).items()
+        }
+
+    def _behind(self, topics: Sequence[str]) -> dict[Any, int]:
+        """Records not yet read, by owned partition of `topics`."""
         consumer = self.app.consumer
-        behind: dict[int, int] = {}
+        behind: dict[Any, int] = {}
         try:
             assignment = consumer.assignment()
         except Exception:  # not started yet, or between generations
             return behind
         for tp in assignment:
-            if tp.topic != self.settings.topics.events:
+            if tp.topic not in topics:
                 continue
             end = consumer.highwater(tp)
             read = consumer._read_offset.get(tp)  # the next offset Faust will hand on
             if end is not None:
-                behind[tp.partition] = max(0, int(end) - int(read or 0))
+                behind[tp] = max(0, int(end) - int(read or 0))
         return behind
 
     def _held_steps(self) -> int:

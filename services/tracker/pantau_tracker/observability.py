@@ -25,12 +25,14 @@ class TrackerGauges(Collector):
         oldest_overdue: Callable[[], float],
         ready: Callable[[], bool],
         held: Callable[[], int] = lambda: 0,
+        fetches_held: Callable[[], bool] = lambda: False,
     ) -> None:
         self._lag = lag
         self._due_depth = due_depth
         self._oldest_overdue = oldest_overdue
         self._ready = ready
         self._held = held
+        self._fetches_held = fetches_held
 
     def collect(self) -> Iterable[GaugeMetricFamily]:
         lag = GaugeMetricFamily(
@@ -53,6 +55,12 @@ class TrackerGauges(Collector):
             "pantau_tracker_held_steps",
             "Steps the cross-case rules hold until the event-time watermark passes them",
             value=self._held(),
+        )
+        yield GaugeMetricFamily(
+            "pantau_tracker_fetches_held",
+            "1 while the broker holds the worker's fetches to gather records (a steady flow "
+            "kept up with), 0 while it answers them at once (idle, a trickle, a backlog)",
+            value=1.0 if self._fetches_held() else 0.0,
         )
         yield GaugeMetricFamily(
             "pantau_tracker_ready",

@@ -74,6 +74,13 @@ class TrackerSettings(CommonSettings):
     tracker_timer_interval_s: float = Field(
         1.0, gt=0, le=5, description="seconds between deadline timer ticks"
     )
+    tracker_fetch_hold_ms: int = Field(
+        20,
+        ge=0,
+        le=500,
+        description="milliseconds the broker may hold a fetch to gather records while they flow "
+        "steadily and the worker keeps up (0: never held)",
+    )
 
     @property
     def data_dir(self) -> Path:

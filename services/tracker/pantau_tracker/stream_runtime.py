@@ -28,6 +28,14 @@ safe for a processor whose effects must be durable before its offsets are commit
   every read and write names its partition explicitly. A delete also names it to the RocksDB
   store, which otherwise deletes the key in every partition's database once the key has left
   its small index of recent keys.
+- `FetchHold`: aiokafka asks the broker for one byte at least, so under a steady flow every few
+  records, and every record the worker writes to its own internal topics, come back in a fetch
+  of their own, and each fetch costs both of the worker's threads. While records flow at a
+  steady rate and the worker keeps up, the broker now holds each fetch a few milliseconds to
+  gather more. Not while a backlog is read: aiokafka keeps one fetch in flight per broker, and
+  once the backlog's partitions are buffered the next fetch asks only for the quiet ones, so a
+  held fetch would stall the backlog behind it. Nor while records trickle: the long poll then
+  answers at the first record, and a short hold would only wake the worker more often.
 - `hold`: `Stream.take_events` acknowledges a batch when its body ends, even when the body
   raised. Holding the batch's messages keeps them unacknowledged, so a crash in the middle of a
   batch never lets its offsets be committed; they are handled again after a restart.
@@ -41,6 +49,7 @@ safe for a processor whose effects must be durable before its offsets are commit
 
 from __future__ import annotations
 
+import logging
 import shutil
 import weakref
 from collections.abc import Iterable, Mapping
@@ -49,6 +58,8 @@ from typing import Any
 
 from aiokafka import TopicPartition
 from faust.streams import _current_event
+
+log = logging.getLogger("pantau.tracker")
 
 PRODUCER_BUFFER_MAX = 50_000  # table writes and effects queued before the conductor waits
 RUNNING = "worker-running"  # in the data folder while a worker runs; gone after a clean stop
@@ -192,6 +203,54 @@ class TablePartitions:
             del self._table[key]
         finally:
             _current_event.set(None)
+
+
+HOLD_FROM_EVENTS_PER_S = 25.0  # below, the fetches a long poll makes are fewer than held ones
+HOLD_UP_TO_LAG = 1_000  # records behind: about a second of a worker's backlog rate
+FETCHER_SETTINGS = ("_fetch_min_bytes", "_fetch_max_wait_ms")  # aiokafka's, read per request
+
+
+def should_hold_fetches(events_per_s: float, lag: int) -> bool:
+    """Whether fetches should be held: records flow steadily and the worker keeps up."""
+    return events_per_s >= HOLD_FROM_EVENTS_PER_S and lag <= HOLD_UP_TO_LAG
+
+
+class FetchHold:
+    """Switches the fetches of Faust's aiokafka consumer between held (at least `min_bytes`,
+    or `max_wait_ms`) and answered at once (aiokafka's settings as Faust made them)."""
+
+    def __init__(self, consumer: Any, min_bytes: int, max_wait_ms: int) -> None:
+        self._consumer = consumer
+        self._held = (min_bytes, max_wait_ms)
+        self._plain: tuple[int, int] | None = None  # the fetcher's own settings
+        self._usable = max_wait_ms > 0
+        self.holding = False
+
+    def _fetcher(self) -> Any:
+        thread = getattr(self._consumer, "_thread", None)
+        client = getattr(thread, "_consumer", None)
+        return getattr(client, "_fetcher", None)
+
+    def update(self, events_per_s: float, lag: int) -> bool:
+        """Hold the fetches or not, by the rate of events handled and the records behind;
+        gives whether they are held. Nothing changes before the consumer has started."""
+        fetcher = self._fetcher() if self._usable else None
+        if fetcher is None:
+            return self.holding
+        if self._plain is None:
+            if not all(hasattr(fetcher, name) for name in FETCHER_SETTINGS):
+                # Another aiokafka: left as it is, for good.
+                self._usable = False
+                log.warning(
+                    "the consumer's fetcher has no %s: fetches never held", FETCHER_SETTINGS
+                )
+                return False
+            self._plain = (fetcher._fetch_min_bytes, fetcher._fetch_max_wait_ms)
+        hold = should_hold_fetches(events_per_s, lag)
+        # Read by the consumer thread when it builds its next fetch request.
+        fetcher._fetch_min_bytes, fetcher._fetch_max_wait_ms = self._held if hold else self._plain
+        self.holding = hold
+        return hold
 
 
 def hold(events: Iterable[Any]) -> None:
