@@ -96,7 +96,7 @@ bench-tracker: install servers $(QUIX_STAMP) ## tracker events/s (all rules, Roc
 	$(BIN)/python benchmarks/bench_tracker.py
 
 .PHONY: bench-tracker-load
-bench-tracker-load: install servers ## tracker CPU per event at steady offered loads, next to idle and a backlog (~3 min)
+bench-tracker-load: install servers ## tracker CPU per event at steady offered loads, next to idle and a backlog (~4 min)
 	$(BIN)/python benchmarks/bench_tracker_load.py
 
 .PHONY: bench

@@ -229,11 +229,7 @@ def main() -> int:
         ).start()
         bench = Bench(worker, names)
         try:
-            deadline = time.monotonic() + 120
-            while not worker.ready():
-                if time.monotonic() > deadline:
-                    raise SystemExit("the tracker was not ready in 120 s:\n" + worker.log_tail())
-                time.sleep(0.2)
+            worker.wait_ready(120)
             time.sleep(5)  # past the first commits and timer ticks
             which = "the contract rules" if args.contract_rules else "all rules"
             print(f"one tracker worker ({which}), pid {bench.pid}; {os.cpu_count()} CPUs")
@@ -253,9 +249,7 @@ def main() -> int:
         for load in loads[2:]:
             if load.ms_per_event:
                 times = load.ms_per_event / backlog
-                print(
-                    f"{load.label}: {times:.1f}x the CPU per event of the backlog",
-                )
+                print(f"{load.label}: {times:.1f}x the CPU per event of the backlog")
     return 0
 
 
