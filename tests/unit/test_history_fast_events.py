@@ -9,6 +9,7 @@ records are generated: valid events of every shape, and each of them broken in o
 from __future__ import annotations
 
 import json
+import tracemalloc
 from datetime import datetime
 from typing import Any
 
@@ -266,3 +267,30 @@ def test_chain_rows_link_as_extending_heads_one_event_at_a_time(
     assert rows == expected_rows
     assert new_heads == expected_heads
     assert duplicates == expected_duplicates
+
+
+@pytest.mark.parametrize("attributes", [{"lantai": 2}, {"luas_m2": 120.5}], ids=["fast", "model"])
+def test_a_batch_of_taken_events_holds_its_canonical_forms_right_sized(
+    attributes: dict[str, Any],
+) -> None:
+    """The sink keeps a batch's taken events until its insert; each must hold about its own
+    size, not the encoder's working buffer (4 KiB or more per canonical form from orjson 3.12),
+    whether the fast reading or the contract model (a float in `attributes`) read it."""
+    records = [
+        orjson.dumps(
+            SUBMITTED | {"event_id": f"e-{n}", "case_id": f"C-{n}", "attributes": attributes}
+        )
+        for n in range(1000)
+    ]
+    assert (checked_event(records[0]) is None) == ("luas_m2" in attributes)
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        taken = [take_event(raw, CATALOG, 1_764_205_200_000, 0, n) for n, raw in enumerate(records)]
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert all(item is not None and len(item.canonical) < 400 for item in taken)
+    # A taken event's columns, receipt and canonical form: about 1.3 KiB; with the encoder's
+    # buffer kept, over 5 KiB.
+    assert held < len(records) * 2048, held

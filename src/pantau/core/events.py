@@ -94,6 +94,7 @@ __all__ = [
     "parse_rfc3339",
     "plain_values",
     "redact_nik",
+    "right_sized",
     "service_key",
 ]
 
@@ -568,6 +569,16 @@ def plain_values(int_max: int) -> Callable[[object, int], bool]:
 ORJSON_PLAIN = plain_values(2**64 - 1)
 
 
+def right_sized(data: bytes) -> bytes:
+    """`data` in an allocation of its own size, for bytes kept after the call that made them.
+
+    orjson (from 3.12) returns its output in the buffer it wrote into, at least 4 KiB and
+    grown by doubling, never shrunk: a 300-byte canonical event holds 4 KiB of memory, a
+    3 KB document 32 KiB. The copy costs about 0.2 µs; bytes about to be sent or hashed and
+    dropped do not need it."""
+    return bytes(memoryview(data))
+
+
 def _compact_json(value: object, *, sort_keys: bool = False) -> bytes:
     """Compact UTF-8 JSON as the standard library writes it (`ensure_ascii=False`; ValueError
     for NaN and Infinity). Plain values (`ORJSON_PLAIN`) are written by orjson, which gives the
@@ -575,7 +586,7 @@ def _compact_json(value: object, *, sort_keys: bool = False) -> bytes:
     surrogate, a key that is not a string), by the standard library, as before."""
     if ORJSON_PLAIN(value, 0):
         try:
-            return orjson.dumps(value, option=orjson.OPT_SORT_KEYS if sort_keys else 0)
+            return right_sized(orjson.dumps(value, option=orjson.OPT_SORT_KEYS if sort_keys else 0))
         except orjson.JSONEncodeError:
             pass
     return json.dumps(

@@ -40,6 +40,7 @@ from pantau.core.events import (
     _no_nik_run,
     _text,
     parse_rfc3339,
+    right_sized,
 )
 from pantau.core.identifiers import (
     AGENCY_PATTERN,
@@ -195,7 +196,8 @@ def _checked(value: bytes) -> CheckedEvent | None:
     canonical["attributes"] = attributes
     utc = occurred_at.astimezone(UTC).replace(tzinfo=None)
     canonical["occurred_at"] = utc.isoformat(timespec="microseconds") + "Z"
-    encoded = orjson.dumps(canonical, option=orjson.OPT_SORT_KEYS)
+    # The sink keeps a batch's canonical forms until its insert: kept right-sized.
+    encoded = right_sized(orjson.dumps(canonical, option=orjson.OPT_SORT_KEYS))
     return CheckedEvent(event, occurred_at, utc, amount, encoded, attributes_text)
 
 
