@@ -223,3 +223,23 @@ def test_replayed_events_are_not_chained_twice_and_invalid_ones_are_skipped() ->
     assert restarted.counters.duplicates == 100
     assert restarted.counters.invalid == {"events": 1}
     assert consumer.commits[-1] == {TopicPartition(TOPIC, 0): 201}
+
+
+def test_a_backlog_s_tail_is_written_when_the_backlog_ends_not_a_second_later() -> None:
+    """A full poll means a backlog: the sink batches up to its backlog limit. The next poll that
+    is not full ends it, and what is buffered is written at once, however few rows, instead of
+    after the batch timer: a drained backlog is stored without an extra second's wait."""
+    consumer, store, clock = FakeConsumer(max_records=2000), FakeHistory(), Clock()
+    consumer.feed(_records(4300))
+    sink = _sink(consumer, store, clock)
+    sink.step()  # a full poll: 2,000 records, below the backlog batch of 2,500
+    assert store.inserts == 0
+    sink.step()  # another full poll: 4,000 buffered, written as one batch
+    assert store.inserts == 1
+    assert sink.buffered == 0
+    sink.step()  # the last 300, and Kafka is drained: written at once, the clock unmoved
+    assert store.inserts == 2
+    assert sink.buffered == 0
+    assert sum(_committed(consumer).values()) == 4300
+    sink.step()  # quiet again: nothing to write
+    assert store.inserts == 2

@@ -365,8 +365,11 @@ class HistorySink:
             taken += len(partition_records)
             self.take_all(partition_records)
         # A full poll means Kafka holds more: batch up to the backlog limit, insert less often.
+        # The first poll that is not full ends the backlog: its tail is written now, not held
+        # for the batch timer (at most one such insert per full poll, so inserts stay large).
+        drained = self._backlog and taken < self._poll_limit
         self._backlog = taken >= self._poll_limit
-        if not self.flush():
+        if not self.flush(all_tables=drained):
             self._pause()
         self._maybe_checkpoint()
 
