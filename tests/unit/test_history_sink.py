@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -103,6 +105,19 @@ class FakeHistory:
         return [row[0] for row in self.rows.get("events", [])]
 
 
+class InlineWriter(Executor):
+    """Runs each insert as it is handed over: the loop's decisions, step by step, without the
+    writer thread's timing."""
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        done: Future[Any] = Future()
+        try:
+            done.set_result(fn(*args, **kwargs))
+        except Exception as error:
+            done.set_exception(error)
+        return done
+
+
 class Clock:
     def __init__(self) -> None:
         self.now = 0.0
@@ -148,7 +163,9 @@ def _committed(consumer: FakeConsumer) -> dict[TopicPartition, int]:
     return committed
 
 
-def _sink(consumer: FakeConsumer, store: FakeHistory, clock: Clock) -> HistorySink:
+def _sink(
+    consumer: FakeConsumer, store: FakeHistory, clock: Clock, writer: Executor | None = None
+) -> HistorySink:
     settings = SinkSettings(topic_prefix="t.", sink_batch_rows=1000, sink_batch_seconds=1.0)
     return HistorySink(
         settings,
@@ -157,6 +174,7 @@ def _sink(consumer: FakeConsumer, store: FakeHistory, clock: Clock) -> HistorySi
         consumer,  # type: ignore[arg-type]
         monotonic=clock,
         now=lambda: datetime(2026, 11, 28, tzinfo=UTC),
+        writer=writer or InlineWriter(),
     )
 
 
@@ -243,3 +261,75 @@ def test_a_backlog_s_tail_is_written_when_the_backlog_ends_not_a_second_later() 
     assert sum(_committed(consumer).values()) == 4300
     sink.step()  # quiet again: nothing to write
     assert store.inserts == 2
+
+
+@dataclass
+class GatedHistory(FakeHistory):
+    """A store whose inserts wait until the test opens the gate: an insert held in flight."""
+
+    gate: threading.Event = field(default_factory=threading.Event)
+
+    def insert(self, table: str, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]) -> None:
+        assert self.gate.wait(timeout=10), "the test never opened the gate"
+        super().insert(table, columns, rows)
+
+
+def _until(condition: Callable[[], bool]) -> None:
+    deadline = threading.Event()
+    for _ in range(1000):
+        if condition():
+            return
+        deadline.wait(0.01)
+    raise AssertionError("condition not met within 10 s")
+
+
+def test_the_next_batch_is_taken_while_an_insert_is_in_flight_and_committed_only_after() -> None:
+    """The insert runs on the writer thread: the loop goes on polling and taking records
+    meanwhile, commits nothing until the insert is stored, then commits exactly what it stored.
+    An insert that fails in flight puts its batch back in front of what came since: every record
+    is stored once, in order, when ClickHouse is back."""
+    consumer, store, clock = FakeConsumer(), GatedHistory(), Clock()
+    consumer.feed(_records(3000))
+    writer = ThreadPoolExecutor(1)
+    sink = _sink(consumer, store, clock, writer)
+    try:
+        sink.step()
+        sink.step()  # 1,000 records: their insert starts and waits at the gate
+        sink.step()  # the next 500 are taken meanwhile
+        assert store.inserts == 0
+        assert consumer.commits == []
+        assert sink.buffered == 1500
+        store.gate.set()
+        _until(lambda: store.inserts == 1)
+        sink.step()  # the insert is stored: its offsets are committed, then 2,000 are taken
+        assert len(consumer.commits) == 1
+        assert sum(_committed(consumer).values()) == 1000  # exactly the stored records
+
+        # The next insert (records 1,000-1,999) fails in flight.
+        store.gate.clear()
+        sink.step()  # 2,500 taken: the second batch of 1,000 starts and waits
+        store.down = True
+        store.gate.set()
+        _until(lambda: sink._inflight is None or sink._inflight.done.done())
+        sink.step()  # its failure is found: the batch is buffered again, consumption paused
+        assert sink.paused
+        assert sum(_committed(consumer).values()) == 1000
+        store.down = False
+        for _ in range(10):
+            clock.now += 1.0
+            sink.step()
+        sink.close()
+    finally:
+        store.gate.set()
+        writer.shutdown(wait=True)
+    assert not sink.paused
+    stored = store.event_ids()
+    assert len(stored) == 3000  # none twice
+    assert sorted(stored, key=lambda i: int(i[1:])) == [f"e{n}" for n in range(3000)]
+    assert sum(_committed(consumer).values()) == 3000
+    # Each case's chain has one row per position, without a gap or a fork.
+    index = {name: i for i, name in enumerate(EVENT_COLUMNS)}
+    positions: dict[str, list[int]] = {}
+    for row in store.rows["events"]:
+        positions.setdefault(row[index["case_id"]], []).append(row[index["position"]])
+    assert all(sorted(found) == list(range(1, len(found) + 1)) for found in positions.values())

@@ -4,8 +4,12 @@ One Kafka consumer (consumer group `<prefix>sink`; aiokafka, see `consumer`) rea
 alerts, cases, alert-actions and standards topics; the sink's loop runs on one thread. Each
 topic fills one table's batch; a batch is inserted with one native-protocol, column-wise INSERT
 when it holds `PANTAU_SINK_BATCH_ROWS` records (while a poll comes back full, i.e. Kafka holds a
-backlog, `PANTAU_SINK_BACKLOG_BATCH_ROWS`) or is a second old, and only then are its offsets
-committed.
+backlog, `PANTAU_SINK_BACKLOG_BATCH_ROWS`; the first poll that is not full writes the rest) or
+is a second old, and only once it is stored are its offsets committed.
+The INSERT runs on a writer thread, one at a time, while the loop polls and takes the next
+batch's records; the loop chains the next batch and commits the stored one's offsets only after
+that insert finished, so the store is never used from two threads at once and a failed insert's
+batch goes back in front of what came since.
 When ClickHouse is down the insert fails, every partition is paused (so memory holds at most one
 batch per table plus Kafka's bounded prefetch), the same batch is retried with back-off, and
 consumption resumes by itself once it is stored.
@@ -23,7 +27,8 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -103,6 +108,21 @@ class CheckpointWriter:
         self._pending = {}
 
 
+Insert = tuple[str, Sequence[str], Sequence[Any]]  # (table, columns, rows)
+
+
+@dataclass
+class Write:
+    """A batch being inserted on the writer thread, and what follows once it is stored: the
+    chain heads it leaves, its row count and its offsets to commit."""
+
+    table: str
+    batch: TableBatch[Any]
+    rows: int
+    heads: dict[CaseKey, ChainHead]
+    done: Future[None]
+
+
 class HistorySink:
     """Consumes the history topics and writes them to ClickHouse in batches."""
 
@@ -115,6 +135,7 @@ class HistorySink:
         checkpoints: CheckpointWriter | None = None,
         monotonic: Callable[[], float] = time.monotonic,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        writer: Executor | None = None,
     ) -> None:
         topics = settings.topics
         self._catalog = catalog
@@ -146,6 +167,10 @@ class HistorySink:
         self._retry_at = 0.0
         self._backoff = 0.0
         self._next_checkpoint = monotonic() + self._checkpoint_every
+        # One insert at a time runs on the writer thread while this thread polls and takes the
+        # next batch's records; the store is touched here only when no insert is in flight.
+        self._writer = writer or ThreadPoolExecutor(1, thread_name_prefix="pantau-sink-insert")
+        self._inflight: Write | None = None
 
     @property
     def topics(self) -> list[str]:
@@ -158,13 +183,17 @@ class HistorySink:
 
     @property
     def pending_by_table(self) -> dict[str, int]:
-        """Records held in memory, not yet stored, by table."""
-        return {table: batch.records for table, batch in self._batches.items()}
+        """Records held in memory, not yet stored (buffered or being inserted), by table."""
+        pending = {table: batch.records for table, batch in self._batches.items()}
+        write = self._inflight
+        if write is not None:
+            pending[write.table] += write.batch.records
+        return pending
 
     @property
     def buffered(self) -> int:
-        """Records held in memory, not yet stored."""
-        return sum(batch.records for batch in self._batches.values())
+        """Records held in memory, not yet stored (buffered or being inserted)."""
+        return sum(self.pending_by_table.values())
 
     # --- taking records ------------------------------------------------------------------------
 
@@ -243,34 +272,38 @@ class HistorySink:
         self.counters.duplicates += duplicates
         return rows, heads
 
-    def _write(self, table: str) -> None:
-        """Insert one table's batch and commit its offsets; raises when the insert failed."""
+    def _write(self, table: str) -> bool:
+        """Start inserting one table's batch on the writer thread, once the insert before it is
+        stored and its offsets committed; False when that one failed (it is buffered again).
+        Raises when the batch's chain heads cannot be read."""
+        if not self._collect(wait=True):
+            return False
         batch = self._batches[table]
         heads: dict[CaseKey, ChainHead] = {}
+        inserts: list[Insert]
         if table == "events":
             try:
                 rows, heads = self._event_rows(batch.items)
-                self._store.insert("events", EVENT_COLUMNS, rows)
             except BaseException:
-                # Whatever reached ClickHouse is the truth: read the heads again on the retry.
                 for taken in batch.items:
                     self._heads.discard(taken.case)
                 raise
-            for case, head in heads.items():
-                self._heads.put(case, head)
-                if self._checkpoints is not None:
-                    self._checkpoints.note(case, head)
+            inserts = [("events", EVENT_COLUMNS, rows)]
         elif table == "standards":
             # A version's services and steps first: once its `standards` row is stored and its
             # offset committed, the views that judge cases by it find them (a retry stores
             # them again, which the views show once).
             versions: list[TakenVersion] = batch.items
-            services = [row for taken in versions for row in taken.services]
-            steps = [row for taken in versions for row in taken.steps]
-            self._store.insert("service_standards", SERVICE_STANDARD_COLUMNS, services)
-            self._store.insert("service_steps", SERVICE_STEP_COLUMNS, steps)
             rows = [taken.row for taken in versions]
-            self._store.insert(table, STANDARD_VERSION_COLUMNS, rows)
+            inserts = [
+                (
+                    "service_standards",
+                    SERVICE_STANDARD_COLUMNS,
+                    [row for taken in versions for row in taken.services],
+                ),
+                ("service_steps", SERVICE_STEP_COLUMNS, [r for t in versions for r in t.steps]),
+                (table, STANDARD_VERSION_COLUMNS, rows),
+            ]
         else:
             columns = {
                 "alerts": ALERT_COLUMNS,
@@ -278,13 +311,45 @@ class HistorySink:
                 "alert_actions": ALERT_ACTION_COLUMNS,
             }[table]
             rows = batch.items
+            inserts = [(table, columns, rows)]
+        self._batches[table] = batch.emptied()
+        done = self._writer.submit(self._insert, inserts)
+        self._inflight = Write(table, batch, len(rows), heads, done)
+        return True
+
+    def _insert(self, inserts: list[Insert]) -> None:
+        """On the writer thread: the inserts of one batch, in order; raises on any failure."""
+        for table, columns, rows in inserts:
             self._store.insert(table, columns, rows)
-        self.counters.add(self.counters.stored, table, len(rows))
+
+    def _collect(self, *, wait: bool) -> bool:
+        """Finish the insert in flight once it is done (waiting for it when `wait`): cache its
+        chain heads and commit its offsets. False when it failed: its batch goes back in front
+        of what was buffered since, to be written again."""
+        write = self._inflight
+        if write is None or not (wait or write.done.done()):
+            return True
+        self._inflight = None
+        try:
+            write.done.result()
+        except Exception as error:  # any ClickHouse or network failure
+            if write.table == "events":
+                # Whatever reached ClickHouse is the truth: read the heads again on the retry.
+                for taken in write.batch.items:
+                    self._heads.discard(taken.case)
+            self._batches[write.table] = write.batch.followed_by(self._batches[write.table])
+            self.counters.failed_inserts += 1
+            log.warning("insert into %s failed, will retry: %s", write.table, error)
+            return False
+        for case, head in write.heads.items():
+            self._heads.put(case, head)
+            if self._checkpoints is not None:
+                self._checkpoints.note(case, head)
+        self.counters.add(self.counters.stored, write.table, write.rows)
         offsets = {
             TopicPartition(topic, partition): OffsetAndMetadata(offset, "", -1)
-            for (topic, partition), offset in batch.offsets.items()
+            for (topic, partition), offset in write.batch.offsets.items()
         }
-        batch.clear()
         if offsets:
             try:
                 self._consumer.commit(offsets)
@@ -294,30 +359,41 @@ class HistorySink:
                 # which skips what is already chained. Its heads may differ from ours now.
                 log.warning("offset commit failed (%s); records will be redelivered", error)
                 self._heads.clear()
+        return True
 
     def flush(self, *, all_tables: bool = False) -> bool:
-        """Write every due batch (or every non-empty one); False when ClickHouse failed."""
+        """Start writing every due batch (or, with `all_tables`, write every non-empty one and
+        wait until it is stored); False when ClickHouse failed."""
         now = self._monotonic()
-        for table, batch in self._batches.items():
+        for table in list(self._batches):
+            batch = self._batches[table]
             limit = self._backlog_rows if self._backlog else None
             if batch.records and (all_tables or batch.due(now, limit)):
                 try:
-                    self._write(table)
+                    if not self._write(table):
+                        return False
                 except Exception as error:  # any ClickHouse or network failure
                     self.counters.failed_inserts += 1
                     log.warning("insert into %s failed, will retry: %s", table, error)
                     return False
-        return True
+        return self._collect(wait=all_tables)
 
     def drop_buffers(self) -> None:
         """Forget unstored records (their offsets are not committed, so they come again)."""
+        self._collect(wait=True)  # an insert in flight is stored (and committed) or put back
         for batch in self._batches.values():
             batch.clear()
         self._heads.clear()
 
     def forget_heads(self) -> None:
         """Forget cached chain heads: partitions moved, another writer may have extended them."""
+        self._collect(wait=True)  # or the heads of an insert in flight would be cached after
         self._heads.clear()
+
+    def close(self) -> None:
+        """Wait for an insert in flight and stop the writer thread."""
+        self._collect(wait=True)
+        self._writer.shutdown(wait=True)
 
     # --- the loop ------------------------------------------------------------------------------
 
@@ -343,6 +419,8 @@ class HistorySink:
         soonest = min((d for d in deadlines if d is not None), default=now + 0.5)
         if self._paused:
             soonest = self._retry_at
+        if self._inflight is not None:
+            soonest = now  # come back soon to commit what the writer stored
         return int(min(500, max(10, (soonest - now) * 1000)))
 
     def step(self) -> None:

@@ -101,6 +101,7 @@ def main(argv: list[str]) -> int:
     try:
         sink.run(stop)
     finally:
+        sink.close()
         consumer.close(autocommit=False)
         store.close()
         if server is not None:

@@ -58,6 +58,26 @@ class TableBatch(Generic[Item]):
         """When the batch becomes due by age; None when it is empty."""
         return None if self.opened_at is None else self.opened_at + self.max_seconds
 
+    def followed_by(self, later: TableBatch[Item]) -> TableBatch[Item]:
+        """This batch with `later`, taken after it, appended: a batch whose insert failed put
+        back in front of what was buffered meanwhile, to be written again with it."""
+        offsets = dict(self.offsets)
+        for partition, offset in later.offsets.items():
+            offsets[partition] = max(offsets.get(partition, 0), offset)
+        opened_at = self.opened_at if self.opened_at is not None else later.opened_at
+        return TableBatch(
+            self.max_rows,
+            self.max_seconds,
+            [*self.items, *later.items],
+            offsets,
+            self.records + later.records,
+            opened_at,
+        )
+
+    def emptied(self) -> TableBatch[Item]:
+        """A new, empty batch with this one's limits."""
+        return TableBatch(self.max_rows, self.max_seconds)
+
     def clear(self) -> None:
         """Forget everything, after a successful write or when partitions were taken away."""
         self.items = []
