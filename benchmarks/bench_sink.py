@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import IO
 
 from clickhouse_driver import Client
-from confluent_kafka import KafkaError, Message, Producer
 from kafka import KafkaAdminClient
 
 from pantau.core.events import Event, event_key
@@ -36,7 +35,7 @@ from pantau_sink.settings import SinkSettings
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from stacks import group_stable
+from stacks import group_stable, publish_at_once
 
 STEPS = [
     ("submitted", None),
@@ -102,38 +101,6 @@ class Stack:
         provision(self.settings)
         self.client = Client(host="127.0.0.1", port=9000, database=self.database)
 
-    def publish(self, records: list[tuple[bytes, bytes]]) -> float:
-        """Publish the (key, value) records with one librdkafka producer (acks=all) as fast as
-        the broker takes them; the seconds it took. SystemExit when any was not acknowledged."""
-        failed: list[KafkaError] = []
-
-        def delivered(error: KafkaError | None, _: Message) -> None:
-            if error is not None:
-                failed.append(error)
-
-        producer = Producer(
-            {
-                "bootstrap.servers": self.settings.kafka,
-                "acks": "all",
-                "enable.idempotence": True,
-                "linger.ms": 20,
-            }
-        )
-        topic = self.settings.topics.events
-        started = time.monotonic()
-        for key, value in records:
-            while True:
-                try:
-                    producer.produce(topic, value, key, on_delivery=delivered)
-                    break
-                except BufferError:  # the local queue is full: let deliveries drain it
-                    producer.poll(0.01)
-            producer.poll(0)
-        left = producer.flush(60)
-        if left or failed:
-            raise SystemExit(f"{left} events unsent, {len(failed)} refused: {failed[:3]}")
-        return time.monotonic() - started
-
     def stored(self) -> int:
         return int(self.client.execute("SELECT count() FROM events")[0][0])
 
@@ -172,7 +139,7 @@ class Stack:
                     print(f"the sink group did not form; see {log}", file=sys.stderr)
                     return None
                 time.sleep(0.1)
-            seconds = self.publish(records)
+            seconds = publish_at_once(self.settings.kafka, self.settings.topics.events, records)
             print(f"published {count} events in {seconds:.2f} s to {processes} waiting sink(s)")
             window: tuple[float, int] | None = None
             stored = 0

@@ -92,6 +92,36 @@ def delete_topics(prefix: str, servers: str = KAFKA) -> None:
         admin.close()
 
 
+def publish_at_once(servers: str, topic: str, records: Sequence[tuple[bytes, bytes]]) -> float:
+    """Publish (key, value) records to `topic` with one librdkafka producer (acks=all) as fast
+    as the broker takes them, and wait for every acknowledgement; the seconds it took.
+    AssertionError when any record was not acknowledged."""
+    from confluent_kafka import KafkaError, Message, Producer
+
+    failed: list[KafkaError] = []
+
+    def delivered(error: KafkaError | None, _: Message) -> None:
+        if error is not None:
+            failed.append(error)
+
+    producer = Producer(
+        {"bootstrap.servers": servers, "acks": "all", "enable.idempotence": True, "linger.ms": 20}
+    )
+    started = time.monotonic()
+    for key, value in records:
+        while True:
+            try:
+                producer.produce(topic, value, key, on_delivery=delivered)
+                break
+            except BufferError:  # the local queue is full: let deliveries drain it
+                producer.poll(0.01)
+        producer.poll(0)
+    left = producer.flush(60)
+    assert not left, f"{left} records unsent"
+    assert not failed, f"{len(failed)} records refused: {failed[:3]}"
+    return time.monotonic() - started
+
+
 def group_stable(admin: KafkaAdminClient, group_id: str, members: int) -> bool:
     """True when consumer group `group_id` is stable with `members` members, each holding
     partitions: the moment a several-process run stops rebalancing and shares the work."""
