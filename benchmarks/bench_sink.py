@@ -68,6 +68,11 @@ def make_events(count: int, cases: int) -> list[Event]:
     return out
 
 
+def event_records(events: list[Event]) -> list[tuple[bytes, bytes]]:
+    """The events as Kafka records: (key, value), keyed by case as the intake keys them."""
+    return [(event_key(e.agency, e.case_id), e.to_json_bytes()) for e in events]
+
+
 def cpu_seconds(pid: int) -> float:
     """User and system CPU seconds a running process (all its threads) has used so far."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -207,7 +212,7 @@ def main() -> int:
     processes = int(os.environ.get("PANTAU_BENCH_SINKS", "2"))
     print(f"load average at the start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     events = make_events(count, cases=max(1, count // len(STEPS)))
-    records = [(event_key(e.agency, e.case_id), e.to_json_bytes()) for e in events]
+    records = event_records(events)
     rates: dict[int, tuple[float, float]] = {}
     bulk: tuple[float, int, float, float] | None = None
     for sinks in sorted({1, processes}):

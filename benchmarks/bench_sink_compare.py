@@ -1,9 +1,9 @@
 """Two builds of `pantau sink` on the same events, interleaved: a change's effect in one run.
 
-Runs `bench_sink`'s fresh stacks (topics and a database of their own) for each build in turn,
-one and two processes, ROUNDS times, and prints rows/s and CPU µs per row beside the bulk
-insert. A build is an interpreter whose environment has that build of Pantau installed, such
-as the `.venv` of a worktree at another commit:
+Runs `bench_sink`'s fresh stacks (topics and a database of their own; the sinks' group formed
+before the events are published) for each build in turn, one and two processes, ROUNDS times,
+and prints rows/s and CPU µs per row beside the bulk insert. A build is an interpreter whose
+environment has that build of Pantau installed, such as the `.venv` of a worktree at another commit:
 
     git worktree add ../pantau-before <commit> && make -C ../pantau-before install
     .venv/bin/python benchmarks/bench_sink_compare.py ../pantau-before/.venv/bin/python
@@ -32,6 +32,7 @@ def main(argv: list[str]) -> int:
     rounds = int(os.environ.get("PANTAU_BENCH_ROUNDS", "2"))
     builds = {"before": argv[0], "after": sys.executable}
     events = bench_sink.make_events(count, cases=max(1, count // len(bench_sink.STEPS)))
+    records = bench_sink.event_records(events)
     print(f"load average at the start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     for round_number in range(1, rounds + 1):
         for processes in (1, 2):
@@ -39,8 +40,7 @@ def main(argv: list[str]) -> int:
                 sys.executable = python  # the interpreter `sink_rate` starts (one `sys` for all)
                 stack = bench_sink.Stack()
                 try:
-                    stack.publish(events)
-                    measured = stack.sink_rate(count, processes)
+                    measured = stack.sink_rate(records, processes)
                     if measured is None:
                         return 1
                     rate, cpu = measured
