@@ -11,8 +11,8 @@ batch's records; the loop chains the next batch and commits the stored one's off
 that insert finished, so the store is never used from two threads at once and a failed insert's
 batch goes back in front of what came since.
 When ClickHouse is down the insert fails, every partition is paused (so memory holds at most one
-batch per table plus Kafka's bounded prefetch), the same batch is retried with back-off, and
-consumption resumes by itself once it is stored.
+batch per table, the one being inserted and Kafka's bounded prefetch), the same batch is retried
+with back-off, and consumption resumes by itself once it is stored.
 
 Events are chained per case (see `chain`): the consumer that owns a case's partition is its
 single writer. Heads are cached (bounded LRU) and read from ClickHouse on a miss, so an event
