@@ -166,7 +166,12 @@ def _committed(consumer: FakeConsumer) -> dict[TopicPartition, int]:
 def _sink(
     consumer: FakeConsumer, store: FakeHistory, clock: Clock, writer: Executor | None = None
 ) -> HistorySink:
-    settings = SinkSettings(topic_prefix="t.", sink_batch_rows=1000, sink_batch_seconds=1.0)
+    settings = SinkSettings(
+        topic_prefix="t.",
+        sink_batch_rows=1000,
+        sink_backlog_batch_rows=2500,
+        sink_batch_seconds=1.0,
+    )
     return HistorySink(
         settings,
         load_catalog(SAMPLE_CATALOG),
