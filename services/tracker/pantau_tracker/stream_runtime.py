@@ -39,6 +39,12 @@ safe for a processor whose effects must be durable before its offsets are commit
 - `hold`: `Stream.take_events` acknowledges a batch when its body ends, even when the body
   raised. Holding the batch's messages keeps them unacknowledged, so a crash in the middle of a
   batch never lets its offsets be committed; they are handled again after a restart.
+- `hand_over_eagerly`: Faust's fetcher hands each fetched record to the streams through
+  `wait_first(callback(record), suspend_flow.wait())`, so that a hand-over blocked on a full
+  stream buffer is dropped when a rebalance stops the flow. That builds four tasks per record
+  and costs about 28 µs, more than a tenth of a worker's time per event. The hand-over is now
+  started in place; almost always it finishes without waiting, and only when it has to wait
+  does the rest of it go through Faust's own `wait_first`, as before.
 - `discard_after_unclean_stop`: a worker killed without a shutdown leaves a local store holding
   writes whose changelog records never went out. Faust keeps that store and only reads the
   changelog past it, so the changelog would lack those writes for good, and the next worker
@@ -49,15 +55,18 @@ safe for a processor whose effects must be durable before its offsets are commit
 
 from __future__ import annotations
 
+import contextvars
+import functools
 import logging
 import shutil
 import weakref
-from collections.abc import Iterable, Mapping
+from collections.abc import Generator, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from aiokafka import TopicPartition
 from faust.streams import _current_event
+from mode.services import WaitResults
 
 log = logging.getLogger("pantau.tracker")
 
@@ -139,6 +148,79 @@ def never_committed(committed: Mapping[Any, int | None], changelogs: Iterable[st
         (tp for tp, offset in committed.items() if not offset and tp.topic not in skip),
         key=lambda tp: (tp.topic, tp.partition),
     )
+
+
+def hand_over_eagerly(consumer: Any) -> None:
+    """Let the fetcher hand a record to the streams without four tasks when nothing blocks it.
+
+    Only the call the fetcher makes for each record (`wait_first(callback(record),
+    suspend_flow.wait())`) is changed: the hand-over is stepped in place (in a context of its
+    own, as a task would run it) while the flow runs and the consumer is neither stopping nor
+    crashed. When it finishes without waiting, the outcome is what `wait_first` gives when the
+    hand-over wins. When it waits (a full stream buffer, a full producer buffer, the flow
+    control), the rest of it and the suspend-flow wait go to Faust's own `wait_first`, which
+    drops the hand-over if a rebalance stops the flow meanwhile, as it did before.
+    """
+    wait_first = consumer.wait_first
+    callback_code = getattr(consumer.callback, "__code__", None)
+    flow_wait_code = type(consumer.suspend_flow).wait.__code__
+    suspend_flow = consumer.suspend_flow
+    stopped = consumer._stopped
+    crashed = consumer._crashed
+
+    # mode's signature, timeout included: the wrapper stands in for `wait_first` everywhere.
+    async def eager_wait_first(*coros: Any, timeout: Any = None) -> Any:  # noqa: ASYNC109
+        if (
+            timeout is None
+            and len(coros) == 2
+            and getattr(coros[0], "cr_code", None) is callback_code
+            and getattr(coros[1], "cr_code", None) is flow_wait_code
+            and not (suspend_flow.is_set() or stopped.is_set() or crashed.is_set())
+        ):
+            hand_over, flow_wait = coros
+            context = contextvars.copy_context()
+            try:
+                waits_on = context.run(hand_over.send, None)
+            except StopIteration as done:
+                flow_wait.close()
+                return WaitResults([hand_over], [done.value], False)
+            except BaseException:
+                flow_wait.close()
+                raise
+            return await wait_first(_Resumed(hand_over, waits_on, context), flow_wait)
+        return await wait_first(*coros, timeout=timeout)
+
+    consumer.wait_first = eager_wait_first
+
+
+class _Resumed:
+    """A coroutine that was stepped until it waited, awaitable for the rest of its run: what it
+    waits on is passed up to the task that awaits this, and what that task sends or throws in
+    is passed down, in the coroutine's own context, as a task would have driven it."""
+
+    __slots__ = ("_context", "_coroutine", "_waits_on")
+
+    def __init__(self, coroutine: Any, waits_on: Any, context: contextvars.Context) -> None:
+        self._coroutine = coroutine
+        self._waits_on = waits_on
+        self._context = context
+
+    def __await__(self) -> Generator[Any, Any, Any]:
+        coroutine, context, waits_on = self._coroutine, self._context, self._waits_on
+        while True:
+            try:
+                sent = yield waits_on
+            except GeneratorExit:
+                coroutine.close()
+                raise
+            except BaseException as error:  # thrown in by the awaiting task: passed down
+                step = functools.partial(coroutine.throw, error)
+            else:
+                step = functools.partial(coroutine.send, sent)
+            try:
+                waits_on = context.run(step)
+            except StopIteration as done:
+                return done.value
 
 
 def widen_producer_buffer(producer: Any) -> None:
