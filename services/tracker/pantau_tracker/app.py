@@ -106,6 +106,7 @@ RULES_TABLE = "oversight-state"  # the held steps, what was seen, progress and e
 RULE_PREFIX = b"rule|"  # a rule state's key in RULES_TABLE: rule|<rule name>|<state key>
 STATE_CACHE_MAX = 20_000  # decoded case states kept in memory (a few KiB each)
 RULE_CACHE_MAX = 5_000  # decoded cross-case rule records kept in memory
+ROUTE_PARTITIONS_KEPT = 10_000  # hand-over routes (service keys) whose partition is remembered
 FETCH_HOLD_BYTES = 64 * 1024  # a held fetch answers once this much has gathered
 
 Clock = Callable[[], datetime]
@@ -149,6 +150,9 @@ class Tracker:
         self._indexed_partitions: set[int] | None = None  # what the due index was built for
         self._warned_timestamp = False
         self._partitioner = DefaultPartitioner()
+        # Routes (a service's key) are few and asked for once per applied event; the
+        # partitioner's murmur2 is pure Python (about 6 µs a key).
+        self._route_partitions: dict[bytes, int] = {}
         # Per owned events partition: the next offset to handle and the latest occurred_at
         # applied, both known only once its hand-overs went out (the progress reports).
         self._next_offset: dict[int, int] = {}
@@ -385,9 +389,8 @@ class Tracker:
         metrics.checks += outcome.checks
         sent = await self._send_rejected_and_alerts(outcome.rejected, outcome.alerts)
         by_partition: dict[int, tuple[bytes, list[bytes]]] = {}
-        partitions = list(range(self.settings.partitions))
         for hand_over in outcome.hand_overs:
-            partition = self._partitioner(hand_over.route, partitions, partitions)
+            partition = self._route_partition(hand_over.route)
             by_partition.setdefault(partition, (hand_over.route, []))[1].append(hand_over.entry)
         for partition, (route, entries) in by_partition.items():
             for value in hand_over_values(entries):
@@ -485,13 +488,12 @@ class Tracker:
                     partition,
                     redone,
                 )
-        partitions = list(range(self.settings.partitions))
         stored = []
         for key, value in self.rules_table.items():
             if value is None or not key.startswith(b"held|"):
                 continue
             route = key[len(b"held|") :].rsplit(b"|", 3)[0]
-            partition = int(self._partitioner(route, partitions, partitions))
+            partition = self._route_partition(route)
             if partition in owned:
                 stored.append((key, value, partition))
         self.order.rebuild(stored)
@@ -518,6 +520,15 @@ class Tracker:
             value=dlq_value(value),
             headers=[("pantau.error", why.code.encode()), ("pantau.detail", why.detail_bytes)],
         )
+
+    def _route_partition(self, route: bytes) -> int:
+        """The oversight partition of a route, as the producers' default partitioner puts it."""
+        found = self._route_partitions.get(route)
+        if found is None:
+            if len(self._route_partitions) >= ROUTE_PARTITIONS_KEPT:
+                self._route_partitions.clear()
+            found = self._route_partitions[route] = self._partition_of(route)
+        return found
 
     def _partition_of(self, key: bytes) -> int:
         """The partition of a case key, as the producers' default partitioner puts it."""
