@@ -23,7 +23,12 @@ service's cross-case rules run on the one partition its key falls on, so a secon
 over half of the per-case work but none of that service's rule work: the two-worker run with
 the contract rules only shows how the per-case work alone scales.
 
-    .venv/bin/python benchmarks/bench_tracker.py [--events 50000]
+With `--rounds N` every configuration runs N times, one round after the other, and the table
+shows the median of each figure, each run's figure below it, and the median of each round's
+ratio of two workers to one (the two runs of a round are minutes apart, so their ratio swings
+less than either figure). `make bench-tracker` runs three rounds.
+
+    .venv/bin/python benchmarks/bench_tracker.py [--events 50000] [--rounds 1]
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ import asyncio
 import faulthandler
 import json
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -186,10 +192,43 @@ def quix_peer_seconds(names: TopicNames, total: int) -> float | None:
     return None
 
 
+# The tracker runs of a round, in order: label, cross-case rules on, worker roles.
+CONFIGURATIONS: tuple[tuple[str, bool, tuple[str, ...]], ...] = (
+    ("pantau tracker, contract rules only", False, ("all",)),
+    ("pantau tracker (Faust, RocksDB, all rules)", True, ("all",)),
+    ("pantau tracker, cases + rules workers", True, ("cases", "rules")),
+    ("pantau tracker, two workers on 12 partitions", True, ("all", "all")),
+    ("pantau tracker, contract rules, two workers", False, ("all", "all")),
+)
+# Two workers against one: (rules, the one-worker run, the two-worker run).
+PAIRS = (
+    ("every rule", CONFIGURATIONS[1][0], CONFIGURATIONS[3][0]),
+    ("contract rules only", CONFIGURATIONS[0][0], CONFIGURATIONS[4][0]),
+)
+
+
+def spread(values: list[float], unit: str = "") -> str:
+    """The values of every round, in round order, when there were several."""
+    if len(values) < 2:
+        return ""
+    return (
+        " (rounds: " + ", ".join(f"{v:,.2f}{unit}" if unit else f"{v:,.0f}" for v in values) + ")"
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=50_000)
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="run every configuration this many times, one round after the other, and print "
+        "the median of each figure (one run swings by a fifth on a shared 2-CPU machine)",
+    )
     args = parser.parse_args()
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
     faulthandler.register(signal.SIGUSR1)  # `kill -USR1` prints where a slow run is
     # A working Monday in Jakarta, sent as history: the figures do not depend on the hour the
     # bench runs at (live cases stamped in the evening would all be off-hours work).
@@ -204,65 +243,70 @@ def main() -> int:
         (event_key(event["agency"], event["case_id"]), json.dumps(event).encode())
         for event in events
     ]
-    with (
-        fresh_topics() as bare_env,
-        fresh_topics() as plain,
-        fresh_topics() as env,
-        fresh_topics() as split_env,
-        fresh_topics() as pair_env,
-        fresh_topics() as plain_pair_env,
-        tempfile.TemporaryDirectory() as folder,
-    ):
+    total = len(events)
+    with fresh_topics() as bare_env:
         bare_topic = TopicNames(bare_env["PANTAU_TOPIC_PREFIX"]).events
         print(f"{len(events)} events of {index} cases", flush=True)
         publish(events, bare_topic)
         bare = asyncio.run(bare_consumer(bare_topic, len(events)))
-        print(f"bare consumer done in {bare:.2f} s; starting the tracker ...", flush=True)
-        total = len(events)
-        runs: list[tuple[str, Run]] = []
-        for label, stack, cross_case, roles in (
-            ("pantau tracker, contract rules only", plain, False, ("all",)),
-            ("pantau tracker (Faust, RocksDB, all rules)", env, True, ("all",)),
-            ("pantau tracker, cases + rules workers", split_env, True, ("cases", "rules")),
-            ("pantau tracker, two workers on 12 partitions", pair_env, True, ("all", "all")),
-            ("pantau tracker, contract rules, two workers", plain_pair_env, False, ("all", "all")),
-        ):
-            run = tracked(stack, Path(folder) / str(len(runs)), index, records, cross_case, roles)
-            print(
-                f"{label}: {run.whole_seconds:.2f} s from the first case state, "
-                f"{run.window_seconds:.2f} s from the publish",
-                flush=True,
-            )
-            runs.append((label, run))
-        quix = quix_peer_seconds(TopicNames(plain["PANTAU_TOPIC_PREFIX"]), total)
+    print(f"bare consumer done in {bare:.2f} s; starting the tracker ...", flush=True)
+    runs: dict[str, list[Run]] = {label: [] for label, _, _ in CONFIGURATIONS}
+    quix: list[float] = []
+    for round_number in range(1, args.rounds + 1):
+        if args.rounds > 1:
+            print(f"round {round_number} of {args.rounds}", flush=True)
+        for label, cross_case, roles in CONFIGURATIONS:
+            # Every run starts on topics of its own, empty until its workers are ready.
+            with fresh_topics() as stack, tempfile.TemporaryDirectory() as folder:
+                run = tracked(stack, Path(folder), index, records, cross_case, roles)
+                print(
+                    f"{label}: {run.whole_seconds:.2f} s from the first case state, "
+                    f"{run.window_seconds:.2f} s from the publish",
+                    flush=True,
+                )
+                runs[label].append(run)
+                if label == CONFIGURATIONS[0][0]:
+                    # The peer reads the events the contract-rules run was given.
+                    seconds = quix_peer_seconds(TopicNames(stack["PANTAU_TOPIC_PREFIX"]), total)
+                    if seconds:
+                        quix.append(seconds)
 
-        print()
+    print()
+    print(
+        "steady: from the publish (every worker ready, its group stable) to the last commit; "
+        "whole: from the first case state to the last commit"
+        + (f"; each figure the median of {args.rounds} rounds" if args.rounds > 1 else "")
+    )
+    print(f"{'consumer':<48} {'events':>8} {'seconds':>9} {'events/s':>10} {'whole/s':>9}")
+    print(f"{'bare aiokafka + Event.from_json_bytes':<48} {total:>8} {bare:>9.2f} "
+          f"{total / bare:>10.0f}")  # fmt: skip
+    rate = {label: [run.steady_rate for run in done] for label, done in runs.items()}
+    whole = {label: [run.whole_rate for run in done] for label, done in runs.items()}
+    for label, _, _ in CONFIGURATIONS:
+        steady = statistics.median(rate[label])
         print(
-            "steady: from the publish (every worker ready, its group stable) to the last commit; "
-            "whole: from the first case state to the last commit"
+            f"{label:<48} {total:>8} {total / steady:>9.2f} "
+            f"{steady:>10.0f} {statistics.median(whole[label]):>9.0f}",
+            flush=True,
         )
-        print(f"{'consumer':<48} {'events':>8} {'seconds':>9} {'events/s':>10} {'whole/s':>9}")
-        print(f"{'bare aiokafka + Event.from_json_bytes':<48} {total:>8} {bare:>9.2f} "
-              f"{total / bare:>10.0f}")  # fmt: skip
-        for label, run in runs:
-            print(
-                f"{label:<48} {total:>8} {run.window_seconds:>9.2f} "
-                f"{run.steady_rate:>10.0f} {run.whole_rate:>9.0f}",
-                flush=True,
-            )
+    if quix:
+        seconds = statistics.median(quix)
+        print(f"{'quix streams peer, same core, contract rules':<48} {total:>8} "
+              f"{seconds:>9.2f} {total / seconds:>10.0f}")  # fmt: skip
+    if args.rounds > 1:
+        print()
+        for label, _, _ in CONFIGURATIONS:
+            print(f"{label}: events/s steady{spread(rate[label])}")
         if quix:
-            print(f"{'quix streams peer, same core, contract rules':<48} {total:>8} "
-                  f"{quix:>9.2f} {total / quix:>10.0f}")  # fmt: skip
-        rate = {label: run.steady_rate for label, run in runs}
-        whole = {label: run.whole_rate for label, run in runs}
-        for rules, one, two in (
-            ("every rule", runs[1][0], runs[3][0]),
-            ("contract rules only", runs[0][0], runs[4][0]),
-        ):
-            print(
-                f"two workers against one, {rules}: {rate[two] / rate[one]:.2f}x steady, "
-                f"{whole[two] / whole[one]:.2f}x whole"
-            )
+            print(f"quix streams peer: events/s{spread([total / s for s in quix])}")
+    for rules, one, two in PAIRS:
+        # Within a round the two runs are minutes apart: their ratio moves less than either.
+        steady_ratios = [b / a for a, b in zip(rate[one], rate[two], strict=True)]
+        whole_ratios = [b / a for a, b in zip(whole[one], whole[two], strict=True)]
+        print(
+            f"two workers against one, {rules}: {statistics.median(steady_ratios):.2f}x steady, "
+            f"{statistics.median(whole_ratios):.2f}x whole{spread(steady_ratios, 'x')}"
+        )
     return 0
 
 
