@@ -11,10 +11,13 @@ same events) as several processes sharing the partitions in one consumer group
 formed before the events arrive, every process works from the first row and no rebalance falls
 in the measurement; each rate counts every row, from the first stored to the last.
 Prints the rates; nothing is asserted. Removes its topics and databases afterwards.
+
+    .venv/bin/python benchmarks/bench_sink.py [--events 50000] [--sinks 2]
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import resource
 import subprocess
@@ -208,8 +211,23 @@ class Stack:
 
 
 def main() -> int:
-    count = int(os.environ.get("PANTAU_BENCH_EVENTS", "50000"))
-    processes = int(os.environ.get("PANTAU_BENCH_SINKS", "2"))
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--events",
+        type=int,
+        default=int(os.environ.get("PANTAU_BENCH_EVENTS", "50000")),
+        help="events published (PANTAU_BENCH_EVENTS; 50,000)",
+    )
+    parser.add_argument(
+        "--sinks",
+        type=int,
+        default=int(os.environ.get("PANTAU_BENCH_SINKS", "2")),
+        help="sink processes of the second run (PANTAU_BENCH_SINKS; 2)",
+    )
+    args = parser.parse_args()
+    if args.events < 1 or args.sinks < 1:
+        parser.error("--events and --sinks must be at least 1")
+    count, processes = args.events, args.sinks
     print(f"load average at the start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     events = make_events(count, cases=max(1, count // len(STEPS)))
     records = event_records(events)

@@ -24,6 +24,7 @@ Writes test-artifacts/bench.json and test-artifacts/bench-latency.png; prints a 
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import os
@@ -730,9 +731,23 @@ def latency_alone() -> int:
 
 
 def main() -> int:
-    if sys.argv[1:] == ["--latency-only"]:
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        epilog="Sizes: PANTAU_BENCH_SCALE (1.0; 0.1 for a quick run), PANTAU_BENCH_OPEN_CASES.",
+    )
+    part = parser.add_mutually_exclusive_group()
+    part.add_argument(
+        "--latency-only", action="store_true", help="the 202 -> alert latency alone (part 2)"
+    )
+    part.add_argument(
+        "--recovery-only",
+        action="store_true",
+        help="memory and recovery after kill -9 alone (parts 3 and 4)",
+    )
+    args = parser.parse_args()
+    if args.latency_only:
         return latency_alone()
-    recovery_only = sys.argv[1:] == ["--recovery-only"]
+    recovery_only = args.recovery_only
     started = time.monotonic()
     results: dict[str, Any] = {"machine": machine(), "started_at": datetime.now(UTC).isoformat()}
     if not recovery_only:
