@@ -56,6 +56,15 @@ def _fetching() -> Fetching:
     return fetching
 
 
+async def _held_hand_over() -> tuple[Fetching, asyncio.Event, asyncio.Future[Any]]:
+    """A fetcher whose hand-over of `r1` waits at a closed gate, the gate, and the fetch."""
+    fetching = _fetching()
+    gate = fetching.gate = asyncio.Event()
+    waiting = asyncio.ensure_future(fetching.fetch("r1"))
+    await asyncio.sleep(0.01)  # one turn of the loop starts the hand-over
+    return fetching, gate, waiting
+
+
 def test_a_hand_over_that_does_not_wait_runs_in_place_with_faust_s_outcome() -> None:
     async def run() -> None:
         fetching = _fetching()
@@ -74,14 +83,11 @@ def test_a_hand_over_that_does_not_wait_runs_in_place_with_faust_s_outcome() -> 
 
 def test_a_hand_over_that_waits_finishes_through_faust_s_wait_first() -> None:
     async def run() -> None:
-        fetching = _fetching()
-        fetching.gate = asyncio.Event()
-        waiting = asyncio.ensure_future(fetching.fetch("r1"))
-        await asyncio.sleep(0.01)
+        fetching, gate, waiting = await _held_hand_over()
         assert fetching.handed == ["r1"]
         assert fetching.finished == []
         assert fetching.faust_waits == 1
-        fetching.gate.set()
+        gate.set()
         result = await asyncio.wait_for(waiting, 1)
         assert fetching.finished == ["r1"]
         assert result.results == ["handed r1"]
@@ -92,10 +98,7 @@ def test_a_hand_over_that_waits_finishes_through_faust_s_wait_first() -> None:
 
 def test_a_waiting_hand_over_is_dropped_when_a_rebalance_stops_the_flow() -> None:
     async def run() -> None:
-        fetching = _fetching()
-        fetching.gate = asyncio.Event()
-        waiting = asyncio.ensure_future(fetching.fetch("r1"))
-        await asyncio.sleep(0.01)
+        fetching, _, waiting = await _held_hand_over()
         fetching.suspend_flow.set()
         await asyncio.wait_for(waiting, 1)
         await asyncio.sleep(0.01)
