@@ -6,19 +6,30 @@ asyncio loop. A failed call leaves the client disconnected, and the next call co
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 from clickhouse_driver import Client
 
-from pantau.history.chain import CaseKey, ChainHead, head_from_rows
+from pantau.history.chain import CaseKey, ChainHead
 from pantau.history.verification import STORED_COLUMNS, StoredEvent
 from pantau.settings import ClickHouseTarget
 
-# How many cases one chain-head lookup asks for; keeps the IN lists of a query short.
-HEAD_LOOKUP_CHUNK = 2000
+# How many cases one chain-head lookup asks for: a sink batch's misses in one query. Each query
+# reads every granule of `events` that holds one of its cases, which for cases spread over the
+# table is nearly all of it, so the cost of a lookup grows with the table, not with the cases
+# asked for: one query for 10,000 cases costs little more than one for 2,000 (30 and 21 ms over
+# 200,000 rows here). The case ids go to the server as a temporary table (no IN list in the
+# query text, so no escaping of each id and no limit from the query's size), and the server
+# sends one row per case, not one per event.
+HEAD_LOOKUP_CHUNK = 20_000
+HEAD_LOOKUP_TABLE = "pantau_wanted_cases"
+HEAD_LOOKUP_QUERY = (
+    "SELECT agency, case_id, max(position), argMax(hash, position), groupUniqArray(event_id) "
+    f"FROM events WHERE agency IN %(agencies)s AND case_id IN {HEAD_LOOKUP_TABLE} "
+    "GROUP BY agency, case_id"
+)
 
 # `DateTime` columns the sink writes in bulk, handed to the driver as seconds since the epoch:
 # what the column stores, and for a naive UTC datetime the driver would otherwise localise each
@@ -142,29 +153,31 @@ class ClickHouseHistory:
             raise
 
     def chain_heads(self, cases: Iterable[CaseKey]) -> dict[CaseKey, ChainHead]:
-        """The stored head of each case (an empty head for a case with no stored event)."""
+        """The stored head of each case (an empty head for a case with no stored event):
+        `head_from_rows` of its stored rows, the highest position and every event id."""
         wanted = sorted(set(cases))
         heads = {case: ChainHead.empty() for case in wanted}
         for start in range(0, len(wanted), HEAD_LOOKUP_CHUNK):
             chunk = wanted[start : start + HEAD_LOOKUP_CHUNK]
-            rows: dict[CaseKey, list[tuple[str, int, str]]] = defaultdict(list)
             try:
                 found = self._client.execute(
-                    "SELECT agency, case_id, event_id, position, hash FROM events "
-                    "WHERE agency IN %(agencies)s AND case_id IN %(cases)s",
-                    {
-                        "agencies": tuple(sorted({a for a, _ in chunk})),
-                        "cases": tuple(sorted({c for _, c in chunk})),
-                    },
+                    HEAD_LOOKUP_QUERY,
+                    {"agencies": tuple(sorted({agency for agency, _ in chunk}))},
+                    external_tables=[
+                        {
+                            "name": HEAD_LOOKUP_TABLE,
+                            "structure": [("case_id", "String")],
+                            "data": [(case_id,) for _, case_id in chunk],
+                        }
+                    ],
                 )
             except BaseException:
                 self._client.disconnect()
                 raise
-            for agency, case_id, event_id, position, head_hash in found:
-                if (agency, case_id) in heads:
-                    rows[(agency, case_id)].append((event_id, position, head_hash))
-            for case, case_rows in rows.items():
-                heads[case] = head_from_rows(case_rows)
+            for agency, case_id, position, head_hash, event_ids in found:
+                case = (agency, case_id)
+                if case in heads:  # not a case of another of the agencies asked for
+                    heads[case] = ChainHead(position, head_hash, frozenset(event_ids))
         return heads
 
     def stored_chains(
