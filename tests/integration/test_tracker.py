@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import threading
 import time
@@ -145,6 +146,34 @@ def test_published_events_raise_exactly_the_expected_alerts(
     assert view["terminal_step"] == "issued"
     assert view["breached"] is False
     assert worker.get(f"/v1/cases/{AGENCY}/nope-{tag}")[0] == 404
+
+
+def test_every_store_of_the_worker_has_bounded_memtables(
+    stack: dict[str, str], worker: TrackerProcess
+) -> None:
+    """The RocksDB store of each partition of each table runs with the tracker's memory bounds,
+    not Faust's (three 64 MiB memtables and a 2 GiB cache each), as RocksDB itself reports
+    them in the options file of every database it opened (which does not name the cache's
+    size; the same options carry it)."""
+    names = topics(stack)
+    tag = uuid.uuid4().hex[:6]
+    events = pbg_case(f"{tag}-bounded", datetime.now(UTC) - timedelta(hours=2), "clean")
+    publish(events, names.events)
+    deadline = time.monotonic() + 60
+    while worker.get(f"/v1/cases/{AGENCY}/{tag}-bounded")[0] != 200:
+        assert time.monotonic() < deadline, worker.log_tail()
+        time.sleep(0.2)
+    # Each database's newest options file (RocksDB writes one each time it opens it).
+    databases: dict[Path, Path] = {}
+    for found in worker.data_dir.rglob("OPTIONS-*"):
+        latest = databases.get(found.parent)
+        if latest is None or found.name > latest.name:
+            databases[found.parent] = found
+    assert databases, list(worker.data_dir.rglob("*"))[:20]
+    for folder, newest in databases.items():
+        text = newest.read_text()
+        assert re.search(r"^\s*write_buffer_size=8388608$", text, re.M), folder
+        assert re.search(r"^\s*max_write_buffer_number=2$", text, re.M), folder
 
 
 def test_poison_records_go_to_the_dlq_and_the_partition_continues(

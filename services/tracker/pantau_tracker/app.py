@@ -293,6 +293,7 @@ class Tracker:
             partitions=self.settings.partitions,
             key_type=bytes,
             value_type=bytes,
+            options=self.settings.rocksdb_options,
         )
 
     def changelog_topics(self) -> list[str]:

@@ -89,6 +89,37 @@ class TrackerSettings(CommonSettings):
         "steadily and the worker keeps up (0: never held)",
     )
 
+    tracker_store_write_buffer_mb: int = Field(
+        # Faust's RocksDB defaults are three 64 MiB memtables and a 2 GiB block cache for each
+        # partition's store of each table: a worker's memory grew with every open case (3,320 B
+        # each over 200,000 cases) towards gigabytes. With two 8 MiB memtables and an 8 MiB cache
+        # it was 2,023 B, recovery after kill -9 took 9.8 s instead of 10.3, and a backlog ran
+        # as fast (alternating runs; 4 MiB memtables cost about 6 % of it).
+        8,
+        ge=1,
+        le=256,
+        description="MiB of each of the two RocksDB memtables of each partition's store of each "
+        "tracker table (writes are flushed to disk beyond)",
+    )
+    tracker_store_block_cache_mb: int = Field(
+        8,
+        ge=1,
+        le=4096,
+        description="MiB of RocksDB block cache of each partition's store of each tracker table "
+        "(states read from disk; the operating system caches the files too)",
+    )
+
+    @property
+    def rocksdb_options(self) -> dict[str, int]:
+        """The RocksDB options of every table's partition stores: bounded memory whatever the
+        number of open cases (Faust's defaults hold up to 3 x 64 MiB of writes and a 2 GiB
+        cache per store)."""
+        return {
+            "write_buffer_size": self.tracker_store_write_buffer_mb << 20,
+            "max_write_buffer_number": 2,
+            "block_cache_size": self.tracker_store_block_cache_mb << 20,
+        }
+
     @property
     def data_dir(self) -> Path:
         """Where this stack's tracker keeps RocksDB: unique per topic prefix by default."""
