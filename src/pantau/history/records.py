@@ -428,7 +428,12 @@ def taken_of_checked(
     """`taken_of_event` of an event read by the fast check (the same values)."""
     event, utc = checked.event, checked.occurred_utc
     if DATETIME_MIN <= utc <= DATETIME_MAX:
-        occurred, occurred_us = utc.replace(microsecond=0), utc.microsecond
+        occurred_us = utc.microsecond
+        occurred = (
+            datetime(utc.year, utc.month, utc.day, utc.hour, utc.minute, utc.second)  # noqa: DTZ001 (naive UTC)
+            if occurred_us
+            else utc
+        )
     else:
         occurred, occurred_us = datetime_column(checked.occurred_at)
     received, received_ms, receipt = receive_columns(timestamp_ms, partition, offset)
