@@ -41,8 +41,21 @@ _SECOND = timedelta(seconds=1)
 
 
 def epoch_seconds(values: Sequence[datetime]) -> list[int]:
-    """Naive UTC datetimes as whole seconds since the epoch (what a `DateTime` column holds)."""
-    return [(value - _EPOCH) // _SECOND for value in values]
+    """Naive UTC datetimes as whole seconds since the epoch (what a `DateTime` column holds).
+
+    A batch's `stored_at` is one value and its receive times come in runs of one second (the
+    same object each, see `records.receive_columns`): a value equal to the one before is not
+    converted again."""
+    out: list[int] = []
+    append = out.append
+    last: datetime | None = None
+    seconds = 0
+    for value in values:
+        if value is not last and value != last:
+            seconds = (value - _EPOCH) // _SECOND
+            last = value
+        append(seconds)
+    return out
 
 
 # How long an insert waits for the quorum of replicas before it fails (and is retried).
@@ -110,7 +123,8 @@ class ClickHouseHistory:
         """Insert rows in one block; raises on any failure (nothing is known to be stored)."""
         if not rows:
             return
-        values = [list(column) for column in zip(*rows, strict=True)]
+        # Tuples: the driver copies each column into lists of its own as it slices blocks.
+        values: list[Sequence[Any]] = list(zip(*rows, strict=True))
         epoch = EPOCH_COLUMNS.get(table)
         if epoch and self._server_in_utc():
             for index, name in enumerate(columns):
