@@ -389,6 +389,8 @@ class Tracker:
         metrics.duplicates += outcome.duplicates
         metrics.checks += outcome.checks
         sent = await self._send_rejected_and_alerts(outcome.rejected, outcome.alerts)
+        records = stream_runtime.RecordBatches()
+        cases_topic = self.cases_topic.get_topic_name()
         by_partition: dict[int, tuple[bytes, list[bytes]]] = {}
         for hand_over in outcome.hand_overs:
             partition = self._route_partition(hand_over.route)
@@ -402,14 +404,16 @@ class Tracker:
             state = write.state
             if state is None:
                 if write.store and self.cases.drop(key, write.partition):
-                    sent.append(await self.cases_topic.send(key=key, value=None))
+                    records.add(cases_topic, key, None)
                 self.index.set(key, write.partition, None)
                 continue
             if write.store:
                 self.cases.save(key, write.partition, state, write.stored)
             if write.view is not None:
-                sent.append(await self.cases_topic.send(key=key, value=write.view))
+                records.add(cases_topic, key, write.view)
             self.index.set(key, write.partition, write.due)
+        if records:
+            sent.extend(await records.send(self.app.producer))
         if sent:
             await asyncio.gather(*sent)
 
@@ -419,13 +423,18 @@ class Tracker:
         alerts: Sequence[tuple[bytes, Alert]],
     ) -> list[Any]:
         """Send a batch's rejected records to the dead letters and its alerts to the alerts
-        topic, counted; the sends, to be awaited before the batch's states are stored."""
+        topic (one record batch per partition), counted; the sends, to be awaited before the
+        batch's states are stored."""
         sent: list[Any] = []
         for key, value, why in rejected:
             sent.append(await self._dead_letter(key, value, why))
-        for key, alert in alerts:
-            sent.append(await self.alerts_topic.send(key=key, value=alert.to_json_bytes()))
-            self.counters.alerts.labels(alert.rule).inc()
+        if alerts:
+            records = stream_runtime.RecordBatches()
+            alerts_topic = self.alerts_topic.get_topic_name()
+            for key, alert in alerts:
+                records.add(alerts_topic, key, alert.to_json_bytes())
+                self.counters.alerts.labels(alert.rule).inc()
+            sent.extend(await records.send(self.app.producer))
         self.metrics.alerts += len(alerts)
         return sent
 

@@ -45,6 +45,15 @@ safe for a processor whose effects must be durable before its offsets are commit
   and costs about 28 µs, more than a tenth of a worker's time per event. The hand-over is now
   started in place; almost always it finishes without waiting, and only when it has to wait
   does the rest of it go through Faust's own `wait_first`, as before.
+- `RecordBatches`: Faust's `Topic.send` costs each record a message object, a future, a
+  channel hand-off and aiokafka's own per-record append and partitioner call; a batch sends
+  one alert and one case view per case (a new case: both). A batch's records for the alerts and
+  cases topics are now grouped per partition, appended to one aiokafka record batch per
+  partition in compiled code and sent with one future per batch. The partition is aiokafka's
+  own choice for the key (its default partitioner, as `Topic.send` picks it), computed once per
+  key and batch. The batches go through the same producer and its accumulator, so Faust's
+  flush before a commit waits for them as for any send; the tracker awaits them before it
+  stores the batch's states.
 - `discard_after_unclean_stop`: a worker killed without a shutdown leaves a local store holding
   writes whose changelog records never went out. Faust keeps that store and only reads the
   changelog past it, so the changelog would lack those writes for good, and the next worker
@@ -225,6 +234,50 @@ class _Resumed:
 
 def widen_producer_buffer(producer: Any) -> None:
     producer.buffer.max_messages = PRODUCER_BUFFER_MAX
+
+
+class RecordBatches:
+    """Keyed records to send for one batch of the tracker, sent per topic and partition as
+    aiokafka record batches through Faust's producer (see the module's notes)."""
+
+    def __init__(self) -> None:
+        self._records: dict[str, list[tuple[bytes, bytes | None]]] = {}
+
+    def add(self, topic: str, key: bytes, value: bytes | None) -> None:
+        """Queue a keyed record (value None: a tombstone), placed by its key as `send` would."""
+        self._records.setdefault(topic, []).append((key, value))
+
+    def __len__(self) -> int:
+        return sum(len(records) for records in self._records.values())
+
+    async def send(self, producer: Any) -> list[Any]:
+        """Hand every queued record to the Kafka client; the futures of its record batches,
+        each done once the batch is acknowledged."""
+        kafka = producer._producer  # aiokafka's producer behind Faust's
+        grouped: dict[tuple[str, int], list[tuple[bytes, bytes | None]]] = {}
+        for topic, records in self._records.items():
+            await kafka.client._wait_on_metadata(topic)
+            placed: dict[bytes, int] = {}
+            for key, value in records:
+                partition = placed.get(key)
+                if partition is None:
+                    partition = placed[key] = kafka._partition(topic, None, key, value, key, value)
+                grouped.setdefault((topic, partition), []).append((key, value))
+        self._records = {}
+        futures = []
+        for (topic, partition), records in grouped.items():
+            batch = kafka.create_batch()
+            for key, value in records:
+                if batch.append(timestamp=None, key=key, value=value) is None:
+                    futures.append(await kafka.send_batch(batch, topic, partition=partition))
+                    batch = kafka.create_batch()
+                    # A fresh batch takes its first record whatever its size (the broker
+                    # refuses one over its limit, as it would from `send`).
+                    if batch.append(timestamp=None, key=key, value=value) is None:
+                        raise ValueError(f"a record for {topic} does not fit a record batch")
+            batch.close()  # all of it is here: no linger, the sender takes it at once
+            futures.append(await kafka.send_batch(batch, topic, partition=partition))
+        return futures
 
 
 class _Mark:
