@@ -14,6 +14,7 @@ from pantau.cli import start
 from pantau.collector import quiet_collector
 from pantau.core.catalog import load_catalog
 from pantau.core.standards import StandardVersion
+from pantau.heap import fixed_mmap_threshold
 from pantau_tracker.domain.standards import Standards
 from pantau_tracker.settings import TrackerSettings
 
@@ -116,6 +117,7 @@ def main(argv: list[str]) -> int:
                 RULES_TABLE,
             )
     quiet_collector()
+    fixed_mmap_threshold()
     code = 0
     try:
         worker.execute_from_commandline()
