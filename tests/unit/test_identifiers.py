@@ -63,3 +63,35 @@ def test_every_pattern_is_anchored() -> None:
         assert pattern.startswith("^")
         assert pattern.endswith("$")
         re.compile(pattern)
+
+
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        (("event_id",), "kota-malang.dpmptsp:PBG 1:4"),
+        (("event_id",), "x" * 129),
+        (("agency",), "Kota-Malang"),
+        (("agency",), "km"),
+        (("service",), "pbg!"),
+        (("step",), "-approved"),
+        (("officer", "id"), "1987 0214"),
+        (("officer", "id"), ""),
+        (("officer", "role"), "kepala bidang"),
+    ],
+)
+def test_every_code_is_checked_by_the_fast_reading_even_after_valid_ones(
+    path: tuple[str, ...], value: str
+) -> None:
+    """The fast reading checks the codes once per distinct set of them and remembers the valid
+    ones: a wrong code is refused however many valid events came before it."""
+    for _ in range(3):
+        assert checked_event(json.dumps(EVENT).encode()) is not None
+    document = json.loads(json.dumps(EVENT))
+    *parents, last = path
+    target = document
+    for name in parents:
+        target = target[name]
+    target[last] = value
+    with pytest.raises(ValidationError):
+        Event.model_validate(document)
+    assert checked_event(json.dumps(document).encode()) is None
