@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from time import monotonic
 from typing import Any
 
 from kafka.structs import TopicPartition
@@ -338,3 +339,37 @@ def test_the_next_batch_is_taken_while_an_insert_is_in_flight_and_committed_only
     for row in store.rows["events"]:
         positions.setdefault(row[index["case_id"]], []).append(row[index["position"]])
     assert all(sorted(found) == list(range(1, len(found) + 1)) for found in positions.values())
+
+
+def test_a_short_poll_while_an_insert_is_in_flight_does_not_wait_for_it() -> None:
+    """A poll comes back short in the middle of a backlog too (one partition's records before
+    the others'). The tail is then written once the writer is free, but the loop never waits
+    for an insert in flight because of it: it goes on polling and taking records."""
+    consumer, store, clock = FakeConsumer(max_records=2000), GatedHistory(), Clock()
+    records = _records(4300)
+    consumer.feed(records[:4000])
+    writer = ThreadPoolExecutor(1)
+    sink = _sink(consumer, store, clock, writer)
+    try:
+        sink.step()
+        sink.step()  # 4,000 buffered: their insert starts and waits at the gate
+        consumer.feed(records[4000:])
+        started = monotonic()
+        sink.step()  # the last 300, a short poll: taken, not written, nothing waited for
+        sink.step()  # nothing more: still no wait
+        assert monotonic() - started < 2.0
+        assert not sink.paused
+        assert store.inserts == 0
+        assert sink.buffered == 4300
+        store.gate.set()
+        _until(lambda: store.inserts == 1)
+        sink.step()  # the insert is stored and committed; the writer is free: the tail goes
+        _until(lambda: store.inserts == 2)
+        sink.step()  # the tail is stored: committed
+    finally:
+        store.gate.set()
+        writer.shutdown(wait=True)
+    assert clock.now == 0.0  # written without waiting for the batch timer
+    assert sorted(store.event_ids(), key=lambda i: int(i[1:])) == [f"e{n}" for n in range(4300)]
+    assert sum(_committed(consumer).values()) == 4300
+    assert sink.buffered == 0

@@ -4,8 +4,8 @@ One Kafka consumer (consumer group `<prefix>sink`; aiokafka, see `consumer`) rea
 alerts, cases, alert-actions and standards topics; the sink's loop runs on one thread. Each
 topic fills one table's batch; a batch is inserted with one native-protocol, column-wise INSERT
 when it holds `PANTAU_SINK_BATCH_ROWS` records (while a poll comes back full, i.e. Kafka holds a
-backlog, `PANTAU_SINK_BACKLOG_BATCH_ROWS`; the first poll that is not full writes the rest) or
-is a second old, and only once it is stored are its offsets committed.
+backlog, `PANTAU_SINK_BACKLOG_BATCH_ROWS`; the first poll that is not full writes the rest once
+the writer is free) or is a second old, and only once it is stored are its offsets committed.
 The INSERT runs on a writer thread, one at a time, while the loop polls and takes the next
 batch's records; the loop chains the next batch and commits the stored one's offsets only after
 that insert finished, so the store is never used from two threads at once and a failed insert's
@@ -162,6 +162,7 @@ class HistorySink:
         self._poll_limit = settings.sink_max_poll_records
         self._backlog_rows = max(settings.sink_backlog_batch_rows, settings.sink_batch_rows)
         self._backlog = False
+        self._tail = False  # a backlog ended; its tail waits for the writer to be free
         self.counters = SinkCounters()
         self._paused = False
         self._retry_at = 0.0
@@ -361,9 +362,10 @@ class HistorySink:
                 self._heads.clear()
         return True
 
-    def flush(self, *, all_tables: bool = False) -> bool:
-        """Start writing every due batch (or, with `all_tables`, write every non-empty one and
-        wait until it is stored); False when ClickHouse failed."""
+    def flush(self, *, all_tables: bool = False, wait: bool | None = None) -> bool:
+        """Start writing every due batch (or, with `all_tables`, every non-empty one) and, with
+        `wait` (by default `all_tables`), wait until it is stored; False when ClickHouse
+        failed."""
         now = self._monotonic()
         for table in list(self._batches):
             batch = self._batches[table]
@@ -376,7 +378,7 @@ class HistorySink:
                     self.counters.failed_inserts += 1
                     log.warning("insert into %s failed, will retry: %s", table, error)
                     return False
-        return self._collect(wait=all_tables)
+        return self._collect(wait=all_tables if wait is None else wait)
 
     def drop_buffers(self) -> None:
         """Forget unstored records (their offsets are not committed, so they come again)."""
@@ -443,11 +445,20 @@ class HistorySink:
             taken += len(partition_records)
             self.take_all(partition_records)
         # A full poll means Kafka holds more: batch up to the backlog limit, insert less often.
-        # The first poll that is not full ends the backlog: its tail is written now, not held
-        # for the batch timer (at most one such insert per full poll, so inserts stay large).
-        drained = self._backlog and taken < self._poll_limit
+        # The first poll that is not full ends the backlog: its tail is written as soon as the
+        # writer is free, not held for the batch timer (at most one such insert per full poll,
+        # so inserts stay large). Nothing waits for it: a poll comes back short in the middle of
+        # a backlog too (one partition's records arrived before the others'), and the loop
+        # keeps taking records while the tail is stored.
+        if self._backlog and taken < self._poll_limit:
+            self._tail = True
         self._backlog = taken >= self._poll_limit
-        if not self.flush(all_tables=drained):
+        if self._backlog:
+            self._tail = False  # more came: the tail is part of the next batch
+        write_tail = self._tail and (self._inflight is None or self._inflight.done.done())
+        if write_tail:
+            self._tail = False
+        if not self.flush(all_tables=write_tail, wait=False):
             self._pause()
         self._maybe_checkpoint()
 
