@@ -81,6 +81,10 @@ bench-latency: install servers ## 202 -> alert latency at 200 and 1,000 events/s
 bench-sink: install servers ## sink rows/s into ClickHouse next to a bulk clickhouse-client insert
 	$(BIN)/python benchmarks/bench_sink.py
 
+.PHONY: bench-lookup
+bench-lookup: install servers ## the sink's chain-head lookup (a cache miss) against the stored history's size (~1 min)
+	$(BIN)/python benchmarks/bench_head_lookup.py
+
 bench-intake: install servers ## intake events/s (single and batch, real broker) next to bare FastAPI
 	$(BIN)/python benchmarks/bench_intake.py
 
