@@ -82,6 +82,7 @@ class FakeHistory:
     down: bool = False
     rows: dict[str, list[tuple[Any, ...]]] = field(default_factory=dict)
     inserts: int = 0
+    catch_ups: int = 0
 
     def insert(self, table: str, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]) -> None:
         if self.down:
@@ -101,6 +102,11 @@ class FakeHistory:
                 (row[index["event_id"]], row[index["position"]], row[index["hash"]])
             )
         return {case: head_from_rows(found.get(case, [])) for case in cases}
+
+    def catch_up_case_services(self) -> None:
+        if self.down:
+            raise ConnectionError("ClickHouse is down")
+        self.catch_ups += 1
 
     def event_ids(self) -> list[str]:
         return [row[0] for row in self.rows.get("events", [])]
@@ -373,3 +379,32 @@ def test_a_short_poll_while_an_insert_is_in_flight_does_not_wait_for_it() -> Non
     assert sorted(store.event_ids(), key=lambda i: int(i[1:])) == [f"e{n}" for n in range(4300)]
     assert sum(_committed(consumer).values()) == 4300
     assert sink.buffered == 0
+
+
+def test_cases_stored_by_other_writers_are_noted_before_the_first_lookup_and_after_a_move() -> None:
+    """Before its first batch of events, and again after partitions moved, the sink notes the
+    cases of recently stored events in `case_services` (a sink of an older version may have
+    stored them without); while ClickHouse refuses that, nothing is chained or committed."""
+    consumer, store, clock = FakeConsumer(), FakeHistory(down=True), Clock()
+    consumer.feed(_records(1200))
+    sink = _sink(consumer, store, clock)
+    sink.step()
+    sink.step()  # a batch of 1,000 is due: the catch-up fails, consumption pauses
+    assert sink.paused
+    assert store.catch_ups == 0
+    assert consumer.commits == []
+    store.down = False
+    for _ in range(5):
+        clock.now += 1.0
+        sink.step()
+    assert store.catch_ups == 1
+    assert len(store.event_ids()) == 1200
+    sink.forget_heads()  # partitions moved
+    consumer.feed(
+        [Record(r.topic, r.partition, r.offset + 1000, r.key, r.value) for r in _records(1)]
+    )
+    clock.now += 1.0
+    sink.step()
+    clock.now += 1.0
+    sink.step()
+    assert store.catch_ups == 2

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from pantau.adapters.clickhouse_schema import is_alter, load_migrations, replicated_statement
+from pantau.adapters.clickhouse_schema import (
+    Migration,
+    apply_replicated,
+    is_alter,
+    is_insert,
+    load_migrations,
+    replicated_statement,
+)
 from pantau.settings import ClickHouseTarget
 
 
@@ -61,3 +68,34 @@ def test_every_history_table_becomes_replicated_and_nothing_else_changes() -> No
     )
     assert is_alter("ALTER TABLE `db`.events ADD COLUMN x UInt8")
     assert not is_alter("CREATE TABLE `db`.t (x UInt8) ENGINE = MergeTree ORDER BY x")
+
+
+class _Replica:
+    """A server that records what it is asked; it has applied nothing yet."""
+
+    def __init__(self) -> None:
+        self.statements: list[str] = []
+
+    def execute(self, query: str, params: object = None) -> object:
+        self.statements.append(query)
+        return []
+
+
+def test_rows_a_migration_writes_are_written_once_and_replicated_by_the_servers() -> None:
+    """A migration's INSERT (like an ALTER) runs on the first replica only: the replicas hand
+    its rows on to each other, and running it on each would store them once per replica."""
+    migration = Migration(
+        "0099",
+        "rows",
+        "CREATE TABLE IF NOT EXISTS {db}.t (x UInt8) ENGINE = MergeTree ORDER BY x;\n"
+        "INSERT INTO {db}.t (x) SELECT 1;\n",
+    )
+    first, second = _Replica(), _Replica()
+    applied = apply_replicated([first, second], "db", [migration], report=lambda _: None)
+    assert applied == ["0099"]
+    insert = "INSERT INTO `db`.t (x) SELECT 1"
+    assert is_insert(insert)
+    assert not is_insert("CREATE TABLE `db`.t (x UInt8) ENGINE = MergeTree ORDER BY x")
+    assert first.statements.count(insert) == 1
+    assert insert not in second.statements
+    assert any("ReplicatedMergeTree" in s for s in second.statements)

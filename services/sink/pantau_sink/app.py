@@ -159,6 +159,9 @@ class HistorySink:
             for table in self._tables.values()
         }
         self._heads = ChainHeads(settings.sink_chain_cache_cases)
+        # Before the first head lookup, and again after partitions moved: note the cases of
+        # events another writer may have stored without their `case_services` rows.
+        self._catch_up_due = True
         self._poll_limit = settings.sink_max_poll_records
         self._backlog_rows = max(settings.sink_backlog_batch_rows, settings.sink_batch_rows)
         self._backlog = False
@@ -259,6 +262,9 @@ class HistorySink:
     # --- writing batches -----------------------------------------------------------------------
 
     def _event_rows(self, batch: list[TakenEvent]) -> tuple[list[Row], dict[CaseKey, ChainHead]]:
+        if self._catch_up_due:
+            self._store.catch_up_case_services()
+            self._catch_up_due = False
         heads: dict[CaseKey, ChainHead] = {}
         missing = []
         for case in {taken.case for taken in batch}:
@@ -391,6 +397,7 @@ class HistorySink:
         """Forget cached chain heads: partitions moved, another writer may have extended them."""
         self._collect(wait=True)  # or the heads of an insert in flight would be cached after
         self._heads.clear()
+        self._catch_up_due = True
 
     def close(self) -> None:
         """Wait for an insert in flight and stop the writer thread."""

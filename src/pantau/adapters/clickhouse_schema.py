@@ -72,6 +72,11 @@ def is_alter(statement: str) -> bool:
     return statement.lstrip().upper().startswith("ALTER TABLE")
 
 
+def is_insert(statement: str) -> bool:
+    """Rows written by a migration, which replicas hand on to each other."""
+    return statement.lstrip().upper().startswith("INSERT INTO")
+
+
 def load_migrations(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
     """Every migration file in version order; a misnamed file or a repeated version is an error."""
     migrations: list[Migration] = []
@@ -169,6 +174,9 @@ def apply_replicated(
             if is_alter(statement):
                 replicas[0].execute(statement)
                 _wait_same_columns(replicas, database, settle_seconds)
+            elif is_insert(statement):
+                # Rows the replicas hand on to each other: written once, on the first.
+                replicas[0].execute(statement)
             else:
                 for client in replicas:
                     client.execute(statement)

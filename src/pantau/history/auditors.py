@@ -72,6 +72,9 @@ TABLES = tuple(name for name, _, _ in _TABLES)
 # whole catalog; an erasure names an applicant, not an agency): an agency's auditor sees none of
 # them, nor the views over them.
 UNSCOPED_TABLES = ("standards", "erasures")
+# The sink's own index of where each case's events are stored: no auditor's business, copied to
+# no agency database, and behind a row policy that shows none of it.
+INTERNAL_TABLES = ("case_services",)
 _READS_UNSCOPED = re.compile(r"\.`?(?:" + "|".join(UNSCOPED_TABLES) + r")`?\b")
 
 
@@ -249,7 +252,7 @@ def row_policy_statements(database: str, agency: str, name: str, password: str) 
             f"CREATE ROW POLICY IF NOT EXISTS {name}_{table} ON `{database}`.{table} "
             f"FOR SELECT USING {agency_filter(table, database, agency)} TO {name}"
         )
-    for table in UNSCOPED_TABLES:
+    for table in (*UNSCOPED_TABLES, *INTERNAL_TABLES):
         statements.append(
             f"CREATE ROW POLICY IF NOT EXISTS {name}_{table} ON `{database}`.{table} "
             f"FOR SELECT USING 0 TO {name}"

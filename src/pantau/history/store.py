@@ -6,6 +6,7 @@ asyncio loop. A failed call leaves the client disconnected, and the next call co
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -16,20 +17,33 @@ from pantau.history.chain import CaseKey, ChainHead
 from pantau.history.verification import STORED_COLUMNS, StoredEvent
 from pantau.settings import ClickHouseTarget
 
-# How many cases one chain-head lookup asks for: a sink batch's misses in one query. Each query
-# reads every granule of `events` that holds one of its cases, which for cases spread over the
-# table is nearly all of it, so the cost of a lookup grows with the table, not with the cases
-# asked for: one query for 10,000 cases costs little more than one for 2,000 (30 and 21 ms over
-# 200,000 rows here). The case ids go to the server as a temporary table (no IN list in the
-# query text, so no escaping of each id and no limit from the query's size), and the server
-# sends one row per case, not one per event.
+# How many cases one chain-head lookup asks for: a sink batch's misses in one query. The case
+# ids go to the server as a temporary table (no IN list in the query text, so no escaping of
+# each id and no limit from the query's size), and the server sends one row per case, not one
+# per event.
 HEAD_LOOKUP_CHUNK = 20_000
 HEAD_LOOKUP_TABLE = "pantau_wanted_cases"
+# `events` is ordered by agency, service and case, and a lookup knows a case by agency and case
+# id: asked directly, the server would read the case id of every stored row of the agency (the
+# cost would grow with the history: 50 cases in 19 ms over 200,000 rows, 188 ms over 6,000,000,
+# `make bench-lookup`). So the cases' services come first from `case_services`, ordered by case,
+# and then only the cases' own rows of `events` are read, by the table's key.
 HEAD_LOOKUP_QUERY = (
     "SELECT agency, case_id, max(position), argMax(hash, position), groupUniqArray(event_id) "
-    f"FROM events WHERE agency IN %(agencies)s AND case_id IN {HEAD_LOOKUP_TABLE} "
+    "FROM events WHERE (agency, service, case_id) IN ("
+    "SELECT agency, service, case_id FROM case_services "
+    f"WHERE agency IN %(agencies)s AND case_id IN {HEAD_LOOKUP_TABLE}) "
     "GROUP BY agency, case_id"
 )
+# Every stored event's agency, case and service has a row in `case_services`, written before
+# the event (`ClickHouseHistory.insert`). Those already written are remembered (a bounded set,
+# emptied when full) so that a case's later events do not write them again.
+CASE_SERVICE_COLUMNS = ("agency", "case_id", "service", "noted_at")
+_CASE_SERVICES_REMEMBERED = 100_000
+# Events that another writer may have stored without their `case_services` rows (a sink of a
+# version before them, still running while the new ones start) are noted again at start and
+# whenever partitions move: those stored within this many hours.
+CASE_SERVICES_CATCH_UP_HOURS = 24
 
 # `DateTime` columns the sink writes in bulk, handed to the driver as seconds since the epoch:
 # what the column stores, and for a naive UTC datetime the driver would otherwise localise each
@@ -115,16 +129,20 @@ class ClickHouseHistory:
 
     def __init__(self, client: Client) -> None:
         self._client = client
+        self._noted: set[tuple[str, str, str]] = set()  # case_services rows known stored
 
     def close(self) -> None:
         self._client.disconnect()
 
     def insert(self, table: str, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]) -> None:
-        """Insert rows in one block; raises on any failure (nothing is known to be stored)."""
+        """Insert rows in one block; raises on any failure (nothing is known to be stored).
+        Events are preceded by the `case_services` rows of their cases."""
         if not rows:
             return
         # Tuples: the driver copies each column into lists of its own as it slices blocks.
         values: list[Sequence[Any]] = list(zip(*rows, strict=True))
+        if table == "events":
+            self._note_case_services(columns, values)
         epoch = EPOCH_COLUMNS.get(table)
         if epoch and self._server_in_utc():
             for index, name in enumerate(columns):
@@ -161,6 +179,41 @@ class ClickHouseHistory:
                 values,
                 types_check=False,
                 columnar=True,
+            )
+        except BaseException:
+            self._client.disconnect()
+            raise
+
+    def _note_case_services(self, columns: Sequence[str], values: Sequence[Sequence[Any]]) -> None:
+        """Store the `case_services` rows of events about to be inserted (those not known to be
+        stored already), before the events: a failure between the two leaves rows for events
+        not stored, which cost nothing but a lookup that finds no rows for them."""
+        agencies, cases, services = (
+            values[columns.index(name)] for name in ("agency", "case_id", "service")
+        )
+        noted = self._noted
+        new = {row for row in zip(agencies, cases, services, strict=True) if row not in noted}
+        if not new:
+            return
+        now = int(time.time())  # seconds since the epoch: what the DateTime column holds
+        self.insert_columns(
+            "case_services",
+            CASE_SERVICE_COLUMNS,
+            [*zip(*sorted(new), strict=True), [now] * len(new)],
+        )
+        if len(noted) + len(new) > _CASE_SERVICES_REMEMBERED:
+            noted.clear()
+        noted.update(new)
+
+    def catch_up_case_services(self, hours: float = CASE_SERVICES_CATCH_UP_HOURS) -> None:
+        """Note the cases of the events stored within `hours` (by any writer) in
+        `case_services`; raises on any failure."""
+        try:
+            self._client.execute(
+                "INSERT INTO case_services (agency, case_id, service, noted_at) "
+                "SELECT DISTINCT agency, case_id, service, now() FROM events "
+                "WHERE stored_at >= now() - %(seconds)s",
+                {"seconds": int(hours * 3600)},
             )
         except BaseException:
             self._client.disconnect()

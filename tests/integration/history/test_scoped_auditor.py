@@ -249,6 +249,8 @@ def test_row_policies_for_current_clickhouse_cover_every_table() -> None:
         "FOR SELECT USING 0 TO auditor_km",
         "CREATE ROW POLICY IF NOT EXISTS auditor_km_erasures ON `pantau`.erasures "
         "FOR SELECT USING 0 TO auditor_km",
+        "CREATE ROW POLICY IF NOT EXISTS auditor_km_case_services ON `pantau`.case_services "
+        "FOR SELECT USING 0 TO auditor_km",
     ]
     assert supports_sql_access("23.8.2.7")
     assert not supports_sql_access("18.16.1")

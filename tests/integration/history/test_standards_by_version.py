@@ -279,7 +279,7 @@ def test_rows_stored_before_migration_0007_become_version_0(engine: Engine) -> N
         engine.insert(
             f"`{database}`.events", EVENT_COLUMNS, [event_row(accepted, extended[1], STORED_AT)]
         )
-        assert apply_migrations(engine, database, migrations, report=lambda _: None) == ["0007"]
+        assert apply_migrations(engine, database, migrations[:7], report=lambda _: None) == ["0007"]
         in_force = _pbg_rows(engine, database, "version, sla", "v_service_standards")
         assert in_force == [("0", "28 working_days")]
         step = _pbg_rows(
