@@ -82,8 +82,9 @@ bench-sink: install servers ## sink rows/s into ClickHouse next to a bulk clickh
 	$(BIN)/python benchmarks/bench_sink.py
 
 .PHONY: bench-lookup
-bench-lookup: install servers ## the sink's chain-head lookup (a cache miss) against the stored history's size (~1 min)
+bench-lookup: install servers ## the sink's chain-head lookup (a cache miss) against the stored history's size, then a live sink over 6,000,000 stored events (~3 min)
 	$(BIN)/python benchmarks/bench_head_lookup.py
+	$(BIN)/python benchmarks/bench_sink_history.py
 
 bench-intake: install servers ## intake events/s (single and batch, real broker) next to bare FastAPI
 	$(BIN)/python benchmarks/bench_intake.py
