@@ -9,10 +9,13 @@ fastest path ClickHouse has. The sink runs as one process, then (on a second fre
 same events) as several processes sharing the partitions in one consumer group
 (PANTAU_BENCH_SINKS, default 2: one per core of the reference machine). Because the group is
 formed before the events arrive, every process works from the first row and no rebalance falls
-in the measurement; each rate counts every row, from the first stored to the last.
-Prints the rates; nothing is asserted. Removes its topics and databases afterwards.
+in the measurement; each rate counts every row, from the first stored to the last. Runs of the
+same code a minute apart differ by up to half, so each run is repeated on fresh stacks
+(PANTAU_BENCH_ROUNDS, default 3; the one-process and several-process runs alternate) and the
+median is shown with the range. Prints the rates; nothing is asserted. Removes its topics and
+databases afterwards.
 
-    .venv/bin/python benchmarks/bench_sink.py [--events 50000] [--sinks 2]
+    .venv/bin/python benchmarks/bench_sink.py [--events 50000] [--sinks 2] [--rounds 3]
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
-from typing import IO
+from typing import IO, TypeVar
 
 from clickhouse_driver import Client
 from kafka import KafkaAdminClient
@@ -210,6 +213,14 @@ class Stack:
         admin.close()
 
 
+Measured = TypeVar("Measured", tuple[float, float], tuple[float, int, float, float])
+
+
+def median_of(found: list[Measured]) -> Measured:
+    """The round with the median rate (the lower of the two middle ones for an even count)."""
+    return sorted(found, key=lambda one: one[0])[(len(found) - 1) // 2]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -224,44 +235,61 @@ def main() -> int:
         default=int(os.environ.get("PANTAU_BENCH_SINKS", "2")),
         help="sink processes of the second run (PANTAU_BENCH_SINKS; 2)",
     )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=int(os.environ.get("PANTAU_BENCH_ROUNDS", "3")),
+        help="rounds of each run, each on a fresh stack; the median is shown "
+        "(PANTAU_BENCH_ROUNDS; 3)",
+    )
     args = parser.parse_args()
-    if args.events < 1 or args.sinks < 1:
-        parser.error("--events and --sinks must be at least 1")
-    count, processes = args.events, args.sinks
+    if args.events < 1 or args.sinks < 1 or args.rounds < 1:
+        parser.error("--events, --sinks and --rounds must be at least 1")
+    count, processes, rounds = args.events, args.sinks, args.rounds
     print(f"load average at the start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     events = make_events(count, cases=max(1, count // len(STEPS)))
     records = event_records(events)
-    rates: dict[int, tuple[float, float]] = {}
-    bulk: tuple[float, int, float, float] | None = None
-    for sinks in sorted({1, processes}):
-        stack = Stack()
-        try:
-            measured = stack.sink_rate(records, sinks)
-            if measured is None:
-                return 1
-            rates[sinks] = measured
-            if sinks == processes:
-                bulk = stack.bulk_rate()
-        finally:
-            stack.remove()
-    assert bulk is not None
-    bulk_rate, bulk_rows, bulk_seconds, bulk_cpu = bulk
+    # Runs of the same code a minute apart differ by up to half (the sink then waits more, with
+    # the same CPU per row; see BENCHMARKS.md): each figure is the median of its rounds, and
+    # the rounds of the one-process and the several-process runs alternate.
+    measured: dict[int, list[tuple[float, float]]] = {sinks: [] for sinks in {1, processes}}
+    bulks: list[tuple[float, int, float, float]] = []
+    for round_ in range(rounds):
+        for sinks in sorted(measured):
+            stack = Stack()
+            try:
+                found = stack.sink_rate(records, sinks)
+                if found is None:
+                    return 1
+                measured[sinks].append(found)
+                # Not "rows/s": bench_stack.py reads the summary's figures by that unit.
+                print(
+                    f"round {round_ + 1} of {rounds}, {sinks} sink(s): {found[0]:,.0f} per second"
+                )
+                if sinks == processes:
+                    bulks.append(stack.bulk_rate())
+            finally:
+                stack.remove()
+    rates = {sinks: median_of(found) for sinks, found in measured.items()}
+    bulk_rate, bulk_rows, bulk_seconds, bulk_cpu = median_of(bulks)
     print(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     backlog_rows = SinkSettings().sink_backlog_batch_rows
     print(
         "pantau sink (Kafka -> validate -> chain -> INSERT, "
         f"up to {backlog_rows:,} rows per batch):"
     )
-    for sinks, (rate, cpu) in rates.items():
+    for sinks, (rate, cpu) in sorted(rates.items()):
         label = "1 process" if sinks == 1 else f"{sinks} processes, one consumer group"
+        low, high = min(r for r, _ in measured[sinks]), max(r for r, _ in measured[sinks])
         print(
-            f"  {rate:>10,.0f} rows/s  ({count} rows, first row to last; {label}; "
-            f"{cpu * 1e6:.0f} µs CPU per row)"
+            f"  {rate:>10,.0f} rows/s  (median of {rounds}, {low:,.0f} to {high:,.0f}; {count} "
+            f"rows, first row to last; {label}; {cpu * 1e6:.0f} µs CPU per row)"
         )
     print("clickhouse-client bulk insert of the same rows (JSONEachRow via stdin):")
+    low, high = min(b[0] for b in bulks), max(b[0] for b in bulks)
     print(
-        f"  {bulk_rate:>10,.0f} rows/s  ({bulk_rows} rows in {bulk_seconds:.2f} s; "
-        f"{bulk_cpu * 1e6:.0f} µs client CPU per row)"
+        f"  {bulk_rate:>10,.0f} rows/s  (median of {rounds}, {low:,.0f} to {high:,.0f}; "
+        f"{bulk_rows} rows in {bulk_seconds:.2f} s; {bulk_cpu * 1e6:.0f} µs client CPU per row)"
     )
     for sinks, (rate, _) in rates.items():
         label = "1 process" if sinks == 1 else f"{sinks} processes"
