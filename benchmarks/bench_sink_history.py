@@ -33,15 +33,12 @@ from confluent_kafka import Producer
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from bench_head_lookup import AGENCY, EVENTS_PER_CASE, SERVICES
+from bench_head_lookup import AGENCY, EVENTS_PER_CASE, SERVICES, fill
 from pantau.provisioning import provision
 from pantau.settings import CommonSettings
 from stacks import delete_topics
 
 KAFKA = os.environ.get("PANTAU_KAFKA", "127.0.0.1:9092")
-# The stored chains' services: a catalog service of the agency first (its stored cases are the
-# ones the traffic continues), then others.
-STORED_SERVICES = ["ktp-el", "akta-kelahiran", *(f"other-{n}" for n in range(SERVICES - 2))]
 HZ = os.sysconf("SC_CLK_TCK")
 
 
@@ -62,28 +59,6 @@ def clickhouse_pid() -> int:
     raise SystemExit("no local clickhouse-server process found (make servers)")
 
 
-def fill(client: Client, rows: int) -> None:
-    """`rows` stored events of synthetic chains, stored long ago, with their cases noted."""
-    services = "['" + "','".join(STORED_SERVICES) + "']"
-    client.execute(
-        "INSERT INTO events (event_id, agency, service, case_id, step, occurred_at, received_at, "
-        "canonical, position, prev_hash, hash, stored_at) "
-        f"SELECT concat('e', toString(number)), '{AGENCY}', "
-        f"arrayElement({services}, toUInt32(intDiv(number, {EVENTS_PER_CASE}) % {SERVICES}) + 1), "
-        f"concat('C-', toString(intDiv(number, {EVENTS_PER_CASE}))), 'submitted', "
-        "toDateTime('2025-01-01 00:00:00') + number * 10, "
-        "toDateTime('2025-01-01 00:00:00') + number * 10, '{}', "
-        f"number % {EVENTS_PER_CASE} + 1, '', hex(SHA256(toString(number))), "
-        f"toDateTime('2025-06-01 00:00:00') FROM numbers({rows})"
-    )
-    client.execute(
-        "INSERT INTO case_services (agency, case_id, service, noted_at) "
-        "SELECT DISTINCT agency, case_id, service, now() FROM events"
-    )
-    client.execute("OPTIMIZE TABLE events FINAL")
-    client.execute("OPTIMIZE TABLE case_services FINAL")
-
-
 def live(rows: int, rate: float, seconds: float) -> str:
     """One run: a fresh stack, `rows` stored events, a sink, and the traffic; its line."""
     tag = uuid.uuid4().hex[:8]
@@ -101,7 +76,7 @@ def live(rows: int, rate: float, seconds: float) -> str:
     sink: subprocess.Popen[bytes] | None = None
     try:
         if rows:
-            fill(client, rows)
+            fill(client, 0, rows)
         sink = subprocess.Popen(
             [sys.executable, "-m", "pantau.cli", "sink"],
             env={**os.environ, **env},
