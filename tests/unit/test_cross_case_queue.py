@@ -8,7 +8,13 @@ from typing import Any
 from oversight_scenarios import AGENCY, Cases, observe_all, wib
 from pantau.core.alerts import Alert, Category, Rule, alert_id
 from pantau_tracker.domain.rulebook.case_step import CaseStep
-from pantau_tracker.domain.rulebook.queue import QueueState, observe_queue, queue_key
+from pantau_tracker.domain.rulebook.queue import (
+    QueueState,
+    _waited_longer_count,
+    observe_queue,
+    queue_key,
+    waiting,
+)
 
 
 def run(steps: list[CaseStep], state: QueueState | None = None) -> tuple[QueueState, list[Alert]]:
@@ -224,3 +230,23 @@ def test_a_step_stamped_a_year_ahead_does_not_empty_the_queue() -> None:
     steps += late_case(cases)
     _state, alerts = run(steps)
     assert [(alert.case_id, alert.evidence["overtaken"]) for alert in alerts] == [("LATE", 4)]
+
+
+def test_the_count_of_cases_that_waited_longer_is_found_at_every_length_and_position() -> None:
+    """The search from the head of a queue counts what a scan of the whole queue counts: queues
+    of 0 to 40 cases, one submitted every working hour, and a case that began waiting before,
+    between and after each of them."""
+    cases = Cases()
+    step = cases.step("LATE", "verified", wib(30, 10), officer="V1")
+    min_wait = step.policy.queue_jump.min_wait
+    starts = [wib(16 + n // 8, 8 + n % 8) for n in range(40)]  # Mon 16 Nov 2026 onwards
+    for size in (0, 1, 2, 3, 4, 5, 7, 8, 9, 16, 17, 31, 40):
+        queue = tuple(waiting(f"C{n}", at, at) for n, at in enumerate(starts[:size]))
+        for own_since in [wib(13), *starts, wib(30, 17)]:
+            scanned = 0
+            for entry in queue:
+                due = step.calendar.deadline(entry.since, min_wait)
+                if due is None or due > own_since:
+                    break
+                scanned += 1
+            assert _waited_longer_count(step, queue, own_since) == scanned, (size, own_since)
