@@ -10,10 +10,10 @@ from pantau.core.alerts import Alert, Category, Rule, alert_id
 from pantau_tracker.domain.rulebook.case_step import CaseStep
 from pantau_tracker.domain.rulebook.queue import (
     QueueState,
+    Waiting,
     _waited_longer_count,
     observe_queue,
     queue_key,
-    waiting,
 )
 
 
@@ -241,7 +241,7 @@ def test_the_count_of_cases_that_waited_longer_is_found_at_every_length_and_posi
     min_wait = step.policy.queue_jump.min_wait
     starts = [wib(16 + n // 8, 8 + n % 8) for n in range(40)]  # Mon 16 Nov 2026 onwards
     for size in (0, 1, 2, 3, 4, 5, 7, 8, 9, 16, 17, 31, 40):
-        queue = tuple(waiting(f"C{n}", at, at) for n, at in enumerate(starts[:size]))
+        queue = tuple(Waiting(f"C{n}", at, at) for n, at in enumerate(starts[:size]))
         for own_since in [wib(13), *starts, wib(30, 17)]:
             scanned = 0
             for entry in queue:

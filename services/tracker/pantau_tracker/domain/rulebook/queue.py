@@ -12,7 +12,8 @@ import bisect
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, NamedTuple
+from functools import cached_property
+from typing import Any
 
 from pydantic import JsonValue
 
@@ -30,29 +31,34 @@ def queue_key(event: Event) -> str:
     return service_key(event.agency, event.service)
 
 
-class Waiting(NamedTuple):
-    """A case waiting at a step: since when, and when it was submitted, in UTC; `row` is the
-    entry as stored (the state is written with its whole queues, so each row is made once).
+class Waiting(tuple[datetime, datetime, str]):
+    """A case waiting at a step: since when, and when it was submitted (kept in UTC).
 
-    Compared as a tuple, entries order by `since`, then `submitted_at`, then case id: the order
-    of the queues, which the bisections use in compiled code. Made by `waiting`."""
+    A tuple (since, submitted at, case id): entries order by it, the order of the queues,
+    so the bisections compare them in compiled code. Its instants are in UTC, as they are
+    read back from state: datetimes of one time zone object compare without asking it for
+    their offsets."""
 
-    since: datetime
-    submitted_at: datetime
-    case_id: str
-    row: list[str]
+    def __new__(cls, case_id: str, since: datetime, submitted_at: datetime) -> Waiting:
+        return super().__new__(cls, (since.astimezone(UTC), submitted_at.astimezone(UTC), case_id))
 
+    @property
+    def since(self) -> datetime:
+        return self[0]
 
-def waiting(case_id: str, since: datetime, submitted_at: datetime) -> Waiting:
-    """The entry of a case waiting at a step since `since`, submitted at `submitted_at`.
+    @property
+    def submitted_at(self) -> datetime:
+        return self[1]
 
-    Its instants are kept in UTC, as they are read back from state: datetimes of one time zone
-    object compare without asking it for their offsets, and a step's bisections compare a few
-    dozen times."""
-    since, submitted_at = since.astimezone(UTC), submitted_at.astimezone(UTC)
-    return Waiting(
-        since, submitted_at, case_id, [case_id, instant_text(since), instant_text(submitted_at)]
-    )
+    @property
+    def case_id(self) -> str:
+        return self[2]
+
+    @cached_property
+    def row(self) -> list[str]:
+        """The entry as stored: written with the whole queue, so made once (and only for an
+        entry still waiting when its state is written)."""
+        return [self[2], instant_text(self[0]), instant_text(self[1])]
 
 
 @dataclass(frozen=True)
@@ -75,7 +81,7 @@ class QueueState:
         return cls(
             {
                 str(step): tuple(
-                    waiting(str(case_id), instant_from_text(since), instant_from_text(submitted))
+                    Waiting(str(case_id), instant_from_text(since), instant_from_text(submitted))
                     for case_id, since, submitted in queue
                 )
                 for step, queue in data["waiting"].items()
@@ -98,7 +104,7 @@ def observe_queue(
     if not policy.enabled:
         return state, []
     event = step.event
-    at = event.occurred_at.astimezone(UTC)  # as the entries' instants (`waiting`)
+    at = event.occurred_at.astimezone(UTC)  # as the entries' instants (`Waiting`)
     # Measured from the receive time when the event claims a later time: one step stamped a
     # year ahead (a clock or typing error) must not make every waiting case look abandoned.
     stale_before = min(at, now) - policy.stale_after.as_timedelta()
@@ -125,7 +131,7 @@ def observe_queue(
     if definition is not None and not definition.terminal and definition.clock != "stop":
         # A case waits in one queue at most, that of its latest step, which it just left.
         joining = queues.get(event.step, ())
-        entry = waiting(event.case_id, at, submitted_at)
+        entry = Waiting(event.case_id, at, submitted_at)
         index = bisect.bisect_right(joining, entry)
         joined = joining[:index] + (entry,) + joining[index:]  # noqa: RUF005 (unpacking: 1.7x slower)
         queues[event.step] = joined[-policy.max_waiting :]
