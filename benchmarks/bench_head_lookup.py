@@ -86,7 +86,7 @@ def as_heads(query: Callable[[], Any], wanted: list[tuple[str, str]]) -> dict[An
     column of the table includes the same work in Python)."""
     heads = {case: ChainHead.empty() for case in sorted(set(wanted))}
     for agency, case_id, position, head_hash, event_ids in query():
-        heads[(agency, case_id)] = ChainHead(position, head_hash, frozenset(event_ids))
+        heads[(agency, case_id)] = ChainHead.of(position, head_hash, event_ids)
     return heads
 
 

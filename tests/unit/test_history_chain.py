@@ -94,7 +94,7 @@ def test_a_chain_grows_by_position_and_refuses_an_event_twice() -> None:
 def test_head_from_stored_rows_tolerates_duplicates() -> None:
     """The stored head is the highest position; duplicate rows of a retry change nothing."""
     rows = [("a", 1, "h1"), ("b", 2, "h2"), ("b", 2, "h2")]
-    assert head_from_rows(rows) == ChainHead(2, "h2", frozenset({"a", "b"}))
+    assert head_from_rows(rows) == ChainHead.of(2, "h2", {"a", "b"})
     assert head_from_rows([]) == ChainHead.empty()
 
 

@@ -248,7 +248,7 @@ def test_chain_rows_link_as_extending_heads_one_event_at_a_time(
                 event, canonical_bytes(event), from_millis(1_790_000_000_000 + offset), 0, offset
             )
         )
-    start = {("kota-malang.dpmptsp", "C0"): ChainHead(2, "a" * 64, frozenset({"e0-1", "old"}))}
+    start = {("kota-malang.dpmptsp", "C0"): ChainHead.of(2, "a" * 64, {"e0-1", "old"})}
     heads = {t.case: start.get(t.case, ChainHead.empty()) for t in taken}
     rows, new_heads, duplicates = chain_rows(taken, heads, stored_at)
 

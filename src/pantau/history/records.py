@@ -527,7 +527,7 @@ def chain_rows(
             )
         )
     new_heads = {
-        case: ChainHead(position, last_hash, frozenset(ids))
+        case: ChainHead(position, last_hash, tuple(ids))
         for case, (position, last_hash, ids) in state.items()
     }
     return rows, new_heads, duplicates

@@ -246,7 +246,7 @@ class ClickHouseHistory:
             for agency, case_id, position, head_hash, event_ids in found:
                 case = (agency, case_id)
                 if case in heads:  # not a case of another of the agencies asked for
-                    heads[case] = ChainHead(position, head_hash, frozenset(event_ids))
+                    heads[case] = ChainHead.of(position, head_hash, event_ids)
         return heads
 
     def stored_chains(
