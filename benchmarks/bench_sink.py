@@ -85,6 +85,18 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def server_pid() -> int | None:
+    """The local ClickHouse server's pid when `make up`'s script started it here (its pid file),
+    else None: a server elsewhere is not measured."""
+    found = Path(os.environ.get("PANTAU_LOCAL_DIR", ".local")) / "run" / "clickhouse.pid"
+    try:
+        pid = int(found.read_text().strip())
+        cpu_seconds(pid)
+    except (OSError, ValueError):
+        return None
+    return pid
+
+
 def children_cpu_seconds() -> float:
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
@@ -121,9 +133,10 @@ class Stack:
 
     def sink_rate(
         self, records: list[tuple[bytes, bytes]], processes: int
-    ) -> tuple[float, float] | None:
-        """Rows/s of `processes` sink processes storing the published `records`, and their CPU
-        seconds per row over the same window.
+    ) -> tuple[float, float, float | None] | None:
+        """Rows/s of `processes` sink processes storing the published `records`, their CPU
+        seconds per row over the same window, and the local ClickHouse server's (None when it
+        is not a server started here).
 
         The processes start first; once their consumer group is stable with every process
         holding partitions, the records are published at once. The window opens at the first
@@ -154,7 +167,8 @@ class Stack:
             print(f"published {count} events in {seconds:.2f} s to {processes} waiting sink(s)")
             window: tuple[float, int] | None = None
             stored = 0
-            cpu_at_start = cpu = 0.0
+            cpu_at_start = cpu = server_at_start = 0.0
+            server = server_pid()
             deadline = time.monotonic() + 600
             while stored < count and time.monotonic() < deadline:
                 time.sleep(0.1)
@@ -162,8 +176,10 @@ class Stack:
                 if stored and window is None:
                     window = (time.monotonic(), stored)
                     cpu_at_start = sum(cpu_seconds(sink.pid) for sink in sinks)
+                    server_at_start = cpu_seconds(server) if server else 0.0
             finished = time.monotonic()
             cpu = sum(cpu_seconds(sink.pid) for sink in sinks) - cpu_at_start
+            server_cpu = cpu_seconds(server) - server_at_start if server else None
         finally:
             admin.close()
             for sink in sinks:
@@ -174,7 +190,8 @@ class Stack:
             print(f"sink stored only {stored} of {count} rows; see {log}", file=sys.stderr)
             return None
         rows = count - window[1]
-        return rows / max(finished - window[0], 1e-9), cpu / max(rows, 1)
+        per_row = None if server_cpu is None else server_cpu / max(rows, 1)
+        return rows / max(finished - window[0], 1e-9), cpu / max(rows, 1), per_row
 
     def _clickhouse_client(
         self, query: str, stdin: IO[bytes] | None = None, stdout: IO[bytes] | None = None
@@ -213,7 +230,7 @@ class Stack:
         admin.close()
 
 
-Measured = TypeVar("Measured", tuple[float, float], tuple[float, int, float, float])
+Measured = TypeVar("Measured", tuple[float, float, float | None], tuple[float, int, float, float])
 
 
 def median_of(found: list[Measured]) -> Measured:
@@ -252,7 +269,9 @@ def main() -> int:
     # Runs of the same code a minute apart differ by up to half (the sink then waits more, with
     # the same CPU per row; see BENCHMARKS.md): each figure is the median of its rounds, and
     # the rounds of the one-process and the several-process runs alternate.
-    measured: dict[int, list[tuple[float, float]]] = {sinks: [] for sinks in {1, processes}}
+    measured: dict[int, list[tuple[float, float, float | None]]] = {
+        sinks: [] for sinks in {1, processes}
+    }
     bulks: list[tuple[float, int, float, float]] = []
     for round_ in range(rounds):
         for sinks in sorted(measured):
@@ -278,12 +297,15 @@ def main() -> int:
         "pantau sink (Kafka -> validate -> chain -> INSERT, "
         f"up to {backlog_rows:,} rows per batch):"
     )
-    for sinks, (rate, cpu) in sorted(rates.items()):
+    for sinks, (rate, cpu, server_cpu) in sorted(rates.items()):
         label = "1 process" if sinks == 1 else f"{sinks} processes, one consumer group"
-        low, high = min(r for r, _ in measured[sinks]), max(r for r, _ in measured[sinks])
+        low = min(one[0] for one in measured[sinks])
+        high = max(one[0] for one in measured[sinks])
+        # The server's share: each insert makes a part at a fixed cost (BENCHMARKS.md).
+        server = "" if server_cpu is None else f"; ClickHouse {server_cpu * 1e6:.0f} µs per row"
         print(
             f"  {rate:>10,.0f} rows/s  (median of {rounds}, {low:,.0f} to {high:,.0f}; {count} "
-            f"rows, first row to last; {label}; {cpu * 1e6:.0f} µs CPU per row)"
+            f"rows, first row to last; {label}; {cpu * 1e6:.0f} µs CPU per row{server})"
         )
     print("clickhouse-client bulk insert of the same rows (JSONEachRow via stdin):")
     low, high = min(b[0] for b in bulks), max(b[0] for b in bulks)
@@ -291,7 +313,7 @@ def main() -> int:
         f"  {bulk_rate:>10,.0f} rows/s  (median of {rounds}, {low:,.0f} to {high:,.0f}; "
         f"{bulk_rows} rows in {bulk_seconds:.2f} s; {bulk_cpu * 1e6:.0f} µs client CPU per row)"
     )
-    for sinks, (rate, _) in rates.items():
+    for sinks, (rate, _, _) in rates.items():
         label = "1 process" if sinks == 1 else f"{sinks} processes"
         print(f"ratio ({label}): the sink runs at {100 * rate / bulk_rate:.1f}% of the bulk rate")
     return 0
