@@ -43,11 +43,13 @@ def main(argv: list[str]) -> int:
                     measured = stack.sink_rate(records, processes)
                     if measured is None:
                         return 1
-                    rate, cpu = measured
+                    rate, cpu, server = measured
                     line = (
                         f"round {round_number} {name:6s} {processes} proc: {rate:>8,.0f} rows/s "
                         f"{cpu * 1e6:5.1f} µs CPU/row"
                     )
+                    if server is not None:
+                        line += f" (ClickHouse {server * 1e6:4.1f})"
                     if name == "after" and processes == 2:
                         line += f"   bulk {stack.bulk_rate()[0]:>9,.0f} rows/s"
                     print(line, flush=True)
