@@ -91,7 +91,7 @@ class ChainHead:
             return None
         version = LEGACY if receipt is None else SEALED
         link = Link(self.position + 1, self.hash, link_hash(self.hash, canonical, receipt), version)
-        return ChainHead.of(link.position, link.hash, (*self.event_ids, event_id)), link
+        return ChainHead(link.position, link.hash, (*self.event_ids, event_id)), link
 
 
 def head_from_rows(rows: list[tuple[str, int, str]]) -> ChainHead:
