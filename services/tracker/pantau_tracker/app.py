@@ -222,6 +222,7 @@ class Tracker:
         stream_runtime.check_placed_partitions_only(self.app.consumer)
         stream_runtime.widen_producer_buffer(self.app.producer)
         stream_runtime.hand_over_eagerly(self.app.consumer)
+        stream_runtime.wake_fetch_on_buffer_drop(self.app.consumer)
         self.fetch_hold = stream_runtime.FetchHold(
             self.app.consumer, FETCH_HOLD_BYTES, settings.tracker_fetch_hold_ms
         )

@@ -45,6 +45,12 @@ safe for a processor whose effects must be durable before its offsets are commit
   and costs about 28 µs, more than a tenth of a worker's time per event. The hand-over is now
   started in place; almost always it finishes without waiting, and only when it has to wait
   does the rest of it go through Faust's own `wait_first`, as before.
+- `wake_fetch_on_buffer_drop`: a stream buffer under pressure takes its partitions out of the
+  set the fetcher returns records for, and puts them back once it has drained. The fetcher's
+  wait for records (up to a second) is not told: when every other partition is quiet, as at
+  the end of a backlog, the worker sat idle with records fetched until that wait ran out
+  (0.3-0.7 s per drain, seen as stalls with no CPU and the lag unchanged). The wait now ends
+  when a partition comes back, and the fetcher looks again.
 - `RecordBatches`: Faust's `Topic.send` costs each record a message object, a future, a
   channel hand-off and aiokafka's own per-record append and partitioner call; a batch sends
   one alert and one case view per case (a new case: both). A batch's records for the alerts and
@@ -200,6 +206,48 @@ def hand_over_eagerly(consumer: Any) -> None:
         return await wait_first(*coros, timeout=timeout)
 
     consumer.wait_first = eager_wait_first
+
+
+def wake_fetch_on_buffer_drop(consumer: Any) -> None:
+    """End the fetcher's wait for records when a partition whose stream buffer had filled is
+    taken again (Faust's `on_buffer_drop`), so that its fetched records are returned now.
+
+    The set of partitions the wait returns records for is the consumer's own set of active
+    partitions, which `on_buffer_drop` adds the partition back to; the wait only has to look
+    again. It runs on the consumer's thread: woken there, thread-safely, once per drop of
+    paused partitions however many came back."""
+    on_buffer_drop = consumer.on_buffer_drop
+    waking = False
+
+    def wake(fetcher: Any) -> None:
+        nonlocal waking
+        waking = False
+        for waiter in list(fetcher._fetch_waiters):
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def on_buffer_drop_and_wake(tp: Any) -> None:
+        nonlocal waking
+        paused = tp in consumer._buffered_partitions
+        on_buffer_drop(tp)
+        if not paused or waking:
+            return
+        fetcher = consumer_fetcher(consumer)
+        waiters = getattr(fetcher, "_fetch_waiters", None)
+        loop = getattr(fetcher, "_loop", None)
+        if waiters is None or loop is None or loop.is_closed():
+            return
+        waking = True
+        loop.call_soon_threadsafe(wake, fetcher)
+
+    consumer.on_buffer_drop = on_buffer_drop_and_wake
+
+
+def consumer_fetcher(consumer: Any) -> Any:
+    """aiokafka's fetcher inside Faust's thread-delegating consumer; None before it started."""
+    thread = getattr(consumer, "_thread", None)
+    client = getattr(thread, "_consumer", None)
+    return getattr(client, "_fetcher", None)
 
 
 class _Resumed:
@@ -361,15 +409,10 @@ class FetchHold:
         self._usable = max_wait_ms > 0
         self.holding = False
 
-    def _fetcher(self) -> Any:
-        thread = getattr(self._consumer, "_thread", None)
-        client = getattr(thread, "_consumer", None)
-        return getattr(client, "_fetcher", None)
-
     def update(self, events_per_s: float, lag: int) -> bool:
         """Hold the fetches or not, by the rate of events handled and the records behind;
         gives whether they are held. Nothing changes before the consumer has started."""
-        fetcher = self._fetcher() if self._usable else None
+        fetcher = consumer_fetcher(self._consumer) if self._usable else None
         if fetcher is None:
             return self.holding
         if self._plain is None:
