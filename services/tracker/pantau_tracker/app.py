@@ -212,7 +212,7 @@ class Tracker:
             key_serializer="raw",
             value_serializer="raw",
             autodiscover=False,
-            broker_commit_interval=1.0,
+            broker_commit_interval=settings.tracker_commit_interval_s,
             # A crashed worker's partitions wait this long before another worker takes them.
             broker_session_timeout=settings.tracker_session_timeout_s,
             broker_heartbeat_interval=min(3.0, settings.tracker_session_timeout_s / 3),
