@@ -112,7 +112,7 @@ class Run:
 class Lag:
     """Records of a topic not yet committed by a group, read with two requests on clients
     kept open: cheap enough to ask every 50 ms, so that neither the asking (a new client per
-    question took 0.12 s of this process's CPU) nor its interval weighs on the timing."""
+    question took 0.12 s) nor its interval weighs on the timing."""
 
     def __init__(self, admin: KafkaAdminClient) -> None:
         self._admin = admin
