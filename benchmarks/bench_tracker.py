@@ -49,7 +49,7 @@ from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer
-from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
+from kafka import KafkaAdminClient
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
@@ -57,6 +57,7 @@ from pantau.core.events import Event, event_key
 from pantau.settings import TopicNames
 from stacks import KAFKA, group_stable, publish_at_once
 from tracker_harness import (
+    LagReader,
     TrackerProcess,
     fresh_topics,
     pbg_case,
@@ -109,26 +110,6 @@ class Run:
         return self.total / self.window_seconds
 
 
-class Lag:
-    """Records of a topic not yet committed by a group, read with two requests on clients
-    kept open: cheap enough to ask every 50 ms, so that neither the asking (a new client per
-    question took 0.12 s) nor its interval weighs on the timing."""
-
-    def __init__(self, admin: KafkaAdminClient) -> None:
-        self._admin = admin
-        self._consumer = KafkaConsumer(bootstrap_servers=KAFKA, enable_auto_commit=False)
-
-    def behind(self, group: str, topic: str) -> int:
-        committed = self._admin.list_group_offsets({group: None}).get(group, {})
-        partitions = self._consumer.partitions_for_topic(topic) or set()
-        tps = [TopicPartition(topic, partition) for partition in partitions]
-        ends = self._consumer.end_offsets(tps)
-        return sum(ends[tp] - max(committed[tp].offset if tp in committed else 0, 0) for tp in tps)
-
-    def close(self) -> None:
-        self._consumer.close()
-
-
 def tracked(
     env: dict[str, str],
     folder: Path,
@@ -161,7 +142,7 @@ def tracked(
     if "rules" in roles:
         groups.append((rules_group, roles.count("rules")))
     admin = KafkaAdminClient(bootstrap_servers=KAFKA)
-    lag = Lag(admin)
+    lag = LagReader()
     try:
         deadline = time.monotonic() + 180
         while not (
