@@ -377,6 +377,26 @@ def pipeline(
             sink.stop()
 
 
+# The classic group protocol's states between a member's JoinGroup and everyone's SyncGroup.
+REBALANCING = frozenset({"PreparingRebalance", "CompletingRebalance"})
+
+
+class GroupWatch:
+    """A consumer group's state, asked on an admin client kept open: a few milliseconds a
+    question, so that a test can poll it through a rebalance that lasts a fraction of a
+    second."""
+
+    def __init__(self, servers: str, group: str) -> None:
+        self._admin = KafkaAdminClient(bootstrap_servers=servers)
+        self._group = group
+
+    def state(self) -> str:
+        return str(self._admin.describe_groups([self._group])[self._group]["group_state"])
+
+    def close(self) -> None:
+        self._admin.close()
+
+
 def group_members(servers: str, group: str, topic: str) -> tuple[str, dict[str, set[int]]]:
     """The consumer group's state and, for each member (by the web URL a tracker worker
     announces in its metadata), the partitions of `topic` assigned to it."""
