@@ -7,11 +7,12 @@ import time
 from pathlib import Path
 
 from clickhouse_driver import Client
+from kafka import KafkaAdminClient
 
 from integration.history.known_history import ACTIONS, ALERTS, alert_rows, events
 from integration.history.sink_process import SinkProcess, publish, publish_events, wait_for
 from pantau.core.events import Event
-from stacks import pantau_cli, stack_settings
+from stacks import group_stable, pantau_cli, stack_settings
 
 
 def _count(client: Client, query: str) -> int:
@@ -213,8 +214,12 @@ def test_two_sinks_share_the_partitions_and_chain_every_case_once(
         publish_events(servers, names.events, generated[:half])
         wait_for(lambda: _count(history_client, "SELECT count() FROM events") > 0, timeout=60)
         second = SinkProcess(sink_env, tmp_path / "second.log")
-        wait_for(lambda: "-> pantau_" in second.log.read_text(), timeout=60)
-        time.sleep(6)  # its join makes the group rebalance: the first sink gives partitions up
+        # Its join makes the group rebalance: the first sink gives partitions up.
+        admin = KafkaAdminClient(bootstrap_servers=servers)
+        try:
+            wait_for(lambda: group_stable(admin, names.group("sink"), 2), timeout=60)
+        finally:
+            admin.close()
         publish_events(servers, names.events, generated[half:])
         wait_for(
             lambda: (
