@@ -87,6 +87,10 @@ def test_tracker_kill_9_during_a_rebalance_loses_and_changes_nothing(
         assert done.is_set()
         first.wait_ready()
         second.wait_ready()
+        # The second's assignments: all partitions once the dead member's session expired (its
+        # own join, if the first rejoined before the kill), then its share when the first came
+        # back.
+        assert second.metric("pantau_tracker_rebalances_total") >= 2
         counts = check_history(stack, ledger, timeout=60)
         refusals = stack.intake.refusals
     assert ledger.failed | ledger.unknown == set(), refusals[:3]

@@ -78,6 +78,7 @@ class SinkCounters:
     misrouted: int = 0
     failed_inserts: int = 0
     commits: int = 0
+    rebalances: int = 0  # partition assignments taken, the first included
 
     def add(self, counter: dict[str, int], table: str, n: int = 1) -> None:
         counter[table] = counter.get(table, 0) + n
@@ -505,6 +506,7 @@ class Rebalance:
 
     def on_partitions_assigned(self, assigned: Collection[Any]) -> None:
         if self.sink is not None:
+            self.sink.counters.rebalances += 1
             self.sink.forget_heads()
 
 

@@ -284,6 +284,7 @@ class Tracker:
         app.page("/readyz")(self._ready_page)
         app.on_partitions_revoked.connect(self._on_rebalance)
         app.on_partitions_assigned.connect(self._on_rebalance)
+        app.on_partitions_assigned.connect(self._count_assignment)
 
     def _bytes_table(self, name: str) -> Any:
         """A Faust table of raw bytes keys and values, partitioned as the events topic."""
@@ -561,6 +562,9 @@ class Tracker:
             self._order_stale = True
         for records in self.rule_records.values():
             records.forget()
+
+    async def _count_assignment(self, sender: Any, assigned: Any, **_: Any) -> None:
+        self.counters.rebalances.inc()
 
     # --- the deadline timer -------------------------------------------------------------------
 

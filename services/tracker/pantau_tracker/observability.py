@@ -105,6 +105,12 @@ class TrackerCounters:
             "skipped, their effects already in the state",
             registry=registry,
         )
+        self.rebalances = Counter(
+            "pantau_tracker_rebalances",
+            "Partition assignments the worker took, its first included: a count that keeps "
+            "rising says the group does not settle",
+            registry=registry,
+        )
         self.dlq = Counter(
             "pantau_tracker_dlq",
             "Records sent to the DLQ, by pantau.error code",

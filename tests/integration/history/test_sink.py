@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from pathlib import Path
 
@@ -237,6 +238,12 @@ def test_two_sinks_share_the_partitions_and_chain_every_case_once(
     stopped = [line for line in second.log.read_text().splitlines() if "sink stopped" in line]
     assert stopped, second.log.read_text()
     assert "stored={'events'" in stopped[0], "the second sink took no partition"
+    # The first sink's assignments: everything at the start, its share after the second joined.
+    first_stopped = [line for line in first.log.read_text().splitlines() if "sink stopped" in line]
+    assert first_stopped, first.log.read_text()
+    found = re.search(r"rebalances=(\d+)", first_stopped[0])
+    assert found is not None, first_stopped[0]
+    assert int(found.group(1)) >= 2, first_stopped[0]
     assert _count(history_client, "SELECT count() FROM events") == len(generated)
     chains = history_client.execute(
         "SELECT case_id, groupArray(position) FROM events GROUP BY case_id"

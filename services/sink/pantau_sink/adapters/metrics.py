@@ -102,6 +102,12 @@ class _SinkCollector(Collector):
         yield CounterMetricFamily(
             "pantau_sink_commits", "Offset commits after stored batches.", value=counters.commits
         )
+        yield CounterMetricFamily(
+            "pantau_sink_rebalances",
+            "Partition assignments this sink took, its first included: a count that keeps "
+            "rising says the group does not settle.",
+            value=counters.rebalances,
+        )
         pending = GaugeMetricFamily(
             "pantau_sink_pending_rows",
             "Records buffered in memory, not yet stored, by table.",
