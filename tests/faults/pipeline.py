@@ -390,8 +390,10 @@ class GroupWatch:
         self._admin = KafkaAdminClient(bootstrap_servers=servers)
         self._group = group
 
-    def state(self) -> str:
-        return str(self._admin.describe_groups([self._group])[self._group]["group_state"])
+    def state(self) -> tuple[str, int]:
+        """The group's state and how many members it has."""
+        described = self._admin.describe_groups([self._group])[self._group]
+        return str(described["group_state"]), len(described["members"] or [])
 
     def close(self) -> None:
         self._admin.close()
