@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from pantau.core.events import format_rfc3339, parse_rfc3339, trusted_time
 from pantau.core.pseudonym import PseudonymKey, pseudonymise_nik
+from pantau_tracker.domain.rulebook.case_step import instant_text
 
 _PATTERN = re.compile(
     r"([0-9]{4})-([0-9]{2})-([0-9]{2})[Tt]([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]{1,9}))?"
@@ -102,6 +103,31 @@ def test_the_edges_of_the_calendar_are_refused_like_the_definition() -> None:
         "9999-12-31T23:59:59Z",
     ):
         assert _outcome(parse_rfc3339, text) == _outcome(reference, text)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(
+    st.datetimes(min_value=datetime(2, 1, 1), max_value=datetime(9998, 12, 31)),
+    st.lists(st.integers(min_value=-23 * 60 - 59, max_value=23 * 60 + 59), min_size=1, max_size=4),
+)
+def test_instant_text_is_the_utc_text_whatever_was_written_before(
+    wall: datetime, offsets: list[int]
+) -> None:
+    """`instant_text` keeps what it wrote by instant: the same instant in any offset, first or
+    again, is written as its UTC time; a naive time is refused even when an aware one with the
+    same wall time was written before."""
+    for minutes in offsets:
+        moment = wall.replace(tzinfo=timezone(timedelta(minutes=minutes)))
+        expected = moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+        for same in (moment, moment.astimezone(UTC), moment.astimezone(timezone.max)):
+            assert instant_text(same) == expected
+    instant_text(wall.replace(tzinfo=UTC))
+    try:
+        instant_text(wall)
+    except ValueError:
+        pass
+    else:
+        raise AssertionError("a naive time was written as an instant")
 
 
 @given(_digits(16) | st.text(max_size=20), st.binary(min_size=16, max_size=64))
