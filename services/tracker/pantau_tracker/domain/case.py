@@ -173,11 +173,6 @@ class CaseState:
     def done_steps(self) -> frozenset[str]:
         return frozenset(record.step for record in self.steps)
 
-    def remember(self, event_id: str, digest: str) -> CaseState:
-        """The state having seen `event_id` with `digest` (bounded window, newest last)."""
-        seen = (*self.seen, (event_id, digest))[-SEEN_MAX:]
-        return self.but(seen=seen, events=self.events + 1)
-
     def with_alerts(self, source: str, bodies: Iterable[tuple[str, str]]) -> CaseState:
         """The state having raised alerts `(alert_id, json)` for `source`."""
         bodies = list(bodies)
@@ -389,20 +384,24 @@ def evolve(
             awaiting=_awaited_after(service, event.step, event, (), frozenset({event.step})),
             # An unknown case may begin mid-process, even with its clock stopped.
             stops=(ClockStop(event.occurred_at),) if step.clock == "stop" else (),
+            **_facts(state, event, step, officer),
+            **_remembering(state, event.event_id, digest),
         )
-        state = _fee_facts(_record_step(state, event, officer), event, step)
-        return _closing(state, step.terminal, event, received_at, retention).remember(
-            event.event_id, digest
-        )
+        return _closing(state, step.terminal, event, received_at, retention)
 
     done = state.done_steps()
-    state = _fee_facts(_record_step(state, event, officer), event, step)
-    state = state.but(last_received_at=max(state.last_received_at, received_at))
+    # What every accepted event changes, taken in with the rest of the step's changes: each
+    # `but` copies the whole state.
+    changes = {
+        **_facts(state, event, step, officer),
+        "last_received_at": max(state.last_received_at, received_at),
+        **_remembering(state, event.event_id, digest),
+    }
     if is_out_of_order(state, event) or state.is_closed:
         if not state.is_closed:
             # A step that happened is never awaited any more, also when it is reported late.
-            state = state.but(awaiting=tuple(w for w in state.awaiting if w.step != event.step))
-        return state.remember(event.event_id, digest)
+            changes["awaiting"] = tuple(w for w in state.awaiting if w.step != event.step)
+        return state.but(**changes)
 
     stops = state.stops
     awaiting = state.awaiting
@@ -436,9 +435,9 @@ def evolve(
         last_seq=event.seq if event.seq is not None else state.last_seq,
         stops=stops,
         awaiting=awaiting,
+        **changes,
     )
-    state = _closing(state, step.terminal, event, received_at, retention)
-    return state.remember(event.event_id, digest)
+    return _closing(state, step.terminal, event, received_at, retention)
 
 
 def _closing(
@@ -455,7 +454,22 @@ def _closing(
     )
 
 
-def _record_step(state: CaseState, event: Event, officer: str | None) -> CaseState:
+def _facts(state: CaseState, event: Event, step: Step, officer: str | None) -> dict[str, Any]:
+    """The changes that record `event` as a fact of the case, in or out of order: its step
+    (`_recorded_steps`) and what it says of the fee (`_assessed`)."""
+    changes: dict[str, Any] = {"steps": _recorded_steps(state, event, officer)}
+    assessment = _assessed(state.assessment, event, step)
+    if assessment is not state.assessment:
+        changes["assessment"] = assessment
+    return changes
+
+
+def _remembering(state: CaseState, event_id: str, digest: str) -> dict[str, Any]:
+    """The changes of having seen `event_id` with `digest` (bounded window, newest last)."""
+    return {"seen": (*state.seen, (event_id, digest))[-SEEN_MAX:], "events": state.events + 1}
+
+
+def _recorded_steps(state: CaseState, event: Event, officer: str | None) -> tuple[StepRecord, ...]:
     previous = state.step_record(event.step)
     officers: tuple[str, ...] = () if previous is None else previous.officers
     if officer is not None and officer not in officers:
@@ -465,14 +479,13 @@ def _record_step(state: CaseState, event: Event, officer: str | None) -> CaseSta
     else:
         record = StepRecord(event.step, event.event_id, event.occurred_at, officers)
     others = tuple(r for r in state.steps if r.step != event.step)
-    return state.but(steps=(*others, record))
+    return (*others, record)
 
 
-def _fee_facts(state: CaseState, event: Event, step: Step) -> CaseState:
-    """The state knowing what `event` says of the case's fee: a payment settles the assessment
-    in force (the first payment after it), an assessing step replaces it. Facts, so recorded
-    also for an event out of order or after the end, like the step itself."""
-    assessment = state.assessment
+def _assessed(assessment: Assessment | None, event: Event, step: Step) -> Assessment | None:
+    """The fee assessment knowing what `event` says of the case's fee: a payment settles the
+    assessment in force (the first payment after it), an assessing step replaces it. Facts, so
+    recorded also for an event out of order or after the end, like the step itself."""
     if (
         assessment is not None
         and assessment.paid_by is None
@@ -486,7 +499,7 @@ def _fee_facts(state: CaseState, event: Event, step: Step) -> CaseState:
         except ValueError:
             amount = None  # refused at the intake; from Kafka, an assessment of unknown amount
         assessment = Assessment(event.event_id, event.occurred_at, amount)
-    return state if assessment is state.assessment else state.but(assessment=assessment)
+    return assessment
 
 
 def _awaited_after(
