@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import re
 from datetime import UTC, datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -128,6 +129,35 @@ def test_instant_text_is_the_utc_text_whatever_was_written_before(
         pass
     else:
         raise AssertionError("a naive time was written as an instant")
+
+
+@settings(max_examples=1000, deadline=None)
+@given(
+    st.datetimes(min_value=datetime(2, 1, 1), max_value=datetime(9998, 12, 31)),
+    st.lists(st.integers(min_value=-23 * 60 - 59, max_value=23 * 60 + 59), min_size=1, max_size=4),
+)
+def test_format_rfc3339_keeps_each_offset_whatever_was_written_before(
+    wall: datetime, offsets: list[int]
+) -> None:
+    """`format_rfc3339` keeps what it wrote by instant and offset: the same instant written in
+    other offsets before reads back as itself, in its own offset."""
+    for minutes in offsets:
+        moment = wall.replace(tzinfo=timezone(timedelta(minutes=minutes)))
+        for same in (moment, moment.astimezone(UTC), moment.astimezone(timezone.max), moment):
+            back = parse_rfc3339(format_rfc3339(same))
+            assert back == same
+            assert back.utcoffset() == same.utcoffset()
+
+
+def test_format_rfc3339_writes_the_offset_of_each_side_of_a_fold() -> None:
+    """In a zone whose offset changes, the two wall times of a fold compare equal as datetimes
+    of one zone, yet have different offsets: each is written with its own."""
+    zone = ZoneInfo("America/New_York")
+    first = datetime(2026, 11, 1, 1, 30, tzinfo=zone)
+    second = first.replace(fold=1)
+    assert format_rfc3339(first) == "2026-11-01T01:30:00-04:00"
+    assert format_rfc3339(second) == "2026-11-01T01:30:00-05:00"
+    assert format_rfc3339(first) == "2026-11-01T01:30:00-04:00"
 
 
 @given(_digits(16) | st.text(max_size=20), st.binary(min_size=16, max_size=64))
