@@ -149,6 +149,10 @@ class Standards:
 
     def for_state(self, state: CaseState) -> CaseStandard | None:
         """The standard a case is judged by, whatever was published after it opened."""
+        # The common case first, taken a few times for each event of a batch.
+        version = state.standard_version
+        if version is not None and (edition := self._editions.get(version)) is not None:
+            return edition.standard(state.agency, state.service, self.policy)
         return self.for_case(state.agency, state.service, self.version_at(state))
 
     def catalog_of(self, state: CaseState | None) -> Catalog:
