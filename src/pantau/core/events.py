@@ -362,14 +362,17 @@ def _offset(sign: str, offset_hours: str, offset_minutes: str) -> tzinfo:
     return timezone(-offset if sign == "-" else offset) if offset else UTC
 
 
-_FORMATTED: dict[tuple[datetime, timedelta | None], str] = {}
+_FORMATTED: dict[tuple[datetime, timezone | timedelta | None], str] = {}
 _FORMATTED_MAX = 200_000  # instants kept formatted; states are written with the same ones
 
 
 def format_rfc3339(moment: datetime) -> str:
     """RFC 3339 keeping the datetime's own offset; `Z` for UTC; fraction only when non-zero."""
-    # Equal instants in other offsets are equal datetimes: the offset is part of the key.
-    key = (moment, moment.utcoffset())
+    # Equal instants in other offsets are equal datetimes: the offset is part of the key. A
+    # fixed-offset zone (UTC among them) stands for its offset and is cheaper to take than
+    # `utcoffset()`; another zone's offset depends on the instant and its fold.
+    zone = moment.tzinfo
+    key = (moment, zone if type(zone) is timezone else moment.utcoffset())
     found = _FORMATTED.get(key)
     if found is None:
         if len(_FORMATTED) >= _FORMATTED_MAX:
