@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 import pytest
 
-from pantau.core.events import Event, event_key
+from pantau.core.events import Event, event_key, format_rfc3339
 from pantau_tracker.domain.batches import (
     CaseBatch,
     RuleBatch,
@@ -18,10 +18,12 @@ from pantau_tracker.domain.batches import (
     hand_over_value,
     hand_over_values,
 )
+from pantau_tracker.domain.case import CaseState
 from pantau_tracker.domain.decoded import DecodedTable
 from pantau_tracker.domain.ordering import END_OF_TIME, PROGRESS_KEY, StepOrder, progress_value
 from pantau_tracker.domain.rulebook import STATEFUL_RULES
 from pantau_tracker.domain.standards import Standards, TrackerPolicy
+from pantau_tracker.domain.tracking import handle_event
 from tracker_harness import DictTable, case_table, rule_tables, sample_catalog, scenario_stream
 
 PARTITIONS = 12
@@ -219,3 +221,36 @@ def test_a_batch_hand_over_is_split_in_order_below_the_size_limit() -> None:
         hand_over_value([big]),
         hand_over_value([entries[1]]),
     ]
+
+
+def test_a_step_is_handed_on_as_the_json_of_its_parts() -> None:
+    """`Observation.context` and `.entry` write their JSON from parts written once: the same
+    bytes as the objects written whole (the state and the oversight topic keep these bytes)."""
+    catalog = sample_catalog()
+    standards = Standards(catalog, TrackerPolicy())
+    states: dict[bytes, CaseState] = {}
+    observed = 0
+    for kind, key, value, partition, offset, received in _records():
+        if kind != "event" or value == b"not json":
+            continue
+        event = Event.from_json_bytes(value)
+        standard = standards.for_case(event.agency, event.service)
+        assert standard is not None
+        outcome = handle_event(states.get(key), event, received, standard, (partition, offset))
+        if outcome.state is not None:
+            states[key] = outcome.state
+        observation = outcome.observation
+        if observation is None or outcome.duplicate:
+            continue
+        observed += 1
+        when = {"received_at": format_rfc3339(received), "origin": [partition, offset]}
+        side = observation.step.to_dict(with_event=False)
+        assert observation.context() == orjson.dumps(when | side).decode()
+        raw = event.to_json_bytes()
+        entry = {
+            "rules": ["queue", "speed"],
+            **when,
+            "step": side | {"event": orjson.Fragment(raw)},
+        }
+        assert observation.entry(["queue", "speed"], raw) == orjson.dumps(entry)
+    assert observed > 100

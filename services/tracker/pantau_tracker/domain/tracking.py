@@ -83,17 +83,27 @@ class Observation:
             data["version"] = self.version
         return data
 
+    @cached_property
+    def _members(self) -> tuple[bytes, bytes]:
+        # The members of the JSON objects of when and where, and of the case side, each written
+        # once for `context` and `entry` (neither object is ever empty).
+        return orjson.dumps(self._when_and_where())[1:-1], orjson.dumps(self._case_side)[1:-1]
+
     def context(self) -> str:
         """The JSON the case state keeps to hand the step again: everything but the event."""
-        data = self._when_and_where() | self._case_side
-        return orjson.dumps(data).decode("utf-8")
+        when_and_where, case_side = self._members
+        return (b"{%b,%b}" % (when_and_where, case_side)).decode("utf-8")
 
     def entry(self, rules: list[str], event_json: bytes) -> bytes:
         """The step as an entry of an oversight record: the rules it is for, when and where it
         was read, the case side, and the event as the JSON it was accepted in."""
-        data = {"rules": rules, **self._when_and_where()}
-        data["step"] = self._case_side | {"event": orjson.Fragment(event_json)}
-        return orjson.dumps(data)
+        when_and_where, case_side = self._members
+        return b'{"rules":%b,%b,"step":{%b,"event":%b}}' % (
+            orjson.dumps(rules),
+            when_and_where,
+            case_side,
+            event_json,
+        )
 
     def record(self) -> dict[str, Any]:
         """The step as the oversight topic carries it (without the rules it is for)."""
