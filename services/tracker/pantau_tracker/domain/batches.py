@@ -367,7 +367,11 @@ class RuleBatch:
                     stored = rule.read(None)
             record, alerts = rule.fold(stored, step, received_at)
             self._working[slot] = record
-            self.outcome.writes[slot] = RuleWrite(partition, record)
+            write = self.outcome.writes.get(slot)
+            if write is None:
+                self.outcome.writes[slot] = RuleWrite(partition, record)
+            else:  # a key many steps of a batch fold into (a service's queue): one write
+                write.partition, write.record = partition, record
             if standard.version is not None:
                 alerts = [judged_by(alert, standard.version) for alert in alerts]
             if item.late_behind is not None:
