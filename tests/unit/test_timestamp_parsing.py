@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
@@ -106,21 +107,31 @@ def test_the_edges_of_the_calendar_are_refused_like_the_definition() -> None:
         assert _outcome(parse_rfc3339, text) == _outcome(reference, text)
 
 
-@settings(max_examples=1000, deadline=None)
-@given(
-    st.datetimes(min_value=datetime(2, 1, 1), max_value=datetime(9998, 12, 31)),
-    st.lists(st.integers(min_value=-23 * 60 - 59, max_value=23 * 60 + 59), min_size=1, max_size=4),
+# A wall time, and the offsets (in minutes) to place it in, one after the other.
+_WALL_TIMES = st.datetimes(min_value=datetime(2, 1, 1), max_value=datetime(9998, 12, 31))
+_OFFSETS = st.lists(
+    st.integers(min_value=-23 * 60 - 59, max_value=23 * 60 + 59), min_size=1, max_size=4
 )
+
+
+def _placed(wall: datetime, offsets: list[int]) -> Iterator[tuple[datetime, list[datetime]]]:
+    """`wall` in each offset, with the same instant in UTC and in the largest offset."""
+    for minutes in offsets:
+        moment = wall.replace(tzinfo=timezone(timedelta(minutes=minutes)))
+        yield moment, [moment, moment.astimezone(UTC), moment.astimezone(timezone.max)]
+
+
+@settings(max_examples=1000, deadline=None)
+@given(_WALL_TIMES, _OFFSETS)
 def test_instant_text_is_the_utc_text_whatever_was_written_before(
     wall: datetime, offsets: list[int]
 ) -> None:
     """`instant_text` keeps what it wrote by instant: the same instant in any offset, first or
     again, is written as its UTC time; a naive time is refused even when an aware one with the
     same wall time was written before."""
-    for minutes in offsets:
-        moment = wall.replace(tzinfo=timezone(timedelta(minutes=minutes)))
+    for moment, equal in _placed(wall, offsets):
         expected = moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
-        for same in (moment, moment.astimezone(UTC), moment.astimezone(timezone.max)):
+        for same in equal:
             assert instant_text(same) == expected
     instant_text(wall.replace(tzinfo=UTC))
     try:
@@ -132,18 +143,14 @@ def test_instant_text_is_the_utc_text_whatever_was_written_before(
 
 
 @settings(max_examples=1000, deadline=None)
-@given(
-    st.datetimes(min_value=datetime(2, 1, 1), max_value=datetime(9998, 12, 31)),
-    st.lists(st.integers(min_value=-23 * 60 - 59, max_value=23 * 60 + 59), min_size=1, max_size=4),
-)
+@given(_WALL_TIMES, _OFFSETS)
 def test_format_rfc3339_keeps_each_offset_whatever_was_written_before(
     wall: datetime, offsets: list[int]
 ) -> None:
     """`format_rfc3339` keeps what it wrote by instant and offset: the same instant written in
     other offsets before reads back as itself, in its own offset."""
-    for minutes in offsets:
-        moment = wall.replace(tzinfo=timezone(timedelta(minutes=minutes)))
-        for same in (moment, moment.astimezone(UTC), moment.astimezone(timezone.max), moment):
+    for moment, equal in _placed(wall, offsets):
+        for same in [*equal, moment]:
             back = parse_rfc3339(format_rfc3339(same))
             assert back == same
             assert back.utcoffset() == same.utcoffset()
