@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
 
+from pantau.core.frozen import quick_init
+
 
 class DurationUnit(StrEnum):
     """The units a service standard may state a time limit in."""
@@ -26,6 +28,7 @@ class DurationUnit(StrEnum):
 _DURATION = re.compile(r"^\s*(\d{1,6})\s+([a-z_]+)\s*$")
 
 
+@quick_init
 @dataclass(frozen=True)
 class Duration:
     """A time limit as the service standard states it, e.g. `3 working_days`."""

@@ -22,6 +22,7 @@ from typing import Any, Literal
 
 from pantau.core.catalog import Service, Step
 from pantau.core.events import Event, assessed_amount, case_key, format_rfc3339, parse_rfc3339
+from pantau.core.frozen import quick_init
 from pantau.core.working_time import ClockStop
 
 SEEN_MAX = 64  # event ids remembered per case for deduplication (far above a case's length)
@@ -34,6 +35,7 @@ OBSERVED_MAX = 4  # cross-case inputs kept to hand again when their event is red
 Status = Literal["open", "closed"]
 
 
+@quick_init
 @dataclass(frozen=True)
 class StepRecord:
     """That a step happened in the case: its latest event and who did it."""
@@ -44,6 +46,7 @@ class StepRecord:
     officers: tuple[str, ...] = ()
 
 
+@quick_init
 @dataclass(frozen=True)
 class AwaitedStep:
     """A step the case waits for whose `sla` runs from the step before it (the anchor).
@@ -64,6 +67,7 @@ class AwaitedStep:
         return f"{self.anchor_event_id}:{self.step}"
 
 
+@quick_init
 @dataclass(frozen=True)
 class Assessment:
     """The fee assessed for the case at its latest assessing step, and the payment of it.
@@ -96,6 +100,7 @@ class Assessment:
         )
 
 
+@quick_init
 @dataclass(frozen=True)
 class RecentAlert:
     """An alert raised for a source (an event id, or `timer`), kept as its exact JSON."""
@@ -105,6 +110,7 @@ class RecentAlert:
     body: str
 
 
+@quick_init
 @dataclass(frozen=True)
 class CaseState:
     """Where a case stands: its step, deadlines, who did what, and what was already said."""

@@ -13,11 +13,13 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 
 from pantau.core.durations import Duration, parse_duration
+from pantau.core.frozen import quick_init
 from pantau.core.working_time import ClockStop, WorkingCalendar
 from pantau_tracker.domain.case import AwaitedStep, CaseState
 from pantau_tracker.domain.standards import CaseStandard
 
 
+@quick_init
 @dataclass(frozen=True)
 class StepDeadline:
     """When the awaited step is due."""

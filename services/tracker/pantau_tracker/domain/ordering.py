@@ -52,6 +52,7 @@ from typing import Any
 import orjson
 
 from pantau.core.events import service_key, trusted_time
+from pantau.core.frozen import quick_init
 from pantau_tracker.domain.decoded import TablePort
 
 HELD = b"held|"
@@ -126,6 +127,7 @@ def progress_value(progress: Mapping[int, int]) -> bytes:
     return orjson.dumps({"steps": [], "progress": {str(p): at for p, at in progress.items()}})
 
 
+@quick_init
 @dataclass(frozen=True, order=True)
 class Held:
     """A step held for release: its sort key, where it was read, its entry as JSON and the key
@@ -158,6 +160,7 @@ class _Chunk:
         return b"[" + b",".join(held.raw for held in self.steps.values()) + b"]"
 
 
+@quick_init
 @dataclass(frozen=True)
 class Released:
     """A step to judge now: its entry (decoded), its route, and the watermark it arrived

@@ -26,6 +26,7 @@ import orjson
 from pantau.core.alerts import Alert
 from pantau.core.catalog import Step
 from pantau.core.events import Event, content_digest, format_rfc3339, parse_rfc3339
+from pantau.core.frozen import quick_init
 from pantau_tracker.domain.case import CaseState, evolve, is_out_of_order
 from pantau_tracker.domain.deadlines import next_due
 from pantau_tracker.domain.rulebook import (
@@ -43,6 +44,7 @@ from pantau_tracker.domain.standards import CaseStandard
 TIMER_SOURCE = "timer"
 
 
+@quick_init
 @dataclass(frozen=True)
 class Outcome:
     """What handling one record did: the state after it and the alerts to publish.
@@ -59,6 +61,7 @@ class Outcome:
     observation: Observation | None = None
 
 
+@quick_init
 @dataclass(frozen=True)
 class Observation:
     """An applied event handed to the stateful cross-case rules: the step and its receive time,

@@ -13,10 +13,12 @@ from pantau.core.alerts import Alert, detector_alert
 from pantau.core.catalog import Service, Step
 from pantau.core.durations import Duration, DurationUnit, parse_duration
 from pantau.core.events import Event, parse_rfc3339
+from pantau.core.frozen import quick_init
 from pantau.core.oversight_policy import OversightPolicy
 from pantau.core.working_time import ClockStop, WorkingCalendar
 
 
+@quick_init
 @dataclass(frozen=True)
 class RunningLimit:
     """A time limit running when the event arrived: the case's `sla`, or a step's `sla`."""
@@ -26,6 +28,7 @@ class RunningLimit:
     limit: Duration
 
 
+@quick_init
 @dataclass(frozen=True)
 class CaseStep:
     """An event the tracker applied to its case (first seen, in order), with the case before it.

@@ -17,6 +17,7 @@ from pydantic import JsonValue
 
 from pantau.core.alerts import Alert, Rule
 from pantau.core.events import Event
+from pantau.core.frozen import quick_init
 from pantau_tracker.domain.rulebook.case_step import (
     CaseStep,
     instant_from_text,
@@ -39,6 +40,7 @@ def officer_key(event: Event) -> str | None:
     return f"{route_key(event)}|{event.officer.id}"
 
 
+@quick_init
 @dataclass(frozen=True)
 class Completion:
     """One step an officer completed."""
@@ -48,6 +50,7 @@ class Completion:
     event_id: str
 
 
+@quick_init
 @dataclass(frozen=True)
 class OfficerActivity:
     """An officer's latest completions per `<service>/<step>`, oldest first, and per kind the

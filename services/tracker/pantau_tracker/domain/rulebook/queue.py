@@ -19,6 +19,7 @@ from pydantic import JsonValue
 
 from pantau.core.alerts import Alert, Rule
 from pantau.core.events import Event, service_key
+from pantau.core.frozen import quick_init
 from pantau_tracker.domain.rulebook.case_step import CaseStep, instant_from_text, instant_text
 from pantau_tracker.domain.rulebook.cross_case import StatefulRule
 from pantau_tracker.domain.rulebook.family import Family, Stage
@@ -61,6 +62,7 @@ class Waiting(tuple[datetime, datetime, str]):
         return [self[2], instant_text(self[0]), instant_text(self[1])]
 
 
+@quick_init
 @dataclass(frozen=True)
 class QueueState:
     """The cases of one agency and service waiting at each step, longest waiting first."""

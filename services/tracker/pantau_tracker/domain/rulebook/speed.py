@@ -18,6 +18,7 @@ from typing import Any
 from pantau.core.alerts import Alert, Rule
 from pantau.core.durations import DurationUnit
 from pantau.core.events import Event, service_key
+from pantau.core.frozen import quick_init
 from pantau_tracker.domain.rulebook.case_step import CaseStep, standard_unit
 from pantau_tracker.domain.rulebook.cross_case import StatefulRule
 from pantau_tracker.domain.rulebook.family import Family, Stage
@@ -30,6 +31,7 @@ def speed_key(event: Event) -> str:
     return service_key(event.agency, event.service)
 
 
+@quick_init
 @dataclass(frozen=True)
 class SpeedState:
     """Trailing durations in seconds, oldest first, per `step:<code>` and for whole cases."""

@@ -16,6 +16,7 @@ from pydantic import JsonValue
 
 from pantau.core.alerts import Alert, Rule, detector_alert
 from pantau.core.events import format_rfc3339
+from pantau.core.frozen import quick_init
 from pantau_tracker.domain.case import CaseState
 from pantau_tracker.domain.deadlines import (
     StepDeadline,
@@ -149,6 +150,7 @@ def overdue_by(
     return steps, case_due
 
 
+@quick_init
 @dataclass(frozen=True)
 class Passed:
     """The deadlines of a case that passed, unfired, before some instant."""
