@@ -215,6 +215,9 @@ class StepOrder:
         self._applied: dict[int, int] = {}
         self._chunks: dict[bytes, _Chunk] = {}
         self._touched: set[bytes] = set()  # chunks changed since the writes were last taken
+        # The entries of the steps held since the writes were last taken (one batch), as read:
+        # a step released in the batch that held it is judged without decoding it again.
+        self._entries: dict[tuple[int, int], dict[str, Any]] = {}
         self.writes = OrderWrites()
 
     # --- the mirror -----------------------------------------------------------------------
@@ -228,6 +231,7 @@ class StepOrder:
         self._applied.clear()
         self._chunks.clear()
         self._touched.clear()
+        self._entries.clear()
 
     def rebuild(self, stored: Iterable[tuple[bytes, bytes, int]]) -> None:
         """The mirror of held steps from the table's (key, value, partition) of owned partitions:
@@ -262,6 +266,7 @@ class StepOrder:
             if chunk.stored:
                 self.writes.put(key, chunk.partition, None)
         self._touched.clear()
+        self._entries.clear()
         writes, self.writes = self.writes, OrderWrites()
         return writes
 
@@ -313,6 +318,7 @@ class StepOrder:
             held = Held(held.sort, held.source, held.offset, raw, key)
             chunk.steps[held.source, held.offset] = held
             chunk.size += len(raw) + 1
+            self._entries[held.source, held.offset] = entry
             steps = self._held.setdefault(route, [])
             heapq.heappush(steps, _queued(held))
             self._routes_on.setdefault(partition, set()).add(route)
@@ -358,7 +364,8 @@ class StepOrder:
         held = heapq.heappop(self._held[route])[2]
         del self._chunks[held.chunk].steps[held.source, held.offset]
         self._touched.add(held.chunk)
-        return Released(route, orjson.loads(held.raw))
+        entry = self._entries.pop((held.source, held.offset), None)
+        return Released(route, orjson.loads(held.raw) if entry is None else entry)
 
     def _seen_of(self, route: bytes, partition: int) -> dict[int, int]:
         seen = self._seen.get(route)
