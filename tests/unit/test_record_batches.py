@@ -13,7 +13,7 @@ from aiokafka.partitioner import DefaultPartitioner
 from aiokafka.producer.message_accumulator import BatchBuilder
 from aiokafka.record.default_records import DefaultRecordBatch
 
-from pantau_tracker.stream_runtime import RecordBatches
+from pantau_tracker.stream_runtime import Placements, RecordBatches
 
 PARTITIONS = {"alerts": 12, "cases": 3}
 
@@ -26,18 +26,29 @@ class FakeClient:
         self.metadata_waits.append(topic)
 
 
+class FakeMetadata:
+    def __init__(self) -> None:
+        self.partitions = dict(PARTITIONS)
+
+    def partitions_for_topic(self, topic: str) -> set[int]:
+        return set(range(self.partitions[topic]))
+
+
 class FakeKafka:
     """The calls of aiokafka's producer that `RecordBatches` uses, sending nowhere."""
 
     def __init__(self, batch_size: int) -> None:
         self.client = FakeClient()
+        self._metadata = FakeMetadata()
         self.batch_size = batch_size
         self.partitioner = DefaultPartitioner()
+        self.placed: list[tuple[str, bytes]] = []
         self.sent: list[tuple[str, int, list[tuple[bytes | None, bytes | None]], bool]] = []
 
     def _partition(self, topic: str, partition: Any, key: bytes, *_: Any) -> int:
         assert partition is None
-        everyone = list(range(PARTITIONS[topic]))
+        self.placed.append((topic, key))
+        everyone = sorted(self._metadata.partitions_for_topic(topic))
         return int(self.partitioner(key, everyone, everyone))
 
     def create_batch(self) -> BatchBuilder:
@@ -100,3 +111,38 @@ def test_a_partition_beyond_one_batch_is_split_in_order_and_a_large_record_still
     assert {partition for _, partition, _, _ in kafka.sent} == {home}
     assert [value for *_, sent, _ in kafka.sent for _, value in sent] == values
     assert any(sent == [(key, b"y" * 5000)] for *_, sent, _ in kafka.sent)
+
+
+def test_placements_are_kept_between_batches_until_a_topic_changes_or_the_bound() -> None:
+    kafka = FakeKafka(batch_size=512 * 1024)
+    placements = Placements(kept=50)
+    keys = [f"kota-malang.dpmptsp|PBG-{n:04d}".encode() for n in range(30)]
+
+    def batch(topics: tuple[str, ...], chosen: list[bytes]) -> list[tuple[str, int, bytes]]:
+        records = RecordBatches(placements)
+        for key in chosen:
+            for topic in topics:
+                records.add(topic, key, b"{}")
+        kafka.placed.clear()
+        kafka.sent.clear()
+        send(records, kafka)
+        return [(t, p, k) for t, p, sent, _ in kafka.sent for k, _ in sent if k is not None]
+
+    first = batch(("alerts", "cases"), keys)
+    assert sorted(kafka.placed) == sorted((t, k) for t in ("alerts", "cases") for k in keys)
+    again = batch(("alerts", "cases"), keys[:10])
+    assert kafka.placed == []  # kept from the first batch
+    assert set(again) <= set(first)
+    for topic, partition, key in again:
+        assert partition == kafka._partition(topic, None, key)
+
+    kafka._metadata.partitions["cases"] = 6  # the topic grew: placed anew, on 6 partitions
+    grown = batch(("alerts", "cases"), keys[:10])
+    assert sorted(kafka.placed) == sorted(("cases", k) for k in keys[:10])
+    assert {p for t, p, _ in grown if t == "cases"} <= set(range(6))
+    for topic, partition, key in grown:
+        assert partition == kafka._partition(topic, None, key)
+
+    batch(("alerts",), keys[:20] + [b"x|%d" % n for n in range(40)])  # passes the bound of 50
+    batch(("alerts",), keys[:5])
+    assert sorted(kafka.placed) == sorted(("alerts", k) for k in keys[:5])  # forgotten at 50

@@ -153,6 +153,8 @@ class Tracker:
         # Routes (a service's key) are few and asked for once per applied event; the
         # partitioner's murmur2 is pure Python (about 6 µs a key).
         self._route_partitions: dict[bytes, int] = {}
+        # The alerts' and case views' partitions by case key, kept between batches likewise.
+        self._placements = stream_runtime.Placements()
         # Per owned events partition: the next offset to handle and the latest occurred_at
         # applied, both known only once its hand-overs went out (the progress reports).
         self._next_offset: dict[int, int] = {}
@@ -391,7 +393,7 @@ class Tracker:
         metrics.duplicates += outcome.duplicates
         metrics.checks += outcome.checks
         sent = await self._send_rejected_and_alerts(outcome.rejected, outcome.alerts)
-        records = stream_runtime.RecordBatches()
+        records = stream_runtime.RecordBatches(self._placements)
         cases_topic = self.cases_topic.get_topic_name()
         by_partition: dict[int, tuple[bytes, list[bytes]]] = {}
         for hand_over in outcome.hand_overs:
@@ -431,7 +433,7 @@ class Tracker:
         for key, value, why in rejected:
             sent.append(await self._dead_letter(key, value, why))
         if alerts:
-            records = stream_runtime.RecordBatches()
+            records = stream_runtime.RecordBatches(self._placements)
             alerts_topic = self.alerts_topic.get_topic_name()
             for key, alert in alerts:
                 records.add(alerts_topic, key, alert.to_json_bytes())

@@ -56,10 +56,10 @@ safe for a processor whose effects must be durable before its offsets are commit
   one alert and one case view per case (a new case: both). A batch's records for the alerts and
   cases topics are now grouped per partition, appended to one aiokafka record batch per
   partition in compiled code and sent with one future per batch. The partition is aiokafka's
-  own choice for the key (its default partitioner, as `Topic.send` picks it), computed once per
-  key and batch. The batches go through the same producer and its accumulator, so Faust's
-  flush before a commit waits for them as for any send; the tracker awaits them before it
-  stores the batch's states.
+  own choice for the key (its default partitioner, as `Topic.send` picks it), kept between
+  batches per topic (`Placements`) while the topic's partitions stay the same. The batches go
+  through the same producer and its accumulator, so Faust's flush before a commit waits for
+  them as for any send; the tracker awaits them before it stores the batch's states.
 - `discard_after_unclean_stop`: a worker killed without a shutdown leaves a local store holding
   writes whose changelog records never went out. Faust keeps that store and only reads the
   changelog past it, so the changelog would lack those writes for good, and the next worker
@@ -75,7 +75,7 @@ import functools
 import logging
 import shutil
 import weakref
-from collections.abc import Generator, Iterable, Mapping
+from collections.abc import Collection, Generator, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -284,12 +284,36 @@ def widen_producer_buffer(producer: Any) -> None:
     producer.buffer.max_messages = PRODUCER_BUFFER_MAX
 
 
+PLACEMENTS_KEPT = 20_000  # keys per topic whose partition is kept (the decoded-state cache's size)
+
+
+class Placements:
+    """The partition the producer's partitioner gives each key, per topic, kept between
+    batches: aiokafka's murmur2 is pure Python (6 µs a key), and every batch places each case
+    it touched on the cases topic, and again on the alerts topic when the case raised one.
+    A topic's placements are forgotten when its partitions change, and all of them once
+    `kept` keys are placed (a bound, not a recency order: they are placed again)."""
+
+    def __init__(self, kept: int = PLACEMENTS_KEPT) -> None:
+        self._kept = kept
+        self._topics: dict[str, tuple[frozenset[int], dict[bytes, int]]] = {}
+
+    def of(self, topic: str, partitions: Collection[int]) -> dict[bytes, int]:
+        """The kept placements of `topic` while it has `partitions`, to look up and add to."""
+        found = self._topics.get(topic)
+        if found is None or found[0] != partitions or len(found[1]) >= self._kept:
+            found = self._topics[topic] = (frozenset(partitions), {})
+        return found[1]
+
+
 class RecordBatches:
     """Keyed records to send for one batch of the tracker, sent per topic and partition as
-    aiokafka record batches through Faust's producer (see the module's notes)."""
+    aiokafka record batches through Faust's producer (see the module's notes). `placements`
+    keeps the partitions of keys between batches (without: placed anew for each batch)."""
 
-    def __init__(self) -> None:
+    def __init__(self, placements: Placements | None = None) -> None:
         self._records: dict[str, list[tuple[bytes, bytes | None]]] = {}
+        self._placements = placements
 
     def add(self, topic: str, key: bytes, value: bytes | None) -> None:
         """Queue a keyed record (value None: a tombstone), placed by its key as `send` would."""
@@ -305,7 +329,11 @@ class RecordBatches:
         grouped: dict[tuple[str, int], list[tuple[bytes, bytes | None]]] = {}
         for topic, records in self._records.items():
             await kafka.client._wait_on_metadata(topic)
-            placed: dict[bytes, int] = {}
+            placed: dict[bytes, int] = (
+                {}
+                if self._placements is None
+                else self._placements.of(topic, kafka._metadata.partitions_for_topic(topic))
+            )
             for key, value in records:
                 partition = placed.get(key)
                 if partition is None:
