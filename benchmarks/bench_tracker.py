@@ -7,7 +7,10 @@ runs) to a fresh prefix for each tracker run, then:
   with the cross-case rules off (`PANTAU_TRACKER_CROSS_CASE=false`), with them on, and with
   them on in two processes (a `cases` worker and a `rules` worker, `PANTAU_TRACKER_ROLE`), each
   on its own prefix;
-- two workers sharing the 12 partitions, with every rule and with the contract rules only.
+- two workers sharing the 12 partitions, with every rule and with the contract rules only;
+- one worker and two with every rule on mixed traffic: the first N events of the case
+  simulator (`pantau.traffic`, a fixed seed, sent as history) over every service of the
+  catalog, a tenth of its cases with a planted anomaly.
 
 Each tracker run starts its workers on empty topics and waits until every worker is ready and
 its consumer groups are stable with every worker holding partitions; then it publishes the
@@ -21,7 +24,9 @@ The cases all belong to one service and one verifier, so the cross-case rules wo
 worst case: one hot queue of up to 500 waiting cases per step, rewritten on every step. A
 service's cross-case rules run on the one partition its key falls on, so a second worker takes
 over half of the per-case work but none of that service's rule work: the two-worker run with
-the contract rules only shows how the per-case work alone scales.
+the contract rules only shows how the per-case work alone scales. Mixed traffic is what a
+regency sends: several services (so their rules spread over partitions), officers and
+applicants in the thousands, alerts on a tenth of the cases.
 
 With `--rounds N` every configuration runs N times, one round after the other, and the table
 shows the median of each figure, each run's figure below it, and the median of each round's
@@ -36,6 +41,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import faulthandler
+import itertools
 import json
 import signal
 import statistics
@@ -53,10 +59,13 @@ from kafka import KafkaAdminClient
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
+from pantau.core.catalog.loading import load_catalog
 from pantau.core.events import Event, event_key
 from pantau.settings import TopicNames
+from pantau.traffic.generator import Simulation
 from stacks import KAFKA, group_stable, publish_at_once
 from tracker_harness import (
+    REPO,
     LagReader,
     TrackerProcess,
     fresh_topics,
@@ -194,19 +203,37 @@ def quix_peer_seconds(names: TopicNames, total: int) -> float | None:
     return None
 
 
-# The tracker runs of a round, in order: label, cross-case rules on, worker roles.
-CONFIGURATIONS: tuple[tuple[str, bool, tuple[str, ...]], ...] = (
-    ("pantau tracker, contract rules only", False, ("all",)),
-    ("pantau tracker (Faust, RocksDB, all rules)", True, ("all",)),
-    ("pantau tracker, cases + rules workers", True, ("cases", "rules")),
-    ("pantau tracker, two workers on 12 partitions", True, ("all", "all")),
-    ("pantau tracker, contract rules, two workers", False, ("all", "all")),
+# The tracker runs of a round, in order: label, cross-case rules on, worker roles, events.
+PBG, MIXED = "pbg", "mixed"
+CONFIGURATIONS: tuple[tuple[str, bool, tuple[str, ...], str], ...] = (
+    ("pantau tracker, contract rules only", False, ("all",), PBG),
+    ("pantau tracker (Faust, RocksDB, all rules)", True, ("all",), PBG),
+    ("pantau tracker, cases + rules workers", True, ("cases", "rules"), PBG),
+    ("pantau tracker, two workers on 12 partitions", True, ("all", "all"), PBG),
+    ("pantau tracker, contract rules, two workers", False, ("all", "all"), PBG),
+    ("pantau tracker, mixed traffic, all rules", True, ("all",), MIXED),
+    ("pantau tracker, mixed traffic, two workers", True, ("all", "all"), MIXED),
 )
 # Two workers against one: (rules, the one-worker run, the two-worker run).
 PAIRS = (
     ("every rule", CONFIGURATIONS[1][0], CONFIGURATIONS[3][0]),
     ("contract rules only", CONFIGURATIONS[0][0], CONFIGURATIONS[4][0]),
+    ("every rule, mixed traffic", CONFIGURATIONS[5][0], CONFIGURATIONS[6][0]),
 )
+MIXED_SEED = 7
+MIXED_START = datetime(2026, 11, 2, tzinfo=UTC)  # a Monday; a month of history follows
+
+
+def mixed_traffic(total: int) -> tuple[list[tuple[bytes, bytes]], int, int]:
+    """The records of the simulator's first `total` events over the repository's catalog
+    (the tracker's own), and how many cases and services (of an agency) they belong to."""
+    simulation = Simulation(
+        load_catalog(REPO / "catalog"), seed=MIXED_SEED, start=MIXED_START, regime="backfill"
+    )
+    events = [emission.event for emission in itertools.islice(simulation, total)]
+    records = [(event_key(e.agency, e.case_id), e.to_json_bytes()) for e in events]
+    services = len({(e.agency, e.service) for e in events})
+    return records, len({(e.agency, e.case_id) for e in events}), services
 
 
 def spread(values: list[float], unit: str = "") -> str:
@@ -252,15 +279,19 @@ def main() -> int:
         publish(events, bare_topic)
         bare = asyncio.run(bare_consumer(bare_topic, len(events)))
     print(f"bare consumer done in {bare:.2f} s; starting the tracker ...", flush=True)
-    runs: dict[str, list[Run]] = {label: [] for label, _, _ in CONFIGURATIONS}
+    mixed, mixed_cases, services = mixed_traffic(total)
+    print(f"mixed traffic: {len(mixed)} events of {mixed_cases} cases of {services} services")
+    traffic = {PBG: (records, index), MIXED: (mixed, mixed_cases)}
+    runs: dict[str, list[Run]] = {label: [] for label, *_ in CONFIGURATIONS}
     quix: list[float] = []
     for round_number in range(1, args.rounds + 1):
         if args.rounds > 1:
             print(f"round {round_number} of {args.rounds}", flush=True)
-        for label, cross_case, roles in CONFIGURATIONS:
+        for label, cross_case, roles, events_of in CONFIGURATIONS:
             # Every run starts on topics of its own, empty until its workers are ready.
+            given, cases = traffic[events_of]
             with fresh_topics() as stack, tempfile.TemporaryDirectory() as folder:
-                run = tracked(stack, Path(folder), index, records, cross_case, roles)
+                run = tracked(stack, Path(folder), cases, given, cross_case, roles)
                 print(
                     f"{label}: {run.whole_seconds:.2f} s from the first case state, "
                     f"{run.window_seconds:.2f} s from the publish",
@@ -284,7 +315,7 @@ def main() -> int:
           f"{total / bare:>10.0f}")  # fmt: skip
     rate = {label: [run.steady_rate for run in done] for label, done in runs.items()}
     whole = {label: [run.whole_rate for run in done] for label, done in runs.items()}
-    for label, _, _ in CONFIGURATIONS:
+    for label, *_ in CONFIGURATIONS:
         steady = statistics.median(rate[label])
         print(
             f"{label:<48} {total:>8} {total / steady:>9.2f} "
@@ -297,7 +328,7 @@ def main() -> int:
               f"{seconds:>9.2f} {total / seconds:>10.0f}")  # fmt: skip
     if args.rounds > 1:
         print()
-        for label, _, _ in CONFIGURATIONS:
+        for label, *_ in CONFIGURATIONS:
             print(f"{label}: events/s steady{spread(rate[label])}")
         if quix:
             print(f"quix streams peer: events/s{spread([total / s for s in quix])}")
