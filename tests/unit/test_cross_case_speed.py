@@ -7,11 +7,19 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from oversight_scenarios import AGENCY, Cases, observe_all, wib
 from pantau.core.alerts import Alert, Category, Rule, alert_id
 from pantau_tracker.domain.rulebook.case_step import CaseStep
-from pantau_tracker.domain.rulebook.speed import SpeedState, low_quantile, observe_speed, speed_key
+from pantau_tracker.domain.rulebook.speed import (
+    SpeedState,
+    _sorted_window,
+    low_quantile,
+    observe_speed,
+    speed_key,
+)
 
 
 def run(steps: list[CaseStep], state: SpeedState | None = None) -> tuple[SpeedState, list[Alert]]:
@@ -164,3 +172,46 @@ def test_partition_key_is_agency_and_service() -> None:
     """The state is keyed by agency|service."""
     cases = Cases()
     assert speed_key(cases.step("A", "submitted", wib(23)).event) == f"{AGENCY}|pbg"
+
+
+@given(
+    st.lists(
+        st.integers(min_value=0, max_value=20)
+        | st.floats(min_value=0, max_value=20).map(lambda x: float(round(x))),
+        max_size=60,
+    ),
+    st.lists(st.integers(min_value=1, max_value=12), min_size=1, max_size=4),
+)
+def test_the_kept_sorted_window_is_sorted_of_the_window(
+    durations: list[float], windows: list[int]
+) -> None:
+    """Added one by one (a window that shrinks now and then), the kept order is `sorted` of
+    the window, value for value and type for type: the quantiles and their alerts' text stay
+    those of sorting the window each time."""
+    peers: tuple[float, ...] = ()
+    kept: tuple[float, ...] = ()
+    for index, seconds in enumerate(durations):
+        window = (*peers, seconds)[-windows[index % len(windows)] :]
+        kept = _sorted_window(kept, peers, seconds, window)
+        expected = tuple(sorted(window))
+        assert kept == expected
+        assert [type(value) for value in kept] == [type(value) for value in expected]
+        peers = window
+
+
+def test_the_kept_order_is_not_stored_and_a_loaded_state_judges_alike() -> None:
+    cases = Cases()
+    steps = verified_peers(cases, 40)
+    state, _ = run(steps)
+    name = "step:verified"
+    assert state.ordered[name] == tuple(sorted(state.durations[name]))
+    loaded = SpeedState.from_dict(json.loads(json.dumps(state.to_dict())))
+    assert loaded == state
+    assert "ordered" not in state.to_dict()
+    fast = (
+        cases.step("F1", "submitted", wib(30, 8, 0)),
+        cases.step("F1", "verified", wib(30, 8, 5), officer="V1"),
+    )
+    judged = run(list(fast), state)[1]
+    assert [alert.rule for alert in judged] == [Rule.SPEED_TOO_FAST]
+    assert judged == run(list(fast), loaded)[1]
