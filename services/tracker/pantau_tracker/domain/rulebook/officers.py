@@ -118,8 +118,12 @@ def observe_officer(
     recent[kind] = tuple(completions)
     alerts: list[Alert] = []
     first, last = completions[0], completions[-1]
+    # By identity: no other completion has this event's id, so none equals `mine` (the
+    # generated __eq__ compares every field, for each completion kept).
     in_burst = (
-        len(completions) > policy.max_steps and mine in completions and last.at - first.at <= window
+        len(completions) > policy.max_steps
+        and any(c is mine for c in reversed(completions))
+        and last.at - first.at <= window
     )
     if in_burst:
         through = alerted.get(kind)
