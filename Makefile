@@ -97,7 +97,7 @@ $(QUIX_STAMP): pyproject.toml
 	.venv-quix/bin/pip install -q -e . 'quixstreams>=3.20,<4'
 	@touch $(QUIX_STAMP)
 
-bench-tracker: install servers $(QUIX_STAMP) ## tracker events/s (all rules, RocksDB) next to a bare consumer and a Quix Streams peer, median of 3 rounds (~6 min)
+bench-tracker: install servers $(QUIX_STAMP) ## tracker events/s (all rules, RocksDB) next to a bare consumer and a Quix Streams peer, median of 3 rounds (~9 min)
 	$(BIN)/python benchmarks/bench_tracker.py --rounds 3
 
 .PHONY: bench-tracker-load
