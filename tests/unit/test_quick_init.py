@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pantau.core.durations import Duration
-from pantau.core.frozen import quick_init
+from pantau.core.frozen import once, quick_init
 from pantau_tracker.domain.case import Assessment, AwaitedStep, CaseState, RecentAlert, StepRecord
 from pantau_tracker.domain.deadlines import StepDeadline
 from pantau_tracker.domain.ordering import Held, Released
@@ -145,3 +145,37 @@ def test_the_tracker_values_take_their_fields_in_order(cls: type[Any]) -> None:
 
 def _required(f: dataclasses.Field[Any]) -> bool:
     return f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+
+
+def test_once_works_a_value_out_on_first_use_and_keeps_it() -> None:
+    """`once` calls its function on the first read only; the value lives in the instance's
+    dictionary, outside equality, hashing and `replace`."""
+    calls: list[int] = []
+
+    @quick_init
+    @dataclass(frozen=True)
+    class Point:
+        x: int
+        y: int
+
+        @once
+        def norm(self) -> int:
+            calls.append(self.x)
+            return abs(self.x) + abs(self.y)
+
+    point = Point(3, -4)
+    assert "norm" not in point.__dict__
+    assert point.norm == 7
+    assert point.norm == 7
+    assert calls == [3]
+    assert point.__dict__["norm"] == 7
+    assert point == Point(3, -4)
+    assert hash(point) == hash(Point(3, -4))
+    moved = dataclasses.replace(point, x=1)
+    assert "norm" not in moved.__dict__
+    assert moved.norm == 5
+    assert calls == [3, 1]
+    assert isinstance(Point.__dict__["norm"], once)
+    assert Point.norm.__doc__ is None
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        point.x = 0  # type: ignore[misc]

@@ -454,6 +454,23 @@ def test_an_unpublished_catalog_judges_as_before_and_alerts_name_no_version() ->
     assert b"standard_version" not in late.to_json_bytes()
 
 
+def test_an_unpublished_catalog_judges_a_state_kept_under_a_version_by_itself() -> None:
+    """A tracker run on a catalog file judges every case by that catalog, also a case whose
+    state was kept under a published version (the tracker ran on the book before)."""
+    published = Standards(book=book(version(1, document()), version(2, document(sla="5 days"))))
+    tracker = Tracker(published)
+    tracker.submit("KEPT", PUBLISHED)
+    kept = tracker.state("KEPT")
+    assert kept.standard_version == 2
+    unpublished = Standards(version(1, document(sla="7 days")).catalog, TrackerPolicy())
+    for state in (kept, CaseState.from_document(kept.to_document() | {"standard_version": None})):
+        standard = unpublished.for_state(state)
+        assert standard is not None
+        assert standard.version is None
+        assert str(standard.service.sla) == "7 days"
+        assert standard is unpublished.for_case(state.agency, state.service)
+
+
 def test_the_catalog_doc_lists_the_fields_of_a_version_record() -> None:
     """docs/catalog.md names every field a version record carries besides the catalog."""
     doc = (Path(__file__).resolve().parents[2] / "docs" / "catalog.md").read_text()

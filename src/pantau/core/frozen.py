@@ -14,14 +14,22 @@ are, rather than becoming `msgspec.Struct`s, whose `replace`, fields and equalit
 
 Only what it can do exactly is taken: a class with `__post_init__`, keyword-only or non-init
 fields, or fields kept in slots is refused when it is decorated.
+
+`once` is a property worked out on first use and kept in the instance's dictionary, for values
+derived from a frozen instance's fields. It is `functools.cached_property` without the lock
+that Python 3.11's takes around every first use (one lock for all instances of the class,
+removed in 3.12): the values built per event read each such property once or a few times, so
+the first use is most of the uses. The core runs on one thread per worker.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, TypeVar
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar, overload
 
 T = TypeVar("T")
+V = TypeVar("V")
 
 _NO_VALUE = object()  # the default of a parameter whose field has a default factory
 
@@ -69,3 +77,28 @@ def quick_init(cls: type[T]) -> type[T]:
     init.__annotations__ = dict(cls.__init__.__annotations__)
     cls.__init__ = init  # type: ignore[method-assign]
     return cls
+
+
+class once(Generic[V]):  # used as a decorator, like `property`
+    """A property computed on first use and kept in the instance's dictionary (see the
+    module); later reads find the kept value without calling the descriptor."""
+
+    def __init__(self, func: Callable[[Any], V]) -> None:
+        self.func = func
+        self.name = func.__name__
+        self.__doc__ = func.__doc__
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    @overload
+    def __get__(self, instance: None, owner: type | None = None) -> once[V]: ...
+
+    @overload
+    def __get__(self, instance: object, owner: type | None = None) -> V: ...
+
+    def __get__(self, instance: object | None, owner: type | None = None) -> V | once[V]:
+        if instance is None:
+            return self
+        value = instance.__dict__[self.name] = self.func(instance)
+        return value

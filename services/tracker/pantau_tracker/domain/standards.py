@@ -153,6 +153,9 @@ class Standards:
         version = state.standard_version
         if version is not None and (edition := self._editions.get(version)) is not None:
             return edition.standard(state.agency, state.service, self.policy)
+        if not self._editions and self._unpublished is not None:
+            # One unpublished catalog: every case follows it, whatever its state says.
+            return self._unpublished.standard(state.agency, state.service, self.policy)
         return self.for_case(state.agency, state.service, self.version_at(state))
 
     def catalog_of(self, state: CaseState | None) -> Catalog:

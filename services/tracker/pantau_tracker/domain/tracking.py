@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import cached_property
 from typing import Any
 
 import orjson
@@ -26,7 +25,7 @@ import orjson
 from pantau.core.alerts import Alert
 from pantau.core.catalog import Step
 from pantau.core.events import Event, content_digest, format_rfc3339, parse_rfc3339
-from pantau.core.frozen import quick_init
+from pantau.core.frozen import once, quick_init
 from pantau_tracker.domain.case import CaseState, evolve, is_out_of_order
 from pantau_tracker.domain.deadlines import next_due
 from pantau_tracker.domain.rulebook import (
@@ -73,7 +72,7 @@ class Observation:
     origin: Origin | None = None
     version: int | None = None
 
-    @cached_property
+    @once
     def _case_side(self) -> dict[str, Any]:
         # Built once: the state keeps it (context) and the oversight topic carries it (record).
         return self.step.to_dict(with_event=False)
@@ -86,7 +85,7 @@ class Observation:
             data["version"] = self.version
         return data
 
-    @cached_property
+    @once
     def _members(self) -> tuple[bytes, bytes]:
         # The members of the JSON objects of when and where, and of the case side, each written
         # once for `context` and `entry` (neither object is ever empty).

@@ -13,7 +13,7 @@ from pantau.core.alerts import Alert, detector_alert
 from pantau.core.catalog import Service, Step
 from pantau.core.durations import Duration, DurationUnit, parse_duration
 from pantau.core.events import Event, parse_rfc3339
-from pantau.core.frozen import quick_init
+from pantau.core.frozen import once, quick_init
 from pantau.core.oversight_policy import OversightPolicy
 from pantau.core.working_time import ClockStop, WorkingCalendar
 
@@ -55,9 +55,10 @@ class CaseStep:
         """The service's oversight settings."""
         return self.service.oversight
 
-    @property
+    @once
     def definition(self) -> Step | None:
-        """The catalog's definition of the event's step (None for a step the catalog lacks)."""
+        """The catalog's definition of the event's step (None for a step the catalog lacks);
+        the rules ask for it about ten times a step."""
         return self.service.step(self.event.step)
 
     @property

@@ -12,14 +12,13 @@ import bisect
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import cached_property
 from typing import Any
 
 from pydantic import JsonValue
 
 from pantau.core.alerts import Alert, Rule
 from pantau.core.events import Event, service_key
-from pantau.core.frozen import quick_init
+from pantau.core.frozen import once, quick_init
 from pantau_tracker.domain.rulebook.case_step import CaseStep, instant_from_text, instant_text
 from pantau_tracker.domain.rulebook.cross_case import StatefulRule
 from pantau_tracker.domain.rulebook.family import Family, Stage
@@ -55,7 +54,7 @@ class Waiting(tuple[datetime, datetime, str]):
     def case_id(self) -> str:
         return self[2]
 
-    @cached_property
+    @once
     def row(self) -> list[str]:
         """The entry as stored: written with the whole queue, so made once (and only for an
         entry still waiting when its state is written)."""
