@@ -104,6 +104,10 @@ bench-tracker: install servers $(QUIX_STAMP) ## tracker events/s (all rules, Roc
 bench-tracker-load: install servers ## tracker CPU per event at steady offered loads, next to idle and a backlog (~4 min)
 	$(BIN)/python benchmarks/bench_tracker_load.py
 
+.PHONY: count-instructions
+count-instructions: install ## the tracker's per-record work counted in instructions (callgrind), this tree next to AGAINST (a git revision; HEAD by default) (~5 min)
+	$(BIN)/python benchmarks/count_instructions.py --against $(or $(AGAINST),HEAD)
+
 .PHONY: bench
 bench: install servers $(QUIX_STAMP) ## the whole stack next to same-run baselines (~10 min; PANTAU_BENCH_SCALE=0.1 for a quick run)
 	$(BIN)/python benchmarks/bench_stack.py

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -33,6 +32,7 @@ from fastapi.responses import Response
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
+from debian_tools import ensure_tool
 from ports import free_port
 from stacks import delete_topics, wait_answering
 
@@ -126,25 +126,6 @@ def serve_baseline(port: int, workers: int) -> None:
     )
 
 
-def ensure_wrk() -> str:
-    """The path of `wrk`, installing the Debian package when it is missing and we may."""
-    found = shutil.which("wrk")
-    if found:
-        return found
-    if os.geteuid() == 0 and shutil.which("apt-get"):
-        print("installing the Debian package wrk ...", flush=True)
-        subprocess.run(
-            ["apt-get", "install", "-y", "-q", "wrk"],
-            check=True,
-            stdout=subprocess.DEVNULL,
-            env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
-        )
-        found = shutil.which("wrk")
-    if not found:
-        raise SystemExit("wrk is not installed: sudo apt-get install -y wrk")
-    return found
-
-
 def wait_healthy(base_url: str, process: subprocess.Popen[bytes]) -> None:
     try:
         wait_answering(f"{base_url}/healthz", process, timeout=60)
@@ -214,7 +195,7 @@ def main() -> int:
     if args.serve_baseline:
         serve_baseline(args.serve_baseline, args.workers)
         return 0
-    wrk = ensure_wrk()
+    wrk = ensure_tool("wrk")
 
     tag = uuid.uuid4().hex[:8]
     prefix = f"bench-intake-{tag}."
