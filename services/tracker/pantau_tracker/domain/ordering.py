@@ -293,32 +293,32 @@ class StepOrder:
         before anything was taken in."""
         entries = document.get("steps", [document] if "step" in document else [])
         progress = {int(p): int(at) for p, at in (document.get("progress") or {}).items()}
-        parsed = [(entry, _route(entry), _held(entry, None)) for entry in entries]
+        parsed = [(entry, _route(entry), *_placed(entry)) for entry in entries]
         watermark = self.watermark(partition)
         chunks: dict[bytes, bytes] = {}  # the keys of this record's chunks, by route
         # What was seen of each service, stored once the record is taken in; also for a step
         # handed on again (held or judged already), in case only the local store had it when
         # the process died.
         seen_of: dict[bytes, dict[int, int]] = {}
-        for entry, route, held in parsed:
+        for entry, route, sort, source, offset in parsed:
             seen = seen_of[route] = self._seen_of(route, partition)
-            if held.offset <= seen.get(held.source, -1):
+            if offset <= seen.get(source, -1):
                 continue  # handed on again (a restart of the source)
-            seen[held.source] = held.offset
-            if watermark is not None and held.sort[0] <= watermark:
+            seen[source] = offset
+            if watermark is not None and sort[0] <= watermark:
                 yield Released(route, entry, from_micros(watermark))
                 continue
             raw = orjson.dumps(entry)
             key = chunks.get(route)
             if key is None or self._chunks[key].size + len(raw) > CHUNK_BYTES:
-                key = chunks[route] = chunk_key(route, held.source, held.offset)
+                key = chunks[route] = chunk_key(route, source, offset)
                 self._chunks[key] = _Chunk(partition)
                 self._touched.add(key)
             chunk = self._chunks[key]
-            held = Held(held.sort, held.source, held.offset, raw, key)
-            chunk.steps[held.source, held.offset] = held
+            held = Held(sort, source, offset, raw, key)
+            chunk.steps[source, offset] = held
             chunk.size += len(raw) + 1
-            self._entries[held.source, held.offset] = entry
+            self._entries[source, offset] = entry
             steps = self._held.setdefault(route, [])
             heapq.heappush(steps, _queued(held))
             self._routes_on.setdefault(partition, set()).add(route)
@@ -406,7 +406,13 @@ def _queued(held: Held) -> tuple[SortKey, tuple[int, int], Held]:
     return held.sort, (held.source, held.offset), held
 
 
-def _held(entry: Mapping[str, Any], raw: bytes | None, chunk: bytes = b"") -> Held:
+def _held(entry: Mapping[str, Any], raw: bytes, chunk: bytes) -> Held:
+    return Held(*_placed(entry), raw, chunk)
+
+
+def _placed(entry: Mapping[str, Any]) -> tuple[SortKey, int, int]:
+    """Where a step's entry goes in its service's order, and where its event was read: its
+    sort key, the events partition and the offset."""
     event = entry["step"]["event"]
     if isinstance(event, str | bytes):
         event = orjson.loads(event)
@@ -416,6 +422,4 @@ def _held(entry: Mapping[str, Any], raw: bytes | None, chunk: bytes = b"") -> He
     # clock ahead, `time.future`) is placed at its receipt rather than held until its date.
     occurred = min(micros(trusted_time(str(event["occurred_at"]))), received)
     source, offset = entry["origin"]
-    return Held(
-        (occurred, received, str(event["event_id"])), int(source), int(offset), raw or b"", chunk
-    )
+    return (occurred, received, str(event["event_id"])), int(source), int(offset)

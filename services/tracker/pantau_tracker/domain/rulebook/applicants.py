@@ -22,6 +22,7 @@ from pydantic import JsonValue
 
 from pantau.core.alerts import Alert, Rule
 from pantau.core.events import Event
+from pantau.core.frozen import quick_init
 from pantau.core.pseudonym import has_standalone_nik_run
 from pantau_tracker.domain.rulebook.case_step import (
     CaseStep,
@@ -56,6 +57,7 @@ def representative_key(event: Event) -> str | None:
     return None if ref is None else f"{route_key(event)}|{ref}"
 
 
+@quick_init
 @dataclass(frozen=True)
 class Filing:
     """A case a representative filed for an applicant."""
@@ -66,6 +68,7 @@ class Filing:
     event_id: str
 
 
+@quick_init
 @dataclass(frozen=True)
 class RepresentativeActivity:
     """A representative's latest filing per distinct applicant, oldest first, per service, and

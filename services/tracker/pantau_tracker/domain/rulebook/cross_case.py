@@ -16,6 +16,7 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from pantau.core.alerts import Alert
 from pantau.core.events import Event, service_key
+from pantau.core.frozen import quick_init
 from pantau_tracker.domain.rulebook.case_step import CaseStep
 
 
@@ -78,6 +79,7 @@ class StatefulRule(Generic[StateT]):
         return record.to_dict(), alerts
 
 
+@quick_init
 @dataclass(frozen=True)
 class RuleRecord(Generic[StateT]):
     """What a rule's table keeps under one key: the rule's state."""
