@@ -302,7 +302,6 @@ class RuleBatch:
         self._standards = standards
         self._tables = tables
         self._order = order
-        self._working: dict[tuple[str, bytes], RuleRecord[Any]] = {}
         self.outcome = RuleBatchOutcome()
 
     def record(
@@ -355,23 +354,22 @@ class RuleBatch:
         self.outcome.late += item.late_behind is not None
         event = step.event
         alert_key = event_key(event.agency, event.case_id)
+        writes = self.outcome.writes  # also the batch's working records, by rule and key
         for rule in rules:
             state_key = rule.key(event)
             if state_key is None:
                 continue
             slot = (rule.name, state_key.encode("utf-8"))
-            stored = self._working.get(slot)
-            if stored is None:
-                stored = self._tables[rule.name].load(slot[1], partition)
-                if stored is None:
-                    stored = rule.read(None)
-            record, alerts = rule.fold(stored, step, received_at)
-            self._working[slot] = record
-            write = self.outcome.writes.get(slot)
+            write = writes.get(slot)
             if write is None:
-                self.outcome.writes[slot] = RuleWrite(partition, record)
+                stored = self._tables[rule.name].load(slot[1], partition)
+                record, alerts = rule.fold(stored or rule.read(None), step, received_at)
+                writes[slot] = RuleWrite(partition, record)
             else:  # a key many steps of a batch fold into (a service's queue): one write
+                record, alerts = rule.fold(write.record, step, received_at)
                 write.partition, write.record = partition, record
+            if not alerts:
+                continue
             if standard.version is not None:
                 alerts = [judged_by(alert, standard.version) for alert in alerts]
             if item.late_behind is not None:
