@@ -353,7 +353,6 @@ class RuleBatch:
         self.outcome.steps += 1
         self.outcome.late += item.late_behind is not None
         event = step.event
-        alert_key = event_key(event.agency, event.case_id)
         writes = self.outcome.writes  # also the batch's working records, by rule and key
         for rule in rules:
             state_key = rule.key(event)
@@ -374,6 +373,7 @@ class RuleBatch:
                 alerts = [judged_by(alert, standard.version) for alert in alerts]
             if item.late_behind is not None:
                 alerts = [arrived_late(alert, item.late_behind) for alert in alerts]
+            alert_key = event_key(event.agency, event.case_id)
             self.outcome.alerts.extend((alert_key, alert) for alert in alerts)
 
     def finish(self) -> RuleBatchOutcome:

@@ -110,7 +110,10 @@ def observe_queue(
     # year ahead (a clock or typing error) must not make every waiting case look abandoned.
     stale_before = min(at, now) - policy.stale_after.as_timedelta()
     # Queues are ordered by `since`, so the stale cases are a prefix of each.
-    queues = {name: _fresh(queue, stale_before) for name, queue in state.waiting.items()}
+    queues = {
+        name: queue if not queue or queue[0].since >= stale_before else _fresh(queue, stale_before)
+        for name, queue in state.waiting.items()
+    }
     submitted_at = step.opened_at or at
     alerts: list[Alert] = []
     if step.previous_step is not None:
@@ -140,9 +143,8 @@ def observe_queue(
 
 
 def _fresh(queue: tuple[Waiting, ...], stale_before: datetime) -> tuple[Waiting, ...]:
-    """The queue without its stale prefix (most steps find none: no copy then)."""
-    if not queue or queue[0].since >= stale_before:
-        return queue
+    """The queue without its stale prefix (most steps find none: the caller asks only when
+    the head is stale, without a call for each of the service's queues)."""
     return queue[bisect.bisect_left(queue, (stale_before,)) :]
 
 
